@@ -1,0 +1,51 @@
+/** Receives one raw message published on a channel. */
+export type MessageHandler = (message: string, channel: string) => void;
+
+/** Removes the handler it was returned for. */
+export type Unsubscribe = () => Promise<void>;
+
+/**
+ * The seam between publishers and gateways. Two implementations sit side by side:
+ * `MemoryBroker` (one process, no Redis) and `RedisBroker` (Redis Pub/Sub plus plain keys).
+ * Both pass the same contract suite (`test/broker.contract.ts`).
+ *
+ * Delivery is at most once and asynchronous: `publish` resolves once the broker accepted the
+ * message, never after subscribers ran.
+ */
+export interface Broker {
+  readonly kind: 'memory' | 'redis';
+  /** Publishes `message` on `channel`. Rejects with `BrokerUnavailableError` when the broker is down. */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Adds `handler` for `channel`. The underlying subscription is made once per channel per
+   * process however many handlers are added; it survives broker reconnects.
+   */
+  subscribe(channel: string, handler: MessageHandler): Promise<Unsubscribe>;
+  /** Latest-value store: the last `value` written at `key` wins. */
+  setLatest(key: string, value: string): Promise<void>;
+  getLatest(key: string): Promise<string | null>;
+  getLatestMany(keys: readonly string[]): Promise<(string | null)[]>;
+  /** True while the broker can publish and deliver. */
+  isUp(): boolean;
+  /** Calls `listener(up)` on each change of `isUp()`. Returns a function that removes it. */
+  onStatusChange(listener: (up: boolean) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** The broker cannot take the operation now (Redis down or reconnecting). */
+export class BrokerUnavailableError extends Error {
+  readonly code = 'broker_unavailable';
+  constructor(message = 'broker unavailable', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BrokerUnavailableError';
+  }
+}
+
+/** The broker was closed by its owner. */
+export class BrokerClosedError extends Error {
+  readonly code = 'broker_closed';
+  constructor() {
+    super('broker closed');
+    this.name = 'BrokerClosedError';
+  }
+}

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import { MemoryBroker, connectRedisBroker, RedisBroker } from '../src/index.ts';
+import { brokerContract } from './broker.contract.ts';
+import { RedisServer } from '../../../test/support/redis-server.ts';
+import { nextValue, waitFor } from '../../../test/support/wait-for.ts';
+
+brokerContract('MemoryBroker', async () => new MemoryBroker());
+
+describe('RedisBroker', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await RedisServer.start();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  brokerContract('RedisBroker', async () => {
+    const flush = createClient({ url: redis.url });
+    await flush.connect();
+    await flush.flushAll();
+    await flush.quit();
+    return connectRedisBroker(redis.url);
+  });
+
+  it('subscribes to each Redis channel once, however many handlers', async () => {
+    const broker = await connectRedisBroker(redis.url);
+    const probe = createClient({ url: redis.url });
+    await probe.connect();
+    try {
+      for (let i = 0; i < 5; i++) await broker.subscribe('once', () => {});
+      const counts = (await probe.sendCommand(['PUBSUB', 'NUMSUB', 'once'])) as unknown[];
+      assert.equal(Number(counts[1]), 1);
+    } finally {
+      await probe.quit();
+      await broker.close();
+    }
+  });
+
+  it('rejects fast with broker_unavailable when Redis is down, and resumes delivery after a restart', async () => {
+    const own = await RedisServer.start();
+    const broker = await connectRedisBroker(own.url, { baseDelayMs: 20, maxDelayMs: 200 });
+    try {
+      const got: string[] = [];
+      await broker.subscribe('live', (m) => got.push(m));
+      await broker.publish('live', 'before');
+      await waitFor(() => got.includes('before'));
+
+      const down = nextValue<boolean>((cb) => broker.onStatusChange(cb));
+      await own.kill();
+      assert.equal(await down, false);
+      const started = Date.now();
+      await assert.rejects(broker.publish('live', 'lost'), { code: 'broker_unavailable' });
+      assert.ok(Date.now() - started < 1000, 'publish while down must not hang');
+
+      const up = nextValue<boolean>((cb) => broker.onStatusChange(cb), { timeoutMs: 10000 });
+      await own.restart();
+      assert.equal(await up, true);
+      // The subscriber resubscribed by itself: a new publish reaches the old handler.
+      await waitFor(
+        async () => {
+          await broker.publish('live', 'after');
+          return got.includes('after');
+        },
+        { timeoutMs: 5000, intervalMs: 50, what: 'delivery after restart' },
+      );
+      assert.ok(!got.includes('lost'));
+    } finally {
+      await broker.close();
+      await own.stop();
+    }
+  });
+
+  it('fails to connect with a clear error when Redis is unreachable', async () => {
+    const own = await RedisServer.start();
+    const url = own.url;
+    await own.stop();
+    await assert.rejects(connectRedisBroker(url), (err: Error) => {
+      assert.match(err.message, /cannot connect to Redis at redis:\/\/127\.0\.0\.1/);
+      return true;
+    });
+  });
+
+  it('is a RedisBroker handed its own clients', async () => {
+    const publisher = createClient({ url: redis.url });
+    const subscriber = publisher.duplicate();
+    await Promise.all([publisher.connect(), subscriber.connect()]);
+    const broker = new RedisBroker({ publisher, subscriber });
+    assert.equal(broker.isUp(), true);
+    await broker.close();
+    assert.equal(publisher.isOpen, false);
+  });
+});

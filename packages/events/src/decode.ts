@@ -1,0 +1,27 @@
+import { EVENT_KINDS, type EventKind, type EventOf } from './kinds.ts';
+
+export type DecodeResult<K extends EventKind> =
+  | { ok: true; event: EventOf<K> }
+  | { ok: false; reason: 'invalid_json' | 'invalid_shape'; detail: string };
+
+/**
+ * Decodes one raw message from a broker channel. Never throws: a confused publisher's
+ * message is reported as a value for the caller to drop, log and count.
+ */
+export function decodeEvent<K extends EventKind>(kind: K, raw: string): DecodeResult<K> {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch (err) {
+    return { ok: false, reason: 'invalid_json', detail: (err as Error).message };
+  }
+  const parsed = EVENT_KINDS[kind].schema.safeParse(data);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      reason: 'invalid_shape',
+      detail: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+    };
+  }
+  return { ok: true, event: parsed.data as EventOf<K> };
+}

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+/**
+ * The event shapes of the design (`event-system-architecture.md`, "Event Types"), as zod
+ * schemas; the TypeScript types are inferred from them so the two can never drift.
+ *
+ * Unknown keys are stripped on parse, so a publisher cannot smuggle extra data to clients.
+ * `seq` (order events) and `version` (portfolio) are the delivery positions added by the
+ * outbox relay; they are optional so the design's plain shapes stay valid.
+ */
+
+/** Non-negative decimal string without exponent or sign: "0", "231.45", "0.000000001". */
+export const DECIMAL_PATTERN = /^(?:0|[1-9]\d{0,29})(?:\.\d{1,18})?$/;
+export const decimalString = z
+  .string()
+  .max(64)
+  .regex(DECIMAL_PATTERN, 'must be a non-negative decimal string such as "231.45"');
+export const positiveDecimalString = decimalString.refine((s) => /[1-9]/.test(s), 'must be greater than zero');
+
+export const positiveId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+export const isoTimestamp = z.string().max(40).datetime({ offset: true });
+export const symbol = z.string().regex(/^[A-Z0-9]{1,16}$/, 'must be 1-16 characters of A-Z and 0-9');
+export const asset = symbol;
+export const side = z.enum(['buy', 'sell']);
+export const seq = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const PriceUpdateEventSchema = z.object({
+  symbol,
+  price: positiveDecimalString,
+  timestamp: isoTimestamp,
+});
+
+export const OrderFilledEventSchema = z.object({
+  userId: positiveId,
+  orderId: positiveId,
+  side,
+  baseAsset: asset,
+  quoteAsset: asset,
+  executedPrice: positiveDecimalString,
+  executedSize: positiveDecimalString,
+  fee: decimalString,
+  timestamp: isoTimestamp,
+  seq: seq.optional(),
+});
+
+export const OrderRejectedEventSchema = z.object({
+  userId: positiveId,
+  orderId: positiveId,
+  side,
+  baseAsset: asset,
+  quoteAsset: asset,
+  requestedSize: positiveDecimalString,
+  reason: z.string().min(1).max(200),
+  timestamp: isoTimestamp,
+  seq: seq.optional(),
+});
+
+export const BalanceSchema = z.object({ asset, available: decimalString, locked: decimalString });
+export const PositionSchema = z.object({ asset, size: decimalString, avgEntryPrice: decimalString });
+
+export const PortfolioUpdateEventSchema = z.object({
+  userId: positiveId,
+  balances: z.array(BalanceSchema).max(100),
+  positions: z.array(PositionSchema).max(100),
+  timestamp: isoTimestamp,
+  version: seq.optional(),
+});
+
+export type PriceUpdateEvent = z.infer<typeof PriceUpdateEventSchema>;
+export type OrderFilledEvent = z.infer<typeof OrderFilledEventSchema>;
+export type OrderRejectedEvent = z.infer<typeof OrderRejectedEventSchema>;
+export type PortfolioUpdateEvent = z.infer<typeof PortfolioUpdateEventSchema>;
+export type Balance = z.infer<typeof BalanceSchema>;
+export type Position = z.infer<typeof PositionSchema>;
+
+/** An event as a publisher hands it over: `timestamp` is filled in when missing. */
+export type WithOptionalTimestamp<E extends { timestamp: string }> = Omit<E, 'timestamp'> & { timestamp?: string };
