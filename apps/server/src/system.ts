@@ -1,0 +1,125 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { MemoryBroker, connectRedisBroker, type Broker } from '@repo/broker';
+import { createEventPublisher, createPriceStore } from '@repo/events';
+import type { Logger } from '@repo/log';
+import { openDatabase, createSessionStore, type Database } from '@repo/db';
+import { createApi } from '@repo/api';
+import { createGateway, type Gateway } from '@repo/ws';
+import { createPriceWorker, createPythSource, createSimulatedSource } from '@repo/price-worker';
+import type { Config, Role } from './config.ts';
+
+export interface RunningSystem {
+  roles: Set<Role>;
+  broker: Broker;
+  db: Database | null;
+  /** Base URL of the API (`http://host:port`), when the api role runs. */
+  apiUrl: string | null;
+  /** URL of the gateway (`ws://host:port`), when the ws role runs. */
+  wsUrl: string | null;
+  /** Stops every role, then the database and the broker. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the requested roles in this process on the configured broker and database:
+ * in-process broker and embedded PostgreSQL when `REDIS_URL` / `DATABASE_URL` are unset.
+ * Each part is built by its own factory; this is the only place that wires them together.
+ */
+export async function startSystem(config: Config, roles: Set<Role>, logger: Logger): Promise<RunningSystem> {
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse().splice(0)) {
+      try {
+        await stop();
+      } catch (err) {
+        logger.error({ err }, 'error while stopping');
+      }
+    }
+  };
+
+  try {
+    const broker: Broker = config.redisUrl
+      ? await connectRedisBroker(config.redisUrl, { logger: logger.child({ part: 'broker' }) })
+      : new MemoryBroker({ logger: logger.child({ part: 'broker' }) });
+    stops.push(() => broker.close());
+
+    let db: Database | null = null;
+    if (roles.has('api') || roles.has('ws')) {
+      const opened = await openDatabase({
+        ...(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }),
+        logger: logger.child({ part: 'db' }),
+      });
+      db = opened;
+      stops.push(() => opened.close());
+    }
+
+    let apiUrl: string | null = null;
+    let wsUrl: string | null = null;
+    let gatewayPort = config.wsPort;
+
+    // The worker first: in the all-in-one mode a price exists before the first order arrives.
+    if (roles.has('worker')) {
+      const source =
+        config.priceSource === 'pyth'
+          ? createPythSource({
+              url: config.pythHermesUrl,
+              ...(config.pythApiKey ? { apiKey: config.pythApiKey } : {}),
+              logger: logger.child({ part: 'pyth' }),
+            })
+          : createSimulatedSource(config.priceSeed !== undefined ? { seed: config.priceSeed } : {});
+      const worker = createPriceWorker({
+        source,
+        prices: createPriceStore(broker),
+        publisher: createEventPublisher(broker),
+        symbols: config.symbols,
+        intervalMs: config.priceIntervalMs,
+        logger: logger.child({ part: 'worker' }),
+      });
+      await worker.tick().catch((err: unknown) => logger.warn({ err }, 'first price tick failed'));
+      worker.start();
+      stops.push(() => worker.stop());
+    }
+
+    if (roles.has('ws') && db) {
+      const gateway: Gateway = await createGateway({
+        broker,
+        sessions: createSessionStore(db),
+        loadPortfolio: (userId) => db!.getPortfolioEvent(userId),
+        symbols: config.symbols,
+        allowedOrigins: config.allowedOrigins,
+        logger: logger.child({ part: 'ws' }),
+      });
+      gatewayPort = await gateway.listen(config.wsPort, config.host);
+      wsUrl = `ws://${config.host}:${gatewayPort}`;
+      stops.push(() => gateway.close());
+    }
+
+    if (roles.has('api') && db) {
+      const staticDir = resolve(config.staticDir);
+      const api = await createApi({
+        db,
+        broker,
+        symbols: config.symbols,
+        feeRate: config.feeRate,
+        startingBalanceUsd: config.startingBalanceUsd,
+        sessionTtlMs: config.sessionTtlMs,
+        staticDir: existsSync(staticDir) ? staticDir : null,
+        publicConfig: { wsUrl: config.wsPublicUrl ?? null, wsPort: gatewayPort },
+        allowedOrigins: config.allowedOrigins,
+        logger: logger.child({ part: 'api' }),
+      });
+      const address = await api.app.listen({ port: config.port, host: config.host });
+      apiUrl = address.replace('[::1]', 'localhost');
+      stops.push(() => api.close());
+      if (!existsSync(staticDir)) {
+        logger.warn({ staticDir }, 'web app not built: run `npm run build:web` to serve the page');
+      }
+    }
+
+    return { roles, broker, db, apiUrl, wsUrl, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
