@@ -1,0 +1,53 @@
+/**
+ * @repo/client: the typed tradewire WebSocket client, for browsers (global `WebSocket`) and
+ * Node (pass the `ws` package's `WebSocket`).
+ *
+ * ```ts
+ * import { connect, ServerError } from '@repo/client';
+ * // In Node: import { WebSocket } from 'ws'; connect(url, { WebSocket })
+ * const client = connect('ws://localhost:3001');
+ * client.on('state', (state) => console.log('connection', state));
+ * client.on('resync', (channel) => reloadOverRest(channel)); // history gap: reload orders/portfolio
+ * client.on('error', (error) => {
+ *   if (error.code === 'session_revoked' || error.code === 'session_expired') showLogin();
+ * });
+ *
+ * await client.subscribe('prices', (tick) => showPrice(tick.symbol, tick.price));
+ * try {
+ *   const { userId } = await client.auth(sessionToken);
+ *   const stop = await client.subscribe('orders', (event) => {
+ *     if (event.type === 'order_filled') showFill(event);
+ *     else showRejection(event.reason);
+ *   });
+ *   // later: await stop();
+ * } catch (error) {
+ *   if (error instanceof ServerError && error.code === 'auth_failed') showLogin();
+ * }
+ * client.close(); // for good: no reconnect
+ * ```
+ *
+ * Behaviour worth knowing:
+ * - Requests carry an incrementing `id` and settle on the reply with that id; a
+ *   `{"type":"error","id":…}` rejects with a `ServerError` whose `code` is the server's.
+ *   Requests made before the connection is ready are queued; every request rejects with
+ *   `timeout` after `requestTimeoutMs` (default 10 s), and a request already sent rejects
+ *   with `connection_closed` when its connection drops.
+ * - Any close not asked for with `close()` is followed by a reconnect after a full-jitter
+ *   backoff (uniform in [0, min(maxDelayMs, baseDelayMs·2^attempt)), defaults 250 ms and
+ *   10 s). That includes 1008 (policy violation) and 4008 (slow consumer): the client still
+ *   reconnects, but the backoff keeps growing across those closes instead of starting over,
+ *   so a client that keeps tripping a limit settles at one attempt per `maxDelayMs`.
+ * - After reconnecting, the client re-authenticates with the remembered token (the one that
+ *   last got `auth_ok`), then resubscribes every channel that has handlers, `orders` with
+ *   `since` = the last `seq` seen. Only then is the state `open` and `reconnected` emitted.
+ * - Delivery positions: an order event whose `seq` is not above the last one seen for its
+ *   user is a duplicate and is dropped; so is a portfolio whose `version` is not above the
+ *   last one (a handler that just subscribed still gets its snapshot). `recovered:false`
+ *   in a `subscribed` reply emits `resync`. Messages without `seq`/`version` are never dropped.
+ * - Handlers and listeners that throw are logged through `logger.warn`; delivery goes on.
+ */
+export { connect, TradewireClient, DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './client.ts';
+export type { ClientOptions, ConnectionState, ResyncChannel } from './client.ts';
+export { ServerError, ConnectionClosedError, TimeoutError, type ClientErrorCode } from './errors.ts';
+export { backoffDelay, nextReconnectAttempt, type BackoffOptions } from './backoff.ts';
+export type { Channel, ChannelMessage, ErrorCode } from '@repo/protocol';
