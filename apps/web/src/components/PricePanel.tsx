@@ -1,0 +1,44 @@
+import { formatPrice, priceChange, sign } from '../lib/money.ts';
+import type { PriceFeed, PriceSnapshot } from '../lib/price-feed.ts';
+import { PriceChart } from './PriceChart.tsx';
+
+const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+
+function trendClass(value: string | null | undefined): string {
+  const s = sign(value);
+  return s > 0 ? 'up' : s < 0 ? 'down' : 'flat';
+}
+
+/** The live price, its change since the page opened, and the chart. */
+export function PricePanel({ symbol, quote, snapshot, feed }: { symbol: string; quote: string; snapshot: PriceSnapshot; feed: PriceFeed }) {
+  const { latest, opening, previous } = snapshot;
+  const change = latest && opening ? priceChange(opening, latest.price) : null;
+  const tick = latest && previous ? priceChange(previous, latest.price) : null;
+  const updated = latest ? new Date(latest.timestamp) : null;
+
+  return (
+    <section className="panel price-panel" aria-label="Price">
+      <div className="price-head">
+        <div className="pair">
+          <span className="pair-base">{symbol}</span>
+          <span className="pair-quote">/ {quote}</span>
+        </div>
+        <div className="price-figures">
+          <span className={`price-value num ${trendClass(tick?.diff)}`} data-testid="price" aria-live="off">
+            {latest ? formatPrice(latest.price) : '—'}
+          </span>
+          <span className={`price-change num ${trendClass(change?.diff)}`} data-testid="price-change">
+            {change ? `${formatPrice(change.diff, true)} (${formatPrice(change.percent, true)}%)` : '0.00 (0.00%)'}
+          </span>
+          <span className="price-meta muted">
+            since open{' · '}
+            <time className="num" dateTime={latest?.timestamp}>
+              {updated ? clock.format(updated) : '--:--:--'}
+            </time>
+          </span>
+        </div>
+      </div>
+      <PriceChart feed={feed} />
+    </section>
+  );
+}

@@ -1,0 +1,272 @@
+/**
+ * The HTTP API as the page uses it (same origin: the API serves the page, and Vite's dev
+ * server proxies these paths). Every reply is decoded defensively: a field of the wrong
+ * type becomes null or the item is dropped, it never reaches the screen as "undefined".
+ */
+
+/** A request that did not succeed. `code` is the API's error code, or one of ours below. */
+export class ApiError extends Error {
+  readonly status: number;
+  /** The API's `error.code`, or `network_error` (no answer) / `bad_response` (unreadable answer). */
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** A request with no answer within this time fails, so a dead API never leaves a spinner forever. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export interface Session {
+  userId: number;
+  token: string;
+  username: string;
+}
+
+export interface Price {
+  symbol: string;
+  price: string;
+  timestamp: string;
+}
+
+export type OrderStatus = 'filled' | 'rejected' | 'pending';
+
+/** One order as the page shows it, whichever source (REST, POST reply, WebSocket) it came from. */
+export interface OrderView {
+  orderId: number;
+  status: OrderStatus;
+  symbol: string;
+  side: 'buy' | 'sell' | null;
+  /** Executed size of a fill; requested size of a rejection. */
+  size: string | null;
+  price: string | null;
+  fee: string | null;
+  reason: string | null;
+  timestamp: string | null;
+}
+
+export interface Balance {
+  asset: string;
+  available: string;
+  locked: string;
+}
+export interface Position {
+  asset: string;
+  size: string;
+  avgEntryPrice: string;
+}
+export interface Portfolio {
+  balances: Balance[];
+  positions: Position[];
+  /** The portfolio version when the source carries one (WebSocket events do). */
+  version: number | null;
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+const decimal = (v: unknown): string | null => {
+  if (typeof v === 'string' && /^-?\d+(?:\.\d+)?$/.test(v)) return v;
+  return null;
+};
+const id = (v: unknown): number | null => {
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : null;
+};
+
+async function request(path: string, init: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; data: unknown }> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (init.token) headers.authorization = `Bearer ${init.token}`;
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method: init.method ?? 'GET',
+      headers,
+      body: init.body === undefined ? null : JSON.stringify(init.body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  } catch {
+    throw new ApiError(0, 'network_error', 'The server cannot be reached');
+  }
+  if (response.status === 204) return { status: 204, data: null };
+  let data: unknown = null;
+  try {
+    data = await response.json();
+  } catch {
+    if (response.ok) throw new ApiError(response.status, 'bad_response', 'The server sent an unreadable answer');
+  }
+  return { status: response.status, data };
+}
+
+function errorFrom(status: number, data: unknown): ApiError {
+  const error = isObject(data) && isObject(data.error) ? data.error : null;
+  const code = str(error?.code) ?? (status >= 500 ? 'server_error' : 'request_failed');
+  const message = str(error?.message) ?? (status >= 500 ? 'The server had a problem; try again' : `Request failed (${status})`);
+  return new ApiError(status, code, message);
+}
+
+function sessionFrom(data: unknown, username: string): Session {
+  const userId = isObject(data) ? id(data.userId) : null;
+  const token = isObject(data) ? str(data.token) : null;
+  if (userId === null || token === null) throw new ApiError(200, 'bad_response', 'The server sent an unreadable answer');
+  return { userId, token, username };
+}
+
+export async function register(username: string, password: string): Promise<Session> {
+  const { status, data } = await request('/auth/register', { method: 'POST', body: { username, password } });
+  if (status !== 201 && status !== 200) throw errorFrom(status, data);
+  return sessionFrom(data, username);
+}
+
+export async function login(username: string, password: string): Promise<Session> {
+  const { status, data } = await request('/auth/login', { method: 'POST', body: { username, password } });
+  if (status !== 200) throw errorFrom(status, data);
+  return sessionFrom(data, username);
+}
+
+export async function logout(token: string): Promise<void> {
+  const { status, data } = await request('/auth/logout', { method: 'POST', token });
+  // 401: the session had already ended, which is what logging out wants.
+  if (status !== 204 && status !== 200 && status !== 401) throw errorFrom(status, data);
+}
+
+/** Where the page finds the gateway. */
+export interface PublicConfig {
+  wsUrl: string | null;
+  wsPort: number | null;
+}
+
+export async function getConfig(): Promise<PublicConfig> {
+  const { status, data } = await request('/config');
+  if (status !== 200 || !isObject(data)) throw errorFrom(status, data);
+  const wsPort = typeof data.wsPort === 'number' && Number.isInteger(data.wsPort) ? data.wsPort : null;
+  return { wsUrl: str(data.wsUrl), wsPort };
+}
+
+/** The gateway URL: the configured one, else the page's host on the gateway port. */
+export function gatewayUrl(config: PublicConfig, location: Pick<Location, 'protocol' | 'hostname'>): string | null {
+  if (config.wsUrl) return config.wsUrl;
+  if (config.wsPort === null) return null;
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const host = location.hostname.includes(':') ? `[${location.hostname}]` : location.hostname;
+  return `${scheme}//${host}:${config.wsPort}`;
+}
+
+export function priceFrom(v: unknown): Price | null {
+  if (!isObject(v)) return null;
+  const symbol = str(v.symbol);
+  const price = decimal(v.price);
+  const timestamp = str(v.timestamp);
+  return symbol && price && timestamp ? { symbol, price, timestamp } : null;
+}
+
+export async function getPrices(): Promise<Price[]> {
+  const { status, data } = await request('/prices');
+  if (status !== 200) throw errorFrom(status, data);
+  const list = Array.isArray(data) ? data : isObject(data) && Array.isArray(data.prices) ? data.prices : [];
+  return list.map(priceFrom).filter((p): p is Price => p !== null);
+}
+
+const side = (v: unknown): 'buy' | 'sell' | null => (v === 'buy' || v === 'sell' ? v : null);
+
+/** An order from any of the API's shapes (list item, POST reply, WebSocket event). */
+export function orderFrom(v: unknown, fallback: Partial<OrderView> = {}): OrderView | null {
+  if (!isObject(v)) return null;
+  const orderId = id(v.orderId ?? v.id);
+  if (orderId === null) return null;
+  const type = v.type;
+  const status: OrderStatus =
+    v.status === 'filled' || type === 'order_filled'
+      ? 'filled'
+      : v.status === 'rejected' || type === 'order_rejected'
+        ? 'rejected'
+        : 'pending';
+  return {
+    orderId,
+    status,
+    symbol: str(v.symbol) ?? str(v.baseAsset) ?? fallback.symbol ?? 'SOL',
+    side: side(v.side) ?? fallback.side ?? null,
+    size: decimal(v.executedSize) ?? decimal(v.requestedSize) ?? decimal(v.size) ?? fallback.size ?? null,
+    price: decimal(v.executedPrice) ?? decimal(v.price) ?? null,
+    fee: decimal(v.fee) ?? null,
+    reason: str(v.reason) ?? null,
+    timestamp: str(v.timestamp) ?? str(v.createdAt) ?? fallback.timestamp ?? null,
+  };
+}
+
+/** How many orders the page loads; the list shows the newest ones. */
+export const ORDERS_PAGE_SIZE = 50;
+
+export async function getOrders(token: string): Promise<OrderView[]> {
+  const { status, data } = await request(`/orders?limit=${ORDERS_PAGE_SIZE}`, { token });
+  if (status !== 200) throw errorFrom(status, data);
+  // Tolerant of the list's envelope: a bare array or {orders|items|data: [...]}.
+  const list = Array.isArray(data)
+    ? data
+    : isObject(data)
+      ? [data.orders, data.items, data.data].find(Array.isArray) ?? []
+      : [];
+  return (list as unknown[]).map((item) => orderFrom(item)).filter((o): o is OrderView => o !== null);
+}
+
+export type PlaceOrderResult = { ok: true; order: OrderView } | { ok: false; order: OrderView | null; error: ApiError };
+
+/**
+ * Places a market order. A rejection (422) is a result, not an exception: the order exists
+ * and has a reason. Other failures (bad input, session gone, network) come back as `error`.
+ */
+export async function placeOrder(token: string, input: { symbol: string; side: 'buy' | 'sell'; size: string }): Promise<PlaceOrderResult> {
+  let reply;
+  try {
+    reply = await request('/orders', { method: 'POST', token, body: input });
+  } catch (err) {
+    return { ok: false, order: null, error: err as ApiError };
+  }
+  const { status, data } = reply;
+  const fallback = { symbol: input.symbol, side: input.side, size: input.size, timestamp: new Date().toISOString() };
+  if (status === 201 || status === 200) {
+    const order = orderFrom(data, fallback);
+    if (order) return { ok: true, order };
+    return { ok: false, order: null, error: new ApiError(status, 'bad_response', 'The server sent an unreadable answer') };
+  }
+  const rejected = status === 422 ? orderFrom(data, fallback) : null;
+  if (rejected && rejected.status === 'rejected') {
+    return { ok: false, order: rejected, error: new ApiError(status, 'order_rejected', rejected.reason ?? 'Order rejected') };
+  }
+  return { ok: false, order: null, error: errorFrom(status, data) };
+}
+
+function balanceFrom(v: unknown): Balance | null {
+  if (!isObject(v)) return null;
+  const asset = str(v.asset);
+  const available = decimal(v.available);
+  return asset && available ? { asset, available, locked: decimal(v.locked) ?? '0' } : null;
+}
+function positionFrom(v: unknown): Position | null {
+  if (!isObject(v)) return null;
+  const asset = str(v.asset);
+  const size = decimal(v.size);
+  return asset && size ? { asset, size, avgEntryPrice: decimal(v.avgEntryPrice) ?? '0' } : null;
+}
+
+export function portfolioFrom(v: unknown): Portfolio | null {
+  if (!isObject(v) || !Array.isArray(v.balances) || !Array.isArray(v.positions)) return null;
+  const version = typeof v.version === 'number' && Number.isSafeInteger(v.version) ? v.version : null;
+  return {
+    balances: v.balances.map(balanceFrom).filter((b): b is Balance => b !== null),
+    positions: v.positions.map(positionFrom).filter((p): p is Position => p !== null),
+    version,
+  };
+}
+
+export async function getPortfolio(token: string): Promise<Portfolio> {
+  const { status, data } = await request('/portfolio', { token });
+  if (status !== 200) throw errorFrom(status, data);
+  const portfolio = portfolioFrom(data);
+  if (!portfolio) throw new ApiError(status, 'bad_response', 'The server sent an unreadable portfolio');
+  return portfolio;
+}

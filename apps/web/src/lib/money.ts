@@ -1,0 +1,142 @@
+/**
+ * Money on the page: every amount arrives as a decimal string and is computed and formatted
+ * with big.js, never through a binary float, so "0.1 + 0.2" stays 0.3 and a fee of
+ * 0.23145 is shown as the server charged it.
+ */
+import Big from 'big.js';
+
+/** The API's default fee rate (FEE_RATE, 0.0001 = 0.01 %): used only for estimates before an order. */
+export const FEE_RATE = '0.0001';
+
+/** Sizes the API accepts: positive, at most 9 decimals, no exponent. */
+export const SIZE_PATTERN = /^(?:0|[1-9]\d{0,14})(?:\.\d{1,9})?$/;
+const DECIMAL = /^-?\d+(?:\.\d+)?$/;
+
+/** A Big from an API decimal string, or null when the string is not a plain decimal. */
+export function toBig(value: string | null | undefined): Big | null {
+  if (typeof value !== 'string' || !DECIMAL.test(value)) return null;
+  return new Big(value);
+}
+
+export type SizeCheck = { ok: true; size: string } | { ok: false; message: string };
+
+/** Validates what the user typed in the Size field, with a message a person can act on. */
+export function checkSize(input: string): SizeCheck {
+  const text = input.trim();
+  if (text === '') return { ok: false, message: 'Enter a size' };
+  if (!SIZE_PATTERN.test(text)) {
+    return /\.\d{10,}$/.test(text)
+      ? { ok: false, message: 'At most 9 decimals' }
+      : { ok: false, message: 'Enter a number such as 1.5' };
+  }
+  if (new Big(text).lte(0)) return { ok: false, message: 'Size must be more than 0' };
+  return { ok: true, size: text };
+}
+
+export interface OrderEstimate {
+  /** price × size */
+  notional: string;
+  /** notional × FEE_RATE */
+  fee: string;
+  /** What a buy takes from USD: notional + fee. */
+  buyTotal: string;
+  /** What a sell adds to USD: notional − fee. */
+  sellProceeds: string;
+}
+
+/** The estimate shown in the order ticket at the live price. */
+export function estimateOrder(price: string, size: string, feeRate: string = FEE_RATE): OrderEstimate | null {
+  const p = toBig(price);
+  const s = toBig(size);
+  if (!p || !s) return null;
+  const notional = p.times(s);
+  const fee = notional.times(feeRate);
+  return {
+    notional: notional.toFixed(),
+    fee: fee.toFixed(),
+    buyTotal: notional.plus(fee).toFixed(),
+    sellProceeds: notional.minus(fee).toFixed(),
+  };
+}
+
+/** Unrealised P&L of a position: size × (price − average entry). */
+export function unrealisedPnl(size: string, avgEntryPrice: string, price: string): string | null {
+  const s = toBig(size);
+  const entry = toBig(avgEntryPrice);
+  const p = toBig(price);
+  if (!s || !entry || !p) return null;
+  return s.times(p.minus(entry)).toFixed();
+}
+
+/** Change since a reference price: absolute and percent (2 decimals). */
+export function priceChange(from: string, to: string): { diff: string; percent: string } | null {
+  const a = toBig(from);
+  const b = toBig(to);
+  if (!a || !b || a.eq(0)) return null;
+  const diff = b.minus(a);
+  return { diff: diff.toFixed(), percent: diff.div(a).times(100).toFixed(2) };
+}
+
+/** Sum of decimal strings (nulls count as 0). */
+export function sum(values: readonly (string | null | undefined)[]): string {
+  return values.reduce((acc: Big, v) => acc.plus(toBig(v) ?? 0), new Big(0)).toFixed();
+}
+
+export function times(a: string, b: string): string | null {
+  const x = toBig(a);
+  const y = toBig(b);
+  return x && y ? x.times(y).toFixed() : null;
+}
+
+export function sign(value: string | null | undefined): -1 | 0 | 1 {
+  const v = toBig(value);
+  if (!v || v.eq(0)) return 0;
+  return v.gt(0) ? 1 : -1;
+}
+
+/** "1234567.891" → "1,234,567.891"; the digits are untouched, only grouped. */
+function group(fixed: string): string {
+  const negative = fixed.startsWith('-');
+  const [int = '0', frac] = (negative ? fixed.slice(1) : fixed).split('.');
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return (negative ? '-' : '') + grouped + (frac !== undefined ? `.${frac}` : '');
+}
+
+function decimalsOf(value: Big): number {
+  const text = value.toFixed();
+  const dot = text.indexOf('.');
+  return dot < 0 ? 0 : text.length - dot - 1;
+}
+
+export interface FormatOptions {
+  /** Decimals always shown (padded with zeros). */
+  minDp: number;
+  /** Decimals at most (rounded half up beyond). Defaults to minDp: fixed decimals. */
+  maxDp?: number;
+  /** Prefix "+" on positive values (changes, P&L). */
+  signed?: boolean;
+}
+
+/**
+ * Formats a decimal string with grouped thousands and between minDp and maxDp decimals.
+ * Returns "—" for a missing or malformed value, so a bad field never shows as "NaN".
+ */
+export function formatDecimal(value: string | null | undefined, { minDp, maxDp = minDp, signed = false }: FormatOptions): string {
+  const v = toBig(value);
+  if (!v) return '—';
+  const dp = Math.min(maxDp, Math.max(minDp, decimalsOf(v)));
+  let fixed = v.toFixed(dp);
+  // Rounding can leave "-0.00": a loss too small to show is no loss.
+  if (/^-0(?:\.0+)?$/.test(fixed)) fixed = fixed.slice(1);
+  const out = group(fixed);
+  return signed && !out.startsWith('-') && !/^0(?:\.0+)?$/.test(fixed) ? `+${out}` : out;
+}
+
+/** US dollars, 2 decimals: "10,000.00". */
+export const formatUsd = (value: string | null | undefined, signed = false) => formatDecimal(value, { minDp: 2, signed });
+/** A price, 2 decimals (the simulated and Pyth SOL prices are quoted in cents). */
+export const formatPrice = (value: string | null | undefined, signed = false) => formatDecimal(value, { minDp: 2, signed });
+/** A SOL size: 4 decimals, more (up to 9) when the size has them, so no holding is hidden. */
+export const formatSize = (value: string | null | undefined) => formatDecimal(value, { minDp: 4, maxDp: 9 });
+/** A fee: cents, and sub-cent digits (up to 6) when there are any. */
+export const formatFee = (value: string | null | undefined) => formatDecimal(value, { minDp: 2, maxDp: 6 });

@@ -1,0 +1,123 @@
+/**
+ * The logged-in user's orders and portfolio, fed from three sources: REST loads (at login,
+ * after a reconnect, on resync), the POST /orders reply, and WebSocket events. Orders are
+ * merged by id, so the same order from two sources is one row; a REST portfolio that may
+ * have been read before a live update arrived is discarded in favour of the live one.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { ApiError, getOrders, getPortfolio, type OrderView, type Portfolio, type Session } from './api.ts';
+
+/** Orders kept on screen; older ones are a REST page away (the list shows the newest). */
+export const MAX_ORDERS_SHOWN = 100;
+
+const statusRank = { pending: 0, filled: 1, rejected: 1 } as const;
+
+/** Two views of one order: later non-empty fields win, a final status beats pending. */
+function mergeOrder(a: OrderView, b: OrderView): OrderView {
+  return {
+    orderId: a.orderId,
+    status: statusRank[b.status] >= statusRank[a.status] ? b.status : a.status,
+    symbol: b.symbol || a.symbol,
+    side: b.side ?? a.side,
+    size: b.size ?? a.size,
+    price: b.price ?? a.price,
+    fee: b.fee ?? a.fee,
+    reason: b.reason ?? a.reason,
+    timestamp: b.timestamp ?? a.timestamp,
+  };
+}
+
+/** Newest first: by time, then by id (ids grow with time). */
+function newestFirst(a: OrderView, b: OrderView): number {
+  const ta = a.timestamp ? Date.parse(a.timestamp) : 0;
+  const tb = b.timestamp ? Date.parse(b.timestamp) : 0;
+  return tb - ta || b.orderId - a.orderId;
+}
+
+export interface Account {
+  orders: OrderView[];
+  portfolio: Portfolio | null;
+  /** Set while the first load runs. */
+  loading: boolean;
+  /** The last REST failure, cleared by the next success. */
+  error: string | null;
+  /** Reloads orders and portfolio over REST. */
+  reload(): Promise<void>;
+  applyOrder(order: OrderView): void;
+  applyPortfolio(portfolio: Portfolio): void;
+}
+
+/**
+ * @param onUnauthorized called when the API answers 401: the session ended elsewhere.
+ */
+export function useAccount(session: Session | null, onUnauthorized: () => void): Account {
+  const [orders, setOrders] = useState<Map<number, OrderView>>(() => new Map());
+  const [portfolio, setPortfolio] = useState<Portfolio | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  // Bumped by every live portfolio update: a REST read started before one is stale.
+  const livePortfolioEpoch = useRef(0);
+  const token = session?.token ?? null;
+  const tokenRef = useRef(token);
+  tokenRef.current = token;
+  const onUnauthorizedRef = useRef(onUnauthorized);
+  onUnauthorizedRef.current = onUnauthorized;
+
+  const applyOrder = useCallback((order: OrderView) => {
+    setOrders((current) => {
+      const next = new Map(current);
+      const known = next.get(order.orderId);
+      next.set(order.orderId, known ? mergeOrder(known, order) : order);
+      return next;
+    });
+  }, []);
+
+  const applyPortfolio = useCallback((incoming: Portfolio) => {
+    livePortfolioEpoch.current += 1;
+    setPortfolio((current) =>
+      current && current.version !== null && incoming.version !== null && incoming.version < current.version ? current : incoming,
+    );
+  }, []);
+
+  const reload = useCallback(async () => {
+    const forToken = tokenRef.current;
+    if (!forToken) return;
+    const epoch = livePortfolioEpoch.current;
+    try {
+      const [loadedOrders, loadedPortfolio] = await Promise.all([getOrders(forToken), getPortfolio(forToken)]);
+      if (tokenRef.current !== forToken) return; // logged out or switched user meanwhile
+      setOrders((current) => {
+        const next = new Map(current);
+        for (const order of loadedOrders) {
+          const known = next.get(order.orderId);
+          next.set(order.orderId, known ? mergeOrder(order, known) : order);
+        }
+        return next;
+      });
+      if (livePortfolioEpoch.current === epoch) setPortfolio(loadedPortfolio);
+      setError(null);
+    } catch (err) {
+      if (tokenRef.current !== forToken) return;
+      if (err instanceof ApiError && err.status === 401) {
+        onUnauthorizedRef.current();
+        return;
+      }
+      setError(err instanceof ApiError ? err.message : 'Could not load your account');
+    }
+  }, []);
+
+  useEffect(() => {
+    setOrders(new Map());
+    setPortfolio(null);
+    setError(null);
+    if (!token) return;
+    setLoading(true);
+    void reload().finally(() => {
+      if (tokenRef.current === token) setLoading(false);
+    });
+  }, [token, reload]);
+
+  // Sorted once per change of the orders, not on every price tick that re-renders the page.
+  const sorted = useMemo(() => [...orders.values()].sort(newestFirst).slice(0, MAX_ORDERS_SHOWN), [orders]);
+  return { orders: sorted, portfolio, loading, error, reload, applyOrder, applyPortfolio };
+}

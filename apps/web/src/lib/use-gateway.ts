@@ -1,0 +1,118 @@
+/**
+ * The page's one WebSocket connection, on @repo/client. Prices need no login; with a session
+ * the connection also authenticates and subscribes to the user's orders and portfolio. The
+ * client reconnects, re-authenticates and resubscribes by itself; this hook turns its state
+ * into the status the page shows and asks for a REST reload after a reconnect or a resync,
+ * since events published while the socket was down may be gone.
+ */
+import { useEffect, useRef, useState } from 'react';
+import { connect, type TradewireClient } from '@repo/client';
+import { gatewayUrl, getConfig, orderFrom, portfolioFrom, priceFrom, type OrderView, type Portfolio, type Price, type Session } from './api.ts';
+
+export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
+
+/** How often the page retries GET /config while the API cannot be reached. */
+const CONFIG_RETRY_MS = [500, 1000, 2000, 5000];
+
+export interface GatewayHandlers {
+  onPrice(price: Price): void;
+  onOrder(order: OrderView): void;
+  onPortfolio(portfolio: Portfolio): void;
+  /** The connection came back, or the server could not replay what was missed. */
+  onStale(): void;
+  /** The server ended the session (logout elsewhere, expiry) or refused the token. */
+  onSessionEnded(code: string): void;
+}
+
+const SESSION_END_CODES = new Set(['session_revoked', 'session_expired', 'auth_failed']);
+
+function codeOf(err: unknown): string {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
+    ? (err as { code: string }).code
+    : 'unknown';
+}
+
+export function useGateway(session: Session | null, handlers: GatewayHandlers): ConnectionStatus {
+  const [status, setStatus] = useState<ConnectionStatus>('connecting');
+  const handlersRef = useRef(handlers);
+  handlersRef.current = handlers;
+  const token = session?.token ?? null;
+
+  useEffect(() => {
+    let stopped = false;
+    let client: TradewireClient | null = null;
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
+    const h = () => handlersRef.current;
+
+    const mapState = (state: string) => {
+      if (stopped) return;
+      setStatus(state === 'open' ? 'live' : state === 'reconnecting' ? 'reconnecting' : state === 'closed' ? 'offline' : 'connecting');
+    };
+
+    const start = async (attempt: number): Promise<void> => {
+      let url: string | null = null;
+      try {
+        url = gatewayUrl(await getConfig(), window.location);
+      } catch {
+        // The API is unreachable: show it, and try again with a growing delay.
+      }
+      if (stopped) return;
+      if (!url) {
+        setStatus('offline');
+        const delay = CONFIG_RETRY_MS[Math.min(attempt, CONFIG_RETRY_MS.length - 1)] ?? 5000;
+        retryTimer = setTimeout(() => void start(attempt + 1), delay);
+        return;
+      }
+
+      const c = connect(url);
+      client = c;
+      mapState(c.state);
+      c.on('state', mapState);
+      c.on('reconnected', () => {
+        if (!stopped) h().onStale();
+      });
+      c.on('resync', () => {
+        if (!stopped) h().onStale();
+      });
+      c.on('error', (err: unknown) => {
+        const code = codeOf(err);
+        if (!stopped && token && SESSION_END_CODES.has(code)) h().onSessionEnded(code);
+      });
+
+      try {
+        await c.subscribe('prices', (message) => {
+          const price = priceFrom(message);
+          if (price && !stopped) h().onPrice(price);
+        });
+        if (!token || stopped) return;
+        await c.auth(token);
+        if (stopped) return;
+        await c.subscribe('orders', (message) => {
+          const order = orderFrom(message);
+          if (order && !stopped) h().onOrder(order);
+        });
+        await c.subscribe('portfolio', (message) => {
+          const portfolio = portfolioFrom(message);
+          if (portfolio && !stopped) h().onPortfolio(portfolio);
+        });
+        // Anything that happened between the first REST load and these subscriptions.
+        if (!stopped) h().onStale();
+      } catch (err) {
+        const code = codeOf(err);
+        if (stopped) return;
+        if (token && SESSION_END_CODES.has(code)) h().onSessionEnded(code);
+        // Other failures (connection dropped mid-request) are retried by the client's own
+        // reconnect, which resubscribes what was subscribed.
+      }
+    };
+
+    void start(0);
+    return () => {
+      stopped = true;
+      clearTimeout(retryTimer);
+      client?.close();
+    };
+  }, [token]);
+
+  return status;
+}
