@@ -1,0 +1,27 @@
+export { openDatabase, type Database, type DatabaseOptions } from './database.ts';
+export {
+  createSessionStore,
+  type ActiveSession,
+  type SessionStore,
+  type SessionsRepository,
+} from './sessions.ts';
+export type { UsersRepository, NewUser, UserCredentials } from './users.ts';
+export type { OrdersRepository, OrderRecord, OrderPage, PlaceOrderInput, PlaceOrderResult } from './orders.ts';
+export type { PortfolioRepository, PortfolioView, BalanceView, PositionView } from './portfolio.ts';
+export type { OutboxRepository, OutboxEvent } from './outbox.ts';
+export {
+  DEFAULT_SCRYPT_COST,
+  SESSION_TOKEN_PATTERN,
+  burnPasswordCheck,
+  hashPassword,
+  hashToken,
+  newSessionToken,
+  tokenHashesEqual,
+  verifyPassword,
+} from './credentials.ts';
+export { MONEY_SCALE, SIZE_SCALE, canonical, checkSize, dec, type Decimal, type SizeCheck } from './decimal.ts';
+export { executeMarketOrder, type MarketOrderInput, type MarketOrderOutcome, type RejectReason, type Side } from './paper-trading.ts';
+export { DatabaseError, UnknownUserError, UsernameTakenError } from './errors.ts';
+export { MIGRATIONS_FOLDER } from './migrate.ts';
+export * as schema from './schema.ts';
+export type { DrizzleDb } from './drizzle.ts';

@@ -1,0 +1,235 @@
+import { and, desc, eq, lt, sql } from 'drizzle-orm';
+import type { DrizzleDb, DrizzleTx } from './drizzle.ts';
+import { UnknownUserError, toDatabaseError } from './errors.ts';
+import { canonical, canonicalOrNull } from './decimal.ts';
+import { executeMarketOrder, type RejectReason, type Side } from './paper-trading.ts';
+import { readHoldings } from './portfolio.ts';
+import { balances, orders, outbox, positions, users } from './schema.ts';
+
+export interface PlaceOrderInput {
+  userId: number;
+  /** Base asset traded, e.g. "SOL". */
+  symbol: string;
+  /** Quote asset the price, cost and fee are in, e.g. "USD". */
+  quoteAsset: string;
+  side: Side;
+  /** Canonical positive size (checked by the caller with `checkSize`). */
+  size: string;
+  /** Latest price, or null when none is known (the order is rejected with `no_price`). */
+  price: string | null;
+  /** Fee rate, e.g. "0.0001". */
+  feeRate: string;
+}
+
+/** One stored order, as GET /orders and POST /orders show it. */
+export interface OrderRecord {
+  orderId: number;
+  userId: number;
+  symbol: string;
+  side: Side;
+  requestedSize: string;
+  status: 'filled' | 'rejected';
+  executedPrice: string | null;
+  executedSize: string | null;
+  fee: string | null;
+  reason: RejectReason | null;
+  /** The `seq` of the order's event. */
+  seq: number;
+  /** ISO time of execution (also the events' timestamp). */
+  timestamp: string;
+}
+
+export interface PlaceOrderResult {
+  order: OrderRecord;
+  /** The portfolio version after a fill, null after a rejection. */
+  portfolioVersion: number | null;
+}
+
+export interface OrderPage {
+  orders: OrderRecord[];
+  /** Pass as `before` to read the next (older) page; null on the last page. */
+  nextBefore: number | null;
+  /** The user's latest order-event seq. */
+  seq: number;
+}
+
+export interface OrdersRepository {
+  /**
+   * Executes a market order in one transaction: locks the user, the quote balance and the
+   * base position (SELECT … FOR UPDATE), applies the paper-trading rules, stores the order
+   * (filled or rejected), advances the user's order seq (and portfolio version on a fill) and
+   * records the events in the outbox. Nothing is published here: the relay does that after
+   * commit.
+   */
+  place(input: PlaceOrderInput): Promise<PlaceOrderResult>;
+  /** The user's orders, newest first: at most `limit`, with ids below `before` when given. */
+  list(userId: number, options: { limit: number; before?: number | null }): Promise<OrderPage>;
+}
+
+export function createOrdersRepository(db: DrizzleDb, options: { now?: () => Date } = {}): OrdersRepository {
+  const now = options.now ?? (() => new Date());
+  return {
+    async place(input) {
+      try {
+        return await db.transaction((tx) => placeInTransaction(tx, input, now));
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+    },
+
+    async list(userId, { limit, before }) {
+      try {
+        const rows = await db
+          .select()
+          .from(orders)
+          .where(before ? and(eq(orders.userId, userId), lt(orders.id, before)) : eq(orders.userId, userId))
+          .orderBy(desc(orders.id))
+          .limit(limit + 1);
+        const [user] = await db.select({ seq: users.orderSeq }).from(users).where(eq(users.id, userId));
+        const page = rows.slice(0, limit).map(toRecord);
+        return {
+          orders: page,
+          nextBefore: rows.length > limit ? page[page.length - 1]!.orderId : null,
+          seq: user?.seq ?? 0,
+        };
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+    },
+  };
+}
+
+async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: () => Date): Promise<PlaceOrderResult> {
+  const { userId, symbol, quoteAsset } = input;
+  // Lock order is always user → balance → position, so concurrent orders queue instead of
+  // deadlocking. The user lock alone serialises a user's orders, which also keeps `seq` in
+  // commit order.
+  const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
+  if (!user) throw new UnknownUserError(userId);
+  const quote = await lockBalance(tx, userId, quoteAsset);
+  const base = await lockPosition(tx, userId, symbol);
+
+  const outcome = executeMarketOrder({
+    side: input.side,
+    size: input.size,
+    price: input.price,
+    feeRate: input.feeRate,
+    quoteAvailable: quote.available,
+    position: base,
+  });
+  const filled = outcome.status === 'filled';
+
+  if (filled) {
+    await tx
+      .update(balances)
+      .set({ available: outcome.quoteAvailable })
+      .where(and(eq(balances.userId, userId), eq(balances.asset, quoteAsset)));
+    await tx
+      .update(positions)
+      .set({ size: outcome.position.size, avgEntryPrice: outcome.position.avgEntryPrice })
+      .where(and(eq(positions.userId, userId), eq(positions.asset, symbol)));
+  }
+
+  const [counters] = await tx
+    .update(users)
+    .set({
+      orderSeq: sql`${users.orderSeq} + 1`,
+      portfolioVersion: filled ? sql`${users.portfolioVersion} + 1` : users.portfolioVersion,
+    })
+    .where(eq(users.id, userId))
+    .returning({ seq: users.orderSeq, version: users.portfolioVersion });
+  const { seq, version } = counters!;
+
+  // Taken after the locks so that timestamps follow seq order.
+  const executedAt = now();
+  const timestamp = executedAt.toISOString();
+  const [row] = await tx
+    .insert(orders)
+    .values({
+      userId,
+      symbol,
+      side: input.side,
+      requestedSize: input.size,
+      status: outcome.status,
+      executedPrice: filled ? outcome.executedPrice : null,
+      executedSize: filled ? outcome.executedSize : null,
+      fee: filled ? outcome.fee : null,
+      reason: filled ? null : outcome.reason,
+      seq,
+      createdAt: executedAt,
+    })
+    .returning();
+  const order = toRecord(row!);
+
+  // The events, exactly as they will be published (shapes of @repo/events).
+  const orderFields = { userId, orderId: order.orderId, side: input.side, baseAsset: symbol, quoteAsset };
+  if (filled) {
+    await tx.insert(outbox).values({
+      userId,
+      kind: 'order_filled',
+      position: seq,
+      payload: {
+        ...orderFields,
+        executedPrice: outcome.executedPrice,
+        executedSize: outcome.executedSize,
+        fee: outcome.fee,
+        timestamp,
+        seq,
+      },
+    });
+    const holdings = await readHoldings(tx, userId);
+    await tx.insert(outbox).values({
+      userId,
+      kind: 'portfolio',
+      position: version,
+      payload: { userId, balances: holdings.balances, positions: holdings.positions, timestamp, version },
+    });
+  } else {
+    await tx.insert(outbox).values({
+      userId,
+      kind: 'order_rejected',
+      position: seq,
+      payload: { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq },
+    });
+  }
+  return { order, portfolioVersion: filled ? version : null };
+}
+
+async function lockBalance(tx: DrizzleTx, userId: number, asset: string): Promise<{ available: string }> {
+  const where = and(eq(balances.userId, userId), eq(balances.asset, asset));
+  const [row] = await tx.select({ available: balances.available }).from(balances).where(where).for('update');
+  if (row) return row;
+  // An asset added to the configuration after the user registered: open it empty. Safe
+  // without ON CONFLICT because the user row lock is held.
+  await tx.insert(balances).values({ userId, asset });
+  return { available: '0' };
+}
+
+async function lockPosition(tx: DrizzleTx, userId: number, asset: string): Promise<{ size: string; avgEntryPrice: string }> {
+  const where = and(eq(positions.userId, userId), eq(positions.asset, asset));
+  const [row] = await tx
+    .select({ size: positions.size, avgEntryPrice: positions.avgEntryPrice })
+    .from(positions)
+    .where(where)
+    .for('update');
+  if (row) return row;
+  await tx.insert(positions).values({ userId, asset });
+  return { size: '0', avgEntryPrice: '0' };
+}
+
+function toRecord(row: typeof orders.$inferSelect): OrderRecord {
+  return {
+    orderId: row.id,
+    userId: row.userId,
+    symbol: row.symbol,
+    side: row.side,
+    requestedSize: canonical(row.requestedSize),
+    status: row.status,
+    executedPrice: canonicalOrNull(row.executedPrice),
+    executedSize: canonicalOrNull(row.executedSize),
+    fee: canonicalOrNull(row.fee),
+    reason: row.reason as RejectReason | null,
+    seq: row.seq,
+    timestamp: row.createdAt.toISOString(),
+  };
+}
