@@ -1,0 +1,436 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
+import { Registry } from 'prom-client';
+import type { Broker, Unsubscribe } from '@repo/broker';
+import {
+  createPriceStore,
+  decodeEvent,
+  EVENT_KINDS,
+  portfolioKey,
+  type PortfolioUpdateEvent,
+  type PriceStore,
+  type PriceUpdateEvent,
+} from '@repo/events';
+import { silentLogger, type Logger } from '@repo/log';
+import { CLOSE_CODES, type Channel, type ClientMessage, type ErrorCode, type ReplyMessage, type RequestId } from '@repo/protocol';
+import { redisKeys } from '@repo/redis';
+import { ClientConnection, type BufferedEvent, type ConnectionContext } from './client-connection.ts';
+import { parseClientMessage, type ParsedClientMessage } from './client-messages.ts';
+import { EventFanout } from './event-fanout.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { createHttpHandler, rejectUpgrade, type HealthReport } from './http-routes.ts';
+import { resolveLimits, type GatewayLimits } from './limits.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { PriceCache } from './price-cache.ts';
+import { decodeSessionRevoked, isUsableSession, RecentRevocations, type SessionVerifier } from './session.ts';
+import { SubscriberIndex } from './subscriber-index.ts';
+import { encodeTextFrame, WriteBatcher } from './text-frame.ts';
+import { ThrottledWarning } from './throttled-warning.ts';
+import { withTimeout } from './with-timeout.ts';
+
+export interface GatewayOptions {
+  broker: Broker;
+  sessions: SessionVerifier;
+  logger?: Logger;
+  /** Symbols whose latest price is sent as snapshot (default ['SOL']); plus any seen live. */
+  symbols?: string[];
+  /**
+   * Origin allow-list for upgrades; null/undefined = allow all (tests). Requests without an
+   * Origin header (non-browser clients) are allowed: the check exists to stop hostile pages.
+   */
+  allowedOrigins?: string[] | null;
+  /** Snapshot fallback when the broker's latest-value store has no portfolio for the user. */
+  loadPortfolio?: (userId: number) => Promise<PortfolioUpdateEvent | null>;
+  /** Overrides of `defaultLimits()`. */
+  limits?: Partial<GatewayLimits>;
+  /** Where the metrics go; default a fresh Registry per gateway (so tests can make many). */
+  registry?: Registry;
+}
+
+export interface Gateway {
+  /** Listens on `port` (0 = any free port) and resolves with the bound port. */
+  listen(port: number, host?: string): Promise<number>;
+  /**
+   * Graceful shutdown: stop accepting, close sockets with 1001, unsubscribe from the broker.
+   * Sockets that do not answer the close within `closeGraceMs` are destroyed. Does NOT close
+   * the broker: the caller owns it.
+   */
+  close(): Promise<void>;
+  readonly server: Server;
+  connectionCount(): number;
+}
+
+const PRIVATE_CHANNELS = ['orders', 'portfolio'] as const;
+
+/**
+ * Creates the WebSocket gateway: an HTTP server (health, metrics, upgrades) whose sockets
+ * speak the protocol of docs/protocol.md, fed by the broker. Subscribes to each broker channel
+ * once, here, however many clients come.
+ */
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const limits = resolveLimits(options.limits);
+  const { broker, sessions } = options;
+  const logger = (options.logger ?? silentLogger).child({ component: 'ws-gateway' });
+  const allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins) : null;
+  const registry = options.registry ?? new Registry();
+  const priceStore: PriceStore = createPriceStore(broker);
+  const prices = new PriceCache(options.symbols ?? ['SOL'], limits.maxSymbols);
+  const index = new SubscriberIndex<ClientConnection>();
+  const connections = new Set<ClientConnection>();
+  const revocations = new RecentRevocations();
+  const malformedWarning = new ThrottledWarning(logger);
+  const metrics = new GatewayMetrics(registry, {
+    connections: () => connections.size,
+    brokerUp: () => broker.isUp(),
+  });
+  let nextConnectionId = 0;
+  let closing: Promise<void> | null = null;
+
+  // ---- subscriptions ----------------------------------------------------------------------
+
+  function addSubscription(connection: ClientConnection, channel: Channel): boolean {
+    if (!index.add(channel, connection, channel === 'prices' ? null : connection.userId)) return false;
+    connection.channels.add(channel);
+    metrics.subscribed(channel);
+    return true;
+  }
+
+  function removeSubscription(connection: ClientConnection, channel: Channel): void {
+    connection.cancelPending(channel);
+    if (!connection.channels.delete(channel)) return;
+    index.remove(channel, connection, channel === 'prices' ? null : connection.userId);
+    metrics.unsubscribed(channel);
+  }
+
+  /** Ends a socket's authentication (revocation, expiry): private subscriptions go, prices stay. */
+  function endAuthentication(connection: ClientConnection, code: 'session_revoked' | 'session_expired'): void {
+    for (const channel of PRIVATE_CHANNELS) removeSubscription(connection, channel);
+    if (connection.session) index.removeSession(connection.session.sessionId, connection);
+    connection.clearExpiry();
+    connection.userId = null;
+    connection.session = null;
+    connection.sendMessage({
+      type: 'error',
+      code,
+      message:
+        code === 'session_revoked'
+          ? 'your session was revoked (logged out); authenticate again'
+          : 'your session expired; authenticate again',
+    });
+  }
+
+  // ---- requests ---------------------------------------------------------------------------
+
+  function reply(connection: ClientConnection, request: { id?: RequestId }, message: ReplyMessage): void {
+    connection.sendMessage(request.id === undefined ? message : { ...message, id: request.id });
+  }
+
+  function replyError(connection: ClientConnection, request: { id?: RequestId }, code: ErrorCode, message: string): void {
+    reply(connection, request, { type: 'error', code, message });
+  }
+
+  function onRequest(connection: ClientConnection, parsed: ParsedClientMessage): void | Promise<void> {
+    if (!parsed.ok) return replyError(connection, parsed, parsed.code, parsed.message);
+    const request: ClientMessage = parsed.message;
+    switch (request.type) {
+      case 'ping':
+        return reply(connection, request, { type: 'pong' });
+      case 'auth':
+        return authenticate(connection, request);
+      case 'subscribe':
+        return subscribe(connection, request);
+      case 'unsubscribe':
+        removeSubscription(connection, request.channel);
+        return reply(connection, request, { type: 'unsubscribed', channel: request.channel });
+    }
+  }
+
+  async function authenticate(connection: ClientConnection, request: { token: string; id?: RequestId }): Promise<void> {
+    let session: unknown;
+    try {
+      session = await withTimeout(sessions.verify(request.token), limits.authTimeoutMs, 'session verification');
+    } catch (err) {
+      if (!connection.isOpen) return;
+      logger.warn({ err: (err as Error).message, connection: connection.id }, 'session verification failed');
+      return replyError(connection, request, 'internal_error', 'authentication is unavailable right now; retry');
+    }
+    if (!connection.isOpen) return;
+    const now = Date.now();
+    if (
+      !isUsableSession(session) ||
+      (session.expiresAt && session.expiresAt.getTime() <= now) ||
+      revocations.has(session.sessionId, now)
+    ) {
+      // A failed attempt changes nothing: an earlier authentication stays as it was.
+      return replyError(connection, request, 'auth_failed', 'invalid or expired token');
+    }
+    if (connection.userId !== null && connection.userId !== session.userId) {
+      // Another user's subscriptions must not carry over to this one.
+      for (const channel of PRIVATE_CHANNELS) removeSubscription(connection, channel);
+    }
+    if (connection.session) index.removeSession(connection.session.sessionId, connection);
+    connection.userId = session.userId;
+    connection.session = session;
+    index.addSession(session.sessionId, connection);
+    if (session.expiresAt) connection.armExpiry(session.expiresAt, () => endAuthentication(connection, 'session_expired'));
+    else connection.clearExpiry();
+    reply(connection, request, { type: 'auth_ok', userId: session.userId });
+  }
+
+  function subscribe(connection: ClientConnection, request: { channel: Channel; id?: RequestId }): void | Promise<void> {
+    const { channel } = request;
+    if (channel !== 'prices' && connection.userId === null) {
+      return replyError(connection, request, 'auth_required', `authenticate before subscribing to ${channel}`);
+    }
+    if (channel === 'orders') {
+      addSubscription(connection, channel);
+      return reply(connection, request, { type: 'subscribed', channel });
+    }
+    // Live events are indexed (and held) from now on, so none is lost while the snapshot is read.
+    addSubscription(connection, channel);
+    connection.beginPending(channel);
+    return channel === 'prices'
+      ? completePricesSubscription(connection, request)
+      : completePortfolioSubscription(connection, request, connection.userId!);
+  }
+
+  async function completePricesSubscription(connection: ClientConnection, request: { id?: RequestId }): Promise<void> {
+    const symbols = prices.symbols();
+    let stored: PriceUpdateEvent[] = [];
+    try {
+      stored = await withTimeout(priceStore.getPrices(symbols), limits.snapshotTimeoutMs, 'price snapshot');
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'price snapshot read failed; using live cache only');
+    }
+    const held = connection.endPending('prices');
+    if (held === null || !connection.isOpen) return;
+    reply(connection, request, { type: 'subscribed', channel: 'prices' });
+    const storedBySymbol = new Map(stored.map((event) => [event.symbol, event]));
+    const heldSymbols = new Set(held.map((b) => b.event.symbol));
+    let sent = 0;
+    for (const symbol of symbols) {
+      // A tick that arrived during the read is live and at least as new: it follows below.
+      if (heldSymbols.has(symbol)) continue;
+      const frame = snapshotPriceFrame(storedBySymbol.get(symbol), prices.get(symbol));
+      if (frame && connection.sendFrame(frame)) sent += 1;
+    }
+    for (const buffered of held) if (connection.sendPrice(buffered.event.symbol!, buffered.frame)) sent += 1;
+    metrics.delivered('price', sent);
+  }
+
+  async function completePortfolioSubscription(
+    connection: ClientConnection,
+    request: { id?: RequestId },
+    userId: number,
+  ): Promise<void> {
+    const snapshot = await readPortfolio(userId);
+    const held = connection.endPending('portfolio');
+    if (!connection.isOpen) return;
+    if (held === null) {
+      // The session ended (revoked, expired) while the snapshot was being read.
+      return replyError(connection, request, 'auth_required', 'authenticate before subscribing to portfolio');
+    }
+    reply(connection, request, { type: 'subscribed', channel: 'portfolio' });
+    let sent = 0;
+    if (snapshot && !held.some((b) => isAtLeastAsNew(b.event, snapshot))) {
+      if (connection.sendFrame(encodeTextFrame(JSON.stringify({ type: 'portfolio', ...snapshot })))) sent += 1;
+    }
+    for (const buffered of held) if (connection.sendFrame(buffered.frame)) sent += 1;
+    metrics.delivered('portfolio', sent);
+  }
+
+  /** The user's latest portfolio: the broker's latest-value store, else `loadPortfolio`, else null. */
+  async function readPortfolio(userId: number): Promise<PortfolioUpdateEvent | null> {
+    try {
+      const raw = await withTimeout(broker.getLatest(portfolioKey(userId)), limits.snapshotTimeoutMs, 'portfolio snapshot');
+      if (raw !== null) {
+        const decoded = decodeEvent('portfolio', raw);
+        if (decoded.ok && decoded.event.userId === userId) return decoded.event;
+        metrics.dropped('malformed');
+        malformedWarning.warn({ key: portfolioKey(userId) }, 'dropped malformed stored portfolio');
+      }
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'portfolio snapshot read failed');
+    }
+    if (!options.loadPortfolio) return null;
+    try {
+      const loaded = await withTimeout(options.loadPortfolio(userId), limits.snapshotTimeoutMs, 'portfolio load');
+      if (loaded === null) return null;
+      const parsed = EVENT_KINDS.portfolio.schema.safeParse(loaded);
+      // Never hand a user a portfolio that is not theirs, whatever the loader returned.
+      if (parsed.success && parsed.data.userId === userId) return parsed.data;
+      logger.error({ userId }, 'loadPortfolio returned an invalid portfolio; no snapshot sent');
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'loadPortfolio failed');
+    }
+    return null;
+  }
+
+  // ---- connections ------------------------------------------------------------------------
+
+  const batcher = new WriteBatcher();
+  const context: ConnectionContext = {
+    limits,
+    metrics,
+    batcher,
+    onRequest,
+    onRequestError(connection, err) {
+      logger.error({ err, connection: connection.id }, 'request handler failed');
+      replyError(connection, {}, 'internal_error', 'internal error');
+    },
+  };
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: limits.maxPayloadBytes,
+    // Off: deflate would cost CPU per recipient (no shared compressed frame) and would make
+    // ws queue writes asynchronously, breaking the frame order our direct writes rely on.
+    perMessageDeflate: false,
+    // ws destroys a socket that does not answer our close frame within this time.
+    closeTimeout: limits.closeGraceMs,
+  } as ServerOptions & { closeTimeout: number });
+
+  function onConnection(ws: WebSocket, socket: Duplex): void {
+    const connection = new ClientConnection((nextConnectionId += 1), ws, socket, context);
+    connections.add(connection);
+    ws.on('message', (data, isBinary) => {
+      connection.receive(() => parseClientMessage(data, isBinary), Date.now());
+    });
+    ws.on('pong', () => {
+      connection.awaitingPong = false;
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // Protocol errors (oversized frame → 1009, invalid UTF-8 → 1007): ws closes the socket itself.
+      logger.debug({ connection: connection.id, code: err.code, err: err.message }, 'websocket error');
+    });
+    ws.on('close', () => {
+      connections.delete(connection);
+      for (const channel of [...connection.channels]) removeSubscription(connection, channel);
+      if (connection.session) index.removeSession(connection.session.sessionId, connection);
+      connection.dispose();
+    });
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // A reset during the handshake must not become an uncaught 'error'.
+    socket.on('error', () => {});
+    if (closing) return rejectUpgrade(socket, 503, 'server shutting down');
+    const origin = req.headers.origin;
+    if (allowedOrigins && origin !== undefined && !allowedOrigins.has(origin)) {
+      logger.info({ origin }, 'upgrade refused: origin not allowed');
+      return rejectUpgrade(socket, 403, 'origin not allowed');
+    }
+    if (connections.size >= limits.maxConnections) {
+      logger.warn({ max: limits.maxConnections }, 'upgrade refused: connection limit reached');
+      return rejectUpgrade(socket, 503, 'too many connections');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket));
+  }
+
+  const health = (): HealthReport => {
+    const up = broker.isUp();
+    return { status: up ? 'ok' : 'degraded', broker: up ? 'up' : 'down', connections: connections.size };
+  };
+
+  const server = createServer(createHttpHandler({ health, registry, logger }));
+  server.headersTimeout = limits.handshakeTimeoutMs;
+  server.requestTimeout = limits.handshakeTimeoutMs;
+  server.on('upgrade', onUpgrade);
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  // ---- broker -----------------------------------------------------------------------------
+
+  const fanout = new EventFanout({ index, metrics, prices, malformedWarning });
+  const onSessionRevoked = (raw: string): void => {
+    const decoded = decodeSessionRevoked(raw);
+    if (!decoded) {
+      metrics.dropped('malformed');
+      malformedWarning.warn({ channel: redisKeys.CHANNELS.sessionRevoked() }, 'dropped malformed session revocation');
+      return;
+    }
+    revocations.add(decoded.sessionId, Date.now());
+    for (const connection of index.ofSession(decoded.sessionId)) endAuthentication(connection, 'session_revoked');
+  };
+  const unsubscribes: Unsubscribe[] = [];
+  try {
+    for (const { channel, handler } of fanout.handlers()) unsubscribes.push(await broker.subscribe(channel, handler));
+    unsubscribes.push(await broker.subscribe(redisKeys.CHANNELS.sessionRevoked(), onSessionRevoked));
+  } catch (err) {
+    await Promise.allSettled(unsubscribes.map((unsubscribe) => unsubscribe()));
+    throw err;
+  }
+  const stopStatusLog = broker.onStatusChange((up) => logger.info({ up }, up ? 'broker up' : 'broker down: live events paused'));
+
+  const heartbeat = new Heartbeat(connections, limits.pingIntervalMs, limits.pongTimeoutMs);
+  heartbeat.start();
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  async function shutdown(): Promise<void> {
+    heartbeat.stop();
+    stopStatusLog();
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.allSettled(unsubscribes.map((unsubscribe) => unsubscribe()));
+    const open = [...connections];
+    const allClosed = Promise.all(
+      open.map((connection) => new Promise<void>((resolve) => {
+        if (connection.ws.readyState === connection.ws.CLOSED) return resolve();
+        connection.ws.once('close', () => resolve());
+      })),
+    );
+    for (const connection of open) connection.close(CLOSE_CODES.goingAway, 'server shutting down', 'shutdown');
+    // ws destroys non-answering sockets after closeGraceMs; this is the backstop.
+    let backstop: NodeJS.Timeout | undefined;
+    await Promise.race([
+      allClosed,
+      new Promise<void>((resolve) => {
+        backstop = setTimeout(resolve, limits.closeGraceMs + 250);
+      }),
+    ]);
+    clearTimeout(backstop);
+    for (const connection of connections) connection.terminate('shutdown');
+    server.closeAllConnections();
+    await serverClosed;
+    logger.info('gateway closed');
+  }
+
+  return {
+    server,
+    connectionCount: () => connections.size,
+    listen(port, host) {
+      return new Promise<number>((resolve, reject) => {
+        const onError = (err: Error) => reject(err);
+        server.once('error', onError);
+        server.listen(port, host, () => {
+          server.off('error', onError);
+          const address = server.address() as AddressInfo;
+          logger.info({ port: address.port, host: address.address }, 'gateway listening');
+          resolve(address.port);
+        });
+      });
+    },
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}
+
+/** The newer of the stored price and the gateway's last live tick, as a frame; ties go to the live one. */
+function snapshotPriceFrame(stored: PriceUpdateEvent | undefined, live: { event: PriceUpdateEvent; frame: Buffer } | undefined): Buffer | null {
+  if (live && (!stored || Date.parse(live.event.timestamp) >= Date.parse(stored.timestamp))) return live.frame;
+  if (stored) return encodeTextFrame(JSON.stringify({ type: 'price', ...stored }));
+  return null;
+}
+
+/** Whether a held live portfolio makes the snapshot redundant (by version when both have one). */
+function isAtLeastAsNew(event: BufferedEvent['event'], snapshot: PortfolioUpdateEvent): boolean {
+  if (event.version !== undefined && snapshot.version !== undefined) return event.version >= snapshot.version;
+  return Date.parse(event.timestamp) >= Date.parse(snapshot.timestamp);
+}

@@ -1,0 +1,80 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Registry } from 'prom-client';
+import type { Logger } from '@repo/log';
+
+/** Body of `GET /health`. */
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  broker: 'up' | 'down';
+  connections: number;
+}
+
+/**
+ * The gateway's plain HTTP side: `GET /health`, `GET /metrics`, 404 for everything else.
+ * Errors are logged and answered with a bare 500 that leaks nothing.
+ */
+export function createHttpHandler(deps: {
+  health: () => HealthReport;
+  registry: Registry;
+  logger: Logger;
+}): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const path = pathOf(req.url);
+    const route = path === '/health' || path === '/metrics' ? path : null;
+    if (route === null) return sendJson(res, 404, { error: 'not_found' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return sendJson(res, 405, { error: 'method_not_allowed' });
+    }
+    if (route === '/health') return sendJson(res, 200, deps.health());
+    deps.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'Content-Type': deps.registry.contentType, 'Cache-Control': 'no-store' });
+        res.end(text);
+      },
+      (err: unknown) => {
+        deps.logger.error({ err }, 'metrics collection failed');
+        sendJson(res, 500, { error: 'internal_error' });
+      },
+    );
+  };
+}
+
+function pathOf(url: string | undefined): string {
+  const raw = url ?? '/';
+  const end = raw.search(/[?#]/);
+  return end === -1 ? raw : raw.slice(0, end);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  403: 'Forbidden',
+  503: 'Service Unavailable',
+};
+
+/**
+ * Answers an upgrade request with a plain HTTP error and closes the socket: the browser's
+ * WebSocket then fails to open with that status. `end()` rather than `destroy()` lets the
+ * response reach the client before the FIN.
+ */
+export function rejectUpgrade(socket: Duplex, status: 403 | 503, message: string): void {
+  const body = JSON.stringify({ error: message });
+  const headers = [
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}`,
+    'Connection: close',
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...(status === 503 ? ['Retry-After: 1'] : []),
+  ];
+  socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
+}

@@ -1,0 +1,5 @@
+export { createGateway, type Gateway, type GatewayOptions } from './gateway.ts';
+export { defaultLimits, InvalidLimitError, type GatewayLimits } from './limits.ts';
+export type { Session, SessionVerifier } from './session.ts';
+export type { HealthReport } from './http-routes.ts';
+export { encodeTextFrame } from './text-frame.ts';

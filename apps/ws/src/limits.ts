@@ -1,0 +1,96 @@
+/**
+ * Every limit the gateway enforces, with its default. docs/protocol.md lists the same table;
+ * each limit has a test that crosses it (apps/ws/test/limits.test.ts).
+ */
+export interface GatewayLimits {
+  /** Largest client frame in bytes; a bigger one closes the socket with 1009. Default 16 KiB. */
+  maxPayloadBytes: number;
+  /** Open WebSocket connections per process; further upgrades get HTTP 503. Default 20,000. */
+  maxConnections: number;
+  /** Client messages accepted per socket per `rateWindowMs`; the rest get `rate_limited`. Default 50. */
+  messagesPerWindow: number;
+  /** Length of the rate-limit window in ms. Default 1000 (so 50 messages/s). */
+  rateWindowMs: number;
+  /**
+   * Messages a socket may have rejected with `rate_limited` before it is closed with 1008.
+   * The count resets after a window in which the socket stayed within the limit. Default 50.
+   */
+  floodCloseAfter: number;
+  /** Bytes buffered for a socket above which price ticks are conflated (latest per symbol). Default 256 KiB. */
+  softBufferedBytes: number;
+  /** Bytes buffered for a socket above which it is closed with 4008 "slow consumer". Default 1 MiB. */
+  hardBufferedBytes: number;
+  /** Interval between server pings. Default 25 s. */
+  pingIntervalMs: number;
+  /** A socket that has not answered a ping within this time is terminated. Default 10 s. */
+  pongTimeoutMs: number;
+  /** Longest wait for the session verifier; past it the client gets `internal_error`. Default 5 s. */
+  authTimeoutMs: number;
+  /** Longest wait for a snapshot read; past it the subscription goes on without one. Default 2 s. */
+  snapshotTimeoutMs: number;
+  /**
+   * After the gateway sends a close frame (shutdown, slow consumer, flood), how long the peer
+   * has to answer it before the socket is destroyed. Default 2 s.
+   */
+  closeGraceMs: number;
+  /** Time for a client to send the HTTP upgrade request headers. Default 10 s. */
+  handshakeTimeoutMs: number;
+  /** Symbols whose last live tick the gateway keeps for snapshots. Default 1000. */
+  maxSymbols: number;
+}
+
+/** The defaults, documented in docs/protocol.md. A fresh object each call. */
+export function defaultLimits(): GatewayLimits {
+  return {
+    maxPayloadBytes: 16 * 1024,
+    maxConnections: 20_000,
+    messagesPerWindow: 50,
+    rateWindowMs: 1000,
+    floodCloseAfter: 50,
+    softBufferedBytes: 256 * 1024,
+    hardBufferedBytes: 1024 * 1024,
+    pingIntervalMs: 25_000,
+    pongTimeoutMs: 10_000,
+    authTimeoutMs: 5_000,
+    snapshotTimeoutMs: 2_000,
+    closeGraceMs: 2_000,
+    handshakeTimeoutMs: 10_000,
+    maxSymbols: 1000,
+  };
+}
+
+/** A limit that cannot work as given. Thrown by `createGateway`, naming the option. */
+export class InvalidLimitError extends Error {
+  readonly code = 'invalid_limit';
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidLimitError';
+  }
+}
+
+/**
+ * Fills in defaults and validates once, so the hot path never re-checks. Conflicting limits
+ * fail with a message that names both.
+ */
+export function resolveLimits(overrides: Partial<GatewayLimits> = {}): GatewayLimits {
+  const limits = { ...defaultLimits() };
+  for (const [key, value] of Object.entries(overrides) as [keyof GatewayLimits, unknown][]) {
+    if (value === undefined) continue;
+    if (!(key in limits)) throw new InvalidLimitError(`unknown limit "${key}"`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+      throw new InvalidLimitError(`limit "${key}" must be a positive integer, got ${String(value)}`);
+    }
+    limits[key] = value;
+  }
+  if (limits.softBufferedBytes >= limits.hardBufferedBytes) {
+    throw new InvalidLimitError(
+      `softBufferedBytes (${limits.softBufferedBytes}) must be below hardBufferedBytes (${limits.hardBufferedBytes})`,
+    );
+  }
+  // Conflated ticks are flushed on the socket's 'drain' event, which Node only emits after a
+  // write found the buffer at or above its high-water mark (16 KiB on Node 20).
+  if (limits.softBufferedBytes < 16 * 1024) {
+    throw new InvalidLimitError(`softBufferedBytes (${limits.softBufferedBytes}) must be at least 16384`);
+  }
+  return limits;
+}

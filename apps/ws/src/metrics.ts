@@ -1,0 +1,137 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CHANNELS, ERROR_CODES, type Channel, type ErrorCode } from '@repo/protocol';
+
+/** Server message types counted in `tradewire_ws_messages_delivered_total`. */
+export const DELIVERED_TYPES = [
+  'price',
+  'order_filled',
+  'order_rejected',
+  'portfolio',
+  'auth_ok',
+  'subscribed',
+  'unsubscribed',
+  'pong',
+  'error',
+] as const;
+export type DeliveredType = (typeof DELIVERED_TYPES)[number];
+
+/** Why an event did not reach a socket. */
+export const DROP_REASONS = ['malformed', 'slow_consumer'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Why the gateway closed a socket itself. */
+export const DISCONNECT_REASONS = ['slow_consumer', 'flood', 'heartbeat', 'shutdown'] as const;
+export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
+
+type Child<T> = { inc(value?: number): void } & T;
+
+/**
+ * The gateway's Prometheus metrics, in its own registry. Label children are resolved once
+ * here, so counting on the hot path is a property read and an add, not a label hash.
+ */
+export class GatewayMetrics {
+  readonly registry: Registry;
+  readonly #delivered: Record<DeliveredType, Child<object>>;
+  readonly #dropped: Record<DropReason, Child<object>>;
+  readonly #clientErrors: Record<ErrorCode, Child<object>>;
+  readonly #disconnects: Record<DisconnectReason, Child<object>>;
+  readonly #subscriptions: Record<Channel, { inc(v?: number): void; dec(v?: number): void }>;
+  readonly #latency: Histogram;
+
+  constructor(registry: Registry, sources: { connections: () => number; brokerUp: () => boolean }) {
+    this.registry = registry;
+    new Gauge({
+      name: 'tradewire_ws_connections',
+      help: 'Open WebSocket connections',
+      registers: [registry],
+      collect() {
+        this.set(sources.connections());
+      },
+    });
+    new Gauge({
+      name: 'tradewire_ws_broker_up',
+      help: '1 while the broker (Redis) is up, 0 while down',
+      registers: [registry],
+      collect() {
+        this.set(sources.brokerUp() ? 1 : 0);
+      },
+    });
+    const subscriptions = new Gauge({
+      name: 'tradewire_ws_subscriptions',
+      help: 'Socket subscriptions per channel',
+      labelNames: ['channel'],
+      registers: [registry],
+    });
+    const delivered = new Counter({
+      name: 'tradewire_ws_messages_delivered_total',
+      help: 'Messages written to client sockets, per server message type',
+      labelNames: ['type'],
+      registers: [registry],
+    });
+    const dropped = new Counter({
+      name: 'tradewire_ws_events_dropped_total',
+      help: 'Broker events not delivered: malformed (dropped for everyone) or slow_consumer (per socket)',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    const clientErrors = new Counter({
+      name: 'tradewire_ws_client_errors_total',
+      help: 'Error messages sent to clients, per code',
+      labelNames: ['code'],
+      registers: [registry],
+    });
+    const disconnects = new Counter({
+      name: 'tradewire_ws_disconnects_total',
+      help: 'Sockets the gateway closed itself, per reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.#latency = new Histogram({
+      name: 'tradewire_ws_event_latency_seconds',
+      help: 'From the event timestamp to the moment the gateway wrote it to its recipients',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    });
+    this.#subscriptions = byLabel(CHANNELS, (c) => subscriptions.labels(c));
+    this.#delivered = byLabel(DELIVERED_TYPES, (t) => delivered.labels(t));
+    this.#dropped = byLabel(DROP_REASONS, (r) => dropped.labels(r));
+    this.#clientErrors = byLabel(ERROR_CODES, (c) => clientErrors.labels(c));
+    this.#disconnects = byLabel(DISCONNECT_REASONS, (r) => disconnects.labels(r));
+  }
+
+  delivered(type: DeliveredType, count = 1): void {
+    if (count > 0) this.#delivered[type].inc(count);
+  }
+
+  dropped(reason: DropReason, count = 1): void {
+    this.#dropped[reason].inc(count);
+  }
+
+  clientError(code: ErrorCode): void {
+    this.#clientErrors[code].inc();
+  }
+
+  disconnected(reason: DisconnectReason): void {
+    this.#disconnects[reason].inc();
+  }
+
+  subscribed(channel: Channel): void {
+    this.#subscriptions[channel].inc();
+  }
+
+  unsubscribed(channel: Channel): void {
+    this.#subscriptions[channel].dec();
+  }
+
+  /** Records one event's latency from its own `timestamp` (ISO 8601) to now. */
+  eventLatency(timestamp: string, nowMs: number): void {
+    const at = Date.parse(timestamp);
+    if (Number.isFinite(at)) this.#latency.observe(Math.max(0, nowMs - at) / 1000);
+  }
+}
+
+function byLabel<L extends string, V>(labels: readonly L[], make: (label: L) => V): Record<L, V> {
+  const out = {} as Record<L, V>;
+  for (const label of labels) out[label] = make(label);
+  return out;
+}
