@@ -255,6 +255,8 @@ export class TradewireClient {
       return;
     }
     this.socket = socket;
+    // The gateway sends text; should bytes ever come, ArrayBuffer decodes synchronously, a Blob would not.
+    socket.binaryType = 'arraybuffer';
     socket.addEventListener('open', () => {
       if (this.isCurrent(socket)) void this.onSocketOpen(socket);
     });

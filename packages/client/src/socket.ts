@@ -5,6 +5,7 @@ import type { ServerMessage } from '@repo/protocol';
  * package's `WebSocket` both provide it, which is why the client never imports `ws`.
  */
 export interface SocketLike {
+  binaryType?: string;
   send(data: string): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: 'open', listener: () => void): void;

@@ -1,0 +1,441 @@
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { WebSocket } from 'ws';
+import {
+  connect,
+  ConnectionClosedError,
+  ServerError,
+  TimeoutError,
+  type ClientOptions,
+  type ConnectionState,
+  type TradewireClient,
+} from '../src/index.ts';
+import type { OrderFilledMessage, OrderRejectedMessage, PortfolioMessage, PriceMessage } from '@repo/protocol';
+import { FakeGateway, orderFilled, portfolio, price, type FakeConnection } from './fake-gateway.ts';
+
+type OrderMessage = OrderFilledMessage | OrderRejectedMessage;
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+/** A fake gateway and a client on it with short backoffs; both closed after the test. */
+async function setup(options: ClientOptions = {}) {
+  const gateway = await FakeGateway.start();
+  cleanups.push(() => gateway.stop());
+  const warnings: unknown[][] = [];
+  const client = connect(gateway.url, {
+    WebSocket,
+    reconnect: { baseDelayMs: 5, maxDelayMs: 20 },
+    requestTimeoutMs: 2000,
+    logger: { warn: (...args: unknown[]) => warnings.push(args) },
+    ...options,
+  });
+  cleanups.push(() => client.close());
+  return { gateway, client, warnings };
+}
+
+/** The next `event` from the client that passes `accept`, or a rejection after `timeoutMs`. */
+function nextEvent<T>(
+  client: TradewireClient,
+  event: 'state' | 'error' | 'resync' | 'reconnected',
+  accept: (value: T) => boolean = () => true,
+  timeoutMs = 3000,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for client event ${event}`));
+    }, timeoutMs);
+    const off = client.on(event as 'state', (value: unknown) => {
+      if (!accept(value as T)) return;
+      clearTimeout(timer);
+      off();
+      resolve(value as T);
+    });
+  });
+}
+
+/** Collects what a handler receives, with a way to await a count. */
+function collector<M>(gateway: FakeGateway) {
+  const messages: M[] = [];
+  return {
+    messages,
+    handler: (message: M) => {
+      messages.push(message);
+      gateway.notify();
+    },
+    atLeast: (n: number) => gateway.until(() => messages.length >= n, `${n} delivered messages`),
+  };
+}
+
+const types = (connection: FakeConnection) => connection.received.map((m) => m.type);
+
+test('requests made while connecting are sent once open and resolve on the replies carrying their ids', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  assert.equal(client.state, 'connecting');
+  const authed = client.auth('alice');
+  const roundTrip = client.ping();
+  assert.deepEqual(await authed, { userId: 7 });
+  assert.ok((await roundTrip) >= 0);
+  assert.equal(client.state, 'open');
+  const first = await gateway.connection(0);
+  assert.deepEqual(
+    first.received.map((m) => [m.type, m.id]),
+    [['auth', 1], ['ping', 2]],
+  );
+});
+
+test('replies are matched by id, not by arrival order', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7).set('bob', 8);
+  gateway.intercept = (_c, m) => m.type === 'auth';
+  const alice = client.auth('alice');
+  const bob = client.auth('bob');
+  const connection = await gateway.until(
+    () => gateway.connections.find((c) => c.received.length === 2),
+    'both auth requests',
+  );
+  const [aliceRequest, bobRequest] = connection.received;
+  gateway.send(connection, { type: 'auth_ok', userId: 8, id: bobRequest!.id });
+  gateway.send(connection, { type: 'auth_ok', userId: 7, id: aliceRequest!.id });
+  assert.deepEqual(await alice, { userId: 7 });
+  assert.deepEqual(await bob, { userId: 8 });
+});
+
+test("a refused request rejects with the server's code, and the connection stays usable", async () => {
+  const { client } = await setup();
+  await assert.rejects(client.auth('nobody'), (error: unknown) => {
+    assert.ok(error instanceof ServerError);
+    assert.equal(error.code, 'auth_failed');
+    return true;
+  });
+  await assert.rejects(client.subscribe('orders', () => {}), { code: 'auth_required', channel: 'orders' });
+  await assert.rejects(client.subscribe('chat' as 'prices', () => {}), { code: 'unknown_channel' });
+  assert.ok((await client.ping()) >= 0);
+  assert.equal(client.state, 'open');
+});
+
+test('subscribe delivers the channel messages; the last unsubscribe ends the server subscription', async () => {
+  const { gateway, client } = await setup();
+  const first = collector<PriceMessage>(gateway);
+  const second = collector<PriceMessage>(gateway);
+  const stopFirst = await client.subscribe('prices', first.handler);
+  const stopSecond = await client.subscribe('prices', second.handler);
+  gateway.publishPrice(price('BTC', '50000'));
+  await first.atLeast(1);
+  await second.atLeast(1);
+  assert.equal(first.messages[0]!.symbol, 'BTC');
+
+  await stopFirst();
+  const connection = await gateway.connection(0);
+  gateway.publishPrice(price('ETH', '3000'));
+  await second.atLeast(2);
+  assert.equal(first.messages.length, 1, 'an unsubscribed handler hears nothing more');
+  assert.ok(!types(connection).includes('unsubscribe'), 'another handler still needs the channel');
+
+  await stopSecond();
+  assert.equal(connection.received.at(-1)!.type, 'unsubscribe');
+  gateway.publishPrice(price('SOL', '150')); // the server no longer sends it
+  await client.ping(); // a reply sent after the tick: any tick would have arrived first
+  assert.equal(second.messages.length, 2);
+  await stopSecond(); // idempotent
+});
+
+test('state events run connecting → open → reconnecting → open → closed', async () => {
+  const { gateway, client } = await setup();
+  const states: ConnectionState[] = [client.state];
+  client.on('state', (s) => states.push(s));
+  await nextEvent(client, 'state', (s) => s === 'open');
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await reconnected;
+  assert.equal(client.state, 'open');
+  client.close();
+  assert.deepEqual(states, ['connecting', 'open', 'reconnecting', 'open', 'closed']);
+  await assert.rejects(client.ping(), ConnectionClosedError);
+});
+
+test('a reconnect re-authenticates, then resubscribes (orders with since); replayed events arrive once', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const orders = collector<OrderMessage>(gateway);
+  const prices = collector<PriceMessage>(gateway);
+  await client.subscribe('orders', orders.handler);
+  await client.subscribe('prices', prices.handler);
+  gateway.publishOrder(orderFilled(7, 1));
+  gateway.publishOrder(orderFilled(7, 2));
+  await orders.atLeast(2);
+
+  // Published while the client is away: only the history has them.
+  gateway.record(orderFilled(7, 3));
+  gateway.record(orderFilled(7, 4));
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await reconnected;
+
+  const second = await gateway.connection(1);
+  assert.deepEqual(second.received[0], { type: 'auth', token: 'alice', id: second.received[0]!.id });
+  const subscribes = second.received.filter((m) => m.type === 'subscribe');
+  assert.deepEqual(
+    subscribes.map((m) => [m.channel, m.since]).sort(),
+    [['orders', 2], ['prices', undefined]],
+  );
+  await orders.atLeast(4);
+  gateway.publishOrder(orderFilled(7, 5));
+  gateway.publishPrice(price('BTC', '1'));
+  await orders.atLeast(5);
+  await prices.atLeast(1);
+  assert.deepEqual(orders.messages.map((m) => m.seq), [1, 2, 3, 4, 5]);
+});
+
+test('duplicate order events and stale portfolio versions are dropped; a new portfolio handler still gets its snapshot', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const orders = collector<OrderMessage>(gateway);
+  const first = collector<PortfolioMessage>(gateway);
+  await client.subscribe('orders', orders.handler);
+  await client.subscribe('portfolio', first.handler);
+  const connection = await gateway.connection(0);
+
+  for (const seq of [1, 2, 2, 1, 3]) gateway.send(connection, orderFilled(7, seq));
+  for (const version of [1, 2, 2, 1, 3]) gateway.publishPortfolio(portfolio(7, version));
+  await client.ping(); // everything above arrived before the pong
+  assert.deepEqual(orders.messages.map((m) => m.seq), [1, 2, 3]);
+  assert.deepEqual(first.messages.map((m) => m.version), [1, 2, 3]);
+
+  // The snapshot (version 3) is a repeat for `first` but the only state `second` will get.
+  const second = collector<PortfolioMessage>(gateway);
+  await client.subscribe('portfolio', second.handler);
+  await client.ping();
+  assert.deepEqual(second.messages.map((m) => m.version), [3]);
+  assert.deepEqual(first.messages.map((m) => m.version), [1, 2, 3]);
+});
+
+test('a server without seq or version: nothing is dropped and a reconnect subscribes without since', async () => {
+  const { gateway, client } = await setup();
+  gateway.sendsPositions = false;
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const orders = collector<OrderMessage>(gateway);
+  await client.subscribe('orders', orders.handler);
+  const twice = orderFilled(7);
+  gateway.publishOrder(twice);
+  gateway.publishOrder(twice);
+  await orders.atLeast(2);
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await reconnected;
+  const second = await gateway.connection(1);
+  const subscribe = second.received.find((m) => m.type === 'subscribe');
+  assert.equal(subscribe?.channel, 'orders');
+  assert.equal('since' in subscribe!, false);
+});
+
+test('recovered:false emits resync and moves the position to the server latest seq', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const orders = collector<OrderMessage>(gateway);
+  await client.subscribe('orders', orders.handler);
+  gateway.publishOrder(orderFilled(7, 1));
+  await orders.atLeast(1);
+
+  // While the client is away, history moves on past what retention keeps (2..4 are gone).
+  for (let seq = 2; seq <= 10; seq++) gateway.record(orderFilled(7, seq));
+  gateway.retainedFrom.set(7, 5);
+  const events: string[] = [];
+  client.on('resync', (channel) => events.push(`resync:${channel}`));
+  client.on('reconnected', () => events.push('reconnected'));
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await reconnected;
+  assert.deepEqual(events, ['resync:orders', 'reconnected']);
+  const second = await gateway.connection(1);
+  assert.equal(second.received.find((m) => m.type === 'subscribe')?.since, 1);
+
+  gateway.publishOrder(orderFilled(7, 11)); // live again, after the REST reload
+  await orders.atLeast(2);
+  assert.deepEqual(orders.messages.map((m) => m.seq), [1, 11]);
+
+  const again = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await again;
+  const third = await gateway.connection(2);
+  assert.equal(third.received.find((m) => m.type === 'subscribe')?.since, 11);
+});
+
+test('close() during the backoff stops reconnecting for good', async () => {
+  const { gateway, client } = await setup({ reconnect: { baseDelayMs: 40, maxDelayMs: 40 } });
+  await nextEvent(client, 'state', (s) => s === 'open');
+  const reconnecting = nextEvent(client, 'state', (s) => s === 'reconnecting');
+  gateway.dropAll();
+  await reconnecting; // the backoff timer is set; it cannot have fired within this tick
+  client.close();
+  assert.equal(client.state, 'closed');
+  // Asserting that something does NOT happen needs a bounded wait: twice the longest backoff.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(gateway.connections.length, 1);
+  assert.equal(client.state, 'closed');
+});
+
+test('close() while the session is being restored wins over the late reply', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const states: ConnectionState[] = [];
+  client.on('state', (s) => states.push(s));
+  let reconnectedEvents = 0;
+  client.on('reconnected', () => reconnectedEvents++);
+  gateway.intercept = (connection, m) => m.type === 'auth' && connection !== gateway.connections[0];
+  gateway.dropAll();
+  const second = await gateway.connection(1);
+  await gateway.until(() => second.received.some((m) => m.type === 'auth'), 'the replayed auth');
+  client.close();
+  gateway.send(second, { type: 'auth_ok', userId: 7, id: second.received[0]!.id });
+  await gateway.until(() => second.closed, 'the client to close its socket');
+  assert.deepEqual(states, ['reconnecting', 'closed']);
+  assert.equal(reconnectedEvents, 0);
+});
+
+test('close() from a listener in the middle of the restore is final', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  await client.subscribe('orders', () => {});
+  gateway.retainedFrom.set(7, 5); // the resubscribe will answer recovered:false
+  gateway.publishOrder(orderFilled(7, 1));
+  await client.ping();
+  const states: ConnectionState[] = [];
+  client.on('state', (s) => states.push(s));
+  // The app's resync handler decides to give up; the restore's own continuation runs later.
+  client.on('resync', () => client.close());
+  for (let seq = 2; seq <= 9; seq++) gateway.record(orderFilled(7, seq));
+  gateway.dropAll();
+  const second = await gateway.connection(1);
+  await gateway.until(() => second.closed, 'the client to close its socket');
+  await client.ping().catch(() => {}); // let every pending continuation run
+  assert.deepEqual(states, ['reconnecting', 'closed']);
+  assert.equal(client.state, 'closed');
+});
+
+test('a request in flight rejects with connection_closed when the connection drops; a queued one waits for the next', async () => {
+  const { gateway, client } = await setup();
+  gateway.intercept = (connection, m) => m.type === 'ping' && connection === gateway.connections[0];
+  await nextEvent(client, 'state', (s) => s === 'open');
+  const inFlight = client.ping();
+  const first = await gateway.connection(0);
+  await gateway.until(() => first.received.some((m) => m.type === 'ping'), 'the ping');
+  const reconnecting = nextEvent(client, 'state', (s) => s === 'reconnecting');
+  gateway.dropAll();
+  await assert.rejects(inFlight, (error: unknown) => {
+    assert.ok(error instanceof ConnectionClosedError);
+    assert.equal(error.code, 'connection_closed');
+    return true;
+  });
+  await reconnecting;
+  const queued = client.ping(); // made during the backoff: sent on the next connection
+  assert.ok((await queued) >= 0);
+  assert.equal(gateway.connections.length, 2);
+});
+
+test('a request without a reply rejects with timeout', async () => {
+  const { gateway, client } = await setup({ requestTimeoutMs: 100 });
+  gateway.intercept = (_c, m) => m.type === 'ping';
+  await assert.rejects(client.ping(), (error: unknown) => {
+    assert.ok(error instanceof TimeoutError);
+    assert.equal(error.code, 'timeout');
+    return true;
+  });
+  assert.equal(client.state, 'open');
+});
+
+test('a handler or listener that throws does not stop delivery', async () => {
+  const { gateway, client, warnings } = await setup();
+  const good = collector<PriceMessage>(gateway);
+  let thrown = 0;
+  await client.subscribe('prices', () => {
+    thrown++;
+    throw new Error('broken component');
+  });
+  await client.subscribe('prices', good.handler);
+  client.on('error', () => {
+    throw new Error('broken listener');
+  });
+  const heard = nextEvent<ServerError>(client, 'error');
+  gateway.publishPrice(price('BTC', '1'));
+  gateway.send(await gateway.connection(0), { type: 'error', code: 'rate_limited', message: 'slow down' });
+  gateway.publishPrice(price('BTC', '2'));
+  await good.atLeast(2);
+  assert.equal((await heard).code, 'rate_limited');
+  assert.equal(thrown, 2);
+  assert.ok(warnings.length >= 3, 'each throw is logged');
+  assert.ok((await client.ping()) >= 0);
+});
+
+test('a server error not tied to a request is emitted; a revoked session is not replayed', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const revoked = nextEvent<ServerError>(client, 'error');
+  gateway.send(await gateway.connection(0), { type: 'error', code: 'session_revoked', message: 'logged out elsewhere' });
+  assert.equal((await revoked).code, 'session_revoked');
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await reconnected;
+  assert.deepEqual(types(await gateway.connection(1)), []);
+});
+
+test('a remembered token refused after a reconnect is forgotten: private subscriptions end, public ones come back', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const prices = collector<PriceMessage>(gateway);
+  await client.subscribe('orders', () => {});
+  await client.subscribe('prices', prices.handler);
+  gateway.tokens.delete('alice');
+  const errors: ServerError[] = [];
+  client.on('error', (e) => errors.push(e));
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await reconnected;
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.channel]),
+    [['auth_failed', undefined], ['auth_required', 'orders']],
+  );
+  gateway.publishPrice(price('BTC', '1'));
+  await prices.atLeast(1);
+
+  const again = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await again;
+  assert.deepEqual(
+    (await gateway.connection(2)).received.map((m) => [m.type, m.channel]),
+    [['subscribe', 'prices']],
+  );
+});
+
+test('a close with 1008 (policy violation) is still followed by a reconnect', async () => {
+  const { gateway, client } = await setup();
+  await nextEvent(client, 'state', (s) => s === 'open');
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.closeAll(1008, 'flooding');
+  await reconnected;
+  assert.equal(client.state, 'open');
+});
+
+test('invalid options fail at connect() with a message naming the option', () => {
+  assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket: 42 }), /options\.WebSocket/);
+  assert.throws(
+    () => connect('ws://127.0.0.1:1', { WebSocket, reconnect: { baseDelayMs: 500, maxDelayMs: 100 } }),
+    /reconnect\.maxDelayMs.*reconnect\.baseDelayMs/,
+  );
+  assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, requestTimeoutMs: 0 }), /requestTimeoutMs/);
+  if (typeof (globalThis as { WebSocket?: unknown }).WebSocket !== 'function') {
+    assert.throws(() => connect('ws://127.0.0.1:1'), /options\.WebSocket/);
+  }
+});
