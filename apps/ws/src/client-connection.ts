@@ -87,11 +87,20 @@ export class ClientConnection implements BatchTarget {
       this.close(CLOSE_CODES.policyViolation, 'message rate limit exceeded', 'flood');
       return;
     }
+    // Parsed even when rejected, so the error can echo the request id and a client's pending
+    // request fails at once instead of timing out; `floodCloseAfter` bounds that work.
+    const request = parse();
     if (decision === 'reject') {
-      this.sendMessage({ type: 'error', code: 'rate_limited', message: 'too many messages; slow down' });
+      const id = request.ok ? request.message.id : request.id;
+      this.sendMessage({
+        type: 'error',
+        code: 'rate_limited',
+        message: 'too many messages; slow down',
+        ...(id === undefined ? {} : { id }),
+      });
       return;
     }
-    this.#queue.push(parse());
+    this.#queue.push(request);
     if (!this.#busy) void this.#drainQueue();
   }
 

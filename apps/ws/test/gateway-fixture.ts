@@ -9,6 +9,11 @@ export class StubSessions implements SessionVerifier {
   #held: (() => void)[] | null = null;
   fail = false;
 
+  /** Verifications waiting for `release()`. */
+  get waiting(): number {
+    return this.#held?.length ?? 0;
+  }
+
   /** Registers `token` for `userId` with session id `sessionId` (default `s-<token>`). */
   add(token: string, userId: number, extra: Partial<Session> = {}): Session {
     const session = { userId, sessionId: `s-${token}`, ...extra };

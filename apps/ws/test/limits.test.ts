@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createEventPublisher } from '@repo/events';
+import { defaultLimits } from '../src/index.ts';
+import { InvalidLimitError } from '../src/limits.ts';
+import { createGateway } from '../src/index.ts';
+import { MemoryBroker } from '@repo/broker';
+import { startGateway } from './gateway-fixture.ts';
+import { TestClient } from './test-client.ts';
+import { waitFor } from '../../../test/support/wait-for.ts';
+
+const PORTFOLIO_CHANNEL = 'trading:events:portfolio:update';
+
+/** A portfolio of about 6 KB, to fill socket buffers quickly. */
+function bigPortfolio(userId: number, version: number): string {
+  const balances = Array.from({ length: 100 }, (_, i) => ({
+    asset: `A${i}`,
+    available: `${version}.${String(i).padStart(6, '0')}`,
+    locked: '0',
+  }));
+  return JSON.stringify({ userId, balances, positions: [], timestamp: new Date().toISOString(), version });
+}
+
+describe('limits', () => {
+  it('has the documented defaults', () => {
+    const limits = defaultLimits();
+    assert.equal(limits.maxPayloadBytes, 16 * 1024);
+    assert.equal(limits.messagesPerWindow, 50);
+    assert.equal(limits.rateWindowMs, 1000);
+    assert.equal(limits.hardBufferedBytes, 1024 * 1024);
+    assert.equal(limits.pingIntervalMs, 25_000);
+    assert.equal(limits.pongTimeoutMs, 10_000);
+  });
+
+  it('refuses limits that cannot work, naming them', async () => {
+    const make = (limits: object) => createGateway({ broker: new MemoryBroker(), sessions: { verify: async () => null }, limits });
+    await assert.rejects(make({ softBufferedBytes: 2_000_000 }), (err: Error) => err instanceof InvalidLimitError && /softBufferedBytes.*hardBufferedBytes/.test(err.message));
+    await assert.rejects(make({ maxConnections: -1 }), /maxConnections/);
+    await assert.rejects(make({ pingIntervalMs: 'soon' }), /pingIntervalMs/);
+  });
+
+  it('closes a socket that sends a frame over 16 KiB with 1009, and accepts one at the limit', async () => {
+    const fx = await startGateway();
+    try {
+      const client = await fx.connect();
+      const atLimit = JSON.stringify({ type: 'ping', id: 'edge', pad: '' });
+      client.send(atLimit.replace('"pad":""', `"pad":"${'x'.repeat(16 * 1024 - atLimit.length)}"`));
+      assert.deepEqual(await client.next(), { type: 'pong', id: 'edge' });
+      client.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(16 * 1024) }));
+      assert.equal((await client.closed).code, 1009);
+      const other = await fx.connect();
+      await other.barrier();
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('answers messages over 50 per second with rate_limited, then serves the socket again', async () => {
+    const fx = await startGateway();
+    try {
+      const client = await fx.connect();
+      for (let i = 0; i < 60; i += 1) client.send({ type: 'ping', id: i });
+      const replies = [];
+      for (let i = 0; i < 60; i += 1) replies.push(await client.next());
+      assert.equal(replies.filter((m) => m.type === 'pong').length, 50);
+      const limited = replies.filter((m) => m.type === 'error' && m.code === 'rate_limited');
+      assert.deepEqual(limited.map((m) => (m as { id?: number }).id), [50, 51, 52, 53, 54, 55, 56, 57, 58, 59]);
+      // Once the window has passed the same socket is served again.
+      await waitFor(
+        async () => {
+          const reply = await client.request({ type: 'ping' });
+          return reply.type === 'pong';
+        },
+        { timeoutMs: 3000, intervalMs: 100, what: 'pong after the rate window' },
+      );
+      assert.equal(await fx.metric('tradewire_ws_client_errors_total', { code: 'rate_limited' }) >= 10, true);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('closes a socket that keeps flooding with 1008', async () => {
+    const fx = await startGateway();
+    try {
+      const client = await fx.connect();
+      for (let i = 0; i < 200; i += 1) client.send({ type: 'ping', id: i });
+      const { code } = await client.closed;
+      assert.equal(code, 1008);
+      assert.equal(client.ofType('pong').length, 50);
+      assert.equal(client.ofType('error').length, 50);
+      assert.equal(await fx.metric('tradewire_ws_disconnects_total', { reason: 'flood' }), 1);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('answers upgrades past the connection cap with HTTP 503', async () => {
+    const fx = await startGateway({ limits: { maxConnections: 3 } });
+    try {
+      const clients = await Promise.all([fx.connect(), fx.connect(), fx.connect()]);
+      assert.equal(await TestClient.refusedStatus(fx.url), 503);
+      await clients[0]!.close();
+      await waitFor(() => fx.gateway.connectionCount() === 2, { what: 'connection count 2' });
+      const again = await fx.connect();
+      await again.barrier();
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('answers upgrades from origins off the allow-list with HTTP 403', async () => {
+    const fx = await startGateway({ allowedOrigins: ['https://app.tradewire.test'] });
+    try {
+      assert.equal(await TestClient.refusedStatus(fx.url, { origin: 'https://evil.test' }), 403);
+      const allowed = await fx.connect({ origin: 'https://app.tradewire.test' });
+      await allowed.barrier();
+      const noOrigin = await fx.connect();
+      await noOrigin.barrier();
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('closes a consumer that stops reading with 4008 once past the hard limit, without gaps before it', async () => {
+    const fx = await startGateway({
+      limits: { softBufferedBytes: 32 * 1024, hardBufferedBytes: 256 * 1024, closeGraceMs: 15_000 },
+    });
+    const publisher = createEventPublisher(fx.broker);
+    try {
+      const { client: stalled } = await fx.connectAs(1);
+      await stalled.request({ type: 'subscribe', channel: 'portfolio' });
+      const healthy = await fx.connect();
+      await healthy.request({ type: 'subscribe', channel: 'prices' });
+      stalled.ws.pause();
+      let version = 0;
+      await waitFor(
+        async () => {
+          for (let i = 0; i < 50; i += 1) await fx.broker.publish(PORTFOLIO_CHANNEL, bigPortfolio(1, (version += 1)));
+          return (await fx.metric('tradewire_ws_disconnects_total', { reason: 'slow_consumer' })) === 1;
+        },
+        { timeoutMs: 20_000, intervalMs: 1, what: 'slow consumer close' },
+      );
+      // The stalled socket does not hold up the others.
+      await publisher.publishPriceUpdate('SOL', '77');
+      await healthy.waitFor((m) => m.type === 'price' && m.price === '77', 2000);
+      stalled.ws.resume();
+      const closed = await stalled.closed;
+      assert.deepEqual(closed, { code: 4008, reason: 'slow consumer' });
+      const versions = stalled.ofType('portfolio').map((m) => m.version);
+      assert.ok(versions.length > 0 && versions.length < version, `got ${versions.length} of ${version}`);
+      assert.deepEqual(versions, versions.map((_, i) => i + 1), 'portfolio updates before the close arrive without a gap');
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('conflates price ticks for a slow consumer, latest per symbol, and flushes them when it drains', async () => {
+    const fx = await startGateway({ limits: { softBufferedBytes: 32 * 1024, hardBufferedBytes: 64 * 1024 * 1024 } });
+    const publisher = createEventPublisher(fx.broker);
+    try {
+      const { client } = await fx.connectAs(2);
+      await client.request({ type: 'subscribe', channel: 'portfolio' });
+      await client.request({ type: 'subscribe', channel: 'prices' });
+      client.skipReceived();
+      client.ws.pause();
+      let version = 0;
+      let tick = 0;
+      await waitFor(
+        async () => {
+          for (let i = 0; i < 20; i += 1) {
+            await fx.broker.publish(PORTFOLIO_CHANNEL, bigPortfolio(2, (version += 1)));
+            await publisher.publishPriceUpdate('SOL', String((tick += 1)));
+            await publisher.publishPriceUpdate('BTC', String(tick));
+          }
+          return (await fx.metric('tradewire_ws_events_dropped_total', { reason: 'slow_consumer' })) >= 10;
+        },
+        { timeoutMs: 20_000, intervalMs: 1, what: 'conflated ticks' },
+      );
+      const last = String((tick += 1));
+      await publisher.publishPriceUpdate('SOL', last);
+      await publisher.publishPriceUpdate('BTC', last);
+      client.ws.resume();
+      await client.waitFor((m) => m.type === 'price' && m.symbol === 'SOL' && m.price === last, 10_000);
+      await client.waitFor((m) => m.type === 'price' && m.symbol === 'BTC' && m.price === last, 10_000);
+      await client.barrier(10_000);
+      const versions = client.ofType('portfolio').map((m) => m.version);
+      assert.deepEqual(versions, Array.from({ length: version }, (_, i) => i + 1), 'every portfolio update, in order');
+      for (const symbol of ['SOL', 'BTC']) {
+        const ticks = client.ofType('price').filter((m) => m.symbol === symbol).map((m) => Number(m.price));
+        assert.ok(ticks.length < tick, `${symbol}: ${ticks.length} ticks of ${tick} were sent`);
+        assert.deepEqual(ticks, [...ticks].sort((a, b) => a - b), `${symbol} ticks stay in order`);
+      }
+      assert.equal(client.ws.readyState, client.ws.OPEN);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('terminates sockets that do not answer pings, and keeps those that do', async () => {
+    const fx = await startGateway({ limits: { pingIntervalMs: 100, pongTimeoutMs: 200 } });
+    try {
+      const silent = await fx.connect({ autoPong: false });
+      const alive = await fx.connect();
+      let pings = 0;
+      alive.ws.on('ping', () => (pings += 1));
+      const { code } = await silent.closed;
+      assert.equal(code, 1006, 'terminated without a close frame');
+      await waitFor(() => pings >= 2, { what: 'two pings at the live socket' });
+      await alive.barrier();
+      assert.equal(await fx.metric('tradewire_ws_disconnects_total', { reason: 'heartbeat' }), 1);
+    } finally {
+      await fx.close();
+    }
+  });
+});
