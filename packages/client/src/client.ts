@@ -15,7 +15,7 @@ import {
   type SubscribedMessage,
 } from '@repo/protocol';
 import { backoffDelay, nextReconnectAttempt, type BackoffOptions } from './backoff.ts';
-import { ConnectionClosedError, ServerError, TimeoutError } from './errors.ts';
+import { ConnectionClosedError, ServerError } from './errors.ts';
 import { Listeners } from './listeners.ts';
 import { DeliveryPositions } from './positions.ts';
 import { REPLY_TYPE, RequestTable, type PendingRequest, type ReplyTo } from './requests.ts';
@@ -63,8 +63,20 @@ type ClientEvents = {
 
 const monotonicNow = (): number => globalThis.performance?.now() ?? Date.now();
 
-const isTransportError = (error: unknown): boolean =>
-  error instanceof ConnectionClosedError || error instanceof TimeoutError;
+/**
+ * Failures worth a new connection rather than giving up on the session: the socket broke or
+ * went silent, or the server could not answer right now (its Redis or session store is
+ * down, we were too fast). Any other refusal while restoring (auth_failed, auth_required,
+ * too_many_subscriptions…) is definitive and ends what it refused.
+ */
+const RETRYABLE_CODES: ReadonlySet<string> = new Set([
+  'connection_closed',
+  'timeout',
+  'rate_limited',
+  'broker_unavailable',
+  'internal_error',
+]);
+const isRetryable = (error: unknown): boolean => !(error instanceof ServerError) || RETRYABLE_CODES.has(error.code);
 
 function positiveNumberOption(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -275,8 +287,9 @@ export class TradewireClient {
       await this.restoreSession(socket);
     } catch (error) {
       if (!this.isCurrent(socket)) return;
-      // A restore request timed out: the server accepted the socket but is not answering.
-      this.logger.warn('tradewire client: no reply while restoring the session; reconnecting', error);
+      // Timed out, or the server could not serve us right now: try again on a new socket,
+      // after a backoff that keeps growing (this connection never became open).
+      this.logger.warn('tradewire client: restoring the session failed; reconnecting', error);
       this.abandonSocket(socket);
       return;
     }
@@ -299,7 +312,7 @@ export class TradewireClient {
           this.userId = checkedUserId(ok);
         });
       } catch (error) {
-        if (!this.isCurrent(socket) || isTransportError(error)) throw error;
+        if (!this.isCurrent(socket) || isRetryable(error)) throw error;
         // The token stopped working (revoked, expired): forget it and tell the app, which
         // should send the user to log in. Public channels are still restored below.
         if (this.token === token) this.token = undefined;
@@ -316,7 +329,7 @@ export class TradewireClient {
     try {
       await this.sendNow(socket, message, (reply) => this.onSubscribed(channel, reply, since));
     } catch (error) {
-      if (!this.isCurrent(socket) || isTransportError(error)) throw error;
+      if (!this.isCurrent(socket) || isRetryable(error)) throw error;
       // Refused (auth_required after a failed re-auth, too_many_subscriptions…): the
       // subscription is over; its handlers hear nothing more, the app hears why.
       this.subscriptions.endActive(channel);
@@ -338,7 +351,7 @@ export class TradewireClient {
     if (this.currentState === 'reconnecting') this.scheduleReconnect();
   }
 
-  /** Gives up on a socket that is open but silent, and reconnects. */
+  /** Gives up on a socket that is open but not serving us, and reconnects. */
   private abandonSocket(socket: SocketLike): void {
     this.onSocketLost(socket, CLOSE_NOT_ANSWERING);
     closeQuietly(socket, CLOSE_NOT_ANSWERING, 'not answering');

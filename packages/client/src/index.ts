@@ -40,6 +40,10 @@
  * - After reconnecting, the client re-authenticates with the remembered token (the one that
  *   last got `auth_ok`), then resubscribes every channel that has handlers, `orders` with
  *   `since` = the last `seq` seen. Only then is the state `open` and `reconnected` emitted.
+ *   If the token is refused (`auth_failed`) it is forgotten and an `error` event says so; a
+ *   refused resubscription ends that subscription, also with an `error` event. Transient
+ *   answers (`rate_limited`, `broker_unavailable`, `internal_error`, no reply) are retried
+ *   on a new connection instead.
  * - Delivery positions: an order event whose `seq` is not above the last one seen for its
  *   user is a duplicate and is dropped; so is a portfolio whose `version` is not above the
  *   last one (a handler that just subscribed still gets its snapshot). `recovered:false`

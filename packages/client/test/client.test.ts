@@ -419,6 +419,25 @@ test('a remembered token refused after a reconnect is forgotten: private subscri
   );
 });
 
+test('a transient refusal while restoring (internal_error) keeps the token and retries on a new connection', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  gateway.intercept = (connection, m) => {
+    if (m.type !== 'auth' || connection !== gateway.connections[1]) return false;
+    gateway.send(connection, { type: 'error', code: 'internal_error', message: 'session store down', id: m.id });
+    return true;
+  };
+  const errors: ServerError[] = [];
+  client.on('error', (e) => errors.push(e));
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await reconnected;
+  const third = await gateway.connection(2);
+  assert.deepEqual(third.received[0], { type: 'auth', token: 'alice', id: third.received[0]!.id });
+  assert.deepEqual(errors, [], 'nothing the app has to act on');
+});
+
 test('a close with 1008 (policy violation) is still followed by a reconnect', async () => {
   const { gateway, client } = await setup();
   await nextEvent(client, 'state', (s) => s === 'open');
