@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { placeOrder, type OrderView, type Portfolio, type Session } from '../lib/api.ts';
+import { reasonText } from '../lib/reasons.ts';
 import { FEE_RATE, checkSize, estimateOrder, formatFee, formatPrice, formatSize, formatUsd, times } from '../lib/money.ts';
 
 type Side = 'buy' | 'sell';
@@ -9,7 +10,7 @@ type Result = { kind: 'filled' | 'rejected' | 'error'; text: string };
 const feePercent = `${times(FEE_RATE, '100') ?? FEE_RATE}%`;
 
 function describe(order: OrderView): Result {
-  if (order.status === 'rejected') return { kind: 'rejected', text: `Rejected: ${order.reason ?? 'no reason given'}` };
+  if (order.status === 'rejected') return { kind: 'rejected', text: `Rejected: ${reasonText(order.reason)}` };
   const verb = order.side === 'sell' ? 'Sold' : 'Bought';
   return {
     kind: 'filled',
@@ -140,7 +141,7 @@ export function OrderTicket({
         </div>
       </form>
       <p className={`ticket-result small ${result ? `result-${result.kind}` : ''}`} aria-live="polite" data-testid="order-result">
-        {result ? result.text : busy ? 'Sending order…' : '\u00a0'}
+        {result ? result.text : busy ? 'Sending order…' : 'Fills at the market price when the order arrives.'}
       </p>
     </section>
   );

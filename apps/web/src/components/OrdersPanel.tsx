@@ -1,5 +1,6 @@
 import type { OrderView, Session } from '../lib/api.ts';
 import { formatFee, formatPrice, formatSize } from '../lib/money.ts';
+import { reasonText } from '../lib/reasons.ts';
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
 const dateFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
@@ -31,11 +32,11 @@ export function OrdersPanel({ session, orders, loading, error }: { session: Sess
             <thead>
               <tr>
                 <th scope="col" className="col-time">Time</th>
-                <th scope="col">Side</th>
-                <th scope="col" className="right">Size</th>
-                <th scope="col" className="right">Price</th>
+                <th scope="col" className="col-side">Side</th>
+                <th scope="col" className="right col-size">Size</th>
+                <th scope="col" className="right col-price">Price</th>
                 <th scope="col" className="right col-fee">Fee</th>
-                <th scope="col" className="right">Status</th>
+                <th scope="col" className="right col-status">Status</th>
               </tr>
             </thead>
             <tbody>
@@ -48,15 +49,19 @@ export function OrdersPanel({ session, orders, loading, error }: { session: Sess
                         {t.short}
                       </time>
                     </td>
-                    <td>
+                    <td className="col-side">
                       <span className={`side side-${order.side ?? 'unknown'}`}>{order.side === 'sell' ? 'Sell' : order.side === 'buy' ? 'Buy' : '—'}</span>
                     </td>
-                    <td className="right num">{formatSize(order.size)}</td>
-                    <td className="right num">{order.status === 'filled' ? formatPrice(order.price) : '—'}</td>
+                    <td className="right num col-size">{formatSize(order.size)}</td>
+                    <td className="right num col-price">{order.status === 'filled' ? formatPrice(order.price) : '—'}</td>
                     <td className="right num col-fee">{order.status === 'filled' ? formatFee(order.fee) : '—'}</td>
-                    <td className="right">
+                    <td className="right col-status">
                       <span className={`badge badge-${order.status}`}>{STATUS_TEXT[order.status]}</span>
-                      {order.status === 'rejected' && order.reason && <span className="reason">{order.reason}</span>}
+                      {order.status === 'rejected' && (
+                        <span className="reason" data-reason={order.reason ?? ''}>
+                          {reasonText(order.reason)}
+                        </span>
+                      )}
                     </td>
                   </tr>
                 );

@@ -1,8 +1,20 @@
+/*
+ * TradingView Lightweight Charts™
+ * Copyright (c) 2025 TradingView, Inc. https://www.tradingview.com/
+ * (The licence's attribution link is the "Chart by TradingView" line under the chart,
+ * which lets the logo stay off the plot area where it covered the line.)
+ */
 import { useEffect, useRef } from 'react';
 import { AreaSeries, ColorType, CrosshairMode, createChart, type UTCTimestamp } from 'lightweight-charts';
 import type { ChartPoint, PriceFeed } from '../lib/price-feed.ts';
 
 const toSeries = (p: ChartPoint) => ({ time: p.time as UTCTimestamp, value: p.value });
+
+/**
+ * Until this many points exist the whole history is stretched across the chart; after that
+ * the spacing stays and the chart scrolls, keeping the newest point at the right edge.
+ */
+const FIT_ALL_UNTIL = 120;
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
 
@@ -24,10 +36,11 @@ export function PriceChart({ feed }: { feed: PriceFeed }) {
         textColor: '#8a93a6',
         fontSize: 11,
         fontFamily: 'ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+        attributionLogo: false,
       },
       grid: { vertLines: { color: 'rgba(255,255,255,0.04)' }, horzLines: { color: 'rgba(255,255,255,0.04)' } },
       rightPriceScale: { borderVisible: false, scaleMargins: { top: 0.15, bottom: 0.1 } },
-      timeScale: { borderVisible: false, timeVisible: true, secondsVisible: true, rightOffset: 4 },
+      timeScale: { borderVisible: false, timeVisible: true, secondsVisible: true, rightOffset: 1 },
       crosshair: { mode: CrosshairMode.Magnet },
       localization: {
         timeFormatter: (time: number) => timeFormat.format(new Date(time * 1000)),
@@ -45,12 +58,21 @@ export function PriceChart({ feed }: { feed: PriceFeed }) {
       lastValueVisible: true,
     });
     let count = 0;
-    const mark = () => el.setAttribute('data-points', String(count));
+    const mark = () => {
+      el.setAttribute('data-points', String(count));
+      if (count <= FIT_ALL_UNTIL) chart.timeScale().fitContent();
+    };
 
     const initial = feed.points();
     series.setData(initial.map(toSeries));
     count = initial.length;
     mark();
+
+    // A resize keeps the bar spacing; while the history is short, stretch it again.
+    const onResize = () => {
+      if (count <= FIT_ALL_UNTIL) chart.timeScale().fitContent();
+    };
+    chart.timeScale().subscribeSizeChange(onResize);
 
     const off = feed.onPoint((point, reset) => {
       if (reset) {
@@ -65,9 +87,20 @@ export function PriceChart({ feed }: { feed: PriceFeed }) {
     });
     return () => {
       off();
+      chart.timeScale().unsubscribeSizeChange(onResize);
       chart.remove();
     };
   }, [feed]);
 
-  return <div ref={container} className="chart" data-testid="price-chart" data-points="0" role="img" aria-label="SOL price chart since the page opened" />;
+  return (
+    <figure className="chart-figure">
+      <div ref={container} className="chart" data-testid="price-chart" data-points="0" role="img" aria-label="SOL price chart since the page opened" />
+      <figcaption className="chart-credit">
+        Chart by{' '}
+        <a href="https://www.tradingview.com/" target="_blank" rel="noopener noreferrer">
+          TradingView
+        </a>
+      </figcaption>
+    </figure>
+  );
 }

@@ -23,20 +23,18 @@ export function PricePanel({ symbol, quote, snapshot, feed }: { symbol: string; 
           <span className="pair-base">{symbol}</span>
           <span className="pair-quote">/ {quote}</span>
         </div>
-        <div className="price-figures">
-          <span className={`price-value num ${trendClass(tick?.diff)}`} data-testid="price" aria-live="off">
-            {latest ? formatPrice(latest.price) : '—'}
-          </span>
-          <span className={`price-change num ${trendClass(change?.diff)}`} data-testid="price-change">
-            {change ? `${formatPrice(change.diff, true)} (${formatPrice(change.percent, true)}%)` : '0.00 (0.00%)'}
-          </span>
-          <span className="price-meta muted">
-            since open{' · '}
-            <time className="num" dateTime={latest?.timestamp}>
-              {updated ? clock.format(updated) : '--:--:--'}
-            </time>
-          </span>
-        </div>
+        <span className={`price-value num ${trendClass(tick?.diff)}`} data-testid="price">
+          {latest ? formatPrice(latest.price) : '—'}
+        </span>
+        <span className="price-meta muted small">
+          Since open ·{' '}
+          <time className="num" dateTime={latest?.timestamp}>
+            {updated ? clock.format(updated) : '--:--:--'}
+          </time>
+        </span>
+        <span className={`price-change num ${trendClass(change?.diff)}`} data-testid="price-change">
+          {change ? `${formatPrice(change.diff, true)} (${formatPrice(change.percent, true)}%)` : '0.00 (0.00%)'}
+        </span>
       </div>
       <PriceChart feed={feed} />
     </section>

@@ -1,0 +1,92 @@
+/**
+ * The gateway goes away and comes back while the page is open. The system runs split as in
+ * production: API + price worker in one process, the gateway in another, sharing a private
+ * redis-server and a PostgreSQL database created for this file and dropped after.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { freePort } from '../../../test/support/free-port.ts';
+import { createTestDatabase } from '../../../test/support/postgres.ts';
+import { RedisServer } from '../../../test/support/redis-server.ts';
+import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
+import { launchBrowser, newPage, screenshotPath } from './support/browser.ts';
+import { TradingPage, uniqueUsername } from './support/trading-page.ts';
+import { webBuildDir } from './support/web-build.ts';
+
+let browser: Browser;
+let redis: RedisServer;
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let apiAndWorker: TradewireProcess;
+let gateway: TradewireProcess | undefined;
+let env: Record<string, string>;
+let baseUrl: string;
+
+before(async () => {
+  const [staticDir, port, wsPort, startedRedis, db, startedBrowser] = await Promise.all([
+    webBuildDir(),
+    freePort(),
+    freePort(),
+    RedisServer.start(),
+    createTestDatabase('tw_web'),
+    launchBrowser(),
+  ]);
+  redis = startedRedis;
+  database = db;
+  browser = startedBrowser;
+  env = {
+    PORT: String(port),
+    WS_PORT: String(wsPort),
+    REDIS_URL: redis.url,
+    DATABASE_URL: database.url,
+    PRICE_INTERVAL_MS: '200',
+    STATIC_DIR: staticDir,
+  };
+  // The API applies the migrations; the gateway starts once the schema is there.
+  apiAndWorker = new TradewireProcess(['api', 'worker'], env);
+  await apiAndWorker.ready;
+  gateway = new TradewireProcess(['ws'], env);
+  await gateway.ready;
+  baseUrl = `http://127.0.0.1:${port}`;
+});
+
+after(async () => {
+  await browser?.close();
+  await gateway?.stop();
+  await apiAndWorker?.stop();
+  await redis?.stop();
+  await database?.drop();
+});
+
+test('the gateway stops and starts again: Reconnecting, then Live, prices flow and the account is reloaded', async () => {
+  const { context, page, errors } = await newPage(browser, baseUrl);
+  const ui = new TradingPage(page);
+  await ui.open();
+  await ui.signUp(uniqueUsername('recon'));
+  await ui.placeOrder('Buy', '1', 'filled');
+  await ui.waitForPriceChanges(2);
+
+  await gateway!.stop('SIGTERM');
+  await ui.waitForStatus('Reconnecting');
+  await page.screenshot({ path: screenshotPath('trading-reconnecting.png') });
+
+  // While the page has no live connection, an order is placed outside it (another tab, say):
+  // only the reload after the reconnect can bring it to this page.
+  const token = await ui.token();
+  const response = await fetch(`${baseUrl}/orders`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ symbol: 'SOL', side: 'buy', size: '0.5' }),
+  });
+  assert.equal(response.status, 201);
+  const { orderId } = (await response.json()) as { orderId: number };
+
+  gateway = new TradewireProcess(['ws'], env);
+  await gateway.ready;
+  await ui.waitForStatus('Live', 30_000);
+  await ui.waitForPriceChanges(2);
+  await ui.orderRow(orderId).waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.5000');
+  assert.deepEqual(errors, []);
+  await context.close();
+});

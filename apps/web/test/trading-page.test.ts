@@ -1,0 +1,229 @@
+/**
+ * The trading page in headless Chromium against the whole system started as `npm start`
+ * starts it (one process: API, gateway, price worker; embedded database; in-process broker),
+ * with a fast price tick. Every check goes through what a user sees: labels, buttons,
+ * regions, the status role, and the figures shown.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { freePort } from '../../../test/support/free-port.ts';
+import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
+import { formatSize, formatUsd } from '../src/lib/money.ts';
+import { reasonText } from '../src/lib/reasons.ts';
+import { launchBrowser, newPage, screenshotPath } from './support/browser.ts';
+import { TradingPage, uniqueUsername } from './support/trading-page.ts';
+import { webBuildDir } from './support/web-build.ts';
+
+let browser: Browser;
+let system: TradewireProcess;
+let baseUrl: string;
+let dataDir: string;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'tradewire-web-test-'));
+  const [staticDir, port, wsPort] = await Promise.all([webBuildDir(), freePort(), freePort()]);
+  system = new TradewireProcess([], {
+    PORT: String(port),
+    WS_PORT: String(wsPort),
+    DATA_DIR: dataDir,
+    PRICE_INTERVAL_MS: '200',
+    STATIC_DIR: staticDir,
+  });
+  [browser] = await Promise.all([launchBrowser(), system.ready]);
+  baseUrl = `http://127.0.0.1:${port}`;
+});
+
+after(async () => {
+  await browser?.close();
+  await system?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function api<T>(path: string, token: string): Promise<T> {
+  const response = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(response.status, 200, `GET ${path}`);
+  return (await response.json()) as T;
+}
+
+type RestPortfolio = { balances: { asset: string; available: string }[]; positions: { asset: string; size: string; avgEntryPrice: string }[] };
+
+describe('trading page', () => {
+  // One user's page carries the first scenarios in order, as one person would use it.
+  let main: { context: BrowserContext; page: Page; errors: string[]; ui: TradingPage };
+
+  before(async () => {
+    const opened = await newPage(browser, baseUrl);
+    main = { ...opened, ui: new TradingPage(opened.page) };
+  });
+  after(async () => {
+    await main?.context.close();
+  });
+
+  test('a new user signs up, sees the price change twice without reload, and the chart grows', async () => {
+    const { page, ui, errors } = main;
+    await ui.open();
+    await page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
+
+    await ui.signUp(uniqueUsername('new'));
+    assert.equal(await ui.figure('usd-available').textContent(), '10,000.00');
+    assert.equal(await ui.figure('sol-size').textContent(), '0.0000');
+
+    const pointsBefore = await ui.chartPoints();
+    const seen = await ui.waitForPriceChanges(2);
+    assert.equal(seen.length, 3, `prices seen: ${seen.join(' → ')}`);
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="price-chart"]')?.getAttribute('data-points')) >= n + 2, pointsBefore);
+    assert.match((await ui.region('Price').getByTestId('price-change').textContent()) ?? '', /^[+-]?[\d,]+\.\d{2} \([+-]?\d+\.\d{2}%\)$/);
+    assert.equal(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true, 'the page was not reloaded');
+    assert.deepEqual(errors, []);
+  });
+
+  test('Buy fills: the order shows as filled and the portfolio changes to what GET /portfolio says', async () => {
+    const { page, ui, errors } = main;
+    const token = await ui.token();
+
+    const orderId = await ui.placeOrder('Buy', '1.5', 'filled');
+    const row = ui.orderRow(orderId);
+    assert.match((await row.textContent()) ?? '', /Buy.*1\.5000.*Filled/);
+    assert.match((await page.getByTestId('order-result').textContent()) ?? '', /^Bought 1\.5000 SOL at [\d,]+\.\d{2}/);
+
+    // The live portfolio event arrives without a page reload.
+    await page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.5000');
+    const rest = await api<RestPortfolio>('/portfolio', token);
+    const usd = rest.balances.find((b) => b.asset === 'USD');
+    const sol = rest.positions.find((p) => p.asset === 'SOL');
+    assert.ok(usd && sol, 'GET /portfolio has USD and SOL');
+    await page.waitForFunction((text) => document.querySelector('[data-testid="usd-available"]')?.textContent === text, formatUsd(usd.available));
+    assert.equal(await ui.figure('sol-size').textContent(), formatSize(sol.size));
+    assert.notEqual(formatUsd(usd.available), '10,000.00');
+    // One buy: the average entry is its price.
+    assert.equal(await ui.figure('avg-entry').textContent(), await row.locator('td').nth(3).textContent());
+    assert.equal(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true, 'the page was not reloaded');
+    assert.deepEqual(errors, []);
+  });
+
+  test('an order too large is shown as rejected with its reason', async () => {
+    const { page, ui, errors } = main;
+    const usdBefore = await ui.figure('usd-available').textContent();
+
+    const orderId = await ui.placeOrder('Buy', '1000000', 'rejected');
+    const row = ui.orderRow(orderId);
+    assert.match((await row.textContent()) ?? '', /Rejected/);
+    const reason = ((await row.locator('.reason').textContent()) ?? '').trim();
+    assert.ok(reason.length > 0, 'the rejected order shows a reason');
+    assert.equal(await page.getByTestId('order-result').textContent(), `Rejected: ${reason}`);
+    // …and it is the reason the API recorded for that order.
+    const { orders } = await api<{ orders: { orderId: number; status: string; reason: string | null }[] }>('/orders', await ui.token());
+    const recorded = orders.find((o) => o.orderId === orderId);
+    assert.equal(recorded?.status, 'rejected');
+    assert.equal(await row.locator('.reason').getAttribute('data-reason'), recorded?.reason);
+    assert.equal(reason, reasonText(recorded?.reason ?? null));
+    // Nothing was bought.
+    assert.equal(await ui.figure('usd-available').textContent(), usdBefore);
+    assert.equal(await ui.figure('sol-size').textContent(), '1.5000');
+    assert.deepEqual(errors, []);
+  });
+
+  test('screenshots at phone and desktop widths; the layout fits and holds still while prices tick', async () => {
+    const { page, ui, errors } = main;
+    await ui.placeOrder('Sell', '0.5', 'filled');
+    await page.getByLabel('Size').fill('0.75');
+    for (const { name, width, height } of [
+      { name: 'phone', width: 390, height: 844 },
+      { name: 'desktop', width: 1440, height: 900 },
+    ]) {
+      await page.setViewportSize({ width, height });
+      // No horizontal scrolling at this width.
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${name}: page wider than the screen`);
+      // No layout jump per tick: every panel keeps its box while the price changes.
+      const boxes = () =>
+        page.evaluate(() =>
+          [...document.querySelectorAll('section, header')].map((el) => {
+            const r = el.getBoundingClientRect();
+            return `${el.getAttribute('aria-label') ?? el.tagName}:${r.x},${r.y},${r.width},${r.height}`;
+          }),
+        );
+      await ui.waitForPriceChanges(1);
+      const first = await boxes();
+      await ui.waitForPriceChanges(3);
+      assert.deepEqual(await boxes(), first, `${name}: panels moved while prices ticked`);
+      await page.screenshot({ path: screenshotPath(`trading-${name}.png`), fullPage: true });
+    }
+    assert.deepEqual(errors, []);
+  });
+
+  test('two users in two browsers never see each other’s orders or portfolio', async () => {
+    // Every order id and SOL size each page ever renders, recorded from the first paint.
+    // A string, not a function: the test runner's transform would add helpers the page lacks.
+    const recorder = `
+      window.__ordersSeen = new Set();
+      window.__solSeen = new Set();
+      new MutationObserver(function () {
+        for (const el of document.querySelectorAll('[data-order-id]')) window.__ordersSeen.add(el.getAttribute('data-order-id'));
+        const sol = document.querySelector('[data-testid="sol-size"]');
+        if (sol) window.__solSeen.add(sol.textContent);
+      }).observe(document, { subtree: true, childList: true, characterData: true });`;
+    const a = await newPage(browser, baseUrl);
+    const b = await newPage(browser, baseUrl);
+    await a.context.addInitScript(recorder);
+    await b.context.addInitScript(recorder);
+    const alice = new TradingPage(a.page);
+    const bob = new TradingPage(b.page);
+    await Promise.all([alice.open(), bob.open()]);
+    await Promise.all([alice.signUp(uniqueUsername('alice')), bob.signUp(uniqueUsername('bob'))]);
+
+    // Interleaved, so each page is live while the other's events flow.
+    const aliceOrders = [await alice.placeOrder('Buy', '1', 'filled')];
+    const bobOrders = [await bob.placeOrder('Buy', '2', 'filled')];
+    aliceOrders.push(await alice.placeOrder('Buy', '0.25', 'filled'));
+    bobOrders.push(await bob.placeOrder('Buy', '5000000', 'rejected'));
+    bobOrders.push(await bob.placeOrder('Sell', '0.5', 'filled'));
+    await a.page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.2500');
+    await b.page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.5000');
+
+    const seen = (page: Page) =>
+      page.evaluate(() => {
+        const w = window as unknown as { __ordersSeen: Set<string>; __solSeen: Set<string> };
+        return { orders: [...w.__ordersSeen].map(Number).sort((x, y) => x - y), sol: [...w.__solSeen].sort() };
+      });
+    const byId = (x: number, y: number) => x - y;
+    const seenByAlice = await seen(a.page);
+    const seenByBob = await seen(b.page);
+    assert.deepEqual(seenByAlice.orders, aliceOrders.sort(byId));
+    assert.deepEqual(seenByBob.orders, bobOrders.sort(byId));
+    for (const value of seenByAlice.sol) assert.ok(['0.0000', '1.0000', '1.2500'].includes(value), `alice saw SOL size ${value}`);
+    for (const value of seenByBob.sol) assert.ok(['0.0000', '2.0000', '1.5000'].includes(value), `bob saw SOL size ${value}`);
+    assert.deepEqual([...a.errors, ...b.errors], []);
+    await a.context.close();
+    await b.context.close();
+  });
+
+  test('a reload stays logged in; log out clears the session; log in brings the orders back', async () => {
+    const { page, ui, errors } = main;
+    const username = await page.evaluate(() => JSON.parse(sessionStorage.getItem('tradewire.session') ?? '{}').username as string);
+    const orderIds = await ui.orderRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order-id')));
+    const solSize = await ui.figure('sol-size').textContent();
+    assert.equal(orderIds.length, 3);
+
+    await page.reload();
+    await page.getByRole('button', { name: 'Log out', exact: true }).waitFor();
+    await ui.waitForStatus('Live');
+    await page.waitForFunction((n) => document.querySelectorAll('[aria-label="Orders"] tr[data-order-id]').length === n, orderIds.length);
+
+    await page.getByRole('button', { name: 'Log out', exact: true }).click();
+    await page.getByLabel('Username').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.equal(await ui.orderRows().count(), 0);
+    await page.reload();
+    await page.getByLabel('Username').waitFor();
+
+    await ui.logIn(username);
+    await page.waitForFunction((n) => document.querySelectorAll('[aria-label="Orders"] tr[data-order-id]').length === n, orderIds.length);
+    assert.deepEqual(await ui.orderRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order-id'))), orderIds);
+    assert.equal(await ui.figure('sol-size').textContent(), solSize);
+    assert.deepEqual(errors, []);
+  });
+});
