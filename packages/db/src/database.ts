@@ -1,5 +1,4 @@
-import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
@@ -7,12 +6,22 @@ import pg from 'pg';
 import { silentLogger, type Logger } from '@repo/log';
 import type { DrizzleDb } from './drizzle.ts';
 import { toDatabaseError } from './errors.ts';
-import { migratePgliteDatabase, migratePostgres } from './migrate.ts';
+import { migratePostgres } from './migrate.ts';
+import { DEFAULT_PGLITE_TEMPLATE_DIR, openPglite } from './pglite-open.ts';
 import { createOrdersRepository, type OrdersRepository } from './orders.ts';
 import { createOutboxRepository, type OutboxRepository } from './outbox.ts';
-import { createPortfolioRepository, type PortfolioRepository } from './portfolio.ts';
+import { createPortfolioRepository, type BalanceView, type PortfolioRepository, type PositionView } from './portfolio.ts';
 import { createSessionsRepository, type SessionsRepository } from './sessions.ts';
 import { createUsersRepository, type UsersRepository } from './users.ts';
+
+/** A PortfolioUpdateEvent of @repo/events (structurally; this package does not import it). */
+export interface PortfolioEventPayload {
+  userId: number;
+  balances: BalanceView[];
+  positions: PositionView[];
+  timestamp: string;
+  version?: number;
+}
 
 export interface DatabaseOptions {
   /** PostgreSQL connection string (`DATABASE_URL`). When set, PostgreSQL is used. */
@@ -25,6 +34,11 @@ export interface DatabaseOptions {
   logger?: Logger;
   /** Most PostgreSQL connections in the pool (default 10). */
   poolSize?: number;
+  /**
+   * Where PGlite keeps its template of a fresh, migrated database (default: a folder in the
+   * system temp directory); null to always run initdb. See `pglite-open.ts`.
+   */
+  pgliteTemplateDir?: string | null;
   /** Clock of order timestamps (tests). */
   now?: () => Date;
 }
@@ -37,6 +51,12 @@ export interface Database {
   readonly orders: OrdersRepository;
   readonly portfolio: PortfolioRepository;
   readonly outbox: OutboxRepository;
+  /**
+   * The user's current portfolio in the shape of a `portfolio` event (`version` left out
+   * before the first fill), for the gateway's snapshot when the broker has none; null for an
+   * unknown user.
+   */
+  getPortfolioEvent(userId: number): Promise<PortfolioEventPayload | null>;
   /** The drizzle handle, for queries the repositories do not cover (tests, tools). */
   readonly drizzle: DrizzleDb;
   /** Resolves when the database answers a trivial query (health check). */
@@ -75,14 +95,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 
   if (!options.dataDir) throw new TypeError('openDatabase needs `url` (PostgreSQL) or `dataDir` (embedded PGlite)');
-  const inMemory = options.dataDir.startsWith('memory://');
-  if (!inMemory) await mkdir(options.dataDir, { recursive: true });
-  const client = inMemory ? new PGlite() : new PGlite(options.dataDir);
+  let client: PGlite;
   try {
-    await client.waitReady;
-    await migratePgliteDatabase(client);
+    client = await openPglite(options.dataDir, {
+      templateDir: options.pgliteTemplateDir === undefined ? DEFAULT_PGLITE_TEMPLATE_DIR : options.pgliteTemplateDir,
+      logger,
+    });
   } catch (err) {
-    await client.close().catch(() => {});
     throw toDatabaseError(err);
   }
   logger.info({ kind: 'pglite', dataDir: options.dataDir }, 'database ready');
@@ -96,12 +115,25 @@ function assemble(
   closeClient: () => Promise<void>,
 ): Database {
   let closed: Promise<void> | undefined;
+  const now = options.now ?? (() => new Date());
+  const portfolio = createPortfolioRepository(db);
   return {
     kind,
     users: createUsersRepository(db),
     sessions: createSessionsRepository(db),
-    orders: createOrdersRepository(db, { now: options.now }),
-    portfolio: createPortfolioRepository(db),
+    orders: createOrdersRepository(db, { now }),
+    portfolio,
+    async getPortfolioEvent(userId) {
+      const view = await portfolio.get(userId);
+      if (!view) return null;
+      return {
+        userId,
+        balances: view.balances,
+        positions: view.positions,
+        timestamp: now().toISOString(),
+        ...(view.version > 0 ? { version: view.version } : {}),
+      };
+    },
     outbox: createOutboxRepository(db),
     drizzle: db,
     async ping() {

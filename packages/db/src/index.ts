@@ -1,4 +1,4 @@
-export { openDatabase, type Database, type DatabaseOptions } from './database.ts';
+export { openDatabase, type Database, type DatabaseOptions, type PortfolioEventPayload } from './database.ts';
 export {
   createSessionStore,
   type ActiveSession,

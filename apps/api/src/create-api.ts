@@ -1,0 +1,228 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import { fastify, type FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import type { Broker } from '@repo/broker';
+import { createSessionStore, dec, type Database } from '@repo/db';
+import { createPriceStore } from '@repo/events';
+import { silentLogger, type Logger } from '@repo/log';
+import { createBearerAuth } from './bearer-auth.ts';
+import type { ApiContext, ApiSettings } from './context.ts';
+import { createErrorHandler, errorBody } from './errors.ts';
+import { LoginThrottle, type LoginRateLimitOptions } from './login-throttle.ts';
+import { createApiMetrics } from './metrics.ts';
+import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.ts';
+import { createPriceReader } from './price-reader.ts';
+import { registerAccountRoutes } from './routes/account.ts';
+import { registerAuthRoutes } from './routes/auth.ts';
+import { registerMarketRoutes } from './routes/market.ts';
+import { registerOrderRoutes } from './routes/orders.ts';
+import { registerSystemRoutes } from './routes/system.ts';
+
+export interface ApiOptions {
+  db: Database;
+  broker: Broker;
+  logger?: Logger;
+  /** Tradable base assets, each traded against USD (default `['SOL']`). */
+  symbols?: string[];
+  /** Fee rate charged in USD on every fill (default "0.0001"). */
+  feeRate?: string;
+  /** USD balance of a new user (default "10000"). */
+  startingBalanceUsd?: string;
+  /** Largest order size accepted (default "1000000000"). */
+  maxOrderSize?: string;
+  /** Session lifetime (default 7 days). */
+  sessionTtlMs?: number;
+  /** Directory of the built web app, served at / with SPA fallback when set and present. */
+  staticDir?: string | null;
+  /** Answered on GET /config; the web page finds the WebSocket gateway with it. */
+  publicConfig?: { wsUrl: string | null; wsPort: number };
+  /** Origins allowed by CORS (default none: same-origin only). */
+  allowedOrigins?: string[];
+  /** Prometheus registry to register the API's metrics on (default: a new one). */
+  registry?: Registry;
+  loginRateLimit?: LoginRateLimitOptions;
+  /** scrypt cost N for new password hashes (default 16384; tests pass a cheap one). */
+  scryptCost?: number;
+  /** Largest request body in bytes (default 16 KiB). */
+  bodyLimit?: number;
+  /** Fastify `trustProxy`: set when behind a reverse proxy so throttling sees client addresses (default false). */
+  trustProxy?: boolean | string | string[];
+  /** Deadline for reading the latest price from the broker (default 250 ms). */
+  priceReadTimeoutMs?: number;
+  relay?: Pick<OutboxRelayOptions, 'pollIntervalMs' | 'batchSize' | 'retryBaseMs' | 'retryMaxMs'>;
+  now?: () => Date;
+}
+
+export interface Api {
+  app: FastifyInstance;
+  relay: OutboxRelay;
+  /** The metrics registry (the one passed in, or the API's own). */
+  registry: Registry;
+  /** Stops the relay and closes the HTTP server. The database and broker belong to the caller. */
+  close(): Promise<void>;
+}
+
+const QUOTE_ASSET = 'USD';
+const SYMBOL_PATTERN = /^[A-Z0-9]{1,16}$/;
+const DECIMAL_PATTERN = /^(?:0|[1-9]\d*)(?:\.\d+)?$/;
+
+/**
+ * Builds the trading API (Fastify) and its outbox relay, which starts at once. The caller
+ * listens (`app.listen`) or injects requests (`app.inject`, tests) and owns `db` and `broker`.
+ * Options are validated here; a bad one throws a `TypeError` that names it.
+ */
+export function createApi(options: ApiOptions): Api {
+  const logger = options.logger ?? silentLogger;
+  const settings = resolveSettings(options);
+  const now = options.now ?? (() => new Date());
+  const registry = options.registry ?? new Registry();
+  const metrics = createApiMetrics(registry, () => options.db.outbox.backlog());
+  const relay = new OutboxRelay({
+    outbox: options.db.outbox,
+    broker: options.broker,
+    logger: logger.child({ component: 'outbox-relay' }),
+    metrics,
+    ...options.relay,
+  });
+  const ctx: ApiContext = {
+    db: options.db,
+    broker: options.broker,
+    logger,
+    settings,
+    auth: createBearerAuth(createSessionStore(options.db, { now })),
+    throttle: new LoginThrottle(options.loginRateLimit, metrics),
+    relay,
+    prices: createPriceReader(createPriceStore(options.broker), { timeoutMs: options.priceReadTimeoutMs, logger }),
+    metrics,
+    now,
+  };
+
+  const app = fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? 16 * 1024,
+    trustProxy: options.trustProxy ?? false,
+    // A client that trickles its request must not hold a connection forever.
+    requestTimeout: 30_000,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  });
+
+  // JSON only: text/plain would let any web page post cross-origin without a CORS preflight.
+  // An empty JSON body is accepted as "no body" (logout), and answered 400 where one is needed.
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
+
+  app.setErrorHandler(createErrorHandler(logger));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        // The web page talks to the WebSocket gateway, which may be on another port.
+        'connect-src': ["'self'", 'ws:', 'wss:'],
+      },
+    },
+  });
+
+  const allowedOrigins = new Set(options.allowedOrigins ?? []);
+  app.register(cors, {
+    origin: (origin, callback) => callback(null, origin !== undefined && allowedOrigins.has(origin)),
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['Content-Type', 'Authorization'],
+    exposedHeaders: ['Retry-After'],
+    maxAge: 600,
+  });
+
+  app.register(async (scope) => {
+    registerAuthRoutes(scope, ctx);
+    registerOrderRoutes(scope, ctx);
+    registerAccountRoutes(scope, ctx);
+    registerMarketRoutes(scope, ctx);
+    registerSystemRoutes(scope, ctx, registry);
+  });
+
+  const staticRoot = options.staticDir ? resolve(options.staticDir) : null;
+  const serveSite = staticRoot !== null && existsSync(join(staticRoot, 'index.html'));
+  if (staticRoot !== null && !serveSite) logger.warn({ staticDir: staticRoot }, 'no index.html in staticDir; not serving the web app');
+  if (serveSite) app.register(fastifyStatic, { root: staticRoot, prefix: '/', index: ['index.html'] });
+
+  app.setNotFoundHandler((request, reply) => {
+    // Single-page app: a browser navigating to a client-side route gets the page.
+    if (serveSite && request.method === 'GET' && (request.headers.accept ?? '').includes('text/html')) {
+      return reply.sendFile('index.html');
+    }
+    return reply.code(404).send(errorBody('not_found', 'no such route'));
+  });
+
+  relay.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    relay,
+    registry,
+    close() {
+      closing ??= (async () => {
+        await relay.close();
+        await app.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function resolveSettings(options: ApiOptions): ApiSettings {
+  const symbols = options.symbols ?? ['SOL'];
+  if (!Array.isArray(symbols) || symbols.length === 0) throw new TypeError('createApi: symbols must be a non-empty list');
+  for (const symbol of symbols) {
+    if (!SYMBOL_PATTERN.test(symbol) || symbol === QUOTE_ASSET) {
+      throw new TypeError(`createApi: symbol ${JSON.stringify(symbol)} must be 1-16 of A-Z0-9 and not ${QUOTE_ASSET}`);
+    }
+  }
+  if (new Set(symbols).size !== symbols.length) throw new TypeError('createApi: symbols has duplicates');
+
+  const feeRate = decimalOption('feeRate', options.feeRate ?? '0.0001');
+  if (dec(feeRate).gte(1)) throw new TypeError(`createApi: feeRate must be below 1, got ${feeRate}`);
+  const startingBalanceUsd = decimalOption('startingBalanceUsd', options.startingBalanceUsd ?? '10000');
+  const maxOrderSize = decimalOption('maxOrderSize', options.maxOrderSize ?? '1000000000');
+  if (dec(maxOrderSize).lte(0)) throw new TypeError('createApi: maxOrderSize must be greater than zero');
+
+  const sessionTtlMs = options.sessionTtlMs ?? 7 * 24 * 60 * 60 * 1000;
+  if (!Number.isInteger(sessionTtlMs) || sessionTtlMs < 1000) {
+    throw new TypeError(`createApi: sessionTtlMs must be an integer of at least 1000, got ${sessionTtlMs}`);
+  }
+  const publicConfig = options.publicConfig ?? { wsUrl: null, wsPort: 3001 };
+  if (!Number.isInteger(publicConfig.wsPort) || publicConfig.wsPort < 0 || publicConfig.wsPort > 65535) {
+    throw new TypeError(`createApi: publicConfig.wsPort must be a port number, got ${publicConfig.wsPort}`);
+  }
+  return {
+    symbols: [...symbols],
+    quoteAsset: QUOTE_ASSET,
+    feeRate,
+    startingBalanceUsd,
+    maxOrderSize,
+    sessionTtlMs,
+    scryptCost: options.scryptCost,
+    publicConfig: { wsUrl: publicConfig.wsUrl ?? null, wsPort: publicConfig.wsPort },
+  };
+}
+
+function decimalOption(name: string, value: string): string {
+  if (typeof value !== 'string' || !DECIMAL_PATTERN.test(value)) {
+    throw new TypeError(`createApi: ${name} must be a non-negative decimal string, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}

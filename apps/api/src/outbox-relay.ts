@@ -1,0 +1,238 @@
+import { BrokerUnavailableError, type Broker } from '@repo/broker';
+import type { OutboxEvent, OutboxRepository } from '@repo/db';
+import { EventValidationError, createEventPublisher, type EventPublisher } from '@repo/events';
+import { silentLogger, type Logger } from '@repo/log';
+import { redisKeys } from '@repo/redis';
+import type { ApiMetrics } from './metrics.ts';
+
+export interface OutboxRelayOptions {
+  outbox: OutboxRepository;
+  broker: Broker;
+  logger?: Logger;
+  /** How often the relay looks for unpublished events when nobody kicks it (default 500 ms). */
+  pollIntervalMs?: number;
+  /** Events read and published per pass (default 100). */
+  batchSize?: number;
+  /** First retry delay after a failure (default 100 ms); doubles up to `retryMaxMs`. */
+  retryBaseMs?: number;
+  /** Longest retry delay (default 5000 ms). */
+  retryMaxMs?: number;
+  metrics?: Pick<ApiMetrics, 'outboxPublished' | 'outboxPublishErrors'>;
+  now?: () => Date;
+}
+
+/**
+ * Publishes the events that order (and logout) transactions recorded in the outbox, in id
+ * order, and marks them published.
+ *
+ * - Request handlers `kick()` it after their commit and never wait for it, so an order never
+ *   hangs on the broker.
+ * - It also polls, so it resumes after a crash of this process (the rows are still
+ *   unpublished) or an outage of the broker or the database.
+ * - A failed publish stops the pass (later events must not overtake it) and the relay retries
+ *   with jittered exponential backoff; a broker coming back up cuts the wait short.
+ * - A crash between publish and mark republishes the event. That is allowed: gateways and
+ *   clients drop order events whose `seq` they have passed and portfolios whose `version` they
+ *   have passed. Several API processes running relays on one database publish duplicates for
+ *   the same reason, and never out of order per user.
+ */
+export class OutboxRelay {
+  readonly #outbox: OutboxRepository;
+  readonly #broker: Broker;
+  readonly #publisher: EventPublisher;
+  readonly #logger: Logger;
+  readonly #pollIntervalMs: number;
+  readonly #batchSize: number;
+  readonly #retryBaseMs: number;
+  readonly #retryMaxMs: number;
+  readonly #metrics: OutboxRelayOptions['metrics'];
+  readonly #now: () => Date;
+  readonly #offStatus: () => void;
+
+  #started = false;
+  #closed = false;
+  /** The pass in progress, if any. */
+  #running: Promise<void> | undefined;
+  /** A kick arrived during a pass: run another one right after it. */
+  #again = false;
+  #timer: NodeJS.Timeout | undefined;
+  /** The timer is a retry backoff, not a poll: kicks wait for it instead of hammering. */
+  #backingOff = false;
+  #failures = 0;
+
+  constructor(options: OutboxRelayOptions) {
+    this.#outbox = options.outbox;
+    this.#broker = options.broker;
+    this.#publisher = createEventPublisher(options.broker);
+    this.#logger = options.logger ?? silentLogger;
+    this.#pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs ?? 500);
+    this.#batchSize = positive('batchSize', options.batchSize ?? 100);
+    this.#retryBaseMs = positive('retryBaseMs', options.retryBaseMs ?? 100);
+    this.#retryMaxMs = positive('retryMaxMs', options.retryMaxMs ?? 5000);
+    this.#metrics = options.metrics;
+    this.#now = options.now ?? (() => new Date());
+    this.#offStatus = this.#broker.onStatusChange((up) => {
+      if (up) this.#wake();
+    });
+  }
+
+  /** Starts relaying: a first pass now, then polls. */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    this.kick();
+  }
+
+  /** Asks for a pass as soon as possible (after a commit). Never throws, never waits. */
+  kick(): void {
+    if (!this.#started || this.#closed) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    if (this.#backingOff) return;
+    this.#pass();
+  }
+
+  /** Resolves when the pass in progress (if any) has finished. For tests and shutdown. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /** Stops the relay; resolves after the pass in progress. Unpublished rows stay for the next start. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#offStatus();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.idle();
+  }
+
+  /** Broker back up: skip the rest of the backoff. */
+  #wake(): void {
+    if (!this.#started || this.#closed) return;
+    this.#backingOff = false;
+    this.kick();
+  }
+
+  #pass(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#backingOff = false;
+    this.#running = this.#drain().finally(() => {
+      this.#running = undefined;
+      // A kick that landed after the last batch was read but before this point.
+      if (this.#again && !this.#backingOff) this.kick();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      do {
+        this.#again = false;
+        const count = await this.#publishBatch();
+        // A full batch means there may be more right behind it.
+        if (count === this.#batchSize) this.#again = true;
+      } while (this.#again && !this.#closed);
+      this.#failures = 0;
+      this.#schedule(this.#pollIntervalMs, false);
+    } catch (err) {
+      this.#failures++;
+      const delay = this.#retryDelay();
+      const reason = failureReason(err);
+      this.#metrics?.outboxPublishErrors.inc({ reason });
+      // The first failure of an outage is worth a warning; the retries that follow are not.
+      const log = this.#failures === 1 ? this.#logger.warn.bind(this.#logger) : this.#logger.debug.bind(this.#logger);
+      log({ reason, err: (err as Error).message, retryInMs: delay }, 'outbox relay pass failed');
+      this.#schedule(delay, true);
+    }
+  }
+
+  #schedule(delayMs: number, backoff: boolean): void {
+    if (this.#closed) return;
+    this.#backingOff = backoff;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#backingOff = false;
+      this.kick();
+    }, delayMs);
+    // A relay someone forgot to close must not keep the process alive.
+    this.#timer.unref();
+  }
+
+  /** Full-jitter exponential backoff, capped. */
+  #retryDelay(): number {
+    const ceiling = Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** Math.min(this.#failures - 1, 20));
+    return Math.max(this.#retryBaseMs, Math.floor(Math.random() * ceiling));
+  }
+
+  /** Publishes up to one batch in id order; marks what went out. Returns how many rows it read. */
+  async #publishBatch(): Promise<number> {
+    const rows = await this.#outbox.unpublished(this.#batchSize);
+    if (rows.length === 0) return 0;
+    // A broker that says it is down (e.g. Redis publisher back but subscriber still
+    // reconnecting) is not tried: the relay waits for its status change instead of publishing
+    // into a half-connected broker.
+    if (!this.#broker.isUp()) throw new BrokerUnavailableError('broker is down');
+    const done: number[] = [];
+    try {
+      for (const row of rows) {
+        if (this.#closed) break;
+        try {
+          await this.#publish(row);
+          this.#metrics?.outboxPublished.inc({ kind: row.kind });
+        } catch (err) {
+          if (!(err instanceof EventValidationError)) throw err;
+          // A row that can never be published would block every later event forever. It
+          // cannot come from this code (payloads are built to the schemas), so it is logged
+          // loudly, counted and skipped.
+          this.#metrics?.outboxPublishErrors.inc({ reason: 'invalid_event' });
+          this.#logger.error({ outboxId: row.id, kind: row.kind, err: err.message }, 'outbox event fails its schema; skipped');
+        }
+        done.push(row.id);
+      }
+    } finally {
+      if (done.length > 0) await this.#outbox.markPublished(done, this.#now());
+    }
+    return rows.length;
+  }
+
+  async #publish(row: OutboxEvent): Promise<void> {
+    // The payloads are validated again by the publisher before they reach the broker.
+    const payload = row.payload as never;
+    switch (row.kind) {
+      case 'order_filled':
+        await this.#publisher.publishOrderFilled(payload);
+        return;
+      case 'order_rejected':
+        await this.#publisher.publishOrderRejected(payload);
+        return;
+      case 'portfolio':
+        await this.#publisher.publishPortfolioUpdate(payload);
+        return;
+      case 'session_revoked': {
+        const sessionId = (row.payload as { sessionId?: unknown } | null)?.sessionId;
+        if (typeof sessionId !== 'string') {
+          throw new EventValidationError('session_revoked', [{ path: 'sessionId', message: 'must be a string' }]);
+        }
+        await this.#broker.publish(redisKeys.CHANNELS.sessionRevoked(), JSON.stringify({ sessionId }));
+        return;
+      }
+      default:
+        throw new EventValidationError(String(row.kind), [{ path: 'kind', message: 'unknown outbox kind' }]);
+    }
+  }
+}
+
+function failureReason(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'broker_unavailable' || code === 'broker_closed') return 'broker_unavailable';
+  if (code === 'database_error') return 'database';
+  return 'other';
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`OutboxRelay option ${name} must be a positive number, got ${value}`);
+  return value;
+}

@@ -1,0 +1,71 @@
+import type { FastifyInstance } from 'fastify';
+import {
+  UsernameTakenError,
+  burnPasswordCheck,
+  hashPassword,
+  hashToken,
+  newSessionToken,
+  verifyPassword,
+} from '@repo/db';
+import type { ApiContext } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { LoginBody, RegisterBody, parseInput } from '../validation.ts';
+
+/** POST /auth/register, /auth/login, /auth/logout. */
+export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { db, settings } = ctx;
+  const scrypt = settings.scryptCost === undefined ? {} : { cost: settings.scryptCost };
+
+  /** A new session for `userId`: the token goes to the client, only its hash is stored. */
+  async function openSession(userId: number) {
+    const token = newSessionToken();
+    const expiresAt = new Date(ctx.now().getTime() + settings.sessionTtlMs);
+    await db.sessions.create({ userId, tokenHash: hashToken(token), expiresAt });
+    return { userId, token, expiresAt: expiresAt.toISOString() };
+  }
+
+  app.post('/auth/register', async (request, reply) => {
+    const body = parseInput(RegisterBody, request.body, 'body');
+    ctx.throttle.beginRegister(request.ip);
+    const passwordHash = await hashPassword(body.password, scrypt);
+    let userId: number;
+    try {
+      ({ userId } = await db.users.create({
+        username: body.username,
+        passwordHash,
+        balances: [{ asset: settings.quoteAsset, available: settings.startingBalanceUsd }],
+        positionAssets: [...settings.symbols],
+      }));
+    } catch (err) {
+      if (err instanceof UsernameTakenError) throw new ApiError('username_taken', 'username is already taken');
+      throw err;
+    }
+    return reply.code(201).send(await openSession(userId));
+  });
+
+  app.post('/auth/login', async (request, reply) => {
+    const body = parseInput(LoginBody, request.body, 'body');
+    ctx.throttle.beginLogin(request.ip, body.username);
+    const user = await db.users.findCredentials(body.username);
+    // An unknown username costs the same scrypt time as a wrong password, so response time
+    // does not tell which usernames exist.
+    const ok = user ? await verifyPassword(body.password, user.passwordHash) : (await burnPasswordCheck(body.password, scrypt), false);
+    if (!user || !ok) {
+      ctx.throttle.loginFailed(body.username);
+      throw new ApiError('invalid_credentials', 'wrong username or password');
+    }
+    ctx.throttle.loginSucceeded(body.username);
+    return reply.code(200).send(await openSession(user.userId));
+  });
+
+  app.post('/auth/logout', { onRequest: ctx.auth.hook }, async (request, reply) => {
+    const { sessionId } = ctx.auth.sessionOf(request);
+    // Revoked in the database first: REST refuses the token from now on. The revocation event
+    // `{"sessionId"}` for the gateways was recorded in the same transaction; the relay
+    // publishes it now and retries it through a broker outage, so logout never fails or
+    // waits because the broker is down.
+    await db.sessions.revoke(sessionId, ctx.now());
+    ctx.relay.kick();
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,64 @@
+import type { Broker } from '@repo/broker';
+import type { Database } from '@repo/db';
+import { createPriceStore } from '@repo/events';
+import type { Logger } from '@repo/log';
+import { createApi, type Api, type ApiOptions } from '../src/index.ts';
+
+/** Cheap scrypt for tests: hashing cost is not what they check. */
+export const TEST_SCRYPT_COST = 1024;
+
+export function makeApi(db: Database, broker: Broker, options: Partial<ApiOptions> = {}): Api {
+  return createApi({
+    db,
+    broker,
+    scryptCost: TEST_SCRYPT_COST,
+    relay: { pollIntervalMs: 50, retryBaseMs: 20, retryMaxMs: 200 },
+    ...options,
+  });
+}
+
+let counter = 0;
+/** A username no other test of this process uses. */
+export function uniqueName(prefix = 'user'): string {
+  return `${prefix}_${process.pid}_${++counter}`;
+}
+
+export async function register(api: Api, username = uniqueName(), password = 'password123'): Promise<{ userId: number; token: string; username: string }> {
+  const response = await api.app.inject({ method: 'POST', url: '/auth/register', payload: { username, password } });
+  if (response.statusCode !== 201) throw new Error(`register failed: ${response.statusCode} ${response.body}`);
+  const body = response.json() as { userId: number; token: string };
+  return { ...body, username };
+}
+
+export function bearer(token: string) {
+  return { authorization: `Bearer ${token}` };
+}
+
+export async function setPrice(broker: Broker, symbol: string, price: string): Promise<void> {
+  await createPriceStore(broker).setPrice(symbol, price);
+}
+
+export interface LogLine {
+  level: string;
+  args: unknown[];
+}
+
+/** A logger that keeps every call, to check what reaches logs (and what never must). */
+export function capturingLogger(): { logger: Logger; lines: LogLine[]; text(): string } {
+  const lines: LogLine[] = [];
+  const make = (): Logger => {
+    const at = (level: string) => (...args: unknown[]) => {
+      lines.push({ level, args });
+    };
+    return { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug'), child: () => make() } as unknown as Logger;
+  };
+  return {
+    logger: make(),
+    lines,
+    text: () =>
+      JSON.stringify(
+        lines.map((l) => l.args.map((a) => (a instanceof Error ? { message: a.message, stack: a.stack } : a))),
+        (_key, value: unknown) => (value instanceof Error ? { message: value.message, stack: value.stack } : value),
+      ),
+  };
+}

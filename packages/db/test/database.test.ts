@@ -1,0 +1,304 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { count, eq } from 'drizzle-orm';
+import { EVENT_KINDS } from '@repo/events';
+import {
+  createSessionStore,
+  hashToken,
+  newSessionToken,
+  openDatabase,
+  schema,
+  UsernameTakenError,
+  type Database,
+} from '../src/index.ts';
+import { createTempPostgresDatabase, type TempPostgresDatabase } from '../src/testing.ts';
+
+let userCounter = 0;
+
+async function newUser(db: Database, usd = '10000'): Promise<number> {
+  const { userId } = await db.users.create({
+    username: `user_${++userCounter}_${Math.random().toString(36).slice(2, 8)}`,
+    passwordHash: 'scrypt$2$8$1$AA$AA',
+    balances: [{ asset: 'USD', available: usd }],
+    positionAssets: ['SOL'],
+  });
+  return userId;
+}
+
+const order = (userId: number, side: 'buy' | 'sell', size: string, price: string | null) => ({
+  userId,
+  symbol: 'SOL',
+  quoteAsset: 'USD',
+  side,
+  size,
+  price,
+  feeRate: '0.0001',
+});
+
+/** The same behaviour on both engines: one suite, run against each. */
+function databaseSuite(name: string, open: () => Promise<Database>, cleanup: () => Promise<void> = async () => {}) {
+  describe(`database on ${name}`, () => {
+    let db: Database;
+    before(async () => {
+      db = await open();
+    });
+    after(async () => {
+      await db?.close();
+      await cleanup();
+    });
+
+    it('creates users with their starting balance and refuses a taken username', async () => {
+      const { userId } = await db.users.create({
+        username: `alice_${name}`,
+        passwordHash: 'hash',
+        balances: [{ asset: 'USD', available: '10000.00' }],
+        positionAssets: ['SOL'],
+      });
+      assert.deepEqual(await db.users.findCredentials(`alice_${name}`), { userId, passwordHash: 'hash' });
+      assert.equal(await db.users.findCredentials('nobody'), null);
+      await assert.rejects(
+        db.users.create({ username: `alice_${name}`, passwordHash: 'x', balances: [], positionAssets: [] }),
+        UsernameTakenError,
+      );
+      assert.deepEqual(await db.portfolio.get(userId), {
+        balances: [{ asset: 'USD', available: '10000', locked: '0' }],
+        positions: [{ asset: 'SOL', size: '0', avgEntryPrice: '0' }],
+        version: 0,
+      });
+    });
+
+    it('verifies sessions until they expire or are revoked; revocation is recorded for the relay', async () => {
+      const userId = await newUser(db);
+      const token = newSessionToken();
+      let now = new Date('2030-01-01T00:00:00Z');
+      const store = createSessionStore(db, { now: () => now });
+      const expiresAt = new Date('2030-01-08T00:00:00Z');
+      const { sessionId } = await db.sessions.create({ userId, tokenHash: hashToken(token), expiresAt });
+      assert.deepEqual(await store.verify(token), { userId, sessionId, expiresAt });
+      assert.equal(await store.verify(newSessionToken()), null, 'unknown token');
+      assert.equal(await store.verify('not a token'), null, 'malformed token');
+      now = new Date('2030-01-08T00:00:00Z');
+      assert.equal(await store.verify(token), null, 'expired at expiresAt');
+      now = new Date('2030-01-02T00:00:00Z');
+
+      const backlogBefore = await db.outbox.backlog();
+      assert.equal(await db.sessions.revoke(sessionId, now), true);
+      assert.equal(await store.verify(token), null, 'revoked');
+      assert.equal(await db.sessions.revoke(sessionId, now), false, 'second revoke is a no-op');
+      assert.equal(await db.outbox.backlog(), backlogBefore + 1);
+      const rows = await db.outbox.unpublished(10_000);
+      const revoked = rows.filter((r) => r.kind === 'session_revoked' && r.userId === userId);
+      assert.deepEqual(revoked.map((r) => r.payload), [{ sessionId }]);
+    });
+
+    it('fills a buy exactly and records order_filled then portfolio, valid against the event schemas', async () => {
+      const userId = await newUser(db);
+      const { order: filled, portfolioVersion } = await db.orders.place(order(userId, 'buy', '10', '231.45'));
+      assert.equal(filled.status, 'filled');
+      assert.equal(filled.executedPrice, '231.45');
+      assert.equal(filled.executedSize, '10');
+      assert.equal(filled.fee, '0.23145');
+      assert.equal(filled.seq, 1);
+      assert.equal(portfolioVersion, 1);
+      assert.deepEqual(await db.portfolio.get(userId), {
+        balances: [{ asset: 'USD', available: '7685.26855', locked: '0' }],
+        positions: [{ asset: 'SOL', size: '10', avgEntryPrice: '231.45' }],
+        version: 1,
+      });
+
+      const events = (await db.outbox.unpublished(10_000)).filter((r) => r.userId === userId);
+      assert.deepEqual(events.map((e) => [e.kind, e.position]), [['order_filled', 1], ['portfolio', 1]]);
+      const fill = EVENT_KINDS.order_filled.schema.parse(events[0]!.payload);
+      assert.deepEqual(fill, {
+        userId,
+        orderId: filled.orderId,
+        side: 'buy',
+        baseAsset: 'SOL',
+        quoteAsset: 'USD',
+        executedPrice: '231.45',
+        executedSize: '10',
+        fee: '0.23145',
+        timestamp: filled.timestamp,
+        seq: 1,
+      });
+      const portfolio = EVENT_KINDS.portfolio.schema.parse(events[1]!.payload);
+      assert.deepEqual(portfolio, {
+        userId,
+        balances: [{ asset: 'USD', available: '7685.26855', locked: '0' }],
+        positions: [{ asset: 'SOL', size: '10', avgEntryPrice: '231.45' }],
+        timestamp: filled.timestamp,
+        version: 1,
+      });
+      assert.deepEqual(await db.getPortfolioEvent(userId).then((e) => e && { ...e, timestamp: 'x' }), {
+        ...portfolio,
+        timestamp: 'x',
+      });
+    });
+
+    it('keeps avgEntryPrice weighted over buys, unchanged by sells, reset at zero', async () => {
+      const userId = await newUser(db, '100000');
+      await db.orders.place(order(userId, 'buy', '10', '231.45'));
+      await db.orders.place(order(userId, 'buy', '5', '240'));
+      let portfolio = await db.portfolio.get(userId);
+      assert.deepEqual(portfolio?.positions, [{ asset: 'SOL', size: '15', avgEntryPrice: '234.3' }]);
+      await db.orders.place(order(userId, 'sell', '5', '250'));
+      portfolio = await db.portfolio.get(userId);
+      assert.deepEqual(portfolio?.positions, [{ asset: 'SOL', size: '10', avgEntryPrice: '234.3' }]);
+      await db.orders.place(order(userId, 'sell', '10', '200'));
+      portfolio = await db.portfolio.get(userId);
+      assert.deepEqual(portfolio?.positions, [{ asset: 'SOL', size: '0', avgEntryPrice: '0' }]);
+      // 100000 − 2314.5 − 0.23145 − 1200 − 0.12 + 1250 − 0.125 + 2000 − 0.2
+      assert.equal(portfolio?.balances[0]?.available, '99734.82355');
+      assert.equal(portfolio?.version, 4);
+    });
+
+    it('stores and records rejections (short funds, short position, no price) without touching balances', async () => {
+      const userId = await newUser(db, '100');
+      const funds = await db.orders.place(order(userId, 'buy', '1', '100'));
+      const position = await db.orders.place(order(userId, 'sell', '0.5', '100'));
+      const noPrice = await db.orders.place(order(userId, 'buy', '0.1', null));
+      assert.deepEqual(
+        [funds, position, noPrice].map((r) => [r.order.status, r.order.reason, r.order.seq, r.portfolioVersion]),
+        [
+          ['rejected', 'insufficient_funds', 1, null],
+          ['rejected', 'insufficient_position', 2, null],
+          ['rejected', 'no_price', 3, null],
+        ],
+      );
+      assert.deepEqual(await db.portfolio.get(userId), {
+        balances: [{ asset: 'USD', available: '100', locked: '0' }],
+        positions: [{ asset: 'SOL', size: '0', avgEntryPrice: '0' }],
+        version: 0,
+      });
+      const events = (await db.outbox.unpublished(10_000)).filter((r) => r.userId === userId);
+      assert.deepEqual(events.map((e) => e.kind), ['order_rejected', 'order_rejected', 'order_rejected']);
+      const rejected = EVENT_KINDS.order_rejected.schema.parse(events[0]!.payload);
+      assert.deepEqual(rejected, {
+        userId,
+        orderId: funds.order.orderId,
+        side: 'buy',
+        baseAsset: 'SOL',
+        quoteAsset: 'USD',
+        requestedSize: '1',
+        reason: 'insufficient_funds',
+        timestamp: funds.order.timestamp,
+        seq: 1,
+      });
+    });
+
+    it('pages orders newest first', async () => {
+      const userId = await newUser(db);
+      for (let i = 1; i <= 5; i++) await db.orders.place(order(userId, 'buy', String(i), '1'));
+      const first = await db.orders.list(userId, { limit: 2 });
+      assert.deepEqual(first.orders.map((o) => o.requestedSize), ['5', '4']);
+      assert.equal(first.seq, 5);
+      const second = await db.orders.list(userId, { limit: 2, before: first.nextBefore });
+      assert.deepEqual(second.orders.map((o) => o.requestedSize), ['3', '2']);
+      const last = await db.orders.list(userId, { limit: 2, before: second.nextBefore });
+      assert.deepEqual(last.orders.map((o) => o.requestedSize), ['1']);
+      assert.equal(last.nextBefore, null);
+    });
+
+    it('fills exactly the concurrent orders that fit, never overdrawing (20 at once)', async () => {
+      // Each buy costs 1000 + 0.1 fee; 10000 covers 9 of them.
+      const userId = await newUser(db);
+      const results = await Promise.all(Array.from({ length: 20 }, () => db.orders.place(order(userId, 'buy', '1', '1000'))));
+      const filled = results.filter((r) => r.order.status === 'filled');
+      assert.equal(filled.length, 9);
+      assert.ok(results.filter((r) => r.order.status === 'rejected').every((r) => r.order.reason === 'insufficient_funds'));
+      assert.deepEqual(results.map((r) => r.order.seq).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+      const portfolio = await db.portfolio.get(userId);
+      assert.deepEqual(portfolio?.balances, [{ asset: 'USD', available: '999.1', locked: '0' }]);
+      assert.deepEqual(portfolio?.positions, [{ asset: 'SOL', size: '9', avgEntryPrice: '1000' }]);
+      assert.equal(portfolio?.version, 9);
+
+      // Then sells: 9 held, 20 concurrent sells of 1 → 9 fill, the position ends at 0.
+      const sells = await Promise.all(Array.from({ length: 20 }, () => db.orders.place(order(userId, 'sell', '1', '1000'))));
+      assert.equal(sells.filter((r) => r.order.status === 'filled').length, 9);
+      const after = await db.portfolio.get(userId);
+      assert.deepEqual(after?.positions, [{ asset: 'SOL', size: '0', avgEntryPrice: '0' }]);
+      assert.deepEqual(after?.balances, [{ asset: 'USD', available: '9998.2', locked: '0' }]);
+
+      // Outbox order events carry seq 1..40 in id order, with no gap.
+      const seqs = (await db.outbox.unpublished(10_000))
+        .filter((r) => r.userId === userId && r.kind !== 'portfolio')
+        .map((r) => r.position);
+      assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1));
+      const [negative] = await db.drizzle.select({ n: count() }).from(schema.balances).where(eq(schema.balances.userId, userId));
+      assert.equal(negative?.n, 1);
+    });
+
+    it('hands out unpublished events in id order and forgets them once marked', async () => {
+      const userId = await newUser(db);
+      await db.orders.place(order(userId, 'buy', '1', '1'));
+      const rows = await db.outbox.unpublished(10_000);
+      const ids = rows.map((r) => r.id);
+      assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+      await db.outbox.markPublished(ids, new Date());
+      assert.equal(await db.outbox.backlog(), 0);
+      assert.deepEqual(await db.outbox.unpublished(10), []);
+      await db.orders.place(order(userId, 'buy', '1', '1'));
+      assert.deepEqual((await db.outbox.unpublished(10)).map((r) => r.kind), ['order_filled', 'portfolio']);
+    });
+
+    it('refuses a negative balance at the database level too', async () => {
+      const userId = await newUser(db);
+      await assert.rejects(
+        db.drizzle.update(schema.balances).set({ available: '-0.01' }).where(eq(schema.balances.userId, userId)),
+      );
+    });
+  });
+}
+
+databaseSuite('PGlite (in memory)', () => openDatabase({ dataDir: 'memory://' }));
+
+let pg: TempPostgresDatabase | undefined;
+databaseSuite(
+  'PostgreSQL',
+  async () => {
+    pg = await createTempPostgresDatabase();
+    return openDatabase({ url: pg.url });
+  },
+  async () => {
+    await pg?.drop();
+  },
+);
+
+describe('openDatabase', () => {
+  it('keeps PGlite data in dataDir across restarts and migrates only once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tradewire-db-'));
+    try {
+      let db = await openDatabase({ dataDir: join(dir, 'data') });
+      const userId = await newUser(db);
+      await db.orders.place(order(userId, 'buy', '2', '50'));
+      await db.close();
+      db = await openDatabase({ dataDir: join(dir, 'data') });
+      try {
+        assert.deepEqual((await db.portfolio.get(userId))?.positions, [{ asset: 'SOL', size: '2', avgEntryPrice: '50' }]);
+        assert.equal((await db.orders.list(userId, { limit: 10 })).orders.length, 1);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('migrates a fresh PostgreSQL database safely from several processes at once', async () => {
+    const temp = await createTempPostgresDatabase();
+    try {
+      const dbs = await Promise.all([1, 2, 3].map(() => openDatabase({ url: temp.url, poolSize: 2 })));
+      await Promise.all(dbs.map((db) => db.ping()));
+      await Promise.all(dbs.map((db) => db.close()));
+    } finally {
+      await temp.drop();
+    }
+  });
+
+  it('fails with a clear error when PostgreSQL is unreachable', async () => {
+    await assert.rejects(openDatabase({ url: 'postgres://postgres@127.0.0.1:1/none' }), { code: 'database_error' });
+  });
+});
