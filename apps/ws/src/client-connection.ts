@@ -47,12 +47,15 @@ export class ClientConnection implements BatchTarget {
   readonly channels = new Set<Channel>();
   /** True from a server ping until its pong. */
   awaitingPong = false;
+  /** The heartbeat round of the last ping sent. */
+  pingRound = 0;
 
   readonly #context: ConnectionContext;
   readonly #rate: MessageRateLimiter;
   #expiryTimer: NodeJS.Timeout | undefined;
   /** Live events that arrived while a channel's snapshot was being read, keyed for conflation. */
-  readonly #pending = new Map<Channel, Map<string | number, BufferedEvent>>();
+  /** Created on first use: most sockets never hold anything, and idle memory per socket counts. */
+  #pending: Map<Channel, Map<string | number, BufferedEvent>> | null = null;
   #pendingOrdinal = 0;
   /** Price frames held while the socket is over the soft limit: latest per symbol wins. */
   #conflated: Map<string, Buffer> | null = null;
@@ -188,7 +191,7 @@ export class ClientConnection implements BatchTarget {
 
   /** Delivers a live price tick: held while `prices` waits for its snapshot, else sent. */
   deliverPrice(symbol: string, frame: Buffer, event: BufferedEvent['event']): boolean {
-    const pending = this.#pending.get('prices');
+    const pending = this.#pending?.get('prices');
     if (pending) {
       pending.delete(symbol); // re-insert so the newest tick goes last
       pending.set(symbol, { frame, type: 'price', event });
@@ -199,7 +202,7 @@ export class ClientConnection implements BatchTarget {
 
   /** Delivers a live private event: held while its channel waits for a snapshot, else sent. */
   deliverPrivate(channel: 'orders' | 'portfolio', frame: Buffer, type: DeliveredType, event: BufferedEvent['event']): boolean {
-    const pending = this.#pending.get(channel);
+    const pending = this.#pending?.get(channel);
     if (pending) {
       // A portfolio is the user's whole state: only the latest one matters.
       const key = channel === 'portfolio' ? 'latest' : (this.#pendingOrdinal += 1);
@@ -212,24 +215,20 @@ export class ClientConnection implements BatchTarget {
 
   /** Starts holding live events of `channel` until `endPending` (the snapshot is being read). */
   beginPending(channel: Channel): void {
-    this.#pending.set(channel, new Map());
-  }
-
-  isPending(channel: Channel): boolean {
-    return this.#pending.has(channel);
+    (this.#pending ??= new Map()).set(channel, new Map());
   }
 
   /** Stops holding `channel` and returns what was held, oldest first; null if it was cancelled. */
   endPending(channel: Channel): BufferedEvent[] | null {
-    const held = this.#pending.get(channel);
+    const held = this.#pending?.get(channel);
     if (!held) return null;
-    this.#pending.delete(channel);
+    this.#pending!.delete(channel);
     return [...held.values()];
   }
 
   /** Drops whatever `channel` held (unsubscribe, revocation): the snapshot will not be sent. */
   cancelPending(channel: Channel): void {
-    this.#pending.delete(channel);
+    this.#pending?.delete(channel);
   }
 
   // ---- lifecycle --------------------------------------------------------------------------
@@ -281,7 +280,7 @@ export class ClientConnection implements BatchTarget {
   /** Releases timers and buffers once the socket closed. */
   dispose(): void {
     this.clearExpiry();
-    this.#pending.clear();
+    this.#pending = null;
     this.#queue = [];
     this.#conflated = null;
     this.#conflatedBytes = 0;

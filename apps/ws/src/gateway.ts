@@ -335,14 +335,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     return { status: up ? 'ok' : 'degraded', broker: up ? 'up' : 'down', connections: connections.size };
   };
 
-  const server = createServer(createHttpHandler({ health, registry, logger }));
-  server.headersTimeout = limits.handshakeTimeoutMs;
-  server.requestTimeout = limits.handshakeTimeoutMs;
+  const server = createServer(
+    {
+      // A socket that never completes its upgrade request holds a file descriptor: cut it off.
+      headersTimeout: limits.handshakeTimeoutMs,
+      requestTimeout: limits.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, limits.handshakeTimeoutMs),
+    },
+    createHttpHandler({ health, registry, logger }),
+  );
   server.on('upgrade', onUpgrade);
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
 
   // ---- broker -----------------------------------------------------------------------------
 

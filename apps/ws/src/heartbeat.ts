@@ -13,6 +13,7 @@ export class Heartbeat {
   readonly #pongTimeoutMs: number;
   #interval: NodeJS.Timeout | undefined;
   readonly #checks = new Set<NodeJS.Timeout>();
+  #round = 0;
 
   constructor(connections: Iterable<ClientConnection>, pingIntervalMs: number, pongTimeoutMs: number) {
     this.#connections = connections;
@@ -21,7 +22,7 @@ export class Heartbeat {
   }
 
   start(): void {
-    this.#interval = setInterval(() => this.#round(), this.#pingIntervalMs);
+    this.#interval = setInterval(() => this.#pingAll(), this.#pingIntervalMs);
     this.#interval.unref();
   }
 
@@ -31,21 +32,29 @@ export class Heartbeat {
     this.#checks.clear();
   }
 
-  #round(): void {
+  #pingAll(): void {
+    const round = (this.#round += 1);
     const pinged: ClientConnection[] = [];
     for (const connection of this.#connections) {
       // Still waiting from an earlier round: its own check will deal with it.
       if (connection.awaitingPong || !connection.isOpen) continue;
       connection.awaitingPong = true;
+      connection.pingRound = round;
       connection.ws.ping();
       pinged.push(connection);
     }
     if (pinged.length === 0) return;
     const check = setTimeout(() => {
       this.#checks.delete(check);
-      for (const connection of pinged) {
-        if (connection.awaitingPong) connection.terminate('heartbeat');
-      }
+      // Judge after the next I/O poll: if the event loop itself was stalled, pongs that already
+      // arrived are still unread, and timers run before I/O in each loop iteration.
+      setImmediate(() => {
+        for (const connection of pinged) {
+          // Waiting for a later round's ping means this round's was answered (a socket is
+          // pinged again only after its pong), whatever the two intervals are.
+          if (connection.awaitingPong && connection.pingRound === round) connection.terminate('heartbeat');
+        }
+      });
     }, this.#pongTimeoutMs);
     check.unref();
     this.#checks.add(check);

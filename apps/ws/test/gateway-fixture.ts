@@ -1,4 +1,5 @@
 import { Registry } from 'prom-client';
+import type { ClientOptions } from 'ws';
 import { MemoryBroker, type Broker } from '@repo/broker';
 import { createGateway, type Gateway, type GatewayOptions, type Session, type SessionVerifier } from '../src/index.ts';
 import { TestClient } from './test-client.ts';
@@ -47,7 +48,7 @@ export interface GatewayFixture {
   url: string;
   port: number;
   /** Opens a client to this gateway. */
-  connect(options?: ConstructorParameters<typeof import('ws').WebSocket>[1]): Promise<TestClient>;
+  connect(options?: ClientOptions): Promise<TestClient>;
   /** Opens a client and authenticates it with a fresh token for `userId`. */
   connectAs(userId: number, extra?: Partial<Session>): Promise<{ client: TestClient; session: Session; token: string }>;
   /** Sum of a metric's values whose labels include `labels`. */

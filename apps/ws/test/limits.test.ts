@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import { createEventPublisher } from '@repo/events';
 import { defaultLimits } from '../src/index.ts';
 import { InvalidLimitError } from '../src/limits.ts';
@@ -196,8 +198,26 @@ describe('limits', () => {
     }
   });
 
+  it('closes connections that do not finish their upgrade request in time, never an upgraded socket', async () => {
+    const fx = await startGateway({ limits: { handshakeTimeoutMs: 300 } });
+    try {
+      const upgraded = await fx.connect();
+      const slow = createConnection({ host: '127.0.0.1', port: fx.port });
+      await once(slow, 'connect');
+      slow.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n'); // never finished
+      let answer = '';
+      slow.on('data', (chunk) => (answer += chunk.toString()));
+      await once(slow, 'close');
+      assert.match(answer, /^HTTP\/1\.1 408/);
+      // The upgraded socket is older than the one just cut off, and still served.
+      await upgraded.barrier();
+    } finally {
+      await fx.close();
+    }
+  });
+
   it('terminates sockets that do not answer pings, and keeps those that do', async () => {
-    const fx = await startGateway({ limits: { pingIntervalMs: 100, pongTimeoutMs: 200 } });
+    const fx = await startGateway({ limits: { pingIntervalMs: 100, pongTimeoutMs: 500 } });
     try {
       const silent = await fx.connect({ autoPong: false });
       const alive = await fx.connect();
