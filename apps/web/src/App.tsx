@@ -106,7 +106,7 @@ export function App() {
 
       <main className="layout">
         <div className="col col-main">
-          <PricePanel symbol={SYMBOL} quote="USD" snapshot={price} feed={feed} />
+          <PricePanel symbol={SYMBOL} quote="USD" snapshot={price} feed={feed} live={status === 'live'} />
           <OrdersPanel session={session} orders={account.orders} loading={account.loading} error={account.error} />
         </div>
         <div className="col col-side">

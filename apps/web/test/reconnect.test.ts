@@ -81,9 +81,19 @@ test('the gateway stops and starts again: Reconnecting, then Live, prices flow a
   assert.equal(response.status, 201);
   const { orderId } = (await response.json()) as { orderId: number };
 
+  // After the reconnect the page reloads orders and portfolio over REST.
+  const isGet = (path: string) => (r: { url(): string; request(): { method(): string } }) =>
+    new URL(r.url()).pathname === path && r.request().method() === 'GET';
+  const reloaded = Promise.all([
+    page.waitForResponse(isGet('/orders'), { timeout: 45_000 }),
+    page.waitForResponse(isGet('/portfolio'), { timeout: 45_000 }),
+  ]);
   gateway = new TradewireProcess(['ws'], env);
   await gateway.ready;
   await ui.waitForStatus('Live', 30_000);
+  const [ordersResponse, portfolioResponse] = await reloaded;
+  assert.equal(ordersResponse.status(), 200);
+  assert.equal(portfolioResponse.status(), 200);
   await ui.waitForPriceChanges(2);
   await ui.orderRow(orderId).waitFor();
   await page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.5000');

@@ -201,6 +201,16 @@ describe('trading page', () => {
     await b.context.close();
   });
 
+  test('the status says Offline while the browser has no network, and Live again after', async () => {
+    const { context, ui, errors } = main;
+    await context.setOffline(true);
+    await ui.waitForStatus('Offline');
+    await context.setOffline(false);
+    await ui.waitForStatus('Live', 30_000);
+    await ui.waitForPriceChanges(1);
+    assert.deepEqual(errors, []);
+  });
+
   test('a reload stays logged in; log out clears the session; log in brings the orders back', async () => {
     const { page, ui, errors } = main;
     const username = await page.evaluate(() => JSON.parse(sessionStorage.getItem('tradewire.session') ?? '{}').username as string);
@@ -224,6 +234,20 @@ describe('trading page', () => {
     await page.waitForFunction((n) => document.querySelectorAll('[aria-label="Orders"] tr[data-order-id]').length === n, orderIds.length);
     assert.deepEqual(await ui.orderRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order-id'))), orderIds);
     assert.equal(await ui.figure('sol-size').textContent(), solSize);
+    assert.deepEqual(errors, []);
+  });
+
+  test('logging out elsewhere (another tab, the API) ends the session on this page at once', async () => {
+    const { page, ui, errors } = main;
+    const token = await ui.token();
+    const response = await fetch(`${baseUrl}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(response.status, 204);
+    // The gateway's session_revoked reaches the page: back to the login form, with a notice.
+    await page.getByLabel('Username').waitFor();
+    await page.getByText('You were logged out').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.equal(await ui.orderRows().count(), 0);
+    await ui.waitForStatus('Live');
     assert.deepEqual(errors, []);
   });
 });

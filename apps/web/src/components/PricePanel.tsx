@@ -10,14 +10,15 @@ function trendClass(value: string | null | undefined): string {
 }
 
 /** The live price, its change since the page opened, and the chart. */
-export function PricePanel({ symbol, quote, snapshot, feed }: { symbol: string; quote: string; snapshot: PriceSnapshot; feed: PriceFeed }) {
+/** `live` false: the connection is down, so the figures shown may be behind; they are dimmed. */
+export function PricePanel({ symbol, quote, snapshot, feed, live }: { symbol: string; quote: string; snapshot: PriceSnapshot; feed: PriceFeed; live: boolean }) {
   const { latest, opening, previous } = snapshot;
   const change = latest && opening ? priceChange(opening, latest.price) : null;
   const tick = latest && previous ? priceChange(previous, latest.price) : null;
   const updated = latest ? new Date(latest.timestamp) : null;
 
   return (
-    <section className="panel price-panel" aria-label="Price">
+    <section className={`panel price-panel ${live ? '' : 'stale'}`} aria-label="Price">
       <div className="price-head">
         <div className="pair">
           <span className="pair-base">{symbol}</span>

@@ -5,7 +5,7 @@
  * into the status the page shows and asks for a REST reload after a reconnect or a resync,
  * since events published while the socket was down may be gone.
  */
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { connect, type TradewireClient } from '@repo/client';
 import { gatewayUrl, getConfig, orderFrom, portfolioFrom, priceFrom, type OrderView, type Portfolio, type Price, type Session } from './api.ts';
 
@@ -114,5 +114,17 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
     };
   }, [token]);
 
-  return status;
+  // The browser knows when the device has no network at all: that is offline, whatever the
+  // socket's own state (a dead network can take a while to close a socket).
+  const online = useSyncExternalStore(subscribeOnline, () => navigator.onLine);
+  return online ? status : 'offline';
+}
+
+function subscribeOnline(onChange: () => void): () => void {
+  window.addEventListener('online', onChange);
+  window.addEventListener('offline', onChange);
+  return () => {
+    window.removeEventListener('online', onChange);
+    window.removeEventListener('offline', onChange);
+  };
 }

@@ -23,8 +23,11 @@ export function collectPageErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
-    // The browser logs every non-2xx response; a 422 rejection or 401 is an expected answer.
-    if (msg.type() === 'error' && !/Failed to load resource/.test(msg.text())) errors.push(`console: ${msg.text()}`);
+    // Chromium itself logs every non-2xx response (a 422 rejection is an expected answer) and
+    // every refused WebSocket attempt (expected while a test keeps the gateway down).
+    if (msg.type() === 'error' && !/Failed to load resource|WebSocket connection to .* failed/.test(msg.text())) {
+      errors.push(`console: ${msg.text()}`);
+    }
   });
   return errors;
 }
