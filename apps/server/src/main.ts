@@ -4,7 +4,6 @@
  */
 import { createLogger } from '@repo/log';
 import { ConfigError, loadConfig, parseRoles } from './config.ts';
-import { startSystem } from './system.ts';
 
 /** A stop that takes longer than this is cut short; the process must be gone within 5 s. */
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -24,6 +23,9 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger({ level: config.logLevel, name: 'tradewire' });
+  // Loaded after the configuration is known to be valid: a wrong variable is reported at
+  // once, without first loading the database engine and every role.
+  const { startSystem } = await import('./system.ts');
   let system;
   try {
     system = await startSystem(config, roles, logger);
