@@ -53,7 +53,7 @@ export interface ApiOptions {
   trustProxy?: boolean | string | string[];
   /** Deadline for reading the latest price from the broker (default 250 ms). */
   priceReadTimeoutMs?: number;
-  relay?: Pick<OutboxRelayOptions, 'pollIntervalMs' | 'batchSize' | 'retryBaseMs' | 'retryMaxMs'>;
+  relay?: Pick<OutboxRelayOptions, 'pollIntervalMs' | 'batchSize' | 'retryBaseMs' | 'retryMaxMs' | 'retentionMs' | 'pruneIntervalMs'>;
   now?: () => Date;
 }
 
@@ -86,6 +86,7 @@ export function createApi(options: ApiOptions): Api {
     broker: options.broker,
     logger: logger.child({ component: 'outbox-relay' }),
     metrics,
+    now: options.now,
     ...options.relay,
   });
   const ctx: ApiContext = {

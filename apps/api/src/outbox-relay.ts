@@ -17,9 +17,16 @@ export interface OutboxRelayOptions {
   retryBaseMs?: number;
   /** Longest retry delay (default 5000 ms). */
   retryMaxMs?: number;
+  /** Published events are kept this long, then deleted (default 24 h). */
+  retentionMs?: number;
+  /** How often published events past the retention are deleted (default 10 min). */
+  pruneIntervalMs?: number;
   metrics?: Pick<ApiMetrics, 'outboxPublished' | 'outboxPublishErrors'>;
   now?: () => Date;
 }
+
+/** Rows deleted per prune run, so one run never holds the table for long. */
+const PRUNE_BATCH = 10_000;
 
 /**
  * Publishes the events that order (and logout) transactions recorded in the outbox, in id
@@ -48,6 +55,9 @@ export class OutboxRelay {
   readonly #metrics: OutboxRelayOptions['metrics'];
   readonly #now: () => Date;
   readonly #offStatus: () => void;
+  readonly #retentionMs: number;
+  readonly #pruneIntervalMs: number;
+  #pruneTimer: NodeJS.Timeout | undefined;
 
   #started = false;
   #closed = false;
@@ -69,6 +79,8 @@ export class OutboxRelay {
     this.#batchSize = positive('batchSize', options.batchSize ?? 100);
     this.#retryBaseMs = positive('retryBaseMs', options.retryBaseMs ?? 100);
     this.#retryMaxMs = positive('retryMaxMs', options.retryMaxMs ?? 5000);
+    this.#retentionMs = positive('retentionMs', options.retentionMs ?? 24 * 60 * 60 * 1000);
+    this.#pruneIntervalMs = positive('pruneIntervalMs', options.pruneIntervalMs ?? 10 * 60 * 1000);
     this.#metrics = options.metrics;
     this.#now = options.now ?? (() => new Date());
     this.#offStatus = this.#broker.onStatusChange((up) => {
@@ -81,6 +93,24 @@ export class OutboxRelay {
     if (this.#started || this.#closed) return;
     this.#started = true;
     this.kick();
+    this.#pruneTimer = setInterval(() => void this.prune(), this.#pruneIntervalMs);
+    this.#pruneTimer.unref();
+  }
+
+  /**
+   * Deletes published events older than the retention (the table would otherwise grow with
+   * every order). Runs on its own timer; never throws.
+   */
+  async prune(): Promise<number> {
+    try {
+      const cutoff = new Date(this.#now().getTime() - this.#retentionMs);
+      const deleted = await this.#outbox.prunePublished(cutoff, PRUNE_BATCH);
+      if (deleted > 0) this.#logger.debug({ deleted }, 'pruned published outbox events');
+      return deleted;
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, 'outbox prune failed');
+      return 0;
+    }
   }
 
   /** Asks for a pass as soon as possible (after a commit). Never throws, never waits. */
@@ -104,6 +134,7 @@ export class OutboxRelay {
     if (this.#closed) return;
     this.#closed = true;
     this.#offStatus();
+    clearInterval(this.#pruneTimer);
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.idle();

@@ -1,4 +1,4 @@
-import { asc, count, inArray, isNull } from 'drizzle-orm';
+import { and, asc, count, inArray, isNotNull, isNull, lt } from 'drizzle-orm';
 import type { DrizzleDb } from './drizzle.ts';
 import { toDatabaseError } from './errors.ts';
 import { outbox, type OutboxKind } from './schema.ts';
@@ -21,6 +21,11 @@ export interface OutboxRepository {
   markPublished(ids: readonly number[], at: Date): Promise<void>;
   /** How many events wait to be published. */
   backlog(): Promise<number>;
+  /**
+   * Deletes up to `limit` published events created before `before`, oldest first; returns how
+   * many. Unpublished events are never deleted, however old.
+   */
+  prunePublished(before: Date, limit: number): Promise<number>;
 }
 
 export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
@@ -50,6 +55,22 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
       if (ids.length === 0) return;
       try {
         await db.update(outbox).set({ publishedAt: at }).where(inArray(outbox.id, [...ids]));
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+    },
+
+    async prunePublished(before, limit) {
+      try {
+        // Oldest ids first through the primary key, so each run touches only what it deletes.
+        const doomed = db
+          .select({ id: outbox.id })
+          .from(outbox)
+          .where(and(isNotNull(outbox.publishedAt), lt(outbox.createdAt, before)))
+          .orderBy(asc(outbox.id))
+          .limit(limit);
+        const deleted = await db.delete(outbox).where(inArray(outbox.id, doomed)).returning({ id: outbox.id });
+        return deleted.length;
       } catch (err) {
         throw toDatabaseError(err);
       }

@@ -14,7 +14,7 @@ import {
   UsernameTakenError,
   type Database,
 } from '../src/index.ts';
-import { createTempPostgresDatabase, type TempPostgresDatabase } from '../src/testing.ts';
+import { createTestDatabase } from '../../../test/support/postgres.ts';
 
 let userCounter = 0;
 
@@ -242,6 +242,14 @@ function databaseSuite(name: string, open: () => Promise<Database>, cleanup: () 
       assert.deepEqual(await db.outbox.unpublished(10), []);
       await db.orders.place(order(userId, 'buy', '1', '1'));
       assert.deepEqual((await db.outbox.unpublished(10)).map((r) => r.kind), ['order_filled', 'portfolio']);
+
+      // Pruning deletes published events past the cutoff, oldest first, never unpublished ones.
+      const future = new Date(Date.now() + 60_000);
+      assert.equal(await db.outbox.prunePublished(future, 1), 1);
+      assert.equal(await db.outbox.prunePublished(new Date(0), 1000), 0, 'nothing is older than 1970');
+      assert.equal(await db.outbox.prunePublished(future, 100_000), ids.length - 1);
+      assert.equal(await db.outbox.backlog(), 2, 'unpublished events stay');
+      assert.deepEqual((await db.outbox.unpublished(10)).map((r) => r.kind), ['order_filled', 'portfolio']);
     });
 
     it('refuses a negative balance at the database level too', async () => {
@@ -255,11 +263,11 @@ function databaseSuite(name: string, open: () => Promise<Database>, cleanup: () 
 
 databaseSuite('PGlite (in memory)', () => openDatabase({ dataDir: 'memory://' }));
 
-let pg: TempPostgresDatabase | undefined;
+let pg: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
 databaseSuite(
   'PostgreSQL',
   async () => {
-    pg = await createTempPostgresDatabase();
+    pg = await createTestDatabase();
     return openDatabase({ url: pg.url });
   },
   async () => {
@@ -288,7 +296,7 @@ describe('openDatabase', () => {
   });
 
   it('migrates a fresh PostgreSQL database safely from several processes at once', async () => {
-    const temp = await createTempPostgresDatabase();
+    const temp = await createTestDatabase();
     try {
       const dbs = await Promise.all([1, 2, 3].map(() => openDatabase({ url: temp.url, poolSize: 2 })));
       await Promise.all(dbs.map((db) => db.ping()));

@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { connectRedisBroker, type Broker } from '@repo/broker';
+import { openDatabase, type Database } from '@repo/db';
+import { EVENT_KINDS, decodeEvent } from '@repo/events';
+import { createTestDatabase } from '../../../test/support/postgres.ts';
+import { RedisServer } from '../../../test/support/redis-server.ts';
+import { nextValue, waitFor } from '../../../test/support/wait-for.ts';
+import { bearer, makeApi, register, setPrice } from './support.ts';
+
+/**
+ * The transactional outbox on real PostgreSQL and a real redis-server of our own (so it can be
+ * killed): events go out in commit order with seq 1..n, orders commit while Redis is down, and
+ * the events follow once it is back or once a relay starts again.
+ */
+
+interface Received {
+  kind: 'order_filled' | 'order_rejected' | 'portfolio';
+  userId: number;
+  orderId?: number;
+  seq?: number;
+  version?: number;
+}
+
+let pg: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: Database;
+let redis: RedisServer;
+
+before(async () => {
+  pg = await createTestDatabase();
+  db = await openDatabase({ url: pg.url });
+  redis = await RedisServer.start();
+});
+
+after(async () => {
+  await db?.close();
+  await pg?.drop();
+  await redis?.stop();
+});
+
+/** Subscribes on `broker` to the three private event channels and decodes what arrives. */
+async function listen(broker: Broker): Promise<Received[]> {
+  const received: Received[] = [];
+  for (const kind of ['order_filled', 'order_rejected', 'portfolio'] as const) {
+    await broker.subscribe(EVENT_KINDS[kind].channel, (raw) => {
+      const decoded = decodeEvent(kind, raw);
+      assert.ok(decoded.ok, `published ${kind} fails its schema: ${raw}`);
+      received.push({ kind, ...(decoded.event as Omit<Received, 'kind'>) });
+    });
+  }
+  return received;
+}
+
+const orderEvents = (received: Received[], userId: number) =>
+  received.filter((r) => r.userId === userId && r.kind !== 'portfolio');
+
+describe('outbox relay', () => {
+  it('publishes each order event once the transaction commits, in order, seq 1..n', async () => {
+    const broker = await connectRedisBroker(redis.url);
+    const received = await listen(broker);
+    const api = makeApi(db, broker);
+    try {
+      await setPrice(broker, 'SOL', '100');
+      const { userId, token } = await register(api);
+      // Concurrent buys and sells, some too big to fill: fills and rejections interleave.
+      const responses = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          api.app.inject({
+            method: 'POST',
+            url: '/orders',
+            headers: bearer(token),
+            payload: { symbol: 'SOL', side: i % 3 === 2 ? 'sell' : 'buy', size: i % 4 === 3 ? '1000' : '10' },
+          }),
+        ),
+      );
+      const bodies = responses.map((r) => r.json() as { orderId: number; seq: number; status: string });
+      await waitFor(() => orderEvents(received, userId).length === 12, { timeoutMs: 10_000, what: '12 order events' });
+      const events = orderEvents(received, userId);
+      assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 12 }, (_, i) => i + 1), 'seq 1..12 in order');
+      // Each HTTP reply matches the event with its seq.
+      for (const body of bodies) {
+        const event = events.find((e) => e.seq === body.seq);
+        assert.equal(event?.orderId, body.orderId);
+        assert.equal(event?.kind, body.status === 'filled' ? 'order_filled' : 'order_rejected');
+      }
+      const filled = bodies.filter((b) => b.status === 'filled').length;
+      await waitFor(() => received.filter((r) => r.userId === userId && r.kind === 'portfolio').length === filled);
+      const versions = received.filter((r) => r.userId === userId && r.kind === 'portfolio').map((r) => r.version);
+      assert.deepEqual(versions, Array.from({ length: filled }, (_, i) => i + 1), 'portfolio versions 1..n in order');
+      await waitFor(async () => (await db.outbox.backlog()) === 0);
+    } finally {
+      await api.close();
+      await broker.close();
+    }
+  });
+
+  it('commits orders while Redis is down, without waiting, and publishes them once it is back', async () => {
+    const own = await RedisServer.start();
+    const broker = await connectRedisBroker(own.url, { baseDelayMs: 20, maxDelayMs: 200 });
+    const received = await listen(broker);
+    const api = makeApi(db, broker);
+    try {
+      await setPrice(broker, 'SOL', '50');
+      const { userId, token } = await register(api);
+      const order = () => api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'buy', size: '1' } });
+      assert.equal((await order()).statusCode, 201);
+      await waitFor(() => orderEvents(received, userId).length === 1);
+
+      const down = nextValue<boolean>((cb) => broker.onStatusChange(cb));
+      await own.kill();
+      assert.equal(await down, false);
+      const backlogBefore = await db.outbox.backlog();
+      for (let i = 0; i < 5; i++) {
+        const started = Date.now();
+        const response = await order();
+        // The price comes from the last read; the events wait in the outbox.
+        assert.equal(response.statusCode, 201, response.body);
+        assert.ok(Date.now() - started < 2000, `order took ${Date.now() - started} ms with Redis down`);
+      }
+      assert.equal(await db.outbox.backlog(), backlogBefore + 10, 'five fills, each with its portfolio event');
+      const health = (await api.app.inject({ method: 'GET', url: '/health' })).json() as { status: string; broker: string };
+      assert.deepEqual(health, { status: 'degraded', database: 'up', broker: 'down' });
+      assert.equal(orderEvents(received, userId).length, 1);
+
+      await own.restart();
+      await waitFor(() => orderEvents(received, userId).length === 6, { timeoutMs: 15_000, what: 'events after Redis restart' });
+      assert.deepEqual(orderEvents(received, userId).map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
+      await waitFor(async () => (await db.outbox.backlog()) === 0, { timeoutMs: 5000 });
+      const metrics = (await api.app.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(metrics, /tradewire_api_outbox_publish_errors_total\{reason="broker_unavailable"\} [1-9]/);
+    } finally {
+      await api.close();
+      await broker.close();
+      await own.stop();
+    }
+  });
+
+  it('resumes after a crash: events committed but never published go out when a relay starts', async () => {
+    const broker = await connectRedisBroker(redis.url);
+    const received = await listen(broker);
+    try {
+      // Committed by a process that died before its relay ran: rows wait in the outbox.
+      const { userId } = await db.users.create({
+        username: `crashed_${process.pid}`,
+        passwordHash: 'x',
+        balances: [{ asset: 'USD', available: '1000' }],
+        positionAssets: ['SOL'],
+      });
+      for (const size of ['1', '2', '3']) {
+        await db.orders.place({ userId, symbol: 'SOL', quoteAsset: 'USD', side: 'buy', size, price: '10', feeRate: '0.0001' });
+      }
+      assert.ok((await db.outbox.backlog()) >= 6);
+      assert.equal(orderEvents(received, userId).length, 0);
+
+      const api = makeApi(db, broker);
+      try {
+        await waitFor(() => orderEvents(received, userId).length === 3, { timeoutMs: 10_000, what: 'resumed events' });
+        assert.deepEqual(orderEvents(received, userId).map((e) => e.seq), [1, 2, 3]);
+        await waitFor(async () => (await db.outbox.backlog()) === 0);
+      } finally {
+        await api.close();
+      }
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+describe('orders on PostgreSQL', () => {
+  it('fills exactly the concurrent orders that fit across two API processes on one database', async () => {
+    const broker = await connectRedisBroker(redis.url);
+    // A second pool on the same database stands in for a second API process.
+    const otherDb = await openDatabase({ url: pg.url });
+    const apiA = makeApi(db, broker);
+    const apiB = makeApi(otherDb, broker);
+    try {
+      await setPrice(broker, 'SOL', '1000');
+      const { userId, token } = await register(apiA);
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 ? apiA : apiB).app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'buy', size: '1' } }),
+        ),
+      );
+      assert.equal(responses.filter((r) => r.statusCode === 201).length, 9);
+      assert.equal(responses.filter((r) => r.statusCode === 422).length, 11);
+      const seqs = responses.map((r) => (r.json() as { seq: number }).seq).sort((a, b) => a - b);
+      assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => i + 1));
+      const portfolio = await db.portfolio.get(userId);
+      assert.deepEqual(portfolio?.balances, [{ asset: 'USD', available: '999.1', locked: '0' }]);
+      assert.deepEqual(portfolio?.positions, [{ asset: 'SOL', size: '9', avgEntryPrice: '1000' }]);
+
+      // Logout on one process is seen by the other at once (same session store).
+      assert.equal((await apiB.app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(token) })).statusCode, 204);
+      assert.equal((await apiA.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).statusCode, 401);
+    } finally {
+      await apiA.close();
+      await apiB.close();
+      await otherDb.close();
+      await broker.close();
+    }
+  });
+});

@@ -1,0 +1,13 @@
+import { PGlite } from '@electric-sql/pglite';
+import { readFile } from 'node:fs/promises';
+let t = Date.now();
+const buf = await readFile('/tmp/tradewire-pglite-templates/tradewire-pglite-75a6e113fea2ecc8.tar.gz');
+console.log('read', Date.now() - t);
+t = Date.now();
+const c = new PGlite({ loadDataDir: new Blob([buf]) }); await c.waitReady; console.log('load', Date.now() - t);
+t = Date.now();
+const { migratePgliteDatabase } = await import('../src/migrate.ts');
+await migratePgliteDatabase(c); console.log('migrate', Date.now() - t);
+await c.close();
+t = Date.now();
+const d = new PGlite(); await d.waitReady; console.log('bare init', Date.now() - t);

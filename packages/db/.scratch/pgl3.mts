@@ -1,0 +1,15 @@
+import { PGlite } from '@electric-sql/pglite';
+import { migratePgliteDatabase } from '../src/migrate.ts';
+let t = Date.now();
+const c = new PGlite(); await c.waitReady; console.log('init', Date.now() - t);
+t = Date.now(); await migratePgliteDatabase(c); console.log('migrate', Date.now() - t);
+t = Date.now(); const dump = await c.dumpDataDir('none'); console.log('dump', Date.now() - t, dump.size);
+t = Date.now(); const dumpgz = await c.dumpDataDir('gzip'); console.log('dumpgz', Date.now() - t, dumpgz.size);
+await c.close();
+t = Date.now();
+const d = new PGlite({ loadDataDir: dump }); await d.waitReady; console.log('load', Date.now() - t);
+console.log((await d.query('select count(*) from users')).rows);
+await d.close();
+t = Date.now();
+const e = new PGlite({ loadDataDir: dumpgz }); await e.waitReady; console.log('loadgz', Date.now() - t);
+await e.close();
