@@ -81,6 +81,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const connections = new Set<ClientConnection>();
   const revocations = new RecentRevocations();
   const malformedWarning = new ThrottledWarning(logger);
+  // Refused upgrades can come in floods (a hostile page, a reconnect storm): throttle their logs too.
+  const refusalWarning = new ThrottledWarning(logger);
+  // While the database or Redis is down every auth and snapshot fails: one line per interval.
+  const dependencyWarning = new ThrottledWarning(logger);
   const metrics = new GatewayMetrics(registry, {
     connections: () => connections.size,
     brokerUp: () => broker.isUp(),
@@ -153,7 +157,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       session = await withTimeout(sessions.verify(request.token), limits.authTimeoutMs, 'session verification');
     } catch (err) {
       if (!connection.isOpen) return;
-      logger.warn({ err: (err as Error).message, connection: connection.id }, 'session verification failed');
+      dependencyWarning.warn({ err: (err as Error).message }, 'session verification failed');
       return replyError(connection, request, 'internal_error', 'authentication is unavailable right now; retry');
     }
     if (!connection.isOpen) return;
@@ -196,19 +200,32 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       : completePortfolioSubscription(connection, request, connection.userId!);
   }
 
+  /**
+   * One read of the stored prices shared by every subscription that starts while it is in
+   * flight: a reconnect storm of thousands of clients costs one MGET, not thousands.
+   */
+  let storedPricesRead: Promise<PriceUpdateEvent[]> | null = null;
+  function readStoredPrices(): Promise<PriceUpdateEvent[]> {
+    storedPricesRead ??= withTimeout(priceStore.getPrices(prices.symbols()), limits.snapshotTimeoutMs, 'price snapshot')
+      .catch((err: unknown) => {
+        dependencyWarning.warn({ err: (err as Error).message }, 'price snapshot read failed; using live cache only');
+        return [];
+      })
+      .finally(() => {
+        storedPricesRead = null;
+      });
+    return storedPricesRead;
+  }
+
   async function completePricesSubscription(connection: ClientConnection, request: { id?: RequestId }): Promise<void> {
-    const symbols = prices.symbols();
-    let stored: PriceUpdateEvent[] = [];
-    try {
-      stored = await withTimeout(priceStore.getPrices(symbols), limits.snapshotTimeoutMs, 'price snapshot');
-    } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'price snapshot read failed; using live cache only');
-    }
+    const stored = await readStoredPrices();
     const held = connection.endPending('prices');
     if (held === null || !connection.isOpen) return;
     reply(connection, request, { type: 'subscribed', channel: 'prices' });
     const storedBySymbol = new Map(stored.map((event) => [event.symbol, event]));
     const heldSymbols = new Set(held.map((b) => b.event.symbol));
+    // Read now, not before the await: a symbol first seen live meanwhile is in the cache.
+    const symbols = new Set([...prices.symbols(), ...storedBySymbol.keys()]);
     let sent = 0;
     for (const symbol of symbols) {
       // A tick that arrived during the read is live and at least as new: it follows below.
@@ -252,7 +269,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         malformedWarning.warn({ key: portfolioKey(userId) }, 'dropped malformed stored portfolio');
       }
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'portfolio snapshot read failed');
+      dependencyWarning.warn({ err: (err as Error).message }, 'portfolio snapshot read failed');
     }
     if (!options.loadPortfolio) return null;
     try {
@@ -263,7 +280,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (parsed.success && parsed.data.userId === userId) return parsed.data;
       logger.error({ userId }, 'loadPortfolio returned an invalid portfolio; no snapshot sent');
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'loadPortfolio failed');
+      dependencyWarning.warn({ err: (err as Error).message }, 'loadPortfolio failed');
     }
     return null;
   }
@@ -296,6 +313,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   function onConnection(ws: WebSocket, socket: Duplex): void {
     const connection = new ClientConnection((nextConnectionId += 1), ws, socket, context);
     connections.add(connection);
+    logger.debug({ connection: connection.id }, 'socket opened');
     ws.on('message', (data, isBinary) => {
       connection.receive(() => parseClientMessage(data, isBinary), Date.now());
     });
@@ -306,7 +324,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // Protocol errors (oversized frame → 1009, invalid UTF-8 → 1007): ws closes the socket itself.
       logger.debug({ connection: connection.id, code: err.code, err: err.message }, 'websocket error');
     });
-    ws.on('close', () => {
+    ws.on('close', (code) => {
+      logger.debug({ connection: connection.id, code }, 'socket closed');
       connections.delete(connection);
       for (const channel of [...connection.channels]) removeSubscription(connection, channel);
       if (connection.session) index.removeSession(connection.session.sessionId, connection);
@@ -320,11 +339,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (closing) return rejectUpgrade(socket, 503, 'server shutting down');
     const origin = req.headers.origin;
     if (allowedOrigins && origin !== undefined && !allowedOrigins.has(origin)) {
-      logger.info({ origin }, 'upgrade refused: origin not allowed');
+      refusalWarning.warn({ reason: 'origin', origin: origin.slice(0, 200) }, 'upgrade refused: origin not allowed');
       return rejectUpgrade(socket, 403, 'origin not allowed');
     }
     if (connections.size >= limits.maxConnections) {
-      logger.warn({ max: limits.maxConnections }, 'upgrade refused: connection limit reached');
+      refusalWarning.warn({ reason: 'max_connections', max: limits.maxConnections }, 'upgrade refused: connection limit reached');
       return rejectUpgrade(socket, 503, 'too many connections');
     }
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket));

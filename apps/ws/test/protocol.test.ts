@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createEventPublisher, createPriceStore, type EventPublisher } from '@repo/events';
+import { MemoryBroker } from '@repo/broker';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
+import { waitFor } from '../../../test/support/wait-for.ts';
 
 const order = (userId: number, orderId: number) => ({
   userId,
@@ -269,6 +271,36 @@ describe('gateway protocol', () => {
       await client.request({ type: 'subscribe', channel: 'prices' });
       const sol = await client.waitFor((m) => m.type === 'price' && m.symbol === 'SOL');
       assert.equal(sol.type === 'price' && sol.price, '111');
+    });
+
+    it('merges the stored-price reads of subscriptions that start together into one', async () => {
+      let reads = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      class GatedBroker extends MemoryBroker {
+        override async getLatestMany(keys: readonly string[]) {
+          reads += 1;
+          await gate;
+          return super.getLatestMany(keys);
+        }
+      }
+      const broker = new GatedBroker();
+      await createPriceStore(broker).setPrice('SOL', '12');
+      const other = await startGateway({ broker });
+      try {
+        const clients = await Promise.all(Array.from({ length: 20 }, () => other.connect()));
+        for (const client of clients) client.send({ type: 'subscribe', channel: 'prices' });
+        await waitFor(async () => (await other.metric('tradewire_ws_subscriptions', { channel: 'prices' })) === 20);
+        release();
+        for (const client of clients) {
+          assert.equal((await client.next()).type, 'subscribed');
+          assert.deepEqual(await client.next(), { type: 'price', symbol: 'SOL', price: '12', timestamp: (await createPriceStore(broker).getPrice('SOL'))!.timestamp });
+        }
+        assert.equal(reads, 1);
+      } finally {
+        await other.close();
+        await broker.close();
+      }
     });
 
     it("sends the user's latest portfolio from the store right after subscribed", async () => {
