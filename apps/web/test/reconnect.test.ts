@@ -81,6 +81,12 @@ test('the gateway stops and starts again: Reconnecting, then Live, prices flow a
   assert.equal(response.status, 201);
   const { orderId } = (await response.json()) as { orderId: number };
 
+  // A page opened while the gateway is down: its first connection fails, then it catches up.
+  const late = await newPage(browser, baseUrl);
+  const lateUi = new TradingPage(late.page);
+  await late.page.goto('/');
+  await lateUi.waitForStatus('Reconnecting');
+
   // After the reconnect the page reloads orders and portfolio over REST.
   const isGet = (path: string) => (r: { url(): string; request(): { method(): string } }) =>
     new URL(r.url()).pathname === path && r.request().method() === 'GET';
@@ -97,6 +103,9 @@ test('the gateway stops and starts again: Reconnecting, then Live, prices flow a
   await ui.waitForPriceChanges(2);
   await ui.orderRow(orderId).waitFor();
   await page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.5000');
-  assert.deepEqual(errors, []);
+  await lateUi.waitForStatus('Live', 30_000);
+  await lateUi.waitForPriceChanges(2);
+  assert.deepEqual([...errors, ...late.errors], []);
+  await late.context.close();
   await context.close();
 });

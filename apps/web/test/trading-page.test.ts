@@ -175,12 +175,15 @@ describe('trading page', () => {
     await Promise.all([alice.open(), bob.open()]);
     await Promise.all([alice.signUp(uniqueUsername('alice')), bob.signUp(uniqueUsername('bob'))]);
 
-    // Interleaved, so each page is live while the other's events flow.
-    const aliceOrders = [await alice.placeOrder('Buy', '1', 'filled')];
-    const bobOrders = [await bob.placeOrder('Buy', '2', 'filled')];
-    aliceOrders.push(await alice.placeOrder('Buy', '0.25', 'filled'));
-    bobOrders.push(await bob.placeOrder('Buy', '5000000', 'rejected'));
-    bobOrders.push(await bob.placeOrder('Sell', '0.5', 'filled'));
+    // Both trade at the same time, so each page is live while the other's events flow.
+    const [aliceOrders, bobOrders] = await Promise.all([
+      (async () => [await alice.placeOrder('Buy', '1', 'filled'), await alice.placeOrder('Buy', '0.25', 'filled')])(),
+      (async () => [
+        await bob.placeOrder('Buy', '2', 'filled'),
+        await bob.placeOrder('Buy', '5000000', 'rejected'),
+        await bob.placeOrder('Sell', '0.5', 'filled'),
+      ])(),
+    ]);
     await a.page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.2500');
     await b.page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.5000');
 

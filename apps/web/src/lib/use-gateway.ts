@@ -66,8 +66,62 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
 
       const c = connect(url);
       client = c;
+      // What is set up on this client; a step that failed for want of a connection is
+      // retried the next time the client is open (the client keeps only what succeeded).
+      const done = { prices: false, auth: false, orders: false, portfolio: false };
+      let retryWhenOpen = false;
+
+      const setUp = async (): Promise<void> => {
+        try {
+          if (!done.prices) {
+            await c.subscribe('prices', (message) => {
+              const price = priceFrom(message);
+              if (price && !stopped) h().onPrice(price);
+            });
+            done.prices = true;
+          }
+          if (!token || stopped) return;
+          if (!done.auth) {
+            await c.auth(token);
+            done.auth = true;
+          }
+          if (!done.orders && !stopped) {
+            await c.subscribe('orders', (message) => {
+              const order = orderFrom(message);
+              if (order && !stopped) h().onOrder(order);
+            });
+            done.orders = true;
+          }
+          if (!done.portfolio && !stopped) {
+            await c.subscribe('portfolio', (message) => {
+              const portfolio = portfolioFrom(message);
+              if (portfolio && !stopped) h().onPortfolio(portfolio);
+            });
+            done.portfolio = true;
+          }
+          // Anything that happened between the first REST load and these subscriptions.
+          if (!stopped) h().onStale();
+        } catch (err) {
+          if (stopped) return;
+          const code = codeOf(err);
+          if (token && SESSION_END_CODES.has(code)) {
+            h().onSessionEnded(code);
+          } else if (code === 'connection_closed' || code === 'timeout') {
+            if (c.state === 'open') void setUp();
+            else retryWhenOpen = true;
+          }
+          // Anything else (a refusal with another code) is not going to work by retrying.
+        }
+      };
+
       mapState(c.state);
-      c.on('state', mapState);
+      c.on('state', (state) => {
+        mapState(state);
+        if (state === 'open' && retryWhenOpen && !stopped) {
+          retryWhenOpen = false;
+          void setUp();
+        }
+      });
       c.on('reconnected', () => {
         if (!stopped) h().onStale();
       });
@@ -78,32 +132,7 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
         const code = codeOf(err);
         if (!stopped && token && SESSION_END_CODES.has(code)) h().onSessionEnded(code);
       });
-
-      try {
-        await c.subscribe('prices', (message) => {
-          const price = priceFrom(message);
-          if (price && !stopped) h().onPrice(price);
-        });
-        if (!token || stopped) return;
-        await c.auth(token);
-        if (stopped) return;
-        await c.subscribe('orders', (message) => {
-          const order = orderFrom(message);
-          if (order && !stopped) h().onOrder(order);
-        });
-        await c.subscribe('portfolio', (message) => {
-          const portfolio = portfolioFrom(message);
-          if (portfolio && !stopped) h().onPortfolio(portfolio);
-        });
-        // Anything that happened between the first REST load and these subscriptions.
-        if (!stopped) h().onStale();
-      } catch (err) {
-        const code = codeOf(err);
-        if (stopped) return;
-        if (token && SESSION_END_CODES.has(code)) h().onSessionEnded(code);
-        // Other failures (connection dropped mid-request) are retried by the client's own
-        // reconnect, which resubscribes what was subscribed.
-      }
+      await setUp();
     };
 
     void start(0);
