@@ -3,11 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { MemoryBroker } from '@repo/broker';
 import { openDatabase, type Database } from '@repo/db';
 import { EVENT_KINDS } from '@repo/events';
 import { redisKeys } from '@repo/redis';
-import type { Api } from '../src/index.ts';
+import { API_ERRORS, type Api } from '../src/index.ts';
 import { waitFor } from '../../../test/support/wait-for.ts';
 import { bearer, capturingLogger, makeApi, register, setPrice, uniqueName } from './support.ts';
 
@@ -518,5 +519,82 @@ describe('web app', () => {
     // API routes and non-HTML requests keep their JSON answers.
     assert.equal((await site.app.inject({ method: 'GET', url: '/orders', headers: { accept: 'text/html' } })).statusCode, 401);
     assert.equal((await site.app.inject({ method: 'GET', url: '/missing.js' })).statusCode, 404);
+  });
+});
+
+describe('fuzzed bodies', () => {
+  const json = fc.jsonValue({ maxDepth: 4 });
+  const nasty = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', '', 'size', 'symbol');
+  /** Objects near the real shape: known keys with wrong or right values, plus odd extra keys. */
+  const near = (fields: Record<string, fc.Arbitrary<unknown>>) =>
+    fc
+      .tuple(fc.record(fields, { requiredKeys: [] }), fc.dictionary(fc.oneof(nasty, fc.string({ maxLength: 8 })), json, { maxKeys: 2 }), fc.boolean())
+      .map(([known, extra, withExtra]) => JSON.stringify(withExtra ? { ...extra, ...known } : known));
+  const body = (fields: Record<string, fc.Arbitrary<unknown>>) =>
+    fc.oneof(
+      near(fields),
+      json.map((v) => JSON.stringify(v)),
+      fc.string({ maxLength: 200 }),
+      fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')),
+    );
+  const decimalish = fc.oneof(
+    fc.stringMatching(/^-?\d{1,25}(\.\d{0,12})?(e\d)?$/),
+    fc.constantFrom('0', '1', '0.000000001', '1e3', 'NaN', '-0', '١'),
+    fc.double(),
+    json,
+  );
+
+  const expectErrorShape = (status: number, payload: string) => {
+    const parsed = JSON.parse(payload) as { error?: { code?: string; message?: string } };
+    assert.ok(parsed.error && typeof parsed.error.code === 'string' && parsed.error.code in API_ERRORS, payload);
+    assert.equal(API_ERRORS[parsed.error.code as keyof typeof API_ERRORS], status, payload);
+  };
+
+  it('POST /orders: every body gets 201, 422 or a documented 4xx; only 201/422 store an order', async () => {
+    const { token } = await register(api);
+    const before = await orderCount();
+    let stored = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        body({ symbol: fc.oneof(fc.constantFrom('SOL', 'BTC', 'sol', 'USD'), json), side: fc.oneof(fc.constantFrom('buy', 'sell'), json), size: decimalish }),
+        async (payload) => {
+          const response = await api.app.inject({
+            method: 'POST',
+            url: '/orders',
+            headers: { ...bearer(token), 'content-type': 'application/json' },
+            payload,
+          });
+          if (response.statusCode === 201 || response.statusCode === 422) {
+            stored++;
+            return;
+          }
+          assert.ok(response.statusCode >= 400 && response.statusCode < 500, `${response.statusCode} for ${payload}`);
+          expectErrorShape(response.statusCode, response.body);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.equal(await orderCount(), before + stored);
+  });
+
+  it('POST /auth/register and /auth/login: every body gets a documented answer, never a 500', async () => {
+    const open = makeApi(db, broker, {
+      loginRateLimit: { perAddress: { max: 100_000, windowMs: 60_000 }, registerPerAddress: { max: 100_000, windowMs: 60_000 } },
+    });
+    try {
+      for (const [url, ok] of [['/auth/register', 201], ['/auth/login', 200]] as const) {
+        await fc.assert(
+          fc.asyncProperty(body({ username: fc.oneof(fc.stringMatching(/^[a-z0-9_]{1,40}$/), json), password: fc.oneof(fc.string({ maxLength: 140 }), json) }), async (payload) => {
+            const response = await open.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+            if (response.statusCode === ok) return;
+            assert.ok(response.statusCode >= 400 && response.statusCode < 500, `${url}: ${response.statusCode} for ${payload}`);
+            expectErrorShape(response.statusCode, response.body);
+          }),
+          { numRuns: 200 },
+        );
+      }
+    } finally {
+      await open.close();
+    }
   });
 });
