@@ -8,7 +8,7 @@ export {
 export type { UsersRepository, NewUser, UserCredentials } from './users.ts';
 export type { OrdersRepository, OrderRecord, OrderPage, PlaceOrderInput, PlaceOrderResult } from './orders.ts';
 export type { PortfolioRepository, PortfolioView, BalanceView, PositionView } from './portfolio.ts';
-export type { OutboxRepository, OutboxEvent } from './outbox.ts';
+export type { OutboxRepository, OutboxEvent, OrderHistoryPage } from './outbox.ts';
 export {
   DEFAULT_SCRYPT_COST,
   SESSION_TOKEN_PATTERN,

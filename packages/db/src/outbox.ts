@@ -1,4 +1,4 @@
-import { and, asc, count, inArray, isNotNull, isNull, lt } from 'drizzle-orm';
+import { and, asc, count, inArray, isNotNull, isNull, lt, sql } from 'drizzle-orm';
 import type { DrizzleDb } from './drizzle.ts';
 import { toDatabaseError } from './errors.ts';
 import { outbox, type OutboxKind } from './schema.ts';
@@ -14,7 +14,25 @@ export interface OutboxEvent {
   payload: unknown;
 }
 
+/** One page of a user's order-event history (the outbox rows of kind order_filled/order_rejected). */
+export interface OrderHistoryPage {
+  /** Events with `seq` above the requested one, in `seq` order, as recorded (payloads unchecked). */
+  events: { kind: 'order_filled' | 'order_rejected'; seq: number; payload: unknown }[];
+  /** The user's latest order-event `seq` (0 before the first order), from the same snapshot. */
+  latestSeq: number;
+  /** The oldest `seq` still recorded for the user, null when none is. */
+  oldestSeq: number | null;
+  /** True when more events follow (the count or byte bound cut this page short). */
+  truncated: boolean;
+}
+
 export interface OutboxRepository {
+  /**
+   * The user's order events after `afterSeq`, at most `limit` of them and, past the first,
+   * at most about `maxBytes` of JSON. Published or not: every recorded event is committed.
+   * One statement, so `latestSeq`, `oldestSeq` and the events agree with each other.
+   */
+  orderHistory(userId: number, afterSeq: number, limit: number, maxBytes: number): Promise<OrderHistoryPage>;
   /** The oldest unpublished events, in id (commit) order, at most `limit`. */
   unpublished(limit: number): Promise<OutboxEvent[]>;
   /** Marks the events published. Marking twice is harmless. */
@@ -23,9 +41,11 @@ export interface OutboxRepository {
   backlog(): Promise<number>;
   /**
    * Deletes up to `limit` published events created before `before`, oldest first; returns how
-   * many. Unpublished events are never deleted, however old.
+   * many. Unpublished events are never deleted, however old, and neither are a user's last
+   * `keepOrderEvents` order events (the replay history gateways read): an event goes only when
+   * it is past both retentions.
    */
-  prunePublished(before: Date, limit: number): Promise<number>;
+  prunePublished(before: Date, limit: number, keepOrderEvents?: number): Promise<number>;
 }
 
 export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
@@ -60,13 +80,72 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
       }
     },
 
-    async prunePublished(before, limit) {
+    async orderHistory(userId, afterSeq, limit, maxBytes) {
+      try {
+        // users.order_seq and the outbox rows are written in the same transaction, and one
+        // statement reads one snapshot, so `latest` covers exactly the rows returned.
+        const result = await db.execute(sql`
+          select u.order_seq as latest,
+                 (select min(o.position) from outbox o
+                   where o.user_id = u.id and o.kind in ('order_filled', 'order_rejected')) as oldest,
+                 e.kind, e.position, e.payload
+            from users u
+            left join lateral (
+              select o.kind, o.position, o.payload from outbox o
+               where o.user_id = u.id and o.kind in ('order_filled', 'order_rejected') and o.position > ${afterSeq}
+               order by o.position
+               limit ${limit + 1}
+            ) e on true
+           where u.id = ${userId}
+           order by e.position`);
+        const rows = (result as unknown as { rows: Record<string, unknown>[] }).rows;
+        if (rows.length === 0) return { events: [], latestSeq: 0, oldestSeq: null, truncated: false };
+        const first = rows[0]!;
+        const page: OrderHistoryPage = {
+          events: [],
+          latestSeq: Number(first.latest ?? 0),
+          oldestSeq: first.oldest === null || first.oldest === undefined ? null : Number(first.oldest),
+          truncated: false,
+        };
+        let bytes = 0;
+        for (const row of rows) {
+          if (row.position === null || row.position === undefined) continue;
+          if (page.events.length === limit) {
+            page.truncated = true;
+            break;
+          }
+          const payload = typeof row.payload === 'string' ? (JSON.parse(row.payload) as unknown) : row.payload;
+          bytes += JSON.stringify(payload).length;
+          // Always at least one event, so a reader makes progress whatever the bound.
+          if (page.events.length > 0 && bytes > maxBytes) {
+            page.truncated = true;
+            break;
+          }
+          page.events.push({ kind: row.kind as 'order_filled' | 'order_rejected', seq: Number(row.position), payload });
+        }
+        return page;
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+    },
+
+    async prunePublished(before, limit, keepOrderEvents = 0) {
       try {
         // Oldest ids first through the primary key, so each run touches only what it deletes.
+        const keep = Math.max(0, Math.floor(keepOrderEvents));
+        const pastRetention = and(isNotNull(outbox.publishedAt), lt(outbox.createdAt, before));
         const doomed = db
           .select({ id: outbox.id })
           .from(outbox)
-          .where(and(isNotNull(outbox.publishedAt), lt(outbox.createdAt, before)))
+          .where(
+            keep === 0
+              ? pastRetention
+              : and(
+                  pastRetention,
+                  sql`(${outbox.kind} not in ('order_filled', 'order_rejected')
+                       or ${outbox.position} <= (select u.order_seq from users u where u.id = ${outbox.userId}) - ${keep})`,
+                ),
+          )
           .orderBy(asc(outbox.id))
           .limit(limit);
         const deleted = await db.delete(outbox).where(inArray(outbox.id, doomed)).returning({ id: outbox.id });

@@ -137,6 +137,11 @@ export const outbox = pgTable(
     // The relay reads only unpublished rows, in id order; the partial index keeps that cheap
     // however long the published history grows.
     index('outbox_unpublished_idx').on(t.id).where(sql`${t.publishedAt} is null`),
+    // A gateway replays a user's order events after a `since` (issue 5): served by this index
+    // however many users and portfolio rows the table holds.
+    index('outbox_order_history_idx')
+      .on(t.userId, t.position)
+      .where(sql`${t.kind} in ('order_filled', 'order_rejected')`),
     check('outbox_kind_valid', sql`${t.kind} in ('order_filled', 'order_rejected', 'portfolio', 'session_revoked')`),
   ],
 );

@@ -252,6 +252,37 @@ function databaseSuite(name: string, open: () => Promise<Database>, cleanup: () 
       assert.deepEqual((await db.outbox.unpublished(10)).map((r) => r.kind), ['order_filled', 'portfolio']);
     });
 
+    it('reads a user\'s order history after a seq, bounded, and prunes it only past both retentions', async () => {
+      const userId = await newUser(db);
+      const other = await newUser(db);
+      for (let i = 0; i < 5; i++) await db.orders.place(order(userId, 'buy', '1', '1'));
+      await db.orders.place(order(userId, 'buy', '1000000', '1')); // rejected: seq 6
+      await db.orders.place(order(other, 'buy', '1', '1'));
+      const all = await db.outbox.orderHistory(userId, 0, 100, 1 << 20);
+      assert.deepEqual(all.events.map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
+      assert.deepEqual(all.events.map((e) => e.kind), ['order_filled', 'order_filled', 'order_filled', 'order_filled', 'order_filled', 'order_rejected']);
+      assert.equal(all.latestSeq, 6);
+      assert.equal(all.oldestSeq, 1);
+      assert.equal(all.truncated, false);
+      assert.ok(EVENT_KINDS.order_rejected.schema.safeParse(all.events[5]!.payload).success);
+      const page = await db.outbox.orderHistory(userId, 2, 2, 1 << 20);
+      assert.deepEqual(page.events.map((e) => e.seq), [3, 4]);
+      assert.equal(page.truncated, true);
+      const tiny = await db.outbox.orderHistory(userId, 0, 100, 10);
+      assert.deepEqual(tiny.events.map((e) => e.seq), [1], 'the byte bound still lets one event through');
+      assert.equal(tiny.truncated, true);
+      assert.deepEqual(await db.outbox.orderHistory(987_654, 0, 10, 1000), { events: [], latestSeq: 0, oldestSeq: null, truncated: false });
+
+      await db.outbox.markPublished((await db.outbox.unpublished(10_000)).map((r) => r.id), new Date());
+      const future = new Date(Date.now() + 60_000);
+      await db.outbox.prunePublished(future, 100_000, 2);
+      const kept = await db.outbox.orderHistory(userId, 0, 100, 1 << 20);
+      assert.deepEqual(kept.events.map((e) => e.seq), [5, 6], 'the last 2 order events stay');
+      assert.equal(kept.oldestSeq, 5);
+      assert.equal(kept.latestSeq, 6);
+      assert.deepEqual((await db.outbox.orderHistory(other, 0, 100, 1 << 20)).events.map((e) => e.seq), [1]);
+    });
+
     it('refuses a negative balance at the database level too', async () => {
       const userId = await newUser(db);
       await assert.rejects(

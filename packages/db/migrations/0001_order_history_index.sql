@@ -1,0 +1,1 @@
+CREATE INDEX "outbox_order_history_idx" ON "outbox" USING btree ("user_id","position") WHERE "outbox"."kind" in ('order_filled', 'order_rejected');
