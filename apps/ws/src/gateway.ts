@@ -21,6 +21,7 @@ import { parseClientMessage, type ParsedClientMessage } from './client-messages.
 import { EventFanout } from './event-fanout.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { createHttpHandler, rejectUpgrade, type HealthReport } from './http-routes.ts';
+import { AddressRateLimiter } from './address-rate-limiter.ts';
 import { resolveLimits, type GatewayLimits } from './limits.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PriceCache } from './price-cache.ts';
@@ -47,6 +48,12 @@ export interface GatewayOptions {
   limits?: Partial<GatewayLimits>;
   /** Where the metrics go; default a fresh Registry per gateway (so tests can make many). */
   registry?: Registry;
+  /**
+   * Addresses the per-address upgrade limit (`upgradesPerAddress`) does not apply to. Default
+   * loopback (`127.0.0.1`, `::1`): there the peer is a local reverse proxy or tool speaking for
+   * many clients, and the limit belongs in the proxy. Pass `[]` to limit loopback too.
+   */
+  upgradeLimitExempt?: string[];
 }
 
 export interface Gateway {
@@ -80,6 +87,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const index = new SubscriberIndex<ClientConnection>();
   const connections = new Set<ClientConnection>();
   const revocations = new RecentRevocations();
+  const upgradeAttempts = new AddressRateLimiter({
+    limit: limits.upgradesPerAddress,
+    windowMs: limits.upgradeWindowMs,
+    exempt: options.upgradeLimitExempt ?? ['127.0.0.1', '::1'],
+  });
   const malformedWarning = new ThrottledWarning(logger);
   // Refused upgrades can come in floods (a hostile page, a reconnect storm): throttle their logs too.
   const refusalWarning = new ThrottledWarning(logger);
@@ -187,6 +199,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const { channel } = request;
     if (channel !== 'prices' && connection.userId === null) {
       return replyError(connection, request, 'auth_required', `authenticate before subscribing to ${channel}`);
+    }
+    if (!connection.channels.has(channel) && connection.channels.size >= limits.maxSubscriptions) {
+      return replyError(connection, request, 'too_many_subscriptions', `at most ${limits.maxSubscriptions} subscriptions per socket`);
     }
     if (channel === 'orders') {
       addSubscription(connection, channel);
@@ -341,6 +356,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (allowedOrigins && origin !== undefined && !allowedOrigins.has(origin)) {
       refusalWarning.warn({ reason: 'origin', origin: origin.slice(0, 200) }, 'upgrade refused: origin not allowed');
       return rejectUpgrade(socket, 403, 'origin not allowed');
+    }
+    const now = Date.now();
+    if (!upgradeAttempts.take(req.socket.remoteAddress, now)) {
+      refusalWarning.warn({ reason: 'address_rate', max: limits.upgradesPerAddress }, 'upgrade refused: too many attempts from one address');
+      return rejectUpgrade(socket, 429, 'too many connection attempts', Math.ceil(upgradeAttempts.retryAfterMs(now) / 1000) || 1);
     }
     if (connections.size >= limits.maxConnections) {
       refusalWarning.warn({ reason: 'max_connections', max: limits.maxConnections }, 'upgrade refused: connection limit reached');

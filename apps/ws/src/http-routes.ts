@@ -59,6 +59,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 const STATUS_TEXT: Record<number, string> = {
   403: 'Forbidden',
+  429: 'Too Many Requests',
   503: 'Service Unavailable',
 };
 
@@ -67,14 +68,14 @@ const STATUS_TEXT: Record<number, string> = {
  * WebSocket then fails to open with that status. `end()` rather than `destroy()` lets the
  * response reach the client before the FIN.
  */
-export function rejectUpgrade(socket: Duplex, status: 403 | 503, message: string): void {
+export function rejectUpgrade(socket: Duplex, status: 403 | 429 | 503, message: string, retryAfterSeconds = 1): void {
   const body = JSON.stringify({ error: message });
   const headers = [
     `HTTP/1.1 ${status} ${STATUS_TEXT[status]}`,
     'Connection: close',
     'Content-Type: application/json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
-    ...(status === 503 ? ['Retry-After: 1'] : []),
+    ...(status === 403 ? [] : [`Retry-After: ${retryAfterSeconds}`]),
   ];
   socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
 }

@@ -37,6 +37,19 @@ export interface GatewayLimits {
   handshakeTimeoutMs: number;
   /** Symbols whose last live tick the gateway keeps for snapshots. Default 1000. */
   maxSymbols: number;
+  /**
+   * Upgrade attempts one client address may make per `upgradeWindowMs` (IPv6: per /64);
+   * further attempts get HTTP 429 with `Retry-After`. Default 200 (per 10 s).
+   */
+  upgradesPerAddress: number;
+  /** Length of the per-address upgrade window in ms. Default 10,000. */
+  upgradeWindowMs: number;
+  /**
+   * Channels one socket may be subscribed to at once; a subscription past it gets
+   * `too_many_subscriptions`. Default 3, every channel the protocol has: the cap bounds the
+   * per-socket cost should channels ever multiply (per symbol, per market).
+   */
+  maxSubscriptions: number;
 }
 
 /** The defaults, documented in docs/protocol.md. A fresh object each call. */
@@ -56,6 +69,9 @@ export function defaultLimits(): GatewayLimits {
     closeGraceMs: 2_000,
     handshakeTimeoutMs: 10_000,
     maxSymbols: 1000,
+    upgradesPerAddress: 200,
+    upgradeWindowMs: 10_000,
+    maxSubscriptions: 3,
   };
 }
 
