@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { count, eq } from 'drizzle-orm';
 import { EVENT_KINDS } from '@repo/events';
@@ -9,16 +6,14 @@ import {
   createSessionStore,
   hashToken,
   newSessionToken,
-  openDatabase,
   schema,
   UsernameTakenError,
   type Database,
 } from '../src/index.ts';
-import { createTestDatabase } from '../../../test/support/postgres.ts';
 
 let userCounter = 0;
 
-async function newUser(db: Database, usd = '10000'): Promise<number> {
+export async function newUser(db: Database, usd = '10000'): Promise<number> {
   const { userId } = await db.users.create({
     username: `user_${++userCounter}_${Math.random().toString(36).slice(2, 8)}`,
     passwordHash: 'scrypt$2$8$1$AA$AA',
@@ -28,7 +23,7 @@ async function newUser(db: Database, usd = '10000'): Promise<number> {
   return userId;
 }
 
-const order = (userId: number, side: 'buy' | 'sell', size: string, price: string | null) => ({
+export const order = (userId: number, side: 'buy' | 'sell', size: string, price: string | null) => ({
   userId,
   symbol: 'SOL',
   quoteAsset: 'USD',
@@ -38,8 +33,8 @@ const order = (userId: number, side: 'buy' | 'sell', size: string, price: string
   feeRate: '0.0001',
 });
 
-/** The same behaviour on both engines: one suite, run against each. */
-function databaseSuite(name: string, open: () => Promise<Database>, cleanup: () => Promise<void> = async () => {}) {
+/** The same behaviour on both engines: one suite, run against each (database.pglite / database.postgres). */
+export function databaseSuite(name: string, open: () => Promise<Database>, cleanup: () => Promise<void> = async () => {}) {
   describe(`database on ${name}`, () => {
     let db: Database;
     before(async () => {
@@ -291,53 +286,3 @@ function databaseSuite(name: string, open: () => Promise<Database>, cleanup: () 
     });
   });
 }
-
-databaseSuite('PGlite (in memory)', () => openDatabase({ dataDir: 'memory://' }));
-
-let pg: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
-databaseSuite(
-  'PostgreSQL',
-  async () => {
-    pg = await createTestDatabase();
-    return openDatabase({ url: pg.url });
-  },
-  async () => {
-    await pg?.drop();
-  },
-);
-
-describe('openDatabase', () => {
-  it('keeps PGlite data in dataDir across restarts and migrates only once', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tradewire-db-'));
-    try {
-      let db = await openDatabase({ dataDir: join(dir, 'data') });
-      const userId = await newUser(db);
-      await db.orders.place(order(userId, 'buy', '2', '50'));
-      await db.close();
-      db = await openDatabase({ dataDir: join(dir, 'data') });
-      try {
-        assert.deepEqual((await db.portfolio.get(userId))?.positions, [{ asset: 'SOL', size: '2', avgEntryPrice: '50' }]);
-        assert.equal((await db.orders.list(userId, { limit: 10 })).orders.length, 1);
-      } finally {
-        await db.close();
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('migrates a fresh PostgreSQL database safely from several processes at once', async () => {
-    const temp = await createTestDatabase();
-    try {
-      const dbs = await Promise.all([1, 2, 3].map(() => openDatabase({ url: temp.url, poolSize: 2 })));
-      await Promise.all(dbs.map((db) => db.ping()));
-      await Promise.all(dbs.map((db) => db.close()));
-    } finally {
-      await temp.drop();
-    }
-  });
-
-  it('fails with a clear error when PostgreSQL is unreachable', async () => {
-    await assert.rejects(openDatabase({ url: 'postgres://postgres@127.0.0.1:1/none' }), { code: 'database_error' });
-  });
-});

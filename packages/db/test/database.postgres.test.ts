@@ -1,0 +1,15 @@
+import { openDatabase } from '../src/index.ts';
+import { createTestDatabase } from '../../../test/support/postgres.ts';
+import { databaseSuite } from './database-suite.ts';
+
+let pg: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+databaseSuite(
+  'PostgreSQL',
+  async () => {
+    pg = await createTestDatabase();
+    return openDatabase({ url: pg.url });
+  },
+  async () => {
+    await pg?.drop();
+  },
+);
