@@ -1,0 +1,46 @@
+import type { LoadSpec } from '../load/scenarios.ts';
+import { nextMessage, spawnNodeTs, type PinnedProcess } from './processes.ts';
+
+export interface Generator {
+  /**
+   * Runs one scenario and returns its result. `whileConnected` (idle scenario) runs once every
+   * client is connected; the clients are released when it resolves.
+   */
+  run<R>(spec: LoadSpec, options: { timeoutMs: number; whileConnected?: () => Promise<void> }): Promise<R>;
+  /** Stops the process if it is still running (it exits by itself after a run). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a load-generator process pinned to `core`. It boots (seconds under tsx) while the
+ * server under test starts, and waits for its one `run` message. A process per run: no state
+ * (clients, buffers, JIT warm-up) carries over from one server to the next.
+ */
+export function startGenerator(core: number): Generator {
+  // BENCH_GENERATOR_NODE_FLAGS (e.g. `--cpu-prof`) profiles the generator itself.
+  const flags = (process.env.BENCH_GENERATOR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const proc: PinnedProcess = spawnNodeTs(core, 'bench/load/main.ts', [], flags);
+  const stop = async () => {
+    // The generator exits by itself after its result (writing a profile takes a moment).
+    await Promise.race([proc.exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    await proc.stop();
+  };
+  return {
+    async run<R>(spec: LoadSpec, { timeoutMs, whileConnected }: { timeoutMs: number; whileConnected?: () => Promise<void> }) {
+      try {
+        const result = nextMessage<{ type: 'result'; result: R }>(proc, 'result', timeoutMs);
+        result.catch(() => {});
+        proc.child.send({ type: 'run', spec });
+        if (whileConnected) {
+          await nextMessage(proc, 'connected', timeoutMs);
+          await whileConnected();
+          proc.child.send({ type: 'release' });
+        }
+        return (await result).result;
+      } finally {
+        await stop();
+      }
+    },
+    stop,
+  };
+}

@@ -1,0 +1,117 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Every process the benchmark started, so that each one is stopped by its PID however the run
+ * ends (error, Ctrl-C, a crash of the runner itself).
+ */
+const started = new Set<ChildProcess>();
+
+export interface PinnedProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Resolves with the exit code (or signal name) when the process is gone. */
+  readonly exited: Promise<number | string>;
+  /** Collected stderr (last 64 KiB), for error messages. */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts `command` pinned to CPU `core` with `taskset` (which execs it, so the PID is the
+ * command's own) and an IPC channel on fd 3.
+ */
+export function spawnPinned(core: number, command: string, args: string[], env: NodeJS.ProcessEnv = {}): PinnedProcess {
+  const child = spawn('taskset', ['-c', String(core), command, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  if (child.pid === undefined) throw new Error(`could not start ${command}`);
+  started.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-65_536);
+    // BENCH_DEBUG shows every child's diagnostics as they come.
+    if (process.env.BENCH_DEBUG) process.stderr.write(chunk);
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    started.delete(child);
+    return (code as number | null) ?? (signal as string);
+  });
+  return {
+    child,
+    pid: child.pid,
+    exited,
+    stderr: () => stderr,
+    async stop(graceMs = 5000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Starts a TypeScript entry with node + tsx's loader in this process (no tsx CLI wrapper process). */
+export function spawnNodeTs(core: number, entry: string, args: string[], nodeFlags: string[] = []): PinnedProcess {
+  return spawnPinned(core, process.execPath, ['--import', 'tsx', ...nodeFlags, entry, ...args]);
+}
+
+/** Kills whatever is still running: SIGTERM to all, SIGKILL to survivors after `graceMs`. */
+export async function stopAll(graceMs = 3000): Promise<void> {
+  const children = [...started];
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.race([
+    Promise.all(children.map((child) => (child.exitCode !== null || child.signalCode !== null ? null : once(child, 'exit')))),
+    new Promise((resolve) => setTimeout(resolve, graceMs)),
+  ]);
+  for (const child of started) child.kill('SIGKILL');
+}
+
+/** Last resort when the runner exits without cleaning up: SIGKILL by PID, synchronously. */
+process.on('exit', () => {
+  for (const child of started) {
+    try {
+      process.kill(child.pid!, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+/** Waits for the first IPC message of `type` from `proc`; rejects if it exits or `timeoutMs` passes. */
+export function nextMessage<T extends { type: string }>(proc: PinnedProcess, type: string, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onMessage = (raw: unknown) => {
+      const message = raw as { type: string; message?: string };
+      if (message.type === type) {
+        cleanup();
+        resolve(message as T);
+      } else if (message.type === 'error') {
+        cleanup();
+        reject(new Error(message.message ?? 'error'));
+      }
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      cleanup();
+      reject(new Error(`process ${proc.pid} exited (${code ?? signal}) before '${type}':\n${proc.stderr().slice(-4000)}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`no '${type}' from process ${proc.pid} within ${timeoutMs} ms:\n${proc.stderr().slice(-4000)}`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      proc.child.off('message', onMessage);
+      proc.child.off('exit', onExit);
+    };
+    proc.child.on('message', onMessage);
+    proc.child.on('exit', onExit);
+  });
+}

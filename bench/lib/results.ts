@@ -1,0 +1,60 @@
+import type { LatencyStep, PrivateResult, ThroughputResult } from '../load/scenarios.ts';
+import type { MachineInfo } from './machine.ts';
+import type { ServerName } from './servers.ts';
+
+/** One repetition of one scenario on one server: its result, or why it failed. */
+export type RunRecord<T> =
+  | { rep: number; server: ServerName; ok: true; result: T }
+  | { rep: number; server: ServerName; ok: false; error: string };
+
+export interface IdleResult {
+  clients: number;
+  rssBefore: number;
+  rssAfter: number;
+  heapBefore: number;
+  heapAfter: number;
+  /** (RSS with the clients − RSS before them) / clients, bytes, both after a full GC. */
+  rssPerConnection: number;
+  heapPerConnection: number;
+}
+
+export interface EndToEndResult {
+  rate: number;
+  orders: number;
+  p50: number | null;
+  p99: number | null;
+  max: number | null;
+  /** Orders answered 2xx whose `order_filled` reached the user's socket. */
+  delivered: number;
+  /** Orders the API refused or failed (non-2xx), by status. */
+  httpErrors: Record<string, number>;
+  wrongUser: number;
+}
+
+export interface Parameters {
+  reps: number;
+  throughput: { clients: number; window: number; warmupMs: number; measureMs: number };
+  latency: { clients: number; rates: number[]; warmupS: number; measureS: number; drainTimeoutMs: number };
+  private: { users: number[]; rate: number; warmupS: number; measureS: number };
+  idle: { clients: number; settleMs: number };
+  e2e: { rate: number; users: number; warmupS: number; measureS: number };
+}
+
+export interface BenchResults {
+  mode: 'full' | 'quick';
+  command: string;
+  startedAt: string;
+  finishedAt?: string;
+  machine: MachineInfo;
+  params: Parameters;
+  servers: ServerName[];
+  /** How sessions were verified (DB-backed or the file table), and other caveats of this run. */
+  notes: string[];
+  throughput: RunRecord<ThroughputResult>[];
+  latency: RunRecord<LatencyStep[]>[];
+  private: RunRecord<PrivateResult>[];
+  idle: RunRecord<IdleResult>[];
+  e2e: RunRecord<EndToEndResult>[];
+  /** Hot spots of the gateway from `--profile`, per scenario. */
+  profiles: { scenario: string; file: string; top: { selfPct: number; name: string }[] }[];
+}

@@ -1,0 +1,46 @@
+/**
+ * Percentile of `sorted` (ascending) by the nearest-rank method. `Infinity` entries stand for
+ * deliveries that never arrived, so a server that loses messages cannot report a good p99.
+ */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export function median(values: readonly number[]): number {
+  const finite = values.filter((v) => !Number.isNaN(v));
+  if (finite.length === 0) return Number.NaN;
+  const sorted = [...finite].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface LatencySummary {
+  /** Deliveries expected (events × recipients). */
+  expected: number;
+  /** Deliveries that arrived. */
+  delivered: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * Summarises latencies in ms. Expected deliveries that never arrived count as infinitely
+ * late: they push p99 and max to Infinity instead of silently vanishing.
+ */
+export function summariseLatencies(samples: Float64Array, count: number, expected: number): LatencySummary {
+  const missing = Math.max(0, expected - count);
+  const all = new Float64Array(count + missing);
+  all.set(samples.subarray(0, count));
+  all.fill(Number.POSITIVE_INFINITY, count);
+  all.sort();
+  return {
+    expected,
+    delivered: count,
+    p50: percentile(all, 50),
+    p99: percentile(all, 99),
+    max: all.length > 0 ? all[all.length - 1]! : Number.NaN,
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * The load generator process. The runner starts it pinned to its own core, sends one
+ * `{type:'run', spec}` over IPC and gets back `{type:'result', result}` (or `{type:'error'}`).
+ * The idle scenario also reports `{type:'connected'}` and waits for `{type:'release'}`, so the
+ * runner can read the server's memory while every client is connected.
+ */
+import { runIdle, runLatency, runPrivate, runThroughput, type LoadSpec } from './scenarios.ts';
+
+type RunnerMessage = { type: 'run'; spec: LoadSpec } | { type: 'release' };
+
+function send(message: unknown): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send) return resolve();
+    process.send(message, undefined, {}, () => resolve());
+  });
+}
+
+let release: () => void = () => {};
+const released = new Promise<void>((resolve) => (release = resolve));
+
+async function run(spec: LoadSpec): Promise<unknown> {
+  switch (spec.scenario) {
+    case 'throughput':
+      return runThroughput(spec);
+    case 'latency':
+      return runLatency(spec);
+    case 'private':
+      return runPrivate(spec);
+    case 'idle':
+      return runIdle(spec, () => void send({ type: 'connected' }), released);
+  }
+}
+
+process.on('message', (raw: unknown) => {
+  const message = raw as RunnerMessage;
+  if (message.type === 'release') release();
+  else if (message.type === 'run') {
+    run(message.spec).then(
+      async (result) => {
+        await send({ type: 'result', result });
+        process.exit(0);
+      },
+      async (err: unknown) => {
+        await send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+        process.exit(1);
+      },
+    );
+  }
+});
+// The runner gone means nobody wants the result: stop rather than load a server forever.
+process.on('disconnect', () => process.exit(2));

@@ -1,0 +1,217 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const OP_CONTINUATION = 0x0;
+const OP_TEXT = 0x1;
+const OP_BINARY = 0x2;
+const OP_CLOSE = 0x8;
+const OP_PING = 0x9;
+
+export interface RawWsHandlers {
+  /**
+   * One complete text message: the bytes `data[start..end)`. The view is only valid during the
+   * call (the buffer is the socket's chunk), so handlers read what they need and keep nothing.
+   */
+  onText(data: Buffer, start: number, end: number): void;
+  onClose(code: number): void;
+}
+
+/**
+ * A minimal WebSocket client for the load generator: one `net.Socket`, frames parsed in place
+ * from each TCP chunk, no per-message Buffer, no UTF-8 validation, no compression, no event
+ * emitter. It does the least work per message that a client can, so that at 200,000+
+ * messages/s the measured server, not the generator, is the bottleneck. It answers pings
+ * (the gateway's heartbeat would otherwise cut it) and close frames.
+ *
+ * Frames it sends are masked with a zero key: RFC 6455 requires the mask bit, which servers
+ * check; the key's value only matters against intermediaries that do not exist on loopback.
+ */
+export class RawWsClient {
+  readonly #socket: Socket;
+  readonly #handlers: RawWsHandlers;
+  #pending: Buffer | null = null;
+  #fragments: Buffer[] | null = null;
+  #closed = false;
+  #closeSent = false;
+
+  private constructor(socket: Socket, handlers: RawWsHandlers, rest: Buffer) {
+    this.#socket = socket;
+    this.#handlers = handlers;
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('close', () => this.#finish(1006));
+    socket.on('error', () => this.#finish(1006));
+    if (rest.length > 0) this.#onData(rest);
+  }
+
+  /**
+   * Opens a connection and completes the HTTP upgrade. Rejects with the HTTP status line when
+   * the server refuses (e.g. `503` at its connection cap).
+   */
+  static open(
+    host: string,
+    port: number,
+    path: string,
+    handlers: RawWsHandlers,
+    { headers = {} as Record<string, string>, timeoutMs = 10_000 } = {},
+  ): Promise<RawWsClient> {
+    return new Promise((resolve, reject) => {
+      const key = randomBytes(16).toString('base64');
+      const socket = connect({ host, port });
+      socket.setNoDelay(true);
+      let head: Buffer = Buffer.alloc(0);
+      const timer = setTimeout(() => fail(new Error(`upgrade timed out after ${timeoutMs} ms`)), timeoutMs);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      };
+      const onData = (chunk: Buffer) => {
+        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end === -1) {
+          if (head.length > 16_384) fail(new Error('upgrade response too large'));
+          return;
+        }
+        const response = head.subarray(0, end).toString('latin1');
+        const statusLine = response.slice(0, response.indexOf('\r\n'));
+        if (!/^HTTP\/1\.1 101 /.test(statusLine)) return fail(new Error(`upgrade refused: ${statusLine}`));
+        const accept = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(response)?.[1];
+        const expected = createHash('sha1').update(key + WS_GUID).digest('base64');
+        if (accept !== expected) return fail(new Error('bad Sec-WebSocket-Accept'));
+        clearTimeout(timer);
+        socket.off('data', onData);
+        socket.off('error', fail);
+        socket.off('close', onEarlyClose);
+        resolve(new RawWsClient(socket, handlers, head.subarray(end + 4)));
+      };
+      const onEarlyClose = () => fail(new Error('connection closed during upgrade'));
+      socket.on('data', onData);
+      socket.once('error', fail);
+      socket.once('close', onEarlyClose);
+      const extra = Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
+      );
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one text message. */
+  sendText(text: string): void {
+    if (this.#closed) return;
+    this.#sendFrame(OP_TEXT, Buffer.from(text, 'utf8'));
+  }
+
+  /** Starts the closing handshake; the socket is destroyed when the server answers or after 1 s. */
+  close(code = 1000): void {
+    if (this.#closed || this.#closeSent) return;
+    this.#closeSent = true;
+    const payload = Buffer.alloc(2);
+    payload.writeUInt16BE(code);
+    this.#sendFrame(OP_CLOSE, payload);
+    setTimeout(() => this.#socket.destroy(), 1000).unref();
+  }
+
+  /** Drops the TCP connection without a closing handshake. */
+  destroy(): void {
+    this.#socket.destroy();
+    this.#finish(1006);
+  }
+
+  #sendFrame(opcode: number, payload: Buffer): void {
+    const length = payload.length;
+    const headerLength = length < 126 ? 6 : length < 65_536 ? 8 : 14;
+    const frame = Buffer.alloc(headerLength + length);
+    frame[0] = 0x80 | opcode;
+    if (length < 126) {
+      frame[1] = 0x80 | length;
+    } else if (length < 65_536) {
+      frame[1] = 0x80 | 126;
+      frame.writeUInt16BE(length, 2);
+    } else {
+      frame[1] = 0x80 | 127;
+      frame.writeBigUInt64BE(BigInt(length), 2);
+    }
+    // The 4-byte masking key stays zero (Buffer.alloc), so the payload is copied unmasked.
+    payload.copy(frame, headerLength);
+    this.#socket.write(frame);
+  }
+
+  #onData(chunk: Buffer): void {
+    let data = chunk;
+    if (this.#pending) {
+      data = Buffer.concat([this.#pending, chunk]);
+      this.#pending = null;
+    }
+    let offset = 0;
+    const length = data.length;
+    while (offset + 2 <= length) {
+      const b0 = data[offset]!;
+      const b1 = data[offset + 1]!;
+      let payloadLength = b1 & 0x7f;
+      let headerLength = 2;
+      if (payloadLength === 126) {
+        if (offset + 4 > length) break;
+        payloadLength = data.readUInt16BE(offset + 2);
+        headerLength = 4;
+      } else if (payloadLength === 127) {
+        if (offset + 10 > length) break;
+        payloadLength = Number(data.readBigUInt64BE(offset + 2));
+        headerLength = 10;
+      }
+      // Server frames are never masked (RFC 6455 5.1); a masked one is a protocol error.
+      if (b1 & 0x80) {
+        this.destroy();
+        return;
+      }
+      const start = offset + headerLength;
+      const end = start + payloadLength;
+      if (end > length) break;
+      this.#onFrame(b0 & 0x80, b0 & 0x0f, data, start, end);
+      if (this.#closed) return;
+      offset = end;
+    }
+    if (offset < length) this.#pending = Buffer.from(data.subarray(offset));
+  }
+
+  #onFrame(fin: number, opcode: number, data: Buffer, start: number, end: number): void {
+    if (opcode === OP_TEXT || opcode === OP_BINARY) {
+      if (fin) this.#handlers.onText(data, start, end);
+      else this.#fragments = [Buffer.from(data.subarray(start, end))];
+    } else if (opcode === OP_CONTINUATION) {
+      if (!this.#fragments) return;
+      this.#fragments.push(Buffer.from(data.subarray(start, end)));
+      if (fin) {
+        const whole = Buffer.concat(this.#fragments);
+        this.#fragments = null;
+        this.#handlers.onText(whole, 0, whole.length);
+      }
+    } else if (opcode === OP_PING) {
+      this.#sendFrame(0xa, Buffer.from(data.subarray(start, end)));
+    } else if (opcode === OP_CLOSE) {
+      const code = end - start >= 2 ? data.readUInt16BE(start) : 1005;
+      if (!this.#closeSent) {
+        this.#closeSent = true;
+        const payload = Buffer.alloc(2);
+        payload.writeUInt16BE(code === 1005 ? 1000 : code);
+        this.#sendFrame(OP_CLOSE, payload);
+      }
+      this.#socket.end();
+      this.#finish(code);
+    }
+    // Pong frames (0xA) need no answer.
+  }
+
+  #finish(code: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#handlers.onClose(code);
+  }
+}

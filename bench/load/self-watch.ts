@@ -1,0 +1,44 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monoMs } from '../lib/clock.ts';
+
+/** How busy the load generator itself was during a measured window. */
+export interface GeneratorHealth {
+  /** CPU of the whole generator process (receiving and publisher threads), % of one core. */
+  cpuPct: number;
+  /** Event-loop delay of the receiving thread, ms. */
+  lagP99Ms: number;
+  lagMaxMs: number;
+}
+
+/**
+ * Watches the generator's own CPU and event-loop lag, so a result can say whether the
+ * generator kept out of the way. Near 100% CPU or a lag of tens of ms means the figures are
+ * the generator's limit, not the server's.
+ */
+export class SelfWatch {
+  #cpu = process.cpuUsage();
+  #start = monoMs();
+  #histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 5 });
+
+  start(): void {
+    this.#cpu = process.cpuUsage();
+    this.#start = monoMs();
+    this.#histogram.reset();
+    this.#histogram.enable();
+  }
+
+  stop(): GeneratorHealth {
+    this.#histogram.disable();
+    const cpu = process.cpuUsage(this.#cpu);
+    const elapsedMs = monoMs() - this.#start;
+    return {
+      cpuPct: round1(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100),
+      lagP99Ms: round1(this.#histogram.percentile(99) / 1e6),
+      lagMaxMs: round1(this.#histogram.max / 1e6),
+    };
+  }
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}

@@ -1,0 +1,407 @@
+/**
+ * `npm run bench` — tradewire's gateway against the design's broadcast and Socket.IO 4, in one
+ * session, on one machine:
+ *
+ *   npm run bench                      full run (≈25 min): every scenario, 3 interleaved repetitions,
+ *                                      writes docs/benchmarks.md and docs/benchmarks-latency.svg
+ *   npm run bench -- --quick           CI mode (<2 min): fan-out throughput, tradewire vs the naive
+ *                                      broadcast; exits 1 when tradewire < 2× naive
+ *   npm run bench -- --only latency,idle --reps 1       a subset (no docs written)
+ *   npm run bench -- --profile         also profiles the gateway (--cpu-prof) and lists hot spots
+ *   npm run bench -- --report bench/results/full-latest.json   rewrites the docs from saved results
+ *
+ * Placement: each server under test runs alone on CPU 0 (taskset); the load generator, its
+ * publisher thread and the benchmark's own redis-server share CPU 1. Every process is started
+ * by this runner and stopped by its PID, also on errors and Ctrl-C.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { LatencySpec, LatencyStep, PrivateResult, PrivateSpec, ThroughputResult, ThroughputSpec } from './load/scenarios.ts';
+import { sleep } from './lib/clock.ts';
+import { runEndToEnd } from './lib/end-to-end.ts';
+import { startGenerator, type Generator } from './lib/generator.ts';
+import { machineInfo, openFileLimit } from './lib/machine.ts';
+import { ROOT, stopAll } from './lib/processes.ts';
+import { hotSpots } from './lib/profile-summary.ts';
+import { startRedis } from './lib/redis-server.ts';
+import { writeReport } from './lib/report.ts';
+import type { BenchResults, IdleResult, Parameters, RunRecord } from './lib/results.ts';
+import { SERVERS, startServer, tradewireAvailable, type RunningServer, type ServerName } from './lib/servers.ts';
+import { median } from './lib/stats.ts';
+import { syntheticUsers, seedUsers, writeUsers } from './seed-users.ts';
+
+const SERVER_CORE = 0;
+const GENERATOR_CORE = 1;
+const RESULTS_DIR = join(ROOT, 'bench/results');
+const QUICK_MIN_RATIO = 2;
+
+const FULL: Parameters = {
+  reps: 3,
+  throughput: { clients: 1000, window: 64, warmupMs: 2000, measureMs: 5000 },
+  latency: { clients: 1000, rates: [10, 25, 50, 100, 200, 300, 400], warmupS: 1, measureS: 4, drainTimeoutMs: 20_000 },
+  private: { users: [1000, 10_000], rate: 500, warmupS: 1, measureS: 10 },
+  idle: { clients: 10_000, settleMs: 2000 },
+  e2e: { rate: 100, users: 200, warmupS: 2, measureS: 10 },
+};
+
+const QUICK: Parameters = {
+  ...FULL,
+  throughput: { clients: 1000, window: 64, warmupMs: 1000, measureMs: 3000 },
+};
+
+type Scenario = 'throughput' | 'latency' | 'private' | 'idle' | 'e2e';
+const SCENARIOS: Scenario[] = ['throughput', 'latency', 'private', 'idle', 'e2e'];
+
+function log(line: string): void {
+  process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+}
+
+const fmt = (n: number | null | undefined, digits = 0) =>
+  n === null || n === undefined || Number.isNaN(n) ? '—' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+// ---- one run of each scenario -------------------------------------------------------------
+
+interface Context {
+  params: Parameters;
+  redisUrl: string;
+  usersFile: string | undefined;
+  databaseUrl: string | undefined;
+  profileDir?: string;
+}
+
+/** Starts the server and a load generator (in parallel: both take seconds to boot), runs `body`, stops both. */
+async function withServer<T>(name: ServerName, ctx: Context, body: (server: RunningServer, generator: Generator) => Promise<T>): Promise<T> {
+  const generator = startGenerator(GENERATOR_CORE);
+  let server: RunningServer | undefined;
+  try {
+    server = await startServer(SERVERS[name], {
+      core: SERVER_CORE,
+      redisUrl: ctx.redisUrl,
+      usersFile: ctx.usersFile,
+      databaseUrl: ctx.databaseUrl,
+      profileDir: ctx.profileDir,
+    });
+    return await body(server, generator);
+  } finally {
+    await generator.stop();
+    await server?.stop();
+  }
+}
+
+function common(server: RunningServer, ctx: Context) {
+  return { target: server.target, redisUrl: ctx.redisUrl, serverPid: server.proc.pid };
+}
+
+function runThroughput(name: ServerName, ctx: Context): Promise<ThroughputResult> {
+  return withServer(name, ctx, (server, generator) => {
+    const spec: ThroughputSpec = { scenario: 'throughput', ...common(server, ctx), ...ctx.params.throughput };
+    return generator.run<ThroughputResult>(spec, { timeoutMs: 180_000 });
+  });
+}
+
+function runLatency(name: ServerName, ctx: Context): Promise<LatencyStep[]> {
+  const p = ctx.params.latency;
+  const budget = p.rates.length * ((p.warmupS + p.measureS) * 1000 + p.drainTimeoutMs + 1000) + 180_000;
+  return withServer(name, ctx, (server, generator) => {
+    const spec: LatencySpec = { scenario: 'latency', ...common(server, ctx), ...p };
+    return generator.run<LatencyStep[]>(spec, { timeoutMs: budget });
+  });
+}
+
+function runPrivate(name: ServerName, users: number, ctx: Context): Promise<PrivateResult> {
+  if (!ctx.usersFile) throw new Error('no users file');
+  const usersFile = ctx.usersFile;
+  return withServer(name, ctx, (server, generator) => {
+    const { rate, warmupS, measureS } = ctx.params.private;
+    const spec: PrivateSpec = { scenario: 'private', ...common(server, ctx), usersFile, users, rate, warmupS, measureS };
+    return generator.run<PrivateResult>(spec, { timeoutMs: 600_000 });
+  });
+}
+
+function runIdle(name: ServerName, ctx: Context): Promise<IdleResult> {
+  const { clients, settleMs } = ctx.params.idle;
+  return withServer(name, ctx, async (server, generator) => {
+    await sleep(settleMs);
+    const before = await server.memory();
+    let after = before;
+    await generator.run({ scenario: 'idle', ...common(server, ctx), clients }, {
+      timeoutMs: 600_000,
+      whileConnected: async () => {
+        await sleep(settleMs);
+        after = await server.memory();
+      },
+    });
+    return {
+      clients,
+      rssBefore: before.rss,
+      rssAfter: after.rss,
+      heapBefore: before.heapUsed,
+      heapAfter: after.heapUsed,
+      rssPerConnection: Math.round((after.rss - before.rss) / clients),
+      heapPerConnection: Math.round((after.heapUsed - before.heapUsed) / clients),
+    };
+  });
+}
+
+async function record<T>(rep: number, server: ServerName, what: string, run: () => Promise<T>, describe: (r: T) => string): Promise<RunRecord<T>> {
+  const started = Date.now();
+  try {
+    const result = await run();
+    log(`rep ${rep} ${what} ${server}: ${describe(result)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    return { rep, server, ok: true, result };
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    log(`rep ${rep} ${what} ${server}: FAILED: ${error.split('\n')[0]}`);
+    return { rep, server, ok: false, error: error.slice(0, 2000) };
+  }
+}
+
+const describeThroughput = (r: ThroughputResult) =>
+  `${fmt(r.deliveriesPerSec)} deliveries/s, ${fmt(r.serverCpuUsPerDelivery, 2)} µs CPU/delivery, lost ${r.lost}, generator ${r.generator.cpuPct}% CPU`;
+const describeLatency = (steps: LatencyStep[]) =>
+  steps.map((s) => `${s.rate}/s p99 ${s.p99 === null ? '∞' : fmt(s.p99, 1)}`).join(', ');
+const describePrivate = (r: PrivateResult) =>
+  `p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms, wrong-user ${r.wrongUser}, lost ${r.lost}`;
+const describeIdle = (r: IdleResult) => `${fmt(r.rssPerConnection)} B RSS/connection, ${fmt(r.heapPerConnection)} B heap/connection`;
+
+// ---- the database of seeded users ---------------------------------------------------------
+
+interface BenchDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh PostgreSQL database for this run, on the server of BENCH_PG_ADMIN_URL. */
+async function createBenchDatabase(): Promise<BenchDatabase> {
+  const { default: pg } = await import('pg');
+  const adminUrl = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const name = `bench_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+// ---- main ---------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      reps: { type: 'string' },
+      only: { type: 'string' },
+      servers: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      report: { type: 'string' },
+      'no-docs': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+
+  if (values.report) {
+    const saved = JSON.parse(readFileSync(values.report, 'utf8')) as BenchResults;
+    writeReport(saved, ROOT);
+    log(`docs/benchmarks.md and docs/benchmarks-latency.svg rewritten from ${values.report}`);
+    return 0;
+  }
+
+  const quick = values.quick;
+  const params: Parameters = structuredClone(quick ? QUICK : FULL);
+  if (values.reps) params.reps = Math.max(1, Number(values.reps));
+  const scenarios: Scenario[] = quick ? ['throughput'] : values.only ? (values.only.split(',') as Scenario[]) : SCENARIOS;
+  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (scenarios: ${SCENARIOS.join(', ')})`);
+  let servers: ServerName[] = quick ? ['tradewire', 'naive'] : values.servers ? (values.servers.split(',') as ServerName[]) : ['tradewire', 'naive', 'socketio'];
+  for (const s of servers) if (!(s in SERVERS)) throw new Error(`unknown server "${s}"`);
+
+  const notes: string[] = [];
+  if (!tradewireAvailable()) {
+    if (quick) throw new Error('apps/ws/src/index.ts is missing: the quick mode compares tradewire with the naive broadcast');
+    notes.push('apps/ws is not in this checkout: tradewire was not measured.');
+    servers = servers.filter((s) => s !== 'tradewire');
+  }
+  const cores = (await import('node:os')).cpus().length;
+  if (cores < 2) throw new Error(`the benchmark pins the server and the generator to separate CPUs; this machine has ${cores}`);
+  const fileLimit = openFileLimit();
+  const maxClients = Math.max(params.idle.clients, ...params.private.users);
+  if (!quick && fileLimit < maxClients + 1000) {
+    throw new Error(`ulimit -n is ${fileLimit}; the scenarios open ${maxClients} connections per process: raise it (ulimit -n ${maxClients + 5000})`);
+  }
+
+  const results: BenchResults = {
+    mode: quick ? 'quick' : 'full',
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    startedAt: new Date().toISOString(),
+    machine: machineInfo(),
+    params,
+    servers,
+    notes,
+    throughput: [],
+    latency: [],
+    private: [],
+    idle: [],
+    e2e: [],
+    profiles: [],
+  };
+  log(`${results.command}: servers ${servers.join(', ')}; scenarios ${scenarios.join(', ')}; ${params.reps} repetitions; load average ${loadavg()[0]!.toFixed(2)}`);
+
+  let database: BenchDatabase | undefined;
+  const interrupted = new Promise<never>((_, reject) => {
+    const onSignal = (signal: string) => reject(new Error(`interrupted by ${signal}`));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+  });
+  interrupted.catch(() => {});
+
+  const body = async () => {
+    const redis = await startRedis(GENERATOR_CORE);
+    const ctx: Context = { params, redisUrl: redis.url, usersFile: undefined, databaseUrl: undefined };
+
+    if (scenarios.includes('private') || scenarios.includes('e2e')) {
+      const count = Math.max(...params.private.users, params.e2e.users);
+      const usersFile = join(RESULTS_DIR, 'users.json');
+      try {
+        database = await createBenchDatabase();
+        const started = Date.now();
+        writeUsers(usersFile, await seedUsers(database.url, count));
+        ctx.databaseUrl = database.url;
+        notes.push(
+          `Sessions: ${count.toLocaleString('en-US')} users seeded with \`bench/seed-users.ts\` into a fresh PostgreSQL database; every server verifies tokens with \`@repo/db\`'s \`createSessionStore\`.`,
+        );
+        log(`seeded ${count} users with sessions in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      } catch (err) {
+        writeUsers(usersFile, syntheticUsers(count));
+        notes.push(
+          `Sessions: PostgreSQL was not reachable (${(err as Error).message}); every server verified tokens from a users file (bench/servers/sessions.ts), and the end-to-end scenario was skipped.`,
+        );
+        log(`PostgreSQL unreachable, using synthetic users: ${(err as Error).message}`);
+      }
+      ctx.usersFile = usersFile;
+    }
+
+    for (let rep = 1; rep <= params.reps; rep++) {
+      // Rotate the order each repetition, so no server always runs first (or last) in a rep.
+      const order = servers.map((_, i) => servers[(i + rep - 1) % servers.length]!);
+      for (const scenario of scenarios) {
+        if (scenario === 'e2e') continue;
+        for (const server of order) {
+          if (scenario === 'throughput') results.throughput.push(await record(rep, server, 'throughput', () => runThroughput(server, ctx), describeThroughput));
+          if (scenario === 'latency') results.latency.push(await record(rep, server, 'latency', () => runLatency(server, ctx), describeLatency));
+          if (scenario === 'idle') results.idle.push(await record(rep, server, 'idle memory', () => runIdle(server, ctx), describeIdle));
+          if (scenario === 'private') {
+            for (const users of params.private.users) {
+              results.private.push(await record(rep, server, `private ${users} users`, () => runPrivate(server, users, ctx), describePrivate));
+            }
+          }
+        }
+      }
+    }
+
+    if (scenarios.includes('e2e')) {
+      if (!ctx.databaseUrl || !ctx.usersFile) notes.push('End to end: skipped (needs PostgreSQL).');
+      else {
+        for (let rep = 1; rep <= params.reps; rep++) {
+          results.e2e.push(
+            await record(rep, 'tradewire', 'end to end', () => runEndToEnd({ ...params.e2e, redisUrl: redis.url, databaseUrl: ctx.databaseUrl!, usersFile: ctx.usersFile!, core: SERVER_CORE, generatorCore: GENERATOR_CORE }), (r) => `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, delivered ${r.delivered}/${r.orders}`),
+          );
+        }
+      }
+    }
+
+    if (values.profile && servers.includes('tradewire')) {
+      const profileDir = join(RESULTS_DIR, 'profiles');
+      mkdirSync(profileDir, { recursive: true });
+      const profiled: Context = { ...ctx, profileDir };
+      const runs: [string, () => Promise<unknown>][] = [
+        ['throughput', () => runThroughput('tradewire', profiled)],
+        ['latency', () => runLatency('tradewire', { ...profiled, params: { ...params, latency: { ...params.latency, rates: [200] } } })],
+      ];
+      if (ctx.usersFile) runs.push(['private 10000 users', () => runPrivate('tradewire', 10_000, profiled)]);
+      for (const [scenario, run] of runs) {
+        const before = new Set(listProfiles(profileDir));
+        await run();
+        const file = listProfiles(profileDir).find((f) => !before.has(f));
+        if (file) {
+          results.profiles.push({ scenario, file: `bench/results/profiles/${file}`, top: hotSpots(join(profileDir, file), 15) });
+          log(`profiled tradewire (${scenario}): bench/results/profiles/${file}`);
+        }
+      }
+    }
+    await redis.stop();
+  };
+
+  try {
+    await Promise.race([body(), interrupted]);
+  } finally {
+    await stopAll();
+    await database?.drop().catch((err: unknown) => log(`could not drop the bench database: ${String(err)}`));
+  }
+
+  results.finishedAt = new Date().toISOString();
+  results.machine.loadAtEnd = loadavg()[0] ?? 0;
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const saved = join(RESULTS_DIR, `${results.mode}-latest.json`);
+  writeFileSync(saved, JSON.stringify(results, null, 2));
+  log(`results: ${saved}`);
+
+  const complete = !values.only && !values.servers && !values['no-docs'];
+  if (!quick && complete) {
+    writeReport(results, ROOT);
+    log('wrote docs/benchmarks.md and docs/benchmarks-latency.svg');
+  }
+
+  return quick ? quickVerdict(results) : 0;
+}
+
+/** The CI check: tradewire's median fan-out throughput must be at least 2× the naive broadcast's. */
+function quickVerdict(results: BenchResults): number {
+  const medianOf = (server: ServerName) =>
+    median(results.throughput.filter((r) => r.server === server && r.ok).map((r) => (r.ok ? r.result.deliveriesPerSec : 0)));
+  const failed = results.throughput.filter((r) => !r.ok);
+  const tradewire = medianOf('tradewire');
+  const naive = medianOf('naive');
+  const ratio = tradewire / naive;
+  log(`fan-out throughput medians: tradewire ${fmt(tradewire)}/s, naive ${fmt(naive)}/s: ${fmt(ratio, 2)}×`);
+  if (failed.length > 0 || !(ratio >= QUICK_MIN_RATIO)) {
+    log(`FAIL: tradewire must deliver at least ${QUICK_MIN_RATIO}× the naive broadcast${failed.length ? ` (${failed.length} runs failed)` : ''}`);
+    return 1;
+  }
+  log(`PASS: at least ${QUICK_MIN_RATIO}×`);
+  return 0;
+}
+
+function listProfiles(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  } catch {
+    return [];
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    await stopAll();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+
+export interface BenchSession {
+  userId: number;
+  sessionId: string;
+  expiresAt?: Date;
+}
+
+export interface SessionVerifier {
+  verify(token: string): Promise<BenchSession | null>;
+}
+
+/** One seeded user, as `bench/seed-users.ts` writes them. */
+export interface SeededUser {
+  userId: number;
+  token: string;
+}
+
+/**
+ * The session verifier every bench server uses, so that all three authenticate the same way:
+ * the real one (`@repo/db`'s `createSessionStore` over PostgreSQL) when `databaseUrl` is given,
+ * else a table read from a users file (`[{userId, token}]`). Auth only runs while clients
+ * connect, never inside a measured window, so its cost does not enter any figure.
+ */
+export async function openSessionVerifier(options: {
+  databaseUrl?: string | undefined;
+  usersFile?: string | undefined;
+}): Promise<{ verifier: SessionVerifier; close(): Promise<void> }> {
+  if (options.databaseUrl) {
+    const { openDatabase, createSessionStore } = await import('@repo/db');
+    const db = await openDatabase({ url: options.databaseUrl, poolSize: 4 });
+    return { verifier: createSessionStore(db), close: () => db.close() };
+  }
+  const byToken = new Map<string, BenchSession>();
+  if (options.usersFile) {
+    const users = JSON.parse(readFileSync(options.usersFile, 'utf8')) as SeededUser[];
+    for (const { userId, token } of users) byToken.set(token, { userId, sessionId: `bench-${userId}` });
+  }
+  return {
+    verifier: { verify: async (token) => byToken.get(token) ?? null },
+    close: async () => {},
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The gateway under test (`@repo/ws`) as its own process, built the way the launcher builds it
+ * (apps/server/src/system.ts): a `RedisBroker` from `connectRedisBroker`, the session verifier,
+ * `createGateway`.
+ *
+ * Every feature stays on, at its default, for every figure: zod validation of each event,
+ * Prometheus metrics (delivered counters, the event-latency histogram), the per-socket rate
+ * limiter, slow-consumer conflation (256 KiB soft) and the 4008 cut (1 MiB hard), the
+ * heartbeat (25 s ping, 10 s pong deadline), the 16 KiB frame limit, the Origin check and the
+ * connection cap. The defaults already fit the benchmark (the cap is 20,000 connections, the
+ * scenarios open at most 10,000; clients send two messages each), so no limit is raised.
+ */
+import { connectRedisBroker } from '@repo/broker';
+import { createLogger } from '@repo/log';
+import { createGateway } from '@repo/ws';
+import { serverArgs } from './args.ts';
+import { serveControl } from './control.ts';
+import { openSessionVerifier } from './sessions.ts';
+
+const args = serverArgs();
+// Warnings and errors only: the gateway logs nothing per message, and the bench wants to see
+// a slow-consumer cut or a Redis error if one happens.
+const logger = createLogger({ level: 'warn', name: 'bench-tradewire' });
+const sessions = await openSessionVerifier(args);
+const broker = await connectRedisBroker(args.redisUrl, { logger });
+const gateway = await createGateway({
+  broker,
+  sessions: sessions.verifier,
+  symbols: ['SOL'],
+  allowedOrigins: ['http://127.0.0.1'],
+  logger,
+});
+const port = await gateway.listen(0, '127.0.0.1');
+serveControl(port, async () => {
+  await gateway.close();
+  await Promise.allSettled([broker.close(), sessions.close()]);
+});
