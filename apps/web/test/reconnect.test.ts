@@ -42,11 +42,10 @@ before(async () => {
     PRICE_INTERVAL_MS: '200',
     STATIC_DIR: staticDir,
   };
-  // The API applies the migrations; the gateway starts once the schema is there.
+  // Both apply migrations at start; a PostgreSQL advisory lock makes them take turns.
   apiAndWorker = new TradewireProcess(['api', 'worker'], env);
-  await apiAndWorker.ready;
   gateway = new TradewireProcess(['ws'], env);
-  await gateway.ready;
+  await Promise.all([apiAndWorker.ready, gateway.ready]);
   baseUrl = `http://127.0.0.1:${port}`;
 });
 

@@ -166,10 +166,8 @@ describe('trading page', () => {
         const sol = document.querySelector('[data-testid="sol-size"]');
         if (sol) window.__solSeen.add(sol.textContent);
       }).observe(document, { subtree: true, childList: true, characterData: true });`;
-    const a = await newPage(browser, baseUrl);
-    const b = await newPage(browser, baseUrl);
-    await a.context.addInitScript(recorder);
-    await b.context.addInitScript(recorder);
+    const [a, b] = await Promise.all([newPage(browser, baseUrl), newPage(browser, baseUrl)]);
+    await Promise.all([a.context.addInitScript(recorder), b.context.addInitScript(recorder)]);
     const alice = new TradingPage(a.page);
     const bob = new TradingPage(b.page);
     await Promise.all([alice.open(), bob.open()]);
