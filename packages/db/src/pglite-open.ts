@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,7 +25,8 @@ export async function openPglite(
   const { logger } = options;
   const inMemory = dataDir.startsWith('memory://');
   const fresh = inMemory || (await isEmptyDir(dataDir));
-  const templatePath = fresh && options.templateDir ? join(options.templateDir, `tradewire-pglite-${templateKey()}.tar.gz`) : null;
+  const templateDir = fresh && options.templateDir && (await ensurePrivateDir(options.templateDir, logger)) ? options.templateDir : null;
+  const templatePath = templateDir ? join(templateDir, `tradewire-pglite-${templateKey()}.tar.gz`) : null;
 
   if (templatePath && existsSync(templatePath)) {
     try {
@@ -55,6 +56,24 @@ export async function openPglite(
   return client;
 }
 
+/**
+ * A template becomes the whole content of a new database, so it is only read from (and
+ * written to) a directory that this user owns and nobody else can write: in a shared temp
+ * directory another local user could otherwise plant one.
+ */
+async function ensurePrivateDir(dir: string, logger: Logger): Promise<boolean> {
+  if (typeof process.getuid !== 'function') return false;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const info = await stat(dir);
+    if (info.isDirectory() && info.uid === process.getuid() && (info.mode & 0o022) === 0) return true;
+    logger.warn({ dir }, 'PGlite template directory is not private to this user; not using templates');
+  } catch (err) {
+    logger.warn({ dir, err: (err as Error).message }, 'PGlite template directory unusable; not using templates');
+  }
+  return false;
+}
+
 async function isEmptyDir(path: string): Promise<boolean> {
   try {
     return (await readdir(path)).length === 0;
@@ -67,7 +86,6 @@ async function isEmptyDir(path: string): Promise<boolean> {
 async function saveTemplate(client: PGlite, templatePath: string, logger: Logger): Promise<void> {
   try {
     const tarball = await client.dumpDataDir('gzip');
-    await mkdir(dirname(templatePath), { recursive: true });
     // Written aside and renamed, so a concurrent opener never reads half a file.
     const partial = `${templatePath}.${process.pid}.${randomBytes(4).toString('hex')}.partial`;
     await writeFile(partial, Buffer.from(await tarball.arrayBuffer()));
@@ -105,5 +123,5 @@ function listFiles(root: string, prefix = ''): string[] {
   return out;
 }
 
-/** Default place of PGlite templates: the system temp directory. */
-export const DEFAULT_PGLITE_TEMPLATE_DIR = join(tmpdir(), 'tradewire-pglite-templates');
+/** Default place of PGlite templates: a private folder per user in the system temp directory. */
+export const DEFAULT_PGLITE_TEMPLATE_DIR = join(tmpdir(), `tradewire-pglite-templates-${process.getuid?.() ?? 'user'}`);
