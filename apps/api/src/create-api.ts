@@ -53,7 +53,7 @@ export interface ApiOptions {
   trustProxy?: boolean | string | string[];
   /** Deadline for reading the latest price from the broker (default 250 ms). */
   priceReadTimeoutMs?: number;
-  relay?: Pick<OutboxRelayOptions, 'pollIntervalMs' | 'batchSize' | 'retryBaseMs' | 'retryMaxMs' | 'retentionMs' | 'pruneIntervalMs'>;
+  relay?: Pick<OutboxRelayOptions, 'pollIntervalMs' | 'batchSize' | 'retryBaseMs' | 'retryMaxMs' | 'retentionMs' | 'retentionEvents' | 'pruneIntervalMs'>;
   now?: () => Date;
 }
 

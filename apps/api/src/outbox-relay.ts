@@ -17,8 +17,13 @@ export interface OutboxRelayOptions {
   retryBaseMs?: number;
   /** Longest retry delay (default 5000 ms). */
   retryMaxMs?: number;
-  /** Published events are kept this long, then deleted (default 24 h). */
+  /**
+   * Published events are kept at least this long (default 24 h). They are the replay history
+   * gateways read for `subscribe orders since` (issue 5).
+   */
   retentionMs?: number;
+  /** And each user's last this many order events are kept whatever their age (default 1000). */
+  retentionEvents?: number;
   /** How often published events past the retention are deleted (default 10 min). */
   pruneIntervalMs?: number;
   metrics?: Pick<ApiMetrics, 'outboxPublished' | 'outboxPublishErrors'>;
@@ -56,6 +61,7 @@ export class OutboxRelay {
   readonly #now: () => Date;
   readonly #offStatus: () => void;
   readonly #retentionMs: number;
+  readonly #retentionEvents: number;
   readonly #pruneIntervalMs: number;
   #pruneTimer: NodeJS.Timeout | undefined;
 
@@ -80,6 +86,7 @@ export class OutboxRelay {
     this.#retryBaseMs = positive('retryBaseMs', options.retryBaseMs ?? 100);
     this.#retryMaxMs = positive('retryMaxMs', options.retryMaxMs ?? 5000);
     this.#retentionMs = positive('retentionMs', options.retentionMs ?? 24 * 60 * 60 * 1000);
+    this.#retentionEvents = Math.floor(positive('retentionEvents', options.retentionEvents ?? 1000));
     this.#pruneIntervalMs = positive('pruneIntervalMs', options.pruneIntervalMs ?? 10 * 60 * 1000);
     this.#metrics = options.metrics;
     this.#now = options.now ?? (() => new Date());
@@ -104,7 +111,7 @@ export class OutboxRelay {
   async prune(): Promise<number> {
     try {
       const cutoff = new Date(this.#now().getTime() - this.#retentionMs);
-      const deleted = await this.#outbox.prunePublished(cutoff, PRUNE_BATCH);
+      const deleted = await this.#outbox.prunePublished(cutoff, PRUNE_BATCH, this.#retentionEvents);
       if (deleted > 0) this.#logger.debug({ deleted }, 'pruned published outbox events');
       return deleted;
     } catch (err) {

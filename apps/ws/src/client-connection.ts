@@ -16,6 +16,15 @@ export interface BufferedEvent {
   event: { timestamp: string; version?: number | undefined; seq?: number | undefined; symbol?: string };
 }
 
+/** A live order event held during a replay. */
+export interface HeldOrder {
+  frame: Buffer;
+  seq: number | undefined;
+}
+
+/** What happened to a live order event handed to `deliverOrder`. */
+export type OrderDelivery = 'sent' | 'held' | 'duplicate' | 'gap' | 'closed';
+
 /** What every connection shares: handed in by the gateway, never looked up. */
 export interface ConnectionContext {
   readonly limits: GatewayLimits;
@@ -60,6 +69,19 @@ export class ClientConnection implements BatchTarget {
   /** Price frames held while the socket is over the soft limit: latest per symbol wins. */
   #conflated: Map<string, Buffer> | null = null;
   #conflatedBytes = 0;
+  /**
+   * Order delivery position (issue 5): the highest `seq` written to this socket, null while
+   * unknown (no history to ask). An order event at or below it is a duplicate and is dropped;
+   * one past `orderSeq + 1` reveals a gap that is filled from history before it goes out.
+   */
+  orderSeq: number | null = null;
+  /** Bumped by every `orders` (re)subscription and unsubscription: a stale catch-up stops. */
+  orderEpoch = 0;
+  /** Live order events held while a replay or gap fill runs; null when delivering live. */
+  #heldOrders: HeldOrder[] | null = null;
+  #heldOrderBytes = 0;
+  /** Highest portfolio `version` written to this socket: an older one is never sent after it. */
+  portfolioVersion: number | null = null;
   /** Requests wait here while an earlier one (auth, a snapshot) is still being answered. */
   #queue: ParsedClientMessage[] = [];
   #busy = false;
@@ -200,6 +222,84 @@ export class ClientConnection implements BatchTarget {
     return this.sendPrice(symbol, frame);
   }
 
+  /**
+   * Delivers a live order event in `seq` order: held while a replay runs, dropped when this
+   * socket already has it, held (and reported as `gap`) when events before it are missing.
+   */
+  deliverOrder(frame: Buffer, seq: number | undefined): OrderDelivery {
+    if (this.ws.readyState !== WebSocket.OPEN) return 'closed';
+    if (this.#heldOrders) {
+      this.#heldOrders.push({ frame, seq });
+      // A replay that cannot keep up with a flood of live events must not grow without bound.
+      this.#heldOrderBytes += frame.length;
+      if (this.#heldOrderBytes > this.#context.limits.hardBufferedBytes) {
+        this.#closeSlowConsumer();
+        return 'closed';
+      }
+      return 'held';
+    }
+    if (seq !== undefined && this.orderSeq !== null) {
+      if (seq <= this.orderSeq) return 'duplicate';
+      if (seq > this.orderSeq + 1) {
+        this.#heldOrders = [{ frame, seq }];
+        return 'gap';
+      }
+    }
+    return this.sendOrderFrame(frame, seq) ? 'sent' : 'closed';
+  }
+
+  /** Writes an order frame and advances the position. */
+  sendOrderFrame(frame: Buffer, seq: number | undefined): boolean {
+    if (!this.sendFrame(frame)) return false;
+    if (seq !== undefined) this.orderSeq = Math.max(this.orderSeq ?? 0, seq);
+    return true;
+  }
+
+  /** Starts holding live order events (a replay or gap fill begins). */
+  holdOrders(): void {
+    this.#heldOrders ??= [];
+  }
+
+  get holdingOrders(): boolean {
+    return this.#heldOrders !== null;
+  }
+
+  /** The held order events, oldest `seq` first; holding continues until `releaseOrders`. */
+  takeHeldOrders(): HeldOrder[] {
+    const held = this.#heldOrders ?? [];
+    if (this.#heldOrders) this.#heldOrders = [];
+    this.#heldOrderBytes = 0;
+    return held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+  }
+
+  /** Puts events back at the front of the hold (a gap remains before them). */
+  reholdOrders(events: HeldOrder[]): void {
+    this.#heldOrders = [...events, ...(this.#heldOrders ?? [])];
+    for (const event of events) this.#heldOrderBytes += event.frame.length;
+  }
+
+  /** Delivers live again. */
+  releaseOrders(): void {
+    this.#heldOrders = null;
+    this.#heldOrderBytes = 0;
+  }
+
+  /** Forgets the order stream (unsubscribe, another user): a running catch-up stops. */
+  resetOrders(): void {
+    this.#heldOrders = null;
+    this.#heldOrderBytes = 0;
+    this.orderSeq = null;
+    this.orderEpoch += 1;
+  }
+
+  /** Writes a portfolio frame unless this socket already has that version or a newer one. */
+  sendPortfolioFrame(frame: Buffer, version: number | undefined): boolean {
+    if (version !== undefined && this.portfolioVersion !== null && version <= this.portfolioVersion) return false;
+    if (!this.sendFrame(frame)) return false;
+    if (version !== undefined) this.portfolioVersion = version;
+    return true;
+  }
+
   /** Delivers a live private event: held while its channel waits for a snapshot, else sent. */
   deliverPrivate(channel: 'orders' | 'portfolio', frame: Buffer, type: DeliveredType, event: BufferedEvent['event']): boolean {
     const pending = this.#pending?.get(channel);
@@ -210,7 +310,7 @@ export class ClientConnection implements BatchTarget {
       pending.set(key, { frame, type, event });
       return false;
     }
-    return this.sendFrame(frame);
+    return channel === 'portfolio' ? this.sendPortfolioFrame(frame, event.version) : this.sendFrame(frame);
   }
 
   /** Starts holding live events of `channel` until `endPending` (the snapshot is being read). */
@@ -281,6 +381,8 @@ export class ClientConnection implements BatchTarget {
   dispose(): void {
     this.clearExpiry();
     this.#pending = null;
+    this.#heldOrders = null;
+    this.orderEpoch += 1;
     this.#queue = [];
     this.#conflated = null;
     this.#conflatedBytes = 0;

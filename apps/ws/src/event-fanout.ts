@@ -17,17 +17,21 @@ export class EventFanout {
   readonly #metrics: GatewayMetrics;
   readonly #prices: PriceCache;
   readonly #malformed: ThrottledWarning;
+  readonly #onOrderGap: (connection: ClientConnection) => void;
 
   constructor(deps: {
     index: SubscriberIndex<ClientConnection>;
     metrics: GatewayMetrics;
     prices: PriceCache;
     malformedWarning: ThrottledWarning;
+    /** A socket got an order event past `orderSeq + 1`: events before it must come from history. */
+    onOrderGap?: (connection: ClientConnection) => void;
   }) {
     this.#index = deps.index;
     this.#metrics = deps.metrics;
     this.#prices = deps.prices;
     this.#malformed = deps.malformedWarning;
+    this.#onOrderGap = deps.onOrderGap ?? (() => {});
   }
 
   /** The broker handler for each event kind's channel. */
@@ -61,8 +65,19 @@ export class EventFanout {
     if (recipients.size === 0) return;
     const frame = encodeTextFrame(JSON.stringify({ type: kind, ...event }));
     let sent = 0;
-    for (const connection of recipients) {
-      if (connection.deliverPrivate(channel, frame, kind, event)) sent += 1;
+    if (channel === 'orders') {
+      const seq = (event as { seq?: number }).seq;
+      // A copy: a gap handler may change the index while we walk it.
+      for (const connection of [...recipients]) {
+        const outcome = connection.deliverOrder(frame, seq);
+        if (outcome === 'sent') sent += 1;
+        else if (outcome === 'duplicate') this.#metrics.dropped('duplicate');
+        else if (outcome === 'gap') this.#onOrderGap(connection);
+      }
+    } else {
+      for (const connection of recipients) {
+        if (connection.deliverPrivate(channel, frame, kind, event)) sent += 1;
+      }
     }
     this.#metrics.delivered(kind, sent);
     this.#metrics.eventLatency(event.timestamp, Date.now());

@@ -23,7 +23,9 @@ import { Heartbeat } from './heartbeat.ts';
 import { createHttpHandler, rejectUpgrade, type HealthReport } from './http-routes.ts';
 import { AddressRateLimiter } from './address-rate-limiter.ts';
 import { resolveLimits, type GatewayLimits } from './limits.ts';
+import { HistoryReader, defaultHistoryReadLimits, type HistoryReadLimits } from './history-reader.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { decodeHistoryEvent, type OrderHistory, type OrderHistoryPage } from './order-history.ts';
 import { PriceCache } from './price-cache.ts';
 import { decodeSessionRevoked, isUsableSession, RecentRevocations, type SessionVerifier } from './session.ts';
 import { SubscriberIndex } from './subscriber-index.ts';
@@ -54,6 +56,14 @@ export interface GatewayOptions {
    * many clients, and the limit belongs in the proxy. Pass `[]` to limit loopback too.
    */
   upgradeLimitExempt?: string[];
+  /**
+   * The users' order-event history (issue 5): replays `subscribe orders since`, fills gaps in
+   * live delivery, catches up after a broker outage. Without it `since` is ignored and
+   * `subscribed` carries no `seq`.
+   */
+  history?: OrderHistory;
+  /** Overrides of `defaultHistoryReadLimits()`: page size and bytes, concurrent reads, timeout. */
+  historyLimits?: Partial<HistoryReadLimits>;
 }
 
 export interface Gateway {
@@ -103,6 +113,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   let nextConnectionId = 0;
   let closing: Promise<void> | null = null;
+  const historyReader = options.history
+    ? new HistoryReader(options.history, { ...defaultHistoryReadLimits(), ...definedOnly(options.historyLimits ?? {}) })
+    : null;
 
   // ---- subscriptions ----------------------------------------------------------------------
 
@@ -115,6 +128,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   function removeSubscription(connection: ClientConnection, channel: Channel): void {
     connection.cancelPending(channel);
+    // A later subscription starts its own stream: no position, no held events, no catch-up.
+    if (channel === 'orders') connection.resetOrders();
+    if (channel === 'portfolio') connection.portfolioVersion = null;
     if (!connection.channels.delete(channel)) return;
     index.remove(channel, connection, channel === 'prices' ? null : connection.userId);
     metrics.unsubscribed(channel);
@@ -195,7 +211,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     reply(connection, request, { type: 'auth_ok', userId: session.userId });
   }
 
-  function subscribe(connection: ClientConnection, request: { channel: Channel; id?: RequestId }): void | Promise<void> {
+  function subscribe(
+    connection: ClientConnection,
+    request: { channel: Channel; since?: number; id?: RequestId },
+  ): void | Promise<void> {
     const { channel } = request;
     if (channel !== 'prices' && connection.userId === null) {
       return replyError(connection, request, 'auth_required', `authenticate before subscribing to ${channel}`);
@@ -203,16 +222,204 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (!connection.channels.has(channel) && connection.channels.size >= limits.maxSubscriptions) {
       return replyError(connection, request, 'too_many_subscriptions', `at most ${limits.maxSubscriptions} subscriptions per socket`);
     }
-    if (channel === 'orders') {
-      addSubscription(connection, channel);
-      return reply(connection, request, { type: 'subscribed', channel });
-    }
+    if (channel === 'orders') return subscribeOrders(connection, request, connection.userId!);
     // Live events are indexed (and held) from now on, so none is lost while the snapshot is read.
     addSubscription(connection, channel);
     connection.beginPending(channel);
     return channel === 'prices'
       ? completePricesSubscription(connection, request)
       : completePortfolioSubscription(connection, request, connection.userId!);
+  }
+
+  // ---- orders: replay, gap fill, catch-up (issue 5) ------------------------------------------
+
+  /**
+   * `subscribe orders [since]`. Live events are indexed and held from now on; the history is
+   * read; the reply says where the stream stands (`seq`) and, with `since`, whether the
+   * history still reaches back to it (`recovered`); then the replay, then the held live
+   * events past it, then live. A socket never gets a `seq` twice or out of order.
+   */
+  async function subscribeOrders(connection: ClientConnection, request: { since?: number; id?: RequestId }, userId: number): Promise<void> {
+    if (!addSubscription(connection, 'orders')) connection.resetOrders(); // subscribing again restarts the stream
+    if (!historyReader) {
+      reply(connection, request, { type: 'subscribed', channel: 'orders' });
+      return;
+    }
+    const epoch = connection.orderEpoch;
+    connection.holdOrders();
+    const { since } = request;
+    let page: OrderHistoryPage;
+    try {
+      // Without `since` only the latest seq is needed: read past every event.
+      page = await historyReader.read(userId, since ?? Number.MAX_SAFE_INTEGER);
+    } catch (err) {
+      if (!isCurrentStream(connection, userId, epoch)) return;
+      dependencyWarning.warn({ err: (err as Error).message }, 'order history read failed');
+      if (since === undefined) {
+        // A fresh subscription can start without knowing the position: the first event sets it.
+        reply(connection, request, { type: 'subscribed', channel: 'orders' });
+        flushHeldOrders(connection);
+        return;
+      }
+      removeSubscription(connection, 'orders');
+      return replyError(connection, request, 'internal_error', 'order history is unavailable right now; retry');
+    }
+    if (!isCurrentStream(connection, userId, epoch)) return;
+    const latestSeq = page.latestSeq;
+    if (since === undefined) {
+      connection.orderSeq = latestSeq;
+      reply(connection, request, { type: 'subscribed', channel: 'orders', seq: latestSeq });
+      return catchUp(connection, userId, epoch, null);
+    }
+    const recovered =
+      since === latestSeq || (since < latestSeq && page.oldestSeq !== null && page.oldestSeq <= since + 1);
+    reply(connection, request, { type: 'subscribed', channel: 'orders', recovered, seq: latestSeq });
+    if (!recovered) {
+      // The client reloads over REST, which shows everything up to `latestSeq`; live goes on from there.
+      connection.orderSeq = latestSeq;
+      return catchUp(connection, userId, epoch, null);
+    }
+    connection.orderSeq = since;
+    return catchUp(connection, userId, epoch, page);
+  }
+
+  function isCurrentStream(connection: ClientConnection, userId: number, epoch: number): boolean {
+    return connection.isOpen && connection.userId === userId && connection.orderEpoch === epoch && connection.channels.has('orders');
+  }
+
+  /**
+   * Brings a socket's order stream up to date while its live events are held: writes `page`
+   * (and the pages after it), then the held events in `seq` order. A held event past
+   * `orderSeq + 1` means events were lost between the relay and this gateway (a broker that
+   * died after accepting them): those are read from history too. When the history no longer
+   * holds them, or cannot be read, the socket is closed (1011): the client reconnects with
+   * `since` and gets `recovered:false`, so it reloads over REST rather than miss anything.
+   */
+  async function catchUp(
+    connection: ClientConnection,
+    userId: number,
+    epoch: number,
+    first: OrderHistoryPage | 'read' | null,
+  ): Promise<void> {
+    try {
+      let page = first === 'read' ? await historyReader!.read(userId, connection.orderSeq ?? 0) : first;
+      if (!isCurrentStream(connection, userId, epoch)) return;
+      for (;;) {
+        if (page) {
+          if (!writeHistory(connection, userId, page)) return giveUpStream(connection, 'history no longer reaches the gap');
+          if (page.truncated) {
+            await drained(connection);
+            if (!isCurrentStream(connection, userId, epoch)) return;
+            page = await historyReader!.read(userId, connection.orderSeq ?? 0);
+            if (!isCurrentStream(connection, userId, epoch)) return;
+            continue;
+          }
+        }
+        if (flushHeldOrders(connection)) return;
+        // A gap remains: the missing events were committed after the page's snapshot.
+        if (page && page.events.length === 0 && page.latestSeq <= (connection.orderSeq ?? 0)) {
+          return giveUpStream(connection, 'an order event is missing from the history');
+        }
+        page = await historyReader!.read(userId, connection.orderSeq ?? 0);
+        if (!isCurrentStream(connection, userId, epoch)) return;
+      }
+    } catch (err) {
+      if (!isCurrentStream(connection, userId, epoch)) return;
+      dependencyWarning.warn({ err: (err as Error).message }, 'order history read failed during catch-up');
+      giveUpStream(connection, 'order history unavailable');
+    }
+  }
+
+  /** Writes a history page past the socket's position; false when it does not connect to it. */
+  function writeHistory(connection: ClientConnection, userId: number, page: OrderHistoryPage): boolean {
+    for (const item of page.events) {
+      const position = connection.orderSeq ?? 0;
+      if (item.seq <= position) continue;
+      if (item.seq !== position + 1) return false;
+      const decoded = decodeHistoryEvent(item, userId);
+      if (!decoded) {
+        // Skipping it would be a silent loss: the client resyncs over REST instead.
+        metrics.dropped('malformed');
+        malformedWarning.warn({ userId, seq: item.seq }, 'dropped malformed history event');
+        return false;
+      }
+      const frame = encodeTextFrame(JSON.stringify({ type: decoded.kind, ...decoded.event }));
+      if (!connection.sendOrderFrame(frame, item.seq)) return true; // closed meanwhile; nothing more to do
+      metrics.delivered(decoded.kind);
+    }
+    return true;
+  }
+
+  /**
+   * Writes the held live events that follow the position and delivers live again; true when
+   * done, false when a gap remains (the events past it stay held).
+   */
+  function flushHeldOrders(connection: ClientConnection): boolean {
+    const held = connection.takeHeldOrders();
+    for (let i = 0; i < held.length; i++) {
+      const { frame, seq } = held[i]!;
+      const position = connection.orderSeq;
+      if (seq !== undefined && position !== null) {
+        if (seq <= position) {
+          metrics.dropped('duplicate');
+          continue;
+        }
+        if (seq > position + 1) {
+          connection.reholdOrders(held.slice(i));
+          return false;
+        }
+      }
+      if (!connection.sendOrderFrame(frame, seq)) break;
+    }
+    connection.releaseOrders();
+    return true;
+  }
+
+  /** Resolves once the socket's send buffer is below the soft limit (a replay page at a time). */
+  function drained(connection: ClientConnection): Promise<void> {
+    if (connection.socket.writableLength <= limits.softBufferedBytes || !connection.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        connection.socket.off('drain', done);
+        connection.socket.off('close', done);
+        resolve();
+      };
+      connection.socket.on('drain', done);
+      connection.socket.on('close', done);
+    });
+  }
+
+  function giveUpStream(connection: ClientConnection, why: string): void {
+    logger.warn({ connection: connection.id, userId: connection.userId, why }, 'order stream cannot continue; closing so the client resubscribes');
+    connection.resetOrders();
+    connection.close(1011, 'order history unavailable; resubscribe', 'history_unavailable');
+  }
+
+  /** A live event revealed a gap on this socket: fill it from history. */
+  function onOrderGap(connection: ClientConnection): void {
+    if (!historyReader || connection.userId === null) {
+      // Nothing to fill it from: deliver as it comes, as before issue 5.
+      for (const { frame, seq } of connection.takeHeldOrders()) connection.sendOrderFrame(frame, seq);
+      connection.releaseOrders();
+      return;
+    }
+    void catchUp(connection, connection.userId, connection.orderEpoch, null);
+  }
+
+  /**
+   * After a broker outage events may have been published while this gateway was not
+   * subscribed: every socket with an `orders` subscription checks the history (one merged
+   * read per user and position) and gets what it missed.
+   */
+  function catchUpAll(): void {
+    if (!historyReader) return;
+    for (const userId of [...index.users('orders')]) {
+      for (const connection of [...index.ofUser('orders', userId)]) {
+        if (connection.holdingOrders || connection.orderSeq === null) continue; // a catch-up is already running
+        connection.holdOrders();
+        void catchUp(connection, userId, connection.orderEpoch, 'read');
+      }
+    }
   }
 
   /**
@@ -267,9 +474,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     reply(connection, request, { type: 'subscribed', channel: 'portfolio' });
     let sent = 0;
     if (snapshot && !held.some((b) => isAtLeastAsNew(b.event, snapshot))) {
-      if (connection.sendFrame(encodeTextFrame(JSON.stringify({ type: 'portfolio', ...snapshot })))) sent += 1;
+      const frame = encodeTextFrame(JSON.stringify({ type: 'portfolio', ...snapshot }));
+      if (connection.sendPortfolioFrame(frame, snapshot.version)) sent += 1;
     }
-    for (const buffered of held) if (connection.sendFrame(buffered.frame)) sent += 1;
+    // An older held portfolio than the snapshot is dropped here: versions never go backwards.
+    for (const buffered of held) if (connection.sendPortfolioFrame(buffered.frame, buffered.event.version)) sent += 1;
     metrics.delivered('portfolio', sent);
   }
 
@@ -387,7 +596,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   // ---- broker -----------------------------------------------------------------------------
 
-  const fanout = new EventFanout({ index, metrics, prices, malformedWarning });
+  const fanout = new EventFanout({ index, metrics, prices, malformedWarning, onOrderGap });
   const onSessionRevoked = (raw: string): void => {
     const decoded = decodeSessionRevoked(raw);
     if (!decoded) {
@@ -406,7 +615,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await Promise.allSettled(unsubscribes.map((unsubscribe) => unsubscribe()));
     throw err;
   }
-  const stopStatusLog = broker.onStatusChange((up) => logger.info({ up }, up ? 'broker up' : 'broker down: live events paused'));
+  const stopStatusLog = broker.onStatusChange((up) => {
+    logger.info({ up }, up ? 'broker up: catching up order streams' : 'broker down: live events paused');
+    if (up) catchUpAll();
+  });
 
   const heartbeat = new Heartbeat(connections, limits.pingIntervalMs, limits.pongTimeoutMs);
   heartbeat.start();
@@ -474,4 +686,9 @@ function snapshotPriceFrame(stored: PriceUpdateEvent | undefined, live: { event:
 function isAtLeastAsNew(event: BufferedEvent['event'], snapshot: PortfolioUpdateEvent): boolean {
   if (event.version !== undefined && snapshot.version !== undefined) return event.version >= snapshot.version;
   return Date.parse(event.timestamp) >= Date.parse(snapshot.timestamp);
+}
+
+/** The entries of `values` that are set (so an explicit `undefined` keeps the default). */
+function definedOnly<T extends object>(values: Partial<T>): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -16,11 +16,11 @@ export const DELIVERED_TYPES = [
 export type DeliveredType = (typeof DELIVERED_TYPES)[number];
 
 /** Why an event did not reach a socket. */
-export const DROP_REASONS = ['malformed', 'slow_consumer'] as const;
+export const DROP_REASONS = ['malformed', 'slow_consumer', 'duplicate'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Why the gateway closed a socket itself. */
-export const DISCONNECT_REASONS = ['slow_consumer', 'flood', 'heartbeat', 'shutdown'] as const;
+export const DISCONNECT_REASONS = ['slow_consumer', 'flood', 'heartbeat', 'shutdown', 'history_unavailable'] as const;
 export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
 
 type Child<T> = { inc(value?: number): void } & T;
@@ -70,7 +70,7 @@ export class GatewayMetrics {
     });
     const dropped = new Counter({
       name: 'tradewire_ws_events_dropped_total',
-      help: 'Broker events not delivered: malformed (dropped for everyone) or slow_consumer (per socket)',
+      help: 'Broker events not delivered: malformed (dropped for everyone), slow_consumer or duplicate (per socket: an order event the socket already has)',
       labelNames: ['reason'],
       registers: [registry],
     });

@@ -42,6 +42,11 @@ export class SubscriberIndex<S> {
     return this.#byUser[channel].get(userId) ?? EMPTY;
   }
 
+  /** The users with at least one socket subscribed to `channel`. */
+  users(channel: PrivateChannel): IterableIterator<number> {
+    return this.#byUser[channel].keys();
+  }
+
   addSession(sessionId: string, socket: S): void {
     addKeyed(this.#bySession, sessionId, socket);
   }

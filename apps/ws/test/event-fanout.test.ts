@@ -23,6 +23,10 @@ class RecordingSocket {
     this.frames.push(frame);
     return true;
   }
+  deliverOrder(frame: Buffer) {
+    this.frames.push(frame);
+    return 'sent';
+  }
 }
 
 function setup() {
