@@ -105,6 +105,8 @@ describe('outbox relay', () => {
       const order = () => api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'buy', size: '1' } });
       assert.equal((await order()).statusCode, 201);
       await waitFor(() => orderEvents(received, userId).length === 1);
+      // Its portfolio event too must be out and marked, or its mark could land mid-count below.
+      await waitFor(async () => (await db.outbox.backlog()) === 0);
 
       const down = nextValue<boolean>((cb) => broker.onStatusChange(cb));
       await own.kill();
