@@ -4,7 +4,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = `${ROOT}node_modules/.bin/tsx`;
+// `node --import tsx`, not the `tsx` binary: the binary runs the program in a child process,
+// so a SIGKILL (a crash, in the fault tests) would kill only the wrapper and orphan the server.
+const TSX_LOADER = 'tsx';
 const MAIN = `${ROOT}apps/server/src/main.ts`;
 
 export interface ReadyInfo {
@@ -25,7 +27,7 @@ export class TradewireProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(roles: string[], env: Record<string, string>, { readyTimeoutMs = 60_000 } = {}) {
-    this.child = spawn(TSX, [MAIN, ...roles], {
+    this.child = spawn(process.execPath, ['--import', TSX_LOADER, MAIN, ...roles], {
       cwd: ROOT,
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

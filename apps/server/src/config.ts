@@ -66,6 +66,8 @@ const EnvSchema = z.object({
   ALLOWED_ORIGINS: optional(list(/^https?:\/\/[^\s/]+$/, 'origins such as "https://app.example.com"')),
   STATIC_DIR: z.string().default('apps/web/dist'),
   WS_PUBLIC_URL: optional(url(['ws:', 'wss:'])),
+  HISTORY_RETENTION_EVENTS: positiveInt(1000, 1, 10_000_000),
+  HISTORY_RETENTION_SECONDS: positiveInt(86_400, 1, 365 * 86_400),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -90,6 +92,10 @@ export interface Config {
   staticDir: string;
   wsPublicUrl: string | undefined;
   logLevel: string;
+  /** Each user's last this many order events stay replayable (`HISTORY_RETENTION_EVENTS`, default 1000). */
+  historyRetentionEvents: number;
+  /** And every event stays replayable this long (`HISTORY_RETENTION_SECONDS`, default 24 h). */
+  historyRetentionMs: number;
 }
 
 /** A configuration value that cannot be used. The message names the variable. */
@@ -140,6 +146,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     staticDir: e.STATIC_DIR,
     wsPublicUrl: e.WS_PUBLIC_URL,
     logLevel: e.LOG_LEVEL,
+    historyRetentionEvents: e.HISTORY_RETENTION_EVENTS,
+    historyRetentionMs: e.HISTORY_RETENTION_SECONDS * 1000,
   };
 }
 

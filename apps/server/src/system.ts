@@ -86,6 +86,9 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
         broker,
         sessions: createSessionStore(db),
         loadPortfolio: (userId) => db!.getPortfolioEvent(userId),
+        // The replay history is the outbox itself: durable, shared by every gateway node, and
+        // untouched by a Redis restart.
+        history: { read: (userId, afterSeq, limit, maxBytes) => db!.outbox.orderHistory(userId, afterSeq, limit, maxBytes) },
         symbols: config.symbols,
         allowedOrigins: config.allowedOrigins,
         logger: logger.child({ part: 'ws' }),
@@ -107,6 +110,12 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
         staticDir: existsSync(staticDir) ? staticDir : null,
         publicConfig: { wsUrl: config.wsPublicUrl ?? null, wsPort: gatewayPort },
         allowedOrigins: config.allowedOrigins,
+        relay: {
+          retentionMs: config.historyRetentionMs,
+          retentionEvents: config.historyRetentionEvents,
+          // Often enough that an event is never kept much past its retention.
+          pruneIntervalMs: Math.min(10 * 60_000, Math.max(100, Math.floor(config.historyRetentionMs / 4))),
+        },
         logger: logger.child({ part: 'api' }),
       });
       const address = await api.app.listen({ port: config.port, host: config.host });

@@ -3,3 +3,5 @@ export { defaultLimits, InvalidLimitError, type GatewayLimits } from './limits.t
 export type { Session, SessionVerifier } from './session.ts';
 export type { HealthReport } from './http-routes.ts';
 export { encodeTextFrame } from './text-frame.ts';
+export { MemoryOrderHistory, type OrderHistory, type OrderHistoryPage, type HistoryEvent } from './order-history.ts';
+export { defaultHistoryReadLimits, type HistoryReadLimits } from './history-reader.ts';
