@@ -49,6 +49,13 @@ export class WatchingClient {
   readonly wire: number[] = [];
   readonly sockets = new Set<WebSocket>();
   resyncs = 0;
+  /** `seq`s of the orders the last REST reload (after a `resync`) listed. */
+  reloaded: number[] = [];
+  /** The top-level `seq` GET /orders answered in that reload. */
+  reloadedSeq = 0;
+  /** Set to reload over REST on `resync`, as the web app does. */
+  reloadFrom: (() => string) | null = null;
+  #reloads: Promise<void>[] = [];
   /** While true, new sockets go to a closed port: the client is "away". */
   away = false;
   #attempt = 0;
@@ -79,6 +86,7 @@ export class WatchingClient {
     });
     this.client.on('resync', () => {
       this.resyncs += 1;
+      if (this.reloadFrom) this.#reloads.push(this.reload(this.reloadFrom()));
     });
   }
 
@@ -87,6 +95,28 @@ export class WatchingClient {
     await this.client.subscribe('orders', (event: ChannelMessage<'orders'>) => {
       if (event.seq !== undefined) this.delivered.push(event.seq);
     });
+  }
+
+  /** Reloads every order over REST (GET /orders, page by page), as an app does on `resync`. */
+  async reload(api: string): Promise<void> {
+    const seqs: number[] = [];
+    let before: number | null = null;
+    let top = 0;
+    for (;;) {
+      const page = await json(`${api}/orders?limit=100${before ? `&before=${before}` : ''}`, { token: this.user.token });
+      assert.equal(page.status, 200);
+      if (before === null) top = page.body.seq;
+      for (const order of page.body.orders as { seq: number }[]) seqs.push(order.seq);
+      before = page.body.nextBefore;
+      if (before === null) break;
+    }
+    this.reloaded = seqs.sort((a, b) => a - b);
+    this.reloadedSeq = top;
+  }
+
+  /** Resolves when the reloads started by `resync` are done. */
+  async reloadsDone(): Promise<void> {
+    await Promise.all(this.#reloads);
   }
 
   /** Destroys the current socket without a close handshake (a network cut). */
@@ -102,6 +132,8 @@ export class WatchingClient {
 /** Places orders for every user, each user one at a time, until `stop()`; counts answers. */
 export class OrderBurst {
   committedAnswers = 0;
+  /** The `seq` of each answered order, per user. */
+  readonly answered = new Map<number, number[]>();
   failedRequests = 0;
   #running = true;
   readonly #loops: Promise<void>[];
@@ -116,7 +148,12 @@ export class OrderBurst {
             token: user.token,
             body: JSON.stringify({ symbol: 'SOL', side, size: '0.01' }),
           });
-          if (res.status === 201 || res.status === 422) this.committedAnswers += 1;
+          if (res.status === 201 || res.status === 422) {
+            this.committedAnswers += 1;
+            const seqs = this.answered.get(user.userId) ?? [];
+            seqs.push(res.body.seq);
+            this.answered.set(user.userId, seqs);
+          }
           else this.failedRequests += 1;
         } catch {
           // The API is down (a fault test killed it): the order may or may not have committed.
