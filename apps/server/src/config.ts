@@ -58,6 +58,11 @@ const EnvSchema = z.object({
   FEE_RATE: decimal('0.0001'),
   STARTING_BALANCE_USD: decimal('10000'),
   SESSION_TTL_HOURS: positiveInt(168, 1, 24 * 365),
+  /**
+   * Session lifetime in seconds; overrides SESSION_TTL_HOURS when set. For tests and drills
+   * that need a session to expire while its sockets are open; production uses the hours.
+   */
+  SESSION_TTL_SECONDS: optional(positiveInt(0, 1, 365 * 24 * 3600)),
   PRICE_SOURCE: z.enum(['simulated', 'pyth']).default('simulated'),
   PRICE_INTERVAL_MS: positiveInt(1000, 50, 3_600_000),
   PRICE_SEED: optional(z.string().regex(/^\d{1,9}$/, 'must be an integer').transform(Number)),
@@ -136,7 +141,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     symbols: e.SYMBOLS,
     feeRate: e.FEE_RATE,
     startingBalanceUsd: e.STARTING_BALANCE_USD,
-    sessionTtlMs: e.SESSION_TTL_HOURS * 3_600_000,
+    sessionTtlMs: e.SESSION_TTL_SECONDS !== undefined ? e.SESSION_TTL_SECONDS * 1000 : e.SESSION_TTL_HOURS * 3_600_000,
     priceSource: e.PRICE_SOURCE,
     priceIntervalMs: e.PRICE_INTERVAL_MS,
     priceSeed: e.PRICE_SEED,

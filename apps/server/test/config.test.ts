@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseRoles } from '../src/config.ts';
+import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
 
 describe('loadConfig', () => {
   it('gives the documented defaults on an empty environment', () => {
@@ -38,6 +39,31 @@ describe('loadConfig', () => {
     ['ALLOWED_ORIGINS', 'example.com'],
     ['LOG_LEVEL', 'loud'],
     ['SESSION_TTL_HOURS', '0'],
+    ['SESSION_TTL_HOURS', 'a week'],
+    ['SESSION_TTL_HOURS', '99999999'],
+    ['SESSION_TTL_SECONDS', '0'],
+    ['SESSION_TTL_SECONDS', '1.5'],
+    ['PORT', '3000.5'],
+    ['PORT', ' 3000'],
+    ['WS_PORT', '65536'],
+    ['HOST', ''],
+    ['DATA_DIR', ''],
+    ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['DATABASE_URL', 'not a url'],
+    ['SYMBOLS', 'SOL,BTC!'],
+    ['SYMBOLS', 'A_VERY_LONG_SYMBOL_NAME'],
+    ['FEE_RATE', '0.1.2'],
+    ['FEE_RATE', '01'],
+    ['STARTING_BALANCE_USD', 'lots'],
+    ['PRICE_INTERVAL_MS', '1.5'],
+    ['PRICE_INTERVAL_MS', '99999999999'],
+    ['PRICE_SEED', 'abc'],
+    ['PRICE_SEED', '12345678901'],
+    ['PYTH_HERMES_URL', 'hermes.pyth.network'],
+    ['ALLOWED_ORIGINS', 'https://ok.example,javascript:alert(1)'],
+    ['ALLOWED_ORIGINS', 'https://app.example/path'],
+    ['WS_PUBLIC_URL', 'http://example.com'],
+    ['LOG_LEVEL', 'INFO'],
   ];
   for (const [name, value] of bad) {
     it(`rejects ${name}=${value} with a message naming it`, () => {
@@ -47,6 +73,19 @@ describe('loadConfig', () => {
       );
     });
   }
+
+  it('names every offending variable at once', () => {
+    assert.throws(
+      () => loadConfig({ PORT: 'x', LOG_LEVEL: 'loud', FEE_RATE: '-1' }),
+      (err: unknown) => err instanceof ConfigError && ['PORT', 'LOG_LEVEL', 'FEE_RATE'].every((name) => err.message.includes(name)),
+    );
+  });
+
+  it('SESSION_TTL_SECONDS overrides SESSION_TTL_HOURS (short sessions for tests and drills)', () => {
+    assert.equal(loadConfig({ SESSION_TTL_SECONDS: '5', SESSION_TTL_HOURS: '2' }).sessionTtlMs, 5000);
+    assert.equal(loadConfig({ SESSION_TTL_HOURS: '2' }).sessionTtlMs, 2 * 3_600_000);
+    assert.equal(loadConfig({ SESSION_TTL_SECONDS: '' }).sessionTtlMs, 7 * 24 * 3_600_000);
+  });
 
   it('never echoes the Pyth API key', () => {
     // A valid key is accepted; only its presence matters here.
@@ -67,5 +106,17 @@ describe('parseRoles', () => {
 
   it('refuses an unknown role', () => {
     assert.throws(() => parseRoles(['gateway'], { redisUrl: 'r', databaseUrl: 'p' }), /unknown role "gateway"/);
+  });
+});
+
+describe('the launcher with a bad environment', () => {
+  it('stops at start with exit code 2 and a message naming the variable, before serving anything', async () => {
+    const child = new TradewireProcess([], { WS_PORT: 'nope', FEE_RATE: '1e-4', DATA_DIR: '/nonexistent-never-used' });
+    const exit = await child.exited;
+    assert.equal(exit.code, 2);
+    const stderr = child.stderr.join('\n');
+    assert.match(stderr, /WS_PORT/);
+    assert.match(stderr, /FEE_RATE/);
+    assert.equal(child.lines.some((line) => line.includes('tradewire ready')), false);
   });
 });
