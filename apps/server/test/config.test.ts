@@ -18,6 +18,8 @@ describe('loadConfig', () => {
     assert.equal(config.priceSource, 'simulated');
     assert.equal(config.sessionTtlMs, 7 * 24 * 3_600_000);
     assert.ok(config.allowedOrigins.includes('http://localhost:3000'));
+    assert.equal(config.historyRetentionEvents, 1000);
+    assert.equal(config.historyRetentionMs, 24 * 3_600_000);
   });
 
   it('treats an empty variable as unset', () => {
@@ -28,6 +30,8 @@ describe('loadConfig', () => {
     ['PORT', 'abc'],
     ['PORT', '70000'],
     ['WS_PORT', '-1'],
+    ['HISTORY_RETENTION_EVENTS', '0'],
+    ['HISTORY_RETENTION_SECONDS', 'a day'],
     ['REDIS_URL', 'localhost:6379'],
     ['DATABASE_URL', 'mysql://x'],
     ['SYMBOLS', 'sol'],

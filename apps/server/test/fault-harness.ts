@@ -49,6 +49,8 @@ export class WatchingClient {
   readonly wire: number[] = [];
   readonly sockets = new Set<WebSocket>();
   resyncs = 0;
+  /** Reconnects that finished restoring auth and subscriptions. */
+  reconnects = 0;
   /** `seq`s of the orders the last REST reload (after a `resync`) listed. */
   reloaded: number[] = [];
   /** The top-level `seq` GET /orders answered in that reload. */
@@ -83,6 +85,9 @@ export class WatchingClient {
       reconnect: { baseDelayMs: 50, maxDelayMs: 300 },
       requestTimeoutMs: 5000,
       logger: { warn: () => {} },
+    });
+    this.client.on('reconnected', () => {
+      this.reconnects += 1;
     });
     this.client.on('resync', () => {
       this.resyncs += 1;

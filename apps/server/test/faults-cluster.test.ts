@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../../test/support/free-port.ts';
 import { createTestDatabase } from '../../../test/support/postgres.ts';
@@ -109,6 +110,7 @@ describe('delivery through faults (issue 5)', () => {
     await burst.reach(burst.committedAnswers + 60);
     await burst.stop();
     assertClean(await figuresFor('gateway SIGKILL', clients));
+    assert.ok(clients.every((c) => c.reconnects > 0), 'every client lost its node and came back on the other');
     await startGatewayNode(gateways[0]!);
   });
 
@@ -135,6 +137,7 @@ describe('delivery through faults (issue 5)', () => {
     await burst.stop();
     console.log(`[fault figures] sockets cut: ${cuts}`);
     assertClean(await figuresFor('client sockets destroyed', clients));
+    assert.ok(clients.some((c) => c.reconnects > 0));
   });
 
   it('a rolling restart of every gateway node (SIGTERM, one after another) under load', async () => {
@@ -150,5 +153,6 @@ describe('delivery through faults (issue 5)', () => {
     await burst.reach(burst.committedAnswers + 30);
     await burst.stop();
     assertClean(await figuresFor('rolling gateway restart', clients));
+    assert.ok(clients.every((c) => c.reconnects >= 1), 'every client was moved by the restarts');
   });
 });
