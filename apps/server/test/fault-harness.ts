@@ -49,6 +49,8 @@ export class WatchingClient {
   readonly wire: number[] = [];
   readonly sockets = new Set<WebSocket>();
   resyncs = 0;
+  /** `subscribed` replies on `orders` that carried no `seq` (history unreadable). */
+  repliesWithoutSeq = 0;
   /** Reconnects that finished restoring auth and subscriptions. */
   reconnects = 0;
   /** `seq`s of the orders the last REST reload (after a `resync`) listed. */
@@ -72,6 +74,10 @@ export class WatchingClient {
         self.sockets.add(this);
         this.on('message', (data: Buffer) => {
           const text = data.toString();
+          if (text.includes('"subscribed"') && text.includes('"orders"')) {
+            // Every orders reply must say where the stream stands (the history was readable).
+            if ((JSON.parse(text) as { seq?: number }).seq === undefined) self.repliesWithoutSeq += 1;
+          }
           if (text.includes('"order_')) {
             const message = JSON.parse(text) as { type: string; seq?: number };
             if ((message.type === 'order_filled' || message.type === 'order_rejected') && message.seq !== undefined) self.wire.push(message.seq);
@@ -254,6 +260,7 @@ export async function settleAndCount(
     for (let i = 1; i < watcher.delivered.length; i++) if (watcher.delivered[i]! <= watcher.delivered[i - 1]!) figures.outOfOrder += 1;
     figures.wireDuplicates += watcher.wire.length - new Set(watcher.wire).size;
     figures.resyncs += watcher.resyncs;
+    assert.equal(watcher.repliesWithoutSeq, 0, 'every orders subscription was answered with its seq');
   }
   console.log(`[fault figures] ${JSON.stringify(figures)}`);
   return figures;

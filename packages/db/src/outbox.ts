@@ -84,6 +84,7 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
       try {
         // users.order_seq and the outbox rows are written in the same transaction, and one
         // statement reads one snapshot, so `latest` covers exactly the rows returned.
+        // `afterSeq` is cast: a client's `since` may be any safe integer, past int4.
         const result = await db.execute(sql`
           select u.order_seq as latest,
                  (select min(o.position) from outbox o
@@ -92,7 +93,7 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
             from users u
             left join lateral (
               select o.kind, o.position, o.payload from outbox o
-               where o.user_id = u.id and o.kind in ('order_filled', 'order_rejected') and o.position > ${afterSeq}
+               where o.user_id = u.id and o.kind in ('order_filled', 'order_rejected') and o.position > ${afterSeq}::bigint
                order by o.position
                limit ${limit + 1}
             ) e on true

@@ -267,6 +267,8 @@ export function databaseSuite(name: string, open: () => Promise<Database>, clean
       assert.deepEqual(tiny.events.map((e) => e.seq), [1], 'the byte bound still lets one event through');
       assert.equal(tiny.truncated, true);
       assert.deepEqual(await db.outbox.orderHistory(987_654, 0, 10, 1000), { events: [], latestSeq: 0, oldestSeq: null, truncated: false });
+      const latestOnly = await db.outbox.orderHistory(userId, Number.MAX_SAFE_INTEGER, 10, 1000);
+      assert.deepEqual([latestOnly.events.length, latestOnly.latestSeq], [0, 6], 'a position past int4 reads the latest only');
 
       await db.outbox.markPublished((await db.outbox.unpublished(10_000)).map((r) => r.id), new Date());
       const future = new Date(Date.now() + 60_000);
