@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { MemoryBroker } from '@repo/broker';
 import { createEventPublisher, type OrderFilledEvent } from '@repo/events';
 import type { ServerMessage } from '@repo/protocol';
 import { MemoryOrderHistory, type OrderHistory, type OrderHistoryPage } from '../src/order-history.ts';
@@ -147,6 +148,42 @@ describe('order replay and gap fill (issue 5)', () => {
       assert.deepEqual(seqs(client), [1, 2, 3]);
     } finally {
       await fx.close();
+    }
+  });
+
+  it('after a broker outage, catches every order subscriber up from history (the last event of a burst was lost)', async () => {
+    /** A MemoryBroker whose status the test flips, as a Redis reconnect would. */
+    class FlippingBroker extends MemoryBroker {
+      readonly listeners = new Set<(up: boolean) => void>();
+      override onStatusChange(listener: (up: boolean) => void): () => void {
+        this.listeners.add(listener);
+        return () => this.listeners.delete(listener);
+      }
+      flip(up: boolean): void {
+        for (const listener of this.listeners) listener(up);
+      }
+    }
+    const history = new MemoryOrderHistory();
+    const broker = new FlippingBroker();
+    const fx = await startGateway({ history, broker });
+    try {
+      const a = (await fx.connectAs(7)).client;
+      const b = (await fx.connectAs(8)).client;
+      await a.request({ type: 'subscribe', channel: 'orders' });
+      await b.request({ type: 'subscribe', channel: 'orders' });
+      broker.flip(false);
+      history.record('order_filled', fill(7, 1)); // committed and published while the gateway was not subscribed
+      history.record('order_filled', fill(7, 2));
+      history.record('order_filled', fill(8, 1));
+      broker.flip(true);
+      await a.waitFor((m) => m.type === 'order_filled' && m.seq === 2);
+      await b.waitFor((m) => m.type === 'order_filled' && m.seq === 1);
+      await a.barrier();
+      assert.deepEqual(seqs(a), [1, 2]);
+      assert.deepEqual(seqs(b), [1]);
+    } finally {
+      await fx.close();
+      await broker.close();
     }
   });
 
