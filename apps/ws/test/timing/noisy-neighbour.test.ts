@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { connectRedisBroker, type RedisBroker } from '@repo/broker';
 import { EVENT_KINDS } from '@repo/events';
-import { TestClient } from './test-client.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { TestClient } from '../test-client.ts';
+import { RedisServer } from '../../../../test/support/redis-server.ts';
+import { waitFor } from '../../../../test/support/wait-for.ts';
 
 /**
  * One client floods, one stops reading while big events pile up for it, a hundred behave.
@@ -23,7 +23,7 @@ import { waitFor } from '../../../test/support/wait-for.ts';
 const WELL_BEHAVED = 100;
 const TICK_MS = 40;
 const PHASE_MS = 4000;
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -72,7 +72,7 @@ describe('noisy neighbours', () => {
   before(async () => {
     redis = await RedisServer.start();
     publisher = await connectRedisBroker(redis.url);
-    child = spawn(`${ROOT}node_modules/.bin/tsx`, [fileURLToPath(new URL('./fixtures/gateway-process.ts', import.meta.url))], {
+    child = spawn(`${ROOT}node_modules/.bin/tsx`, [fileURLToPath(new URL('../fixtures/gateway-process.ts', import.meta.url))], {
       cwd: ROOT,
       env: { ...process.env, REDIS_URL: redis.url, TOKENS: 'stall:999' },
       stdio: ['pipe', 'pipe', 'inherit'],
