@@ -1,12 +1,20 @@
+import type { EndToEndSpec } from '../load/end-to-end.ts';
 import type { LoadSpec } from '../load/scenarios.ts';
 import { nextMessage, spawnNodeTs, type PinnedProcess } from './processes.ts';
+
+export interface RunOptions {
+  timeoutMs: number;
+  whileConnected?: () => Promise<void>;
+  /** Called when the measured window opens and closes. */
+  onWindow?: (phase: 'start' | 'end') => void;
+}
 
 export interface Generator {
   /**
    * Runs one scenario and returns its result. `whileConnected` (idle scenario) runs once every
    * client is connected; the clients are released when it resolves.
    */
-  run<R>(spec: LoadSpec, options: { timeoutMs: number; whileConnected?: () => Promise<void> }): Promise<R>;
+  run<R>(spec: LoadSpec | EndToEndSpec, options: RunOptions): Promise<R>;
   /** Stops the process if it is still running (it exits by itself after a run). */
   stop(): Promise<void>;
 }
@@ -26,7 +34,12 @@ export function startGenerator(core: number): Generator {
     await proc.stop();
   };
   return {
-    async run<R>(spec: LoadSpec, { timeoutMs, whileConnected }: { timeoutMs: number; whileConnected?: () => Promise<void> }) {
+    async run<R>(spec: LoadSpec | EndToEndSpec, { timeoutMs, whileConnected, onWindow }: RunOptions) {
+      const onMessage = (raw: unknown) => {
+        const message = raw as { type: string; phase?: 'start' | 'end' };
+        if (message.type === 'window' && message.phase) onWindow?.(message.phase);
+      };
+      proc.child.on('message', onMessage);
       try {
         const result = nextMessage<{ type: 'result'; result: R }>(proc, 'result', timeoutMs);
         result.catch(() => {});
@@ -38,6 +51,7 @@ export function startGenerator(core: number): Generator {
         }
         return (await result).result;
       } finally {
+        proc.child.off('message', onMessage);
         await stop();
       }
     },

@@ -24,3 +24,13 @@ export function processRssBytes(pid: number): number {
   if (!match) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(match[1]) * 1024;
 }
+
+/**
+ * Time the main thread of `pid` spent runnable but waiting for a CPU (the run queue), in ms,
+ * from `/proc/<pid>/schedstat`. It grows when other processes share the CPU: the measure of
+ * how much a noisy machine, not the code, delayed a figure.
+ */
+export function runQueueWaitMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ');
+  return Number(fields[1]) / 1e6;
+}

@@ -17,19 +17,40 @@ export interface PinnedProcess {
   readonly exited: Promise<number | string>;
   /** Collected stderr (last 64 KiB), for error messages. */
   stderr(): string;
+  /** Collected stdout (last 64 KiB), when started with `{ stdout: true }`. */
+  stdout(): string;
   /** SIGTERM, then SIGKILL after `graceMs`. Resolves when the process is gone. */
   stop(graceMs?: number): Promise<void>;
 }
 
+/** Nice value of every process started from now on; null = inherit (see setNiceness). */
+let niceness: number | null = null;
+
+/**
+ * Runs the benchmark's processes at nice `value` (e.g. -10): on a machine shared with other
+ * work, the CPU scheduler then gives the server under test and the generator most of their
+ * cores, so other processes stop setting the tail latencies. Every server gets the same.
+ */
+export function setNiceness(value: number | null): void {
+  niceness = value;
+}
+
 /**
  * Starts `command` pinned to CPU `core` with `taskset` (which execs it, so the PID is the
- * command's own) and an IPC channel on fd 3.
+ * command's own; so does `nice`) and an IPC channel on fd 3.
  */
-export function spawnPinned(core: number, command: string, args: string[], env: NodeJS.ProcessEnv = {}): PinnedProcess {
-  const child = spawn('taskset', ['-c', String(core), command, ...args], {
+export function spawnPinned(
+  core: number,
+  command: string,
+  args: string[],
+  { env = {}, stdout: keepStdout = false }: { env?: NodeJS.ProcessEnv; stdout?: boolean } = {},
+): PinnedProcess {
+  const pinned = ['taskset', '-c', String(core), command, ...args];
+  const argv = niceness === null ? pinned : ['nice', '-n', String(niceness), ...pinned];
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe', 'ipc'],
   });
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   started.add(child);
@@ -38,6 +59,10 @@ export function spawnPinned(core: number, command: string, args: string[], env: 
     stderr = (stderr + chunk.toString('utf8')).slice(-65_536);
     // BENCH_DEBUG shows every child's diagnostics as they come.
     if (process.env.BENCH_DEBUG) process.stderr.write(chunk);
+  });
+  let stdout = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout = (stdout + chunk.toString('utf8')).slice(-65_536);
   });
   const exited = once(child, 'exit').then(([code, signal]) => {
     started.delete(child);
@@ -48,6 +73,7 @@ export function spawnPinned(core: number, command: string, args: string[], env: 
     pid: child.pid,
     exited,
     stderr: () => stderr,
+    stdout: () => stdout,
     async stop(graceMs = 5000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
@@ -59,8 +85,14 @@ export function spawnPinned(core: number, command: string, args: string[], env: 
 }
 
 /** Starts a TypeScript entry with node + tsx's loader in this process (no tsx CLI wrapper process). */
-export function spawnNodeTs(core: number, entry: string, args: string[], nodeFlags: string[] = []): PinnedProcess {
-  return spawnPinned(core, process.execPath, ['--import', 'tsx', ...nodeFlags, entry, ...args]);
+export function spawnNodeTs(
+  core: number,
+  entry: string,
+  args: string[],
+  nodeFlags: string[] = [],
+  options: { env?: NodeJS.ProcessEnv; stdout?: boolean } = {},
+): PinnedProcess {
+  return spawnPinned(core, process.execPath, ['--import', 'tsx', ...nodeFlags, entry, ...args], options);
 }
 
 /** Kills whatever is still running: SIGTERM to all, SIGKILL to survivors after `graceMs`. */

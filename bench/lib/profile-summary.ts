@@ -8,14 +8,14 @@ interface ProfileNode {
 }
 
 export interface HotSpot {
-  /** Share of all samples spent in the function itself, %. */
+  /** Share of the busy samples (all but idle) spent in the function itself, %. */
   selfPct: number;
   name: string;
 }
 
 /**
  * Top functions by self time from a V8 `.cpuprofile` (`node --cpu-prof`), with file and line,
- * so a profile can be read without DevTools. Idle and GC appear as `(idle)` and
+ * so a profile can be read without DevTools. Idle samples are left out; GC appears as
  * `(garbage collector)`.
  */
 export function hotSpots(file: string, top = 25): HotSpot[] {
@@ -24,8 +24,10 @@ export function hotSpots(file: string, top = 25): HotSpot[] {
   let total = 0;
   for (const node of profile.nodes) {
     const hits = node.hitCount ?? 0;
-    total += hits;
     const { functionName, url, lineNumber } = node.callFrame;
+    // Shares are of the time the thread was busy: idle time says nothing about the hot path.
+    if (functionName === '(idle)') continue;
+    total += hits;
     const where = url ? `${url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*?\/(apps|packages|bench)\//, '$1/')}:${lineNumber + 1}` : '';
     const name = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
     selfByName.set(name, (selfByName.get(name) ?? 0) + hits);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LatencyStep, PrivateResult, ThroughputResult } from '../load/scenarios.ts';
 import { latencyChart } from './chart.ts';
+import type { ServerWindowStats } from '../servers/control.ts';
 import type { BenchResults, EndToEndResult, IdleResult, RunRecord } from './results.ts';
 import { SERVERS, type ServerName } from './servers.ts';
 import { median } from './stats.ts';
@@ -56,7 +57,13 @@ function table(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-const generatorCell = (g: { cpuPct: number; lagP99Ms: number }) => `${fmt(g.cpuPct)}% / ${fmt(g.lagP99Ms, 1)} ms`;
+/** Generator health: CPU %, event-loop lag p99, run-queue wait % (older results have no wait). */
+const generatorCell = (g: { cpuPct: number; lagP99Ms: number; waitPct?: number }) =>
+  `${fmt(g.cpuPct)}% / ${fmt(g.lagP99Ms, 1)} ms / ${g.waitPct === undefined ? '—' : `${fmt(g.waitPct)}%`}`;
+const waitCell = (w: number | undefined) => (w === undefined ? '—' : `${fmt(w)}%`);
+/** The server's own event-loop lag p99 / max and longest GC pause over the window, ms. */
+const loopCell = (st: ServerWindowStats | undefined) =>
+  st === undefined ? '—' : `${fmt(st.lagP99Ms, 1)} / ${fmt(st.lagMaxMs, 1)} / ${fmt(st.gcMaxMs, 1)}`;
 
 interface Verdict {
   target: string;
@@ -96,10 +103,16 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
     const tw = sustained('tradewire');
     const sio = sustained('socketio');
     const r = ratio(tw, sio);
+    const top = tw >= Math.max(...rates) ? `; ${fmt(tw)}/s is the highest rate tested` : '';
     verdicts.push({
       target: `Highest rate with p99 < ${LATENCY_TARGET_MS} ms at 1,000 subscribers ≥ 3× Socket.IO's`,
-      figure: `${fmt(tw)} vs ${fmt(sio)} events/s (${fmt(r, 1)}×${tw >= Math.max(...rates) ? `; ${fmt(tw)}/s is the highest rate tested` : ''})`,
-      met: r >= 3,
+      figure:
+        tw === 0 && sio === 0
+          ? `neither kept p99 under ${LATENCY_TARGET_MS} ms even at ${rates[0]}/s in this run`
+          : sio === 0
+            ? `${fmt(tw)} events/s vs none: Socket.IO missed ${LATENCY_TARGET_MS} ms already at ${rates[0]}/s${top}`
+            : `${fmt(tw)} vs ${fmt(sio)} events/s (${fmt(r, 1)}×${top})`,
+      met: tw === 0 ? false : r >= 3,
     });
   }
 
@@ -197,11 +210,11 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       'Every run:',
       '',
       table(
-        ['Rep', 'Server', 'Deliveries/s', 'CPU µs/delivery', 'Server CPU %', 'Events', 'Lost', 'Duplicated', 'Disconnected', 'Generator CPU / lag p99'],
+        ['Rep', 'Server', 'Deliveries/s', 'CPU µs/delivery', 'Server CPU %', 'Server wait %', 'Server loop', 'Events', 'Lost', 'Duplicated', 'Disconnected', 'Generator'],
         results.throughput.map((r) =>
           r.ok
-            ? [String(r.rep), SHORT[r.server], fmt(r.result.deliveriesPerSec), fmt(r.result.serverCpuUsPerDelivery, 2), fmt(r.result.serverCpuPct), fmt(r.result.events), fmt(r.result.lost), fmt(r.result.duplicated), fmt(r.result.disconnected), generatorCell(r.result.generator)]
-            : [String(r.rep), SHORT[r.server], 'failed', '', '', '', '', '', '', ''],
+            ? [String(r.rep), SHORT[r.server], fmt(r.result.deliveriesPerSec), fmt(r.result.serverCpuUsPerDelivery, 2), fmt(r.result.serverCpuPct), waitCell(r.result.serverWaitPct), loopCell(r.result.server), fmt(r.result.events), fmt(r.result.lost), fmt(r.result.duplicated), fmt(r.result.disconnected), generatorCell(r.result.generator)]
+            : [String(r.rep), SHORT[r.server], 'failed', '', '', '', '', '', '', '', '', ''],
         ),
       ),
       '',
@@ -241,14 +254,14 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
         ]),
       ),
       '',
-      'Every run (p50 / p99 / max in ms; lost deliveries; server CPU %; generator CPU % / event-loop lag p99):',
+      'Every run (latencies in ms):',
       '',
       table(
-        ['Rep', 'Server', 'Rate', 'p50', 'p99', 'max', 'Delivered / expected', 'Lost', 'Server CPU %', 'Generator'],
+        ['Rep', 'Server', 'Rate', 'p50', 'p99', 'max', 'Delivered / expected', 'Lost', 'Server CPU %', 'Server wait %', 'Server loop', 'Generator'],
         results.latency.flatMap((r) =>
           r.ok
-            ? r.result.map((st) => [String(r.rep), SHORT[r.server], String(st.rate), ms(st.p50, 2), ms(st.p99, 2), ms(st.max, 2), `${fmt(st.delivered)} / ${fmt(st.expected)}`, fmt(st.lost), fmt(st.serverCpuPct), generatorCell(st.generator)])
-            : [[String(r.rep), SHORT[r.server], 'failed', '', '', '', '', '', '', '']],
+            ? r.result.map((st) => [String(r.rep), SHORT[r.server], String(st.rate), ms(st.p50, 2), ms(st.p99, 2), ms(st.max, 2), `${fmt(st.delivered)} / ${fmt(st.expected)}`, fmt(st.lost), fmt(st.serverCpuPct), waitCell(st.serverWaitPct), loopCell(st.server), generatorCell(st.generator)])
+            : [[String(r.rep), SHORT[r.server], 'failed', '', '', '', '', '', '', '', '', '']],
         ),
       ),
       '',
@@ -282,11 +295,11 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       'Every run:',
       '',
       table(
-        ['Rep', 'Server', 'Users', 'p50', 'p99', 'max', 'Delivered / expected', 'Wrong-user', 'Lost', 'Duplicated', 'Generator'],
+        ['Rep', 'Server', 'Users', 'p50', 'p99', 'max', 'Delivered / expected', 'Wrong-user', 'Lost', 'Duplicated', 'Server wait %', 'Server loop', 'Generator'],
         results.private.map((r) =>
           r.ok
-            ? [String(r.rep), SHORT[r.server], fmt(r.result.users), ms(r.result.p50, 2), ms(r.result.p99, 2), ms(r.result.max, 2), `${fmt(r.result.delivered)} / ${fmt(r.result.expected)}`, fmt(r.result.wrongUser), fmt(r.result.lost), fmt(r.result.duplicated), generatorCell(r.result.generator)]
-            : [String(r.rep), SHORT[r.server], 'failed', '', '', '', '', '', '', '', ''],
+            ? [String(r.rep), SHORT[r.server], fmt(r.result.users), ms(r.result.p50, 2), ms(r.result.p99, 2), ms(r.result.max, 2), `${fmt(r.result.delivered)} / ${fmt(r.result.expected)}`, fmt(r.result.wrongUser), fmt(r.result.lost), fmt(r.result.duplicated), waitCell(r.result.serverWaitPct), loopCell(r.result.server), generatorCell(r.result.generator)]
+            : [String(r.rep), SHORT[r.server], 'failed', '', '', '', '', '', '', '', '', '', ''],
         ),
       ),
       '',
@@ -339,11 +352,11 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       `\`POST /orders\` (market buy) → \`order_filled\` at the user's socket, through the real processes: \`apps/server/src/main.ts api\` and \`… ws\` (CPU 0), sharing the benchmark's Redis and the seeded PostgreSQL database; ${ep.users} users each with a socket on \`orders\`, ${ep.rate} orders/s spread over them, ${ep.warmupS} s warm-up + ${ep.measureS} s measured. The clock starts when the request is written and stops when the socket receives the fill (the outbox relay publishes it after the transaction commits).`,
       '',
       table(
-        ['Rep', 'Orders', 'p50 (ms)', 'p99 (ms)', 'max (ms)', 'Fills delivered', 'HTTP errors', 'Wrong-user'],
+        ['Rep', 'Orders', 'p50 (ms)', 'p99 (ms)', 'max (ms)', 'HTTP 201 p50 / p99 (ms)', 'Fills delivered', 'HTTP errors', 'Wrong-user'],
         results.e2e.map((r) =>
           r.ok
-            ? [String(r.rep), fmt(r.result.orders), ms(r.result.p50, 1), ms(r.result.p99, 1), ms(r.result.max, 1), fmt(r.result.delivered), Object.entries(r.result.httpErrors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0', fmt(r.result.wrongUser)]
-            : [String(r.rep), 'failed', '', '', '', '', '', ''],
+            ? [String(r.rep), fmt(r.result.orders), ms(r.result.p50, 1), ms(r.result.p99, 1), ms(r.result.max, 1), `${ms(r.result.httpP50, 1)} / ${ms(r.result.httpP99, 1)}`, fmt(r.result.delivered), Object.entries(r.result.httpErrors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0', fmt(r.result.wrongUser)]
+            : [String(r.rep), 'failed', '', '', '', '', '', '', ''],
         ),
       ),
       '',

@@ -26,6 +26,9 @@ export interface EndToEndResult {
   max: number | null;
   /** Orders answered 2xx whose `order_filled` reached the user's socket. */
   delivered: number;
+  /** Time to the HTTP 201 response: the API's share. */
+  httpP50: number | null;
+  httpP99: number | null;
   /** Orders the API refused or failed (non-2xx), by status. */
   httpErrors: Record<string, number>;
   wrongUser: number;

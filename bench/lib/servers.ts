@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TargetServer } from '../load/fleet.ts';
-import type { ControlReply, ServerMemory } from '../servers/control.ts';
+import type { ControlReply, ServerMemory, ServerWindowStats } from '../servers/control.ts';
 import { ROOT, nextMessage, spawnNodeTs, type PinnedProcess } from './processes.ts';
 
 export type ServerName = 'tradewire' | 'naive' | 'socketio';
@@ -29,8 +29,7 @@ export interface ServerOptions {
   redisUrl: string;
   usersFile?: string;
   databaseUrl?: string;
-  /** Directory for `--cpu-prof` output; no profiling when unset. */
-  profileDir?: string;
+
 }
 
 export interface RunningServer {
@@ -40,6 +39,10 @@ export interface RunningServer {
   target: TargetServer;
   /** Memory after a full GC, as the server itself sees it, plus RSS. */
   memory(): Promise<ServerMemory>;
+  /** A measured window opens: the server starts its loop/GC watch (and the profiler). */
+  windowStart(profile: boolean): void;
+  /** The window closes: its stats (and the `.cpuprofile` written to `profileFile`). */
+  windowEnd(profileFile?: string): Promise<ServerWindowStats>;
   stop(): Promise<void>;
 }
 
@@ -48,9 +51,7 @@ export async function startServer(def: ServerDef, options: ServerOptions): Promi
   const args = ['--redis-url', options.redisUrl];
   if (options.usersFile) args.push('--users', options.usersFile);
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
-  const flags = ['--expose-gc'];
-  if (options.profileDir) flags.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${def.name}-${Date.now()}.cpuprofile`);
-  const proc = spawnNodeTs(options.core, def.entry, args, flags);
+  const proc = spawnNodeTs(options.core, def.entry, args, ['--expose-gc']);
   let ready: Extract<ControlReply, { type: 'ready' }>;
   try {
     ready = await nextMessage(proc, 'ready', 60_000);
@@ -68,6 +69,15 @@ export async function startServer(def: ServerDef, options: ServerOptions): Promi
       proc.child.send({ cmd: 'memory' });
       const { type: _type, ...memory } = await reply;
       return memory;
+    },
+    windowStart(profile) {
+      proc.child.send({ cmd: 'window-start', profile });
+    },
+    async windowEnd(profileFile) {
+      const reply = nextMessage<Extract<ControlReply, { type: 'window' }>>(proc, 'window', 30_000);
+      proc.child.send(profileFile ? { cmd: 'window-end', profileFile } : { cmd: 'window-end' });
+      const { type: _type, ...stats } = await reply;
+      return stats;
     },
     stop: () => proc.stop(),
   };

@@ -4,9 +4,10 @@
  * The idle scenario also reports `{type:'connected'}` and waits for `{type:'release'}`, so the
  * runner can read the server's memory while every client is connected.
  */
+import { runEndToEnd, type EndToEndSpec } from './end-to-end.ts';
 import { runIdle, runLatency, runPrivate, runThroughput, type LoadSpec } from './scenarios.ts';
 
-type RunnerMessage = { type: 'run'; spec: LoadSpec } | { type: 'release' };
+type RunnerMessage = { type: 'run'; spec: LoadSpec | EndToEndSpec } | { type: 'release' };
 
 function send(message: unknown): Promise<void> {
   return new Promise((resolve) => {
@@ -18,7 +19,7 @@ function send(message: unknown): Promise<void> {
 let release: () => void = () => {};
 const released = new Promise<void>((resolve) => (release = resolve));
 
-async function run(spec: LoadSpec): Promise<unknown> {
+async function run(spec: LoadSpec | EndToEndSpec): Promise<unknown> {
   switch (spec.scenario) {
     case 'throughput':
       return runThroughput(spec);
@@ -28,6 +29,8 @@ async function run(spec: LoadSpec): Promise<unknown> {
       return runPrivate(spec);
     case 'idle':
       return runIdle(spec, () => void send({ type: 'connected' }), released);
+    case 'e2e':
+      return runEndToEnd(spec);
   }
 }
 

@@ -7,6 +7,13 @@ const OP_TEXT = 0x1;
 const OP_BINARY = 0x2;
 const OP_CLOSE = 0x8;
 const OP_PING = 0x9;
+const OP_PONG = 0xa;
+/** A masked, empty pong frame (the gateway's pings carry no payload); never mutated, so shared. */
+const EMPTY_PONG = Buffer.from([0x80 | OP_PONG, 0x80, 0, 0, 0, 0]);
+/** Pongs sent per event-loop turn when a heartbeat pings many clients at once. */
+const PONGS_PER_TURN = 200;
+/** The read buffer every client of the process shares (see `open`). */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 export interface RawWsHandlers {
   /**
@@ -28,6 +35,25 @@ export interface RawWsHandlers {
  * check; the key's value only matters against intermediaries that do not exist on loopback.
  */
 export class RawWsClient {
+  /** Pings answered by every client of this process, with the time of the last (diagnostics). */
+  static pings = { count: 0, lastAtMs: 0 };
+  /**
+   * Clients owing an empty pong. A server heartbeat pings every socket at once; 10,000 browsers
+   * would each answer in their own process, but here one event loop answers for all of them.
+   * Answering in slices keeps that loop (and so the latencies it stamps) from stalling for the
+   * whole burst; each pong still goes out within milliseconds, far inside any pong deadline.
+   */
+  static #pongQueue: RawWsClient[] = [];
+  static #pongScheduled = false;
+
+  static #sendQueuedPongs(): void {
+    const queue = RawWsClient.#pongQueue;
+    const batch = queue.splice(0, PONGS_PER_TURN);
+    for (const client of batch) if (!client.#closed) client.#socket.write(EMPTY_PONG);
+    if (queue.length > 0) setImmediate(RawWsClient.#sendQueuedPongs);
+    else RawWsClient.#pongScheduled = false;
+  }
+
   readonly #socket: Socket;
   readonly #handlers: RawWsHandlers;
   #pending: Buffer | null = null;
@@ -35,18 +61,20 @@ export class RawWsClient {
   #closed = false;
   #closeSent = false;
 
-  private constructor(socket: Socket, handlers: RawWsHandlers, rest: Buffer) {
+  private constructor(socket: Socket, handlers: RawWsHandlers) {
     this.#socket = socket;
     this.#handlers = handlers;
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () => this.#finish(1006));
     socket.on('error', () => this.#finish(1006));
-    if (rest.length > 0) this.#onData(rest);
   }
 
   /**
    * Opens a connection and completes the HTTP upgrade. Rejects with the HTTP status line when
    * the server refuses (e.g. `503` at its connection cap).
+   *
+   * Reads use `net.connect`'s `onread` into one buffer shared by every client of the process:
+   * no stream machinery, no Buffer per read, no 'data' event. Each read is consumed before the
+   * callback returns (the loop is single-threaded), so sharing the buffer is safe.
    */
   static open(
     host: string,
@@ -57,17 +85,10 @@ export class RawWsClient {
   ): Promise<RawWsClient> {
     return new Promise((resolve, reject) => {
       const key = randomBytes(16).toString('base64');
-      const socket = connect({ host, port });
-      socket.setNoDelay(true);
+      let client: RawWsClient | undefined;
       let head: Buffer = Buffer.alloc(0);
-      const timer = setTimeout(() => fail(new Error(`upgrade timed out after ${timeoutMs} ms`)), timeoutMs);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(err);
-      };
-      const onData = (chunk: Buffer) => {
-        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const onHandshakeData = (chunk: Buffer) => {
+        head = head.length === 0 ? Buffer.from(chunk) : Buffer.concat([head, chunk]);
         const end = head.indexOf('\r\n\r\n');
         if (end === -1) {
           if (head.length > 16_384) fail(new Error('upgrade response too large'));
@@ -80,13 +101,33 @@ export class RawWsClient {
         const expected = createHash('sha1').update(key + WS_GUID).digest('base64');
         if (accept !== expected) return fail(new Error('bad Sec-WebSocket-Accept'));
         clearTimeout(timer);
-        socket.off('data', onData);
         socket.off('error', fail);
         socket.off('close', onEarlyClose);
-        resolve(new RawWsClient(socket, handlers, head.subarray(end + 4)));
+        client = new RawWsClient(socket, handlers);
+        resolve(client);
+        const rest = head.subarray(end + 4);
+        if (rest.length > 0) client.#onData(rest, rest.length);
+      };
+      const socket = connect({
+        host,
+        port,
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (nread: number, buffer: Uint8Array) => {
+            if (client) client.#onData(buffer as Buffer, nread);
+            else onHandshakeData((buffer as Buffer).subarray(0, nread));
+            return true;
+          },
+        },
+      });
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => fail(new Error(`upgrade timed out after ${timeoutMs} ms`)), timeoutMs);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
       };
       const onEarlyClose = () => fail(new Error('connection closed during upgrade'));
-      socket.on('data', onData);
       socket.once('error', fail);
       socket.once('close', onEarlyClose);
       const extra = Object.entries(headers)
@@ -144,14 +185,15 @@ export class RawWsClient {
     this.#socket.write(frame);
   }
 
-  #onData(chunk: Buffer): void {
+  /** Parses the frames in `chunk[0..length)`; an incomplete last frame is copied for later. */
+  #onData(chunk: Buffer, length: number): void {
     let data = chunk;
     if (this.#pending) {
-      data = Buffer.concat([this.#pending, chunk]);
+      data = Buffer.concat([this.#pending, chunk.subarray(0, length)]);
+      length = data.length;
       this.#pending = null;
     }
     let offset = 0;
-    const length = data.length;
     while (offset + 2 <= length) {
       const b0 = data[offset]!;
       const b1 = data[offset + 1]!;
@@ -194,7 +236,16 @@ export class RawWsClient {
         this.#handlers.onText(whole, 0, whole.length);
       }
     } else if (opcode === OP_PING) {
-      this.#sendFrame(0xa, Buffer.from(data.subarray(start, end)));
+      RawWsClient.pings.count++;
+      RawWsClient.pings.lastAtMs = performance.now();
+      if (end > start) this.#sendFrame(OP_PONG, Buffer.from(data.subarray(start, end)));
+      else {
+        RawWsClient.#pongQueue.push(this);
+        if (!RawWsClient.#pongScheduled) {
+          RawWsClient.#pongScheduled = true;
+          setImmediate(RawWsClient.#sendQueuedPongs);
+        }
+      }
     } else if (opcode === OP_CLOSE) {
       const code = end - start >= 2 ? data.readUInt16BE(start) : 1005;
       if (!this.#closeSent) {
@@ -206,7 +257,7 @@ export class RawWsClient {
       this.#socket.end();
       this.#finish(code);
     }
-    // Pong frames (0xA) need no answer.
+    // Pong frames need no answer.
   }
 
   #finish(code: number): void {

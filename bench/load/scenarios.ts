@@ -2,11 +2,14 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { monoMs, sleep } from '../lib/clock.ts';
-import { processCpuMicros } from '../lib/proc-stat.ts';
+import { processCpuMicros, runQueueWaitMs } from '../lib/proc-stat.ts';
 import { summariseLatencies } from '../lib/stats.ts';
 import { openFleet, type Inbox, type TargetServer } from './fleet.ts';
+import { RawWsClient } from './raw-ws-client.ts';
 import type { PublisherCommand, PublisherConfig, PublisherEvent, PublishRun } from './publisher-worker.ts';
 import { SelfWatch, type GeneratorHealth } from './self-watch.ts';
+import { signalWindow } from './window-signal.ts';
+import type { ServerWindowStats } from '../servers/control.ts';
 import { CAPACITY, CTL, createSharedBuffers, viewShared, type SharedState } from './shared-state.ts';
 
 export interface Common {
@@ -56,12 +59,16 @@ export interface ThroughputResult {
   /** Server CPU (all its threads) per delivered message, µs. */
   serverCpuUsPerDelivery: number;
   serverCpuPct: number;
+  /** Share of the window the server's main thread waited for its CPU (other processes), %. */
+  serverWaitPct: number;
   events: number;
   deliveries: number;
   lost: number;
   duplicated: number;
   disconnected: number;
   generator: GeneratorHealth;
+  /** The server's own event loop and GC over the window (added by the runner). */
+  server?: ServerWindowStats;
 }
 
 /**
@@ -79,8 +86,10 @@ export interface LatencyStep {
   duplicated: number;
   disconnected: number;
   serverCpuPct: number;
+  serverWaitPct: number;
   drained: boolean;
   generator: GeneratorHealth;
+  server?: ServerWindowStats;
 }
 
 export interface PrivateResult {
@@ -95,7 +104,9 @@ export interface PrivateResult {
   lost: number;
   duplicated: number;
   disconnected: number;
+  serverWaitPct: number;
   generator: GeneratorHealth;
+  server?: ServerWindowStats;
 }
 
 const TSX_API = import.meta.resolve('tsx/esm/api');
@@ -269,18 +280,22 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
     tracker.onWindowMove = publisher.wake;
     const published = publisher.run({ mode: 'window', window: spec.window, firstSeq: 1 });
     await sleep(spec.warmupMs);
+    signalWindow('start');
     const watch = new SelfWatch();
     watch.start();
     const d0 = tracker.deliveries;
     const e0 = Atomics.load(shared.control, CTL.published);
     const c0 = processCpuMicros(spec.serverPid);
+    const w0 = runQueueWaitMs(spec.serverPid);
     const t0 = monoMs();
     await sleep(spec.measureMs);
     const d1 = tracker.deliveries;
     const e1 = Atomics.load(shared.control, CTL.published);
     const c1 = processCpuMicros(spec.serverPid);
+    const w1 = runQueueWaitMs(spec.serverPid);
     const t1 = monoMs();
     const generator = watch.stop();
+    signalWindow('end');
     Atomics.store(shared.control, CTL.stop, 1);
     publisher.wake();
     const lastPublished = await published;
@@ -290,6 +305,7 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
       deliveriesPerSec: Math.round(deliveries / ((t1 - t0) / 1000)),
       serverCpuUsPerDelivery: deliveries > 0 ? round2((c1 - c0) / deliveries) : Number.NaN,
       serverCpuPct: Math.round(((c1 - c0) / 1000 / (t1 - t0)) * 100),
+      serverWaitPct: Math.round(((w1 - w0) / (t1 - t0)) * 100),
       events: e1 - e0,
       deliveries,
       lost: tracker.lost(lastPublished),
@@ -332,13 +348,17 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyStep[]> {
       const published = publisher.run({ mode: 'rate', rate, warmupEvents, measuredEvents, firstSeq });
       // The measured window opens when the publisher sends the first measured event.
       while (Atomics.load(shared.control, CTL.published) < tracker.measureFrom) await sleep(2);
+      signalWindow('start');
       const watch = new SelfWatch();
       watch.start();
       const c0 = processCpuMicros(spec.serverPid);
+      const w0 = runQueueWaitMs(spec.serverPid);
       const t0 = monoMs();
       const lastPublished = await published;
+      signalWindow('end');
       const drained = await tracker.drain(lastPublished, spec.drainTimeoutMs);
       const c1 = processCpuMicros(spec.serverPid);
+      const w1 = runQueueWaitMs(spec.serverPid);
       const t1 = monoMs();
       const generator = watch.stop();
       const summary = summariseLatencies(tracker.samples, tracker.sampleCount, expected);
@@ -353,6 +373,7 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyStep[]> {
         duplicated: tracker.duplicated - duplicatedBefore,
         disconnected: tracker.disconnected - disconnectedBefore,
         serverCpuPct: Math.round(((c1 - c0) / 1000 / (t1 - t0)) * 100),
+        serverWaitPct: Math.round(((w1 - w0) / (t1 - t0)) * 100),
         drained,
         generator,
       });
@@ -428,9 +449,16 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
     await publisher.ready();
     const published = publisher.run({ mode: 'rate', rate: spec.rate, warmupEvents, measuredEvents, firstSeq: 1 });
     while (Atomics.load(shared.control, CTL.published) < measureFrom) await sleep(2);
+    signalWindow('start');
     const watch = new SelfWatch();
     watch.start();
+    const pingsBefore = RawWsClient.pings.count;
+    const w0 = runQueueWaitMs(spec.serverPid);
+    const t0 = monoMs();
     const lastPublished = await published;
+    signalWindow('end');
+    const serverWaitPct = Math.round(((runQueueWaitMs(spec.serverPid) - w0) / (monoMs() - t0)) * 100);
+    if (process.env.BENCH_DEBUG) process.stderr.write(`private: ${RawWsClient.pings.count - pingsBefore} server pings during the run\n`);
     // Each event has exactly one recipient: wait until every one arrived (or 10 s).
     const deadline = monoMs() + 10_000;
     const allIn = () => {
@@ -472,6 +500,7 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
       lost,
       duplicated,
       disconnected,
+      serverWaitPct,
       generator,
     };
   } finally {

@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { monoMs } from '../lib/clock.ts';
+import { runQueueWaitMs } from '../lib/proc-stat.ts';
 
 /** How busy the load generator itself was during a measured window. */
 export interface GeneratorHealth {
@@ -8,6 +9,8 @@ export interface GeneratorHealth {
   /** Event-loop delay of the receiving thread, ms. */
   lagP99Ms: number;
   lagMaxMs: number;
+  /** Share of the window the receiving thread waited for a CPU (other processes on its core), %. */
+  waitPct: number;
 }
 
 /**
@@ -18,11 +21,13 @@ export interface GeneratorHealth {
 export class SelfWatch {
   #cpu = process.cpuUsage();
   #start = monoMs();
+  #wait = 0;
   #histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 5 });
 
   start(): void {
     this.#cpu = process.cpuUsage();
     this.#start = monoMs();
+    this.#wait = runQueueWaitMs(process.pid);
     this.#histogram.reset();
     this.#histogram.enable();
   }
@@ -35,6 +40,7 @@ export class SelfWatch {
       cpuPct: round1(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100),
       lagP99Ms: round1(this.#histogram.percentile(99) / 1e6),
       lagMaxMs: round1(this.#histogram.max / 1e6),
+      waitPct: round1(((runQueueWaitMs(process.pid) - this.#wait) / elapsedMs) * 100),
     };
   }
 }

@@ -1,3 +1,7 @@
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+
 /**
  * The runner's handle on a bench server process: the server reports `ready` with its port over
  * the IPC channel, answers `memory` requests (after a full GC, when started with --expose-gc)
@@ -12,12 +16,30 @@ export interface ServerMemory {
   arrayBuffers: number;
 }
 
-export type ControlRequest = { cmd: 'memory' } | { cmd: 'stop' };
+/** How the server's own event loop fared during a measured window. */
+export interface ServerWindowStats {
+  /** Event-loop delay p99 / max, ms (timer lateness at a 5 ms resolution). */
+  lagP99Ms: number;
+  lagMaxMs: number;
+  /** Garbage-collection pauses on the main thread: count, total and longest, ms. */
+  gcCount: number;
+  gcTotalMs: number;
+  gcMaxMs: number;
+}
+
+export type ControlRequest =
+  | { cmd: 'memory' }
+  | { cmd: 'stop' }
+  | { cmd: 'window-start'; profile: boolean }
+  | { cmd: 'window-end'; profileFile?: string };
 export type ControlReply =
   | { type: 'ready'; port: number; pid: number }
-  | ({ type: 'memory' } & ServerMemory);
+  | ({ type: 'memory' } & ServerMemory)
+  | ({ type: 'window' } & ServerWindowStats);
 
 const STOP_DEADLINE_MS = 4000;
+/** Sampling interval of the window profiler, µs (V8's default is 1000). */
+const PROFILE_INTERVAL_US = 250;
 
 function send(reply: ControlReply): void {
   process.send?.(reply);
@@ -31,6 +53,84 @@ async function collectGarbage(): Promise<void> {
   gc();
   await new Promise((resolve) => setImmediate(resolve));
   gc();
+}
+
+/**
+ * Profiles the main thread between `profile-start` and `profile-stop` through the inspector,
+ * so that a profile covers the measured window only (not start-up, not connection set-up).
+ */
+class WindowProfiler {
+  #session: Session | null = null;
+
+  async start(): Promise<void> {
+    const session = new Session();
+    session.connect();
+    this.#session = session;
+    await post(session, 'Profiler.enable');
+    await post(session, 'Profiler.setSamplingInterval', { interval: PROFILE_INTERVAL_US });
+    await post(session, 'Profiler.start');
+  }
+
+  async stop(file: string): Promise<void> {
+    const session = this.#session;
+    if (!session) throw new Error('profiler not started');
+    this.#session = null;
+    const { profile } = (await post(session, 'Profiler.stop')) as { profile: unknown };
+    session.disconnect();
+    writeFileSync(file, JSON.stringify(profile));
+  }
+}
+
+/**
+ * Event-loop delay and GC pauses over a window, the same instrument in every server, so a
+ * latency tail can be told apart: the server stalled (GC, a long synchronous loop), or the
+ * machine or the generator did.
+ */
+class WindowStats {
+  readonly #delay = monitorEventLoopDelay({ resolution: 5 });
+  #active = false;
+  #gcCount = 0;
+  #gcTotal = 0;
+  #gcMax = 0;
+
+  constructor() {
+    new PerformanceObserver((list) => {
+      if (!this.#active) return;
+      for (const entry of list.getEntries()) {
+        this.#gcCount++;
+        this.#gcTotal += entry.duration;
+        this.#gcMax = Math.max(this.#gcMax, entry.duration);
+      }
+    }).observe({ entryTypes: ['gc'] });
+  }
+
+  start(): void {
+    this.#active = true;
+    this.#gcCount = 0;
+    this.#gcTotal = 0;
+    this.#gcMax = 0;
+    this.#delay.reset();
+    this.#delay.enable();
+  }
+
+  stop(): ServerWindowStats {
+    this.#active = false;
+    this.#delay.disable();
+    const round = (n: number) => Math.round(n * 100) / 100;
+    return {
+      lagP99Ms: round(this.#delay.percentile(99) / 1e6),
+      lagMaxMs: round(this.#delay.max / 1e6),
+      gcCount: this.#gcCount,
+      gcTotalMs: round(this.#gcTotal),
+      gcMaxMs: round(this.#gcMax),
+    };
+  }
+}
+
+function post(session: Session, method: string, params?: object): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result)));
+  });
 }
 
 /** Wires the control channel for a server that listens on `port`; `close` stops it. */
@@ -52,9 +152,19 @@ export function serveControl(port: number, close: () => Promise<void>): void {
   process.on('SIGINT', stop);
   // The runner going away (crash, Ctrl-C) closes the channel: never outlive it.
   process.on('disconnect', stop);
+  const profiler = new WindowProfiler();
+  const stats = new WindowStats();
   process.on('message', (raw: unknown) => {
     const request = raw as ControlRequest;
     if (request.cmd === 'stop') stop();
+    else if (request.cmd === 'window-start') {
+      stats.start();
+      if (request.profile) void profiler.start();
+    } else if (request.cmd === 'window-end') {
+      const measured = stats.stop();
+      const profiled = request.profileFile ? profiler.stop(request.profileFile) : Promise.resolve();
+      void profiled.then(() => send({ type: 'window', ...measured }));
+    }
     else if (request.cmd === 'memory') {
       void collectGarbage().then(() => {
         const m = process.memoryUsage();

@@ -23,12 +23,16 @@ const args = serverArgs();
 const logger = createLogger({ level: 'warn', name: 'bench-tradewire' });
 const sessions = await openSessionVerifier(args);
 const broker = await connectRedisBroker(args.redisUrl, { logger });
+// For diagnosis only (never set by `npm run bench`): BENCH_TRADEWIRE_LIMITS='{"pingIntervalMs":600000}'
+// shows what one limit costs.
+const limits = process.env.BENCH_TRADEWIRE_LIMITS ? (JSON.parse(process.env.BENCH_TRADEWIRE_LIMITS) as Record<string, number>) : undefined;
 const gateway = await createGateway({
   broker,
   sessions: sessions.verifier,
   symbols: ['SOL'],
   allowedOrigins: ['http://127.0.0.1'],
   logger,
+  ...(limits ? { limits } : {}),
 });
 const port = await gateway.listen(0, '127.0.0.1');
 serveControl(port, async () => {
