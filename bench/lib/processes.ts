@@ -118,11 +118,16 @@ process.on('exit', () => {
 });
 
 /** Waits for the first IPC message of `type` from `proc`; rejects if it exits or `timeoutMs` passes. */
-export function nextMessage<T extends { type: string }>(proc: PinnedProcess, type: string, timeoutMs: number): Promise<T> {
+export function nextMessage<T extends { type: string }>(
+  proc: PinnedProcess,
+  type: string,
+  timeoutMs: number,
+  matches: (message: T) => boolean = () => true,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onMessage = (raw: unknown) => {
       const message = raw as { type: string; message?: string };
-      if (message.type === type) {
+      if (message.type === type && matches(message as unknown as T)) {
         cleanup();
         resolve(message as T);
       } else if (message.type === 'error') {

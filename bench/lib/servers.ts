@@ -59,6 +59,7 @@ export async function startServer(def: ServerDef, options: ServerOptions): Promi
     await proc.stop();
     throw err;
   }
+  let windowId = 0;
   return {
     def,
     proc,
@@ -74,9 +75,10 @@ export async function startServer(def: ServerDef, options: ServerOptions): Promi
       proc.child.send({ cmd: 'window-start', profile });
     },
     async windowEnd(profileFile) {
-      const reply = nextMessage<Extract<ControlReply, { type: 'window' }>>(proc, 'window', 30_000);
-      proc.child.send(profileFile ? { cmd: 'window-end', profileFile } : { cmd: 'window-end' });
-      const { type: _type, ...stats } = await reply;
+      const id = (windowId += 1);
+      const reply = nextMessage<Extract<ControlReply, { type: 'window' }>>(proc, 'window', 120_000, (m) => m.id === id);
+      proc.child.send(profileFile ? { cmd: 'window-end', id, profileFile } : { cmd: 'window-end', id });
+      const { type: _type, id: _id, ...stats } = await reply;
       return stats;
     },
     stop: () => proc.stop(),

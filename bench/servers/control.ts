@@ -31,11 +31,11 @@ export type ControlRequest =
   | { cmd: 'memory' }
   | { cmd: 'stop' }
   | { cmd: 'window-start'; profile: boolean }
-  | { cmd: 'window-end'; profileFile?: string };
+  | { cmd: 'window-end'; id: number; profileFile?: string };
 export type ControlReply =
   | { type: 'ready'; port: number; pid: number }
   | ({ type: 'memory' } & ServerMemory)
-  | ({ type: 'window' } & ServerWindowStats);
+  | ({ type: 'window'; id: number } & ServerWindowStats);
 
 const STOP_DEADLINE_MS = 4000;
 /** Sampling interval of the window profiler, µs (V8's default is 1000). */
@@ -163,7 +163,7 @@ export function serveControl(port: number, close: () => Promise<void>): void {
     } else if (request.cmd === 'window-end') {
       const measured = stats.stop();
       const profiled = request.profileFile ? profiler.stop(request.profileFile) : Promise.resolve();
-      void profiled.then(() => send({ type: 'window', ...measured }));
+      void profiled.then(() => send({ type: 'window', id: request.id, ...measured }));
     }
     else if (request.cmd === 'memory') {
       void collectGarbage().then(() => {
