@@ -74,6 +74,8 @@ interface Context {
   databaseUrl: string | undefined;
   /** Profile the server over the measured window into this `.cpuprofile` (`--profile`). */
   profileFile?: string;
+  /** Which client drives Socket.IO (`--socketio-client`). */
+  socketIoClient: 'lean' | 'official';
 }
 
 /**
@@ -121,7 +123,8 @@ async function withServer<T>(
 }
 
 function common(server: RunningServer, ctx: Context) {
-  return { target: server.target, redisUrl: ctx.redisUrl, serverPid: server.proc.pid };
+  const target = server.def.protocol === 'socketio' ? { ...server.target, socketIoClient: ctx.socketIoClient } : server.target;
+  return { target, redisUrl: ctx.redisUrl, serverPid: server.proc.pid };
 }
 
 function runThroughput(name: ServerName, ctx: Context): Promise<ThroughputResult> {
@@ -248,6 +251,8 @@ async function main(): Promise<number> {
       report: { type: 'string' },
       'no-docs': { type: 'boolean', default: false },
       'no-priority': { type: 'boolean', default: false },
+      'socketio-client': { type: 'string', default: 'lean' },
+      rates: { type: 'string' },
     },
     strict: true,
   });
@@ -262,12 +267,22 @@ async function main(): Promise<number> {
   const quick = values.quick;
   const params: Parameters = structuredClone(quick ? QUICK : FULL);
   if (values.reps) params.reps = Math.max(1, Number(values.reps));
+  if (values.rates) params.latency.rates = values.rates.split(',').map(Number);
   const scenarios: Scenario[] = quick ? ['throughput'] : values.only ? (values.only.split(',') as Scenario[]) : SCENARIOS;
   for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (scenarios: ${SCENARIOS.join(', ')})`);
   let servers: ServerName[] = quick ? ['tradewire', 'naive'] : values.servers ? (values.servers.split(',') as ServerName[]) : ['tradewire', 'naive', 'socketio'];
   for (const s of servers) if (!(s in SERVERS)) throw new Error(`unknown server "${s}"`);
 
+  const socketIoClient = values['socketio-client'];
+  if (socketIoClient !== 'lean' && socketIoClient !== 'official') throw new Error('--socketio-client is lean or official');
   const notes: string[] = [];
+  if (servers.includes('socketio')) {
+    notes.push(
+      socketIoClient === 'lean'
+        ? 'Socket.IO clients: the lean Engine.IO/Socket.IO client on the raw WebSocket client (`--socketio-client official` uses socket.io-client, which saturates the generator near 50,000 messages/s).'
+        : 'Socket.IO clients: socket.io-client (official), WebSocket transport only.',
+    );
+  }
   if (!values['no-priority']) {
     setNiceness(NICENESS);
     notes.push(
@@ -314,7 +329,7 @@ async function main(): Promise<number> {
 
   const body = async () => {
     const redis = await startRedis(GENERATOR_CORE);
-    const ctx: Context = { params, redisUrl: redis.url, usersFile: undefined, databaseUrl: undefined };
+    const ctx: Context = { params, redisUrl: redis.url, usersFile: undefined, databaseUrl: undefined, socketIoClient };
 
     if (scenarios.includes('private') || scenarios.includes('e2e')) {
       const count = Math.max(scenarios.includes('private') ? Math.max(...params.private.users) : 0, scenarios.includes('e2e') ? params.e2e.users : 0);

@@ -19,8 +19,9 @@ export interface RawWsHandlers {
   /**
    * One complete text message: the bytes `data[start..end)`. The view is only valid during the
    * call (the buffer is the socket's chunk), so handlers read what they need and keep nothing.
+   * `client` is passed because a server may speak first, before `open` has resolved.
    */
-  onText(data: Buffer, start: number, end: number): void;
+  onText(data: Buffer, start: number, end: number, client: RawWsClient): void;
   onClose(code: number): void;
 }
 
@@ -225,7 +226,7 @@ export class RawWsClient {
 
   #onFrame(fin: number, opcode: number, data: Buffer, start: number, end: number): void {
     if (opcode === OP_TEXT || opcode === OP_BINARY) {
-      if (fin) this.#handlers.onText(data, start, end);
+      if (fin) this.#handlers.onText(data, start, end, this);
       else this.#fragments = [Buffer.from(data.subarray(start, end))];
     } else if (opcode === OP_CONTINUATION) {
       if (!this.#fragments) return;
@@ -233,7 +234,7 @@ export class RawWsClient {
       if (fin) {
         const whole = Buffer.concat(this.#fragments);
         this.#fragments = null;
-        this.#handlers.onText(whole, 0, whole.length);
+        this.#handlers.onText(whole, 0, whole.length, this);
       }
     } else if (opcode === OP_PING) {
       RawWsClient.pings.count++;

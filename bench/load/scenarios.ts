@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { monoMs, sleep } from '../lib/clock.ts';
+import { fastMonoClock, monoMs, sleep } from '../lib/clock.ts';
 import { processCpuMicros, runQueueWaitMs } from '../lib/proc-stat.ts';
 import { summariseLatencies } from '../lib/stats.ts';
 import { openFleet, type Inbox, type TargetServer } from './fleet.ts';
@@ -185,6 +185,7 @@ class BroadcastTracker implements Inbox {
   measureFrom = Number.POSITIVE_INFINITY;
   measureTo = 0;
   readonly #shared: SharedState;
+  readonly #now = fastMonoClock();
   #sinceWindowUpdate = 0;
   /** Called when the slowest client moved (window mode wakes the publisher with it). */
   onWindowMove: () => void = () => {};
@@ -204,7 +205,7 @@ class BroadcastTracker implements Inbox {
     if (last !== 0 && seq > last + 1) this.gaps += seq - last - 1;
     this.lastSeq[client] = seq;
     if (seq >= this.measureFrom && seq <= this.measureTo && this.sampleCount < this.samples.length) {
-      this.samples[this.sampleCount++] = monoMs() - this.#shared.sendTimes[seq % CAPACITY]!;
+      this.samples[this.sampleCount++] = this.#now() - this.#shared.sendTimes[seq % CAPACITY]!;
     }
     if (++this.#sinceWindowUpdate >= 256) this.updateWindow();
   }
