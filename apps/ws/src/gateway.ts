@@ -96,6 +96,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const prices = new PriceCache(options.symbols ?? ['SOL'], limits.maxSymbols);
   const index = new SubscriberIndex<ClientConnection>();
   const connections = new Set<ClientConnection>();
+  const heartbeat = new Heartbeat(limits.pingIntervalMs, limits.pongTimeoutMs);
   const revocations = new RecentRevocations();
   const upgradeAttempts = new AddressRateLimiter({
     limit: limits.upgradesPerAddress,
@@ -537,6 +538,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   function onConnection(ws: WebSocket, socket: Duplex): void {
     const connection = new ClientConnection((nextConnectionId += 1), ws, socket, context);
     connections.add(connection);
+    heartbeat.add(connection);
     logger.debug({ connection: connection.id }, 'socket opened');
     ws.on('message', (data, isBinary) => {
       connection.receive(() => parseClientMessage(data, isBinary), Date.now());
@@ -551,6 +553,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ws.on('close', (code) => {
       logger.debug({ connection: connection.id, code }, 'socket closed');
       connections.delete(connection);
+      heartbeat.delete(connection);
       for (const channel of [...connection.channels]) removeSubscription(connection, channel);
       if (connection.session) index.removeSession(connection.session.sessionId, connection);
       connection.dispose();
@@ -620,7 +623,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (up) catchUpAll();
   });
 
-  const heartbeat = new Heartbeat(connections, limits.pingIntervalMs, limits.pongTimeoutMs);
   heartbeat.start();
 
   // ---- lifecycle --------------------------------------------------------------------------

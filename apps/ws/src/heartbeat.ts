@@ -1,28 +1,51 @@
 import type { ClientConnection } from './client-connection.ts';
 
+/** The heartbeat wakes this often and pings one slice of the sockets. */
+const SLICE_MS = 100;
+
 /**
- * Pings every socket each `pingIntervalMs` and terminates those that have not answered within
+ * Pings every socket once per `pingIntervalMs` and terminates those that have not answered within
  * `pongTimeoutMs` (the `ws` README's "detect broken connections", with a separate deadline).
  * A dead peer (laptop lid closed, NAT dropped) never sends a close frame, so `terminate()`,
- * not `close()`, is the only way to free it. One interval for the whole gateway, not a timer
- * per socket; the walk over all sockets happens once per interval, never per event.
+ * not `close()`, is the only way to free it.
+ *
+ * The sockets are spread over slices of the interval, and each tick pings one slice. Pinging
+ * all of them in one tick held the event loop for 150–330 ms at 10,000 sockets (10,000 writes,
+ * then 10,000 pongs at once), which every event in flight waited out: the benchmark's private
+ * routing p99 at 10,000 users was 3× that at 1,000 until this change. One timer for the whole
+ * gateway, not one per socket; each tick touches only its own slice.
  */
 export class Heartbeat {
-  readonly #connections: Iterable<ClientConnection>;
   readonly #pingIntervalMs: number;
   readonly #pongTimeoutMs: number;
+  readonly #slices: Set<ClientConnection>[];
   #interval: NodeJS.Timeout | undefined;
   readonly #checks = new Set<NodeJS.Timeout>();
-  #round = 0;
+  #tick = 0;
 
-  constructor(connections: Iterable<ClientConnection>, pingIntervalMs: number, pongTimeoutMs: number) {
-    this.#connections = connections;
+  constructor(pingIntervalMs: number, pongTimeoutMs: number) {
     this.#pingIntervalMs = pingIntervalMs;
     this.#pongTimeoutMs = pongTimeoutMs;
+    const count = Math.max(1, Math.round(pingIntervalMs / SLICE_MS));
+    this.#slices = Array.from({ length: count }, () => new Set<ClientConnection>());
+  }
+
+  /** Starts watching a socket; it gets its first ping within one interval. */
+  add(connection: ClientConnection): void {
+    this.#sliceOf(connection).add(connection);
+  }
+
+  delete(connection: ClientConnection): void {
+    this.#sliceOf(connection).delete(connection);
+  }
+
+  /** Ids are sequential: sockets opened together (a reconnect storm) spread evenly. */
+  #sliceOf(connection: ClientConnection): Set<ClientConnection> {
+    return this.#slices[connection.id % this.#slices.length]!;
   }
 
   start(): void {
-    this.#interval = setInterval(() => this.#pingAll(), this.#pingIntervalMs);
+    this.#interval = setInterval(() => this.#pingSlice(), this.#pingIntervalMs / this.#slices.length);
     this.#interval.unref();
   }
 
@@ -32,10 +55,10 @@ export class Heartbeat {
     this.#checks.clear();
   }
 
-  #pingAll(): void {
-    const round = (this.#round += 1);
+  #pingSlice(): void {
+    const round = (this.#tick += 1);
     const pinged: ClientConnection[] = [];
-    for (const connection of this.#connections) {
+    for (const connection of this.#slices[round % this.#slices.length]!) {
       // Still waiting from an earlier round: its own check will deal with it.
       if (connection.awaitingPong || !connection.isOpen) continue;
       connection.awaitingPong = true;

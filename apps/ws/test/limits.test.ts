@@ -232,4 +232,20 @@ describe('limits', () => {
       await fx.close();
     }
   });
+
+  it('spreads pings over the interval instead of pinging every socket in one tick', async () => {
+    // With 10,000 sockets a single ping burst held the event loop for a few hundred ms.
+    const fx = await startGateway({ limits: { pingIntervalMs: 2000, pongTimeoutMs: 5000 } });
+    try {
+      const clients = await Promise.all(Array.from({ length: 20 }, () => fx.connect()));
+      const firstPing: number[] = [];
+      for (const client of clients) client.ws.once('ping', () => firstPing.push(performance.now()));
+      await waitFor(() => firstPing.length === clients.length, { what: 'a ping at every socket', timeoutMs: 5000 });
+      const spread = Math.max(...firstPing) - Math.min(...firstPing);
+      assert.ok(spread >= 1000, `20 sockets were pinged within ${spread.toFixed(0)} ms of each other`);
+      for (const client of clients) await client.barrier();
+    } finally {
+      await fx.close();
+    }
+  });
 });
