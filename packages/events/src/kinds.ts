@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type { z } from 'zod/v4';
 import { redisKeys } from '@repo/redis';
 import {
   OrderFilledEventSchema,
