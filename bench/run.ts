@@ -44,8 +44,8 @@ const NICENESS = -10;
 const FULL: Parameters = {
   reps: 3,
   throughput: { clients: 1000, window: 64, warmupMs: 2000, measureMs: 5000 },
-  latency: { clients: 1000, rates: [10, 25, 50, 100, 200, 300, 400], warmupS: 1, measureS: 4, drainTimeoutMs: 20_000 },
-  private: { users: [1000, 10_000], rate: 500, warmupS: 1, measureS: 20 },
+  latency: { clients: 1000, rates: [10, 25, 50, 100, 200, 300, 400], warmupS: 1, measureS: 4, minEvents: 200, drainTimeoutMs: 20_000 },
+  private: { users: [1000, 10_000], rate: 500, warmupS: 3, measureS: 20 },
   idle: { clients: 10_000, settleMs: 2000 },
   e2e: { rate: 100, users: 200, warmupS: 2, measureS: 10 },
 };
@@ -113,6 +113,10 @@ async function withServer<T>(
               stats.push(running.windowEnd(ctx.profileFile).catch(() => undefined));
             }
           },
+          // Two full GCs on the server (its memory reading does them) before the window.
+          onSettle: async () => {
+            await running.memory();
+          },
         }),
     };
     return await body(server, watched, () => Promise.all(stats));
@@ -137,7 +141,7 @@ function runThroughput(name: ServerName, ctx: Context): Promise<ThroughputResult
 
 function runLatency(name: ServerName, ctx: Context): Promise<LatencyStep[]> {
   const p = ctx.params.latency;
-  const budget = p.rates.length * ((p.warmupS + p.measureS) * 1000 + p.drainTimeoutMs + 1000) + 180_000;
+  const budget = p.rates.reduce((sum, rate) => sum + (p.warmupS + Math.max(p.measureS, (p.minEvents ?? 0) / rate)) * 1000 + p.drainTimeoutMs + 1000, 180_000);
   return withServer(name, ctx, async (server, generator, windows) => {
     const spec: LatencySpec = { scenario: 'latency', ...common(server, ctx), ...p };
     const steps = await generator.run<LatencyStep[]>(spec, { timeoutMs: budget });

@@ -241,7 +241,7 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
     out.push(
       '## Fan-out latency',
       '',
-      `${fmt(lp.clients)} clients subscribed to \`prices\`, one connection set per server and repetition, the rate raised step by step: ${rates.join(', ')} events/s, each ${lp.warmupS} s warm-up + ${lp.measureS} s measured; latency is publish (just before PUBLISH to Redis) → the client's receipt, on one monotonic clock, over every delivery of the measured events. A step that does not drain its backlog within ${fmt(lp.drainTimeoutMs / 1000)} s ends the run (higher rates count as not sustained). Deliveries that never arrived count as infinitely late ("never").`,
+      `${fmt(lp.clients)} clients subscribed to \`prices\`, one connection set per server and repetition, the rate raised step by step: ${rates.join(', ')} events/s, each ${lp.warmupS} s warm-up + ${lp.measureS} s measured${lp.minEvents ? ` and at least ${fmt(lp.minEvents)} measured events (${rates.filter((r) => r * lp.measureS < lp.minEvents!).map((r) => `${fmt(lp.minEvents! / r, 0)} s at ${r}/s`).join(', ')}), so that one late event cannot decide a low rate's p99 alone` : ''}; latency is publish (just before PUBLISH to Redis) → the client's receipt, on one monotonic clock, over every delivery of the measured events. A step that does not drain its backlog within ${fmt(lp.drainTimeoutMs / 1000)} s ends the run (higher rates count as not sustained). Deliveries that never arrived count as infinitely late ("never").`,
       '',
       '![Latency against event rate](benchmarks-latency.svg)',
       '',

@@ -37,7 +37,7 @@ export interface EndToEndResult {
 export interface Parameters {
   reps: number;
   throughput: { clients: number; window: number; warmupMs: number; measureMs: number };
-  latency: { clients: number; rates: number[]; warmupS: number; measureS: number; drainTimeoutMs: number };
+  latency: { clients: number; rates: number[]; warmupS: number; measureS: number; minEvents?: number; drainTimeoutMs: number };
   private: { users: number[]; rate: number; warmupS: number; measureS: number };
   idle: { clients: number; settleMs: number };
   e2e: { rate: number; users: number; warmupS: number; measureS: number };

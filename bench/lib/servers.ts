@@ -51,7 +51,9 @@ export async function startServer(def: ServerDef, options: ServerOptions): Promi
   const args = ['--redis-url', options.redisUrl];
   if (options.usersFile) args.push('--users', options.usersFile);
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
-  const proc = spawnNodeTs(options.core, def.entry, args, ['--expose-gc']);
+  // For diagnosis only (never set by `npm run bench`): BENCH_SERVER_NODE_FLAGS='--heap-prof'.
+  const extraFlags = process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawnNodeTs(options.core, def.entry, args, ['--expose-gc', ...extraFlags]);
   let ready: Extract<ControlReply, { type: 'ready' }>;
   try {
     ready = await nextMessage(proc, 'ready', 60_000);

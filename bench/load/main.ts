@@ -2,12 +2,14 @@
  * The load generator process. The runner starts it pinned to its own core, sends one
  * `{type:'run', spec}` over IPC and gets back `{type:'result', result}` (or `{type:'error'}`).
  * The idle scenario also reports `{type:'connected'}` and waits for `{type:'release'}`, so the
- * runner can read the server's memory while every client is connected.
+ * runner can read the server's memory while every client is connected. The measured scenarios
+ * send `{type:'settle'}` once connected and wait for `{type:'settled'}` (see window-signal.ts).
  */
 import { runEndToEnd, type EndToEndSpec } from './end-to-end.ts';
 import { runIdle, runLatency, runPrivate, runThroughput, type LoadSpec } from './scenarios.ts';
+import { onSettled } from './window-signal.ts';
 
-type RunnerMessage = { type: 'run'; spec: LoadSpec | EndToEndSpec } | { type: 'release' };
+type RunnerMessage = { type: 'run'; spec: LoadSpec | EndToEndSpec } | { type: 'release' } | { type: 'settled' };
 
 function send(message: unknown): Promise<void> {
   return new Promise((resolve) => {
@@ -37,6 +39,7 @@ async function run(spec: LoadSpec | EndToEndSpec): Promise<unknown> {
 process.on('message', (raw: unknown) => {
   const message = raw as RunnerMessage;
   if (message.type === 'release') release();
+  else if (message.type === 'settled') onSettled();
   else if (message.type === 'run') {
     run(message.spec).then(
       async (result) => {

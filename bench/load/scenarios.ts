@@ -8,7 +8,7 @@ import { openFleet, type Inbox, type TargetServer } from './fleet.ts';
 import { RawWsClient } from './raw-ws-client.ts';
 import type { PublisherCommand, PublisherConfig, PublisherEvent, PublishRun } from './publisher-worker.ts';
 import { SelfWatch, type GeneratorHealth } from './self-watch.ts';
-import { signalWindow } from './window-signal.ts';
+import { settle, signalWindow } from './window-signal.ts';
 import type { ServerWindowStats } from '../servers/control.ts';
 import { CAPACITY, CTL, createSharedBuffers, viewShared, type SharedState } from './shared-state.ts';
 
@@ -34,6 +34,11 @@ export interface LatencySpec extends Common {
   rates: number[];
   warmupS: number;
   measureS: number;
+  /**
+   * Fewest measured events per step: at 10/s, 4 s is 40 events, and one late event (its 1,000
+   * deliveries are 2.5% of the samples) would decide the p99 alone.
+   */
+  minEvents?: number;
   /** How long to wait for a step's backlog to drain before the next step. */
   drainTimeoutMs: number;
 }
@@ -278,6 +283,7 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
     : undefined;
   try {
     await publisher.ready();
+    await settle();
     tracker.onWindowMove = publisher.wake;
     const published = publisher.run({ mode: 'window', window: spec.window, firstSeq: 1 });
     await sleep(spec.warmupMs);
@@ -335,9 +341,10 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyStep[]> {
   let firstSeq = 1;
   try {
     await publisher.ready();
+    await settle();
     for (const rate of spec.rates) {
       const warmupEvents = Math.round(rate * spec.warmupS);
-      const measuredEvents = Math.round(rate * spec.measureS);
+      const measuredEvents = Math.max(Math.round(rate * spec.measureS), spec.minEvents ?? 0);
       const expected = measuredEvents * spec.clients;
       tracker.measureFrom = firstSeq + warmupEvents;
       tracker.measureTo = firstSeq + warmupEvents + measuredEvents - 1;
@@ -448,6 +455,7 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
   });
   try {
     await publisher.ready();
+    await settle();
     const published = publisher.run({ mode: 'rate', rate: spec.rate, warmupEvents, measuredEvents, firstSeq: 1 });
     while (Atomics.load(shared.control, CTL.published) < measureFrom) await sleep(2);
     signalWindow('start');

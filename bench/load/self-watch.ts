@@ -48,3 +48,14 @@ export class SelfWatch {
 function round1(n: number): number {
   return Math.round(n * 10) / 10;
 }
+
+// For diagnosis only: BENCH_DEBUG shows the generator's own GC pauses.
+if (process.env.BENCH_DEBUG) {
+  const { PerformanceObserver } = await import('node:perf_hooks');
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      if (entry.duration >= 1) process.stderr.write(`generator gc: kind ${kind} ${entry.duration.toFixed(1)} ms, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB\n`);
+    }
+  }).observe({ entryTypes: ['gc'] });
+}

@@ -82,6 +82,36 @@ class WindowProfiler {
 }
 
 /**
+ * For diagnosis only (never set by `npm run bench`): BENCH_HEAP_SAMPLING=<dir> samples every
+ * allocation of each measured window, garbage included, into <dir>/window-<n>.heapprofile,
+ * to find what feeds the garbage collector on a hot path.
+ */
+class WindowHeapSampler {
+  #session: Session | null = null;
+  #windows = 0;
+
+  async start(): Promise<void> {
+    const session = new Session();
+    session.connect();
+    this.#session = session;
+    await post(session, 'HeapProfiler.startSampling', {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: process.env.BENCH_HEAP_SAMPLING_MINOR !== "0",
+    });
+  }
+
+  async stop(dir: string): Promise<void> {
+    const session = this.#session;
+    if (!session) return;
+    this.#session = null;
+    const { profile } = (await post(session, 'HeapProfiler.stopSampling')) as { profile: unknown };
+    session.disconnect();
+    writeFileSync(`${dir}/window-${++this.#windows}.heapprofile`, JSON.stringify(profile));
+  }
+}
+
+/**
  * Event-loop delay and GC pauses over a window, the same instrument in every server, so a
  * latency tail can be told apart: the server stalled (GC, a long synchronous loop), or the
  * machine or the generator did.
@@ -100,6 +130,10 @@ class WindowStats {
         this.#gcCount++;
         this.#gcTotal += entry.duration;
         this.#gcMax = Math.max(this.#gcMax, entry.duration);
+        if (process.env.BENCH_DEBUG) {
+          const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+          process.stderr.write(`server gc: kind ${kind} ${entry.duration.toFixed(1)} ms, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB\n`);
+        }
       }
     }).observe({ entryTypes: ['gc'] });
   }
@@ -154,15 +188,21 @@ export function serveControl(port: number, close: () => Promise<void>): void {
   process.on('disconnect', stop);
   const profiler = new WindowProfiler();
   const stats = new WindowStats();
+  const heapSampler = new WindowHeapSampler();
+  const heapSamplingDir = process.env.BENCH_HEAP_SAMPLING;
   process.on('message', (raw: unknown) => {
     const request = raw as ControlRequest;
     if (request.cmd === 'stop') stop();
     else if (request.cmd === 'window-start') {
       stats.start();
       if (request.profile) void profiler.start();
+      if (heapSamplingDir) void heapSampler.start();
     } else if (request.cmd === 'window-end') {
       const measured = stats.stop();
-      const profiled = request.profileFile ? profiler.stop(request.profileFile) : Promise.resolve();
+      const profiled = Promise.all([
+        request.profileFile ? profiler.stop(request.profileFile) : undefined,
+        heapSamplingDir ? heapSampler.stop(heapSamplingDir) : undefined,
+      ]);
       void profiled.then(() => send({ type: 'window', id: request.id, ...measured }));
     }
     else if (request.cmd === 'memory') {
