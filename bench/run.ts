@@ -271,7 +271,11 @@ async function main(): Promise<number> {
   const quick = values.quick;
   const params: Parameters = structuredClone(quick ? QUICK : FULL);
   if (values.reps) params.reps = Math.max(1, Number(values.reps));
-  if (values.rates) params.latency.rates = values.rates.split(',').map(Number);
+  if (values.rates) {
+    const rates = values.rates.split(',').map(Number);
+    if (rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error(`--rates takes events/s such as 10,50,100; got "${values.rates}"`);
+    params.latency.rates = rates;
+  }
   const scenarios: Scenario[] = quick ? ['throughput'] : values.only ? (values.only.split(',') as Scenario[]) : SCENARIOS;
   for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (scenarios: ${SCENARIOS.join(', ')})`);
   let servers: ServerName[] = quick ? ['tradewire', 'naive'] : values.servers ? (values.servers.split(',') as ServerName[]) : ['tradewire', 'naive', 'socketio'];

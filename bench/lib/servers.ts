@@ -29,7 +29,6 @@ export interface ServerOptions {
   redisUrl: string;
   usersFile?: string;
   databaseUrl?: string;
-
 }
 
 export interface RunningServer {

@@ -44,3 +44,13 @@ export function summariseLatencies(samples: Float64Array, count: number, expecte
     max: all.length > 0 ? all[all.length - 1]! : Number.NaN,
   };
 }
+
+/** Rounds to 0.01 (figures are ms or µs; more digits are noise). */
+export function round2(n: number): number {
+  return Number.isFinite(n) ? Math.round(n * 100) / 100 : n;
+}
+
+/** A latency in ms for the results: null stands for "never" (the percentile fell on a lost delivery). */
+export function msOrNull(n: number): number | null {
+  return Number.isFinite(n) ? round2(n) : null;
+}

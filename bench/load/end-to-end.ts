@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { monoMs, sleep } from '../lib/clock.ts';
-import { summariseLatencies } from '../lib/stats.ts';
+import { msOrNull, summariseLatencies } from '../lib/stats.ts';
+import type { EndToEndResult } from '../lib/results.ts';
+import { readUsersFile } from '../servers/sessions.ts';
 import { openFleet, type TargetServer } from './fleet.ts';
 import { SelfWatch, type GeneratorHealth } from './self-watch.ts';
 
@@ -17,18 +18,8 @@ export interface EndToEndSpec {
   measureS: number;
 }
 
-export interface EndToEndClientResult {
-  rate: number;
-  orders: number;
-  p50: number | null;
-  p99: number | null;
-  max: number | null;
-  delivered: number;
-  /** Time to the HTTP 201 response, for the measured orders: the API's share of the latency. */
-  httpP50: number | null;
-  httpP99: number | null;
-  httpErrors: Record<string, number>;
-  wrongUser: number;
+/** The figures the runner records, and how busy the generator was while measuring them. */
+export interface EndToEndClientResult extends EndToEndResult {
   generator: GeneratorHealth;
 }
 
@@ -39,7 +30,7 @@ export interface EndToEndClientResult {
  * arrives before or after the HTTP response.
  */
 export async function runEndToEnd(spec: EndToEndSpec): Promise<EndToEndClientResult> {
-  const users = (JSON.parse(readFileSync(spec.usersFile, 'utf8')) as { userId: number; token: string }[]).slice(0, spec.users);
+  const users = readUsersFile(spec.usersFile, spec.users);
   const sent = users.map(() => [] as { at: number; measured: boolean }[]);
   const warmupOrders = Math.round(spec.rate * spec.warmupS);
   const measuredOrders = Math.round(spec.rate * spec.measureS);
@@ -139,7 +130,6 @@ export async function runEndToEnd(spec: EndToEndSpec): Promise<EndToEndClientRes
     const generator = watch.stop();
     const errors = Object.values(httpErrors).reduce((a, b) => a + b, 0);
     const summary = summariseLatencies(samples, sampleCount, measuredOrders - errors);
-    const msOrNull = (v: number) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : null);
     const http = summariseLatencies(httpSamples, httpCount, httpCount);
     return {
       rate: spec.rate,

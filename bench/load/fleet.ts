@@ -123,6 +123,50 @@ export async function openFleet(target: TargetServer, options: FleetOptions): Pr
 
 const READY_TIMEOUT_MS = 15_000;
 
+/**
+ * Where one raw client stands in its handshake: `ready` once subscribed. Until then a close or
+ * an error reply fails `wait`; afterwards a close is reported to the inbox.
+ */
+class Readiness {
+  ready = false;
+  readonly #index: number;
+  readonly #promise: Promise<void>;
+  #resolve: () => void = () => {};
+  #reject: (err: Error) => void = () => {};
+
+  constructor(index: number) {
+    this.#index = index;
+    this.#promise = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // A failure can come before anyone waits (the server refuses while the socket opens).
+    this.#promise.catch(() => {});
+  }
+
+  subscribed(): void {
+    this.ready = true;
+    this.#resolve();
+  }
+
+  fail(why: string): void {
+    this.#reject(new Error(`client ${this.#index}: ${why}`));
+  }
+
+  onClose(code: number, inbox: Inbox): void {
+    if (!this.ready) this.fail(`closed (${code}) before it was subscribed`);
+    else inbox.onClose(this.#index, code);
+  }
+
+  /** Resolves once subscribed; on failure or timeout destroys `client` and rejects. */
+  async wait(client: RawWsClient): Promise<void> {
+    await withTimeout(this.#promise, READY_TIMEOUT_MS, `client ${this.#index} subscribe`).catch((err: Error) => {
+      client.destroy();
+      throw err;
+    });
+  }
+}
+
 /** A raw WebSocket client speaking the gateway's JSON protocol. Returns its closer. */
 async function openJsonClient(
   target: TargetServer,
@@ -131,9 +175,7 @@ async function openJsonClient(
   token: string | undefined,
   inbox: Inbox,
 ): Promise<() => void> {
-  let ready = false;
-  let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
-  const readyPromise = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  const readiness = new Readiness(index);
   let client: RawWsClient | undefined;
 
   // Until subscribed, every frame is a reply to read in full; afterwards only events matter.
@@ -146,9 +188,8 @@ async function openJsonClient(
     }
     if (msg.type === 'auth_ok') client!.sendText(JSON.stringify({ type: 'subscribe', channel }));
     else if (msg.type === 'subscribed' && (msg as { channel?: string }).channel === channel) {
-      ready = true;
-      settle!.resolve();
-    } else if (msg.type === 'error') settle!.reject(new Error(`client ${index}: ${msg.code}: ${msg.message}`));
+      readiness.subscribed();
+    } else if (msg.type === 'error') readiness.fail(`${msg.code}: ${msg.message}`);
   };
 
   client = await RawWsClient.open(
@@ -157,7 +198,7 @@ async function openJsonClient(
     target.path,
     {
       onText(data, start, end) {
-        if (!ready) return onControl(data.toString('utf8', start, end));
+        if (!readiness.ready) return onControl(data.toString('utf8', start, end));
         if (channel === 'prices') {
           const seq = seqFromPriceFrame(data, start, end);
           if (seq > 0) inbox.onPrice(index, seq);
@@ -166,19 +207,13 @@ async function openJsonClient(
           if (msg.type === 'order_filled') inbox.onOrder(index, msg);
         }
       },
-      onClose(code) {
-        if (!ready) settle?.reject(new Error(`client ${index} closed (${code}) before it was subscribed`));
-        else inbox.onClose(index, code);
-      },
+      onClose: (code) => readiness.onClose(code, inbox),
     },
     target.origin ? { headers: { Origin: target.origin } } : {},
   );
   if (token !== undefined) client.sendText(JSON.stringify({ type: 'auth', token }));
   else client.sendText(JSON.stringify({ type: 'subscribe', channel }));
-  await withTimeout(readyPromise, READY_TIMEOUT_MS, `client ${index} subscribe`).catch((err: Error) => {
-    client!.destroy();
-    throw err;
-  });
+  await readiness.wait(client);
   const opened = client;
   return () => opened.destroy();
 }
@@ -196,9 +231,7 @@ async function openLeanSocketIoClient(
   token: string | undefined,
   inbox: Inbox,
 ): Promise<() => void> {
-  let ready = false;
-  let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
-  const readyPromise = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  const readiness = new Readiness(index);
   const subscribe = (client: RawWsClient) => client.sendText(`422${JSON.stringify(['subscribe', channel])}`);
 
   // Before `ready`: the handshake and the two acknowledged requests (ack 1 = auth, 2 = subscribe).
@@ -210,14 +243,11 @@ async function openLeanSocketIoClient(
       else subscribe(client);
     } else if (text.startsWith('431') || text.startsWith('432')) {
       const reply = (JSON.parse(text.slice(3)) as [{ ok: boolean; code?: string }])[0];
-      if (!reply.ok) return settle!.reject(new Error(`client ${index}: ${text[2] === '1' ? 'auth' : 'subscribe'}: ${reply.code}`));
+      if (!reply.ok) return readiness.fail(`${text[2] === '1' ? 'auth' : 'subscribe'}: ${reply.code}`);
       if (text[2] === '1') subscribe(client);
-      else {
-        ready = true;
-        settle!.resolve();
-      }
+      else readiness.subscribed();
     } else if (text === '2') client.sendText('3');
-    else if (text.startsWith('44')) settle!.reject(new Error(`client ${index}: connect refused: ${text}`));
+    else if (text.startsWith('44')) readiness.fail(`connect refused: ${text}`);
   };
 
   const client = await RawWsClient.open(
@@ -226,7 +256,7 @@ async function openLeanSocketIoClient(
     '/socket.io/?EIO=4&transport=websocket',
     {
       onText(data, start, end, self) {
-        if (!ready) return onControl(data.toString('utf8', start, end), self);
+        if (!readiness.ready) return onControl(data.toString('utf8', start, end), self);
         // "2": Engine.IO ping, answered at once (the server closes a socket that misses it).
         if (end - start === 1 && data[start] === 0x32) return self.sendText('3');
         if (channel === 'prices') {
@@ -237,17 +267,11 @@ async function openLeanSocketIoClient(
           if (event === 'order_filled') inbox.onOrder(index, msg);
         }
       },
-      onClose(code) {
-        if (!ready) settle?.reject(new Error(`client ${index} closed (${code}) before it was subscribed`));
-        else inbox.onClose(index, code);
-      },
+      onClose: (code) => readiness.onClose(code, inbox),
     },
     target.origin ? { headers: { Origin: target.origin } } : {},
   );
-  await withTimeout(readyPromise, READY_TIMEOUT_MS, `client ${index} subscribe`).catch((err: Error) => {
-    client.destroy();
-    throw err;
-  });
+  await readiness.wait(client);
   return () => client.destroy();
 }
 

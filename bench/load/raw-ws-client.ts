@@ -36,11 +36,13 @@ export interface RawWsHandlers {
  * check; the key's value only matters against intermediaries that do not exist on loopback.
  */
 export class RawWsClient {
-  /** Pings answered by every client of this process, with the time of the last (diagnostics). */
-  static pings = { count: 0, lastAtMs: 0 };
+  /** Pings answered by every client of this process (diagnostics). */
+  static pings = { count: 0 };
   /**
-   * Clients owing an empty pong. A server heartbeat pings every socket at once; 10,000 browsers
-   * would each answer in their own process, but here one event loop answers for all of them.
+   * Clients owing an empty pong. A server heartbeat may ping many sockets in one tick (tradewire's
+   * spreads them over 100 ms slices, the naive server has none, Socket.IO pings in its own
+   * packets); 10,000 browsers would each answer in their own process, but here one event loop
+   * answers for all of them.
    * Answering in slices keeps that loop (and so the latencies it stamps) from stalling for the
    * whole burst; each pong still goes out within milliseconds, far inside any pong deadline.
    */
@@ -238,7 +240,6 @@ export class RawWsClient {
       }
     } else if (opcode === OP_PING) {
       RawWsClient.pings.count++;
-      RawWsClient.pings.lastAtMs = performance.now();
       if (end > start) this.#sendFrame(OP_PONG, Buffer.from(data.subarray(start, end)));
       else {
         RawWsClient.#pongQueue.push(this);

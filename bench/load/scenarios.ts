@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { fastMonoClock, monoMs, sleep } from '../lib/clock.ts';
 import { processCpuMicros, runQueueWaitMs } from '../lib/proc-stat.ts';
-import { summariseLatencies } from '../lib/stats.ts';
+import { msOrNull, round2, summariseLatencies } from '../lib/stats.ts';
+import { readUsersFile } from '../servers/sessions.ts';
 import { openFleet, type Inbox, type TargetServer } from './fleet.ts';
 import { RawWsClient } from './raw-ws-client.ts';
 import type { PublisherCommand, PublisherConfig, PublisherEvent, PublishRun } from './publisher-worker.ts';
@@ -398,14 +398,8 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyStep[]> {
   }
 }
 
-interface SeededUser {
-  userId: number;
-  token: string;
-}
-
 export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
-  const users = (JSON.parse(readFileSync(spec.usersFile, 'utf8')) as SeededUser[]).slice(0, spec.users);
-  if (users.length < spec.users) throw new Error(`${spec.usersFile} has ${users.length} users, ${spec.users} needed`);
+  const users = readUsersFile(spec.usersFile, spec.users);
   const buffers = createSharedBuffers();
   const shared = viewShared(buffers);
   const userOf = Int32Array.from(users, (u) => u.userId);
@@ -540,12 +534,4 @@ export async function runIdle(spec: IdleSpec, connected: () => void, released: P
   await fleet.close();
   if (disconnected > 0) throw new Error(`${disconnected} idle clients were disconnected`);
   return { clients: fleet.size };
-}
-
-function msOrNull(n: number): number | null {
-  return Number.isFinite(n) ? round2(n) : null;
-}
-
-function round2(n: number): number {
-  return Number.isFinite(n) ? Math.round(n * 100) / 100 : n;
 }

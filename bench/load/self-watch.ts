@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { monoMs } from '../lib/clock.ts';
+import { logGcPauses } from '../lib/gc-log.ts';
 import { runQueueWaitMs } from '../lib/proc-stat.ts';
 
 /** How busy the load generator itself was during a measured window. */
@@ -50,12 +51,4 @@ function round1(n: number): number {
 }
 
 // For diagnosis only: BENCH_DEBUG shows the generator's own GC pauses.
-if (process.env.BENCH_DEBUG) {
-  const { PerformanceObserver } = await import('node:perf_hooks');
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
-      if (entry.duration >= 1) process.stderr.write(`generator gc: kind ${kind} ${entry.duration.toFixed(1)} ms, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB\n`);
-    }
-  }).observe({ entryTypes: ['gc'] });
-}
+if (process.env.BENCH_DEBUG) logGcPauses('generator');

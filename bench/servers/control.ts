@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { logGcPauses } from '../lib/gc-log.ts';
 
 /**
  * The runner's handle on a bench server process: the server reports `ready` with its port over
@@ -56,60 +57,60 @@ async function collectGarbage(): Promise<void> {
 }
 
 /**
- * Profiles the main thread between `profile-start` and `profile-stop` through the inspector,
- * so that a profile covers the measured window only (not start-up, not connection set-up).
+ * One inspector session over one measured window, so that what it records covers the window
+ * only (not start-up, not connection set-up): the CPU profile of `--profile`, or the
+ * allocation sample of BENCH_HEAP_SAMPLING=<dir> (diagnosis only, never set by `npm run bench`:
+ * every allocation, garbage included unless BENCH_HEAP_SAMPLING_MINOR=0, to find what feeds
+ * the garbage collector on a hot path).
  */
-class WindowProfiler {
+class WindowInspector {
   #session: Session | null = null;
+  readonly #begin: [method: string, params?: object][];
+  readonly #end: string;
+
+  constructor(begin: [method: string, params?: object][], end: string) {
+    this.#begin = begin;
+    this.#end = end;
+  }
 
   async start(): Promise<void> {
     const session = new Session();
     session.connect();
     this.#session = session;
-    await post(session, 'Profiler.enable');
-    await post(session, 'Profiler.setSamplingInterval', { interval: PROFILE_INTERVAL_US });
-    await post(session, 'Profiler.start');
+    for (const [method, params] of this.#begin) await post(session, method, params);
   }
 
+  /** Writes what was recorded to `file`; nothing when the window was not started. */
   async stop(file: string): Promise<void> {
     const session = this.#session;
-    if (!session) throw new Error('profiler not started');
+    if (!session) return;
     this.#session = null;
-    const { profile } = (await post(session, 'Profiler.stop')) as { profile: unknown };
+    const { profile } = (await post(session, this.#end)) as { profile: unknown };
     session.disconnect();
     writeFileSync(file, JSON.stringify(profile));
   }
 }
 
-/**
- * For diagnosis only (never set by `npm run bench`): BENCH_HEAP_SAMPLING=<dir> samples every
- * allocation of each measured window, garbage included, into <dir>/window-<n>.heapprofile,
- * to find what feeds the garbage collector on a hot path.
- */
-class WindowHeapSampler {
-  #session: Session | null = null;
-  #windows = 0;
+const cpuProfiler = () =>
+  new WindowInspector(
+    [['Profiler.enable'], ['Profiler.setSamplingInterval', { interval: PROFILE_INTERVAL_US }], ['Profiler.start']],
+    'Profiler.stop',
+  );
 
-  async start(): Promise<void> {
-    const session = new Session();
-    session.connect();
-    this.#session = session;
-    await post(session, 'HeapProfiler.startSampling', {
-      samplingInterval: 4096,
-      includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: process.env.BENCH_HEAP_SAMPLING_MINOR !== "0",
-    });
-  }
-
-  async stop(dir: string): Promise<void> {
-    const session = this.#session;
-    if (!session) return;
-    this.#session = null;
-    const { profile } = (await post(session, 'HeapProfiler.stopSampling')) as { profile: unknown };
-    session.disconnect();
-    writeFileSync(`${dir}/window-${++this.#windows}.heapprofile`, JSON.stringify(profile));
-  }
-}
+const heapSampler = () =>
+  new WindowInspector(
+    [
+      [
+        'HeapProfiler.startSampling',
+        {
+          samplingInterval: 4096,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: process.env.BENCH_HEAP_SAMPLING_MINOR !== '0',
+        },
+      ],
+    ],
+    'HeapProfiler.stopSampling',
+  );
 
 /**
  * Event-loop delay and GC pauses over a window, the same instrument in every server, so a
@@ -130,10 +131,6 @@ class WindowStats {
         this.#gcCount++;
         this.#gcTotal += entry.duration;
         this.#gcMax = Math.max(this.#gcMax, entry.duration);
-        if (process.env.BENCH_DEBUG) {
-          const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
-          process.stderr.write(`server gc: kind ${kind} ${entry.duration.toFixed(1)} ms, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB\n`);
-        }
       }
     }).observe({ entryTypes: ['gc'] });
   }
@@ -186,22 +183,24 @@ export function serveControl(port: number, close: () => Promise<void>): void {
   process.on('SIGINT', stop);
   // The runner going away (crash, Ctrl-C) closes the channel: never outlive it.
   process.on('disconnect', stop);
-  const profiler = new WindowProfiler();
+  const profiler = cpuProfiler();
   const stats = new WindowStats();
-  const heapSampler = new WindowHeapSampler();
+  const heap = heapSampler();
   const heapSamplingDir = process.env.BENCH_HEAP_SAMPLING;
+  let heapWindows = 0;
+  if (process.env.BENCH_DEBUG) logGcPauses('server');
   process.on('message', (raw: unknown) => {
     const request = raw as ControlRequest;
     if (request.cmd === 'stop') stop();
     else if (request.cmd === 'window-start') {
       stats.start();
       if (request.profile) void profiler.start();
-      if (heapSamplingDir) void heapSampler.start();
+      if (heapSamplingDir) void heap.start();
     } else if (request.cmd === 'window-end') {
       const measured = stats.stop();
       const profiled = Promise.all([
         request.profileFile ? profiler.stop(request.profileFile) : undefined,
-        heapSamplingDir ? heapSampler.stop(heapSamplingDir) : undefined,
+        heapSamplingDir ? heap.stop(`${heapSamplingDir}/${process.pid}-window-${(heapWindows += 1)}.heapprofile`) : undefined,
       ]);
       void profiled.then(() => send({ type: 'window', id: request.id, ...measured }));
     }

@@ -16,6 +16,14 @@ export interface SeededUser {
   token: string;
 }
 
+/** The first `count` users of a users file (all when `count` is omitted); throws if it has fewer. */
+export function readUsersFile(file: string, count?: number): SeededUser[] {
+  const users = JSON.parse(readFileSync(file, 'utf8')) as SeededUser[];
+  if (count === undefined) return users;
+  if (users.length < count) throw new Error(`${file} has ${users.length} users, ${count} needed`);
+  return users.slice(0, count);
+}
+
 /**
  * The session verifier every bench server uses, so that all three authenticate the same way:
  * the real one (`@repo/db`'s `createSessionStore` over PostgreSQL) when `databaseUrl` is given,
@@ -33,8 +41,7 @@ export async function openSessionVerifier(options: {
   }
   const byToken = new Map<string, BenchSession>();
   if (options.usersFile) {
-    const users = JSON.parse(readFileSync(options.usersFile, 'utf8')) as SeededUser[];
-    for (const { userId, token } of users) byToken.set(token, { userId, sessionId: `bench-${userId}` });
+    for (const { userId, token } of readUsersFile(options.usersFile)) byToken.set(token, { userId, sessionId: `bench-${userId}` });
   }
   return {
     verifier: { verify: async (token) => byToken.get(token) ?? null },
