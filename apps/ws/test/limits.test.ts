@@ -233,6 +233,25 @@ describe('limits', () => {
     }
   });
 
+  it('does not blame sockets for a stall of the gateway itself', async () => {
+    // Gateway and client share this process: while the loop is blocked, pings wait unanswered
+    // and pongs unread. The deadline counts heartbeat ticks, so the stall does not count.
+    const fx = await startGateway({ limits: { pingIntervalMs: 100, pongTimeoutMs: 200 } });
+    try {
+      const clients = await Promise.all(Array.from({ length: 5 }, () => fx.connect()));
+      let pings = 0;
+      for (const client of clients) client.ws.on('ping', () => (pings += 1));
+      await waitFor(() => pings >= clients.length, { what: 'a ping at every socket' });
+      const until = performance.now() + 600;
+      while (performance.now() < until); // longer than ping interval + pong deadline together
+      await waitFor(() => pings >= clients.length * 3, { what: 'two more pings at every socket' });
+      for (const client of clients) await client.barrier();
+      assert.equal(await fx.metric('tradewire_ws_disconnects_total', { reason: 'heartbeat' }), 0);
+    } finally {
+      await fx.close();
+    }
+  });
+
   it('spreads pings over the interval instead of pinging every socket in one tick', async () => {
     // With 10,000 sockets a single ping burst held the event loop for a few hundred ms.
     const fx = await startGateway({ limits: { pingIntervalMs: 2000, pongTimeoutMs: 5000 } });
