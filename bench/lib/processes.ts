@@ -50,7 +50,8 @@ export function spawnPinned(
   const child = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe', 'ipc'],
+    // BENCH_DEBUG also passes stdout through, where V8's --trace-gc* flags write.
+    stdio: ['ignore', keepStdout ? 'pipe' : process.env.BENCH_DEBUG ? 'inherit' : 'ignore', 'pipe', 'ipc'],
   });
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   started.add(child);

@@ -1,5 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { dirname } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { logGcPauses } from '../lib/gc-log.ts';
 
@@ -87,6 +88,7 @@ class WindowInspector {
     this.#session = null;
     const { profile } = (await post(session, this.#end)) as { profile: unknown };
     session.disconnect();
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify(profile));
   }
 }
