@@ -23,17 +23,15 @@ let env: Record<string, string>;
 let baseUrl: string;
 
 before(async () => {
-  const [staticDir, port, wsPort, startedRedis, db, startedBrowser] = await Promise.all([
-    webBuildDir(),
-    freePort(),
-    freePort(),
-    RedisServer.start(),
-    createTestDatabase('tw_web'),
-    launchBrowser(),
+  const [staticDir, port, wsPort] = await Promise.all([webBuildDir(), freePort(), freePort()]);
+  // Wait for every start, failed or not, so that `after` stops whatever did start: a
+  // redis-server left running when Chromium is missing held this file open until the timeout.
+  const started = await Promise.allSettled([
+    RedisServer.start().then((started) => (redis = started)),
+    createTestDatabase('tw_web').then((created) => (database = created)),
+    launchBrowser().then((launched) => (browser = launched)),
   ]);
-  redis = startedRedis;
-  database = db;
-  browser = startedBrowser;
+  for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
   env = {
     PORT: String(port),
     WS_PORT: String(wsPort),
