@@ -1,7 +1,13 @@
 import type { ClientConnection } from './client-connection.ts';
 
-/** The heartbeat wakes this often, pings one slice of the sockets and judges an older one. */
+/** The heartbeat pings one slice of the sockets per this much time. */
 const SLICE_MS = 10;
+/** Longer intervals get longer slices, not more of them (each slice is a Set). */
+const MAX_SLICES = 4096;
+/** Slices pinged in one tick at most while catching up after a stall, so it never bursts. */
+const CATCH_UP_SLICES = 4;
+/** A tick this much later than the previous one follows a stall of the gateway's own loop. */
+const STALL_MS = 50;
 
 /**
  * Pings every socket once per `pingIntervalMs` and terminates those that have not answered within
@@ -15,30 +21,34 @@ const SLICE_MS = 10;
  * a tick at 10,000 sockets) still left a ~1 ms busy spell ten times a second, which showed in
  * the benchmark's private-routing p99 at 10,000 users. A tick now pings a handful.
  *
- * The same tick judges the slice pinged `pongTimeoutMs` earlier, instead of arming a timer
- * per ping round: one timer for the whole gateway, and nothing allocated per tick that lives
- * for the pong deadline (100 timers, closures and arrays a second, each kept 10 s, were what
- * survived the gateway's minor GCs at 10,000 sockets and made each of them cost 2–3× more).
- * Deadlines count ticks, not wall time, so an event-loop stall of our own delays the verdict
- * instead of blaming the peers for it.
+ * Deadlines are kept in one queue of ping times, judged by the same timer, instead of a timer per
+ * round: 100 timers, closures and arrays a second, each kept for the 10 s deadline, were most
+ * of what survived the gateway's minor GCs at 10,000 sockets and made each of them cost more.
+ * Rounds and deadlines follow the clock, not the count of ticks, so a busy loop (whose timers
+ * fire late) neither stretches the interval nor lets dead sockets live longer.
  */
 export class Heartbeat {
   readonly #slices: Set<ClientConnection>[];
   readonly #tickMs: number;
-  /** Ticks between a slice's ping and its verdict. */
-  readonly #deadlineTicks: number;
+  readonly #pongTimeoutMs: number;
   #interval: NodeJS.Timeout | undefined;
+  #verdict: NodeJS.Immediate | undefined;
+  #startedAt = 0;
+  #lastTickAt = 0;
+  /** Rounds pinged so far; round r pings slice r % slices. */
   #round = 0;
-  /** Rounds up to this one are due for a verdict; those up to `#judgedThrough` have had it. */
-  #dueThrough = 0;
+  /** Rounds up to this one have had their verdict. */
   #judgedThrough = 0;
-  #verdictScheduled = false;
+  /** When rounds `#judgedThrough + 1` … `#round` were pinged, oldest at `#oldest`. */
+  readonly #pingedAt: number[] = [];
+  #oldest = 0;
+  #graceTaken = false;
 
   constructor(pingIntervalMs: number, pongTimeoutMs: number) {
-    const count = Math.max(1, Math.round(pingIntervalMs / SLICE_MS));
+    const count = Math.min(MAX_SLICES, Math.max(1, Math.round(pingIntervalMs / SLICE_MS)));
     this.#slices = Array.from({ length: count }, () => new Set<ClientConnection>());
     this.#tickMs = pingIntervalMs / count;
-    this.#deadlineTicks = Math.max(1, Math.ceil(pongTimeoutMs / this.#tickMs));
+    this.#pongTimeoutMs = pongTimeoutMs;
   }
 
   /** Starts watching a socket; it gets its first ping within one interval. */
@@ -56,16 +66,41 @@ export class Heartbeat {
   }
 
   start(): void {
-    this.#interval = setInterval(() => this.#tick(), this.#tickMs);
+    if (this.#interval) return;
+    this.#startedAt = this.#lastTickAt = performance.now();
+    // Wakes at least once per slice; which slices are due is read from the clock.
+    this.#interval = setInterval(() => this.#tick(), Math.max(1, Math.floor(this.#tickMs)));
     this.#interval.unref();
   }
 
   stop(): void {
     clearInterval(this.#interval);
+    clearImmediate(this.#verdict);
+    this.#interval = this.#verdict = undefined;
   }
 
   #tick(): void {
+    const now = performance.now();
+    const stalled = now - this.#lastTickAt > STALL_MS;
+    this.#lastTickAt = now;
+    const due = Math.floor((now - this.#startedAt) / this.#tickMs);
+    for (let n = 0; n < CATCH_UP_SLICES && this.#round < due; n++) this.#ping(now);
+    // After a stall of our own, pongs may be unread, or pings unanswered by a peer that shares
+    // this loop: give them one more tick before judging, but never two in a row.
+    if (stalled && !this.#graceTaken) {
+      this.#graceTaken = true;
+      return;
+    }
+    this.#graceTaken = false;
+    const oldest = this.#pingedAt[this.#oldest];
+    if (oldest === undefined || now - oldest < this.#pongTimeoutMs || this.#verdict) return;
+    // Judge after the next I/O poll, where pongs that arrived since the last one are read.
+    this.#verdict = setImmediate(this.#judge);
+  }
+
+  #ping(now: number): void {
     const round = (this.#round += 1);
+    this.#pingedAt.push(now);
     for (const connection of this.#sliceOf(round)) {
       // Still waiting from an earlier round: that round's verdict deals with it.
       if (connection.awaitingPong || !connection.isOpen) continue;
@@ -73,24 +108,26 @@ export class Heartbeat {
       connection.pingRound = round;
       connection.ws.ping();
     }
-    this.#dueThrough = round - this.#deadlineTicks;
-    if (this.#dueThrough <= this.#judgedThrough || this.#verdictScheduled) return;
-    // Judge after the next I/O poll: if the event loop itself was stalled, pongs that already
-    // arrived are still unread, and timers run before I/O in each loop iteration.
-    this.#verdictScheduled = true;
-    setImmediate(this.#judge);
   }
 
   readonly #judge = (): void => {
-    this.#verdictScheduled = false;
-    // Normally one round; every due round if ticks ever outran the check phase.
-    for (let round = this.#judgedThrough + 1; round <= this.#dueThrough; round++) {
+    this.#verdict = undefined;
+    const now = performance.now();
+    const pingedAt = this.#pingedAt;
+    while (this.#oldest < pingedAt.length && now - pingedAt[this.#oldest]! >= this.#pongTimeoutMs) {
+      const round = (this.#judgedThrough += 1);
+      this.#oldest += 1;
       for (const connection of this.#sliceOf(round)) {
         // Waiting for a later round's ping means this round's was answered (a socket is
         // pinged again only after its pong), whatever the two intervals are.
         if (connection.awaitingPong && connection.pingRound === round) connection.terminate('heartbeat');
       }
     }
-    this.#judgedThrough = Math.max(this.#judgedThrough, this.#dueThrough);
+    // Drop judged entries now and then, in place: the queue holds one deadline's worth.
+    if (this.#oldest >= 1024) {
+      pingedAt.copyWithin(0, this.#oldest);
+      pingedAt.length -= this.#oldest;
+      this.#oldest = 0;
+    }
   };
 }

@@ -75,6 +75,9 @@ export function defaultLimits(): GatewayLimits {
   };
 }
 
+/** Node's longest timer delay; a longer one fires after 1 ms instead (with a warning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A limit that cannot work as given. Thrown by `createGateway`, naming the option. */
 export class InvalidLimitError extends Error {
   readonly code = 'invalid_limit';
@@ -95,6 +98,10 @@ export function resolveLimits(overrides: Partial<GatewayLimits> = {}): GatewayLi
     if (!(key in limits)) throw new InvalidLimitError(`unknown limit "${key}"`);
     if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
       throw new InvalidLimitError(`limit "${key}" must be a positive integer, got ${String(value)}`);
+    }
+    // Durations end up in setTimeout/setInterval, which fire at once past 2^31-1 ms.
+    if (key.endsWith('Ms') && value > MAX_TIMER_MS) {
+      throw new InvalidLimitError(`limit "${key}" must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${value}`);
     }
     limits[key] = value;
   }
