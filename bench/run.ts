@@ -45,7 +45,7 @@ const FULL: Parameters = {
   reps: 3,
   throughput: { clients: 1000, window: 64, warmupMs: 2000, measureMs: 5000 },
   latency: { clients: 1000, rates: [10, 25, 50, 100, 200, 300, 400], warmupS: 1, measureS: 4, minEvents: 200, drainTimeoutMs: 20_000 },
-  private: { users: [1000, 10_000], rate: 500, warmupS: 3, measureS: 30 },
+  private: { users: [1000, 10_000], rate: 500, warmupS: 3, measureS: 30, reps: 5 },
   idle: { clients: 10_000, settleMs: 2000 },
   e2e: { rate: 100, users: 200, warmupS: 2, measureS: 10 },
 };
@@ -270,7 +270,10 @@ async function main(): Promise<number> {
 
   const quick = values.quick;
   const params: Parameters = structuredClone(quick ? QUICK : FULL);
-  if (values.reps) params.reps = Math.max(1, Number(values.reps));
+  if (values.reps) {
+    params.reps = Math.max(1, Number(values.reps));
+    params.private = { ...params.private, reps: params.reps };
+  }
   if (values.rates) {
     const rates = values.rates.split(',').map(Number);
     if (rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error(`--rates takes events/s such as 10,50,100; got "${values.rates}"`);
@@ -361,11 +364,13 @@ async function main(): Promise<number> {
       ctx.usersFile = usersFile;
     }
 
-    for (let rep = 1; rep <= params.reps; rep++) {
+    const privateReps = scenarios.includes('private') ? Math.max(params.reps, params.private.reps ?? 0) : 0;
+    for (let rep = 1; rep <= Math.max(params.reps, privateReps); rep++) {
       // Rotate the order each repetition, so no server always runs first (or last) in a rep.
       const order = servers.map((_, i) => servers[(i + rep - 1) % servers.length]!);
       for (const scenario of scenarios) {
         if (scenario === 'e2e') continue;
+        if (rep > params.reps && scenario !== 'private') continue;
         for (const server of order) {
           if (scenario === 'throughput') results.throughput.push(await record(rep, server, 'throughput', () => runThroughput(server, ctx), describeThroughput));
           if (scenario === 'latency') results.latency.push(await record(rep, server, 'latency', () => runLatency(server, ctx), describeLatency));

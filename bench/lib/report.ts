@@ -177,7 +177,7 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
         ['Commit', m.commit],
         ['Command', `\`${results.command}\``],
         ['Placement', 'server under test alone on CPU 0 (`taskset -c 0`); load generator (receiving thread + publisher thread) and redis-server on CPU 1'],
-        ['Repetitions', `${p.reps}, interleaved: each repetition runs every server once per scenario, in a rotated order`],
+        ['Repetitions', `${p.reps}${p.private.reps && p.private.reps > p.reps ? ` (private routing: ${p.private.reps})` : ''}, interleaved: each repetition runs every server once per scenario, in a rotated order`],
       ],
     ),
     '',

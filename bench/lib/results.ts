@@ -38,7 +38,11 @@ export interface Parameters {
   reps: number;
   throughput: { clients: number; window: number; warmupMs: number; measureMs: number };
   latency: { clients: number; rates: number[]; warmupS: number; measureS: number; minEvents?: number; drainTimeoutMs: number };
-  private: { users: number[]; rate: number; warmupS: number; measureS: number };
+  /**
+   * `reps`: repetitions of this scenario when more than the others' (its p99 ratio is the
+   * noisiest figure: a few ms-long host stalls more or less in a window move it by half).
+   */
+  private: { users: number[]; rate: number; warmupS: number; measureS: number; reps?: number };
   idle: { clients: number; settleMs: number };
   e2e: { rate: number; users: number; warmupS: number; measureS: number };
 }
