@@ -37,9 +37,7 @@ export class Heartbeat {
   #lastTickAt = 0;
   /** Rounds pinged so far; round r pings slice r % slices. */
   #round = 0;
-  /** Rounds up to this one have had their verdict. */
-  #judgedThrough = 0;
-  /** When rounds `#judgedThrough + 1` … `#round` were pinged, oldest at `#oldest`. */
+  /** When the rounds not yet judged were pinged, oldest (at `#oldest`) first, up to `#round`. */
   readonly #pingedAt: number[] = [];
   #oldest = 0;
   #graceTaken = false;
@@ -115,7 +113,7 @@ export class Heartbeat {
     const now = performance.now();
     const pingedAt = this.#pingedAt;
     while (this.#oldest < pingedAt.length && now - pingedAt[this.#oldest]! >= this.#pongTimeoutMs) {
-      const round = (this.#judgedThrough += 1);
+      const round = this.#round - (pingedAt.length - this.#oldest) + 1;
       this.#oldest += 1;
       for (const connection of this.#sliceOf(round)) {
         // Waiting for a later round's ping means this round's was answered (a socket is
