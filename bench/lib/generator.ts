@@ -29,11 +29,15 @@ export interface Generator {
 export function startGenerator(core: number): Generator {
   // BENCH_GENERATOR_NODE_FLAGS (e.g. `--cpu-prof`) profiles the generator itself.
   const flags = (process.env.BENCH_GENERATOR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  // A young generation 4× V8's default: at the private scenario's 500 events/s the generator
-  // then has no minor GC inside a measured window, and a minor GC with 10,000 sockets open
-  // took it 10–40 ms, which it stamped onto every delivery it was about to read.
+  // The generator must not pause inside a measured window: a pause is stamped onto every
+  // delivery it was about to read. A young generation of 64 MiB from the start (V8 grows it
+  // from 1 MiB only as objects survive, so with 1,000 sockets it stayed small and collected
+  // every few seconds; a minor GC with 10,000 sockets open took 10–40 ms), and no memory
+  // reducer (it follows the settle step's full GC with more of them, 1–7 ms each, seconds
+  // later: inside the window).
   // --expose-gc: the settle step (window-signal.ts) collects the connection burst's garbage.
-  const proc: PinnedProcess = spawnNodeTs(core, 'bench/load/main.ts', [], ['--expose-gc', '--max-semi-space-size=64', ...flags]);
+  const gcFlags = ['--expose-gc', '--min-semi-space-size=64', '--max-semi-space-size=64', '--no-memory-reducer'];
+  const proc: PinnedProcess = spawnNodeTs(core, 'bench/load/main.ts', [], [...gcFlags, ...flags]);
   const stop = async () => {
     // The generator exits by itself after its result (writing a profile takes a moment).
     await Promise.race([proc.exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
