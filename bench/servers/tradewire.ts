@@ -13,6 +13,7 @@
 import { connectRedisBroker } from '@repo/broker';
 import { createLogger } from '@repo/log';
 import { createGateway } from '@repo/ws';
+import { recordArrivals } from './arrivals.ts';
 import { serverArgs } from './args.ts';
 import { serveControl } from './control.ts';
 import { openSessionVerifier } from './sessions.ts';
@@ -23,6 +24,10 @@ const args = serverArgs();
 const logger = createLogger({ level: 'warn', name: 'bench-tradewire' });
 const sessions = await openSessionVerifier(args);
 const broker = await connectRedisBroker(args.redisUrl, { logger });
+// For diagnosis only (never set by `npm run bench`): BENCH_ARRIVALS=<dir> stamps each order
+// event's arrival in the gateway's Redis handler (monoMs, the bench's one clock) and writes
+// them to <dir>/arrivals-<pid>.json on exit, splitting a latency into Redis leg and gateway leg.
+if (process.env.BENCH_ARRIVALS) recordArrivals(broker, process.env.BENCH_ARRIVALS);
 // For diagnosis only (never set by `npm run bench`): BENCH_TRADEWIRE_LIMITS='{"pingIntervalMs":600000}'
 // shows what one limit costs.
 const limits = process.env.BENCH_TRADEWIRE_LIMITS ? (JSON.parse(process.env.BENCH_TRADEWIRE_LIMITS) as Record<string, number>) : undefined;
