@@ -45,7 +45,7 @@ const FULL: Parameters = {
   reps: 3,
   throughput: { clients: 1000, window: 64, warmupMs: 2000, measureMs: 5000 },
   latency: { clients: 1000, rates: [10, 25, 50, 100, 200, 300, 400], warmupS: 1, measureS: 4, minEvents: 200, drainTimeoutMs: 20_000 },
-  private: { users: [1000, 10_000], rate: 500, warmupS: 3, measureS: 30, reps: 5 },
+  private: { users: [1000, 10_000], rate: 500, warmupS: 3, measureS: 30, reps: 7 },
   idle: { clients: 10_000, settleMs: 2000 },
   e2e: { rate: 100, users: 200, warmupS: 2, measureS: 10 },
 };
