@@ -1,0 +1,41 @@
+/**
+ * Diagnosis only: a second Redis subscriber for the private scenario's order events, to run
+ * pinned beside redis-server while a bench runs, e.g.
+ *
+ *   taskset -c 1 node --import tsx bench/probe-subscriber.ts redis://127.0.0.1:<bench port> /tmp/probe.json
+ *
+ * It stamps each event's arrival on the bench's one clock and writes `[seq, monoMs][]` when
+ * Redis goes away or on SIGTERM. Set against the gateway's own arrival stamps
+ * (BENCH_ARRIVALS) and the generator's tail (BENCH_DEBUG), it tells a delay on the Redis side
+ * (this subscriber was late too) from one on the gateway's side (only the gateway was).
+ */
+import { writeFileSync } from 'node:fs';
+import { createClient } from 'redis';
+import { redisKeys } from '@repo/redis';
+import { fastMonoClock } from './lib/clock.ts';
+
+const [url, out] = process.argv.slice(2);
+if (!url || !out) {
+  process.stderr.write('usage: bench/probe-subscriber.ts <redis url> <out.json>\n');
+  process.exit(2);
+}
+const now = fastMonoClock();
+const seqs: number[] = [];
+const times: number[] = [];
+function dump(): void {
+  writeFileSync(out!, JSON.stringify(seqs.map((seq, i) => [seq, times[i]])));
+  process.exit(0);
+}
+const subscriber = createClient({ url, socket: { reconnectStrategy: false } });
+subscriber.on('error', dump);
+await subscriber.connect();
+await subscriber.subscribe(redisKeys.CHANNELS.orderFilled(), (message) => {
+  const t = now();
+  const match = /"orderId":(\d+)/.exec(message);
+  if (match) {
+    seqs.push(Number(match[1]));
+    times.push(t);
+  }
+});
+process.on('SIGTERM', dump);
+process.on('SIGINT', dump);
