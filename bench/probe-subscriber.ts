@@ -8,6 +8,9 @@
  * Redis goes away or on SIGTERM. Set against the gateway's own arrival stamps
  * (BENCH_ARRIVALS) and the generator's tail (BENCH_DEBUG), it tells a delay on the Redis side
  * (this subscriber was late too) from one on the gateway's side (only the gateway was).
+ * Sequence numbers restart at 1 in every window, so one file holds every window of a bench
+ * run: split it by time. And it is one more subscriber for redis-server to serve on CPU 1,
+ * so it lengthens a little the leg it measures.
  */
 import { writeFileSync } from 'node:fs';
 import { createClient } from 'redis';

@@ -30,9 +30,9 @@ export function startGenerator(core: number): Generator {
   // BENCH_GENERATOR_NODE_FLAGS (e.g. `--cpu-prof`) profiles the generator itself.
   const flags = (process.env.BENCH_GENERATOR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   // The generator must not pause inside a measured window: a pause is stamped onto every
-  // delivery it was about to read. A young generation of 64 MiB from the start (V8 grows it
-  // from 1 MiB only as objects survive, so with 1,000 sockets it stayed small and collected
-  // every few seconds; a minor GC with 10,000 sockets open took 10–40 ms), and no memory
+  // delivery it was about to read. 64 MiB semi-spaces (the young generation) from the start
+  // (V8 grows them from 1 MiB only as objects survive, so with 1,000 sockets they stayed
+  // small and the generator collected every few seconds; a minor GC with 10,000 sockets open took 10–40 ms), and no memory
   // reducer (it follows the settle step's full GC with more of them, 1–7 ms each, seconds
   // later: inside the window).
   // --expose-gc: the settle step (window-signal.ts) collects the connection burst's garbage.

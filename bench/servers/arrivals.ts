@@ -22,7 +22,8 @@ export function recordArrivals(broker: Broker, dir: string): void {
       if (match) {
         seqs.push(Number(match[1]));
         times.push(t);
-        // Run-queue wait of this thread so far (ns): did a late arrival wait for the CPU?
+        // Run-queue wait of this thread so far (ms; schedstat counts ns): did a late arrival wait
+        // for the CPU? One file read per event: such runs split a tail, they are not figures.
         if (sched) waits.push(Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6);
       }
       handler(message, ch);
