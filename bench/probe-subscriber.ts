@@ -15,30 +15,21 @@
 import { writeFileSync } from 'node:fs';
 import { createClient } from 'redis';
 import { redisKeys } from '@repo/redis';
-import { fastMonoClock } from './lib/clock.ts';
+import { ArrivalLog } from './lib/arrival-log.ts';
 
 const [url, out] = process.argv.slice(2);
 if (!url || !out) {
   process.stderr.write('usage: bench/probe-subscriber.ts <redis url> <out.json>\n');
   process.exit(2);
 }
-const now = fastMonoClock();
-const seqs: number[] = [];
-const times: number[] = [];
+const log = new ArrivalLog();
 function dump(): void {
-  writeFileSync(out!, JSON.stringify(seqs.map((seq, i) => [seq, times[i]])));
+  writeFileSync(out!, log.toJson());
   process.exit(0);
 }
 const subscriber = createClient({ url, socket: { reconnectStrategy: false } });
 subscriber.on('error', dump);
 await subscriber.connect();
-await subscriber.subscribe(redisKeys.CHANNELS.orderFilled(), (message) => {
-  const t = now();
-  const match = /"orderId":(\d+)/.exec(message);
-  if (match) {
-    seqs.push(Number(match[1]));
-    times.push(t);
-  }
-});
+await subscriber.subscribe(redisKeys.CHANNELS.orderFilled(), (message) => log.record(message));
 process.on('SIGTERM', dump);
 process.on('SIGINT', dump);

@@ -30,11 +30,11 @@ export function startGenerator(core: number): Generator {
   // BENCH_GENERATOR_NODE_FLAGS (e.g. `--cpu-prof`) profiles the generator itself.
   const flags = (process.env.BENCH_GENERATOR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   // The generator must not pause inside a measured window: a pause is stamped onto every
-  // delivery it was about to read. 64 MiB semi-spaces (the young generation) from the start
-  // (V8 grows them from 1 MiB only as objects survive, so with 1,000 sockets they stayed
-  // small and the generator collected every few seconds; a minor GC with 10,000 sockets open took 10–40 ms), and no memory
-  // reducer (it follows the settle step's full GC with more of them, 1–7 ms each, seconds
-  // later: inside the window).
+  // delivery it was about to read. So: 64 MiB semi-spaces (the young generation) from the
+  // start, since V8 grows them from 1 MiB only as objects survive (with 1,000 sockets they
+  // stayed small and the generator collected every few seconds; with 10,000 sockets one minor
+  // GC took 10–40 ms); and no memory reducer, which follows the settle step's full GC with
+  // more of them (1–7 ms each) seconds later, inside the window.
   // --expose-gc: the settle step (window-signal.ts) collects the connection burst's garbage.
   const gcFlags = ['--expose-gc', '--min-semi-space-size=64', '--max-semi-space-size=64', '--no-memory-reducer'];
   const proc: PinnedProcess = spawnNodeTs(core, 'bench/load/main.ts', [], [...gcFlags, ...flags]);

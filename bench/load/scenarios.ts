@@ -488,8 +488,9 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
         values.sort((a, b) => a - b);
         process.stderr.write(`private: second ${second}: n=${values.length} p50=${values[values.length >> 1]!.toFixed(2)} p99=${values[Math.floor(values.length * 0.99)]!.toFixed(2)} max=${values[values.length - 1]!.toFixed(2)}\n`);
       }
-      // The slowest 1% (the events above the p99), with when each was published on the bench's one clock, to line up
-      // with the GC pauses both sides log and the server's arrival stamps (BENCH_ARRIVALS).
+      // The slowest 1% (the events above the p99), with when each was published on the
+      // bench's one clock, to line up with the GC pauses both sides log and the server's
+      // arrival stamps (BENCH_ARRIVALS).
       const order = Array.from({ length: sampleCount }, (_, i) => i).sort((a, b) => samples[b]! - samples[a]!);
       for (const i of order.slice(0, Math.ceil(sampleCount / 100))) {
         const seq = sampleSeqs[i]!;

@@ -1,35 +1,26 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Broker } from '@repo/broker';
-import { fastMonoClock } from '../lib/clock.ts';
+import { ArrivalLog } from '../lib/arrival-log.ts';
 
 /**
  * Diagnosis only (BENCH_ARRIVALS): wraps `broker.subscribe` so every handler first stamps the
- * arrival of an order event (its `orderId` is the bench's sequence number), and writes
- * `[seq, monoMs][]` to `<dir>/arrivals-<pid>.json` when the process exits.
+ * arrival of an order event, and writes `[seq, monoMs][]` to `<dir>/arrivals-<pid>.json` when
+ * the process exits. With BENCH_ARRIVALS_SCHED=1 each row also has the main thread's run-queue
+ * wait so far (ms): did a late arrival wait for the CPU? That is one file read per event, so
+ * such runs split a tail; they are not figures.
  */
 export function recordArrivals(broker: Broker, dir: string): void {
-  const now = fastMonoClock();
-  const seqs: number[] = [];
-  const times: number[] = [];
-  const waits: number[] = [];
-  const sched = process.env.BENCH_ARRIVALS_SCHED === '1';
+  const log = new ArrivalLog();
+  const runQueueWaitMs = process.env.BENCH_ARRIVALS_SCHED === '1' ? () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6 : undefined;
   const subscribe = broker.subscribe.bind(broker);
   broker.subscribe = (channel, handler) =>
     subscribe(channel, (message, ch) => {
-      const t = now();
-      const match = /"orderId":(\d+)/.exec(message);
-      if (match) {
-        seqs.push(Number(match[1]));
-        times.push(t);
-        // Run-queue wait of this thread so far (ms; schedstat counts ns): did a late arrival wait
-        // for the CPU? One file read per event: such runs split a tail, they are not figures.
-        if (sched) waits.push(Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6);
-      }
+      log.record(message, runQueueWaitMs);
       handler(message, ch);
     });
   process.on('exit', () => {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `arrivals-${process.pid}.json`), JSON.stringify(seqs.map((s, i) => (sched ? [s, times[i], waits[i]] : [s, times[i]]))));
+    writeFileSync(join(dir, `arrivals-${process.pid}.json`), log.toJson());
   });
 }

@@ -58,9 +58,12 @@ export class Heartbeat {
     this.#sliceOf(connection.id).delete(connection);
   }
 
-  /** Ids are sequential: sockets opened together (a reconnect storm) spread evenly. */
-  #sliceOf(round: number): Set<ClientConnection> {
-    return this.#slices[round % this.#slices.length]!;
+  /**
+   * The slice of a connection id or of a round. Ids are sequential: sockets opened together (a
+   * reconnect storm) spread evenly.
+   */
+  #sliceOf(n: number): Set<ClientConnection> {
+    return this.#slices[n % this.#slices.length]!;
   }
 
   start(): void {
