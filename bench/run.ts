@@ -19,7 +19,14 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { LatencySpec, LatencyStep, PrivateResult, PrivateSpec, ThroughputResult, ThroughputSpec } from './load/scenarios.ts';
+import type {
+  LatencySpec,
+  LatencyStep,
+  PrivateResult,
+  PrivateSpec,
+  ThroughputResult,
+  ThroughputSpec,
+} from './load/scenarios.ts';
 import { sleep } from './lib/clock.ts';
 import { runEndToEnd } from './lib/end-to-end.ts';
 import { startGenerator, type Generator } from './lib/generator.ts';
@@ -44,7 +51,14 @@ const NICENESS = -10;
 const FULL: Parameters = {
   reps: 3,
   throughput: { clients: 1000, window: 64, warmupMs: 2000, measureMs: 5000 },
-  latency: { clients: 1000, rates: [10, 25, 50, 100, 200, 300, 400], warmupS: 1, measureS: 4, minEvents: 200, drainTimeoutMs: 20_000 },
+  latency: {
+    clients: 1000,
+    rates: [10, 25, 50, 100, 200, 300, 400],
+    warmupS: 1,
+    measureS: 4,
+    minEvents: 200,
+    drainTimeoutMs: 20_000,
+  },
   private: { users: [1000, 10_000], rate: 500, warmupS: 3, measureS: 30, reps: 7 },
   idle: { clients: 10_000, settleMs: 2000 },
   e2e: { rate: 100, users: 200, warmupS: 2, measureS: 10 },
@@ -63,7 +77,9 @@ function log(line: string): void {
 }
 
 const fmt = (n: number | null | undefined, digits = 0) =>
-  n === null || n === undefined || Number.isNaN(n) ? '—' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  n === null || n === undefined || Number.isNaN(n)
+    ? '—'
+    : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 // ---- one run of each scenario -------------------------------------------------------------
 
@@ -87,7 +103,11 @@ interface Context {
 async function withServer<T>(
   name: ServerName,
   ctx: Context,
-  body: (server: RunningServer, generator: Generator, windows: () => Promise<(ServerWindowStats | undefined)[]>) => Promise<T>,
+  body: (
+    server: RunningServer,
+    generator: Generator,
+    windows: () => Promise<(ServerWindowStats | undefined)[]>,
+  ) => Promise<T>,
 ): Promise<T> {
   const generator = startGenerator(GENERATOR_CORE);
   let server: RunningServer | undefined;
@@ -127,7 +147,8 @@ async function withServer<T>(
 }
 
 function common(server: RunningServer, ctx: Context) {
-  const target = server.def.protocol === 'socketio' ? { ...server.target, socketIoClient: ctx.socketIoClient } : server.target;
+  const target =
+    server.def.protocol === 'socketio' ? { ...server.target, socketIoClient: ctx.socketIoClient } : server.target;
   return { target, redisUrl: ctx.redisUrl, serverPid: server.proc.pid };
 }
 
@@ -141,7 +162,10 @@ function runThroughput(name: ServerName, ctx: Context): Promise<ThroughputResult
 
 function runLatency(name: ServerName, ctx: Context): Promise<LatencyStep[]> {
   const p = ctx.params.latency;
-  const budget = p.rates.reduce((sum, rate) => sum + (p.warmupS + Math.max(p.measureS, (p.minEvents ?? 0) / rate)) * 1000 + p.drainTimeoutMs + 1000, 180_000);
+  const budget = p.rates.reduce(
+    (sum, rate) => sum + (p.warmupS + Math.max(p.measureS, (p.minEvents ?? 0) / rate)) * 1000 + p.drainTimeoutMs + 1000,
+    180_000,
+  );
   return withServer(name, ctx, async (server, generator, windows) => {
     const spec: LatencySpec = { scenario: 'latency', ...common(server, ctx), ...p };
     const steps = await generator.run<LatencyStep[]>(spec, { timeoutMs: budget });
@@ -155,7 +179,15 @@ function runPrivate(name: ServerName, users: number, ctx: Context): Promise<Priv
   const usersFile = ctx.usersFile;
   return withServer(name, ctx, async (server, generator, windows) => {
     const { rate, warmupS, measureS } = ctx.params.private;
-    const spec: PrivateSpec = { scenario: 'private', ...common(server, ctx), usersFile, users, rate, warmupS, measureS };
+    const spec: PrivateSpec = {
+      scenario: 'private',
+      ...common(server, ctx),
+      usersFile,
+      users,
+      rate,
+      warmupS,
+      measureS,
+    };
     const result = await generator.run<PrivateResult>(spec, { timeoutMs: 600_000 });
     return { ...result, server: (await windows())[0] };
   });
@@ -167,13 +199,16 @@ function runIdle(name: ServerName, ctx: Context): Promise<IdleResult> {
     await sleep(settleMs);
     const before = await server.memory();
     let after = before;
-    await generator.run({ scenario: 'idle', ...common(server, ctx), clients }, {
-      timeoutMs: 600_000,
-      whileConnected: async () => {
-        await sleep(settleMs);
-        after = await server.memory();
+    await generator.run(
+      { scenario: 'idle', ...common(server, ctx), clients },
+      {
+        timeoutMs: 600_000,
+        whileConnected: async () => {
+          await sleep(settleMs);
+          after = await server.memory();
+        },
       },
-    });
+    );
     return {
       clients,
       rssBefore: before.rss,
@@ -186,7 +221,13 @@ function runIdle(name: ServerName, ctx: Context): Promise<IdleResult> {
   });
 }
 
-async function record<T>(rep: number, server: ServerName, what: string, run: () => Promise<T>, describe: (r: T) => string): Promise<RunRecord<T>> {
+async function record<T>(
+  rep: number,
+  server: ServerName,
+  what: string,
+  run: () => Promise<T>,
+  describe: (r: T) => string,
+): Promise<RunRecord<T>> {
   const started = Date.now();
   try {
     const result = await run();
@@ -205,7 +246,8 @@ const describeLatency = (steps: LatencyStep[]) =>
   steps.map((s) => `${s.rate}/s p99 ${s.p99 === null ? '∞' : fmt(s.p99, 1)}`).join(', ');
 const describePrivate = (r: PrivateResult) =>
   `p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms, wrong-user ${r.wrongUser}, lost ${r.lost}`;
-const describeIdle = (r: IdleResult) => `${fmt(r.rssPerConnection)} B RSS/connection, ${fmt(r.heapPerConnection)} B heap/connection`;
+const describeIdle = (r: IdleResult) =>
+  `${fmt(r.rssPerConnection)} B RSS/connection, ${fmt(r.heapPerConnection)} B heap/connection`;
 
 // ---- the database of seeded users ---------------------------------------------------------
 
@@ -276,16 +318,27 @@ async function main(): Promise<number> {
   }
   if (values.rates) {
     const rates = values.rates.split(',').map(Number);
-    if (rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error(`--rates takes events/s such as 10,50,100; got "${values.rates}"`);
+    if (rates.some((r) => !Number.isFinite(r) || r <= 0))
+      throw new Error(`--rates takes events/s such as 10,50,100; got "${values.rates}"`);
     params.latency.rates = rates;
   }
-  const scenarios: Scenario[] = quick ? ['throughput'] : values.only ? (values.only.split(',') as Scenario[]) : SCENARIOS;
-  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (scenarios: ${SCENARIOS.join(', ')})`);
-  let servers: ServerName[] = quick ? ['tradewire', 'naive'] : values.servers ? (values.servers.split(',') as ServerName[]) : ['tradewire', 'naive', 'socketio'];
+  const scenarios: Scenario[] = quick
+    ? ['throughput']
+    : values.only
+      ? (values.only.split(',') as Scenario[])
+      : SCENARIOS;
+  for (const s of scenarios)
+    if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (scenarios: ${SCENARIOS.join(', ')})`);
+  let servers: ServerName[] = quick
+    ? ['tradewire', 'naive']
+    : values.servers
+      ? (values.servers.split(',') as ServerName[])
+      : ['tradewire', 'naive', 'socketio'];
   for (const s of servers) if (!(s in SERVERS)) throw new Error(`unknown server "${s}"`);
 
   const socketIoClient = values['socketio-client'];
-  if (socketIoClient !== 'lean' && socketIoClient !== 'official') throw new Error('--socketio-client is lean or official');
+  if (socketIoClient !== 'lean' && socketIoClient !== 'official')
+    throw new Error('--socketio-client is lean or official');
   const notes: string[] = [];
   if (servers.includes('socketio')) {
     notes.push(
@@ -301,16 +354,20 @@ async function main(): Promise<number> {
     );
   }
   if (!tradewireAvailable()) {
-    if (quick) throw new Error('apps/ws/src/index.ts is missing: the quick mode compares tradewire with the naive broadcast');
+    if (quick)
+      throw new Error('apps/ws/src/index.ts is missing: the quick mode compares tradewire with the naive broadcast');
     notes.push('apps/ws is not in this checkout: tradewire was not measured.');
     servers = servers.filter((s) => s !== 'tradewire');
   }
   const cores = (await import('node:os')).cpus().length;
-  if (cores < 2) throw new Error(`the benchmark pins the server and the generator to separate CPUs; this machine has ${cores}`);
+  if (cores < 2)
+    throw new Error(`the benchmark pins the server and the generator to separate CPUs; this machine has ${cores}`);
   const fileLimit = openFileLimit();
   const maxClients = Math.max(params.idle.clients, ...params.private.users);
   if (!quick && fileLimit < maxClients + 1000) {
-    throw new Error(`ulimit -n is ${fileLimit}; the scenarios open ${maxClients} connections per process: raise it (ulimit -n ${maxClients + 5000})`);
+    throw new Error(
+      `ulimit -n is ${fileLimit}; the scenarios open ${maxClients} connections per process: raise it (ulimit -n ${maxClients + 5000})`,
+    );
   }
 
   const results: BenchResults = {
@@ -328,7 +385,9 @@ async function main(): Promise<number> {
     e2e: [],
     profiles: [],
   };
-  log(`${results.command}: servers ${servers.join(', ')}; scenarios ${scenarios.join(', ')}; ${params.reps} repetitions; load average ${loadavg()[0]!.toFixed(2)}`);
+  log(
+    `${results.command}: servers ${servers.join(', ')}; scenarios ${scenarios.join(', ')}; ${params.reps} repetitions; load average ${loadavg()[0]!.toFixed(2)}`,
+  );
 
   let database: BenchDatabase | undefined;
   const interrupted = new Promise<never>((_, reject) => {
@@ -343,7 +402,10 @@ async function main(): Promise<number> {
     const ctx: Context = { params, redisUrl: redis.url, usersFile: undefined, databaseUrl: undefined, socketIoClient };
 
     if (scenarios.includes('private') || scenarios.includes('e2e')) {
-      const count = Math.max(scenarios.includes('private') ? Math.max(...params.private.users) : 0, scenarios.includes('e2e') ? params.e2e.users : 0);
+      const count = Math.max(
+        scenarios.includes('private') ? Math.max(...params.private.users) : 0,
+        scenarios.includes('e2e') ? params.e2e.users : 0,
+      );
       const usersFile = join(RESULTS_DIR, 'users.json');
       try {
         database = await createBenchDatabase();
@@ -372,12 +434,25 @@ async function main(): Promise<number> {
         if (scenario === 'e2e') continue;
         if (rep > params.reps && scenario !== 'private') continue;
         for (const server of order) {
-          if (scenario === 'throughput') results.throughput.push(await record(rep, server, 'throughput', () => runThroughput(server, ctx), describeThroughput));
-          if (scenario === 'latency') results.latency.push(await record(rep, server, 'latency', () => runLatency(server, ctx), describeLatency));
-          if (scenario === 'idle') results.idle.push(await record(rep, server, 'idle memory', () => runIdle(server, ctx), describeIdle));
+          if (scenario === 'throughput')
+            results.throughput.push(
+              await record(rep, server, 'throughput', () => runThroughput(server, ctx), describeThroughput),
+            );
+          if (scenario === 'latency')
+            results.latency.push(await record(rep, server, 'latency', () => runLatency(server, ctx), describeLatency));
+          if (scenario === 'idle')
+            results.idle.push(await record(rep, server, 'idle memory', () => runIdle(server, ctx), describeIdle));
           if (scenario === 'private') {
             for (const users of params.private.users) {
-              results.private.push(await record(rep, server, `private ${users} users`, () => runPrivate(server, users, ctx), describePrivate));
+              results.private.push(
+                await record(
+                  rep,
+                  server,
+                  `private ${users} users`,
+                  () => runPrivate(server, users, ctx),
+                  describePrivate,
+                ),
+              );
             }
           }
         }
@@ -389,7 +464,22 @@ async function main(): Promise<number> {
       else {
         for (let rep = 1; rep <= params.reps; rep++) {
           results.e2e.push(
-            await record(rep, 'tradewire', 'end to end', () => runEndToEnd({ ...params.e2e, redisUrl: redis.url, databaseUrl: ctx.databaseUrl!, usersFile: ctx.usersFile!, core: SERVER_CORE, generatorCore: GENERATOR_CORE }), (r) => `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms (HTTP 201 p50 ${fmt(r.httpP50, 1)} ms), delivered ${r.delivered}/${r.orders}`),
+            await record(
+              rep,
+              'tradewire',
+              'end to end',
+              () =>
+                runEndToEnd({
+                  ...params.e2e,
+                  redisUrl: redis.url,
+                  databaseUrl: ctx.databaseUrl!,
+                  usersFile: ctx.usersFile!,
+                  core: SERVER_CORE,
+                  generatorCore: GENERATOR_CORE,
+                }),
+              (r) =>
+                `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms (HTTP 201 p50 ${fmt(r.httpP50, 1)} ms), delivered ${r.delivered}/${r.orders}`,
+            ),
           );
         }
       }
@@ -398,9 +488,18 @@ async function main(): Promise<number> {
     if (values.profile && servers.includes('tradewire')) {
       const runs: [string, string, (c: Context) => Promise<unknown>][] = [
         ['fan-out throughput', 'throughput', (c) => runThroughput('tradewire', c)],
-        ['fan-out latency at 50 events/s', 'latency', (c) => runLatency('tradewire', { ...c, params: { ...params, latency: { ...params.latency, rates: [50] } } })],
+        [
+          'fan-out latency at 50 events/s',
+          'latency',
+          (c) => runLatency('tradewire', { ...c, params: { ...params, latency: { ...params.latency, rates: [50] } } }),
+        ],
       ];
-      if (ctx.usersFile) runs.push([`private routing, ${fmt(Math.max(...params.private.users))} users`, 'private', (c) => runPrivate('tradewire', Math.max(...params.private.users), c)]);
+      if (ctx.usersFile)
+        runs.push([
+          `private routing, ${fmt(Math.max(...params.private.users))} users`,
+          'private',
+          (c) => runPrivate('tradewire', Math.max(...params.private.users), c),
+        ]);
       const profileDir = join(RESULTS_DIR, 'profiles');
       mkdirSync(profileDir, { recursive: true });
       for (const [scenario, name, run] of runs) {
@@ -441,14 +540,18 @@ async function main(): Promise<number> {
 /** The CI check: tradewire's median fan-out throughput must be at least 2× the naive broadcast's. */
 function quickVerdict(results: BenchResults): number {
   const medianOf = (server: ServerName) =>
-    median(results.throughput.filter((r) => r.server === server && r.ok).map((r) => (r.ok ? r.result.deliveriesPerSec : 0)));
+    median(
+      results.throughput.filter((r) => r.server === server && r.ok).map((r) => (r.ok ? r.result.deliveriesPerSec : 0)),
+    );
   const failed = results.throughput.filter((r) => !r.ok);
   const tradewire = medianOf('tradewire');
   const naive = medianOf('naive');
   const ratio = tradewire / naive;
   log(`fan-out throughput medians: tradewire ${fmt(tradewire)}/s, naive ${fmt(naive)}/s: ${fmt(ratio, 2)}×`);
   if (failed.length > 0 || !(ratio >= QUICK_MIN_RATIO)) {
-    log(`FAIL: tradewire must deliver at least ${QUICK_MIN_RATIO}× the naive broadcast${failed.length ? ` (${failed.length} runs failed)` : ''}`);
+    log(
+      `FAIL: tradewire must deliver at least ${QUICK_MIN_RATIO}× the naive broadcast${failed.length ? ` (${failed.length} runs failed)` : ''}`,
+    );
     return 1;
   }
   log(`PASS: at least ${QUICK_MIN_RATIO}×`);

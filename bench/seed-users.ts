@@ -44,15 +44,24 @@ export async function seedUsers(databaseUrl: string, count: number): Promise<See
       await db.drizzle.transaction(async (tx) => {
         const rows = await tx
           .insert(schema.users)
-          .values(Array.from({ length: size }, (_, i) => ({ username: `${prefix}-${first + i}`, passwordHash: NO_LOGIN_PASSWORD_HASH })))
+          .values(
+            Array.from({ length: size }, (_, i) => ({
+              username: `${prefix}-${first + i}`,
+              passwordHash: NO_LOGIN_PASSWORD_HASH,
+            })),
+          )
           .returning({ id: schema.users.id });
         const ids = rows.map((row) => row.id);
-        await tx.insert(schema.balances).values(ids.map((userId) => ({ userId, asset: 'USD', available: '10000', locked: '0' })));
+        await tx
+          .insert(schema.balances)
+          .values(ids.map((userId) => ({ userId, asset: 'USD', available: '10000', locked: '0' })));
         await tx.insert(schema.positions).values(ids.map((userId) => ({ userId, asset: 'SOL' })));
         const batch = ids.map((userId) => ({ userId, token: newSessionToken() }));
         await tx
           .insert(schema.sessions)
-          .values(batch.map(({ userId, token }) => ({ id: randomUUID(), userId, tokenHash: hashToken(token), expiresAt })));
+          .values(
+            batch.map(({ userId, token }) => ({ id: randomUUID(), userId, tokenHash: hashToken(token), expiresAt })),
+          );
         seeded.push(...batch);
       });
     }
@@ -83,16 +92,21 @@ async function main(): Promise<void> {
     strict: true,
   });
   const count = Number(values.count);
-  if (!Number.isInteger(count) || count < 1 || count > 1_000_000) throw new Error('--count must be an integer from 1 to 1,000,000');
+  if (!Number.isInteger(count) || count < 1 || count > 1_000_000)
+    throw new Error('--count must be an integer from 1 to 1,000,000');
   if (!values.out) throw new Error('--out <file.json> is required');
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
   if (!databaseUrl && !values['no-db']) {
-    throw new Error('--database-url (or DATABASE_URL) is required; pass --no-db for synthetic users of the file verifier');
+    throw new Error(
+      '--database-url (or DATABASE_URL) is required; pass --no-db for synthetic users of the file verifier',
+    );
   }
   const started = Date.now();
   const users = databaseUrl && !values['no-db'] ? await seedUsers(databaseUrl, count) : syntheticUsers(count);
   writeUsers(values.out, users);
-  process.stdout.write(`seeded ${users.length} users in ${((Date.now() - started) / 1000).toFixed(1)} s → ${values.out}\n`);
+  process.stdout.write(
+    `seeded ${users.length} users in ${((Date.now() - started) / 1000).toFixed(1)} s → ${values.out}\n`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

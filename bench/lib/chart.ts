@@ -75,11 +75,15 @@ export function latencyChart(title: string, rates: number[], series: Series[], t
       path += `${pen ? 'L' : 'M'}${x(i).toFixed(1)} ${y(v).toFixed(1)} `;
       pen = true;
     });
-    if (path) out.push(`<path d="${path.trim()}" fill="none" stroke="${color}" stroke-width="${dashed ? 1.5 : 2.5}"${dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    if (path)
+      out.push(
+        `<path d="${path.trim()}" fill="none" stroke="${color}" stroke-width="${dashed ? 1.5 : 2.5}"${dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+      );
     values.forEach((v, i) => {
       const cx = x(i).toFixed(1);
       if (v === null) {
-        if (!dashed) out.push(`<circle cx="${cx}" cy="${MARGIN.top + 4}" r="4" fill="white" stroke="${color}" stroke-width="2"/>`);
+        if (!dashed)
+          out.push(`<circle cx="${cx}" cy="${MARGIN.top + 4}" r="4" fill="white" stroke="${color}" stroke-width="2"/>`);
       } else if (!dashed) out.push(`<circle cx="${cx}" cy="${y(v).toFixed(1)}" r="3.5" fill="${color}"/>`);
     });
   };

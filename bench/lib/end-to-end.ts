@@ -20,14 +20,21 @@ export interface EndToEndOptions {
 }
 
 /** Starts one role of the real launcher (`apps/server/src/main.ts <role>`) and waits for "tradewire ready". */
-async function startRole(role: 'api' | 'ws', core: number, env: Record<string, string>): Promise<{ proc: PinnedProcess; url: string }> {
+async function startRole(
+  role: 'api' | 'ws',
+  core: number,
+  env: Record<string, string>,
+): Promise<{ proc: PinnedProcess; url: string }> {
   const proc = spawnNodeTs(core, 'apps/server/src/main.ts', [role], [], {
     env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', WS_PORT: '0', SYMBOLS: 'SOL', ...env },
     stdout: true,
   });
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const line = proc.stdout().split('\n').find((l) => l.includes('"tradewire ready"'));
+    const line = proc
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('"tradewire ready"'));
     if (line) {
       const ready = JSON.parse(line) as { api: string | null; ws: string | null };
       const url = role === 'api' ? ready.api : ready.ws;

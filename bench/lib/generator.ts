@@ -50,9 +50,7 @@ export function startGenerator(core: number): Generator {
         if (message.type === 'window' && message.phase) onWindow?.(message.phase);
         else if (message.type === 'settle') {
           // Best effort, like the window stats: a server that cannot answer still gets measured.
-          void (onSettle?.() ?? Promise.resolve())
-            .catch(() => {})
-            .then(() => proc.child.send({ type: 'settled' }));
+          void (onSettle?.() ?? Promise.resolve()).catch(() => {}).then(() => proc.child.send({ type: 'settled' }));
         }
       };
       proc.child.on('message', onMessage);

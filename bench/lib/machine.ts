@@ -18,11 +18,21 @@ export interface MachineInfo {
   loadAtEnd?: number;
 }
 
-const PACKAGES = ['ws', 'socket.io', 'socket.io-client', '@socket.io/redis-adapter', '@socket.io/redis-emitter', 'redis', 'zod', 'prom-client'];
+const PACKAGES = [
+  'ws',
+  'socket.io',
+  'socket.io-client',
+  '@socket.io/redis-adapter',
+  '@socket.io/redis-emitter',
+  'redis',
+  'zod',
+  'prom-client',
+];
 
 function packageVersion(name: string): string {
   try {
-    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string })
+      .version;
   } catch {
     return 'missing';
   }

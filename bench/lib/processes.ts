@@ -101,7 +101,9 @@ export async function stopAll(graceMs = 3000): Promise<void> {
   const children = [...started];
   for (const child of children) child.kill('SIGTERM');
   await Promise.race([
-    Promise.all(children.map((child) => (child.exitCode !== null || child.signalCode !== null ? null : once(child, 'exit')))),
+    Promise.all(
+      children.map((child) => (child.exitCode !== null || child.signalCode !== null ? null : once(child, 'exit'))),
+    ),
     new Promise((resolve) => setTimeout(resolve, graceMs)),
   ]);
   for (const child of started) child.kill('SIGKILL');
@@ -138,7 +140,9 @@ export function nextMessage<T extends { type: string }>(
     };
     const onExit = (code: number | null, signal: string | null) => {
       cleanup();
-      reject(new Error(`process ${proc.pid} exited (${code ?? signal}) before '${type}':\n${proc.stderr().slice(-4000)}`));
+      reject(
+        new Error(`process ${proc.pid} exited (${code ?? signal}) before '${type}':\n${proc.stderr().slice(-4000)}`),
+      );
     };
     const timer = setTimeout(() => {
       cleanup();

@@ -28,7 +28,9 @@ export function hotSpots(file: string, top = 25): HotSpot[] {
     // Shares are of the time the thread was busy: idle time says nothing about the hot path.
     if (functionName === '(idle)') continue;
     total += hits;
-    const where = url ? `${url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*?\/(apps|packages|bench)\//, '$1/')}:${lineNumber + 1}` : '';
+    const where = url
+      ? `${url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*?\/(apps|packages|bench)\//, '$1/')}:${lineNumber + 1}`
+      : '';
     const name = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
     selfByName.set(name, (selfByName.get(name) ?? 0) + hits);
   }
@@ -42,5 +44,6 @@ export function hotSpots(file: string, top = 25): HotSpot[] {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [file, top] = process.argv.slice(2);
   if (!file) throw new Error('usage: profile-summary <file.cpuprofile> [top]');
-  for (const spot of hotSpots(file, Number(top ?? 25))) console.log(`${spot.selfPct.toFixed(1).padStart(5)}%  ${spot.name}`);
+  for (const spot of hotSpots(file, Number(top ?? 25)))
+    console.log(`${spot.selfPct.toFixed(1).padStart(5)}%  ${spot.name}`);
 }

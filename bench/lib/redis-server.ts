@@ -8,14 +8,21 @@ import { spawnPinned, type PinnedProcess } from './processes.ts';
  * core so that the server under test has its core to itself. The machine's shared Redis is
  * never touched.
  */
-export async function startRedis(core: number): Promise<{ url: string; process: PinnedProcess; stop(): Promise<void> }> {
+export async function startRedis(
+  core: number,
+): Promise<{ url: string; process: PinnedProcess; stop(): Promise<void> }> {
   const port = await freePort();
   const proc = spawnPinned(core, 'redis-server', [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--save', '',
-    '--appendonly', 'no',
-    '--loglevel', 'warning',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--loglevel',
+    'warning',
   ]);
   const deadline = Date.now() + 5000;
   while (!(await canConnect(port))) {

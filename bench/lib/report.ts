@@ -26,11 +26,15 @@ const ratio = (a: number, b: number) => (b === 0 ? (a > 0 ? Number.POSITIVE_INFI
 const kib = (bytes: number) => fmt(bytes / 1024, 1);
 
 function okRuns<T>(runs: RunRecord<T>[], server: ServerName): { rep: number; result: T }[] {
-  return runs.filter((r): r is Extract<RunRecord<T>, { ok: true }> => r.ok && r.server === server).map((r) => ({ rep: r.rep, result: r.result }));
+  return runs
+    .filter((r): r is Extract<RunRecord<T>, { ok: true }> => r.ok && r.server === server)
+    .map((r) => ({ rep: r.rep, result: r.result }));
 }
 
 function failures<T>(runs: RunRecord<T>[]): string[] {
-  return runs.filter((r): r is Extract<RunRecord<T>, { ok: false }> => !r.ok).map((r) => `rep ${r.rep} ${SHORT[r.server]}: ${r.error.split('\n')[0]}`);
+  return runs
+    .filter((r): r is Extract<RunRecord<T>, { ok: false }> => !r.ok)
+    .map((r) => `rep ${r.rep} ${SHORT[r.server]}: ${r.error.split('\n')[0]}`);
 }
 
 /** Median of values where null means "never" (sorted above every number). */
@@ -54,7 +58,11 @@ export function sustainedRate(steps: LatencyStep[], rates: number[]): number {
 }
 
 function table(header: string[], rows: string[][]): string {
-  return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 /** Generator health: CPU %, event-loop lag p99, run-queue wait % (older results have no wait). */
@@ -79,17 +87,27 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
   const has = (s: ServerName) => servers.includes(s);
 
   // ---- throughput ----
-  const throughputMedian = (s: ServerName) => median(okRuns(results.throughput, s).map((r) => r.result.deliveriesPerSec));
-  const cpuMedian = (s: ServerName) => median(okRuns(results.throughput, s).map((r) => r.result.serverCpuUsPerDelivery));
+  const throughputMedian = (s: ServerName) =>
+    median(okRuns(results.throughput, s).map((r) => r.result.deliveriesPerSec));
+  const cpuMedian = (s: ServerName) =>
+    median(okRuns(results.throughput, s).map((r) => r.result.serverCpuUsPerDelivery));
   if (results.throughput.length > 0 && has('tradewire')) {
     const tw = throughputMedian('tradewire');
     if (has('naive')) {
       const r = ratio(tw, throughputMedian('naive'));
-      verdicts.push({ target: 'Fan-out throughput ≥ 4× the naive broadcast', figure: `${fmt(r, 1)}× (${fmt(tw)} vs ${fmt(throughputMedian('naive'))} deliveries/s)`, met: r >= 4 });
+      verdicts.push({
+        target: 'Fan-out throughput ≥ 4× the naive broadcast',
+        figure: `${fmt(r, 1)}× (${fmt(tw)} vs ${fmt(throughputMedian('naive'))} deliveries/s)`,
+        met: r >= 4,
+      });
     }
     if (has('socketio')) {
       const r = ratio(tw, throughputMedian('socketio'));
-      verdicts.push({ target: 'Fan-out throughput ≥ 3× Socket.IO', figure: `${fmt(r, 1)}× (${fmt(tw)} vs ${fmt(throughputMedian('socketio'))} deliveries/s)`, met: r >= 3 });
+      verdicts.push({
+        target: 'Fan-out throughput ≥ 3× Socket.IO',
+        figure: `${fmt(r, 1)}× (${fmt(tw)} vs ${fmt(throughputMedian('socketio'))} deliveries/s)`,
+        met: r >= 3,
+      });
     }
   }
 
@@ -117,8 +135,10 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
   }
 
   // ---- private ----
-  const privateRuns = (s: ServerName, users: number) => okRuns(results.private, s).filter((r) => r.result.users === users);
-  const privateMedian = (s: ServerName, users: number, key: 'p50' | 'p99' | 'max') => medianNullable(privateRuns(s, users).map((r) => r.result[key]));
+  const privateRuns = (s: ServerName, users: number) =>
+    okRuns(results.private, s).filter((r) => r.result.users === users);
+  const privateMedian = (s: ServerName, users: number, key: 'p50' | 'p99' | 'max') =>
+    medianNullable(privateRuns(s, users).map((r) => r.result[key]));
   if (results.private.length > 0 && has('tradewire')) {
     const small = Math.min(...p.private.users);
     const large = Math.max(...p.private.users);
@@ -131,12 +151,20 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       met: Number.isNaN(r) ? false : r <= 1.25,
     });
     const wrong = results.private.reduce((sum, run) => sum + (run.ok ? run.result.wrongUser : 0), 0);
-    const wrongTw = results.private.reduce((sum, run) => sum + (run.ok && run.server === 'tradewire' ? run.result.wrongUser : 0), 0);
-    verdicts.push({ target: 'Private routing: wrong-user deliveries = 0', figure: `${wrongTw} for tradewire (${wrong} over all servers and runs)`, met: wrongTw === 0 });
+    const wrongTw = results.private.reduce(
+      (sum, run) => sum + (run.ok && run.server === 'tradewire' ? run.result.wrongUser : 0),
+      0,
+    );
+    verdicts.push({
+      target: 'Private routing: wrong-user deliveries = 0',
+      figure: `${wrongTw} for tradewire (${wrong} over all servers and runs)`,
+      met: wrongTw === 0,
+    });
   }
 
   // ---- idle ----
-  const idleMedian = (s: ServerName, key: 'rssPerConnection' | 'heapPerConnection') => median(okRuns(results.idle, s).map((r) => r.result[key]));
+  const idleMedian = (s: ServerName, key: 'rssPerConnection' | 'heapPerConnection') =>
+    median(okRuns(results.idle, s).map((r) => r.result[key]));
   if (results.idle.length > 0 && has('tradewire') && has('socketio')) {
     const tw = idleMedian('tradewire', 'rssPerConnection');
     const sio = idleMedian('socketio', 'rssPerConnection');
@@ -170,14 +198,28 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       ['', ''],
       [
         ['Machine', `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}`],
-        ['Load average (1 min) at start / end', `${fmt(m.loadAtStart, 2)} / ${fmt(m.loadAtEnd, 2)} — other work on the machine; see "Noise"`],
+        [
+          'Load average (1 min) at start / end',
+          `${fmt(m.loadAtStart, 2)} / ${fmt(m.loadAtEnd, 2)} — other work on the machine; see "Noise"`,
+        ],
         ['Node', m.node],
         ['Redis', `redis-server ${m.redisServer} (the benchmark's own, no persistence)`],
-        ['Packages', Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')],
+        [
+          'Packages',
+          Object.entries(m.packages)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', '),
+        ],
         ['Commit', m.commit],
         ['Command', `\`${results.command}\``],
-        ['Placement', 'server under test alone on CPU 0 (`taskset -c 0`); load generator (receiving thread + publisher thread) and redis-server on CPU 1'],
-        ['Repetitions', `${p.reps}${p.private.reps && p.private.reps > p.reps ? ` (private routing: ${p.private.reps})` : ''}, interleaved: each repetition runs every server once per scenario, in a rotated order`],
+        [
+          'Placement',
+          'server under test alone on CPU 0 (`taskset -c 0`); load generator (receiving thread + publisher thread) and redis-server on CPU 1',
+        ],
+        [
+          'Repetitions',
+          `${p.reps}${p.private.reps && p.private.reps > p.reps ? ` (private routing: ${p.private.reps})` : ''}, interleaved: each repetition runs every server once per scenario, in a rotated order`,
+        ],
       ],
     ),
     '',
@@ -210,10 +252,36 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       'Every run:',
       '',
       table(
-        ['Rep', 'Server', 'Deliveries/s', 'CPU µs/delivery', 'Server CPU %', 'Server wait %', 'Server loop', 'Events', 'Lost', 'Duplicated', 'Disconnected', 'Generator'],
+        [
+          'Rep',
+          'Server',
+          'Deliveries/s',
+          'CPU µs/delivery',
+          'Server CPU %',
+          'Server wait %',
+          'Server loop',
+          'Events',
+          'Lost',
+          'Duplicated',
+          'Disconnected',
+          'Generator',
+        ],
         results.throughput.map((r) =>
           r.ok
-            ? [String(r.rep), SHORT[r.server], fmt(r.result.deliveriesPerSec), fmt(r.result.serverCpuUsPerDelivery, 2), fmt(r.result.serverCpuPct), waitCell(r.result.serverWaitPct), loopCell(r.result.server), fmt(r.result.events), fmt(r.result.lost), fmt(r.result.duplicated), fmt(r.result.disconnected), generatorCell(r.result.generator)]
+            ? [
+                String(r.rep),
+                SHORT[r.server],
+                fmt(r.result.deliveriesPerSec),
+                fmt(r.result.serverCpuUsPerDelivery, 2),
+                fmt(r.result.serverCpuPct),
+                waitCell(r.result.serverWaitPct),
+                loopCell(r.result.server),
+                fmt(r.result.events),
+                fmt(r.result.lost),
+                fmt(r.result.duplicated),
+                fmt(r.result.disconnected),
+                generatorCell(r.result.generator),
+              ]
             : [String(r.rep), SHORT[r.server], 'failed', '', '', '', '', '', '', '', '', ''],
         ),
       ),
@@ -241,15 +309,29 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
     out.push(
       '## Fan-out latency',
       '',
-      `${fmt(lp.clients)} clients subscribed to \`prices\`, one connection set per server and repetition, the rate raised step by step: ${rates.join(', ')} events/s, each ${lp.warmupS} s warm-up + ${lp.measureS} s measured${lp.minEvents ? ` and at least ${fmt(lp.minEvents)} measured events (${rates.filter((r) => r * lp.measureS < lp.minEvents!).map((r) => `${fmt(lp.minEvents! / r, 0)} s at ${r}/s`).join(', ')}), so that one late event cannot decide a low rate's p99 alone` : ''}; latency is publish (just before PUBLISH to Redis) → the client's receipt, on one monotonic clock, over every delivery of the measured events. A step that does not drain its backlog within ${fmt(lp.drainTimeoutMs / 1000)} s ends the run (higher rates count as not sustained). Deliveries that never arrived count as infinitely late ("never").`,
+      `${fmt(lp.clients)} clients subscribed to \`prices\`, one connection set per server and repetition, the rate raised step by step: ${rates.join(', ')} events/s, each ${lp.warmupS} s warm-up + ${lp.measureS} s measured${
+        lp.minEvents
+          ? ` and at least ${fmt(lp.minEvents)} measured events (${rates
+              .filter((r) => r * lp.measureS < lp.minEvents!)
+              .map((r) => `${fmt(lp.minEvents! / r, 0)} s at ${r}/s`)
+              .join(', ')}), so that one late event cannot decide a low rate's p99 alone`
+          : ''
+      }; latency is publish (just before PUBLISH to Redis) → the client's receipt, on one monotonic clock, over every delivery of the measured events. A step that does not drain its backlog within ${fmt(lp.drainTimeoutMs / 1000)} s ends the run (higher rates count as not sustained). Deliveries that never arrived count as infinitely late ("never").`,
       '',
       '![Latency against event rate](benchmarks-latency.svg)',
       '',
       table(
-        ['Server', ...rates.map((r) => `${r}/s p50 / p99 / max (ms)`), `Highest rate with p99 < ${LATENCY_TARGET_MS} ms`],
+        [
+          'Server',
+          ...rates.map((r) => `${r}/s p50 / p99 / max (ms)`),
+          `Highest rate with p99 < ${LATENCY_TARGET_MS} ms`,
+        ],
         servers.map((s) => [
           SHORT[s],
-          ...rates.map((rate) => `${ms(latencyMedian(s, rate, 'p50'))} / ${ms(latencyMedian(s, rate, 'p99'))} / ${ms(latencyMedian(s, rate, 'max'))}`),
+          ...rates.map(
+            (rate) =>
+              `${ms(latencyMedian(s, rate, 'p50'))} / ${ms(latencyMedian(s, rate, 'p99'))} / ${ms(latencyMedian(s, rate, 'max'))}`,
+          ),
           `${fmt(sustained(s))}/s`,
         ]),
       ),
@@ -257,10 +339,36 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       'Every run (latencies in ms):',
       '',
       table(
-        ['Rep', 'Server', 'Rate', 'p50', 'p99', 'max', 'Delivered / expected', 'Lost', 'Server CPU %', 'Server wait %', 'Server loop', 'Generator'],
+        [
+          'Rep',
+          'Server',
+          'Rate',
+          'p50',
+          'p99',
+          'max',
+          'Delivered / expected',
+          'Lost',
+          'Server CPU %',
+          'Server wait %',
+          'Server loop',
+          'Generator',
+        ],
         results.latency.flatMap((r) =>
           r.ok
-            ? r.result.map((st) => [String(r.rep), SHORT[r.server], String(st.rate), ms(st.p50, 2), ms(st.p99, 2), ms(st.max, 2), `${fmt(st.delivered)} / ${fmt(st.expected)}`, fmt(st.lost), fmt(st.serverCpuPct), waitCell(st.serverWaitPct), loopCell(st.server), generatorCell(st.generator)])
+            ? r.result.map((st) => [
+                String(r.rep),
+                SHORT[r.server],
+                String(st.rate),
+                ms(st.p50, 2),
+                ms(st.p99, 2),
+                ms(st.max, 2),
+                `${fmt(st.delivered)} / ${fmt(st.expected)}`,
+                fmt(st.lost),
+                fmt(st.serverCpuPct),
+                waitCell(st.serverWaitPct),
+                loopCell(st.server),
+                generatorCell(st.generator),
+              ])
             : [[String(r.rep), SHORT[r.server], 'failed', '', '', '', '', '', '', '', '', '']],
         ),
       ),
@@ -279,13 +387,21 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       `N authenticated users, one connection each, subscribed to \`orders\`; \`order_filled\` events to random users at ${pp.rate}/s, ${pp.warmupS} s warm-up + ${pp.measureS} s measured. A delivery is wrong-user when the event's \`userId\` is not the socket's user (or not the user the publisher addressed); lost and duplicated are counted per event (each has exactly one recipient).`,
       '',
       table(
-        ['Server', ...pp.users.map((u) => `${fmt(u)} users p50 / p99 / max (ms)`), 'p99 ratio', 'Wrong-user (all runs)'],
+        [
+          'Server',
+          ...pp.users.map((u) => `${fmt(u)} users p50 / p99 / max (ms)`),
+          'p99 ratio',
+          'Wrong-user (all runs)',
+        ],
         servers.map((s) => {
           const small = privateMedian(s, Math.min(...pp.users), 'p99');
           const large = privateMedian(s, Math.max(...pp.users), 'p99');
           return [
             SHORT[s],
-            ...pp.users.map((u) => `${ms(privateMedian(s, u, 'p50'), 2)} / ${ms(privateMedian(s, u, 'p99'), 2)} / ${ms(privateMedian(s, u, 'max'), 2)}`),
+            ...pp.users.map(
+              (u) =>
+                `${ms(privateMedian(s, u, 'p50'), 2)} / ${ms(privateMedian(s, u, 'p99'), 2)} / ${ms(privateMedian(s, u, 'max'), 2)}`,
+            ),
             small === null || large === null ? '—' : `${fmt(large / small, 2)}×`,
             fmt(okRuns(results.private, s).reduce((sum, r) => sum + r.result.wrongUser, 0)),
           ];
@@ -295,10 +411,38 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       'Every run:',
       '',
       table(
-        ['Rep', 'Server', 'Users', 'p50', 'p99', 'max', 'Delivered / expected', 'Wrong-user', 'Lost', 'Duplicated', 'Server wait %', 'Server loop', 'Generator'],
+        [
+          'Rep',
+          'Server',
+          'Users',
+          'p50',
+          'p99',
+          'max',
+          'Delivered / expected',
+          'Wrong-user',
+          'Lost',
+          'Duplicated',
+          'Server wait %',
+          'Server loop',
+          'Generator',
+        ],
         results.private.map((r) =>
           r.ok
-            ? [String(r.rep), SHORT[r.server], fmt(r.result.users), ms(r.result.p50, 2), ms(r.result.p99, 2), ms(r.result.max, 2), `${fmt(r.result.delivered)} / ${fmt(r.result.expected)}`, fmt(r.result.wrongUser), fmt(r.result.lost), fmt(r.result.duplicated), waitCell(r.result.serverWaitPct), loopCell(r.result.server), generatorCell(r.result.generator)]
+            ? [
+                String(r.rep),
+                SHORT[r.server],
+                fmt(r.result.users),
+                ms(r.result.p50, 2),
+                ms(r.result.p99, 2),
+                ms(r.result.max, 2),
+                `${fmt(r.result.delivered)} / ${fmt(r.result.expected)}`,
+                fmt(r.result.wrongUser),
+                fmt(r.result.lost),
+                fmt(r.result.duplicated),
+                waitCell(r.result.serverWaitPct),
+                loopCell(r.result.server),
+                generatorCell(r.result.generator),
+              ]
             : [String(r.rep), SHORT[r.server], 'failed', '', '', '', '', '', '', '', '', '', ''],
         ),
       ),
@@ -322,17 +466,33 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
           SHORT[s],
           `${kib(idleMedian(s, 'rssPerConnection'))} KiB`,
           `${kib(idleMedian(s, 'heapPerConnection'))} KiB`,
-          has('socketio') ? `${fmt(idleMedian(s, 'rssPerConnection') / idleMedian('socketio', 'rssPerConnection'), 2)}×` : '—',
+          has('socketio')
+            ? `${fmt(idleMedian(s, 'rssPerConnection') / idleMedian('socketio', 'rssPerConnection'), 2)}×`
+            : '—',
         ]),
       ),
       '',
       'Every run:',
       '',
       table(
-        ['Rep', 'Server', 'RSS before → with clients (MiB)', 'Heap before → with clients (MiB)', 'RSS/connection', 'Heap/connection'],
+        [
+          'Rep',
+          'Server',
+          'RSS before → with clients (MiB)',
+          'Heap before → with clients (MiB)',
+          'RSS/connection',
+          'Heap/connection',
+        ],
         results.idle.map((r) =>
           r.ok
-            ? [String(r.rep), SHORT[r.server], `${fmt(r.result.rssBefore / 2 ** 20, 1)} → ${fmt(r.result.rssAfter / 2 ** 20, 1)}`, `${fmt(r.result.heapBefore / 2 ** 20, 1)} → ${fmt(r.result.heapAfter / 2 ** 20, 1)}`, `${fmt(r.result.rssPerConnection)} B`, `${fmt(r.result.heapPerConnection)} B`]
+            ? [
+                String(r.rep),
+                SHORT[r.server],
+                `${fmt(r.result.rssBefore / 2 ** 20, 1)} → ${fmt(r.result.rssAfter / 2 ** 20, 1)}`,
+                `${fmt(r.result.heapBefore / 2 ** 20, 1)} → ${fmt(r.result.heapAfter / 2 ** 20, 1)}`,
+                `${fmt(r.result.rssPerConnection)} B`,
+                `${fmt(r.result.heapPerConnection)} B`,
+              ]
             : [String(r.rep), SHORT[r.server], 'failed', '', '', ''],
         ),
       ),
@@ -352,15 +512,39 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
       `\`POST /orders\` (market buy) → \`order_filled\` at the user's socket, through the real processes: \`apps/server/src/main.ts api\` and \`… ws\` (CPU 0), sharing the benchmark's Redis and the seeded PostgreSQL database; ${ep.users} users each with a socket on \`orders\`, ${ep.rate} orders/s spread over them, ${ep.warmupS} s warm-up + ${ep.measureS} s measured. The clock starts when the request is written and stops when the socket receives the fill (the outbox relay publishes it after the transaction commits).`,
       '',
       table(
-        ['Rep', 'Orders', 'p50 (ms)', 'p99 (ms)', 'max (ms)', 'HTTP 201 p50 / p99 (ms)', 'Fills delivered', 'HTTP errors', 'Wrong-user'],
+        [
+          'Rep',
+          'Orders',
+          'p50 (ms)',
+          'p99 (ms)',
+          'max (ms)',
+          'HTTP 201 p50 / p99 (ms)',
+          'Fills delivered',
+          'HTTP errors',
+          'Wrong-user',
+        ],
         results.e2e.map((r) =>
           r.ok
-            ? [String(r.rep), fmt(r.result.orders), ms(r.result.p50, 1), ms(r.result.p99, 1), ms(r.result.max, 1), `${ms(r.result.httpP50, 1)} / ${ms(r.result.httpP99, 1)}`, fmt(r.result.delivered), Object.entries(r.result.httpErrors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0', fmt(r.result.wrongUser)]
+            ? [
+                String(r.rep),
+                fmt(r.result.orders),
+                ms(r.result.p50, 1),
+                ms(r.result.p99, 1),
+                ms(r.result.max, 1),
+                `${ms(r.result.httpP50, 1)} / ${ms(r.result.httpP99, 1)}`,
+                fmt(r.result.delivered),
+                Object.entries(r.result.httpErrors)
+                  .map(([k, v]) => `${k}: ${v}`)
+                  .join(', ') || '0',
+                fmt(r.result.wrongUser),
+              ]
             : [String(r.rep), 'failed', '', '', '', '', '', '', ''],
         ),
       ),
       '',
-      runs.length > 0 ? `Median: p50 ${ms(medianNullable(runs.map((r) => r.result.p50)), 1)} ms, p99 ${ms(medianNullable(runs.map((r) => r.result.p99)), 1)} ms.` : '',
+      runs.length > 0
+        ? `Median: p50 ${ms(medianNullable(runs.map((r) => r.result.p50)), 1)} ms, p99 ${ms(medianNullable(runs.map((r) => r.result.p99)), 1)} ms.`
+        : '',
       '',
       ...failures(results.e2e).map((f) => `- failed: ${f}`),
       '',
@@ -369,9 +553,22 @@ export function renderResults(results: BenchResults): { markdown: string; svg: s
 
   // ---- profiles ----
   if (results.profiles.length > 0) {
-    out.push('## Gateway profile (`--profile`)', '', 'Self time of the top functions in the gateway process (`node --cpu-prof`), per scenario:', '');
+    out.push(
+      '## Gateway profile (`--profile`)',
+      '',
+      'Self time of the top functions in the gateway process (`node --cpu-prof`), per scenario:',
+      '',
+    );
     for (const prof of results.profiles) {
-      out.push(`**${prof.scenario}** (\`${prof.file}\`):`, '', table(['Self %', 'Function'], prof.top.map((t) => [fmt(t.selfPct, 1), `\`${t.name}\``])), '');
+      out.push(
+        `**${prof.scenario}** (\`${prof.file}\`):`,
+        '',
+        table(
+          ['Self %', 'Function'],
+          prof.top.map((t) => [fmt(t.selfPct, 1), `\`${t.name}\``]),
+        ),
+        '',
+      );
     }
   }
   out.push(END);
@@ -394,7 +591,10 @@ export function writeReport(results: BenchResults, root: string): void {
   let text = existsSync(file) ? readFileSync(file, 'utf8') : `${PREAMBLE}${START}\n${END}\n`;
   const a = text.indexOf(START);
   const b = text.indexOf(END);
-  text = a === -1 || b === -1 ? `${text.trimEnd()}\n\n${markdown}\n` : `${text.slice(0, a)}${markdown}${text.slice(b + END.length)}`;
+  text =
+    a === -1 || b === -1
+      ? `${text.trimEnd()}\n\n${markdown}\n`
+      : `${text.slice(0, a)}${markdown}${text.slice(b + END.length)}`;
   writeFileSync(file, text);
   if (svg) writeFileSync(join(root, 'docs/benchmarks-latency.svg'), svg);
 }

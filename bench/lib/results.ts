@@ -37,7 +37,14 @@ export interface EndToEndResult {
 export interface Parameters {
   reps: number;
   throughput: { clients: number; window: number; warmupMs: number; measureMs: number };
-  latency: { clients: number; rates: number[]; warmupS: number; measureS: number; minEvents?: number; drainTimeoutMs: number };
+  latency: {
+    clients: number;
+    rates: number[];
+    warmupS: number;
+    measureS: number;
+    minEvents?: number;
+    drainTimeoutMs: number;
+  };
   /**
    * `reps`: repetitions of this scenario when more than the others' (its p99 ratio is the
    * noisiest figure: a few ms-long host stalls more or less in a window move it by half).

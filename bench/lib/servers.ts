@@ -16,7 +16,12 @@ export interface ServerDef {
 export const SERVERS: Record<ServerName, ServerDef> = {
   tradewire: { name: 'tradewire', label: 'tradewire (apps/ws)', entry: 'bench/servers/tradewire.ts', protocol: 'json' },
   naive: { name: 'naive', label: 'design broadcast (naive)', entry: 'bench/servers/naive.ts', protocol: 'json' },
-  socketio: { name: 'socketio', label: 'Socket.IO 4 + redis-adapter', entry: 'bench/servers/socketio.ts', protocol: 'socketio' },
+  socketio: {
+    name: 'socketio',
+    label: 'Socket.IO 4 + redis-adapter',
+    entry: 'bench/servers/socketio.ts',
+    protocol: 'socketio',
+  },
 };
 
 /** True when the gateway under test exists in this checkout. */

@@ -91,7 +91,8 @@ export async function runEndToEnd(spec: EndToEndSpec): Promise<EndToEndClientRes
         res.resume();
         res.on('end', () => {
           inFlight--;
-          if (measured && res.statusCode === 201 && httpCount < httpSamples.length) httpSamples[httpCount++] = monoMs() - record.at;
+          if (measured && res.statusCode === 201 && httpCount < httpSamples.length)
+            httpSamples[httpCount++] = monoMs() - record.at;
           if (res.statusCode !== 201) {
             httpErrors[String(res.statusCode)] = (httpErrors[String(res.statusCode)] ?? 0) + 1;
             // No fill will come for it.

@@ -203,7 +203,11 @@ async function openJsonClient(
           const seq = seqFromPriceFrame(data, start, end);
           if (seq > 0) inbox.onPrice(index, seq);
         } else {
-          const msg = JSON.parse(data.toString('utf8', start, end)) as { type: string; userId: number; orderId: number };
+          const msg = JSON.parse(data.toString('utf8', start, end)) as {
+            type: string;
+            userId: number;
+            orderId: number;
+          };
           if (msg.type === 'order_filled') inbox.onOrder(index, msg);
         }
       },
@@ -263,7 +267,10 @@ async function openLeanSocketIoClient(
           const seq = seqFromPriceFrame(data, start, end);
           if (seq > 0) inbox.onPrice(index, seq);
         } else if (data[start] === 0x34 && data[start + 1] === 0x32) {
-          const [event, msg] = JSON.parse(data.toString('utf8', start + 2, end)) as [string, { userId: number; orderId: number }];
+          const [event, msg] = JSON.parse(data.toString('utf8', start + 2, end)) as [
+            string,
+            { userId: number; orderId: number },
+          ];
           if (event === 'order_filled') inbox.onOrder(index, msg);
         }
       },
@@ -309,7 +316,8 @@ async function openSocketIoClient(
       const auth = await request('auth', token);
       if (!auth.ok) throw new Error(`client ${index}: auth: ${auth.code}`);
     }
-    if (channel === 'prices') socket.on('price', (msg: { price: string }) => inbox.onPrice(index, seqFromPrice(msg.price)));
+    if (channel === 'prices')
+      socket.on('price', (msg: { price: string }) => inbox.onPrice(index, seqFromPrice(msg.price)));
     else socket.on('order_filled', (msg: { userId: number; orderId: number }) => inbox.onOrder(index, msg));
     const subscribed = await request('subscribe', channel);
     if (!subscribed.ok) throw new Error(`client ${index}: subscribe: ${subscribed.code}`);

@@ -49,7 +49,6 @@ export type PublisherEvent = { type: 'ready' } | { type: 'done'; published: numb
 
 const config = workerData as PublisherConfig;
 
-
 const { control, sendTimes, targets } = viewShared(config.buffers);
 
 type Publish = (seq: number, userId: number) => void;
@@ -67,7 +66,9 @@ async function openPublisher(): Promise<{ publish: Publish; close(): Promise<voi
         if (config.kind === 'price') {
           prices.emit('price', { type: 'price', symbol: 'SOL', price: priceForSeq(seq), timestamp: timestampNow() });
         } else {
-          emitter.to(`user:${userId}`).emit('order_filled', { type: 'order_filled', ...orderEvent(seq, userId, timestampNow()) });
+          emitter
+            .to(`user:${userId}`)
+            .emit('order_filled', { type: 'order_filled', ...orderEvent(seq, userId, timestampNow()) });
         }
       },
       close: async () => {
@@ -163,9 +164,14 @@ parentPort?.on('message', (command: PublisherCommand) => {
   if (command.type === 'wake') onWake();
   else if (command.type === 'run') {
     Atomics.store(control, CTL.stop, 0);
-    const running = command.run.mode === 'window' ? runWindow(publisher.publish, command.run) : runRate(publisher.publish, command.run);
+    const running =
+      command.run.mode === 'window'
+        ? runWindow(publisher.publish, command.run)
+        : runRate(publisher.publish, command.run);
     // A short pause lets node-redis flush the last pipelined PUBLISH before `done` is reported.
-    void running.then(() => sleep(20)).then(() => post({ type: 'done', published: Atomics.load(control, CTL.published) }));
+    void running
+      .then(() => sleep(20))
+      .then(() => post({ type: 'done', published: Atomics.load(control, CTL.published) }));
   } else if (command.type === 'close') {
     void publisher.close().then(() => {
       post({ type: 'closed' });

@@ -101,7 +101,9 @@ export class RawWsClient {
         const statusLine = response.slice(0, response.indexOf('\r\n'));
         if (!/^HTTP\/1\.1 101 /.test(statusLine)) return fail(new Error(`upgrade refused: ${statusLine}`));
         const accept = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(response)?.[1];
-        const expected = createHash('sha1').update(key + WS_GUID).digest('base64');
+        const expected = createHash('sha1')
+          .update(key + WS_GUID)
+          .digest('base64');
         if (accept !== expected) return fail(new Error('bad Sec-WebSocket-Accept'));
         clearTimeout(timer);
         socket.off('error', fail);

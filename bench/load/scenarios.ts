@@ -262,17 +262,20 @@ class BroadcastTracker implements Inbox {
   }
 }
 
-const via = (target: TargetServer) => (target.protocol === 'socketio' ? 'socketio' : 'contract') as 'socketio' | 'contract';
+const via = (target: TargetServer) =>
+  (target.protocol === 'socketio' ? 'socketio' : 'contract') as 'socketio' | 'contract';
 
 export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputResult> {
   const buffers = createSharedBuffers();
   const shared = viewShared(buffers);
   const tracker = new BroadcastTracker(spec.clients, shared);
   const publisher = new PublisherThread({ redisUrl: spec.redisUrl, via: via(spec.target), kind: 'price', buffers });
-  const fleet = await openFleet(spec.target, { count: spec.clients, channel: 'prices', inbox: tracker }).catch(async (err) => {
-    await publisher.close();
-    throw err;
-  });
+  const fleet = await openFleet(spec.target, { count: spec.clients, channel: 'prices', inbox: tracker }).catch(
+    async (err) => {
+      await publisher.close();
+      throw err;
+    },
+  );
   const windowTimer = setInterval(() => tracker.updateWindow(), 2);
   const debugTimer = process.env.BENCH_DEBUG
     ? setInterval(() => {
@@ -333,10 +336,12 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyStep[]> {
   const shared = viewShared(buffers);
   const tracker = new BroadcastTracker(spec.clients, shared);
   const publisher = new PublisherThread({ redisUrl: spec.redisUrl, via: via(spec.target), kind: 'price', buffers });
-  const fleet = await openFleet(spec.target, { count: spec.clients, channel: 'prices', inbox: tracker }).catch(async (err) => {
-    await publisher.close();
-    throw err;
-  });
+  const fleet = await openFleet(spec.target, { count: spec.clients, channel: 'prices', inbox: tracker }).catch(
+    async (err) => {
+      await publisher.close();
+      throw err;
+    },
+  );
   const steps: LatencyStep[] = [];
   let firstSeq = 1;
   try {
@@ -461,7 +466,8 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
     const lastPublished = await published;
     signalWindow('end');
     const serverWaitPct = Math.round(((runQueueWaitMs(spec.serverPid) - w0) / (monoMs() - t0)) * 100);
-    if (process.env.BENCH_DEBUG) process.stderr.write(`private: ${RawWsClient.pings.count - pingsBefore} server pings during the run\n`);
+    if (process.env.BENCH_DEBUG)
+      process.stderr.write(`private: ${RawWsClient.pings.count - pingsBefore} server pings during the run\n`);
     // Each event has exactly one recipient: wait until every one arrived (or 10 s).
     const deadline = monoMs() + 10_000;
     const allIn = () => {
@@ -486,7 +492,9 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
       }
       for (const [second, values] of bySecond) {
         values.sort((a, b) => a - b);
-        process.stderr.write(`private: second ${second}: n=${values.length} p50=${values[values.length >> 1]!.toFixed(2)} p99=${values[Math.floor(values.length * 0.99)]!.toFixed(2)} max=${values[values.length - 1]!.toFixed(2)}\n`);
+        process.stderr.write(
+          `private: second ${second}: n=${values.length} p50=${values[values.length >> 1]!.toFixed(2)} p99=${values[Math.floor(values.length * 0.99)]!.toFixed(2)} max=${values[values.length - 1]!.toFixed(2)}\n`,
+        );
       }
       // The slowest 1% (the events above the p99), with when each was published on the
       // bench's one clock, to line up with the GC pauses both sides log and the server's
@@ -494,7 +502,9 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
       const order = Array.from({ length: sampleCount }, (_, i) => i).sort((a, b) => samples[b]! - samples[a]!);
       for (const i of order.slice(0, Math.ceil(sampleCount / 100))) {
         const seq = sampleSeqs[i]!;
-        process.stderr.write(`private tail: seq ${seq} sent ${shared.sendTimes[seq % CAPACITY]!.toFixed(2)} latency ${samples[i]!.toFixed(2)}\n`);
+        process.stderr.write(
+          `private tail: seq ${seq} sent ${shared.sendTimes[seq % CAPACITY]!.toFixed(2)} latency ${samples[i]!.toFixed(2)}\n`,
+        );
       }
     }
     const delivered = Math.min(sampleCount, measuredEvents);
@@ -521,7 +531,11 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
 }
 
 /** Opens the idle clients, tells the runner, and keeps them until the runner says so. */
-export async function runIdle(spec: IdleSpec, connected: () => void, released: Promise<void>): Promise<{ clients: number }> {
+export async function runIdle(
+  spec: IdleSpec,
+  connected: () => void,
+  released: Promise<void>,
+): Promise<{ clients: number }> {
   let disconnected = 0;
   let closing = false;
   const fleet = await openFleet(spec.target, {

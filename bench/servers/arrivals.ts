@@ -12,7 +12,10 @@ import { ArrivalLog } from '../lib/arrival-log.ts';
  */
 export function recordArrivals(broker: Broker, dir: string): void {
   const log = new ArrivalLog();
-  const runQueueWaitMs = process.env.BENCH_ARRIVALS_SCHED === '1' ? () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6 : undefined;
+  const runQueueWaitMs =
+    process.env.BENCH_ARRIVALS_SCHED === '1'
+      ? () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6
+      : undefined;
   const subscribe = broker.subscribe.bind(broker);
   broker.subscribe = (channel, handler) =>
     subscribe(channel, (message, ch) => {

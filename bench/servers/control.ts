@@ -202,11 +202,12 @@ export function serveControl(port: number, close: () => Promise<void>): void {
       const measured = stats.stop();
       const profiled = Promise.all([
         request.profileFile ? profiler.stop(request.profileFile) : undefined,
-        heapSamplingDir ? heap.stop(`${heapSamplingDir}/${process.pid}-window-${(heapWindows += 1)}.heapprofile`) : undefined,
+        heapSamplingDir
+          ? heap.stop(`${heapSamplingDir}/${process.pid}-window-${(heapWindows += 1)}.heapprofile`)
+          : undefined,
       ]);
       void profiled.then(() => send({ type: 'window', id: request.id, ...measured }));
-    }
-    else if (request.cmd === 'memory') {
+    } else if (request.cmd === 'memory') {
       void collectGarbage().then(() => {
         const m = process.memoryUsage();
         send({ type: 'memory', rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers });

@@ -41,7 +41,8 @@ export async function openSessionVerifier(options: {
   }
   const byToken = new Map<string, BenchSession>();
   if (options.usersFile) {
-    for (const { userId, token } of readUsersFile(options.usersFile)) byToken.set(token, { userId, sessionId: `bench-${userId}` });
+    for (const { userId, token } of readUsersFile(options.usersFile))
+      byToken.set(token, { userId, sessionId: `bench-${userId}` });
   }
   return {
     verifier: { verify: async (token) => byToken.get(token) ?? null },

@@ -40,7 +40,8 @@ io.on('connection', (socket) => {
   });
   socket.on('subscribe', (channel: unknown, ack: Ack) => {
     if (channel === 'prices') void socket.join('prices');
-    else if (channel === 'orders' && typeof socket.data.userId === 'number') void socket.join(`user:${socket.data.userId}`);
+    else if (channel === 'orders' && typeof socket.data.userId === 'number')
+      void socket.join(`user:${socket.data.userId}`);
     else return ack?.({ ok: false, code: 'unknown_channel' });
     ack?.({ ok: true });
   });

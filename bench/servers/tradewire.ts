@@ -30,7 +30,9 @@ const broker = await connectRedisBroker(args.redisUrl, { logger });
 if (process.env.BENCH_ARRIVALS) recordArrivals(broker, process.env.BENCH_ARRIVALS);
 // For diagnosis only (never set by `npm run bench`): BENCH_TRADEWIRE_LIMITS='{"pingIntervalMs":600000}'
 // shows what one limit costs.
-const limits = process.env.BENCH_TRADEWIRE_LIMITS ? (JSON.parse(process.env.BENCH_TRADEWIRE_LIMITS) as Record<string, number>) : undefined;
+const limits = process.env.BENCH_TRADEWIRE_LIMITS
+  ? (JSON.parse(process.env.BENCH_TRADEWIRE_LIMITS) as Record<string, number>)
+  : undefined;
 const gateway = await createGateway({
   broker,
   sessions: sessions.verifier,

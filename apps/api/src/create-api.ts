@@ -53,7 +53,16 @@ export interface ApiOptions {
   trustProxy?: boolean | string | string[];
   /** Deadline for reading the latest price from the broker (default 250 ms). */
   priceReadTimeoutMs?: number;
-  relay?: Pick<OutboxRelayOptions, 'pollIntervalMs' | 'batchSize' | 'retryBaseMs' | 'retryMaxMs' | 'retentionMs' | 'retentionEvents' | 'pruneIntervalMs'>;
+  relay?: Pick<
+    OutboxRelayOptions,
+    | 'pollIntervalMs'
+    | 'batchSize'
+    | 'retryBaseMs'
+    | 'retryMaxMs'
+    | 'retentionMs'
+    | 'retentionEvents'
+    | 'pruneIntervalMs'
+  >;
   now?: () => Date;
 }
 
@@ -157,7 +166,8 @@ export function createApi(options: ApiOptions): Api {
 
   const staticRoot = options.staticDir ? resolve(options.staticDir) : null;
   const serveSite = staticRoot !== null && existsSync(join(staticRoot, 'index.html'));
-  if (staticRoot !== null && !serveSite) logger.warn({ staticDir: staticRoot }, 'no index.html in staticDir; not serving the web app');
+  if (staticRoot !== null && !serveSite)
+    logger.warn({ staticDir: staticRoot }, 'no index.html in staticDir; not serving the web app');
   if (serveSite) app.register(fastifyStatic, { root: staticRoot, prefix: '/', index: ['index.html'] });
 
   app.setNotFoundHandler((request, reply) => {
@@ -187,7 +197,8 @@ export function createApi(options: ApiOptions): Api {
 
 function resolveSettings(options: ApiOptions): ApiSettings {
   const symbols = options.symbols ?? ['SOL'];
-  if (!Array.isArray(symbols) || symbols.length === 0) throw new TypeError('createApi: symbols must be a non-empty list');
+  if (!Array.isArray(symbols) || symbols.length === 0)
+    throw new TypeError('createApi: symbols must be a non-empty list');
   for (const symbol of symbols) {
     if (!SYMBOL_PATTERN.test(symbol) || symbol === QUOTE_ASSET) {
       throw new TypeError(`createApi: symbol ${JSON.stringify(symbol)} must be 1-16 of A-Z0-9 and not ${QUOTE_ASSET}`);

@@ -226,7 +226,10 @@ export class OutboxRelay {
           // cannot come from this code (payloads are built to the schemas), so it is logged
           // loudly, counted and skipped.
           this.#metrics?.outboxPublishErrors.inc({ reason: 'invalid_event' });
-          this.#logger.error({ outboxId: row.id, kind: row.kind, err: err.message }, 'outbox event fails its schema; skipped');
+          this.#logger.error(
+            { outboxId: row.id, kind: row.kind, err: err.message },
+            'outbox event fails its schema; skipped',
+          );
         }
         done.push(row.id);
       }
@@ -271,6 +274,7 @@ function failureReason(err: unknown): string {
 }
 
 function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`OutboxRelay option ${name} must be a positive number, got ${value}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new RangeError(`OutboxRelay option ${name} must be a positive number, got ${value}`);
   return value;
 }

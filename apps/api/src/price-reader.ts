@@ -14,10 +14,7 @@ export interface PriceReader {
  * the price worker cannot move the price in the store either while the broker is down. When
  * the store answers that a price is unknown (a Redis that restarted empty), it is unknown.
  */
-export function createPriceReader(
-  store: PriceStore,
-  options: { timeoutMs?: number; logger: Logger },
-): PriceReader {
+export function createPriceReader(store: PriceStore, options: { timeoutMs?: number; logger: Logger }): PriceReader {
   const timeoutMs = options.timeoutMs ?? 250;
   const lastRead = new Map<string, PriceUpdateEvent>();
 

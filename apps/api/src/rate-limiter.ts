@@ -26,7 +26,8 @@ export class FixedWindowLimiter {
   readonly #windows = new Map<string, Window>();
 
   constructor(rule: RateLimitRule, options: { maxKeys?: number; now?: () => number } = {}) {
-    if (!Number.isInteger(rule.max) || rule.max < 1) throw new RangeError(`rate limit max must be a positive integer, got ${rule.max}`);
+    if (!Number.isInteger(rule.max) || rule.max < 1)
+      throw new RangeError(`rate limit max must be a positive integer, got ${rule.max}`);
     if (!Number.isFinite(rule.windowMs) || rule.windowMs < 1) {
       throw new RangeError(`rate limit windowMs must be positive, got ${rule.windowMs}`);
     }

@@ -14,7 +14,10 @@ export const RegisterBody = z
     username: z.string().regex(USERNAME_PATTERN, 'must be 3-32 characters of a-z, 0-9 and _'),
     password: z
       .string()
-      .refine((s) => characters(s) >= PASSWORD_MIN && characters(s) <= PASSWORD_MAX, `must be ${PASSWORD_MIN}-${PASSWORD_MAX} characters`),
+      .refine(
+        (s) => characters(s) >= PASSWORD_MIN && characters(s) <= PASSWORD_MAX,
+        `must be ${PASSWORD_MIN}-${PASSWORD_MAX} characters`,
+      ),
   })
   .strict();
 
@@ -62,9 +65,11 @@ export function parseInput<S extends z.ZodTypeAny>(schema: S, input: unknown, wh
   const issue = parsed.error.issues[0]!;
   const path = issue.path.join('.');
   let message: string;
-  if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => JSON.stringify(k.slice(0, 32))).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    message = `unknown field ${issue.keys.map((k) => JSON.stringify(k.slice(0, 32))).join(', ')}`;
   else if (issue.code === 'invalid_type' && issue.received === 'undefined') message = `${path} is required`;
-  else if (issue.code === 'invalid_type' && issue.expected === 'object') message = `${path || what} must be a JSON object`;
+  else if (issue.code === 'invalid_type' && issue.expected === 'object')
+    message = `${path || what} must be a JSON object`;
   else if (issue.code === 'invalid_type' && issue.expected === 'string') message = `${path || what} must be a string`;
   else message = `${path || what} ${issue.message}`;
   throw new ApiError('invalid_request', message);

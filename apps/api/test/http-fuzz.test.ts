@@ -5,7 +5,7 @@ import { count } from 'drizzle-orm';
 import { MemoryBroker } from '@repo/broker';
 import { openDatabase, schema, type Database } from '@repo/db';
 import { API_ERRORS, type Api } from '../src/index.ts';
-import { createTestDatabase } from '../../../test/support/postgres.ts';
+import { createTestDatabase } from '@repo/test-support';
 import { bearer, makeApi, register, setPrice } from './support.ts';
 
 /**
@@ -15,7 +15,20 @@ import { bearer, makeApi, register, setPrice } from './support.ts';
  * and nothing is stored by a request that was refused.
  */
 
-const ROUTES = ['/auth/register', '/auth/login', '/auth/logout', '/orders', '/portfolio', '/prices', '/health', '/metrics', '/config', '/nope', '/orders/1', '/../etc/passwd'];
+const ROUTES = [
+  '/auth/register',
+  '/auth/login',
+  '/auth/logout',
+  '/orders',
+  '/portfolio',
+  '/prices',
+  '/health',
+  '/metrics',
+  '/config',
+  '/nope',
+  '/orders/1',
+  '/../etc/passwd',
+];
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'] as const;
 
 describe('HTTP fuzz on every endpoint', () => {
@@ -30,7 +43,10 @@ describe('HTTP fuzz on every endpoint', () => {
     db = await openDatabase({ url: database.url });
     broker = new MemoryBroker();
     api = makeApi(db, broker, {
-      loginRateLimit: { perAddress: { max: 100_000, windowMs: 60_000 }, registerPerAddress: { max: 100_000, windowMs: 60_000 } },
+      loginRateLimit: {
+        perAddress: { max: 100_000, windowMs: 60_000 },
+        registerPerAddress: { max: 100_000, windowMs: 60_000 },
+      },
     });
     await setPrice(broker, 'SOL', '100');
     ({ token } = await register(api));
@@ -44,7 +60,12 @@ describe('HTTP fuzz on every endpoint', () => {
 
   async function rows(): Promise<Record<'users' | 'sessions' | 'orders' | 'outbox', number>> {
     const out = { users: 0, sessions: 0, orders: 0, outbox: 0 };
-    for (const [name, table] of Object.entries({ users: schema.users, sessions: schema.sessions, orders: schema.orders, outbox: schema.outbox })) {
+    for (const [name, table] of Object.entries({
+      users: schema.users,
+      sessions: schema.sessions,
+      orders: schema.orders,
+      outbox: schema.outbox,
+    })) {
       const [row] = await db.drizzle.select({ n: count() }).from(table);
       out[name as keyof typeof out] = Number(row?.n ?? 0);
     }
@@ -54,52 +75,115 @@ describe('HTTP fuzz on every endpoint', () => {
   const json = fc.jsonValue({ maxDepth: 4 });
   const body = fc.oneof(
     json.map((v) => JSON.stringify(v)),
-    fc.dictionary(fc.constantFrom('__proto__', 'constructor', 'username', 'password', 'symbol', 'side', 'size', 'x'), json, { maxKeys: 4 }).map((d) => JSON.stringify(d)),
-    fc.constantFrom('{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"admin":true}}}', '[[[[[[[[[[', '{"a":1e999}', 'x'.repeat(20_000), ''),
+    fc
+      .dictionary(
+        fc.constantFrom('__proto__', 'constructor', 'username', 'password', 'symbol', 'side', 'size', 'x'),
+        json,
+        { maxKeys: 4 },
+      )
+      .map((d) => JSON.stringify(d)),
+    fc.constantFrom(
+      '{"__proto__":{"admin":true}}',
+      '{"constructor":{"prototype":{"admin":true}}}',
+      '[[[[[[[[[[',
+      '{"a":1e999}',
+      'x'.repeat(20_000),
+      '',
+    ),
     fc.string({ maxLength: 200 }),
     fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')),
   );
-  const contentType = fc.constantFrom(undefined, 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', '');
+  const contentType = fc.constantFrom(
+    undefined,
+    'application/json',
+    'application/json; charset=utf-8',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/xml',
+    '',
+  );
   /** Never a valid token for a writing route, so refused requests can be told from stored ones. */
-  const badAuth = fc.constantFrom(undefined, '', 'Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', `Bearer ${'a'.repeat(5000)}`, 'Bearer 00000000000000000000000000000000', 'bearer x y', 'Bearer \u0000');
+  const badAuth = fc.constantFrom(
+    undefined,
+    '',
+    'Bearer',
+    'Bearer ',
+    'Basic dXNlcjpwYXNz',
+    `Bearer ${'a'.repeat(5000)}`,
+    'Bearer 00000000000000000000000000000000',
+    'bearer x y',
+    'Bearer \u0000',
+  );
   const query = fc.oneof(
     fc.constant(''),
-    fc.dictionary(fc.constantFrom('limit', 'before', 'x', '__proto__', 'limit[]'), fc.oneof(fc.string({ maxLength: 12 }), fc.integer().map(String), fc.constantFrom('-1', '0', '101', '1e3', '9007199254740993')), { maxKeys: 3 }).map(
-      (d) => `?${new URLSearchParams(d as Record<string, string>).toString()}`,
-    ),
+    fc
+      .dictionary(
+        fc.constantFrom('limit', 'before', 'x', '__proto__', 'limit[]'),
+        fc.oneof(
+          fc.string({ maxLength: 12 }),
+          fc.integer().map(String),
+          fc.constantFrom('-1', '0', '101', '1e3', '9007199254740993'),
+        ),
+        { maxKeys: 3 },
+      )
+      .map((d) => `?${new URLSearchParams(d as Record<string, string>).toString()}`),
   );
 
   // Mostly the real routes with their own methods; the rest probes everything else.
-  const routeArb = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...ROUTES.slice(0, 9)) }, { weight: 1, arbitrary: fc.constantFrom(...ROUTES) });
-  const methodArb = fc.oneof({ weight: 4, arbitrary: fc.constantFrom('GET' as const, 'POST' as const) }, { weight: 1, arbitrary: fc.constantFrom(...METHODS) });
+  const routeArb = fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom(...ROUTES.slice(0, 9)) },
+    { weight: 1, arbitrary: fc.constantFrom(...ROUTES) },
+  );
+  const methodArb = fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom('GET' as const, 'POST' as const) },
+    { weight: 1, arbitrary: fc.constantFrom(...METHODS) },
+  );
 
   it('answers every generated request with a route success or a documented 4xx, never a 500, and stores nothing it refused', async () => {
     const before = await rows();
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(routeArb, methodArb, body, contentType, badAuth, query, fc.boolean(), async (route, method, payload, type, auth, qs, useToken) => {
-        const headers: Record<string, string> = {};
-        if (type !== undefined) headers['content-type'] = type;
-        // The valid token only on reads: a write with it could legitimately store an order.
-        if (useToken && method === 'GET') Object.assign(headers, bearer(token));
-        else if (auth !== undefined) headers.authorization = auth;
-        const withBody = method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
-        const response = await api.app.inject({ method, url: `${route}${qs}`, headers, ...(withBody ? { payload } : {}) });
-        statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
-        const context = `${method} ${route}${qs} ${type ?? '-'} ${JSON.stringify(payload.slice(0, 80))} -> ${response.statusCode} ${response.body.slice(0, 200)}`;
-        assert.ok(response.statusCode < 500, context);
-        if (response.statusCode >= 400 && method !== 'HEAD') {
-          const parsed = JSON.parse(response.body) as { error?: { code?: string; message?: string } };
-          assert.ok(parsed.error && typeof parsed.error.code === 'string' && typeof parsed.error.message === 'string', context);
-          assert.ok(parsed.error.code in API_ERRORS, context);
-          assert.equal(API_ERRORS[parsed.error.code as keyof typeof API_ERRORS], response.statusCode, context);
-          assert.equal(response.body.includes(token), false, context);
-        }
-        if (response.statusCode < 300 && method === 'POST') {
-          // Only a register or login with a well-formed body may succeed without a token.
-          assert.ok(route === '/auth/register' || route === '/auth/login', context);
-        }
-      }),
+      fc.asyncProperty(
+        routeArb,
+        methodArb,
+        body,
+        contentType,
+        badAuth,
+        query,
+        fc.boolean(),
+        async (route, method, payload, type, auth, qs, useToken) => {
+          const headers: Record<string, string> = {};
+          if (type !== undefined) headers['content-type'] = type;
+          // The valid token only on reads: a write with it could legitimately store an order.
+          if (useToken && method === 'GET') Object.assign(headers, bearer(token));
+          else if (auth !== undefined) headers.authorization = auth;
+          const withBody = method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+          const response = await api.app.inject({
+            method,
+            url: `${route}${qs}`,
+            headers,
+            ...(withBody ? { payload } : {}),
+          });
+          statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
+          const context = `${method} ${route}${qs} ${type ?? '-'} ${JSON.stringify(payload.slice(0, 80))} -> ${response.statusCode} ${response.body.slice(0, 200)}`;
+          assert.ok(response.statusCode < 500, context);
+          if (response.statusCode >= 400 && method !== 'HEAD') {
+            const parsed = JSON.parse(response.body) as { error?: { code?: string; message?: string } };
+            assert.ok(
+              parsed.error && typeof parsed.error.code === 'string' && typeof parsed.error.message === 'string',
+              context,
+            );
+            assert.ok(parsed.error.code in API_ERRORS, context);
+            assert.equal(API_ERRORS[parsed.error.code as keyof typeof API_ERRORS], response.statusCode, context);
+            assert.equal(response.body.includes(token), false, context);
+          }
+          if (response.statusCode < 300 && method === 'POST') {
+            // Only a register or login with a well-formed body may succeed without a token.
+            assert.ok(route === '/auth/register' || route === '/auth/login', context);
+          }
+        },
+      ),
       { numRuns: 1500 },
     );
     const after = await rows();
@@ -108,6 +192,8 @@ describe('HTTP fuzz on every endpoint', () => {
     assert.equal(after.outbox, before.outbox, 'no event recorded');
     // Sessions only from registrations or logins that succeeded (generated bodies rarely do).
     assert.ok(after.sessions - before.sessions >= registered);
-    console.log(`http fuzz: 1500 requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; rows before ${JSON.stringify(before)} after ${JSON.stringify(after)}`);
+    console.log(
+      `http fuzz: 1500 requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; rows before ${JSON.stringify(before)} after ${JSON.stringify(after)}`,
+    );
   });
 });

@@ -9,7 +9,7 @@ import { openDatabase, type Database } from '@repo/db';
 import { EVENT_KINDS } from '@repo/events';
 import { redisKeys } from '@repo/redis';
 import { API_ERRORS, type Api } from '../src/index.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { waitFor } from '@repo/test-support';
 import { bearer, capturingLogger, makeApi, register, setPrice, uniqueName } from './support.ts';
 
 /**
@@ -52,13 +52,21 @@ async function orderCount(): Promise<number> {
 describe('auth', () => {
   it('registers, logs in and logs out; a logged-out token stops working at once', async () => {
     const username = uniqueName('alice');
-    const registered = await api.app.inject({ method: 'POST', url: '/auth/register', payload: { username, password: 'password123' } });
+    const registered = await api.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { username, password: 'password123' },
+    });
     assert.equal(registered.statusCode, 201);
     const { userId, token } = registered.json() as { userId: number; token: string };
     assert.ok(Number.isInteger(userId) && userId > 0);
     assert.match(token, /^[A-Za-z0-9_-]{43}$/);
 
-    const login = await api.app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: 'password123' } });
+    const login = await api.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { username, password: 'password123' },
+    });
     assert.equal(login.statusCode, 200);
     const second = login.json() as { userId: number; token: string };
     assert.equal(second.userId, userId);
@@ -72,18 +80,28 @@ describe('auth', () => {
     assert.equal(after.statusCode, 401);
     assert.equal((after.json() as { error: { code: string } }).error.code, 'unauthorized');
     // The other session of the same user is untouched.
-    assert.equal((await api.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(second.token) })).statusCode, 200);
+    assert.equal(
+      (await api.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(second.token) })).statusCode,
+      200,
+    );
 
     // Gateways hear about it: {"sessionId"} on the revocation channel.
     const revoked = await waitFor(() => published.find((p) => p.channel === redisKeys.CHANNELS.sessionRevoked()));
     assert.deepEqual(Object.keys(JSON.parse(revoked.message)), ['sessionId']);
     // Logging out twice with the same token is a 401, not a crash.
-    assert.equal((await api.app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(token) })).statusCode, 401);
+    assert.equal(
+      (await api.app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(token) })).statusCode,
+      401,
+    );
   });
 
   it('answers 409 for a taken username and 401 for wrong credentials', async () => {
     const { username } = await register(api);
-    const taken = await api.app.inject({ method: 'POST', url: '/auth/register', payload: { username, password: 'otherpass1' } });
+    const taken = await api.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { username, password: 'otherpass1' },
+    });
     assert.equal(taken.statusCode, 409);
     assert.deepEqual(taken.json(), { error: { code: 'username_taken', message: 'username is already taken' } });
     for (const payload of [
@@ -92,7 +110,9 @@ describe('auth', () => {
     ]) {
       const response = await api.app.inject({ method: 'POST', url: '/auth/login', payload });
       assert.equal(response.statusCode, 401);
-      assert.deepEqual(response.json(), { error: { code: 'invalid_credentials', message: 'wrong username or password' } });
+      assert.deepEqual(response.json(), {
+        error: { code: 'invalid_credentials', message: 'wrong username or password' },
+      });
     }
   });
 
@@ -127,7 +147,11 @@ describe('auth', () => {
     assert.equal(await db.users.findCredentials('valid_name'), null);
     // 8 and 128 characters are fine; characters are code points, not UTF-16 units.
     for (const password of ['12345678', 'p'.repeat(128), '🔑'.repeat(8)]) {
-      assert.equal((await api.app.inject({ method: 'POST', url: '/auth/register', payload: { username: uniqueName(), password } })).statusCode, 201);
+      assert.equal(
+        (await api.app.inject({ method: 'POST', url: '/auth/register', payload: { username: uniqueName(), password } }))
+          .statusCode,
+        201,
+      );
     }
   });
 
@@ -142,8 +166,18 @@ describe('auth', () => {
       { authorization: `Bearer ${'A'.repeat(5000)}` },
     ];
     for (const h of headers) {
-      for (const [method, url] of [['GET', '/portfolio'], ['GET', '/orders'], ['POST', '/orders'], ['POST', '/auth/logout']] as const) {
-        const response = await api.app.inject({ method, url, headers: h, payload: method === 'POST' ? { symbol: 'SOL', side: 'buy', size: '1' } : undefined });
+      for (const [method, url] of [
+        ['GET', '/portfolio'],
+        ['GET', '/orders'],
+        ['POST', '/orders'],
+        ['POST', '/auth/logout'],
+      ] as const) {
+        const response = await api.app.inject({
+          method,
+          url,
+          headers: h,
+          payload: method === 'POST' ? { symbol: 'SOL', side: 'buy', size: '1' } : undefined,
+        });
         assert.equal(response.statusCode, 401, `${method} ${url} ${JSON.stringify(h).slice(0, 60)}`);
         assert.equal(response.headers['www-authenticate'], 'Bearer');
         assert.equal((response.json() as { error: { code: string } }).error.code, 'unauthorized');
@@ -155,20 +189,28 @@ describe('auth', () => {
 describe('orders', () => {
   it('fills a market buy at the latest price: 231.45 × 10, fee 0.23145', async () => {
     const { userId, token } = await register(api);
-    const response = await api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'buy', size: '10' } });
+    const response = await api.app.inject({
+      method: 'POST',
+      url: '/orders',
+      headers: bearer(token),
+      payload: { symbol: 'SOL', side: 'buy', size: '10' },
+    });
     assert.equal(response.statusCode, 201);
     const body = response.json() as Record<string, unknown>;
-    assert.deepEqual({ ...body, timestamp: 'T', orderId: 'O' }, {
-      orderId: 'O',
-      status: 'filled',
-      symbol: 'SOL',
-      side: 'buy',
-      executedPrice: '231.45',
-      executedSize: '10',
-      fee: '0.23145',
-      timestamp: 'T',
-      seq: 1,
-    });
+    assert.deepEqual(
+      { ...body, timestamp: 'T', orderId: 'O' },
+      {
+        orderId: 'O',
+        status: 'filled',
+        symbol: 'SOL',
+        side: 'buy',
+        executedPrice: '231.45',
+        executedSize: '10',
+        fee: '0.23145',
+        timestamp: 'T',
+        seq: 1,
+      },
+    );
 
     const portfolio = await api.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) });
     assert.deepEqual(portfolio.json(), {
@@ -203,8 +245,18 @@ describe('orders', () => {
 
   it('sells from the position with the fee taken from the proceeds', async () => {
     const { token } = await register(api);
-    await api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'buy', size: '2' } });
-    const sell = await api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'sell', size: '2' } });
+    await api.app.inject({
+      method: 'POST',
+      url: '/orders',
+      headers: bearer(token),
+      payload: { symbol: 'SOL', side: 'buy', size: '2' },
+    });
+    const sell = await api.app.inject({
+      method: 'POST',
+      url: '/orders',
+      headers: bearer(token),
+      payload: { symbol: 'SOL', side: 'sell', size: '2' },
+    });
     assert.equal(sell.statusCode, 201);
     assert.equal((sell.json() as { fee: string }).fee, '0.04629');
     const portfolio = (await api.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).json() as {
@@ -213,7 +265,10 @@ describe('orders', () => {
     };
     // 10000 − 462.9 − 0.04629 + 462.9 − 0.04629
     assert.equal(portfolio.balances[0]!.available, '9999.90742');
-    assert.deepEqual(portfolio.positions.find((p) => p.asset === 'SOL'), { asset: 'SOL', size: '0', avgEntryPrice: '0' });
+    assert.deepEqual(
+      portfolio.positions.find((p) => p.asset === 'SOL'),
+      { asset: 'SOL', size: '0', avgEntryPrice: '0' },
+    );
   });
 
   it('answers 422 for short funds, short position and no price, and stores and publishes each', async () => {
@@ -234,13 +289,24 @@ describe('orders', () => {
     const list = (await api.app.inject({ method: 'GET', url: '/orders', headers: bearer(token) })).json() as {
       orders: { status: string; reason: string; seq: number }[];
     };
-    assert.deepEqual(list.orders.map((o) => [o.status, o.reason, o.seq]), [
-      ['rejected', 'no_price', 3],
-      ['rejected', 'insufficient_position', 2],
-      ['rejected', 'insufficient_funds', 1],
-    ]);
-    await waitFor(() => published.filter((p) => p.channel === redisKeys.CHANNELS.orderRejected() && JSON.parse(p.message).userId === userId).length === 3);
-    const portfolio = (await api.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).json() as { balances: unknown; version: number };
+    assert.deepEqual(
+      list.orders.map((o) => [o.status, o.reason, o.seq]),
+      [
+        ['rejected', 'no_price', 3],
+        ['rejected', 'insufficient_position', 2],
+        ['rejected', 'insufficient_funds', 1],
+      ],
+    );
+    await waitFor(
+      () =>
+        published.filter(
+          (p) => p.channel === redisKeys.CHANNELS.orderRejected() && JSON.parse(p.message).userId === userId,
+        ).length === 3,
+    );
+    const portfolio = (await api.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).json() as {
+      balances: unknown;
+      version: number;
+    };
     assert.deepEqual(portfolio.balances, [{ asset: 'USD', available: '10000', locked: '0' }]);
     assert.equal(portfolio.version, 0);
   });
@@ -250,8 +316,14 @@ describe('orders', () => {
     const before = await orderCount();
     const backlogBefore = await db.outbox.backlog();
     const raw = (payload: string, contentType = 'application/json') =>
-      api.app.inject({ method: 'POST', url: '/orders', headers: { ...bearer(token), 'content-type': contentType }, payload });
-    const json = (payload: unknown) => api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: payload as object });
+      api.app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: { ...bearer(token), 'content-type': contentType },
+        payload,
+      });
+    const json = (payload: unknown) =>
+      api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: payload as object });
 
     const expectations: [Promise<{ statusCode: number; json(): unknown }>, number, string][] = [
       [raw('{"symbol":'), 400, 'invalid_json'],
@@ -308,7 +380,12 @@ describe('orders', () => {
       const { token } = await register(api);
       const responses = await Promise.all(
         Array.from({ length: 20 }, () =>
-          api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'buy', size: '1' } }),
+          api.app.inject({
+            method: 'POST',
+            url: '/orders',
+            headers: bearer(token),
+            payload: { symbol: 'SOL', side: 'buy', size: '1' },
+          }),
         ),
       );
       const statuses = responses.map((r) => r.statusCode);
@@ -326,19 +403,36 @@ describe('orders', () => {
   it('lists orders newest first, page by page', async () => {
     const { token } = await register(api);
     for (const size of ['1', '2', '3', '4', '5']) {
-      await api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'buy', size } });
+      await api.app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: bearer(token),
+        payload: { symbol: 'SOL', side: 'buy', size },
+      });
     }
     const page = async (query: string) => {
       const response = await api.app.inject({ method: 'GET', url: `/orders${query}`, headers: bearer(token) });
-      return { status: response.statusCode, body: response.json() as { orders: { requestedSize: string }[]; nextBefore: number | null; seq: number } };
+      return {
+        status: response.statusCode,
+        body: response.json() as { orders: { requestedSize: string }[]; nextBefore: number | null; seq: number },
+      };
     };
     const first = await page('?limit=2');
-    assert.deepEqual(first.body.orders.map((o) => o.requestedSize), ['5', '4']);
+    assert.deepEqual(
+      first.body.orders.map((o) => o.requestedSize),
+      ['5', '4'],
+    );
     assert.equal(first.body.seq, 5);
     const second = await page(`?limit=2&before=${first.body.nextBefore}`);
-    assert.deepEqual(second.body.orders.map((o) => o.requestedSize), ['3', '2']);
+    assert.deepEqual(
+      second.body.orders.map((o) => o.requestedSize),
+      ['3', '2'],
+    );
     const third = await page(`?limit=2&before=${second.body.nextBefore}`);
-    assert.deepEqual(third.body.orders.map((o) => o.requestedSize), ['1']);
+    assert.deepEqual(
+      third.body.orders.map((o) => o.requestedSize),
+      ['1'],
+    );
     assert.equal(third.body.nextBefore, null);
     assert.equal((await page('')).body.orders.length, 5);
     for (const bad of ['?limit=0', '?limit=101', '?limit=abc', '?before=-1', '?before=1.5', '?page=2']) {
@@ -347,7 +441,9 @@ describe('orders', () => {
     }
     // Another user sees none of them.
     const other = await register(api);
-    const theirs = (await api.app.inject({ method: 'GET', url: '/orders', headers: bearer(other.token) })).json() as { orders: unknown[] };
+    const theirs = (await api.app.inject({ method: 'GET', url: '/orders', headers: bearer(other.token) })).json() as {
+      orders: unknown[];
+    };
     assert.deepEqual(theirs.orders, []);
   });
 });
@@ -357,7 +453,10 @@ describe('public endpoints', () => {
     const response = await api.app.inject({ method: 'GET', url: '/prices' });
     assert.equal(response.statusCode, 200);
     const prices = response.json() as { symbol: string; price: string; timestamp: string }[];
-    assert.deepEqual(prices.map((p) => [p.symbol, p.price]), [['SOL', '231.45']]);
+    assert.deepEqual(
+      prices.map((p) => [p.symbol, p.price]),
+      [['SOL', '231.45']],
+    );
     assert.ok(!Number.isNaN(Date.parse(prices[0]!.timestamp)));
   });
 
@@ -365,7 +464,10 @@ describe('public endpoints', () => {
     const health = await api.app.inject({ method: 'GET', url: '/health' });
     assert.equal(health.statusCode, 200);
     assert.deepEqual(health.json(), { status: 'ok', database: 'up', broker: 'up' });
-    assert.deepEqual((await api.app.inject({ method: 'GET', url: '/config' })).json(), { wsUrl: 'ws://example.test:3001', wsPort: 3001 });
+    assert.deepEqual((await api.app.inject({ method: 'GET', url: '/config' })).json(), {
+      wsUrl: 'ws://example.test:3001',
+      wsPort: 3001,
+    });
     const metrics = await api.app.inject({ method: 'GET', url: '/metrics' });
     assert.equal(metrics.statusCode, 200);
     assert.match(metrics.headers['content-type'] as string, /text\/plain/);
@@ -397,7 +499,11 @@ describe('security', () => {
       api.app.inject({
         method: 'OPTIONS',
         url: '/orders',
-        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type',
+        },
       });
     const allowed = await preflight('http://allowed.test');
     assert.equal(allowed.headers['access-control-allow-origin'], 'http://allowed.test');
@@ -427,7 +533,8 @@ describe('security', () => {
       assert.ok(retryAfter >= 1 && retryAfter <= 60, String(retryAfter));
 
       // Per address: six attempts of any usernames, then 429.
-      for (let i = 0; i < 6; i++) assert.equal((await login({ username: `ghost_${i}`, password: 'whatever1' }, '10.0.3.1')).statusCode, 401);
+      for (let i = 0; i < 6; i++)
+        assert.equal((await login({ username: `ghost_${i}`, password: 'whatever1' }, '10.0.3.1')).statusCode, 401);
       const flooded = await login({ username: 'ghost_7', password: 'whatever1' }, '10.0.3.1');
       assert.equal(flooded.statusCode, 429);
       assert.ok(Number(flooded.headers['retry-after']) >= 1);
@@ -455,7 +562,11 @@ describe('security', () => {
     const broken = makeApi(failing, broker, { logger });
     try {
       const { token } = await register(broken, uniqueName(), 'sekret-password');
-      await broken.app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'nobody', password: 'sekret-password' } });
+      await broken.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { username: 'nobody', password: 'sekret-password' },
+      });
       const response = await broken.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) });
       assert.equal(response.statusCode, 500);
       assert.deepEqual(response.json(), { error: { code: 'internal_error', message: 'internal server error' } });
@@ -483,9 +594,15 @@ describe('security', () => {
     const shortLived = makeApi(db, broker, { sessionTtlMs: 60_000, now: () => new Date(now) });
     try {
       const { token } = await register(shortLived);
-      assert.equal((await shortLived.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).statusCode, 200);
+      assert.equal(
+        (await shortLived.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).statusCode,
+        200,
+      );
       now += 60_001;
-      assert.equal((await shortLived.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).statusCode, 401);
+      assert.equal(
+        (await shortLived.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).statusCode,
+        401,
+      );
     } finally {
       await shortLived.close();
     }
@@ -513,11 +630,18 @@ describe('web app', () => {
     const asset = await site.app.inject({ method: 'GET', url: '/app.js' });
     assert.equal(asset.statusCode, 200);
     assert.match(asset.headers['content-type'] as string, /javascript/);
-    const route = await site.app.inject({ method: 'GET', url: '/trade/SOL', headers: { accept: 'text/html,application/xhtml+xml' } });
+    const route = await site.app.inject({
+      method: 'GET',
+      url: '/trade/SOL',
+      headers: { accept: 'text/html,application/xhtml+xml' },
+    });
     assert.equal(route.statusCode, 200);
     assert.match(route.body, /<title>tradewire/);
     // API routes and non-HTML requests keep their JSON answers.
-    assert.equal((await site.app.inject({ method: 'GET', url: '/orders', headers: { accept: 'text/html' } })).statusCode, 401);
+    assert.equal(
+      (await site.app.inject({ method: 'GET', url: '/orders', headers: { accept: 'text/html' } })).statusCode,
+      401,
+    );
     assert.equal((await site.app.inject({ method: 'GET', url: '/missing.js' })).statusCode, 404);
   });
 });
@@ -528,7 +652,11 @@ describe('fuzzed bodies', () => {
   /** Objects near the real shape: known keys with wrong or right values, plus odd extra keys. */
   const near = (fields: Record<string, fc.Arbitrary<unknown>>) =>
     fc
-      .tuple(fc.record(fields, { requiredKeys: [] }), fc.dictionary(fc.oneof(nasty, fc.string({ maxLength: 8 })), json, { maxKeys: 2 }), fc.boolean())
+      .tuple(
+        fc.record(fields, { requiredKeys: [] }),
+        fc.dictionary(fc.oneof(nasty, fc.string({ maxLength: 8 })), json, { maxKeys: 2 }),
+        fc.boolean(),
+      )
       .map(([known, extra, withExtra]) => JSON.stringify(withExtra ? { ...extra, ...known } : known));
   const body = (fields: Record<string, fc.Arbitrary<unknown>>) =>
     fc.oneof(
@@ -556,7 +684,11 @@ describe('fuzzed bodies', () => {
     let stored = 0;
     await fc.assert(
       fc.asyncProperty(
-        body({ symbol: fc.oneof(fc.constantFrom('SOL', 'BTC', 'sol', 'USD'), json), side: fc.oneof(fc.constantFrom('buy', 'sell'), json), size: decimalish }),
+        body({
+          symbol: fc.oneof(fc.constantFrom('SOL', 'BTC', 'sol', 'USD'), json),
+          side: fc.oneof(fc.constantFrom('buy', 'sell'), json),
+          size: decimalish,
+        }),
         async (payload) => {
           const response = await api.app.inject({
             method: 'POST',
@@ -579,17 +711,37 @@ describe('fuzzed bodies', () => {
 
   it('POST /auth/register and /auth/login: every body gets a documented answer, never a 500', async () => {
     const open = makeApi(db, broker, {
-      loginRateLimit: { perAddress: { max: 100_000, windowMs: 60_000 }, registerPerAddress: { max: 100_000, windowMs: 60_000 } },
+      loginRateLimit: {
+        perAddress: { max: 100_000, windowMs: 60_000 },
+        registerPerAddress: { max: 100_000, windowMs: 60_000 },
+      },
     });
     try {
-      for (const [url, ok] of [['/auth/register', 201], ['/auth/login', 200]] as const) {
+      for (const [url, ok] of [
+        ['/auth/register', 201],
+        ['/auth/login', 200],
+      ] as const) {
         await fc.assert(
-          fc.asyncProperty(body({ username: fc.oneof(fc.stringMatching(/^[a-z0-9_]{1,40}$/), json), password: fc.oneof(fc.string({ maxLength: 140 }), json) }), async (payload) => {
-            const response = await open.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
-            if (response.statusCode === ok) return;
-            assert.ok(response.statusCode >= 400 && response.statusCode < 500, `${url}: ${response.statusCode} for ${payload}`);
-            expectErrorShape(response.statusCode, response.body);
-          }),
+          fc.asyncProperty(
+            body({
+              username: fc.oneof(fc.stringMatching(/^[a-z0-9_]{1,40}$/), json),
+              password: fc.oneof(fc.string({ maxLength: 140 }), json),
+            }),
+            async (payload) => {
+              const response = await open.app.inject({
+                method: 'POST',
+                url,
+                headers: { 'content-type': 'application/json' },
+                payload,
+              });
+              if (response.statusCode === ok) return;
+              assert.ok(
+                response.statusCode >= 400 && response.statusCode < 500,
+                `${url}: ${response.statusCode} for ${payload}`,
+              );
+              expectErrorShape(response.statusCode, response.body);
+            },
+          ),
           { numRuns: 200 },
         );
       }

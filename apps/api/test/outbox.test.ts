@@ -3,9 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { connectRedisBroker, type Broker } from '@repo/broker';
 import { openDatabase, type Database } from '@repo/db';
 import { EVENT_KINDS, decodeEvent } from '@repo/events';
-import { createTestDatabase } from '../../../test/support/postgres.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { nextValue, waitFor } from '../../../test/support/wait-for.ts';
+import { createTestDatabase, RedisServer, nextValue, waitFor } from '@repo/test-support';
 import { bearer, makeApi, register, setPrice } from './support.ts';
 
 /**
@@ -76,7 +74,11 @@ describe('outbox relay', () => {
       const bodies = responses.map((r) => r.json() as { orderId: number; seq: number; status: string });
       await waitFor(() => orderEvents(received, userId).length === 12, { timeoutMs: 10_000, what: '12 order events' });
       const events = orderEvents(received, userId);
-      assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 12 }, (_, i) => i + 1), 'seq 1..12 in order');
+      assert.deepEqual(
+        events.map((e) => e.seq),
+        Array.from({ length: 12 }, (_, i) => i + 1),
+        'seq 1..12 in order',
+      );
       // Each HTTP reply matches the event with its seq.
       for (const body of bodies) {
         const event = events.find((e) => e.seq === body.seq);
@@ -86,7 +88,11 @@ describe('outbox relay', () => {
       const filled = bodies.filter((b) => b.status === 'filled').length;
       await waitFor(() => received.filter((r) => r.userId === userId && r.kind === 'portfolio').length === filled);
       const versions = received.filter((r) => r.userId === userId && r.kind === 'portfolio').map((r) => r.version);
-      assert.deepEqual(versions, Array.from({ length: filled }, (_, i) => i + 1), 'portfolio versions 1..n in order');
+      assert.deepEqual(
+        versions,
+        Array.from({ length: filled }, (_, i) => i + 1),
+        'portfolio versions 1..n in order',
+      );
       await waitFor(async () => (await db.outbox.backlog()) === 0);
     } finally {
       await api.close();
@@ -102,7 +108,13 @@ describe('outbox relay', () => {
     try {
       await setPrice(broker, 'SOL', '50');
       const { userId, token } = await register(api);
-      const order = () => api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'buy', size: '1' } });
+      const order = () =>
+        api.app.inject({
+          method: 'POST',
+          url: '/orders',
+          headers: bearer(token),
+          payload: { symbol: 'SOL', side: 'buy', size: '1' },
+        });
       assert.equal((await order()).statusCode, 201);
       await waitFor(() => orderEvents(received, userId).length === 1);
       // Its portfolio event too must be out and marked, or its mark could land mid-count below.
@@ -122,14 +134,23 @@ describe('outbox relay', () => {
         assert.ok(Date.now() - started < 4000, `order took ${Date.now() - started} ms with Redis down`);
       }
       assert.equal(await db.outbox.backlog(), backlogBefore + 10, 'five fills, each with its portfolio event');
-      const health = (await api.app.inject({ method: 'GET', url: '/health' })).json() as { status: string; broker: string };
+      const health = (await api.app.inject({ method: 'GET', url: '/health' })).json() as {
+        status: string;
+        broker: string;
+      };
       assert.equal(health.broker, 'down');
       assert.notEqual(health.status, 'ok');
       assert.equal(orderEvents(received, userId).length, 1);
 
       await own.restart();
-      await waitFor(() => orderEvents(received, userId).length === 6, { timeoutMs: 15_000, what: 'events after Redis restart' });
-      assert.deepEqual(orderEvents(received, userId).map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
+      await waitFor(() => orderEvents(received, userId).length === 6, {
+        timeoutMs: 15_000,
+        what: 'events after Redis restart',
+      });
+      assert.deepEqual(
+        orderEvents(received, userId).map((e) => e.seq),
+        [1, 2, 3, 4, 5, 6],
+      );
       await waitFor(async () => (await db.outbox.backlog()) === 0, { timeoutMs: 5000 });
       const metrics = (await api.app.inject({ method: 'GET', url: '/metrics' })).body;
       assert.match(metrics, /tradewire_api_outbox_publish_errors_total\{reason="broker_unavailable"\} [1-9]/);
@@ -152,7 +173,15 @@ describe('outbox relay', () => {
         positionAssets: ['SOL'],
       });
       for (const size of ['1', '2', '3']) {
-        await db.orders.place({ userId, symbol: 'SOL', quoteAsset: 'USD', side: 'buy', size, price: '10', feeRate: '0.0001' });
+        await db.orders.place({
+          userId,
+          symbol: 'SOL',
+          quoteAsset: 'USD',
+          side: 'buy',
+          size,
+          price: '10',
+          feeRate: '0.0001',
+        });
       }
       assert.ok((await db.outbox.backlog()) >= 6);
       assert.equal(orderEvents(received, userId).length, 0);
@@ -160,7 +189,10 @@ describe('outbox relay', () => {
       const api = makeApi(db, broker);
       try {
         await waitFor(() => orderEvents(received, userId).length === 3, { timeoutMs: 10_000, what: 'resumed events' });
-        assert.deepEqual(orderEvents(received, userId).map((e) => e.seq), [1, 2, 3]);
+        assert.deepEqual(
+          orderEvents(received, userId).map((e) => e.seq),
+          [1, 2, 3],
+        );
         await waitFor(async () => (await db.outbox.backlog()) === 0);
       } finally {
         await api.close();
@@ -183,20 +215,34 @@ describe('orders on PostgreSQL', () => {
       const { userId, token } = await register(apiA);
       const responses = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          (i % 2 ? apiA : apiB).app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol: 'SOL', side: 'buy', size: '1' } }),
+          (i % 2 ? apiA : apiB).app.inject({
+            method: 'POST',
+            url: '/orders',
+            headers: bearer(token),
+            payload: { symbol: 'SOL', side: 'buy', size: '1' },
+          }),
         ),
       );
       assert.equal(responses.filter((r) => r.statusCode === 201).length, 9);
       assert.equal(responses.filter((r) => r.statusCode === 422).length, 11);
       const seqs = responses.map((r) => (r.json() as { seq: number }).seq).sort((a, b) => a - b);
-      assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
       const portfolio = await db.portfolio.get(userId);
       assert.deepEqual(portfolio?.balances, [{ asset: 'USD', available: '999.1', locked: '0' }]);
       assert.deepEqual(portfolio?.positions, [{ asset: 'SOL', size: '9', avgEntryPrice: '1000' }]);
 
       // Logout on one process is seen by the other at once (same session store).
-      assert.equal((await apiB.app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(token) })).statusCode, 204);
-      assert.equal((await apiA.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).statusCode, 401);
+      assert.equal(
+        (await apiB.app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(token) })).statusCode,
+        204,
+      );
+      assert.equal(
+        (await apiA.app.inject({ method: 'GET', url: '/portfolio', headers: bearer(token) })).statusCode,
+        401,
+      );
     } finally {
       await apiA.close();
       await apiB.close();

@@ -23,7 +23,11 @@ export function uniqueName(prefix = 'user'): string {
   return `${prefix}_${process.pid}_${++counter}`;
 }
 
-export async function register(api: Api, username = uniqueName(), password = 'password123'): Promise<{ userId: number; token: string; username: string }> {
+export async function register(
+  api: Api,
+  username = uniqueName(),
+  password = 'password123',
+): Promise<{ userId: number; token: string; username: string }> {
   const response = await api.app.inject({ method: 'POST', url: '/auth/register', payload: { username, password } });
   if (response.statusCode !== 201) throw new Error(`register failed: ${response.statusCode} ${response.body}`);
   const body = response.json() as { userId: number; token: string };
@@ -47,10 +51,18 @@ export interface LogLine {
 export function capturingLogger(): { logger: Logger; lines: LogLine[]; text(): string } {
   const lines: LogLine[] = [];
   const make = (): Logger => {
-    const at = (level: string) => (...args: unknown[]) => {
-      lines.push({ level, args });
-    };
-    return { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug'), child: () => make() } as unknown as Logger;
+    const at =
+      (level: string) =>
+      (...args: unknown[]) => {
+        lines.push({ level, args });
+      };
+    return {
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      debug: at('debug'),
+      child: () => make(),
+    } as unknown as Logger;
   };
   return {
     logger: make(),

@@ -1,4 +1,10 @@
-export { PriceSourceError, type PriceQuote, type PriceSource, type PriceSourceErrorCode, type ReadOptions } from './price-source.ts';
+export {
+  PriceSourceError,
+  type PriceQuote,
+  type PriceSource,
+  type PriceSourceErrorCode,
+  type ReadOptions,
+} from './price-source.ts';
 export {
   createSimulatedSource,
   DEFAULT_START_PRICES,

@@ -1,4 +1,10 @@
-import { EventValidationError, symbol as symbolSchema, type EventPublisher, type PriceStore, type PriceUpdateEvent } from '@repo/events';
+import {
+  EventValidationError,
+  symbol as symbolSchema,
+  type EventPublisher,
+  type PriceStore,
+  type PriceUpdateEvent,
+} from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import type { PriceSource } from './price-source.ts';
 
@@ -55,7 +61,9 @@ export function createPriceWorker(options: PriceWorkerOptions): PriceWorker {
   }
   const intervalMs = options.intervalMs ?? 1000;
   if (!Number.isFinite(intervalMs) || intervalMs < MIN_INTERVAL_MS) {
-    throw new RangeError(`price worker: intervalMs must be at least ${MIN_INTERVAL_MS}, got ${String(options.intervalMs)}`);
+    throw new RangeError(
+      `price worker: intervalMs must be at least ${MIN_INTERVAL_MS}, got ${String(options.intervalMs)}`,
+    );
   }
   const maxBackoffMs = Math.max(intervalMs, options.maxBackoffMs ?? 30_000);
   const logger = options.logger ?? silentLogger;
@@ -89,7 +97,10 @@ export function createPriceWorker(options: PriceWorkerOptions): PriceWorker {
         } catch (err) {
           // A quote the event schema refuses is this quote's problem, not the broker's.
           if (!(err instanceof EventValidationError)) throw err;
-          logger.warn({ symbol: quote.symbol, price: quote.price, err: err.message }, 'price quote rejected, not published');
+          logger.warn(
+            { symbol: quote.symbol, price: quote.price, err: err.message },
+            'price quote rejected, not published',
+          );
         }
       }
       if (consecutiveFailures > 0) logger.info({ failedTicks: consecutiveFailures }, 'price ticks recovered');
@@ -99,7 +110,10 @@ export function createPriceWorker(options: PriceWorkerOptions): PriceWorker {
     } catch (err) {
       consecutiveFailures += 1;
       const error = describeError(err);
-      logger.warn({ ...error, consecutiveFailures, publishedBeforeFailure: published.length }, 'price tick failed, last price kept');
+      logger.warn(
+        { ...error, consecutiveFailures, publishedBeforeFailure: published.length },
+        'price tick failed, last price kept',
+      );
       return { ok: false, published, error };
     } finally {
       if (inFlight === controller) inFlight = undefined;

@@ -99,7 +99,12 @@ export function createPythSource(options: PythSourceOptions = {}): PriceSource {
       try {
         response = await fetchImpl(url, { headers, signal: AbortSignal.any(signals), redirect: 'follow' });
       } catch (err) {
-        throw abortOr(err, new PriceSourceError('source_unreachable', `Hermes at ${where} is unreachable: ${describe(err)}`, { cause: err }));
+        throw abortOr(
+          err,
+          new PriceSourceError('source_unreachable', `Hermes at ${where} is unreachable: ${describe(err)}`, {
+            cause: err,
+          }),
+        );
       }
       if (!response.ok) {
         await response.body?.cancel().catch(() => {});
@@ -110,7 +115,12 @@ export function createPythSource(options: PythSourceOptions = {}): PriceSource {
         text = await readBody(response, maxResponseBytes);
       } catch (err) {
         if (err instanceof PriceSourceError) throw err;
-        throw abortOr(err, new PriceSourceError('source_unreachable', `Hermes at ${where} broke off the response: ${describe(err)}`, { cause: err }));
+        throw abortOr(
+          err,
+          new PriceSourceError('source_unreachable', `Hermes at ${where} broke off the response: ${describe(err)}`, {
+            cause: err,
+          }),
+        );
       }
       try {
         return JSON.parse(text) as unknown;
@@ -123,7 +133,9 @@ export function createPythSource(options: PythSourceOptions = {}): PriceSource {
 
     function abortOr(err: unknown, otherwise: PriceSourceError): PriceSourceError {
       if (timeout.signal.aborted) {
-        return new PriceSourceError('source_timeout', `Hermes at ${where} did not answer within ${timeoutMs} ms`, { cause: err });
+        return new PriceSourceError('source_timeout', `Hermes at ${where} did not answer within ${timeoutMs} ms`, {
+          cause: err,
+        });
       }
       if (closing.signal.aborted || signal?.aborted) {
         return new PriceSourceError('source_aborted', 'pyth read aborted', { cause: err });
@@ -141,10 +153,14 @@ export function createPythSource(options: PythSourceOptions = {}): PriceSource {
     if (status === 429) {
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), now()) ?? DEFAULT_RATE_LIMIT_MS;
       rateLimitedUntil = now() + retryAfterMs;
-      return new PriceSourceError('source_rate_limited', `Hermes at ${where} answered 429; retrying after ${retryAfterMs} ms`, {
-        status,
-        retryAfterMs,
-      });
+      return new PriceSourceError(
+        'source_rate_limited',
+        `Hermes at ${where} answered 429; retrying after ${retryAfterMs} ms`,
+        {
+          status,
+          retryAfterMs,
+        },
+      );
     }
     return new PriceSourceError('source_http_error', `Hermes at ${where} answered ${status}`, { status });
   }
@@ -192,7 +208,11 @@ export function createPythSource(options: PythSourceOptions = {}): PriceSource {
           if (!reading.ok) {
             skip(symbol, 'invalid_price', { feedId: id, detail: reading.detail });
           } else if (nowMs - reading.publishTimeMs > maxStalenessMs) {
-            skip(symbol, 'stale', { feedId: id, publishTime: new Date(reading.publishTimeMs).toISOString(), maxStalenessMs });
+            skip(symbol, 'stale', {
+              feedId: id,
+              publishTime: new Date(reading.publishTimeMs).toISOString(),
+              maxStalenessMs,
+            });
           } else {
             priced(symbol);
             quotes.push({ symbol, price: reading.price, publishTime: new Date(reading.publishTimeMs).toISOString() });
@@ -294,7 +314,8 @@ function parseBaseUrl(raw: string): URL {
 
 function positiveOption(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`pyth source: ${name} must be a positive number, got ${String(value)}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new RangeError(`pyth source: ${name} must be a positive number, got ${String(value)}`);
   return value;
 }
 

@@ -17,7 +17,9 @@ const INTEGER = /^-?\d+$/;
  */
 export function scaleInteger(integer: string, expo: number): string {
   if (typeof integer !== 'string' || !INTEGER.test(integer) || integer.replace('-', '').length > MAX_INTEGER_DIGITS) {
-    throw new RangeError(`not an integer string of at most ${MAX_INTEGER_DIGITS} digits: ${JSON.stringify(String(integer).slice(0, 50))}`);
+    throw new RangeError(
+      `not an integer string of at most ${MAX_INTEGER_DIGITS} digits: ${JSON.stringify(String(integer).slice(0, 50))}`,
+    );
   }
   if (!Number.isInteger(expo) || Math.abs(expo) > MAX_ABS_EXPONENT) {
     throw new RangeError(`exponent must be an integer within ±${MAX_ABS_EXPONENT}, got ${String(expo)}`);

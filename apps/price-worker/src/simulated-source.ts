@@ -41,14 +41,18 @@ export function createSimulatedSource(options: SimulatedSourceOptions = {}): Sim
   }
   const volatility = options.volatility ?? DEFAULT_VOLATILITY;
   if (!Number.isFinite(volatility) || volatility < 0 || volatility > 0.5) {
-    throw new RangeError(`simulated source: volatility must be a number in [0, 0.5], got ${String(options.volatility)}`);
+    throw new RangeError(
+      `simulated source: volatility must be a number in [0, 0.5], got ${String(options.volatility)}`,
+    );
   }
   const startPrices = options.startPrices ?? DEFAULT_START_PRICES;
   const walks = new Map<string, Walk>();
   for (const [symbol, start] of Object.entries(startPrices)) {
     const value = Number(start);
     if (typeof start !== 'string' || !START_PRICE.test(start) || !(value >= MIN_PRICE)) {
-      throw new RangeError(`simulated source: start price of ${symbol} must be a decimal string >= 0.01, got ${JSON.stringify(start)}`);
+      throw new RangeError(
+        `simulated source: start price of ${symbol} must be a decimal string >= 0.01, got ${JSON.stringify(start)}`,
+      );
     }
     walks.set(symbol, { logPrice: Math.log(value), random: mulberry32(mixSeed(seed, symbol)), started: false });
   }

@@ -12,8 +12,7 @@ import {
   type PriceSource,
 } from '../src/index.ts';
 import { backoffDelayMs } from '../src/price-worker.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { nextValue, waitFor } from '../../../test/support/wait-for.ts';
+import { RedisServer, nextValue, waitFor } from '@repo/test-support';
 import { capturingLogger, FakeHermes, hermesBody } from './fake-hermes.ts';
 
 const PRICE_CHANNEL = EVENT_KINDS.price.channel;
@@ -39,7 +38,11 @@ async function priceEvents(broker: Broker) {
   return { events, next, unsubscribe };
 }
 
-function wire(broker: Broker, source: PriceSource, extra: { intervalMs?: number; logger?: ReturnType<typeof capturingLogger>['logger'] } = {}) {
+function wire(
+  broker: Broker,
+  source: PriceSource,
+  extra: { intervalMs?: number; logger?: ReturnType<typeof capturingLogger>['logger'] } = {},
+) {
   return createPriceWorker({
     source,
     prices: createPriceStore(broker),
@@ -59,15 +62,30 @@ function manualSource() {
       new Promise<PriceQuote[]>((resolve, reject) => {
         active++;
         maxActive = Math.max(maxActive, active);
-        const done = <T>(f: (v: T) => void) => (v: T) => {
-          active--;
-          f(v);
-        };
-        pending.push({ resolve: done(resolve), reject: done(reject), ...(options?.signal ? { signal: options.signal } : {}) });
+        const done =
+          <T>(f: (v: T) => void) =>
+          (v: T) => {
+            active--;
+            f(v);
+          };
+        pending.push({
+          resolve: done(resolve),
+          reject: done(reject),
+          ...(options?.signal ? { signal: options.signal } : {}),
+        });
       }),
   };
   const nextRead = () => waitFor(() => pending.shift(), { what: 'a read of the source' });
-  return { source, nextRead, get maxActive() { return maxActive; }, get pendingCount() { return pending.length; } };
+  return {
+    source,
+    nextRead,
+    get maxActive() {
+      return maxActive;
+    },
+    get pendingCount() {
+      return pending.length;
+    },
+  };
 }
 
 describe('price worker on the in-process broker', () => {
@@ -91,7 +109,11 @@ describe('price worker on the in-process broker', () => {
     assert.equal(event.price, '150.00');
     assert.deepEqual(await store.getPrice('SOL'), event, 'snapshot and event carry the same price and timestamp');
     await waitFor(() => seenInStoreOnDelivery.length === 1);
-    assert.deepEqual(seenInStoreOnDelivery[0], event, 'a subscriber reacting to the event finds the store already updated');
+    assert.deepEqual(
+      seenInStoreOnDelivery[0],
+      event,
+      'a subscriber reacting to the event finds the store already updated',
+    );
     await broker.close();
   });
 
@@ -101,7 +123,8 @@ describe('price worker on the in-process broker', () => {
     let failing = false;
     const inner = createSimulatedSource({ seed: 2 });
     const source: PriceSource = {
-      read: (symbols) => (failing ? Promise.reject(new PriceSourceError('source_unreachable', 'down')) : inner.read(symbols)),
+      read: (symbols) =>
+        failing ? Promise.reject(new PriceSourceError('source_unreachable', 'down')) : inner.read(symbols),
     };
     const { logger, lines } = capturingLogger();
     const worker = wire(broker, source, { logger });
@@ -170,7 +193,10 @@ describe('price worker on the in-process broker', () => {
     const result = await worker.tick();
     assert.equal(result.ok, true);
     assert.equal((await arriving).symbol, 'BTC');
-    assert.deepEqual(events.map((e) => e.symbol), ['BTC']);
+    assert.deepEqual(
+      events.map((e) => e.symbol),
+      ['BTC'],
+    );
     assert.equal(await createPriceStore(broker).getPrice('SOL'), null);
     assert.ok(lines.some((l) => l.level === 'warn' && l.data.symbol === 'SOL'));
     await broker.close();
@@ -194,8 +220,14 @@ describe('price worker on the in-process broker', () => {
     const second = worker.tick();
     (await manual.nextRead()).resolve([{ symbol: 'SOL', price: '100.00' }]);
     (await manual.nextRead()).resolve([{ symbol: 'SOL', price: '101.00' }]);
-    assert.deepEqual((await first).published.map((e) => e.price), ['100.00']);
-    assert.deepEqual((await second).published.map((e) => e.price), ['101.00']);
+    assert.deepEqual(
+      (await first).published.map((e) => e.price),
+      ['100.00'],
+    );
+    assert.deepEqual(
+      (await second).published.map((e) => e.price),
+      ['101.00'],
+    );
     assert.equal(manual.maxActive, 1);
     await broker.close();
   });
@@ -209,7 +241,10 @@ describe('price worker on the in-process broker', () => {
     worker.start(); // a second start is a no-op, not a second loop
     for (const price of ['1.00', '2.00', '3.00']) (await manual.nextRead()).resolve([{ symbol: 'SOL', price }]);
     await waitFor(() => events.length === 3, { what: 'three published ticks' });
-    assert.deepEqual(events.map((e) => e.price), ['1.00', '2.00', '3.00']);
+    assert.deepEqual(
+      events.map((e) => e.price),
+      ['1.00', '2.00', '3.00'],
+    );
 
     const running = await manual.nextRead();
     let stopped = false;
@@ -239,7 +274,11 @@ describe('price worker on the in-process broker', () => {
 
   it('refuses bad options, naming them', () => {
     const broker = new MemoryBroker();
-    const base = { source: createSimulatedSource(), prices: createPriceStore(broker), publisher: createEventPublisher(broker) };
+    const base = {
+      source: createSimulatedSource(),
+      prices: createPriceStore(broker),
+      publisher: createEventPublisher(broker),
+    };
     assert.throws(() => createPriceWorker({ ...base, symbols: [] }), /symbols/);
     assert.throws(() => createPriceWorker({ ...base, symbols: ['sol'] }), /symbol "sol"/);
     assert.throws(() => createPriceWorker({ ...base, symbols: ['SOL'], intervalMs: 0 }), /intervalMs/);
@@ -278,7 +317,11 @@ describe('price worker with the Pyth source against a Hermes-shaped server', () 
       ['500', () => ({ status: 500 }), false],
       ['malformed', () => ({ body: '<html>' }), false],
       ['missing feed', () => ({ body: hermesBody([]) }), true],
-      ['stale', () => ({ body: hermesBody([{ id: SOL_USD_FEED_ID, price: '1', expo: 0, publishTime: clock / 1000 - 120 }]) }), true],
+      [
+        'stale',
+        () => ({ body: hermesBody([{ id: SOL_USD_FEED_ID, price: '1', expo: 0, publishTime: clock / 1000 - 120 }]) }),
+        true,
+      ],
     ];
     for (const [name, reply, tickOk] of failures) {
       hermes.next = reply;
@@ -331,7 +374,9 @@ describe('price worker on Redis', () => {
       assert.equal(failed.ok, false);
       assert.equal(failed.error?.code, 'broker_unavailable');
 
-      const up = nextValue<boolean>((cb) => gatewaySide.onStatusChange((isUp) => isUp && cb(isUp)), { timeoutMs: 10_000 });
+      const up = nextValue<boolean>((cb) => gatewaySide.onStatusChange((isUp) => isUp && cb(isUp)), {
+        timeoutMs: 10_000,
+      });
       await redis.restart();
       await up;
       await waitFor(() => broker.isUp(), { timeoutMs: 10_000, what: 'the worker broker to reconnect' });

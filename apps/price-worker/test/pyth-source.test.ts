@@ -4,7 +4,7 @@ import Big from 'big.js';
 import fc from 'fast-check';
 import { createPythSource, PriceSourceError, scaleInteger, SOL_USD_FEED_ID } from '../src/index.ts';
 import { parseRetryAfter } from '../src/pyth-source.ts';
-import { freePort } from '../../../test/support/free-port.ts';
+import { freePort } from '@repo/test-support';
 import { capturingLogger, FakeHermes, hermesBody } from './fake-hermes.ts';
 
 const BTC_FEED = '0xe62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43';
@@ -80,13 +80,20 @@ describe('Pyth source against a Hermes-shaped server', () => {
     hermes.next = () => ({ status: 404 });
   });
 
-  const sol = (price = '23145000000', expo = -8, publishTime = NOW_S - 1) => ({ id: SOL_USD_FEED_ID, price, expo, publishTime });
+  const sol = (price = '23145000000', expo = -8, publishTime = NOW_S - 1) => ({
+    id: SOL_USD_FEED_ID,
+    price,
+    expo,
+    publishTime,
+  });
 
   it('asks /v2/updates/price/latest for the SOL feed and converts the price exactly', async () => {
     hermes.next = () => ({ body: hermesBody([sol()]) });
     const source = createPythSource({ url: hermes.url, now: nowMs });
     const quotes = await source.read(['SOL']);
-    assert.deepEqual(quotes, [{ symbol: 'SOL', price: '231.45', publishTime: new Date((NOW_S - 1) * 1000).toISOString() }]);
+    assert.deepEqual(quotes, [
+      { symbol: 'SOL', price: '231.45', publishTime: new Date((NOW_S - 1) * 1000).toISOString() },
+    ]);
 
     const [req] = hermes.requests;
     assert.equal(req?.method, 'GET');
@@ -128,10 +135,11 @@ describe('Pyth source against a Hermes-shaped server', () => {
     const quotes = await source.read(['SOL', 'BTC', 'BIG']);
     assert.equal(hermes.requests.length, 1);
     assert.equal(hermes.requests[0]?.query.getAll('ids[]').length, 3);
-    assert.deepEqual(
-      Object.fromEntries(quotes.map((q) => [q.symbol, q.price])),
-      { BTC: '63952.82', BIG: '9223372036854775807000', SOL: '0.000000000015' },
-    );
+    assert.deepEqual(Object.fromEntries(quotes.map((q) => [q.symbol, q.price])), {
+      BTC: '63952.82',
+      BIG: '9223372036854775807000',
+      SOL: '0.000000000015',
+    });
   });
 
   it('401: rejects with source_unauthorized and a hint about the key', async () => {
@@ -164,7 +172,10 @@ describe('Pyth source against a Hermes-shaped server', () => {
 
     clock += 4000;
     hermes.next = () => ({ body: hermesBody([sol('23200000000', -8, clock / 1000)]) });
-    assert.deepEqual((await source.read(['SOL'])).map((q) => q.price), ['232']);
+    assert.deepEqual(
+      (await source.read(['SOL'])).map((q) => q.price),
+      ['232'],
+    );
     assert.equal(hermes.requests.length, 2);
   });
 
@@ -244,8 +255,14 @@ describe('Pyth source against a Hermes-shaped server', () => {
       ]),
     });
     assert.deepEqual(await source.read(['SOL', 'BTC', 'BIG', 'ETH']), []);
-    const warned = () => lines.filter((l) => l.level === 'warn').map((l) => `${String(l.data.symbol)}:${String(l.data.reason)}`);
-    assert.deepEqual(warned().sort(), ['BIG:feed_missing', 'BTC:invalid_price', 'ETH:feed_not_configured', 'SOL:stale']);
+    const warned = () =>
+      lines.filter((l) => l.level === 'warn').map((l) => `${String(l.data.symbol)}:${String(l.data.reason)}`);
+    assert.deepEqual(warned().sort(), [
+      'BIG:feed_missing',
+      'BTC:invalid_price',
+      'ETH:feed_not_configured',
+      'SOL:stale',
+    ]);
 
     // The same problems again are not warned about again (no log flood at one tick a second).
     await source.read(['SOL', 'BTC', 'BIG', 'ETH']);
@@ -253,7 +270,10 @@ describe('Pyth source against a Hermes-shaped server', () => {
 
     // Recovery is reported once.
     hermes.next = () => ({ body: hermesBody([sol('23145000000', -8, NOW_S)]) });
-    assert.deepEqual((await source.read(['SOL'])).map((q) => q.price), ['231.45']);
+    assert.deepEqual(
+      (await source.read(['SOL'])).map((q) => q.price),
+      ['231.45'],
+    );
     assert.ok(lines.some((l) => l.level === 'info' && l.data.symbol === 'SOL' && l.data.previous === 'stale'));
   });
 

@@ -31,12 +31,19 @@ describe('simulated source', () => {
   });
 
   it("a symbol's path does not depend on the other symbols read with it", async () => {
-    const alone = await path(createSimulatedSource({ seed: 7, startPrices: { SOL: '150.00', BTC: '60000.00' } }), 'SOL', 100);
+    const alone = await path(
+      createSimulatedSource({ seed: 7, startPrices: { SOL: '150.00', BTC: '60000.00' } }),
+      'SOL',
+      100,
+    );
     const together = createSimulatedSource({ seed: 7, startPrices: { SOL: '150.00', BTC: '60000.00' } });
     const sol: string[] = [];
     for (let i = 0; i < 100; i++) {
       const quotes = await together.read(['BTC', 'SOL']);
-      assert.deepEqual(quotes.map((q) => q.symbol), ['BTC', 'SOL']);
+      assert.deepEqual(
+        quotes.map((q) => q.symbol),
+        ['BTC', 'SOL'],
+      );
       sol.push(quotes[1]!.price);
     }
     assert.deepEqual(sol, alone);

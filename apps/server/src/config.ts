@@ -27,20 +27,26 @@ const decimal = (fallback: string) =>
     .default(fallback);
 
 const url = (protocols: string[]) =>
-  z
-    .string()
-    .refine((value) => {
+  z.string().refine(
+    (value) => {
       try {
         return protocols.includes(new URL(value).protocol);
       } catch {
         return false;
       }
-    }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    },
+    `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+  );
 
 const list = (itemPattern: RegExp, itemHint: string) =>
   z
     .string()
-    .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .refine((items) => items.every((item) => itemPattern.test(item)), `must be a comma-separated list of ${itemHint}`);
 
 /** An empty variable counts as unset, so `REDIS_URL= npm start` means "no Redis". */
@@ -65,7 +71,12 @@ const EnvSchema = z.object({
   SESSION_TTL_SECONDS: optional(positiveInt(0, 1, 365 * 24 * 3600)),
   PRICE_SOURCE: z.enum(['simulated', 'pyth']).default('simulated'),
   PRICE_INTERVAL_MS: positiveInt(1000, 50, 3_600_000),
-  PRICE_SEED: optional(z.string().regex(/^\d{1,9}$/, 'must be an integer').transform(Number)),
+  PRICE_SEED: optional(
+    z
+      .string()
+      .regex(/^\d{1,9}$/, 'must be an integer')
+      .transform(Number),
+  ),
   PYTH_HERMES_URL: url(['http:', 'https:']).default('https://hermes.pyth.network'),
   PYTH_API_KEY: optional(z.string()),
   ALLOWED_ORIGINS: optional(list(/^https?:\/\/[^\s/]+$/, 'origins such as "https://app.example.com"')),
@@ -163,7 +174,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 export function parseRoles(args: readonly string[], config: Pick<Config, 'redisUrl' | 'databaseUrl'>): Set<Role> {
   const unknown = args.filter((a) => !(ROLES as readonly string[]).includes(a));
   if (unknown.length > 0) {
-    throw new ConfigError(`unknown role ${unknown.map((u) => JSON.stringify(u)).join(', ')}: roles are ${ROLES.join(', ')}`);
+    throw new ConfigError(
+      `unknown role ${unknown.map((u) => JSON.stringify(u)).join(', ')}: roles are ${ROLES.join(', ')}`,
+    );
   }
   const roles = new Set<Role>(args.length === 0 ? ROLES : (args as Role[]));
   if (roles.size < ROLES.length) {

@@ -88,7 +88,9 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
         loadPortfolio: (userId) => db!.getPortfolioEvent(userId),
         // The replay history is the outbox itself: durable, shared by every gateway node, and
         // untouched by a Redis restart.
-        history: { read: (userId, afterSeq, limit, maxBytes) => db!.outbox.orderHistory(userId, afterSeq, limit, maxBytes) },
+        history: {
+          read: (userId, afterSeq, limit, maxBytes) => db!.outbox.orderHistory(userId, afterSeq, limit, maxBytes),
+        },
         symbols: config.symbols,
         allowedOrigins: config.allowedOrigins,
         logger: logger.child({ part: 'ws' }),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseRoles } from '../src/config.ts';
-import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
+import { TradewireProcess } from '@repo/test-support';
 
 describe('loadConfig', () => {
   it('gives the documented defaults on an empty environment', () => {
@@ -81,7 +81,8 @@ describe('loadConfig', () => {
   it('names every offending variable at once', () => {
     assert.throws(
       () => loadConfig({ PORT: 'x', LOG_LEVEL: 'loud', FEE_RATE: '-1' }),
-      (err: unknown) => err instanceof ConfigError && ['PORT', 'LOG_LEVEL', 'FEE_RATE'].every((name) => err.message.includes(name)),
+      (err: unknown) =>
+        err instanceof ConfigError && ['PORT', 'LOG_LEVEL', 'FEE_RATE'].every((name) => err.message.includes(name)),
     );
   });
 
@@ -99,11 +100,18 @@ describe('loadConfig', () => {
 
 describe('parseRoles', () => {
   it('runs every role when none is named', () => {
-    assert.deepEqual([...parseRoles([], {redisUrl: undefined, databaseUrl: undefined})].sort(), ['api', 'worker', 'ws']);
+    assert.deepEqual([...parseRoles([], { redisUrl: undefined, databaseUrl: undefined })].sort(), [
+      'api',
+      'worker',
+      'ws',
+    ]);
   });
 
   it('refuses split roles without Redis and PostgreSQL, naming what is missing', () => {
-    assert.throws(() => parseRoles(['api'], { redisUrl: undefined, databaseUrl: undefined }), /REDIS_URL and DATABASE_URL/);
+    assert.throws(
+      () => parseRoles(['api'], { redisUrl: undefined, databaseUrl: undefined }),
+      /REDIS_URL and DATABASE_URL/,
+    );
     assert.throws(() => parseRoles(['ws'], { redisUrl: 'redis://x', databaseUrl: undefined }), /DATABASE_URL/);
     assert.deepEqual([...parseRoles(['ws'], { redisUrl: 'redis://x', databaseUrl: 'postgres://x' })], ['ws']);
   });
@@ -121,6 +129,9 @@ describe('the launcher with a bad environment', () => {
     const stderr = child.stderr.join('\n');
     assert.match(stderr, /WS_PORT/);
     assert.match(stderr, /FEE_RATE/);
-    assert.equal(child.lines.some((line) => line.includes('tradewire ready')), false);
+    assert.equal(
+      child.lines.some((line) => line.includes('tradewire ready')),
+      false,
+    );
   });
 });

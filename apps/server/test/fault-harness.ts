@@ -3,7 +3,7 @@ import pg from 'pg';
 import { WebSocket } from 'ws';
 import { connect, type TradewireClient } from '@repo/client';
 import type { ChannelMessage } from '@repo/protocol';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { waitFor } from '@repo/test-support';
 
 /**
  * The fault tests' side of issue 5: users placing orders through the real API, clients built
@@ -29,7 +29,10 @@ export async function registerUsers(api: string, count: number, prefix: string):
   const users: TestUser[] = [];
   for (let i = 0; i < count; i++) {
     const username = `${prefix}${i}_${Math.random().toString(36).slice(2, 8)}`;
-    const reg = await json(`${api}/auth/register`, { method: 'POST', body: JSON.stringify({ username, password: 'correct horse' }) });
+    const reg = await json(`${api}/auth/register`, {
+      method: 'POST',
+      body: JSON.stringify({ username, password: 'correct horse' }),
+    });
     assert.equal(reg.status, 201, JSON.stringify(reg.body));
     users.push({ userId: reg.body.userId, token: reg.body.token, username });
   }
@@ -80,7 +83,8 @@ export class WatchingClient {
           }
           if (text.includes('"order_')) {
             const message = JSON.parse(text) as { type: string; seq?: number };
-            if ((message.type === 'order_filled' || message.type === 'order_rejected') && message.seq !== undefined) self.wire.push(message.seq);
+            if ((message.type === 'order_filled' || message.type === 'order_rejected') && message.seq !== undefined)
+              self.wire.push(message.seq);
           }
         });
         this.on('close', () => self.sockets.delete(this));
@@ -114,7 +118,9 @@ export class WatchingClient {
     let before: number | null = null;
     let top = 0;
     for (;;) {
-      const page = await json(`${api}/orders?limit=100${before ? `&before=${before}` : ''}`, { token: this.user.token });
+      const page = await json(`${api}/orders?limit=100${before ? `&before=${before}` : ''}`, {
+        token: this.user.token,
+      });
       assert.equal(page.status, 200);
       if (before === null) top = page.body.seq;
       for (const order of page.body.orders as { seq: number }[]) seqs.push(order.seq);
@@ -164,8 +170,7 @@ export class OrderBurst {
             const seqs = this.answered.get(user.userId) ?? [];
             seqs.push(res.body.seq);
             this.answered.set(user.userId, seqs);
-          }
-          else this.failedRequests += 1;
+          } else this.failedRequests += 1;
         } catch {
           // The API is down (a fault test killed it): the order may or may not have committed.
           this.failedRequests += 1;
@@ -227,11 +232,12 @@ export async function settleAndCount(
   { timeoutMs = 15_000 } = {},
 ): Promise<Figures> {
   await waitFor(
-    () => watchers.every((w) => {
-      const seqs = expected.get(w.user.userId) ?? [];
-      const last = seqs[seqs.length - 1] ?? 0;
-      return last === 0 || w.delivered.includes(last);
-    }),
+    () =>
+      watchers.every((w) => {
+        const seqs = expected.get(w.user.userId) ?? [];
+        const last = seqs[seqs.length - 1] ?? 0;
+        return last === 0 || w.delivered.includes(last);
+      }),
     { timeoutMs, intervalMs: 25, what: 'every client to receive its last committed order event' },
   ).catch(() => {}); // the figures below say what is missing
   const figures: Figures = {
@@ -257,7 +263,8 @@ export async function settleAndCount(
     figures.delivered += watcher.delivered.length;
     figures.lost += seqs.filter((s) => !got.has(s)).length;
     figures.duplicated += watcher.delivered.length - got.size;
-    for (let i = 1; i < watcher.delivered.length; i++) if (watcher.delivered[i]! <= watcher.delivered[i - 1]!) figures.outOfOrder += 1;
+    for (let i = 1; i < watcher.delivered.length; i++)
+      if (watcher.delivered[i]! <= watcher.delivered[i - 1]!) figures.outOfOrder += 1;
     figures.wireDuplicates += watcher.wire.length - new Set(watcher.wire).size;
     figures.resyncs += watcher.resyncs;
     assert.equal(watcher.repliesWithoutSeq, 0, 'every orders subscription was answered with its seq');

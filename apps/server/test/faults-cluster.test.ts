@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../../test/support/free-port.ts';
-import { createTestDatabase } from '../../../test/support/postgres.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { freePort, createTestDatabase, RedisServer, TradewireProcess, waitFor } from '@repo/test-support';
 import {
   assertClean,
   committedSeqs,
@@ -63,7 +59,10 @@ describe('delivery through faults (issue 5)', () => {
   }
 
   async function figuresFor(fault: string, clients: WatchingClient[]) {
-    const expected = await committedSeqs(database.url, clients.map((c) => c.user.userId));
+    const expected = await committedSeqs(
+      database.url,
+      clients.map((c) => c.user.userId),
+    );
     return settleAndCount(fault, clients, expected);
   }
 
@@ -90,7 +89,10 @@ describe('delivery through faults (issue 5)', () => {
 
   it('Redis killed and restarted empty during a burst from several users', async () => {
     const clients = await watch('redis', 4);
-    const burst = new OrderBurst(() => apiUrl, clients.map((c) => c.user));
+    const burst = new OrderBurst(
+      () => apiUrl,
+      clients.map((c) => c.user),
+    );
     await burst.reach(40);
     await redis.kill();
     const atKill = burst.committedAnswers;
@@ -104,19 +106,28 @@ describe('delivery through faults (issue 5)', () => {
 
   it('a gateway node killed (SIGKILL) while its clients receive events: they recover on another node', async () => {
     const clients = await watch('gwkill', 4);
-    const burst = new OrderBurst(() => apiUrl, clients.map((c) => c.user));
+    const burst = new OrderBurst(
+      () => apiUrl,
+      clients.map((c) => c.user),
+    );
     await burst.reach(40);
     await stopGatewayNode(gateways[0]!, 'SIGKILL');
     await burst.reach(burst.committedAnswers + 60);
     await burst.stop();
     assertClean(await figuresFor('gateway SIGKILL', clients));
-    assert.ok(clients.every((c) => c.reconnects > 0), 'every client lost its node and came back on the other');
+    assert.ok(
+      clients.every((c) => c.reconnects > 0),
+      'every client lost its node and came back on the other',
+    );
     await startGatewayNode(gateways[0]!);
   });
 
   it('the API killed (SIGKILL) mid-burst and restarted: every committed order reaches its user', async () => {
     const clients = await watch('apikill', 4);
-    const burst = new OrderBurst(() => apiUrl, clients.map((c) => c.user));
+    const burst = new OrderBurst(
+      () => apiUrl,
+      clients.map((c) => c.user),
+    );
     await burst.reach(40);
     await api!.stop('SIGKILL');
     await startApi();
@@ -127,7 +138,10 @@ describe('delivery through faults (issue 5)', () => {
 
   it('client sockets destroyed at random moments during a burst', async () => {
     const clients = await watch('cut', 4);
-    const burst = new OrderBurst(() => apiUrl, clients.map((c) => c.user));
+    const burst = new OrderBurst(
+      () => apiUrl,
+      clients.map((c) => c.user),
+    );
     let cuts = 0;
     for (let target = 20; target <= 140; target += 15) {
       await burst.reach(target);
@@ -142,17 +156,26 @@ describe('delivery through faults (issue 5)', () => {
 
   it('a rolling restart of every gateway node (SIGTERM, one after another) under load', async () => {
     const clients = await watch('rolling', 4);
-    const burst = new OrderBurst(() => apiUrl, clients.map((c) => c.user));
+    const burst = new OrderBurst(
+      () => apiUrl,
+      clients.map((c) => c.user),
+    );
     await burst.reach(30);
     for (const node of gateways) {
       await stopGatewayNode(node, 'SIGTERM');
       await burst.reach(burst.committedAnswers + 15);
       await startGatewayNode(node);
-      await waitFor(() => clients.every((c) => c.client.state === 'open'), { timeoutMs: 10_000, what: 'clients open again' });
+      await waitFor(() => clients.every((c) => c.client.state === 'open'), {
+        timeoutMs: 10_000,
+        what: 'clients open again',
+      });
     }
     await burst.reach(burst.committedAnswers + 30);
     await burst.stop();
     assertClean(await figuresFor('rolling gateway restart', clients));
-    assert.ok(clients.every((c) => c.reconnects >= 1), 'every client was moved by the restarts');
+    assert.ok(
+      clients.every((c) => c.reconnects >= 1),
+      'every client was moved by the restarts',
+    );
   });
 });

@@ -3,10 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../../test/support/free-port.ts';
-import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
-import { WsInbox } from '../../../test/support/ws-inbox.ts';
+import { freePort, TradewireProcess, waitFor, TestClient } from '@repo/test-support';
 import { assertClean, OrderBurst, registerUsers, settleAndCount, WatchingClient } from './fault-harness.ts';
 
 /**
@@ -46,7 +43,10 @@ describe('retention in the all-in-one mode (issue 5)', () => {
 
   it('recovers a client back within the retention; resyncs one back after it, whose REST reload is complete', async () => {
     const users = await registerUsers(api, 2, 'ret');
-    const [stayer, leaver] = users.map((user) => new WatchingClient(user, () => [ws])) as [WatchingClient, WatchingClient];
+    const [stayer, leaver] = users.map((user) => new WatchingClient(user, () => [ws])) as [
+      WatchingClient,
+      WatchingClient,
+    ];
     watchers.push(stayer, leaver);
     leaver.reloadFrom = () => api;
     await Promise.all([stayer.start(), leaver.start()]);
@@ -63,13 +63,13 @@ describe('retention in the all-in-one mode (issue 5)', () => {
     // The history no longer reaches the leaver's position once the relay pruned it.
     await waitFor(
       async () => {
-        const probe = await WsInbox.open(ws);
+        const probe = await TestClient.connect(ws);
         try {
           await probe.request({ type: 'auth', token: leaver.user.token });
           const reply = await probe.request({ type: 'subscribe', channel: 'orders', since: position });
-          return reply.recovered === false;
+          return reply.type === 'subscribed' && reply.recovered === false;
         } finally {
-          probe.close();
+          void probe.close();
         }
       },
       { timeoutMs: 10_000, intervalMs: 200, what: 'the history to be pruned past the leaver' },

@@ -4,11 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { freePort } from '../../../test/support/free-port.ts';
-import { createTestDatabase } from '../../../test/support/postgres.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
-import { WsInbox } from '../../../test/support/ws-inbox.ts';
+import type { PortfolioMessage, PriceMessage } from '@repo/protocol';
+import { freePort, createTestDatabase, RedisServer, TradewireProcess, TestClient } from '@repo/test-support';
 
 /**
  * The design's two data flows, end to end through real processes started as `npm start`
@@ -26,22 +23,35 @@ async function json(url: string, init: RequestInit & { token?: string } = {}) {
 
 async function orderFilledFlow(api: string, ws: string, check?: (orderId: number) => Promise<Record<string, string>>) {
   const username = `u${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`;
-  const reg = await json(`${api}/auth/register`, { method: 'POST', body: JSON.stringify({ username, password: 'correct horse' }) });
+  const reg = await json(`${api}/auth/register`, {
+    method: 'POST',
+    body: JSON.stringify({ username, password: 'correct horse' }),
+  });
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   const { token, userId } = reg.body as { token: string; userId: number };
 
-  const inbox = await WsInbox.open(ws);
+  const inbox = await TestClient.connect(ws);
   try {
-    assert.deepEqual(await inbox.request({ type: 'auth', token }), { type: 'auth_ok', userId, id: 1 });
+    assert.deepEqual(await inbox.request({ type: 'auth', token }), { type: 'auth_ok', userId, id: 'r1' });
     assert.equal((await inbox.request({ type: 'subscribe', channel: 'orders' })).type, 'subscribed');
     assert.equal((await inbox.request({ type: 'subscribe', channel: 'portfolio' })).type, 'subscribed');
 
-    const order = await json(`${api}/orders`, { method: 'POST', token, body: JSON.stringify({ symbol: 'SOL', side: 'buy', size: '2.5' }) });
+    const order = await json(`${api}/orders`, {
+      method: 'POST',
+      token,
+      body: JSON.stringify({ symbol: 'SOL', side: 'buy', size: '2.5' }),
+    });
     assert.equal(order.status, 201, JSON.stringify(order.body));
-    const reply = order.body as { orderId: number; executedPrice: string; executedSize: string; fee: string; status: string };
+    const reply = order.body as {
+      orderId: number;
+      executedPrice: string;
+      executedSize: string;
+      fee: string;
+      status: string;
+    };
     assert.equal(reply.status, 'filled');
 
-    const filled = await inbox.next((m) => m.type === 'order_filled', 10_000, 'order_filled');
+    const filled = await inbox.waitFor((m) => m.type === 'order_filled', 10_000, 'order_filled');
     assert.equal(filled.orderId, reply.orderId);
     assert.equal(filled.userId, userId);
     assert.equal(filled.executedPrice, reply.executedPrice);
@@ -52,9 +62,9 @@ async function orderFilledFlow(api: string, ws: string, check?: (orderId: number
     assert.equal(filled.baseAsset, 'SOL');
     assert.equal(filled.quoteAsset, 'USD');
 
-    const filledIndex = inbox.messages.indexOf(filled);
-    const portfolio = await inbox.next(
-      (m) => m.type === 'portfolio' && inbox.messages.indexOf(m) > filledIndex,
+    const filledIndex = inbox.received.indexOf(filled);
+    const portfolio = await inbox.waitFor(
+      (m): m is PortfolioMessage => m.type === 'portfolio' && inbox.received.indexOf(m) > filledIndex,
       10_000,
       'portfolio after the fill',
     );
@@ -73,19 +83,26 @@ async function orderFilledFlow(api: string, ws: string, check?: (orderId: number
       assert.equal(row.fee, reply.fee);
     }
   } finally {
-    inbox.close();
+    void inbox.close();
   }
 }
 
 async function priceUpdateFlow(api: string, ws: string) {
-  const inbox = await WsInbox.open(ws);
+  const inbox = await TestClient.connect(ws);
   try {
     assert.equal((await inbox.request({ type: 'subscribe', channel: 'prices' })).type, 'subscribed');
-    const subscribedAt = inbox.messages.length;
+    const subscribedAt = inbox.received.length;
     // A live tick (not the snapshot): one received after `subscribed` whose timestamp is new.
-    const first = await inbox.next((m) => m.type === 'price' && inbox.messages.indexOf(m) >= subscribedAt, 10_000, 'price');
-    const second = await inbox.next(
-      (m) => m.type === 'price' && m.timestamp !== first.timestamp && inbox.messages.indexOf(m) > inbox.messages.indexOf(first),
+    const first = await inbox.waitFor(
+      (m): m is PriceMessage => m.type === 'price' && inbox.received.indexOf(m) >= subscribedAt,
+      10_000,
+      'price',
+    );
+    const second = await inbox.waitFor(
+      (m): m is PriceMessage =>
+        m.type === 'price' &&
+        m.timestamp !== first.timestamp &&
+        inbox.received.indexOf(m) > inbox.received.indexOf(first),
       10_000,
       'second price',
     );
@@ -95,9 +112,13 @@ async function priceUpdateFlow(api: string, ws: string) {
     const sol = prices.find((p) => p.symbol === 'SOL');
     assert.ok(sol, 'GET /prices lists SOL');
     // The REST price is one the socket receives too (the same tick, or a later one it is about to get).
-    await inbox.next((m) => m.type === 'price' && m.timestamp === sol.timestamp && m.price === sol.price, 10_000, 'the GET /prices tick');
+    await inbox.waitFor(
+      (m) => m.type === 'price' && m.timestamp === sol.timestamp && m.price === sol.price,
+      10_000,
+      'the GET /prices tick',
+    );
   } finally {
-    inbox.close();
+    void inbox.close();
   }
 }
 

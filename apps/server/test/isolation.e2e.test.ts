@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { freePort } from '../../../test/support/free-port.ts';
-import { createTestDatabase } from '../../../test/support/postgres.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
-import { WsInbox } from '../../../test/support/ws-inbox.ts';
+import { freePort, createTestDatabase, RedisServer, TradewireProcess, TestClient } from '@repo/test-support';
 
 /**
  * The isolation property end to end, across real processes: node A runs api + ws + worker,
@@ -25,7 +21,11 @@ async function http(url: string, init: { method?: string; token?: string; body?:
   const headers: Record<string, string> = {};
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   if (init.token) headers.authorization = `Bearer ${init.token}`;
-  const res = await fetch(url, { method: init.method ?? 'GET', headers, ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }) });
+  const res = await fetch(url, {
+    method: init.method ?? 'GET',
+    headers,
+    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+  });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : null) as Record<string, unknown> };
 }
@@ -57,7 +57,11 @@ describe('isolation across processes', () => {
       LOG_LEVEL: 'debug',
       HOST: '127.0.0.1',
     };
-    nodeA = new TradewireProcess(['api', 'ws', 'worker'], { ...env, PORT: String(await freePort()), WS_PORT: String(await freePort()) });
+    nodeA = new TradewireProcess(['api', 'ws', 'worker'], {
+      ...env,
+      PORT: String(await freePort()),
+      WS_PORT: String(await freePort()),
+    });
     const readyA = await nodeA.ready;
     // B after A: A has migrated the database by then.
     nodeB = new TradewireProcess(['ws'], { ...env, PORT: String(await freePort()), WS_PORT: String(await freePort()) });
@@ -78,7 +82,7 @@ describe('isolation across processes', () => {
         run += 1;
         const password = `pw-${run}-${Math.random().toString(36).slice(2)}`;
         secrets.add(password);
-        const sockets: { owner: number; inbox: WsInbox; loggedOut: boolean }[] = [];
+        const sockets: { owner: number; inbox: TestClient; loggedOut: boolean }[] = [];
         try {
           // Register and connect everyone first: the sessions' TTL starts now.
           const accounts = await Promise.all(
@@ -93,7 +97,7 @@ describe('isolation across processes', () => {
           await Promise.all(
             users.flatMap((user, i) =>
               user.nodes.map(async (node) => {
-                const inbox = await WsInbox.open(ws[node]);
+                const inbox = await TestClient.connect(ws[node]);
                 assert.equal((await inbox.request({ type: 'auth', token: accounts[i]!.token })).type, 'auth_ok');
                 assert.equal((await inbox.request({ type: 'subscribe', channel: 'orders' })).type, 'subscribed');
                 assert.equal((await inbox.request({ type: 'subscribe', channel: 'portfolio' })).type, 'subscribed');
@@ -112,12 +116,19 @@ describe('isolation across processes', () => {
               for (const [n, side] of user.orders.entries()) {
                 if (user.logoutAfter === n) {
                   assert.equal((await http(`${api}/auth/logout`, { method: 'POST', token })).status, 204);
-                  const login = await http(`${api}/auth/login`, { method: 'POST', body: { username: account.username, password } });
+                  const login = await http(`${api}/auth/login`, {
+                    method: 'POST',
+                    body: { username: account.username, password },
+                  });
                   assert.equal(login.status, 200, JSON.stringify(login.body));
                   token = login.body.token as string;
                   secrets.add(token);
                 }
-                const order = await http(`${api}/orders`, { method: 'POST', token, body: { symbol: 'SOL', side, size: '0.01' } });
+                const order = await http(`${api}/orders`, {
+                  method: 'POST',
+                  token,
+                  body: { symbol: 'SOL', side, size: '0.01' },
+                });
                 assert.ok(order.status === 201 || order.status === 422, JSON.stringify(order.body));
                 if (user.logoutAfter === null || n < user.logoutAfter) ids.push(order.body.orderId as number);
               }
@@ -131,9 +142,18 @@ describe('isolation across processes', () => {
           // Logged-out users' sockets hear session_revoked; the others get each of their orders.
           await Promise.all(
             sockets.map(async ({ owner, inbox, loggedOut }) => {
-              if (loggedOut) return void (await inbox.next((m) => m.type === 'error' && m.code === 'session_revoked', 5000, 'session_revoked'));
+              if (loggedOut)
+                return void (await inbox.waitFor(
+                  (m) => m.type === 'error' && m.code === 'session_revoked',
+                  5000,
+                  'session_revoked',
+                ));
               for (const orderId of placed.get(owner)!) {
-                await inbox.next((m) => (m.type === 'order_filled' || m.type === 'order_rejected') && m.orderId === orderId, 5000, `order ${orderId}`);
+                await inbox.waitFor(
+                  (m) => (m.type === 'order_filled' || m.type === 'order_rejected') && m.orderId === orderId,
+                  5000,
+                  `order ${orderId}`,
+                );
               }
             }),
           );
@@ -141,7 +161,13 @@ describe('isolation across processes', () => {
           await Promise.all(
             sockets
               .filter((s) => !s.loggedOut)
-              .map(({ inbox }) => inbox.next((m) => m.type === 'error' && m.code === 'session_expired', (TTL_SECONDS + 5) * 1000, 'session_expired')),
+              .map(({ inbox }) =>
+                inbox.waitFor(
+                  (m) => m.type === 'error' && m.code === 'session_expired',
+                  (TTL_SECONDS + 5) * 1000,
+                  'session_expired',
+                ),
+              ),
           );
 
           // After the end of every session, each user trades again on a fresh session. A fresh
@@ -149,27 +175,40 @@ describe('isolation across processes', () => {
           // chance to (wrongly) receive them by then.
           await Promise.all(
             accounts.map(async (account) => {
-              const login = await http(`${api}/auth/login`, { method: 'POST', body: { username: account.username, password } });
+              const login = await http(`${api}/auth/login`, {
+                method: 'POST',
+                body: { username: account.username, password },
+              });
               assert.equal(login.status, 200, JSON.stringify(login.body));
               const token = login.body.token as string;
               secrets.add(token);
               const controls = await Promise.all(
                 (['A', 'B'] as const).map(async (node) => {
-                  const control = await WsInbox.open(ws[node]);
+                  const control = await TestClient.connect(ws[node]);
                   await control.request({ type: 'auth', token });
                   await control.request({ type: 'subscribe', channel: 'orders' });
                   return control;
                 }),
               );
-              const order = await http(`${api}/orders`, { method: 'POST', token, body: { symbol: 'SOL', side: 'buy', size: '0.01' } });
-              await Promise.all(controls.map((c) => c.next((m) => m.orderId === order.body.orderId, 5000, 'control order')));
-              for (const control of controls) control.close();
+              const order = await http(`${api}/orders`, {
+                method: 'POST',
+                token,
+                body: { symbol: 'SOL', side: 'buy', size: '0.01' },
+              });
+              await Promise.all(
+                controls.map((c) =>
+                  c.waitFor((m) => 'orderId' in m && m.orderId === order.body.orderId, 5000, 'control order'),
+                ),
+              );
+              for (const control of controls) void control.close();
             }),
           );
 
           for (const { owner, inbox } of sockets) {
-            const messages = inbox.messages as Message[];
-            const end = messages.findIndex((m) => m.type === 'error' && (m.code === 'session_revoked' || m.code === 'session_expired'));
+            const messages = inbox.received as Message[];
+            const end = messages.findIndex(
+              (m) => m.type === 'error' && (m.code === 'session_revoked' || m.code === 'session_expired'),
+            );
             assert.ok(end >= 0, 'every session ended');
             messages.forEach((m, at) => {
               if (!PRIVATE.has(m.type)) return;
@@ -178,7 +217,7 @@ describe('isolation across processes', () => {
             });
           }
         } finally {
-          for (const { inbox } of sockets) inbox.close();
+          for (const { inbox } of sockets) void inbox.close();
         }
       }),
       { numRuns: 3, endOnFailure: true },

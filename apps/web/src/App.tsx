@@ -84,7 +84,14 @@ export function App() {
       <header className="topbar">
         <div className="brand">
           <svg className="brand-mark" viewBox="0 0 32 32" aria-hidden="true">
-            <path d="M5 22l7-7 5 4 10-10" fill="none" stroke="currentColor" strokeWidth="3" strokeLinecap="round" strokeLinejoin="round" />
+            <path
+              d="M5 22l7-7 5 4 10-10"
+              fill="none"
+              stroke="currentColor"
+              strokeWidth="3"
+              strokeLinecap="round"
+              strokeLinejoin="round"
+            />
           </svg>
           <span className="brand-name">tradewire</span>
           <span className="brand-tag">Paper trading</span>

@@ -6,10 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { freePort } from '../../../test/support/free-port.ts';
-import { createTestDatabase } from '../../../test/support/postgres.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
+import { freePort, createTestDatabase, RedisServer, TradewireProcess } from '@repo/test-support';
 import { launchBrowser, newPage, screenshotPath } from './support/browser.ts';
 import { TradingPage, uniqueUsername } from './support/trading-page.ts';
 import { webBuildDir } from './support/web-build.ts';

@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort } from '../../../test/support/free-port.ts';
-import { TradewireProcess } from '../../../test/support/tradewire-process.ts';
+import { freePort, TradewireProcess } from '@repo/test-support';
 import { formatSize, formatUsd } from '../src/lib/money.ts';
 import { reasonText } from '../src/lib/reasons.ts';
 import { launchBrowser, newPage, screenshotPath } from './support/browser.ts';
@@ -49,7 +48,10 @@ async function api<T>(path: string, token: string): Promise<T> {
   return (await response.json()) as T;
 }
 
-type RestPortfolio = { balances: { asset: string; available: string }[]; positions: { asset: string; size: string; avgEntryPrice: string }[] };
+type RestPortfolio = {
+  balances: { asset: string; available: string }[];
+  positions: { asset: string; size: string; avgEntryPrice: string }[];
+};
 
 describe('trading page', () => {
   // One user's page carries the first scenarios in order, as one person would use it.
@@ -75,9 +77,19 @@ describe('trading page', () => {
     const pointsBefore = await ui.chartPoints();
     const seen = await ui.waitForPriceChanges(2);
     assert.equal(seen.length, 3, `prices seen: ${seen.join(' → ')}`);
-    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="price-chart"]')?.getAttribute('data-points')) >= n + 2, pointsBefore);
-    assert.match((await ui.region('Price').getByTestId('price-change').textContent()) ?? '', /^[+-]?[\d,]+\.\d{2} \([+-]?\d+\.\d{2}%\)$/);
-    assert.equal(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true, 'the page was not reloaded');
+    await page.waitForFunction(
+      (n) => Number(document.querySelector('[data-testid="price-chart"]')?.getAttribute('data-points')) >= n + 2,
+      pointsBefore,
+    );
+    assert.match(
+      (await ui.region('Price').getByTestId('price-change').textContent()) ?? '',
+      /^[+-]?[\d,]+\.\d{2} \([+-]?\d+\.\d{2}%\)$/,
+    );
+    assert.equal(
+      await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument),
+      true,
+      'the page was not reloaded',
+    );
     assert.deepEqual(errors, []);
   });
 
@@ -96,12 +108,19 @@ describe('trading page', () => {
     const usd = rest.balances.find((b) => b.asset === 'USD');
     const sol = rest.positions.find((p) => p.asset === 'SOL');
     assert.ok(usd && sol, 'GET /portfolio has USD and SOL');
-    await page.waitForFunction((text) => document.querySelector('[data-testid="usd-available"]')?.textContent === text, formatUsd(usd.available));
+    await page.waitForFunction(
+      (text) => document.querySelector('[data-testid="usd-available"]')?.textContent === text,
+      formatUsd(usd.available),
+    );
     assert.equal(await ui.figure('sol-size').textContent(), formatSize(sol.size));
     assert.notEqual(formatUsd(usd.available), '10,000.00');
     // One buy: the average entry is its price.
     assert.equal(await ui.figure('avg-entry').textContent(), await row.locator('td').nth(3).textContent());
-    assert.equal(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true, 'the page was not reloaded');
+    assert.equal(
+      await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument),
+      true,
+      'the page was not reloaded',
+    );
     assert.deepEqual(errors, []);
   });
 
@@ -116,7 +135,10 @@ describe('trading page', () => {
     assert.ok(reason.length > 0, 'the rejected order shows a reason');
     assert.equal(await page.getByTestId('order-result').textContent(), `Rejected: ${reason}`);
     // …and it is the reason the API recorded for that order.
-    const { orders } = await api<{ orders: { orderId: number; status: string; reason: string | null }[] }>('/orders', await ui.token());
+    const { orders } = await api<{ orders: { orderId: number; status: string; reason: string | null }[] }>(
+      '/orders',
+      await ui.token(),
+    );
     const recorded = orders.find((o) => o.orderId === orderId);
     assert.equal(recorded?.status, 'rejected');
     assert.equal(await row.locator('.reason').getAttribute('data-reason'), recorded?.reason);
@@ -137,7 +159,10 @@ describe('trading page', () => {
     ]) {
       await page.setViewportSize({ width, height });
       // No horizontal scrolling at this width.
-      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${name}: page wider than the screen`);
+      assert.ok(
+        await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+        `${name}: page wider than the screen`,
+      );
       // No layout jump per tick: every panel keeps its box while the price changes.
       const boxes = () =>
         page.evaluate(() =>
@@ -195,8 +220,10 @@ describe('trading page', () => {
     const seenByBob = await seen(b.page);
     assert.deepEqual(seenByAlice.orders, aliceOrders.sort(byId));
     assert.deepEqual(seenByBob.orders, bobOrders.sort(byId));
-    for (const value of seenByAlice.sol) assert.ok(['0.0000', '1.0000', '1.2500'].includes(value), `alice saw SOL size ${value}`);
-    for (const value of seenByBob.sol) assert.ok(['0.0000', '2.0000', '1.5000'].includes(value), `bob saw SOL size ${value}`);
+    for (const value of seenByAlice.sol)
+      assert.ok(['0.0000', '1.0000', '1.2500'].includes(value), `alice saw SOL size ${value}`);
+    for (const value of seenByBob.sol)
+      assert.ok(['0.0000', '2.0000', '1.5000'].includes(value), `bob saw SOL size ${value}`);
     assert.deepEqual([...a.errors, ...b.errors], []);
     await a.context.close();
     await b.context.close();
@@ -214,7 +241,9 @@ describe('trading page', () => {
 
   test('a reload stays logged in; log out clears the session; log in brings the orders back', async () => {
     const { page, ui, errors } = main;
-    const username = await page.evaluate(() => JSON.parse(sessionStorage.getItem('tradewire.session') ?? '{}').username as string);
+    const username = await page.evaluate(
+      () => JSON.parse(sessionStorage.getItem('tradewire.session') ?? '{}').username as string,
+    );
     const orderIds = await ui.orderRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order-id')));
     const solSize = await ui.figure('sol-size').textContent();
     assert.equal(orderIds.length, 3);
@@ -222,7 +251,10 @@ describe('trading page', () => {
     await page.reload();
     await page.getByRole('button', { name: 'Log out', exact: true }).waitFor();
     await ui.waitForStatus('Live');
-    await page.waitForFunction((n) => document.querySelectorAll('[aria-label="Orders"] tr[data-order-id]').length === n, orderIds.length);
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[aria-label="Orders"] tr[data-order-id]').length === n,
+      orderIds.length,
+    );
 
     await page.getByRole('button', { name: 'Log out', exact: true }).click();
     await page.getByLabel('Username').waitFor();
@@ -232,8 +264,14 @@ describe('trading page', () => {
     await page.getByLabel('Username').waitFor();
 
     await ui.logIn(username);
-    await page.waitForFunction((n) => document.querySelectorAll('[aria-label="Orders"] tr[data-order-id]').length === n, orderIds.length);
-    assert.deepEqual(await ui.orderRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order-id'))), orderIds);
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[aria-label="Orders"] tr[data-order-id]').length === n,
+      orderIds.length,
+    );
+    assert.deepEqual(
+      await ui.orderRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order-id'))),
+      orderIds,
+    );
     assert.equal(await ui.figure('sol-size').textContent(), solSize);
     assert.deepEqual(errors, []);
   });
@@ -241,7 +279,10 @@ describe('trading page', () => {
   test('logging out elsewhere (another tab, the API) ends the session on this page at once', async () => {
     const { page, ui, errors } = main;
     const token = await ui.token();
-    const response = await fetch(`${baseUrl}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`${baseUrl}/auth/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(response.status, 204);
     // The gateway's session_revoked reaches the page: back to the login form, with a notice.
     await page.getByLabel('Username').waitFor();

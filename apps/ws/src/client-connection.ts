@@ -307,7 +307,12 @@ export class ClientConnection implements BatchTarget {
   }
 
   /** Delivers a live private event: held while its channel waits for a snapshot, else sent. */
-  deliverPrivate(channel: 'orders' | 'portfolio', frame: Buffer, type: DeliveredType, event: BufferedEvent['event']): boolean {
+  deliverPrivate(
+    channel: 'orders' | 'portfolio',
+    frame: Buffer,
+    type: DeliveredType,
+    event: BufferedEvent['event'],
+  ): boolean {
     const pending = this.#pending?.get(channel);
     if (pending) {
       // A portfolio is the user's whole state: only the latest one matters.

@@ -2,8 +2,7 @@ import { isChannel, type ClientMessage, type ErrorCode, type RequestId } from '@
 
 /** A client frame decoded into a request, or the error to answer it with. */
 export type ParsedClientMessage =
-  | { ok: true; message: ClientMessage }
-  | { ok: false; code: ErrorCode; message: string; id?: RequestId };
+  { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string; id?: RequestId };
 
 const MAX_ID_LENGTH = 128;
 const MAX_TOKEN_LENGTH = 4096;
@@ -18,7 +17,9 @@ const MAX_TOKEN_LENGTH = 4096;
  */
 export function parseClientMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): ParsedClientMessage {
   if (isBinary) return invalid('binary frames are not accepted; send JSON text');
-  const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8');
+  const text = Array.isArray(data)
+    ? Buffer.concat(data).toString('utf8')
+    : Buffer.from(data as Buffer).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -32,13 +33,17 @@ export function parseClientMessage(data: Buffer | ArrayBuffer | Buffer[], isBina
   const rawId = Object.hasOwn(fields, 'id') ? fields.id : undefined;
   let id: RequestId | undefined;
   if (rawId !== undefined) {
-    if ((typeof rawId === 'string' && rawId.length <= MAX_ID_LENGTH) || (typeof rawId === 'number' && Number.isFinite(rawId))) {
+    if (
+      (typeof rawId === 'string' && rawId.length <= MAX_ID_LENGTH) ||
+      (typeof rawId === 'number' && Number.isFinite(rawId))
+    ) {
       id = rawId;
     } else {
       return invalid(`"id" must be a string of at most ${MAX_ID_LENGTH} characters or a finite number`);
     }
   }
-  const withId = <T extends object>(message: T): T & { id?: RequestId } => (id === undefined ? message : { ...message, id });
+  const withId = <T extends object>(message: T): T & { id?: RequestId } =>
+    id === undefined ? message : { ...message, id };
   const type = Object.hasOwn(fields, 'type') ? fields.type : undefined;
   switch (type) {
     case 'auth': {
@@ -70,10 +75,7 @@ export function parseClientMessage(data: Buffer | ArrayBuffer | Buffer[], isBina
     case 'ping':
       return { ok: true, message: withId({ type: 'ping' }) };
     default:
-      return invalid(
-        typeof type === 'string' ? 'unknown message type' : 'message needs a string "type"',
-        id,
-      );
+      return invalid(typeof type === 'string' ? 'unknown message type' : 'message needs a string "type"', id);
   }
 }
 

@@ -14,7 +14,14 @@ import {
   type PriceUpdateEvent,
 } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
-import { CLOSE_CODES, type Channel, type ClientMessage, type ErrorCode, type ReplyMessage, type RequestId } from '@repo/protocol';
+import {
+  CLOSE_CODES,
+  type Channel,
+  type ClientMessage,
+  type ErrorCode,
+  type ReplyMessage,
+  type RequestId,
+} from '@repo/protocol';
 import { redisKeys } from '@repo/redis';
 import { ClientConnection, type BufferedEvent, type ConnectionContext } from './client-connection.ts';
 import { parseClientMessage, type ParsedClientMessage } from './client-messages.ts';
@@ -160,7 +167,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     connection.sendMessage(request.id === undefined ? message : { ...message, id: request.id });
   }
 
-  function replyError(connection: ClientConnection, request: { id?: RequestId }, code: ErrorCode, message: string): void {
+  function replyError(
+    connection: ClientConnection,
+    request: { id?: RequestId },
+    code: ErrorCode,
+    message: string,
+  ): void {
     reply(connection, request, { type: 'error', code, message });
   }
 
@@ -207,7 +219,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     connection.userId = session.userId;
     connection.session = session;
     index.addSession(session.sessionId, connection);
-    if (session.expiresAt) connection.armExpiry(session.expiresAt, () => endAuthentication(connection, 'session_expired'));
+    if (session.expiresAt)
+      connection.armExpiry(session.expiresAt, () => endAuthentication(connection, 'session_expired'));
     else connection.clearExpiry();
     reply(connection, request, { type: 'auth_ok', userId: session.userId });
   }
@@ -221,7 +234,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return replyError(connection, request, 'auth_required', `authenticate before subscribing to ${channel}`);
     }
     if (!connection.channels.has(channel) && connection.channels.size >= limits.maxSubscriptions) {
-      return replyError(connection, request, 'too_many_subscriptions', `at most ${limits.maxSubscriptions} subscriptions per socket`);
+      return replyError(
+        connection,
+        request,
+        'too_many_subscriptions',
+        `at most ${limits.maxSubscriptions} subscriptions per socket`,
+      );
     }
     if (channel === 'orders') return subscribeOrders(connection, request, connection.userId!);
     // Live events are indexed (and held) from now on, so none is lost while the snapshot is read.
@@ -240,7 +258,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
    * history still reaches back to it (`recovered`); then the replay, then the held live
    * events past it, then live. A socket never gets a `seq` twice or out of order.
    */
-  async function subscribeOrders(connection: ClientConnection, request: { since?: number; id?: RequestId }, userId: number): Promise<void> {
+  async function subscribeOrders(
+    connection: ClientConnection,
+    request: { since?: number; id?: RequestId },
+    userId: number,
+  ): Promise<void> {
     if (!addSubscription(connection, 'orders')) connection.resetOrders(); // subscribing again restarts the stream
     if (!historyReader) {
       reply(connection, request, { type: 'subscribed', channel: 'orders' });
@@ -285,7 +307,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   function isCurrentStream(connection: ClientConnection, userId: number, epoch: number): boolean {
-    return connection.isOpen && connection.userId === userId && connection.orderEpoch === epoch && connection.channels.has('orders');
+    return (
+      connection.isOpen &&
+      connection.userId === userId &&
+      connection.orderEpoch === epoch &&
+      connection.channels.has('orders')
+    );
   }
 
   /**
@@ -307,7 +334,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (!isCurrentStream(connection, userId, epoch)) return;
       for (;;) {
         if (page) {
-          if (!writeHistory(connection, userId, page)) return giveUpStream(connection, 'history no longer reaches the gap');
+          if (!writeHistory(connection, userId, page))
+            return giveUpStream(connection, 'history no longer reaches the gap');
           if (page.truncated) {
             await drained(connection);
             if (!isCurrentStream(connection, userId, epoch)) return;
@@ -378,7 +406,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** Resolves once the socket's send buffer is below the soft limit (a replay page at a time). */
   function drained(connection: ClientConnection): Promise<void> {
-    if (connection.socket.writableLength <= limits.softBufferedBytes || !connection.socket.writableNeedDrain) return Promise.resolve();
+    if (connection.socket.writableLength <= limits.softBufferedBytes || !connection.socket.writableNeedDrain)
+      return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         connection.socket.off('drain', done);
@@ -391,7 +420,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   function giveUpStream(connection: ClientConnection, why: string): void {
-    logger.warn({ connection: connection.id, userId: connection.userId, why }, 'order stream cannot continue; closing so the client resubscribes');
+    logger.warn(
+      { connection: connection.id, userId: connection.userId, why },
+      'order stream cannot continue; closing so the client resubscribes',
+    );
     connection.resetOrders();
     connection.close(1011, 'order history unavailable; resubscribe', 'history_unavailable');
   }
@@ -486,7 +518,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   /** The user's latest portfolio: the broker's latest-value store, else `loadPortfolio`, else null. */
   async function readPortfolio(userId: number): Promise<PortfolioUpdateEvent | null> {
     try {
-      const raw = await withTimeout(broker.getLatest(portfolioKey(userId)), limits.snapshotTimeoutMs, 'portfolio snapshot');
+      const raw = await withTimeout(
+        broker.getLatest(portfolioKey(userId)),
+        limits.snapshotTimeoutMs,
+        'portfolio snapshot',
+      );
       if (raw !== null) {
         const decoded = decodeEvent('portfolio', raw);
         if (decoded.ok && decoded.event.userId === userId) return decoded.event;
@@ -571,11 +607,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const now = Date.now();
     if (!upgradeAttempts.take(req.socket.remoteAddress, now)) {
-      refusalWarning.warn({ reason: 'address_rate', max: limits.upgradesPerAddress }, 'upgrade refused: too many attempts from one address');
-      return rejectUpgrade(socket, 429, 'too many connection attempts', Math.ceil(upgradeAttempts.retryAfterMs(now) / 1000) || 1);
+      refusalWarning.warn(
+        { reason: 'address_rate', max: limits.upgradesPerAddress },
+        'upgrade refused: too many attempts from one address',
+      );
+      return rejectUpgrade(
+        socket,
+        429,
+        'too many connection attempts',
+        Math.ceil(upgradeAttempts.retryAfterMs(now) / 1000) || 1,
+      );
     }
     if (connections.size >= limits.maxConnections) {
-      refusalWarning.warn({ reason: 'max_connections', max: limits.maxConnections }, 'upgrade refused: connection limit reached');
+      refusalWarning.warn(
+        { reason: 'max_connections', max: limits.maxConnections },
+        'upgrade refused: connection limit reached',
+      );
       return rejectUpgrade(socket, 503, 'too many connections');
     }
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket));
@@ -634,10 +681,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await Promise.allSettled(unsubscribes.map((unsubscribe) => unsubscribe()));
     const open = [...connections];
     const allClosed = Promise.all(
-      open.map((connection) => new Promise<void>((resolve) => {
-        if (connection.ws.readyState === connection.ws.CLOSED) return resolve();
-        connection.ws.once('close', () => resolve());
-      })),
+      open.map(
+        (connection) =>
+          new Promise<void>((resolve) => {
+            if (connection.ws.readyState === connection.ws.CLOSED) return resolve();
+            connection.ws.once('close', () => resolve());
+          }),
+      ),
     );
     for (const connection of open) connection.close(CLOSE_CODES.goingAway, 'server shutting down', 'shutdown');
     // ws destroys non-answering sockets after closeGraceMs; this is the backstop.
@@ -678,7 +728,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 /** The newer of the stored price and the gateway's last live tick, as a frame; ties go to the live one. */
-function snapshotPriceFrame(stored: PriceUpdateEvent | undefined, live: { event: PriceUpdateEvent; frame: Buffer } | undefined): Buffer | null {
+function snapshotPriceFrame(
+  stored: PriceUpdateEvent | undefined,
+  live: { event: PriceUpdateEvent; frame: Buffer } | undefined,
+): Buffer | null {
   if (live && (!stored || Date.parse(live.event.timestamp) >= Date.parse(stored.timestamp))) return live.frame;
   if (stored) return encodeTextFrame(JSON.stringify({ type: 'price', ...stored }));
   return null;

@@ -4,11 +4,13 @@ import { WebSocket, type ClientOptions } from 'ws';
 import { addressKey, AddressRateLimiter } from '../src/address-rate-limiter.ts';
 import { defaultLimits } from '../src/index.ts';
 import { startGateway } from './gateway-fixture.ts';
-import { TestClient } from './test-client.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { TestClient, waitFor } from '@repo/test-support';
 
 /** Opens a socket and reports how the upgrade ended: 101, or the refusal's status and Retry-After. */
-function attempt(url: string, options: ClientOptions = {}): Promise<{ status: number; retryAfter?: string; ws?: WebSocket }> {
+function attempt(
+  url: string,
+  options: ClientOptions = {},
+): Promise<{ status: number; retryAfter?: string; ws?: WebSocket }> {
   const ws = new WebSocket(url, options);
   ws.on('error', () => {});
   return new Promise((resolve) => {
@@ -30,7 +32,10 @@ describe('per-address upgrade limit', () => {
   });
 
   it('answers attempts past the limit with 429 and Retry-After; other addresses are unaffected', async () => {
-    const fx = await startGateway({ limits: { upgradesPerAddress: 5, upgradeWindowMs: 60_000 }, upgradeLimitExempt: [] });
+    const fx = await startGateway({
+      limits: { upgradesPerAddress: 5, upgradeWindowMs: 60_000 },
+      upgradeLimitExempt: [],
+    });
     const open: WebSocket[] = [];
     try {
       for (let i = 0; i < 5; i++) {
@@ -42,7 +47,10 @@ describe('per-address upgrade limit', () => {
       }
       const refused = await attempt(fx.url);
       assert.equal(refused.status, 429);
-      assert.ok(Number(refused.retryAfter) >= 1 && Number(refused.retryAfter) <= 60, `Retry-After ${refused.retryAfter}`);
+      assert.ok(
+        Number(refused.retryAfter) >= 1 && Number(refused.retryAfter) <= 60,
+        `Retry-After ${refused.retryAfter}`,
+      );
       // Another address (127.0.0.2 is loopback on Linux) has its own budget.
       const other = await attempt(fx.url, { localAddress: '127.0.0.2' });
       assert.equal(other.status, 101);
@@ -66,11 +74,14 @@ describe('per-address upgrade limit', () => {
       await fx.connect();
       assert.equal((await attempt(fx.url)).status, 429);
       // The window is 300 ms; each refused attempt is cheap, so poll until it has passed.
-      await waitFor(async () => {
-        const result = await attempt(fx.url);
-        result.ws?.terminate();
-        return result.status === 101;
-      }, { timeoutMs: 3000, intervalMs: 50, what: 'an upgrade accepted in the next window' });
+      await waitFor(
+        async () => {
+          const result = await attempt(fx.url);
+          result.ws?.terminate();
+          return result.status === 101;
+        },
+        { timeoutMs: 3000, intervalMs: 50, what: 'an upgrade accepted in the next window' },
+      );
     } finally {
       await fx.close();
     }

@@ -5,9 +5,7 @@ import { connectRedisBroker, type RedisBroker } from '@repo/broker';
 import { EVENT_KINDS, MAX_EVENT_LENGTH, type EventKind } from '@repo/events';
 import type { ServerMessage } from '@repo/protocol';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
-import type { TestClient } from './test-client.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { RedisServer, waitFor, type TestClient } from '@repo/test-support';
 
 /**
  * A confused publisher on the real Redis channels: wrong shapes, wrong userId types, users
@@ -20,9 +18,33 @@ const USERS = [5, 6];
 const now = () => new Date().toISOString();
 const valid: Record<EventKind, (userId: number) => Record<string, unknown>> = {
   price: () => ({ symbol: 'SOL', price: '231.45', timestamp: now() }),
-  order_filled: (userId) => ({ userId, orderId: 1, side: 'buy', baseAsset: 'SOL', quoteAsset: 'USD', executedPrice: '1', executedSize: '1', fee: '0', timestamp: now() }),
-  order_rejected: (userId) => ({ userId, orderId: 2, side: 'sell', baseAsset: 'SOL', quoteAsset: 'USD', requestedSize: '1', reason: 'insufficient balance', timestamp: now() }),
-  portfolio: (userId) => ({ userId, balances: [{ asset: 'USD', available: '1', locked: '0' }], positions: [], timestamp: now() }),
+  order_filled: (userId) => ({
+    userId,
+    orderId: 1,
+    side: 'buy',
+    baseAsset: 'SOL',
+    quoteAsset: 'USD',
+    executedPrice: '1',
+    executedSize: '1',
+    fee: '0',
+    timestamp: now(),
+  }),
+  order_rejected: (userId) => ({
+    userId,
+    orderId: 2,
+    side: 'sell',
+    baseAsset: 'SOL',
+    quoteAsset: 'USD',
+    requestedSize: '1',
+    reason: 'insufficient balance',
+    timestamp: now(),
+  }),
+  portfolio: (userId) => ({
+    userId,
+    balances: [{ asset: 'USD', available: '1', locked: '0' }],
+    positions: [],
+    timestamp: now(),
+  }),
 };
 const PRIVATE_TYPES = new Set(['order_filled', 'order_rejected', 'portfolio']);
 
@@ -49,7 +71,8 @@ describe('confused publisher on Redis', () => {
     await redis.stop();
   });
 
-  const privateReceived = (client: TestClient) => client.received.filter((m) => PRIVATE_TYPES.has(m.type)) as (ServerMessage & { userId: number })[];
+  const privateReceived = (client: TestClient) =>
+    client.received.filter((m) => PRIVATE_TYPES.has(m.type)) as (ServerMessage & { userId: number })[];
   const dropped = () => fx.metric('tradewire_ws_events_dropped_total', { reason: 'malformed' });
   const delivered = () => fx.metric('tradewire_ws_messages_delivered_total');
 
@@ -57,8 +80,12 @@ describe('confused publisher on Redis', () => {
   async function publishAndSettle(messages: [string, string][]): Promise<void> {
     for (const [channel, raw] of messages) await publisher.publish(channel, raw);
     const marker = `${Math.floor(Math.random() * 1e9)}.25`;
-    await publisher.publish(EVENT_KINDS.price.channel, JSON.stringify({ symbol: 'SOL', price: marker, timestamp: now() }));
-    for (const client of clients.values()) await client.waitFor((m) => m.type === 'price' && m.price === marker, 5000, 'marker');
+    await publisher.publish(
+      EVENT_KINDS.price.channel,
+      JSON.stringify({ symbol: 'SOL', price: marker, timestamp: now() }),
+    );
+    for (const client of clients.values())
+      await client.waitFor((m) => m.type === 'price' && m.price === marker, 5000, 'marker');
   }
 
   it('drops wrong userId types and absurd sizes, counts each, and delivers events of unknown users to nobody', async () => {
@@ -80,19 +107,27 @@ describe('confused publisher on Redis', () => {
       [EVENT_KINDS.price.channel, JSON.stringify({ symbol: 'S'.repeat(100_000), price: '1', timestamp: now() })],
       [
         EVENT_KINDS.portfolio.channel,
-        JSON.stringify({ ...valid.portfolio(5), balances: Array.from({ length: 1000 }, (_, i) => ({ asset: `A${i}`, available: '1', locked: '0' })) }),
+        JSON.stringify({
+          ...valid.portfolio(5),
+          balances: Array.from({ length: 1000 }, (_, i) => ({ asset: `A${i}`, available: '1', locked: '0' })),
+        }),
       ],
       [EVENT_KINDS.order_rejected.channel, JSON.stringify({ ...valid.order_rejected(5), reason: 'r'.repeat(100_000) })],
       [EVENT_KINDS.order_filled.channel, '['.repeat(200_000)],
       [EVENT_KINDS.order_filled.channel, `${'['.repeat(100_000)}${']'.repeat(100_000)}`],
     ];
     const unknownUsers: [string, string][] = [999_999, Number.MAX_SAFE_INTEGER].flatMap((userId) =>
-      (['order_filled', 'order_rejected', 'portfolio'] as const).map((kind): [string, string] => [EVENT_KINDS[kind].channel, JSON.stringify(valid[kind](userId))]),
+      (['order_filled', 'order_rejected', 'portfolio'] as const).map((kind): [string, string] => [
+        EVENT_KINDS[kind].channel,
+        JSON.stringify(valid[kind](userId)),
+      ]),
     );
     const deliveredBefore = await delivered();
     await publishAndSettle([...malformed, ...unknownUsers]);
     assert.equal(await dropped(), droppedBefore + malformed.length);
-    USERS.forEach((u, i) => assert.equal(privateReceived(clients.get(u)!).length, privateBefore[i], `user ${u} got nothing private`));
+    USERS.forEach((u, i) =>
+      assert.equal(privateReceived(clients.get(u)!).length, privateBefore[i], `user ${u} got nothing private`),
+    );
     // Only the marker price (once per socket) was written: events of unknown users reach nobody.
     assert.equal(await delivered(), deliveredBefore + USERS.length);
     // And the gateway is still fine for everyone.
@@ -101,8 +136,15 @@ describe('confused publisher on Redis', () => {
 
   it('property: arbitrary publishes on every channel are delivered only to their own user, and the rest are counted', async () => {
     const fieldValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(5, 6, 7, '5', -1, 1e400, ''));
-    const message = fc.tuple(fc.constantFrom(...KINDS), fc.constantFrom(5, 6, 7, 8), fc.nat(), fc.option(fieldValue, { nil: undefined }), fc.boolean()).map(
-      ([kind, userId, pick, value, raw]): [EventKind, string] => {
+    const message = fc
+      .tuple(
+        fc.constantFrom(...KINDS),
+        fc.constantFrom(5, 6, 7, 8),
+        fc.nat(),
+        fc.option(fieldValue, { nil: undefined }),
+        fc.boolean(),
+      )
+      .map(([kind, userId, pick, value, raw]): [EventKind, string] => {
         if (raw) return [kind, JSON.stringify(value ?? null)];
         const event = valid[kind](userId);
         const keys = Object.keys(event);
@@ -113,20 +155,24 @@ describe('confused publisher on Redis', () => {
           else event[key] = value;
         }
         return [kind, JSON.stringify(event)];
-      },
-    );
+      });
     await fc.assert(
       fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 20 }), async (batch) => {
         const droppedBefore = await dropped();
         const seenBefore = new Map(USERS.map((u) => [u, privateReceived(clients.get(u)!).length]));
         await publishAndSettle(batch.map(([kind, raw]) => [EVENT_KINDS[kind].channel, raw]));
-        const invalid = batch.filter(([kind, raw]) => !EVENT_KINDS[kind].schema.safeParse(JSON.parse(raw)).success).length;
+        const invalid = batch.filter(
+          ([kind, raw]) => !EVENT_KINDS[kind].schema.safeParse(JSON.parse(raw)).success,
+        ).length;
         assert.equal(await dropped(), droppedBefore + invalid);
         for (const userId of USERS) {
           const fresh = privateReceived(clients.get(userId)!).slice(seenBefore.get(userId));
           for (const m of fresh) assert.equal(m.userId, userId, `user ${userId} got ${JSON.stringify(m)}`);
           const expected = batch.filter(
-            ([kind, raw]) => kind !== 'price' && EVENT_KINDS[kind].schema.safeParse(JSON.parse(raw)).success && (JSON.parse(raw) as { userId: number }).userId === userId,
+            ([kind, raw]) =>
+              kind !== 'price' &&
+              EVENT_KINDS[kind].schema.safeParse(JSON.parse(raw)).success &&
+              (JSON.parse(raw) as { userId: number }).userId === userId,
           ).length;
           assert.equal(fresh.length, expected, `user ${userId}: own valid events`);
         }

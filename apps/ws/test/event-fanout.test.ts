@@ -70,7 +70,8 @@ describe('event fan-out', () => {
     );
 
     const priceFrame = priceSubscribers[0]!.frames[0]!;
-    for (const s of priceSubscribers) assert.equal(s.frames.length === 1 && s.frames[0], priceFrame, 'same Buffer instance');
+    for (const s of priceSubscribers)
+      assert.equal(s.frames.length === 1 && s.frames[0], priceFrame, 'same Buffer instance');
     const orderFrame = userSeven[0]!.frames[0]!;
     assert.equal(userSeven[1]!.frames[0], orderFrame, 'same Buffer instance');
     assert.equal(userEight.frames.length, 0);

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { createEventPublisher } from '@repo/events';
 import { CHANNELS } from '@repo/protocol';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
-import { TestClient } from './test-client.ts';
+import { TestClient } from '@repo/test-support';
 
 /**
  * Thousands of generated client frames against a live gateway. Each frame's answer is predicted
@@ -37,13 +37,19 @@ function expectationFor(frame: Frame): Expectation {
   } catch {
     return { reply: { type: 'error', code: 'invalid_json' } };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { reply: { type: 'error', code: 'invalid_message' } };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { reply: { type: 'error', code: 'invalid_message' } };
   const own = (key: string) => (Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined);
   const rawId = own('id');
-  const idOk = rawId === undefined || (typeof rawId === 'string' && rawId.length <= 128) || (typeof rawId === 'number' && Number.isFinite(rawId));
+  const idOk =
+    rawId === undefined ||
+    (typeof rawId === 'string' && rawId.length <= 128) ||
+    (typeof rawId === 'number' && Number.isFinite(rawId));
   if (!idOk) return { reply: { type: 'error', code: 'invalid_message' } };
   const id = rawId as string | number | undefined;
-  const answer = (type: string, code?: string) => ({ reply: { type, ...(code ? { code } : {}), ...(id === undefined ? {} : { id }) } });
+  const answer = (type: string, code?: string) => ({
+    reply: { type, ...(code ? { code } : {}), ...(id === undefined ? {} : { id }) },
+  });
   const type = own('type');
   switch (type) {
     case 'ping':
@@ -51,7 +57,9 @@ function expectationFor(frame: Frame): Expectation {
     case 'auth': {
       const token = own('token');
       // The fuzzing socket knows no valid token: a well-formed auth fails.
-      return typeof token === 'string' && token.length > 0 && token.length <= 4096 ? answer('error', 'auth_failed') : answer('error', 'invalid_message');
+      return typeof token === 'string' && token.length > 0 && token.length <= 4096
+        ? answer('error', 'auth_failed')
+        : answer('error', 'invalid_message');
     }
     case 'subscribe':
     case 'unsubscribe': {
@@ -60,7 +68,8 @@ function expectationFor(frame: Frame): Expectation {
       if (!(CHANNELS as readonly string[]).includes(channel)) return answer('error', 'unknown_channel');
       if (type === 'unsubscribe') return answer('unsubscribed');
       const since = own('since');
-      if (since !== undefined && !(typeof since === 'number' && Number.isSafeInteger(since) && since >= 0)) return answer('error', 'invalid_message');
+      if (since !== undefined && !(typeof since === 'number' && Number.isSafeInteger(since) && since >= 0))
+        return answer('error', 'invalid_message');
       return channel === 'prices' ? answer('subscribed') : answer('error', 'auth_required');
     }
     default:
@@ -70,8 +79,20 @@ function expectationFor(frame: Frame): Expectation {
 
 // ---- generators ------------------------------------------------------------------------------
 
-const text = (kind: string) => (s: string): Frame => ({ data: Buffer.from(s, 'utf8'), binary: false, kind });
-const nastyKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', 'type', 'id', '');
+const text =
+  (kind: string) =>
+  (s: string): Frame => ({ data: Buffer.from(s, 'utf8'), binary: false, kind });
+const nastyKey = fc.constantFrom(
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'type',
+  'id',
+  '',
+);
 const anyJson = fc.jsonValue({ maxDepth: 3 });
 const wrongValue = fc.oneof(
   anyJson,
@@ -79,10 +100,21 @@ const wrongValue = fc.oneof(
   fc.string({ maxLength: 20 }),
 );
 const validMessage = fc.oneof(
-  fc.record({ type: fc.constant('ping'), id: fc.oneof(fc.string({ maxLength: 12 }), fc.integer()) }, { requiredKeys: ['type'] }),
-  fc.record({ type: fc.constant('auth'), token: fc.string({ minLength: 1, maxLength: 64 }), id: fc.integer() }, { requiredKeys: ['type', 'token'] }),
   fc.record(
-    { type: fc.constantFrom('subscribe', 'unsubscribe'), channel: fc.constantFrom(...CHANNELS), id: fc.string({ maxLength: 8 }), since: fc.nat() },
+    { type: fc.constant('ping'), id: fc.oneof(fc.string({ maxLength: 12 }), fc.integer()) },
+    { requiredKeys: ['type'] },
+  ),
+  fc.record(
+    { type: fc.constant('auth'), token: fc.string({ minLength: 1, maxLength: 64 }), id: fc.integer() },
+    { requiredKeys: ['type', 'token'] },
+  ),
+  fc.record(
+    {
+      type: fc.constantFrom('subscribe', 'unsubscribe'),
+      channel: fc.constantFrom(...CHANNELS),
+      id: fc.string({ maxLength: 8 }),
+      since: fc.nat(),
+    },
     { requiredKeys: ['type', 'channel'] },
   ),
 );
@@ -97,13 +129,11 @@ const corrupted = fc
     else copy[key] = value;
     return JSON.stringify(copy);
   });
-const protoKeys = fc
-  .tuple(validMessage, nastyKey, anyJson)
-  .map(([message, key, value]) => {
-    const json = JSON.stringify(message);
-    // Raw text, so "__proto__" arrives as an own key rather than being eaten by an object literal.
-    return `{${JSON.stringify(key)}:${JSON.stringify(value)},${json.slice(1)}`;
-  });
+const protoKeys = fc.tuple(validMessage, nastyKey, anyJson).map(([message, key, value]) => {
+  const json = JSON.stringify(message);
+  // Raw text, so "__proto__" arrives as an own key rather than being eaten by an object literal.
+  return `{${JSON.stringify(key)}:${JSON.stringify(value)},${json.slice(1)}`;
+});
 const deepNesting = fc
   .tuple(fc.integer({ min: 100, max: 8000 }), fc.constantFrom('[', '{"a":'), fc.boolean())
   .map(([depth, open, closed]) => {
@@ -112,7 +142,13 @@ const deepNesting = fc
   })
   .filter((s) => Buffer.byteLength(s) <= MAX_PAYLOAD);
 const hugeValues = fc.oneof(
-  fc.constantFrom('1e999', '-1e999', '9'.repeat(5000), '{"type":"ping","id":1e999}', '{"type":"ping","id":123456789012345678901234567890}'),
+  fc.constantFrom(
+    '1e999',
+    '-1e999',
+    '9'.repeat(5000),
+    '{"type":"ping","id":1e999}',
+    '{"type":"ping","id":123456789012345678901234567890}',
+  ),
   fc.integer({ min: 129, max: 15_000 }).map((n) => JSON.stringify({ type: 'ping', id: 'i'.repeat(n) })),
   fc.integer({ min: 4000, max: 15_000 }).map((n) => JSON.stringify({ type: 'auth', token: 't'.repeat(n) })),
   fc.integer({ min: 1, max: 15_000 }).map((n) => JSON.stringify({ type: 'subscribe', channel: 'c'.repeat(n) })),
@@ -125,16 +161,38 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   { weight: 2, arbitrary: anyJson.map((v) => text('json')(JSON.stringify(v))) },
   {
     weight: 2,
-    arbitrary: fc.dictionary(fc.oneof(nastyKey, fc.string({ maxLength: 6 })), wrongValue, { maxKeys: 5 }).map((d) => text('unknown-fields')(JSON.stringify(d))),
+    arbitrary: fc
+      .dictionary(fc.oneof(nastyKey, fc.string({ maxLength: 6 })), wrongValue, { maxKeys: 5 })
+      .map((d) => text('unknown-fields')(JSON.stringify(d))),
   },
   { weight: 2, arbitrary: fc.string({ maxLength: 200 }).map(text('string')) },
   { weight: 2, arbitrary: hugeValues.map(text('huge')) },
   { weight: 1, arbitrary: deepNesting.map(text('deep')) },
   // Random bytes sent as a text frame: mostly invalid UTF-8 (close 1007), sometimes valid.
-  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((b) => ({ data: Buffer.from(b), binary: false, kind: 'bytes' })) },
-  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 256 }).map((b) => ({ data: Buffer.from(b), binary: true, kind: 'binary' })) },
-  { weight: 1, arbitrary: fc.constantFrom(Buffer.from([0xc3, 0x28]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('{"type":"ping"\xff}', 'latin1')).map((data) => ({ data, binary: false, kind: 'bad-utf8' })) },
-  { weight: 1, arbitrary: fc.integer({ min: MAX_PAYLOAD + 1, max: MAX_PAYLOAD * 4 }).map((n) => text('oversize')(JSON.stringify({ type: 'ping', pad: 'x'.repeat(n) }))) },
+  {
+    weight: 1,
+    arbitrary: fc.uint8Array({ maxLength: 64 }).map((b) => ({ data: Buffer.from(b), binary: false, kind: 'bytes' })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.uint8Array({ maxLength: 256 }).map((b) => ({ data: Buffer.from(b), binary: true, kind: 'binary' })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom(
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from([0xed, 0xa0, 0x80]),
+        Buffer.from('{"type":"ping"\xff}', 'latin1'),
+      )
+      .map((data) => ({ data, binary: false, kind: 'bad-utf8' })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: MAX_PAYLOAD + 1, max: MAX_PAYLOAD * 4 })
+      .map((n) => text('oversize')(JSON.stringify({ type: 'ping', pad: 'x'.repeat(n) }))),
+  },
 );
 
 // ---- the test --------------------------------------------------------------------------------
@@ -184,7 +242,7 @@ describe('client frame fuzz', () => {
 
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(frameArb, { minLength: 1, maxLength: 30, size: "max" }), async (batch) => {
+        fc.asyncProperty(fc.array(frameArb, { minLength: 1, maxLength: 30, size: 'max' }), async (batch) => {
           // Replying frames are pipelined and checked in order after a ping barrier; a frame that
           // must close the socket is sent alone on the socket, which is then replaced.
           let pending: { frame: Frame; expected: Expectation & { reply: object } }[] = [];
@@ -214,7 +272,9 @@ describe('client frame fuzz', () => {
               fuzzer.ws.send(frame.data, { binary: frame.binary });
               const closed = await Promise.race([
                 fuzzer.closed,
-                new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no close for ${frame.kind}`)), 5000)),
+                new Promise<never>((_, reject) =>
+                  setTimeout(() => reject(new Error(`no close for ${frame.kind}`)), 5000),
+                ),
               ]);
               assert.equal(closed.code, expected.close, `${frame.kind} frame`);
               fuzzer = await fx.connect();
@@ -259,4 +319,3 @@ describe('client frame fuzz', () => {
     await watcher.close();
   });
 });
-

@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import type { ClientOptions } from 'ws';
 import { MemoryBroker, type Broker } from '@repo/broker';
 import { createGateway, type Gateway, type GatewayOptions, type Session, type SessionVerifier } from '../src/index.ts';
-import { TestClient } from './test-client.ts';
+import { TestClient } from '@repo/test-support';
 
 /** A session verifier the test controls: tokens map to sessions; `hold()` delays answers. */
 export class StubSessions implements SessionVerifier {
@@ -97,7 +97,9 @@ export async function startGateway(
       if (!metric) throw new Error(`no metric ${name}`);
       const { values } = await metric.get();
       return values
-        .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+        .filter((v) =>
+          Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
+        )
         .reduce((sum, v) => sum + v.value, 0);
     },
     async close() {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createEventPublisher } from '@repo/events';
 import { startGateway } from './gateway-fixture.ts';
-import { TestClient } from './test-client.ts';
+import { TestClient } from '@repo/test-support';
 
 const httpUrl = (wsUrl: string, path: string) => wsUrl.replace('ws://', 'http://') + path;
 

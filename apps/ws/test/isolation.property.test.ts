@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { createEventPublisher, type EventPublisher } from '@repo/events';
 import { redisKeys } from '@repo/redis';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
-import { TestClient } from './test-client.ts';
+import { TestClient } from '@repo/test-support';
 
 const SLOTS = 5;
 const USERS = 2;
@@ -22,15 +22,32 @@ const slot = fc.integer({ min: 0, max: SLOTS - 1 });
 const user = fc.integer({ min: 1, max: USERS });
 const sess = fc.integer({ min: 0, max: 1 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({
+  {
+    weight: 3,
+    arbitrary: fc.record({
       op: fc.constant('open' as const),
       slot,
       user: fc.option(user, { freq: 5 }),
       sess,
       channels: fc.subarray(['orders', 'portfolio', 'prices'] as ('orders' | 'portfolio' | 'prices')[]),
-    }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('subscribe' as const), slot, channel: fc.constantFrom('orders', 'portfolio', 'prices') as fc.Arbitrary<PrivateChannel | 'prices'> }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('unsubscribe' as const), slot, channel: fc.constantFrom('orders', 'portfolio', 'prices') as fc.Arbitrary<PrivateChannel | 'prices'> }) },
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('subscribe' as const),
+      slot,
+      channel: fc.constantFrom('orders', 'portfolio', 'prices') as fc.Arbitrary<PrivateChannel | 'prices'>,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('unsubscribe' as const),
+      slot,
+      channel: fc.constantFrom('orders', 'portfolio', 'prices') as fc.Arbitrary<PrivateChannel | 'prices'>,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('close' as const), slot }) },
   { weight: 5, arbitrary: fc.record({ op: fc.constant('order' as const), user, rejected: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('portfolio' as const), user }) },
@@ -48,7 +65,11 @@ interface SlotModel {
 
 function privateKeys(client: TestClient): string[] {
   return client.received.flatMap((m) =>
-    m.type === 'order_filled' || m.type === 'order_rejected' ? [`o${m.orderId}`] : m.type === 'portfolio' ? [`p${m.version}`] : [],
+    m.type === 'order_filled' || m.type === 'order_rejected'
+      ? [`o${m.orderId}`]
+      : m.type === 'portfolio'
+        ? [`p${m.version}`]
+        : [],
   );
 }
 
@@ -114,7 +135,10 @@ describe('isolation property', () => {
               case 'unsubscribe': {
                 const model = slots[op.slot];
                 if (!model) break;
-                assert.equal((await model.client.request({ type: 'unsubscribe', channel: op.channel })).type, 'unsubscribed');
+                assert.equal(
+                  (await model.client.request({ type: 'unsubscribe', channel: op.channel })).type,
+                  'unsubscribed',
+                );
                 model.subs.delete(op.channel);
                 break;
               }
@@ -128,21 +152,36 @@ describe('isolation property', () => {
               }
               case 'order': {
                 const orderId = (nextOrderId += 1);
-                const base = { userId: userId(op.user), orderId, side: 'buy' as const, baseAsset: 'SOL', quoteAsset: 'USD' };
-                if (op.rejected) await publisher.publishOrderRejected({ ...base, requestedSize: '1', reason: 'no funds' });
+                const base = {
+                  userId: userId(op.user),
+                  orderId,
+                  side: 'buy' as const,
+                  baseAsset: 'SOL',
+                  quoteAsset: 'USD',
+                };
+                if (op.rejected)
+                  await publisher.publishOrderRejected({ ...base, requestedSize: '1', reason: 'no funds' });
                 else await publisher.publishOrderFilled({ ...base, executedPrice: '1', executedSize: '1', fee: '0' });
                 for (const model of slots) {
-                  if (model && model.userId === userId(op.user) && model.subs.has('orders')) model.expected.push(`o${orderId}`);
+                  if (model && model.userId === userId(op.user) && model.subs.has('orders'))
+                    model.expected.push(`o${orderId}`);
                 }
                 break;
               }
               case 'portfolio': {
                 const version = (nextVersion += 1);
-                const event = { userId: userId(op.user), balances: [], positions: [], timestamp: new Date().toISOString(), version };
+                const event = {
+                  userId: userId(op.user),
+                  balances: [],
+                  positions: [],
+                  timestamp: new Date().toISOString(),
+                  version,
+                };
                 // Published raw (no latest-value write) so subscribing sends no snapshot to account for.
                 await fx.broker.publish(redisKeys.CHANNELS.portfolioUpdate(), JSON.stringify(event));
                 for (const model of slots) {
-                  if (model && model.userId === userId(op.user) && model.subs.has('portfolio')) model.expected.push(`p${version}`);
+                  if (model && model.userId === userId(op.user) && model.subs.has('portfolio'))
+                    model.expected.push(`p${version}`);
                 }
                 break;
               }

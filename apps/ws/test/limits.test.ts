@@ -9,8 +9,7 @@ import { InvalidLimitError } from '../src/limits.ts';
 import { createGateway } from '../src/index.ts';
 import { MemoryBroker } from '@repo/broker';
 import { startGateway } from './gateway-fixture.ts';
-import { TestClient } from './test-client.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { TestClient, waitFor } from '@repo/test-support';
 
 const PORTFOLIO_CHANNEL = 'trading:events:portfolio:update';
 
@@ -36,11 +35,18 @@ describe('limits', () => {
   });
 
   it('refuses limits that cannot work, naming them', async () => {
-    const make = (limits: object) => createGateway({ broker: new MemoryBroker(), sessions: { verify: async () => null }, limits });
-    await assert.rejects(make({ softBufferedBytes: 2_000_000 }), (err: Error) => err instanceof InvalidLimitError && /softBufferedBytes.*hardBufferedBytes/.test(err.message));
+    const make = (limits: object) =>
+      createGateway({ broker: new MemoryBroker(), sessions: { verify: async () => null }, limits });
+    await assert.rejects(
+      make({ softBufferedBytes: 2_000_000 }),
+      (err: Error) => err instanceof InvalidLimitError && /softBufferedBytes.*hardBufferedBytes/.test(err.message),
+    );
     await assert.rejects(make({ maxConnections: -1 }), /maxConnections/);
     await assert.rejects(make({ pingIntervalMs: 'soon' }), /pingIntervalMs/);
-    await assert.rejects(make({ pongTimeoutMs: 2 ** 31 }), (err: Error) => err instanceof InvalidLimitError && /pongTimeoutMs.*at most/.test(err.message));
+    await assert.rejects(
+      make({ pongTimeoutMs: 2 ** 31 }),
+      (err: Error) => err instanceof InvalidLimitError && /pongTimeoutMs.*at most/.test(err.message),
+    );
   });
 
   it('closes a socket that sends a frame over 16 KiB with 1009, and accepts one at the limit', async () => {
@@ -68,7 +74,10 @@ describe('limits', () => {
       for (let i = 0; i < 60; i += 1) replies.push(await client.next());
       assert.equal(replies.filter((m) => m.type === 'pong').length, 50);
       const limited = replies.filter((m) => m.type === 'error' && m.code === 'rate_limited');
-      assert.deepEqual(limited.map((m) => (m as { id?: number }).id), [50, 51, 52, 53, 54, 55, 56, 57, 58, 59]);
+      assert.deepEqual(
+        limited.map((m) => (m as { id?: number }).id),
+        [50, 51, 52, 53, 54, 55, 56, 57, 58, 59],
+      );
       // Once the window has passed the same socket is served again.
       await waitFor(
         async () => {
@@ -77,7 +86,7 @@ describe('limits', () => {
         },
         { timeoutMs: 3000, intervalMs: 100, what: 'pong after the rate window' },
       );
-      assert.equal(await fx.metric('tradewire_ws_client_errors_total', { code: 'rate_limited' }) >= 10, true);
+      assert.equal((await fx.metric('tradewire_ws_client_errors_total', { code: 'rate_limited' })) >= 10, true);
     } finally {
       await fx.close();
     }
@@ -152,7 +161,11 @@ describe('limits', () => {
       assert.deepEqual(closed, { code: 4008, reason: 'slow consumer' });
       const versions = stalled.ofType('portfolio').map((m) => m.version);
       assert.ok(versions.length > 0 && versions.length < version, `got ${versions.length} of ${version}`);
-      assert.deepEqual(versions, versions.map((_, i) => i + 1), 'portfolio updates before the close arrive without a gap');
+      assert.deepEqual(
+        versions,
+        versions.map((_, i) => i + 1),
+        'portfolio updates before the close arrive without a gap',
+      );
     } finally {
       await fx.close();
     }
@@ -188,11 +201,22 @@ describe('limits', () => {
       await client.waitFor((m) => m.type === 'price' && m.symbol === 'BTC' && m.price === last, 10_000);
       await client.barrier(10_000);
       const versions = client.ofType('portfolio').map((m) => m.version);
-      assert.deepEqual(versions, Array.from({ length: version }, (_, i) => i + 1), 'every portfolio update, in order');
+      assert.deepEqual(
+        versions,
+        Array.from({ length: version }, (_, i) => i + 1),
+        'every portfolio update, in order',
+      );
       for (const symbol of ['SOL', 'BTC']) {
-        const ticks = client.ofType('price').filter((m) => m.symbol === symbol).map((m) => Number(m.price));
+        const ticks = client
+          .ofType('price')
+          .filter((m) => m.symbol === symbol)
+          .map((m) => Number(m.price));
         assert.ok(ticks.length < tick, `${symbol}: ${ticks.length} ticks of ${tick} were sent`);
-        assert.deepEqual(ticks, [...ticks].sort((a, b) => a - b), `${symbol} ticks stay in order`);
+        assert.deepEqual(
+          ticks,
+          [...ticks].sort((a, b) => a - b),
+          `${symbol} ticks stay in order`,
+        );
       }
       assert.equal(client.ws.readyState, client.ws.OPEN);
     } finally {
@@ -261,7 +285,9 @@ describe('limits', () => {
         });
       };
       const before = pings;
-      await waitFor(() => stalls === 1 && pings >= before + clients.length * 2, { what: 'two more pings at every socket after the stall' });
+      await waitFor(() => stalls === 1 && pings >= before + clients.length * 2, {
+        what: 'two more pings at every socket after the stall',
+      });
       for (const client of clients) await client.barrier();
       assert.equal(await fx.metric('tradewire_ws_disconnects_total', { reason: 'heartbeat' }), 0);
     } finally {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createEventPublisher, createPriceStore, type EventPublisher } from '@repo/events';
 import { MemoryBroker } from '@repo/broker';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { waitFor } from '@repo/test-support';
 
 const order = (userId: number, orderId: number) => ({
   userId,
@@ -192,8 +192,15 @@ describe('gateway protocol', () => {
       await publisher.publishOrderFilled({ ...order(101, 1), seq: 1 });
       await publisher.publishOrderRejected(rejection(101, 2));
       for (const c of [mine, mineToo]) {
-        assert.deepEqual(await c.waitFor((m) => m.type === 'order_filled'), { type: 'order_filled', ...order(101, 1), seq: 1 });
-        assert.deepEqual(await c.waitFor((m) => m.type === 'order_rejected'), { type: 'order_rejected', ...rejection(101, 2) });
+        assert.deepEqual(await c.waitFor((m) => m.type === 'order_filled'), {
+          type: 'order_filled',
+          ...order(101, 1),
+          seq: 1,
+        });
+        assert.deepEqual(await c.waitFor((m) => m.type === 'order_rejected'), {
+          type: 'order_rejected',
+          ...rejection(101, 2),
+        });
       }
       await theirs.barrier();
       assert.equal(theirs.ofType('order_filled').length + theirs.ofType('order_rejected').length, 0);
@@ -258,8 +265,18 @@ describe('gateway protocol', () => {
       const snapshot = [await client.next(), await client.next(), await client.next()];
       const bySymbol = Object.fromEntries(snapshot.map((m) => [(m as { symbol: string }).symbol, m]));
       assert.deepEqual(Object.keys(bySymbol).sort(), ['BTC', 'ETH', 'SOL']);
-      assert.deepEqual(bySymbol.BTC, { type: 'price', symbol: 'BTC', price: '50000', timestamp: '2025-03-01T00:00:00.000Z' });
-      assert.deepEqual(bySymbol.ETH, { type: 'price', symbol: 'ETH', price: '3000', timestamp: '2025-03-01T00:00:01.000Z' });
+      assert.deepEqual(bySymbol.BTC, {
+        type: 'price',
+        symbol: 'BTC',
+        price: '50000',
+        timestamp: '2025-03-01T00:00:00.000Z',
+      });
+      assert.deepEqual(bySymbol.ETH, {
+        type: 'price',
+        symbol: 'ETH',
+        price: '3000',
+        timestamp: '2025-03-01T00:00:01.000Z',
+      });
       await client.barrier();
       assert.equal(client.ofType('price').length, 3);
     });
@@ -294,7 +311,12 @@ describe('gateway protocol', () => {
         release();
         for (const client of clients) {
           assert.equal((await client.next()).type, 'subscribed');
-          assert.deepEqual(await client.next(), { type: 'price', symbol: 'SOL', price: '12', timestamp: (await createPriceStore(broker).getPrice('SOL'))!.timestamp });
+          assert.deepEqual(await client.next(), {
+            type: 'price',
+            symbol: 'SOL',
+            price: '12',
+            timestamp: (await createPriceStore(broker).getPrice('SOL'))!.timestamp,
+          });
         }
         assert.equal(reads, 1);
       } finally {
@@ -319,7 +341,11 @@ describe('gateway protocol', () => {
         loadPortfolio: async (userId) => (userId === 601 ? loaded : userId === 602 ? portfolio(999, '1') : null),
       });
       try {
-        for (const [userId, expected] of [[601, 1], [602, 0], [603, 0]] as const) {
+        for (const [userId, expected] of [
+          [601, 1],
+          [602, 0],
+          [603, 0],
+        ] as const) {
           const { client } = await other.connectAs(userId);
           client.send({ type: 'subscribe', channel: 'portfolio', id: 'p' });
           assert.deepEqual(await client.next(), { type: 'subscribed', channel: 'portfolio', id: 'p' });

@@ -5,8 +5,7 @@ import { createEventPublisher } from '@repo/events';
 import type { Logger } from '@repo/log';
 import { redisKeys } from '@repo/redis';
 import { startGateway, StubSessions, type GatewayFixture } from './gateway-fixture.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { RedisServer, waitFor } from '@repo/test-support';
 
 const C = redisKeys.CHANNELS;
 const fastReconnect = { baseDelayMs: 20, maxDelayMs: 200 };
@@ -75,7 +74,10 @@ describe('gateway on Redis', () => {
       assert.deepEqual(orderIds(userOneB), odd);
       assert.deepEqual(orderIds(userTwoB), even);
       for (const client of [pricesA, pricesB]) {
-        assert.deepEqual(client.ofType('price').map((m) => m.price), ticks);
+        assert.deepEqual(
+          client.ofType('price').map((m) => m.price),
+          ticks,
+        );
       }
     } finally {
       for (const node of nodes) await node.close();
@@ -127,7 +129,10 @@ describe('gateway on Redis', () => {
       const price = await client.next();
       assert.deepEqual([price.type, price.type === 'price' && price.price], ['price', '2']);
       await client.barrier();
-      assert.equal(client.received.filter((m) => ['price', 'order_filled', 'order_rejected', 'portfolio'].includes(m.type)).length, 2);
+      assert.equal(
+        client.received.filter((m) => ['price', 'order_filled', 'order_rejected', 'portfolio'].includes(m.type)).length,
+        2,
+      );
       assert.equal(await fx.metric('tradewire_ws_events_dropped_total', { reason: 'malformed' }), malformed.length);
       assert.equal(warnings.length, 1, 'one warning line for the burst');
       assert.doesNotMatch(JSON.stringify(warnings), /isAdmin/);

@@ -5,7 +5,7 @@ import { createEventPublisher, type OrderFilledEvent } from '@repo/events';
 import type { ServerMessage } from '@repo/protocol';
 import { MemoryOrderHistory, type OrderHistory, type OrderHistoryPage } from '../src/order-history.ts';
 import { startGateway } from './gateway-fixture.ts';
-import type { TestClient } from './test-client.ts';
+import type { TestClient } from '@repo/test-support';
 
 /**
  * Issue 5 at the gateway: `subscribe orders since` replays from history, the seam between
@@ -51,7 +51,9 @@ class GatedHistory implements OrderHistory {
 }
 
 const seqs = (client: TestClient) =>
-  client.received.filter((m): m is Extract<ServerMessage, { type: 'order_filled' }> => m.type === 'order_filled').map((m) => m.seq);
+  client.received
+    .filter((m): m is Extract<ServerMessage, { type: 'order_filled' }> => m.type === 'order_filled')
+    .map((m) => m.seq);
 
 describe('order replay and gap fill (issue 5)', () => {
   it('answers a fresh subscription with the latest seq and replays nothing', async () => {
@@ -225,7 +227,10 @@ describe('order replay and gap fill (issue 5)', () => {
       for (const version of [3, 2, 3, 4, 1]) await publisher.publishPortfolioUpdate(portfolio(version));
       await client.waitFor((m) => m.type === 'portfolio' && m.version === 4);
       await client.barrier();
-      assert.deepEqual(client.ofType('portfolio').map((m) => m.version), [3, 4]);
+      assert.deepEqual(
+        client.ofType('portfolio').map((m) => m.version),
+        [3, 4],
+      );
     } finally {
       await fx.close();
     }

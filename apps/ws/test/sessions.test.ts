@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createEventPublisher, type EventPublisher } from '@repo/events';
 import { redisKeys } from '@repo/redis';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
-import { waitFor } from '../../../test/support/wait-for.ts';
+import { waitFor } from '@repo/test-support';
 
 const filled = (userId: number, orderId: number) => ({
   userId,

@@ -186,13 +186,10 @@ function connectOnce(client: RedisClient): Promise<void> {
       reject(err);
     };
     client.on('error', onError);
-    client.connect().then(
-      () => {
-        client.off('error', onError);
-        resolve();
-      },
-      onError,
-    );
+    client.connect().then(() => {
+      client.off('error', onError);
+      resolve();
+    }, onError);
   });
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import type { Broker } from '../src/index.ts';
-import { nextValue } from '../../../test/support/wait-for.ts';
+import { nextValue } from '@repo/test-support';
 
 /**
  * The one contract every Broker implementation passes. `make` returns a fresh, connected
@@ -39,7 +39,10 @@ export function brokerContract(name: string, make: () => Promise<Broker>): void 
       });
       for (let i = 0; i < 100; i++) await broker.publish('order', String(i));
       await all;
-      assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => String(i)));
+      assert.deepEqual(
+        got,
+        Array.from({ length: 100 }, (_, i) => String(i)),
+      );
     });
 
     it('calls every handler of a channel, and a throwing handler does not stop the others', async () => {

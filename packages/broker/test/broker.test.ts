@@ -3,8 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { MemoryBroker, connectRedisBroker, RedisBroker } from '../src/index.ts';
 import { brokerContract } from './broker.contract.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { nextValue, waitFor } from '../../../test/support/wait-for.ts';
+import { RedisServer, nextValue, waitFor } from '@repo/test-support';
 
 brokerContract('MemoryBroker', async () => new MemoryBroker());
 

@@ -124,10 +124,20 @@ export class TradewireClient {
     if (typeof url !== 'string' || url === '') throw new TypeError('connect(url): url must be a non-empty string');
     this.url = url;
     this.Socket = resolveSocketConstructor(options.WebSocket);
-    const baseDelayMs = positiveNumberOption('reconnect.baseDelayMs', options.reconnect?.baseDelayMs, DEFAULT_BASE_DELAY_MS);
-    const maxDelayMs = positiveNumberOption('reconnect.maxDelayMs', options.reconnect?.maxDelayMs, DEFAULT_MAX_DELAY_MS);
+    const baseDelayMs = positiveNumberOption(
+      'reconnect.baseDelayMs',
+      options.reconnect?.baseDelayMs,
+      DEFAULT_BASE_DELAY_MS,
+    );
+    const maxDelayMs = positiveNumberOption(
+      'reconnect.maxDelayMs',
+      options.reconnect?.maxDelayMs,
+      DEFAULT_MAX_DELAY_MS,
+    );
     if (maxDelayMs < baseDelayMs) {
-      throw new RangeError(`reconnect.maxDelayMs (${maxDelayMs}) must not be below reconnect.baseDelayMs (${baseDelayMs})`);
+      throw new RangeError(
+        `reconnect.maxDelayMs (${maxDelayMs}) must not be below reconnect.baseDelayMs (${baseDelayMs})`,
+      );
     }
     this.backoff = { baseDelayMs, maxDelayMs };
     this.requests = new RequestTable(
@@ -325,7 +335,8 @@ export class TradewireClient {
 
   private async resubscribe(socket: SocketLike, channel: Channel): Promise<void> {
     const since = channel === 'orders' ? this.positions.orderSeq(this.userId) : undefined;
-    const message: SubscribeRequest = since === undefined ? { type: 'subscribe', channel } : { type: 'subscribe', channel, since };
+    const message: SubscribeRequest =
+      since === undefined ? { type: 'subscribe', channel } : { type: 'subscribe', channel, since };
     try {
       await this.sendNow(socket, message, (reply) => this.onSubscribed(channel, reply, since));
     } catch (error) {
@@ -448,7 +459,9 @@ export class TradewireClient {
         this.onPortfolio(message);
         return;
       default:
-        this.logger.warn(`tradewire client: dropped a message of unknown type ${JSON.stringify((message as { type: string }).type)}`);
+        this.logger.warn(
+          `tradewire client: dropped a message of unknown type ${JSON.stringify((message as { type: string }).type)}`,
+        );
     }
   }
 
@@ -462,7 +475,10 @@ export class TradewireClient {
     const expected = REPLY_TYPE[request.message.type];
     if (reply.type !== expected) {
       this.requests.settle(request, {
-        error: new ServerError('invalid_message', `expected ${expected} in reply to ${request.message.type}, got ${reply.type}`),
+        error: new ServerError(
+          'invalid_message',
+          `expected ${expected} in reply to ${request.message.type}, got ${reply.type}`,
+        ),
       });
       return;
     }
@@ -474,7 +490,10 @@ export class TradewireClient {
     const text = typeof message.message === 'string' ? message.message : code;
     const request = message.id === undefined ? undefined : this.requests.get(message.id);
     if (request) {
-      const channel = request.message.type === 'subscribe' || request.message.type === 'unsubscribe' ? request.message.channel : undefined;
+      const channel =
+        request.message.type === 'subscribe' || request.message.type === 'unsubscribe'
+          ? request.message.channel
+          : undefined;
       this.requests.settle(request, { error: new ServerError(code, text, channel ? { channel } : {}) });
       return;
     }

@@ -50,7 +50,13 @@
  *   in a `subscribed` reply emits `resync`. Messages without `seq`/`version` are never dropped.
  * - Handlers and listeners that throw are logged through `logger.warn`; delivery goes on.
  */
-export { connect, TradewireClient, DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './client.ts';
+export {
+  connect,
+  TradewireClient,
+  DEFAULT_BASE_DELAY_MS,
+  DEFAULT_MAX_DELAY_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from './client.ts';
 export type { ClientOptions, ConnectionState, ResyncChannel } from './client.ts';
 export { ServerError, ConnectionClosedError, TimeoutError, type ClientErrorCode } from './errors.ts';
 export { backoffDelay, nextReconnectAttempt, type BackoffOptions } from './backoff.ts';

@@ -5,10 +5,22 @@ import { backoffDelay, nextReconnectAttempt } from '../src/index.ts';
 const options = { baseDelayMs: 250, maxDelayMs: 10_000 };
 
 test('the delay is uniform below min(max, base * 2^attempt)', () => {
-  assert.equal(backoffDelay(0, options, () => 0), 0);
-  assert.equal(backoffDelay(0, options, () => 0.999999), 249);
-  assert.equal(backoffDelay(3, options, () => 0.999999), 1999);
-  assert.equal(backoffDelay(3, options, () => 0.5), 1000);
+  assert.equal(
+    backoffDelay(0, options, () => 0),
+    0,
+  );
+  assert.equal(
+    backoffDelay(0, options, () => 0.999999),
+    249,
+  );
+  assert.equal(
+    backoffDelay(3, options, () => 0.999999),
+    1999,
+  );
+  assert.equal(
+    backoffDelay(3, options, () => 0.5),
+    1000,
+  );
 });
 
 test('the delay is capped at maxDelayMs however many attempts failed', () => {

@@ -84,7 +84,10 @@ test('requests made while connecting are sent once open and resolve on the repli
   const first = await gateway.connection(0);
   assert.deepEqual(
     first.received.map((m) => [m.type, m.id]),
-    [['auth', 1], ['ping', 2]],
+    [
+      ['auth', 1],
+      ['ping', 2],
+    ],
   );
 });
 
@@ -112,8 +115,14 @@ test("a refused request rejects with the server's code, and the connection stays
     assert.equal(error.code, 'auth_failed');
     return true;
   });
-  await assert.rejects(client.subscribe('orders', () => {}), { code: 'auth_required', channel: 'orders' });
-  await assert.rejects(client.subscribe('chat' as 'prices', () => {}), { code: 'unknown_channel' });
+  await assert.rejects(
+    client.subscribe('orders', () => {}),
+    { code: 'auth_required', channel: 'orders' },
+  );
+  await assert.rejects(
+    client.subscribe('chat' as 'prices', () => {}),
+    { code: 'unknown_channel' },
+  );
   assert.ok((await client.ping()) >= 0);
   assert.equal(client.state, 'open');
 });
@@ -180,16 +189,19 @@ test('a reconnect re-authenticates, then resubscribes (orders with since); repla
   const second = await gateway.connection(1);
   assert.deepEqual(second.received[0], { type: 'auth', token: 'alice', id: second.received[0]!.id });
   const subscribes = second.received.filter((m) => m.type === 'subscribe');
-  assert.deepEqual(
-    subscribes.map((m) => [m.channel, m.since]).sort(),
-    [['orders', 2], ['prices', undefined]],
-  );
+  assert.deepEqual(subscribes.map((m) => [m.channel, m.since]).sort(), [
+    ['orders', 2],
+    ['prices', undefined],
+  ]);
   await orders.atLeast(4);
   gateway.publishOrder(orderFilled(7, 5));
   gateway.publishPrice(price('BTC', '1'));
   await orders.atLeast(5);
   await prices.atLeast(1);
-  assert.deepEqual(orders.messages.map((m) => m.seq), [1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    orders.messages.map((m) => m.seq),
+    [1, 2, 3, 4, 5],
+  );
 });
 
 test('duplicate order events and stale portfolio versions are dropped; a new portfolio handler still gets its snapshot', async () => {
@@ -205,15 +217,27 @@ test('duplicate order events and stale portfolio versions are dropped; a new por
   for (const seq of [1, 2, 2, 1, 3]) gateway.send(connection, orderFilled(7, seq));
   for (const version of [1, 2, 2, 1, 3]) gateway.publishPortfolio(portfolio(7, version));
   await client.ping(); // everything above arrived before the pong
-  assert.deepEqual(orders.messages.map((m) => m.seq), [1, 2, 3]);
-  assert.deepEqual(first.messages.map((m) => m.version), [1, 2, 3]);
+  assert.deepEqual(
+    orders.messages.map((m) => m.seq),
+    [1, 2, 3],
+  );
+  assert.deepEqual(
+    first.messages.map((m) => m.version),
+    [1, 2, 3],
+  );
 
   // The snapshot (version 3) is a repeat for `first` but the only state `second` will get.
   const second = collector<PortfolioMessage>(gateway);
   await client.subscribe('portfolio', second.handler);
   await client.ping();
-  assert.deepEqual(second.messages.map((m) => m.version), [3]);
-  assert.deepEqual(first.messages.map((m) => m.version), [1, 2, 3]);
+  assert.deepEqual(
+    second.messages.map((m) => m.version),
+    [3],
+  );
+  assert.deepEqual(
+    first.messages.map((m) => m.version),
+    [1, 2, 3],
+  );
 });
 
 test('a server without seq or version: nothing is dropped and a reconnect subscribes without since', async () => {
@@ -260,7 +284,10 @@ test('recovered:false emits resync and moves the position to the server latest s
 
   gateway.publishOrder(orderFilled(7, 11)); // live again, after the REST reload
   await orders.atLeast(2);
-  assert.deepEqual(orders.messages.map((m) => m.seq), [1, 11]);
+  assert.deepEqual(
+    orders.messages.map((m) => m.seq),
+    [1, 11],
+  );
 
   const again = nextEvent(client, 'reconnected');
   gateway.dropAll();
@@ -382,7 +409,11 @@ test('a server error not tied to a request is emitted; a revoked session is not 
   gateway.tokens.set('alice', 7);
   await client.auth('alice');
   const revoked = nextEvent<ServerError>(client, 'error');
-  gateway.send(await gateway.connection(0), { type: 'error', code: 'session_revoked', message: 'logged out elsewhere' });
+  gateway.send(await gateway.connection(0), {
+    type: 'error',
+    code: 'session_revoked',
+    message: 'logged out elsewhere',
+  });
   assert.equal((await revoked).code, 'session_revoked');
   const reconnected = nextEvent(client, 'reconnected');
   gateway.dropAll();
@@ -405,7 +436,10 @@ test('a remembered token refused after a reconnect is forgotten: private subscri
   await reconnected;
   assert.deepEqual(
     errors.map((e) => [e.code, e.channel]),
-    [['auth_failed', undefined], ['auth_required', 'orders']],
+    [
+      ['auth_failed', undefined],
+      ['auth_required', 'orders'],
+    ],
   );
   gateway.publishPrice(price('BTC', '1'));
   await prices.atLeast(1);

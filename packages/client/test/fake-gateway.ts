@@ -1,13 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import type {
-  Channel,
-  OrderFilledMessage,
-  OrderRejectedMessage,
-  PortfolioMessage,
-  PriceMessage,
-} from '@repo/protocol';
+import type { Channel, OrderFilledMessage, OrderRejectedMessage, PortfolioMessage, PriceMessage } from '@repo/protocol';
 
 export type OrderMessage = OrderFilledMessage | OrderRejectedMessage;
 /** A client frame as received: parsed, not trusted. */
@@ -49,7 +43,13 @@ export class FakeGateway {
   private constructor(private readonly server: WebSocketServer) {
     this.changes.setMaxListeners(0);
     server.on('connection', (socket) => {
-      const connection: FakeConnection = { socket, received: [], userId: undefined, channels: new Set(), closed: false };
+      const connection: FakeConnection = {
+        socket,
+        received: [],
+        userId: undefined,
+        channels: new Set(),
+        closed: false,
+      };
       this.connections.push(connection);
       socket.on('message', (data) => {
         const message = JSON.parse(String(data)) as Received;
@@ -81,13 +81,15 @@ export class FakeGateway {
     switch (message.type) {
       case 'auth': {
         const userId = message.token === undefined ? undefined : this.tokens.get(message.token);
-        if (userId === undefined) return this.send(connection, { type: 'error', code: 'auth_failed', message: 'bad token', id });
+        if (userId === undefined)
+          return this.send(connection, { type: 'error', code: 'auth_failed', message: 'bad token', id });
         connection.userId = userId;
         return this.send(connection, { type: 'auth_ok', userId, id });
       }
       case 'subscribe': {
         const channel = message.channel ?? '';
-        if (!KNOWN.has(channel)) return this.send(connection, { type: 'error', code: 'unknown_channel', message: channel, id });
+        if (!KNOWN.has(channel))
+          return this.send(connection, { type: 'error', code: 'unknown_channel', message: channel, id });
         if (PRIVATE.has(channel) && connection.userId === undefined) {
           return this.send(connection, { type: 'error', code: 'auth_required', message: channel, id });
         }
@@ -118,7 +120,13 @@ export class FakeGateway {
     }
     const oldest = this.retainedFrom.get(userId) ?? 1;
     if (since < oldest - 1) {
-      return this.send(connection, { type: 'subscribed', channel: 'orders', id: message.id, recovered: false, seq: latest });
+      return this.send(connection, {
+        type: 'subscribed',
+        channel: 'orders',
+        id: message.id,
+        recovered: false,
+        seq: latest,
+      });
     }
     this.send(connection, { type: 'subscribed', channel: 'orders', id: message.id, recovered: true, seq: latest });
     for (const event of kept) if ((event.seq ?? 0) > since) this.send(connection, event);
@@ -143,7 +151,8 @@ export class FakeGateway {
 
   publishPortfolio(portfolio: PortfolioMessage): void {
     this.portfolios.set(portfolio.userId, portfolio);
-    for (const c of this.connections) if (c.userId === portfolio.userId && c.channels.has('portfolio')) this.send(c, portfolio);
+    for (const c of this.connections)
+      if (c.userId === portfolio.userId && c.channels.has('portfolio')) this.send(c, portfolio);
   }
 
   publishPrice(price: PriceMessage): void {

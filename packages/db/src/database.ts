@@ -10,7 +10,12 @@ import { migratePostgres } from './migrate.ts';
 import { DEFAULT_PGLITE_TEMPLATE_DIR, openPglite } from './pglite-open.ts';
 import { createOrdersRepository, type OrdersRepository } from './orders.ts';
 import { createOutboxRepository, type OutboxRepository } from './outbox.ts';
-import { createPortfolioRepository, type BalanceView, type PortfolioRepository, type PositionView } from './portfolio.ts';
+import {
+  createPortfolioRepository,
+  type BalanceView,
+  type PortfolioRepository,
+  type PositionView,
+} from './portfolio.ts';
 import { createSessionsRepository, type SessionsRepository } from './sessions.ts';
 import { createUsersRepository, type UsersRepository } from './users.ts';
 

@@ -51,8 +51,7 @@ export function canonicalOrNull(value: string | null): string | null {
 const PLAIN_DECIMAL = /^(?:0|[1-9]\d*)(?:\.\d+)?$/;
 
 export type SizeCheck =
-  | { ok: true; size: string }
-  | { ok: false; reason: 'not_decimal' | 'too_precise' | 'not_positive' | 'too_large' };
+  { ok: true; size: string } | { ok: false; reason: 'not_decimal' | 'too_precise' | 'not_positive' | 'too_large' };
 
 /**
  * Checks an order size: a positive plain decimal string with at most `SIZE_SCALE` decimals

@@ -1,10 +1,5 @@
 export { openDatabase, type Database, type DatabaseOptions, type PortfolioEventPayload } from './database.ts';
-export {
-  createSessionStore,
-  type ActiveSession,
-  type SessionStore,
-  type SessionsRepository,
-} from './sessions.ts';
+export { createSessionStore, type ActiveSession, type SessionStore, type SessionsRepository } from './sessions.ts';
 export type { UsersRepository, NewUser, UserCredentials } from './users.ts';
 export type { OrdersRepository, OrderRecord, OrderPage, PlaceOrderInput, PlaceOrderResult } from './orders.ts';
 export type { PortfolioRepository, PortfolioView, BalanceView, PositionView } from './portfolio.ts';
@@ -20,7 +15,13 @@ export {
   verifyPassword,
 } from './credentials.ts';
 export { MONEY_SCALE, SIZE_SCALE, canonical, checkSize, dec, type Decimal, type SizeCheck } from './decimal.ts';
-export { executeMarketOrder, type MarketOrderInput, type MarketOrderOutcome, type RejectReason, type Side } from './paper-trading.ts';
+export {
+  executeMarketOrder,
+  type MarketOrderInput,
+  type MarketOrderOutcome,
+  type RejectReason,
+  type Side,
+} from './paper-trading.ts';
 export { DatabaseError, UnknownUserError, UsernameTakenError } from './errors.ts';
 export { MIGRATIONS_FOLDER } from './migrate.ts';
 export * as schema from './schema.ts';

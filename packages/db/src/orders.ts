@@ -205,7 +205,11 @@ async function lockBalance(tx: DrizzleTx, userId: number, asset: string): Promis
   return { available: '0' };
 }
 
-async function lockPosition(tx: DrizzleTx, userId: number, asset: string): Promise<{ size: string; avgEntryPrice: string }> {
+async function lockPosition(
+  tx: DrizzleTx,
+  userId: number,
+  asset: string,
+): Promise<{ size: string; avgEntryPrice: string }> {
   const where = and(eq(positions.userId, userId), eq(positions.asset, asset));
   const [row] = await tx
     .select({ size: positions.size, avgEntryPrice: positions.avgEntryPrice })

@@ -74,7 +74,10 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
     async markPublished(ids, at) {
       if (ids.length === 0) return;
       try {
-        await db.update(outbox).set({ publishedAt: at }).where(inArray(outbox.id, [...ids]));
+        await db
+          .update(outbox)
+          .set({ publishedAt: at })
+          .where(inArray(outbox.id, [...ids]));
       } catch (err) {
         throw toDatabaseError(err);
       }

@@ -25,7 +25,8 @@ export async function openPglite(
   const { logger } = options;
   const inMemory = dataDir.startsWith('memory://');
   const fresh = inMemory || (await isEmptyDir(dataDir));
-  const templateDir = fresh && options.templateDir && (await ensurePrivateDir(options.templateDir, logger)) ? options.templateDir : null;
+  const templateDir =
+    fresh && options.templateDir && (await ensurePrivateDir(options.templateDir, logger)) ? options.templateDir : null;
   const templatePath = templateDir ? join(templateDir, `tradewire-pglite-${templateKey()}.tar.gz`) : null;
 
   if (templatePath && existsSync(templatePath)) {
@@ -36,7 +37,10 @@ export async function openPglite(
       await migratePgliteDatabase(client);
       return client;
     } catch (err) {
-      logger.warn({ err: (err as Error).message, templatePath }, 'PGlite template unusable; creating the database from scratch');
+      logger.warn(
+        { err: (err as Error).message, templatePath },
+        'PGlite template unusable; creating the database from scratch',
+      );
       await rm(templatePath, { force: true });
       // The directory was empty before this attempt; clear what the failed load left.
       if (!inMemory) await rm(dataDir, { recursive: true, force: true });
@@ -103,7 +107,9 @@ function templateKey(): string {
   const hash = createHash('sha256');
   const require = createRequire(import.meta.url);
   const pgliteEntry = require.resolve('@electric-sql/pglite');
-  const pglitePackage = JSON.parse(readFileSync(join(dirname(pgliteEntry), '..', 'package.json'), 'utf8')) as { version: string };
+  const pglitePackage = JSON.parse(readFileSync(join(dirname(pgliteEntry), '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   hash.update(`pglite ${pglitePackage.version}\n`);
   for (const file of listFiles(MIGRATIONS_FOLDER)) {
     hash.update(`${file}\n`);
@@ -115,7 +121,9 @@ function templateKey(): string {
 
 function listFiles(root: string, prefix = ''): string[] {
   const out: string[] = [];
-  for (const entry of readdirSync(join(root, prefix), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of readdirSync(join(root, prefix), { withFileTypes: true }).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
     const path = prefix ? `${prefix}/${entry.name}` : entry.name;
     if (entry.isDirectory()) out.push(...listFiles(root, path));
     else out.push(path);

@@ -44,8 +44,16 @@ export async function readHoldings(
     .where(eq(positions.userId, userId))
     .orderBy(asc(positions.asset));
   return {
-    balances: balanceRows.map((b) => ({ asset: b.asset, available: canonical(b.available), locked: canonical(b.locked) })),
-    positions: positionRows.map((p) => ({ asset: p.asset, size: canonical(p.size), avgEntryPrice: canonical(p.avgEntryPrice) })),
+    balances: balanceRows.map((b) => ({
+      asset: b.asset,
+      available: canonical(b.available),
+      locked: canonical(b.locked),
+    })),
+    positions: positionRows.map((p) => ({
+      asset: p.asset,
+      size: canonical(p.size),
+      avgEntryPrice: canonical(p.avgEntryPrice),
+    })),
   };
 }
 

@@ -136,7 +136,9 @@ export const outbox = pgTable(
   (t) => [
     // The relay reads only unpublished rows, in id order; the partial index keeps that cheap
     // however long the published history grows.
-    index('outbox_unpublished_idx').on(t.id).where(sql`${t.publishedAt} is null`),
+    index('outbox_unpublished_idx')
+      .on(t.id)
+      .where(sql`${t.publishedAt} is null`),
     // A gateway replays a user's order events after a `since` (issue 5): served by this index
     // however many users and portfolio rows the table holds.
     index('outbox_order_history_idx')

@@ -39,7 +39,12 @@ export function createSessionsRepository(db: DrizzleDb): SessionsRepository {
     async findActive(tokenHash, now) {
       try {
         const [row] = await db
-          .select({ userId: sessions.userId, sessionId: sessions.id, expiresAt: sessions.expiresAt, tokenHash: sessions.tokenHash })
+          .select({
+            userId: sessions.userId,
+            sessionId: sessions.id,
+            expiresAt: sessions.expiresAt,
+            tokenHash: sessions.tokenHash,
+          })
           .from(sessions)
           .where(and(eq(sessions.tokenHash, tokenHash), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
           .limit(1);

@@ -39,7 +39,9 @@ export function createUsersRepository(db: DrizzleDb): UsersRepository {
           if (user.balances.length > 0) {
             await tx
               .insert(balances)
-              .values(user.balances.map((b) => ({ userId, asset: b.asset, available: canonical(b.available), locked: '0' })));
+              .values(
+                user.balances.map((b) => ({ userId, asset: b.asset, available: canonical(b.available), locked: '0' })),
+              );
           }
           if (user.positionAssets.length > 0) {
             await tx.insert(positions).values(user.positionAssets.map((asset) => ({ userId, asset })));

@@ -34,7 +34,11 @@ export const order = (userId: number, side: 'buy' | 'sell', size: string, price:
 });
 
 /** The same behaviour on both engines: one suite, run against each (database.pglite / database.postgres). */
-export function databaseSuite(name: string, open: () => Promise<Database>, cleanup: () => Promise<void> = async () => {}) {
+export function databaseSuite(
+  name: string,
+  open: () => Promise<Database>,
+  cleanup: () => Promise<void> = async () => {},
+) {
   describe(`database on ${name}`, () => {
     let db: Database;
     before(async () => {
@@ -86,7 +90,10 @@ export function databaseSuite(name: string, open: () => Promise<Database>, clean
       assert.equal(await db.outbox.backlog(), backlogBefore + 1);
       const rows = await db.outbox.unpublished(10_000);
       const revoked = rows.filter((r) => r.kind === 'session_revoked' && r.userId === userId);
-      assert.deepEqual(revoked.map((r) => r.payload), [{ sessionId }]);
+      assert.deepEqual(
+        revoked.map((r) => r.payload),
+        [{ sessionId }],
+      );
     });
 
     it('fills a buy exactly and records order_filled then portfolio, valid against the event schemas', async () => {
@@ -105,7 +112,13 @@ export function databaseSuite(name: string, open: () => Promise<Database>, clean
       });
 
       const events = (await db.outbox.unpublished(10_000)).filter((r) => r.userId === userId);
-      assert.deepEqual(events.map((e) => [e.kind, e.position]), [['order_filled', 1], ['portfolio', 1]]);
+      assert.deepEqual(
+        events.map((e) => [e.kind, e.position]),
+        [
+          ['order_filled', 1],
+          ['portfolio', 1],
+        ],
+      );
       const fill = EVENT_KINDS.order_filled.schema.parse(events[0]!.payload);
       assert.deepEqual(fill, {
         userId,
@@ -169,7 +182,10 @@ export function databaseSuite(name: string, open: () => Promise<Database>, clean
         version: 0,
       });
       const events = (await db.outbox.unpublished(10_000)).filter((r) => r.userId === userId);
-      assert.deepEqual(events.map((e) => e.kind), ['order_rejected', 'order_rejected', 'order_rejected']);
+      assert.deepEqual(
+        events.map((e) => e.kind),
+        ['order_rejected', 'order_rejected', 'order_rejected'],
+      );
       const rejected = EVENT_KINDS.order_rejected.schema.parse(events[0]!.payload);
       assert.deepEqual(rejected, {
         userId,
@@ -188,30 +204,48 @@ export function databaseSuite(name: string, open: () => Promise<Database>, clean
       const userId = await newUser(db);
       for (let i = 1; i <= 5; i++) await db.orders.place(order(userId, 'buy', String(i), '1'));
       const first = await db.orders.list(userId, { limit: 2 });
-      assert.deepEqual(first.orders.map((o) => o.requestedSize), ['5', '4']);
+      assert.deepEqual(
+        first.orders.map((o) => o.requestedSize),
+        ['5', '4'],
+      );
       assert.equal(first.seq, 5);
       const second = await db.orders.list(userId, { limit: 2, before: first.nextBefore });
-      assert.deepEqual(second.orders.map((o) => o.requestedSize), ['3', '2']);
+      assert.deepEqual(
+        second.orders.map((o) => o.requestedSize),
+        ['3', '2'],
+      );
       const last = await db.orders.list(userId, { limit: 2, before: second.nextBefore });
-      assert.deepEqual(last.orders.map((o) => o.requestedSize), ['1']);
+      assert.deepEqual(
+        last.orders.map((o) => o.requestedSize),
+        ['1'],
+      );
       assert.equal(last.nextBefore, null);
     });
 
     it('fills exactly the concurrent orders that fit, never overdrawing (20 at once)', async () => {
       // Each buy costs 1000 + 0.1 fee; 10000 covers 9 of them.
       const userId = await newUser(db);
-      const results = await Promise.all(Array.from({ length: 20 }, () => db.orders.place(order(userId, 'buy', '1', '1000'))));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => db.orders.place(order(userId, 'buy', '1', '1000'))),
+      );
       const filled = results.filter((r) => r.order.status === 'filled');
       assert.equal(filled.length, 9);
-      assert.ok(results.filter((r) => r.order.status === 'rejected').every((r) => r.order.reason === 'insufficient_funds'));
-      assert.deepEqual(results.map((r) => r.order.seq).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.ok(
+        results.filter((r) => r.order.status === 'rejected').every((r) => r.order.reason === 'insufficient_funds'),
+      );
+      assert.deepEqual(
+        results.map((r) => r.order.seq).sort((a, b) => a - b),
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
       const portfolio = await db.portfolio.get(userId);
       assert.deepEqual(portfolio?.balances, [{ asset: 'USD', available: '999.1', locked: '0' }]);
       assert.deepEqual(portfolio?.positions, [{ asset: 'SOL', size: '9', avgEntryPrice: '1000' }]);
       assert.equal(portfolio?.version, 9);
 
       // Then sells: 9 held, 20 concurrent sells of 1 → 9 fill, the position ends at 0.
-      const sells = await Promise.all(Array.from({ length: 20 }, () => db.orders.place(order(userId, 'sell', '1', '1000'))));
+      const sells = await Promise.all(
+        Array.from({ length: 20 }, () => db.orders.place(order(userId, 'sell', '1', '1000'))),
+      );
       assert.equal(sells.filter((r) => r.order.status === 'filled').length, 9);
       const after = await db.portfolio.get(userId);
       assert.deepEqual(after?.positions, [{ asset: 'SOL', size: '0', avgEntryPrice: '0' }]);
@@ -221,8 +255,14 @@ export function databaseSuite(name: string, open: () => Promise<Database>, clean
       const seqs = (await db.outbox.unpublished(10_000))
         .filter((r) => r.userId === userId && r.kind !== 'portfolio')
         .map((r) => r.position);
-      assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1));
-      const [negative] = await db.drizzle.select({ n: count() }).from(schema.balances).where(eq(schema.balances.userId, userId));
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
+      const [negative] = await db.drizzle
+        .select({ n: count() })
+        .from(schema.balances)
+        .where(eq(schema.balances.userId, userId));
       assert.equal(negative?.n, 1);
     });
 
@@ -231,12 +271,18 @@ export function databaseSuite(name: string, open: () => Promise<Database>, clean
       await db.orders.place(order(userId, 'buy', '1', '1'));
       const rows = await db.outbox.unpublished(10_000);
       const ids = rows.map((r) => r.id);
-      assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+      assert.deepEqual(
+        ids,
+        [...ids].sort((a, b) => a - b),
+      );
       await db.outbox.markPublished(ids, new Date());
       assert.equal(await db.outbox.backlog(), 0);
       assert.deepEqual(await db.outbox.unpublished(10), []);
       await db.orders.place(order(userId, 'buy', '1', '1'));
-      assert.deepEqual((await db.outbox.unpublished(10)).map((r) => r.kind), ['order_filled', 'portfolio']);
+      assert.deepEqual(
+        (await db.outbox.unpublished(10)).map((r) => r.kind),
+        ['order_filled', 'portfolio'],
+      );
 
       // Pruning deletes published events past the cutoff, oldest first, never unpublished ones.
       const future = new Date(Date.now() + 60_000);
@@ -244,40 +290,75 @@ export function databaseSuite(name: string, open: () => Promise<Database>, clean
       assert.equal(await db.outbox.prunePublished(new Date(0), 1000), 0, 'nothing is older than 1970');
       assert.equal(await db.outbox.prunePublished(future, 100_000), ids.length - 1);
       assert.equal(await db.outbox.backlog(), 2, 'unpublished events stay');
-      assert.deepEqual((await db.outbox.unpublished(10)).map((r) => r.kind), ['order_filled', 'portfolio']);
+      assert.deepEqual(
+        (await db.outbox.unpublished(10)).map((r) => r.kind),
+        ['order_filled', 'portfolio'],
+      );
     });
 
-    it('reads a user\'s order history after a seq, bounded, and prunes it only past both retentions', async () => {
+    it("reads a user's order history after a seq, bounded, and prunes it only past both retentions", async () => {
       const userId = await newUser(db);
       const other = await newUser(db);
       for (let i = 0; i < 5; i++) await db.orders.place(order(userId, 'buy', '1', '1'));
       await db.orders.place(order(userId, 'buy', '1000000', '1')); // rejected: seq 6
       await db.orders.place(order(other, 'buy', '1', '1'));
       const all = await db.outbox.orderHistory(userId, 0, 100, 1 << 20);
-      assert.deepEqual(all.events.map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
-      assert.deepEqual(all.events.map((e) => e.kind), ['order_filled', 'order_filled', 'order_filled', 'order_filled', 'order_filled', 'order_rejected']);
+      assert.deepEqual(
+        all.events.map((e) => e.seq),
+        [1, 2, 3, 4, 5, 6],
+      );
+      assert.deepEqual(
+        all.events.map((e) => e.kind),
+        ['order_filled', 'order_filled', 'order_filled', 'order_filled', 'order_filled', 'order_rejected'],
+      );
       assert.equal(all.latestSeq, 6);
       assert.equal(all.oldestSeq, 1);
       assert.equal(all.truncated, false);
       assert.ok(EVENT_KINDS.order_rejected.schema.safeParse(all.events[5]!.payload).success);
       const page = await db.outbox.orderHistory(userId, 2, 2, 1 << 20);
-      assert.deepEqual(page.events.map((e) => e.seq), [3, 4]);
+      assert.deepEqual(
+        page.events.map((e) => e.seq),
+        [3, 4],
+      );
       assert.equal(page.truncated, true);
       const tiny = await db.outbox.orderHistory(userId, 0, 100, 10);
-      assert.deepEqual(tiny.events.map((e) => e.seq), [1], 'the byte bound still lets one event through');
+      assert.deepEqual(
+        tiny.events.map((e) => e.seq),
+        [1],
+        'the byte bound still lets one event through',
+      );
       assert.equal(tiny.truncated, true);
-      assert.deepEqual(await db.outbox.orderHistory(987_654, 0, 10, 1000), { events: [], latestSeq: 0, oldestSeq: null, truncated: false });
+      assert.deepEqual(await db.outbox.orderHistory(987_654, 0, 10, 1000), {
+        events: [],
+        latestSeq: 0,
+        oldestSeq: null,
+        truncated: false,
+      });
       const latestOnly = await db.outbox.orderHistory(userId, Number.MAX_SAFE_INTEGER, 10, 1000);
-      assert.deepEqual([latestOnly.events.length, latestOnly.latestSeq], [0, 6], 'a position past int4 reads the latest only');
+      assert.deepEqual(
+        [latestOnly.events.length, latestOnly.latestSeq],
+        [0, 6],
+        'a position past int4 reads the latest only',
+      );
 
-      await db.outbox.markPublished((await db.outbox.unpublished(10_000)).map((r) => r.id), new Date());
+      await db.outbox.markPublished(
+        (await db.outbox.unpublished(10_000)).map((r) => r.id),
+        new Date(),
+      );
       const future = new Date(Date.now() + 60_000);
       await db.outbox.prunePublished(future, 100_000, 2);
       const kept = await db.outbox.orderHistory(userId, 0, 100, 1 << 20);
-      assert.deepEqual(kept.events.map((e) => e.seq), [5, 6], 'the last 2 order events stay');
+      assert.deepEqual(
+        kept.events.map((e) => e.seq),
+        [5, 6],
+        'the last 2 order events stay',
+      );
       assert.equal(kept.oldestSeq, 5);
       assert.equal(kept.latestSeq, 6);
-      assert.deepEqual((await db.outbox.orderHistory(other, 0, 100, 1 << 20)).events.map((e) => e.seq), [1]);
+      assert.deepEqual(
+        (await db.outbox.orderHistory(other, 0, 100, 1 << 20)).events.map((e) => e.seq),
+        [1],
+      );
     });
 
     it('refuses a negative balance at the database level too', async () => {

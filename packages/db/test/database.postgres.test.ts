@@ -1,5 +1,5 @@
 import { openDatabase } from '../src/index.ts';
-import { createTestDatabase } from '../../../test/support/postgres.ts';
+import { createTestDatabase } from '@repo/test-support';
 import { databaseSuite } from './database-suite.ts';
 
 let pg: Awaited<ReturnType<typeof createTestDatabase>> | undefined;

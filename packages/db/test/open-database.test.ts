@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openDatabase } from '../src/index.ts';
-import { createTestDatabase } from '../../../test/support/postgres.ts';
+import { createTestDatabase } from '@repo/test-support';
 import { newUser, order } from './database-suite.ts';
 
 describe('openDatabase', () => {
@@ -17,7 +17,9 @@ describe('openDatabase', () => {
       await db.close();
       db = await openDatabase({ dataDir: join(dir, 'data') });
       try {
-        assert.deepEqual((await db.portfolio.get(userId))?.positions, [{ asset: 'SOL', size: '2', avgEntryPrice: '50' }]);
+        assert.deepEqual((await db.portfolio.get(userId))?.positions, [
+          { asset: 'SOL', size: '2', avgEntryPrice: '50' },
+        ]);
         assert.equal((await db.orders.list(userId, { limit: 10 })).orders.length, 1);
       } finally {
         await db.close();

@@ -27,9 +27,27 @@ describe('canonical decimals', () => {
   it('accepts sizes with up to 9 decimals and refuses everything else', () => {
     assert.deepEqual(checkSize('10', '1000'), { ok: true, size: '10' });
     assert.deepEqual(checkSize('0.123456789', '1000'), { ok: true, size: '0.123456789' });
-    assert.deepEqual(checkSize('1.50000000000', '1000'), { ok: true, size: '1.5' }, 'trailing zeros carry no precision');
+    assert.deepEqual(
+      checkSize('1.50000000000', '1000'),
+      { ok: true, size: '1.5' },
+      'trailing zeros carry no precision',
+    );
     assert.deepEqual(checkSize('0.0000000001', '1000'), { ok: false, reason: 'too_precise' });
-    for (const bad of ['', '-1', '+1', '1e3', '01', '.5', '5.', ' 1', '1,5', 'NaN', 'Infinity', '0x10', '1'.repeat(65)]) {
+    for (const bad of [
+      '',
+      '-1',
+      '+1',
+      '1e3',
+      '01',
+      '.5',
+      '5.',
+      ' 1',
+      '1,5',
+      'NaN',
+      'Infinity',
+      '0x10',
+      '1'.repeat(65),
+    ]) {
       assert.deepEqual(checkSize(bad, '1000'), { ok: false, reason: 'not_decimal' }, bad);
     }
     assert.deepEqual(checkSize('0', '1000'), { ok: false, reason: 'not_positive' });
@@ -60,36 +78,92 @@ describe('paper-trading rules', () => {
 
   it('allows a buy that spends the balance to the last cent including the fee, and not one more', () => {
     // 99.99 × 100 = 9999, fee 0.9999: total 9999.9999.
-    const exact = executeMarketOrder({ side: 'buy', size: '100', price: '99.99', feeRate: '0.0001', quoteAvailable: '9999.9999', position: empty });
+    const exact = executeMarketOrder({
+      side: 'buy',
+      size: '100',
+      price: '99.99',
+      feeRate: '0.0001',
+      quoteAvailable: '9999.9999',
+      position: empty,
+    });
     assert.equal(exact.status, 'filled');
     assert.equal(exact.status === 'filled' && exact.quoteAvailable, '0');
-    const short = executeMarketOrder({ side: 'buy', size: '100', price: '99.99', feeRate: '0.0001', quoteAvailable: '9999.9998', position: empty });
+    const short = executeMarketOrder({
+      side: 'buy',
+      size: '100',
+      price: '99.99',
+      feeRate: '0.0001',
+      quoteAvailable: '9999.9998',
+      position: empty,
+    });
     assert.deepEqual(short, { status: 'rejected', reason: 'insufficient_funds' });
   });
 
   it('weights avgEntryPrice over buys, keeps it on sells and resets it at zero', () => {
-    const first = executeMarketOrder({ side: 'buy', size: '10', price: '231.45', feeRate: '0', quoteAvailable: '100000', position: empty });
+    const first = executeMarketOrder({
+      side: 'buy',
+      size: '10',
+      price: '231.45',
+      feeRate: '0',
+      quoteAvailable: '100000',
+      position: empty,
+    });
     assert.ok(first.status === 'filled');
-    const second = executeMarketOrder({ side: 'buy', size: '5', price: '240', feeRate: '0', quoteAvailable: first.quoteAvailable, position: first.position });
+    const second = executeMarketOrder({
+      side: 'buy',
+      size: '5',
+      price: '240',
+      feeRate: '0',
+      quoteAvailable: first.quoteAvailable,
+      position: first.position,
+    });
     assert.ok(second.status === 'filled');
     // (10 × 231.45 + 5 × 240) / 15 = 3514.5 / 15 = 234.3
     assert.deepEqual(second.position, { size: '15', avgEntryPrice: '234.3' });
-    const sell = executeMarketOrder({ side: 'sell', size: '5', price: '300', feeRate: '0', quoteAvailable: second.quoteAvailable, position: second.position });
+    const sell = executeMarketOrder({
+      side: 'sell',
+      size: '5',
+      price: '300',
+      feeRate: '0',
+      quoteAvailable: second.quoteAvailable,
+      position: second.position,
+    });
     assert.ok(sell.status === 'filled');
     assert.deepEqual(sell.position, { size: '10', avgEntryPrice: '234.3' });
-    const close = executeMarketOrder({ side: 'sell', size: '10', price: '1', feeRate: '0', quoteAvailable: sell.quoteAvailable, position: sell.position });
+    const close = executeMarketOrder({
+      side: 'sell',
+      size: '10',
+      price: '1',
+      feeRate: '0',
+      quoteAvailable: sell.quoteAvailable,
+      position: sell.position,
+    });
     assert.ok(close.status === 'filled');
     assert.deepEqual(close.position, { size: '0', avgEntryPrice: '0' });
   });
 
   it('rounds a repeating average half-up at 18 decimals', () => {
-    const outcome = executeMarketOrder({ side: 'buy', size: '2', price: '1', feeRate: '0', quoteAvailable: '100', position: { size: '1', avgEntryPrice: '2' } });
+    const outcome = executeMarketOrder({
+      side: 'buy',
+      size: '2',
+      price: '1',
+      feeRate: '0',
+      quoteAvailable: '100',
+      position: { size: '1', avgEntryPrice: '2' },
+    });
     assert.ok(outcome.status === 'filled');
     assert.equal(outcome.position.avgEntryPrice, '1.333333333333333333');
   });
 
   it('takes the sell fee from the proceeds', () => {
-    const outcome = executeMarketOrder({ side: 'sell', size: '4', price: '250', feeRate: '0.0001', quoteAvailable: '10', position: { size: '4', avgEntryPrice: '200' } });
+    const outcome = executeMarketOrder({
+      side: 'sell',
+      size: '4',
+      price: '250',
+      feeRate: '0.0001',
+      quoteAvailable: '10',
+      position: { size: '4', avgEntryPrice: '200' },
+    });
     // 1000 proceeds − 0.1 fee.
     assert.deepEqual(outcome, {
       status: 'filled',
@@ -103,13 +177,23 @@ describe('paper-trading rules', () => {
 
   it('rejects a sell above the position and any order without a price', () => {
     assert.deepEqual(
-      executeMarketOrder({ side: 'sell', size: '1.000000001', price: '10', feeRate: '0', quoteAvailable: '0', position: { size: '1', avgEntryPrice: '5' } }),
+      executeMarketOrder({
+        side: 'sell',
+        size: '1.000000001',
+        price: '10',
+        feeRate: '0',
+        quoteAvailable: '0',
+        position: { size: '1', avgEntryPrice: '5' },
+      }),
       { status: 'rejected', reason: 'insufficient_position' },
     );
-    assert.deepEqual(executeMarketOrder({ side: 'buy', size: '1', price: null, feeRate: '0', quoteAvailable: '10', position: empty }), {
-      status: 'rejected',
-      reason: 'no_price',
-    });
+    assert.deepEqual(
+      executeMarketOrder({ side: 'buy', size: '1', price: null, feeRate: '0', quoteAvailable: '10', position: empty }),
+      {
+        status: 'rejected',
+        reason: 'no_price',
+      },
+    );
   });
 });
 

@@ -23,9 +23,16 @@ export interface EventPublisher {
  * Validates `input` against the kind's schema, filling `timestamp` with now when missing.
  * Throws `EventValidationError` (and so publishes nothing) when it does not fit.
  */
-export function validateEvent<K extends EventKind>(kind: K, input: unknown, now: () => Date = () => new Date()): EventOf<K> {
+export function validateEvent<K extends EventKind>(
+  kind: K,
+  input: unknown,
+  now: () => Date = () => new Date(),
+): EventOf<K> {
   const withTimestamp =
-    input && typeof input === 'object' && !Array.isArray(input) && (input as { timestamp?: unknown }).timestamp === undefined
+    input &&
+    typeof input === 'object' &&
+    !Array.isArray(input) &&
+    (input as { timestamp?: unknown }).timestamp === undefined
       ? { ...(input as object), timestamp: now().toISOString() }
       : input;
   const parsed = EVENT_KINDS[kind].schema.safeParse(withTimestamp);

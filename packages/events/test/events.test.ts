@@ -10,8 +10,7 @@ import {
   EventValidationError,
   type OrderFilledEvent,
 } from '../src/index.ts';
-import { RedisServer } from '../../../test/support/redis-server.ts';
-import { nextValue } from '../../../test/support/wait-for.ts';
+import { RedisServer, nextValue } from '@repo/test-support';
 
 const fill = {
   userId: 123,
@@ -110,7 +109,10 @@ function publisherSuite(name: string, makeBroker: () => Promise<Broker>) {
       await prices.setPrice('SOL', '100.20');
       assert.equal((await prices.getPrice('SOL'))?.price, '100.20');
       assert.equal(await prices.getPrice('BTC'), null);
-      assert.deepEqual((await prices.getPrices(['BTC', 'SOL'])).map((p) => p.symbol), ['SOL']);
+      assert.deepEqual(
+        (await prices.getPrices(['BTC', 'SOL'])).map((p) => p.symbol),
+        ['SOL'],
+      );
       await assert.rejects(prices.setPrice('SOL', 'abc'), EventValidationError);
       assert.equal((await prices.getPrice('SOL'))?.price, '100.20');
     });

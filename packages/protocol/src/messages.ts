@@ -1,9 +1,4 @@
-import type {
-  OrderFilledEvent,
-  OrderRejectedEvent,
-  PortfolioUpdateEvent,
-  PriceUpdateEvent,
-} from '@repo/events';
+import type { OrderFilledEvent, OrderRejectedEvent, PortfolioUpdateEvent, PriceUpdateEvent } from '@repo/events';
 import type { Channel, ErrorCode } from './codes.ts';
 
 /** A request id chosen by the client; the reply echoes it. */

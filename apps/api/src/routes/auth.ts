@@ -49,7 +49,9 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
     const user = await db.users.findCredentials(body.username);
     // An unknown username costs the same scrypt time as a wrong password, so response time
     // does not tell which usernames exist.
-    const ok = user ? await verifyPassword(body.password, user.passwordHash) : (await burnPasswordCheck(body.password, scrypt), false);
+    const ok = user
+      ? await verifyPassword(body.password, user.passwordHash)
+      : (await burnPasswordCheck(body.password, scrypt), false);
     if (!user || !ok) {
       ctx.throttle.loginFailed(body.username);
       throw new ApiError('invalid_credentials', 'wrong username or password');

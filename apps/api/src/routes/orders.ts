@@ -68,7 +68,10 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
   app.get('/orders', { onRequest: ctx.auth.hook }, async (request) => {
     const { userId } = ctx.auth.sessionOf(request);
     const query = parseInput(OrdersQuery, request.query ?? {}, 'query');
-    const page = await db.orders.list(userId, { limit: query.limit ?? DEFAULT_PAGE_SIZE, before: query.before ?? null });
+    const page = await db.orders.list(userId, {
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
+      before: query.before ?? null,
+    });
     return { orders: page.orders.map(toView), nextBefore: page.nextBefore, seq: page.seq };
   });
 }

@@ -16,7 +16,13 @@ function messageFor(err: unknown, mode: Mode): string {
 }
 
 /** Log in or sign up; both submit the same two fields. */
-export function AuthPanel({ notice, onAuthenticated }: { notice: string | null; onAuthenticated: (s: Session) => void }) {
+export function AuthPanel({
+  notice,
+  onAuthenticated,
+}: {
+  notice: string | null;
+  onAuthenticated: (s: Session) => void;
+}) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState<Mode | null>(null);
@@ -63,7 +69,9 @@ export function AuthPanel({ notice, onAuthenticated }: { notice: string | null; 
             maxLength={32}
             aria-describedby="username-hint"
           />
-          <span className="field-hint" id="username-hint">{USERNAME_HINT}</span>
+          <span className="field-hint" id="username-hint">
+            {USERNAME_HINT}
+          </span>
         </label>
         <label className="field">
           <span className="field-label">Password</span>
@@ -76,7 +84,9 @@ export function AuthPanel({ notice, onAuthenticated }: { notice: string | null; 
             maxLength={128}
             aria-describedby="password-hint"
           />
-          <span className="field-hint" id="password-hint">{PASSWORD_HINT}</span>
+          <span className="field-hint" id="password-hint">
+            {PASSWORD_HINT}
+          </span>
         </label>
         {error && (
           <p className="form-error small" role="alert">
@@ -87,7 +97,12 @@ export function AuthPanel({ notice, onAuthenticated }: { notice: string | null; 
           <button type="submit" className="btn btn-primary" disabled={busy !== null}>
             {busy === 'login' ? 'Logging in…' : 'Log in'}
           </button>
-          <button type="button" className="btn btn-secondary" disabled={busy !== null} onClick={() => void submit('register')}>
+          <button
+            type="button"
+            className="btn btn-secondary"
+            disabled={busy !== null}
+            onClick={() => void submit('register')}
+          >
             {busy === 'register' ? 'Signing up…' : 'Sign up'}
           </button>
         </div>

@@ -1,7 +1,16 @@
 import { useState, type FormEvent } from 'react';
 import { placeOrder, type OrderView, type Portfolio, type Session } from '../lib/api.ts';
 import { reasonText } from '../lib/reasons.ts';
-import { FEE_RATE, checkSize, estimateOrder, formatFee, formatPrice, formatSize, formatUsd, times } from '../lib/money.ts';
+import {
+  FEE_RATE,
+  checkSize,
+  estimateOrder,
+  formatFee,
+  formatPrice,
+  formatSize,
+  formatUsd,
+  times,
+} from '../lib/money.ts';
 
 type Side = 'buy' | 'sell';
 type Result = { kind: 'filled' | 'rejected' | 'error'; text: string };
@@ -132,15 +141,29 @@ export function OrderTicket({
         </dl>
 
         <div className="ticket-actions">
-          <button type="button" className="btn btn-buy" disabled={busy !== null || !livePrice} onClick={() => void submit('buy')}>
+          <button
+            type="button"
+            className="btn btn-buy"
+            disabled={busy !== null || !livePrice}
+            onClick={() => void submit('buy')}
+          >
             Buy
           </button>
-          <button type="button" className="btn btn-sell" disabled={busy !== null || !livePrice} onClick={() => void submit('sell')}>
+          <button
+            type="button"
+            className="btn btn-sell"
+            disabled={busy !== null || !livePrice}
+            onClick={() => void submit('sell')}
+          >
             Sell
           </button>
         </div>
       </form>
-      <p className={`ticket-result small ${result ? `result-${result.kind}` : ''}`} aria-live="polite" data-testid="order-result">
+      <p
+        className={`ticket-result small ${result ? `result-${result.kind}` : ''}`}
+        aria-live="polite"
+        data-testid="order-result"
+      >
         {result ? result.text : busy ? 'Sending order…' : 'Fills at the market price when the order arrives.'}
       </p>
     </section>

@@ -2,8 +2,20 @@ import type { OrderView, Session } from '../lib/api.ts';
 import { formatFee, formatPrice, formatSize } from '../lib/money.ts';
 import { reasonText } from '../lib/reasons.ts';
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-const dateFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const timeFormat = new Intl.DateTimeFormat(undefined, {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+});
+const dateFormat = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+});
 
 function when(timestamp: string | null): { short: string; full: string } {
   const d = timestamp ? new Date(timestamp) : null;
@@ -14,7 +26,17 @@ function when(timestamp: string | null): { short: string; full: string } {
 const STATUS_TEXT = { filled: 'Filled', rejected: 'Rejected', pending: 'Pending' } as const;
 
 /** The user's orders, newest first; a rejected order carries its reason. */
-export function OrdersPanel({ session, orders, loading, error }: { session: Session | null; orders: OrderView[]; loading: boolean; error: string | null }) {
+export function OrdersPanel({
+  session,
+  orders,
+  loading,
+  error,
+}: {
+  session: Session | null;
+  orders: OrderView[];
+  loading: boolean;
+  error: string | null;
+}) {
   return (
     <section className="panel orders" aria-label="Orders">
       <div className="panel-head">
@@ -31,29 +53,50 @@ export function OrdersPanel({ session, orders, loading, error }: { session: Sess
           <table className="orders-table">
             <thead>
               <tr>
-                <th scope="col" className="col-time">Time</th>
-                <th scope="col" className="col-side">Side</th>
-                <th scope="col" className="right col-size">Size</th>
-                <th scope="col" className="right col-price">Price</th>
-                <th scope="col" className="right col-fee">Fee</th>
-                <th scope="col" className="right col-status">Status</th>
+                <th scope="col" className="col-time">
+                  Time
+                </th>
+                <th scope="col" className="col-side">
+                  Side
+                </th>
+                <th scope="col" className="right col-size">
+                  Size
+                </th>
+                <th scope="col" className="right col-price">
+                  Price
+                </th>
+                <th scope="col" className="right col-fee">
+                  Fee
+                </th>
+                <th scope="col" className="right col-status">
+                  Status
+                </th>
               </tr>
             </thead>
             <tbody>
               {orders.map((order) => {
                 const t = when(order.timestamp);
                 return (
-                  <tr key={order.orderId} data-order-id={order.orderId} data-status={order.status} className={`order order-${order.status}`}>
+                  <tr
+                    key={order.orderId}
+                    data-order-id={order.orderId}
+                    data-status={order.status}
+                    className={`order order-${order.status}`}
+                  >
                     <td className="col-time num">
                       <time dateTime={order.timestamp ?? undefined} title={t.full}>
                         {t.short}
                       </time>
                     </td>
                     <td className="col-side">
-                      <span className={`side side-${order.side ?? 'unknown'}`}>{order.side === 'sell' ? 'Sell' : order.side === 'buy' ? 'Buy' : '—'}</span>
+                      <span className={`side side-${order.side ?? 'unknown'}`}>
+                        {order.side === 'sell' ? 'Sell' : order.side === 'buy' ? 'Buy' : '—'}
+                      </span>
                     </td>
                     <td className="right num col-size">{formatSize(order.size)}</td>
-                    <td className="right num col-price">{order.status === 'filled' ? formatPrice(order.price) : '—'}</td>
+                    <td className="right num col-price">
+                      {order.status === 'filled' ? formatPrice(order.price) : '—'}
+                    </td>
                     <td className="right num col-fee">{order.status === 'filled' ? formatFee(order.fee) : '—'}</td>
                     <td className="right col-status">
                       <span className={`badge badge-${order.status}`}>{STATUS_TEXT[order.status]}</span>

@@ -2,12 +2,27 @@ import type { Portfolio, Session } from '../lib/api.ts';
 import { formatPrice, formatSize, formatUsd, sign, sum, times, unrealisedPnl } from '../lib/money.ts';
 
 /** USD and SOL holdings, valued at the live price. */
-export function PortfolioPanel({ session, portfolio, livePrice, symbol }: { session: Session | null; portfolio: Portfolio | null; livePrice: string | null; symbol: string }) {
+export function PortfolioPanel({
+  session,
+  portfolio,
+  livePrice,
+  symbol,
+}: {
+  session: Session | null;
+  portfolio: Portfolio | null;
+  livePrice: string | null;
+  symbol: string;
+}) {
   const usd = portfolio?.balances.find((b) => b.asset === 'USD') ?? null;
   const position = portfolio?.positions.find((p) => p.asset === symbol) ?? null;
   const size = position?.size ?? '0';
   const hasPosition = sign(size) > 0;
-  const pnl = hasPosition && livePrice && position ? unrealisedPnl(size, position.avgEntryPrice, livePrice) : hasPosition ? null : '0';
+  const pnl =
+    hasPosition && livePrice && position
+      ? unrealisedPnl(size, position.avgEntryPrice, livePrice)
+      : hasPosition
+        ? null
+        : '0';
   const marketValue = livePrice ? times(size, livePrice) : hasPosition ? null : '0';
   const equity = usd && marketValue !== null ? sum([usd.available, usd.locked, marketValue]) : null;
   const pnlSign = sign(pnl);

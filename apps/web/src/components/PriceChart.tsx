@@ -16,7 +16,12 @@ const toSeries = (p: ChartPoint) => ({ time: p.time as UTCTimestamp, value: p.va
  */
 const FIT_ALL_UNTIL = 120;
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+const timeFormat = new Intl.DateTimeFormat(undefined, {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+});
 
 /**
  * The live area chart. Points go straight from the feed to the series (`update`), outside
@@ -94,7 +99,14 @@ export function PriceChart({ feed }: { feed: PriceFeed }) {
 
   return (
     <figure className="chart-figure">
-      <div ref={container} className="chart" data-testid="price-chart" data-points="0" role="img" aria-label="SOL price chart since the page opened" />
+      <div
+        ref={container}
+        className="chart"
+        data-testid="price-chart"
+        data-points="0"
+        role="img"
+        aria-label="SOL price chart since the page opened"
+      />
       <figcaption className="chart-credit">
         Chart by{' '}
         <a href="https://www.tradingview.com/" target="_blank" rel="noopener noreferrer">

@@ -2,7 +2,12 @@ import { formatPrice, priceChange, sign } from '../lib/money.ts';
 import type { PriceFeed, PriceSnapshot } from '../lib/price-feed.ts';
 import { PriceChart } from './PriceChart.tsx';
 
-const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+const clock = new Intl.DateTimeFormat(undefined, {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+});
 
 function trendClass(value: string | null | undefined): string {
   const s = sign(value);
@@ -11,7 +16,19 @@ function trendClass(value: string | null | undefined): string {
 
 /** The live price, its change since the page opened, and the chart. */
 /** `live` false: the connection is down, so the figures shown may be behind; they are dimmed. */
-export function PricePanel({ symbol, quote, snapshot, feed, live }: { symbol: string; quote: string; snapshot: PriceSnapshot; feed: PriceFeed; live: boolean }) {
+export function PricePanel({
+  symbol,
+  quote,
+  snapshot,
+  feed,
+  live,
+}: {
+  symbol: string;
+  quote: string;
+  snapshot: PriceSnapshot;
+  feed: PriceFeed;
+  live: boolean;
+}) {
   const { latest, opening, previous } = snapshot;
   const change = latest && opening ? priceChange(opening, latest.price) : null;
   const tick = latest && previous ? priceChange(previous, latest.price) : null;

@@ -77,7 +77,10 @@ const id = (v: unknown): number | null => {
   return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : null;
 };
 
-async function request(path: string, init: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; data: unknown }> {
+async function request(
+  path: string,
+  init: { method?: string; token?: string; body?: unknown } = {},
+): Promise<{ status: number; data: unknown }> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (init.token) headers.authorization = `Bearer ${init.token}`;
   if (init.body !== undefined) headers['content-type'] = 'application/json';
@@ -105,14 +108,16 @@ async function request(path: string, init: { method?: string; token?: string; bo
 function errorFrom(status: number, data: unknown): ApiError {
   const error = isObject(data) && isObject(data.error) ? data.error : null;
   const code = str(error?.code) ?? (status >= 500 ? 'server_error' : 'request_failed');
-  const message = str(error?.message) ?? (status >= 500 ? 'The server had a problem; try again' : `Request failed (${status})`);
+  const message =
+    str(error?.message) ?? (status >= 500 ? 'The server had a problem; try again' : `Request failed (${status})`);
   return new ApiError(status, code, message);
 }
 
 function sessionFrom(data: unknown, username: string): Session {
   const userId = isObject(data) ? id(data.userId) : null;
   const token = isObject(data) ? str(data.token) : null;
-  if (userId === null || token === null) throw new ApiError(200, 'bad_response', 'The server sent an unreadable answer');
+  if (userId === null || token === null)
+    throw new ApiError(200, 'bad_response', 'The server sent an unreadable answer');
   return { userId, token, username };
 }
 
@@ -208,7 +213,7 @@ export async function getOrders(token: string): Promise<OrderView[]> {
   const list = Array.isArray(data)
     ? data
     : isObject(data)
-      ? [data.orders, data.items, data.data].find(Array.isArray) ?? []
+      ? ([data.orders, data.items, data.data].find(Array.isArray) ?? [])
       : [];
   return (list as unknown[]).map((item) => orderFrom(item)).filter((o): o is OrderView => o !== null);
 }
@@ -219,7 +224,10 @@ export type PlaceOrderResult = { ok: true; order: OrderView } | { ok: false; ord
  * Places a market order. A rejection (422) is a result, not an exception: the order exists
  * and has a reason. Other failures (bad input, session gone, network) come back as `error`.
  */
-export async function placeOrder(token: string, input: { symbol: string; side: 'buy' | 'sell'; size: string }): Promise<PlaceOrderResult> {
+export async function placeOrder(
+  token: string,
+  input: { symbol: string; side: 'buy' | 'sell'; size: string },
+): Promise<PlaceOrderResult> {
   let reply;
   try {
     reply = await request('/orders', { method: 'POST', token, body: input });
@@ -231,11 +239,19 @@ export async function placeOrder(token: string, input: { symbol: string; side: '
   if (status === 201 || status === 200) {
     const order = orderFrom(data, fallback);
     if (order) return { ok: true, order };
-    return { ok: false, order: null, error: new ApiError(status, 'bad_response', 'The server sent an unreadable answer') };
+    return {
+      ok: false,
+      order: null,
+      error: new ApiError(status, 'bad_response', 'The server sent an unreadable answer'),
+    };
   }
   const rejected = status === 422 ? orderFrom(data, fallback) : null;
   if (rejected && rejected.status === 'rejected') {
-    return { ok: false, order: rejected, error: new ApiError(status, 'order_rejected', rejected.reason ?? 'Order rejected') };
+    return {
+      ok: false,
+      order: rejected,
+      error: new ApiError(status, 'order_rejected', rejected.reason ?? 'Order rejected'),
+    };
   }
   return { ok: false, order: null, error: errorFrom(status, data) };
 }

@@ -121,7 +121,10 @@ export interface FormatOptions {
  * Formats a decimal string with grouped thousands and between minDp and maxDp decimals.
  * Returns "—" for a missing or malformed value, so a bad field never shows as "NaN".
  */
-export function formatDecimal(value: string | null | undefined, { minDp, maxDp = minDp, signed = false }: FormatOptions): string {
+export function formatDecimal(
+  value: string | null | undefined,
+  { minDp, maxDp = minDp, signed = false }: FormatOptions,
+): string {
   const v = toBig(value);
   if (!v) return '—';
   const dp = Math.min(maxDp, Math.max(minDp, decimalsOf(v)));
@@ -133,9 +136,11 @@ export function formatDecimal(value: string | null | undefined, { minDp, maxDp =
 }
 
 /** US dollars, 2 decimals: "10,000.00". */
-export const formatUsd = (value: string | null | undefined, signed = false) => formatDecimal(value, { minDp: 2, signed });
+export const formatUsd = (value: string | null | undefined, signed = false) =>
+  formatDecimal(value, { minDp: 2, signed });
 /** A price, 2 decimals (the simulated and Pyth SOL prices are quoted in cents). */
-export const formatPrice = (value: string | null | undefined, signed = false) => formatDecimal(value, { minDp: 2, signed });
+export const formatPrice = (value: string | null | undefined, signed = false) =>
+  formatDecimal(value, { minDp: 2, signed });
 /** A SOL size: 4 decimals, more (up to 9) when the size has them, so no holding is hidden. */
 export const formatSize = (value: string | null | undefined) => formatDecimal(value, { minDp: 4, maxDp: 9 });
 /** A fee: cents, and sub-cent digits (up to 6) when there are any. */

@@ -75,7 +75,9 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
   const applyPortfolio = useCallback((incoming: Portfolio) => {
     livePortfolioEpoch.current += 1;
     setPortfolio((current) =>
-      current && current.version !== null && incoming.version !== null && incoming.version < current.version ? current : incoming,
+      current && current.version !== null && incoming.version !== null && incoming.version < current.version
+        ? current
+        : incoming,
     );
   }, []);
 

@@ -7,7 +7,17 @@
  */
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { connect, type TradewireClient } from '@repo/client';
-import { gatewayUrl, getConfig, orderFrom, portfolioFrom, priceFrom, type OrderView, type Portfolio, type Price, type Session } from './api.ts';
+import {
+  gatewayUrl,
+  getConfig,
+  orderFrom,
+  portfolioFrom,
+  priceFrom,
+  type OrderView,
+  type Portfolio,
+  type Price,
+  type Session,
+} from './api.ts';
 
 export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
 
@@ -46,7 +56,15 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
 
     const mapState = (state: string) => {
       if (stopped) return;
-      setStatus(state === 'open' ? 'live' : state === 'reconnecting' ? 'reconnecting' : state === 'closed' ? 'offline' : 'connecting');
+      setStatus(
+        state === 'open'
+          ? 'live'
+          : state === 'reconnecting'
+            ? 'reconnecting'
+            : state === 'closed'
+              ? 'offline'
+              : 'connecting',
+      );
     };
 
     const start = async (attempt: number): Promise<void> => {

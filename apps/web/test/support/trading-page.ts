@@ -64,7 +64,7 @@ export class TradingPage {
   async token(): Promise<string> {
     const token = await this.page.evaluate(() => {
       const raw = sessionStorage.getItem('tradewire.session');
-      return raw ? (JSON.parse(raw) as { token?: string }).token ?? null : null;
+      return raw ? ((JSON.parse(raw) as { token?: string }).token ?? null) : null;
     });
     if (!token) throw new Error('the page keeps no session token');
     return token;
@@ -72,7 +72,9 @@ export class TradingPage {
 
   /** Enters a size, clicks Buy or Sell, and returns the id of the order row that appears. */
   async placeOrder(side: 'Buy' | 'Sell', size: string, expected: 'filled' | 'rejected'): Promise<number> {
-    const before = new Set(await this.orderRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order-id'))));
+    const before = new Set(
+      await this.orderRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order-id'))),
+    );
     await this.page.getByLabel('Size').fill(size);
     await this.page.getByRole('button', { name: side, exact: true }).click();
     const handle = await this.page.waitForFunction(

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '../../../../test/support/wait-for.ts';
+import { waitFor } from '@repo/test-support';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const WEB = join(ROOT, 'apps/web');
@@ -30,7 +30,10 @@ function files(path: string): string[] {
 
 async function viteBuild(outDir: string): Promise<void> {
   const vite = join(ROOT, 'node_modules/.bin/vite');
-  const child = spawn(vite, ['build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], { cwd: WEB, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(vite, ['build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], {
+    cwd: WEB,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
@@ -66,7 +69,12 @@ export async function webBuildDir(): Promise<string> {
       // Another test file builds these sources: wait for its result (or for it to give up).
       const age = Date.now() - (existsSync(lock) ? statSync(lock).mtimeMs : Date.now());
       if (age > STALE_LOCK_MS) rmSync(lock, { recursive: true, force: true });
-      else await waitFor(() => existsSync(index) || !existsSync(lock), { timeoutMs: STALE_LOCK_MS, intervalMs: 100, what: 'the web build of another test file' });
+      else
+        await waitFor(() => existsSync(index) || !existsSync(lock), {
+          timeoutMs: STALE_LOCK_MS,
+          intervalMs: 100,
+          what: 'the web build of another test file',
+        });
       continue;
     }
     try {

@@ -8,9 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { connectRedisBroker, type RedisBroker } from '@repo/broker';
 import { EVENT_KINDS } from '@repo/events';
-import { TestClient } from '../test-client.ts';
-import { RedisServer } from '../../../../test/support/redis-server.ts';
-import { waitFor } from '../../../../test/support/wait-for.ts';
+import { TestClient, RedisServer, waitFor } from '@repo/test-support';
 
 /**
  * One client floods, one stops reading while big events pile up for it, a hundred behave.
@@ -54,8 +52,16 @@ async function rawSocket(port: number, first: Buffer = Buffer.alloc(0)): Promise
 function bigPortfolio(userId: number, version: number): string {
   return JSON.stringify({
     userId,
-    balances: Array.from({ length: 100 }, (_, i) => ({ asset: `A${i}`, available: `${version}.${'1'.repeat(17)}`, locked: '0.000000000000000001' })),
-    positions: Array.from({ length: 100 }, (_, i) => ({ asset: `P${i}`, size: `${version}.5`, avgEntryPrice: '123456.123456789' })),
+    balances: Array.from({ length: 100 }, (_, i) => ({
+      asset: `A${i}`,
+      available: `${version}.${'1'.repeat(17)}`,
+      locked: '0.000000000000000001',
+    })),
+    positions: Array.from({ length: 100 }, (_, i) => ({
+      asset: `P${i}`,
+      size: `${version}.5`,
+      avgEntryPrice: '123456.123456789',
+    })),
     timestamp: new Date().toISOString(),
     version,
   });
@@ -72,11 +78,15 @@ describe('noisy neighbours', () => {
   before(async () => {
     redis = await RedisServer.start();
     publisher = await connectRedisBroker(redis.url);
-    child = spawn(`${ROOT}node_modules/.bin/tsx`, [fileURLToPath(new URL('../fixtures/gateway-process.ts', import.meta.url))], {
-      cwd: ROOT,
-      env: { ...process.env, REDIS_URL: redis.url, TOKENS: 'stall:999' },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    child = spawn(
+      `${ROOT}node_modules/.bin/tsx`,
+      [fileURLToPath(new URL('../fixtures/gateway-process.ts', import.meta.url))],
+      {
+        cwd: ROOT,
+        env: { ...process.env, REDIS_URL: redis.url, TOKENS: 'stall:999' },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     port = (JSON.parse((await lines.next()).value as string) as { port: number }).port;
     for (let i = 0; i < WELL_BEHAVED; i++) {
@@ -125,12 +135,18 @@ describe('noisy neighbours', () => {
       n += 1;
       const price = `${n}.${Date.now()}`;
       startedAt.set(price, { at: performance.now(), remaining: good.length });
-      void publisher.publish(EVENT_KINDS.price.channel, JSON.stringify({ symbol: 'SOL', price, timestamp: new Date().toISOString() }));
+      void publisher.publish(
+        EVENT_KINDS.price.channel,
+        JSON.stringify({ symbol: 'SOL', price, timestamp: new Date().toISOString() }),
+      );
       onTick?.();
     }, TICK_MS);
     await new Promise((resolve) => setTimeout(resolve, ms));
     clearInterval(timer);
-    await waitFor(() => latencies.length === n, { timeoutMs: 5000, what: `all ${n} ticks at all hundred clients (have ${latencies.length})` });
+    await waitFor(() => latencies.length === n, {
+      timeoutMs: 5000,
+      what: `all ${n} ticks at all hundred clients (have ${latencies.length})`,
+    });
     for (const stop of listeners) stop();
     return latencies;
   }
@@ -153,7 +169,8 @@ describe('noisy neighbours', () => {
         void closed.then(() => (open = false));
         while (flooding && open) {
           floodSent += 100;
-          if (!socket.write(burst)) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
+          if (!socket.write(burst))
+            await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
           else await new Promise((resolve) => setImmediate(resolve));
         }
         socket.destroy();
@@ -162,12 +179,19 @@ describe('noisy neighbours', () => {
     })();
 
     // The staller: authenticated, subscribed to its portfolio, never reads a byte.
-    const staller = await rawSocket(port, Buffer.concat([clientFrame('{"type":"auth","token":"stall"}'), clientFrame('{"type":"subscribe","channel":"portfolio"}')]));
+    const staller = await rawSocket(
+      port,
+      Buffer.concat([
+        clientFrame('{"type":"auth","token":"stall"}'),
+        clientFrame('{"type":"subscribe","channel":"portfolio"}'),
+      ]),
+    );
     staller.pause();
     let version = 0;
 
     const disturbed = await measure(PHASE_MS, () => {
-      for (let i = 0; i < 4; i++) void publisher.publish(EVENT_KINDS.portfolio.channel, bigPortfolio(999, (version += 1)));
+      for (let i = 0; i < 4; i++)
+        void publisher.publish(EVENT_KINDS.portfolio.channel, bigPortfolio(999, (version += 1)));
     });
     flooding = false;
     await flood;
@@ -190,7 +214,10 @@ describe('noisy neighbours', () => {
     );
 
     // A millisecond of slack: the undisturbed median on loopback is near timer resolution.
-    assert.ok(figures.disturbed.p50 <= 2 * figures.undisturbed.p50 + 1, `median ${figures.disturbed.p50} vs ${figures.undisturbed.p50}`);
+    assert.ok(
+      figures.disturbed.p50 <= 2 * figures.undisturbed.p50 + 1,
+      `median ${figures.disturbed.p50} vs ${figures.undisturbed.p50}`,
+    );
     // The tail swings with whatever else shares the two cores (a CI machine runs other suites):
     // it is logged above, and only bounded absolutely here, so that no client is ever starved.
     assert.ok(figures.disturbed.p95 <= 500, `p95 ${figures.disturbed.p95} ms`);

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 // `node --import tsx`, not the `tsx` binary: the binary runs the program in a child process,
 // so a SIGKILL (a crash, in the fault tests) would kill only the wrapper and orphan the server.
 const TSX_LOADER = 'tsx';

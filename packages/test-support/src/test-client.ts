@@ -80,7 +80,9 @@ export class TestClient {
     return reply;
   }
 
-  /** The first message received so far, or from now on, that matches. */
+  /** The first message received so far, or from now on, that matches (narrowed by a type guard). */
+  waitFor<T extends ServerMessage>(match: (m: ServerMessage) => m is T, timeoutMs?: number, what?: string): Promise<T>;
+  waitFor(match: (m: ServerMessage) => boolean, timeoutMs?: number, what?: string): Promise<ServerMessage>;
   waitFor(match: (m: ServerMessage) => boolean, timeoutMs = 3000, what = 'message'): Promise<ServerMessage> {
     const found = this.received.find(match);
     if (found) return Promise.resolve(found);
@@ -132,7 +134,11 @@ export class TestClient {
       };
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(this.received.slice(-5))}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(this.received.slice(-5))}`,
+          ),
+        );
       }, timeoutMs);
       this.#waiters.push(waiter);
     });
