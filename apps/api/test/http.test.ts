@@ -220,6 +220,7 @@ describe('orders', () => {
         { asset: 'SOL', size: '10', avgEntryPrice: '231.45' },
       ],
       version: 1,
+      orderSeq: 1,
     });
 
     // Published after commit: order_filled, then portfolio, for this user.

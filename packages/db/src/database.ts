@@ -26,6 +26,8 @@ export interface PortfolioEventPayload {
   positions: PositionView[];
   timestamp: string;
   version?: number;
+  /** The `seq` of the last order event this portfolio reflects (0 before the first order). */
+  orderSeq: number;
 }
 
 export interface DatabaseOptions {
@@ -137,6 +139,7 @@ function assemble(
         positions: view.positions,
         timestamp: now().toISOString(),
         ...(view.version > 0 ? { version: view.version } : {}),
+        orderSeq: view.orderSeq,
       };
     },
     outbox: createOutboxRepository(db),

@@ -182,7 +182,14 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
       userId,
       kind: 'portfolio',
       position: version,
-      payload: { userId, balances: holdings.balances, positions: holdings.positions, timestamp, version },
+      payload: {
+        userId,
+        balances: holdings.balances,
+        positions: holdings.positions,
+        timestamp,
+        version,
+        orderSeq: seq,
+      },
     });
   } else {
     await tx.insert(outbox).values({

@@ -21,6 +21,8 @@ export interface PortfolioView {
   positions: PositionView[];
   /** The version of the user's latest portfolio event (0 before the first fill). */
   version: number;
+  /** The `seq` of the user's latest order event (0 before the first order): what this view reflects. */
+  orderSeq: number;
 }
 
 export interface PortfolioRepository {
@@ -65,12 +67,12 @@ export function createPortfolioRepository(db: DrizzleDb): PortfolioRepository {
         // (READ COMMITTED alone could show a fill's balance without its position).
         return await db.transaction(async (tx) => {
           const [user] = await tx
-            .select({ version: users.portfolioVersion })
+            .select({ version: users.portfolioVersion, orderSeq: users.orderSeq })
             .from(users)
             .where(eq(users.id, userId))
             .for('share');
           if (!user) return null;
-          return { ...(await readHoldings(tx, userId)), version: user.version };
+          return { ...(await readHoldings(tx, userId)), version: user.version, orderSeq: user.orderSeq };
         });
       } catch (err) {
         throw toDatabaseError(err);

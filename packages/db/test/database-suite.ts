@@ -66,6 +66,7 @@ export function databaseSuite(
         balances: [{ asset: 'USD', available: '10000', locked: '0' }],
         positions: [{ asset: 'SOL', size: '0', avgEntryPrice: '0' }],
         version: 0,
+        orderSeq: 0,
       });
     });
 
@@ -109,6 +110,7 @@ export function databaseSuite(
         balances: [{ asset: 'USD', available: '7685.26855', locked: '0' }],
         positions: [{ asset: 'SOL', size: '10', avgEntryPrice: '231.45' }],
         version: 1,
+        orderSeq: 1,
       });
 
       const events = (await db.outbox.unpublished(10_000)).filter((r) => r.userId === userId);
@@ -139,6 +141,7 @@ export function databaseSuite(
         positions: [{ asset: 'SOL', size: '10', avgEntryPrice: '231.45' }],
         timestamp: filled.timestamp,
         version: 1,
+        orderSeq: 1,
       });
       assert.deepEqual(await db.getPortfolioEvent(userId).then((e) => e && { ...e, timestamp: 'x' }), {
         ...portfolio,
@@ -180,6 +183,7 @@ export function databaseSuite(
         balances: [{ asset: 'USD', available: '100', locked: '0' }],
         positions: [{ asset: 'SOL', size: '0', avgEntryPrice: '0' }],
         version: 0,
+        orderSeq: 3,
       });
       const events = (await db.outbox.unpublished(10_000)).filter((r) => r.userId === userId);
       assert.deepEqual(

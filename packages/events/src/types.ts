@@ -67,6 +67,11 @@ export const PortfolioUpdateEventSchema = z.object({
   positions: z.array(PositionSchema).max(100),
   timestamp: isoTimestamp,
   version: seq.optional(),
+  /**
+   * The `seq` of the last order event this portfolio reflects (0 before the first order): a
+   * gateway sends a socket subscribed to `orders` that order event before this portfolio.
+   */
+  orderSeq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
 export type PriceUpdateEvent = z.infer<typeof PriceUpdateEventSchema>;

@@ -1,0 +1,2 @@
+export { backoffDelay, type BackoffOptions } from './backoff.ts';
+export { TimeoutError, withTimeout } from './timeout.ts';
