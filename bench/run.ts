@@ -2,7 +2,7 @@
  * `npm run bench` — tradewire's gateway against the design's broadcast and Socket.IO 4, in one
  * session, on one machine:
  *
- *   npm run bench                      full run (≈30 min): every scenario, 3 interleaved repetitions,
+ *   npm run bench                      full run (about 45 min): every scenario, 3 interleaved repetitions (7 for private routing),
  *                                      writes docs/benchmarks.md and docs/benchmarks-latency.svg
  *   npm run bench -- --quick           CI mode (<2 min): fan-out throughput, tradewire vs the naive
  *                                      broadcast; exits 1 when tradewire < 2× naive

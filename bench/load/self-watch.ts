@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { monoMs } from '../lib/clock.ts';
-import { logGcPauses } from '../lib/gc-log.ts';
+import { logGcPauses } from '../diagnostics/gc-log.ts';
 import { runQueueWaitMs } from '../lib/proc-stat.ts';
 
 /** How busy the load generator itself was during a measured window. */

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { dirname } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { logGcPauses } from '../lib/gc-log.ts';
+import { logGcPauses } from '../diagnostics/gc-log.ts';
 
 /**
  * The runner's handle on a bench server process: the server reports `ready` with its port over

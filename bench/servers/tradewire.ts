@@ -13,7 +13,7 @@
 import { connectRedisBroker } from '@repo/broker';
 import { createLogger } from '@repo/log';
 import { createGateway } from '@repo/ws';
-import { recordArrivals } from './arrivals.ts';
+import { recordArrivals } from '../diagnostics/arrivals.ts';
 import { serverArgs } from './args.ts';
 import { serveControl } from './control.ts';
 import { openSessionVerifier } from './sessions.ts';

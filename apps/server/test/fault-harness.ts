@@ -6,7 +6,7 @@ import type { ChannelMessage } from '@repo/protocol';
 import { waitFor } from '@repo/test-support';
 
 /**
- * The fault tests' side of issue 5: users placing orders through the real API, clients built
+ * What the delivery fault tests share: users placing orders through the real API, clients built
  * with @repo/client on `ws` watching their orders, and the figures (expected from the
  * database, delivered, lost, duplicated, out of order) each test prints and asserts.
  */

@@ -11,7 +11,7 @@ import {
 } from './fault-harness.ts';
 
 /**
- * Issue 5's fault tests on a real cluster: one API (+ price worker) process and two gateway
+ * Delivery through faults on a real cluster: one API (+ price worker) process and two gateway
  * processes on a private Redis and a fresh PostgreSQL database. Each test causes one fault
  * during a burst of orders from several users, then compares what every client's `orders`
  * handler got with the orders committed in the database, and prints the figures.
@@ -22,7 +22,7 @@ interface Node {
   proc: TradewireProcess | null;
 }
 
-describe('delivery through faults (issue 5)', () => {
+describe('delivery through faults', () => {
   let redis: RedisServer;
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
   let env: Record<string, string>;

@@ -7,11 +7,11 @@ import { freePort, TradewireProcess, waitFor, TestClient } from '@repo/test-supp
 import { assertClean, OrderBurst, registerUsers, settleAndCount, WatchingClient } from './fault-harness.ts';
 
 /**
- * Issue 5 in the all-in-one mode (embedded PGlite, in-process broker) with a tiny retention:
+ * Order replay in the all-in-one mode (embedded PGlite, in-process broker) with a tiny retention:
  * a client that comes back within the retention recovers every event; one that comes back
  * after it gets `recovered:false`, emits `resync`, and its REST reload holds every order.
  */
-describe('retention in the all-in-one mode (issue 5)', () => {
+describe('retention in the all-in-one mode', () => {
   let proc: TradewireProcess;
   let api: string;
   let ws: string;

@@ -1,4 +1,4 @@
-import { fastMonoClock } from './clock.ts';
+import { fastMonoClock } from '../lib/clock.ts';
 
 /**
  * Diagnosis only: when each order event arrived somewhere, on the bench's one clock, keyed by

@@ -2,7 +2,7 @@
  * Diagnosis only: a second Redis subscriber for the private scenario's order events, to run
  * pinned beside redis-server while a bench runs, e.g.
  *
- *   taskset -c 1 node --import tsx bench/probe-subscriber.ts redis://127.0.0.1:<bench port> /tmp/probe.json
+ *   taskset -c 1 node --import tsx bench/diagnostics/probe-subscriber.ts redis://127.0.0.1:<bench port> /tmp/probe.json
  *
  * It stamps each event's arrival on the bench's one clock and writes `[seq, monoMs][]` when
  * Redis goes away or on SIGTERM. Set against the gateway's own arrival stamps
@@ -15,11 +15,11 @@
 import { writeFileSync } from 'node:fs';
 import { createClient } from 'redis';
 import { redisKeys } from '@repo/redis';
-import { ArrivalLog } from './lib/arrival-log.ts';
+import { ArrivalLog } from './arrival-log.ts';
 
 const [url, out] = process.argv.slice(2);
 if (!url || !out) {
-  process.stderr.write('usage: bench/probe-subscriber.ts <redis url> <out.json>\n');
+  process.stderr.write('usage: bench/diagnostics/probe-subscriber.ts <redis url> <out.json>\n');
   process.exit(2);
 }
 const log = new ArrivalLog();

@@ -1,5 +1,5 @@
 import { performance, PerformanceObserver } from 'node:perf_hooks';
-import { monoMs } from './clock.ts';
+import { monoMs } from '../lib/clock.ts';
 
 /**
  * For diagnosis (BENCH_DEBUG): writes each GC pause of this process of 1 ms or more to stderr,

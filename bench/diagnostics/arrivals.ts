@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Broker } from '@repo/broker';
-import { ArrivalLog } from '../lib/arrival-log.ts';
+import { ArrivalLog } from './arrival-log.ts';
 
 /**
  * Diagnosis only (BENCH_ARRIVALS): wraps `broker.subscribe` so every handler first stamps the
