@@ -1,6 +1,6 @@
-import { BrokerUnavailableError, type Broker } from '@repo/broker';
+import { BrokerUnavailableError, createEventPublisher, type Broker, type EventPublisher } from '@repo/broker';
 import type { OutboxEvent, OutboxRepository } from '@repo/db';
-import { EventValidationError, createEventPublisher, type EventPublisher } from '@repo/events';
+import { EventValidationError } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import { redisKeys } from '@repo/redis';
 import type { ApiMetrics } from './metrics.ts';

@@ -1,4 +1,5 @@
-import type { PriceStore, PriceUpdateEvent } from '@repo/events';
+import type { PriceStore } from '@repo/broker';
+import type { PriceUpdateEvent } from '@repo/events';
 import type { Logger } from '@repo/log';
 
 export interface PriceReader {

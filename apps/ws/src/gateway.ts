@@ -3,16 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { Registry } from 'prom-client';
-import type { Broker, Unsubscribe } from '@repo/broker';
-import {
-  createPriceStore,
-  decodeEvent,
-  EVENT_KINDS,
-  portfolioKey,
-  type PortfolioUpdateEvent,
-  type PriceStore,
-  type PriceUpdateEvent,
-} from '@repo/events';
+import { createPriceStore, type Broker, type PriceStore, type Unsubscribe } from '@repo/broker';
+import { decodeEvent, EVENT_KINDS, type PortfolioUpdateEvent, type PriceUpdateEvent } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import {
   CLOSE_CODES,
@@ -519,7 +511,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   async function readPortfolio(userId: number): Promise<PortfolioUpdateEvent | null> {
     try {
       const raw = await withTimeout(
-        broker.getLatest(portfolioKey(userId)),
+        broker.getLatest(redisKeys.portfolio(userId)),
         limits.snapshotTimeoutMs,
         'portfolio snapshot',
       );
@@ -527,7 +519,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         const decoded = decodeEvent('portfolio', raw);
         if (decoded.ok && decoded.event.userId === userId) return decoded.event;
         metrics.dropped('malformed');
-        malformedWarning.warn({ key: portfolioKey(userId) }, 'dropped malformed stored portfolio');
+        malformedWarning.warn({ key: redisKeys.portfolio(userId) }, 'dropped malformed stored portfolio');
       }
     } catch (err) {
       dependencyWarning.warn({ err: (err as Error).message }, 'portfolio snapshot read failed');

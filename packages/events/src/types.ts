@@ -74,10 +74,17 @@ export const PortfolioUpdateEventSchema = z.object({
   orderSeq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
+/**
+ * A logged-out (or otherwise ended) session, published on `trading:events:session:revoked` so
+ * every gateway node ends the sockets authenticated with it. Not forwarded to clients.
+ */
+export const SessionRevokedEventSchema = z.object({ sessionId: z.string().min(1).max(256) });
+
 export type PriceUpdateEvent = z.infer<typeof PriceUpdateEventSchema>;
 export type OrderFilledEvent = z.infer<typeof OrderFilledEventSchema>;
 export type OrderRejectedEvent = z.infer<typeof OrderRejectedEventSchema>;
 export type PortfolioUpdateEvent = z.infer<typeof PortfolioUpdateEventSchema>;
+export type SessionRevokedEvent = z.infer<typeof SessionRevokedEventSchema>;
 export type Balance = z.infer<typeof BalanceSchema>;
 export type Position = z.infer<typeof PositionSchema>;
 
