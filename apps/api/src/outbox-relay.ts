@@ -2,7 +2,6 @@ import { BrokerUnavailableError, createEventPublisher, type Broker, type EventPu
 import type { OutboxEvent, OutboxRepository } from '@repo/db';
 import { EventValidationError } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
-import { redisKeys } from '@repo/redis';
 import type { ApiMetrics } from './metrics.ts';
 
 export interface OutboxRelayOptions {
@@ -252,14 +251,9 @@ export class OutboxRelay {
       case 'portfolio':
         await this.#publisher.publishPortfolioUpdate(payload);
         return;
-      case 'session_revoked': {
-        const sessionId = (row.payload as { sessionId?: unknown } | null)?.sessionId;
-        if (typeof sessionId !== 'string') {
-          throw new EventValidationError('session_revoked', [{ path: 'sessionId', message: 'must be a string' }]);
-        }
-        await this.#broker.publish(redisKeys.CHANNELS.sessionRevoked(), JSON.stringify({ sessionId }));
+      case 'session_revoked':
+        await this.#publisher.publishSessionRevoked(payload);
         return;
-      }
       default:
         throw new EventValidationError(String(row.kind), [{ path: 'kind', message: 'unknown outbox kind' }]);
     }

@@ -26,7 +26,7 @@ import { HistoryReader, defaultHistoryReadLimits, type HistoryReadLimits } from 
 import { GatewayMetrics } from './metrics.ts';
 import { decodeHistoryEvent, type OrderHistory, type OrderHistoryPage } from './order-history.ts';
 import { PriceCache } from './price-cache.ts';
-import { decodeSessionRevoked, isUsableSession, RecentRevocations, type SessionVerifier } from './session.ts';
+import { isUsableSession, RecentRevocations, type SessionVerifier } from './session.ts';
 import { SubscriberIndex } from './subscriber-index.ts';
 import { encodeTextFrame, WriteBatcher } from './text-frame.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
@@ -640,14 +640,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const fanout = new EventFanout({ index, metrics, prices, malformedWarning, onOrderGap });
   const onSessionRevoked = (raw: string): void => {
-    const decoded = decodeSessionRevoked(raw);
-    if (!decoded) {
+    const decoded = decodeEvent('session_revoked', raw);
+    if (!decoded.ok) {
       metrics.dropped('malformed');
       malformedWarning.warn({ channel: redisKeys.CHANNELS.sessionRevoked() }, 'dropped malformed session revocation');
       return;
     }
-    revocations.add(decoded.sessionId, Date.now());
-    for (const connection of index.ofSession(decoded.sessionId)) endAuthentication(connection, 'session_revoked');
+    const { sessionId } = decoded.event;
+    revocations.add(sessionId, Date.now());
+    for (const connection of index.ofSession(sessionId)) endAuthentication(connection, 'session_revoked');
   };
   const unsubscribes: Unsubscribe[] = [];
   try {
