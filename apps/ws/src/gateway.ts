@@ -8,6 +8,7 @@ import { decodeEvent, EVENT_KINDS, type PortfolioUpdateEvent, type PriceUpdateEv
 import { silentLogger, type Logger } from '@repo/log';
 import {
   CLOSE_CODES,
+  PRIVATE_CHANNELS,
   type Channel,
   type ClientMessage,
   type ErrorCode,
@@ -77,8 +78,6 @@ export interface Gateway {
   readonly server: Server;
   connectionCount(): number;
 }
-
-const PRIVATE_CHANNELS = ['orders', 'portfolio'] as const;
 
 /**
  * Creates the WebSocket gateway: an HTTP server (health, metrics, upgrades) whose sockets
@@ -417,7 +416,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       'order stream cannot continue; closing so the client resubscribes',
     );
     connection.resetOrders();
-    connection.close(1011, 'order history unavailable; resubscribe', 'history_unavailable');
+    connection.close(CLOSE_CODES.historyUnavailable, 'order history unavailable; resubscribe', 'history_unavailable');
   }
 
   /** A live event revealed a gap on this socket: fill it from history. */
