@@ -2,6 +2,7 @@ import { BrokerUnavailableError, createEventPublisher, type Broker, type EventPu
 import type { OutboxEvent, OutboxRepository } from '@repo/db';
 import { EventValidationError } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
+import { backoffDelay } from '@repo/retry';
 import type { ApiMetrics } from './metrics.ts';
 
 export interface OutboxRelayOptions {
@@ -12,7 +13,7 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Events read and published per pass (default 100). */
   batchSize?: number;
-  /** First retry delay after a failure (default 100 ms); doubles up to `retryMaxMs`. */
+  /** Delay ceiling of the first retry after a failure (default 100 ms); doubles up to `retryMaxMs`, full jitter. */
   retryBaseMs?: number;
   /** Longest retry delay (default 5000 ms). */
   retryMaxMs?: number;
@@ -200,8 +201,7 @@ export class OutboxRelay {
 
   /** Full-jitter exponential backoff, capped. */
   #retryDelay(): number {
-    const ceiling = Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** Math.min(this.#failures - 1, 20));
-    return Math.max(this.#retryBaseMs, Math.floor(Math.random() * ceiling));
+    return backoffDelay(this.#failures - 1, { baseDelayMs: this.#retryBaseMs, maxDelayMs: this.#retryMaxMs });
   }
 
   /** Publishes up to one batch in id order; marks what went out. Returns how many rows it read. */

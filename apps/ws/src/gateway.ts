@@ -16,6 +16,7 @@ import {
   type RequestId,
 } from '@repo/protocol';
 import { redisKeys } from '@repo/redis';
+import { withTimeout } from '@repo/retry';
 import { ClientConnection, type BufferedEvent, type ConnectionContext } from './client-connection.ts';
 import { parseClientMessage, type ParsedClientMessage } from './client-messages.ts';
 import { EventFanout } from './event-fanout.ts';
@@ -31,7 +32,6 @@ import { isUsableSession, RecentRevocations, type SessionVerifier } from './sess
 import { SubscriberIndex } from './subscriber-index.ts';
 import { encodeTextFrame, WriteBatcher } from './text-frame.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
-import { withTimeout } from './with-timeout.ts';
 
 export interface GatewayOptions {
   broker: Broker;

@@ -1,8 +1,10 @@
 import {
+  CLOSE_CODES,
   isChannel,
   type AuthOkMessage,
   type Channel,
   type ChannelMessage,
+  type ClientErrorCode,
   type ClientMessage,
   type ErrorCode,
   type ErrorMessage,
@@ -14,7 +16,8 @@ import {
   type SubscribeRequest,
   type SubscribedMessage,
 } from '@repo/protocol';
-import { backoffDelay, nextReconnectAttempt, type BackoffOptions } from './backoff.ts';
+import { backoffDelay, TimeoutError, type BackoffOptions } from '@repo/retry';
+import { nextReconnectAttempt } from './backoff.ts';
 import { ConnectionClosedError, ServerError } from './errors.ts';
 import { Listeners } from './listeners.ts';
 import { DeliveryPositions } from './positions.ts';
@@ -50,10 +53,6 @@ export const DEFAULT_BASE_DELAY_MS = 250;
 export const DEFAULT_MAX_DELAY_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
-/** Close code we send when we give up on a socket ourselves (it stopped answering). */
-const CLOSE_NOT_ANSWERING = 4000;
-const CLOSE_NORMAL = 1000;
-
 type ClientEvents = {
   state: [state: ConnectionState];
   error: [error: ServerError];
@@ -69,14 +68,15 @@ const monotonicNow = (): number => globalThis.performance?.now() ?? Date.now();
  * down, we were too fast). Any other refusal while restoring (auth_failed, auth_required,
  * too_many_subscriptions…) is definitive and ends what it refused.
  */
-const RETRYABLE_CODES: ReadonlySet<string> = new Set([
+const RETRYABLE_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
   'connection_closed',
   'timeout',
   'rate_limited',
   'broker_unavailable',
   'internal_error',
 ]);
-const isRetryable = (error: unknown): boolean => !(error instanceof ServerError) || RETRYABLE_CODES.has(error.code);
+const isRetryable = (error: unknown): boolean =>
+  !(error instanceof ServerError || error instanceof TimeoutError) || RETRYABLE_CODES.has(error.code);
 
 function positiveNumberOption(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -249,7 +249,7 @@ export class TradewireClient {
     this.setState('closed');
     this.requests.rejectAll(() => new ConnectionClosedError('the client was closed'));
     this.subscriptions.clear();
-    if (socket) closeQuietly(socket, CLOSE_NORMAL, 'client closed');
+    if (socket) closeQuietly(socket, CLOSE_CODES.normal, 'client closed');
   }
 
   // ---- state machine ----------------------------------------------------------------------
@@ -364,8 +364,8 @@ export class TradewireClient {
 
   /** Gives up on a socket that is open but not serving us, and reconnects. */
   private abandonSocket(socket: SocketLike): void {
-    this.onSocketLost(socket, CLOSE_NOT_ANSWERING);
-    closeQuietly(socket, CLOSE_NOT_ANSWERING, 'not answering');
+    this.onSocketLost(socket, CLOSE_CODES.notAnswering);
+    closeQuietly(socket, CLOSE_CODES.notAnswering, 'not answering');
   }
 
   private scheduleReconnect(): void {

@@ -29,9 +29,11 @@
  * Behaviour worth knowing:
  * - Requests carry an incrementing `id` and settle on the reply with that id; a
  *   `{"type":"error","id":…}` rejects with a `ServerError` whose `code` is the server's.
- *   Requests made before the connection is ready are queued; every request rejects with
- *   `timeout` after `requestTimeoutMs` (default 10 s), and a request already sent rejects
- *   with `connection_closed` when its connection drops.
+ *   Requests made before the connection is ready are queued; every request rejects with a
+ *   `TimeoutError` (code `timeout`, the class `@repo/retry` throws everywhere) after
+ *   `requestTimeoutMs` (default 10 s), and a request already sent rejects with a
+ *   `ConnectionClosedError` (code `connection_closed`) when its connection drops. Every
+ *   rejection has a `code` (`ClientErrorCode`, the protocol's table): switch on it.
  * - Any close not asked for with `close()` is followed by a reconnect after a full-jitter
  *   backoff (uniform in [0, min(maxDelayMs, baseDelayMs·2^attempt)), defaults 250 ms and
  *   10 s). That includes 1008 (policy violation) and 4008 (slow consumer): the client still
@@ -58,6 +60,7 @@ export {
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from './client.ts';
 export type { ClientOptions, ConnectionState, ResyncChannel } from './client.ts';
-export { ServerError, ConnectionClosedError, TimeoutError, type ClientErrorCode } from './errors.ts';
-export { backoffDelay, nextReconnectAttempt, type BackoffOptions } from './backoff.ts';
-export type { Channel, ChannelMessage, ErrorCode } from '@repo/protocol';
+export { ServerError, ConnectionClosedError, type ClientError } from './errors.ts';
+export { TimeoutError } from '@repo/retry';
+export { nextReconnectAttempt } from './backoff.ts';
+export type { Channel, ChannelMessage, ClientErrorCode, ErrorCode } from '@repo/protocol';
