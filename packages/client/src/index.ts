@@ -50,15 +50,15 @@
  *   user is a duplicate and is dropped; so is a portfolio whose `version` is not above the
  *   last one (a handler that just subscribed still gets its snapshot). `recovered:false`
  *   in a `subscribed` reply emits `resync`. Messages without `seq`/`version` are never dropped.
+ * - A dead connection is noticed even when it never closes (a frozen gateway, a half-open TCP
+ *   connection): browsers cannot see WebSocket ping frames, so after `pingIntervalMs` (15 s)
+ *   without any frame the client sends the protocol's `{"type":"ping"}`, and when no frame at
+ *   all arrives within `pongTimeoutMs` (10 s) after it, it closes the socket (4000 `not
+ *   answering`) and reconnects, resuming as after any drop. A steady stream of events means no
+ *   pings at all.
  * - Handlers and listeners that throw are logged through `logger.warn`; delivery goes on.
  */
-export {
-  connect,
-  TradewireClient,
-  DEFAULT_BASE_DELAY_MS,
-  DEFAULT_MAX_DELAY_MS,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-} from './client.ts';
+export { connect, TradewireClient } from './client.ts';
 export type { ClientOptions, ConnectionState, ResyncChannel } from './client.ts';
 export { ServerError, ConnectionClosedError, type ClientError } from './errors.ts';
 export { TimeoutError } from '@repo/retry';

@@ -488,7 +488,56 @@ test('invalid options fail at connect() with a message naming the option', () =>
     /reconnect\.maxDelayMs.*reconnect\.baseDelayMs/,
   );
   assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, requestTimeoutMs: 0 }), /requestTimeoutMs/);
+  assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, pingIntervalMs: -1 }), /pingIntervalMs/);
+  assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, pongTimeoutMs: 2 ** 31 }), /pongTimeoutMs/);
   if (typeof (globalThis as { WebSocket?: unknown }).WebSocket !== 'function') {
     assert.throws(() => connect('ws://127.0.0.1:1'), /options\.WebSocket/);
   }
+});
+
+test('a quiet connection that answers the watchdog ping is kept', async () => {
+  const { gateway, client } = await setup({ pingIntervalMs: 20, pongTimeoutMs: 2000 });
+  await nextEvent(client, 'state', (s) => s === 'open');
+  const first = await gateway.connection(0);
+  const watchdogPings = () => first.received.filter((m) => m.type === 'ping' && m.id === undefined).length;
+  await gateway.until(() => watchdogPings() >= 3, 'three watchdog pings');
+  assert.equal(gateway.connections.length, 1);
+  assert.equal(client.state, 'open');
+});
+
+test('a gateway that stops answering without closing the connection is noticed; the client reconnects and resumes', async () => {
+  const { gateway, client, warnings } = await setup({ pingIntervalMs: 50, pongTimeoutMs: 100 });
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const orders = collector<OrderMessage>(gateway);
+  await client.subscribe('orders', orders.handler);
+  gateway.publishOrder(orderFilled(7, 1));
+  await orders.atLeast(1);
+
+  const first = await gateway.connection(0);
+  const states: ConnectionState[] = [];
+  client.on('state', (s) => states.push(s));
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.stopAnswering(first);
+  gateway.record(orderFilled(7, 2)); // committed while the client sits on the frozen socket
+  await reconnected;
+  assert.equal(first.closed, false, 'the frozen TCP connection is still open: only the watchdog could tell');
+  assert.ok(warnings.some((w) => String(w[0]).includes('connection is dead')));
+
+  const second = await gateway.connection(1);
+  assert.deepEqual(
+    second.received.filter((m) => m.type !== 'ping').map((m) => [m.type, m.channel, m.since]),
+    [
+      ['auth', undefined, undefined],
+      ['subscribe', 'orders', 1],
+    ],
+  );
+  await orders.atLeast(2);
+  gateway.publishOrder(orderFilled(7, 3));
+  await orders.atLeast(3);
+  assert.deepEqual(
+    orders.messages.map((m) => m.seq),
+    [1, 2, 3],
+  );
+  assert.deepEqual(states, ['reconnecting', 'open']);
 });
