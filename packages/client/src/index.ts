@@ -60,7 +60,7 @@
  */
 export { connect, TradewireClient } from './client.ts';
 export type { ClientOptions, ConnectionState, ResyncChannel } from './client.ts';
-export { ServerError, ConnectionClosedError, type ClientError } from './errors.ts';
+export { ServerError, ConnectionClosedError } from './errors.ts';
 export { TimeoutError } from '@repo/retry';
 export { nextReconnectAttempt } from './backoff.ts';
 export type { Channel, ChannelMessage, ClientErrorCode, ErrorCode } from '@repo/protocol';

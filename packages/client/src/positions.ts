@@ -9,7 +9,7 @@ interface UserPositions {
 }
 
 /** How a portfolio message compares with the last one delivered. */
-export type PortfolioFreshness = 'new' | 'same' | 'stale';
+type PortfolioFreshness = 'new' | 'same' | 'stale';
 
 const isPosition = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;

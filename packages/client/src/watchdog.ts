@@ -1,4 +1,4 @@
-export interface WatchdogOptions {
+interface WatchdogOptions {
   /** Ping after this long without any frame from the server, in ms. */
   pingIntervalMs: number;
   /** Give up when no frame at all arrived this long after a ping, in ms. */

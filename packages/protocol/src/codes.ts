@@ -53,7 +53,7 @@ export const CLOSE_CODES = {
   slowConsumer: 4008,
 } as const;
 
-export const PUBLIC_CHANNELS = ['prices'] as const;
+const PUBLIC_CHANNELS = ['prices'] as const;
 /** The channels that carry one user's events and need an authenticated socket. */
 export const PRIVATE_CHANNELS = ['orders', 'portfolio'] as const;
 export const CHANNELS = [...PUBLIC_CHANNELS, ...PRIVATE_CHANNELS] as const;
