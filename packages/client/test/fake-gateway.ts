@@ -22,7 +22,7 @@ const KNOWN = new Set(['prices', 'orders', 'portfolio']);
 
 /**
  * A small scripted gateway on a real `ws` server (port 0), speaking the client protocol
- * of issues 2 and 5. The real gateway is built elsewhere; this one lets a test decide
+ * of docs/protocol.md and docs/delivery.md. The real gateway is built elsewhere; this one lets a test decide
  * exactly what the server says: hold a reply, drop a socket, send a duplicate, refuse a
  * token, lose history.
  */
