@@ -18,7 +18,7 @@ const REDACT = [
   'headers.authorization',
 ];
 
-export interface LoggerOptions {
+interface LoggerOptions {
   /** pino level; default `info`. Tests pass `silent`. */
   level?: string;
   name?: string;
