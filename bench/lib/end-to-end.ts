@@ -1,5 +1,4 @@
-import { connectRedisBroker } from '@repo/broker';
-import { createPriceStore } from '@repo/events';
+import { connectRedisBroker, createPriceStore } from '@repo/broker';
 import type { EndToEndClientResult } from '../load/end-to-end.ts';
 import { sleep } from './clock.ts';
 import { startGenerator } from './generator.ts';

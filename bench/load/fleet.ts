@@ -1,4 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
+import { withTimeout } from '@repo/retry';
 import { RawWsClient } from './raw-ws-client.ts';
 
 /** Which client protocol the server under test speaks. */
@@ -329,20 +330,4 @@ async function openSocketIoClient(
   return () => {
     socket.disconnect();
   };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
 }

@@ -12,8 +12,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Emitter } from '@socket.io/redis-emitter';
 import { createClient } from 'redis';
-import { connectRedisBroker } from '@repo/broker';
-import { createEventPublisher } from '@repo/events';
+import { connectRedisBroker, createEventPublisher } from '@repo/broker';
 import { monoMs, sleep } from '../lib/clock.ts';
 import { CAPACITY, CTL, priceForSeq, viewShared, type SharedBuffers } from './shared-state.ts';
 

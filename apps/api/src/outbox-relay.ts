@@ -1,8 +1,8 @@
-import { BrokerUnavailableError, type Broker } from '@repo/broker';
+import { BrokerUnavailableError, createEventPublisher, type Broker, type EventPublisher } from '@repo/broker';
 import type { OutboxEvent, OutboxRepository } from '@repo/db';
-import { EventValidationError, createEventPublisher, type EventPublisher } from '@repo/events';
+import { EventValidationError } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
-import { redisKeys } from '@repo/redis';
+import { backoffDelay } from '@repo/retry';
 import type { ApiMetrics } from './metrics.ts';
 
 export interface OutboxRelayOptions {
@@ -13,13 +13,13 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Events read and published per pass (default 100). */
   batchSize?: number;
-  /** First retry delay after a failure (default 100 ms); doubles up to `retryMaxMs`. */
+  /** Delay ceiling of the first retry after a failure (default 100 ms); doubles up to `retryMaxMs`, full jitter. */
   retryBaseMs?: number;
   /** Longest retry delay (default 5000 ms). */
   retryMaxMs?: number;
   /**
    * Published events are kept at least this long (default 24 h). They are the replay history
-   * gateways read for `subscribe orders since` (issue 5).
+   * gateways read for `subscribe orders since` (docs/delivery.md).
    */
   retentionMs?: number;
   /** And each user's last this many order events are kept whatever their age (default 1000). */
@@ -201,8 +201,7 @@ export class OutboxRelay {
 
   /** Full-jitter exponential backoff, capped. */
   #retryDelay(): number {
-    const ceiling = Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** Math.min(this.#failures - 1, 20));
-    return Math.max(this.#retryBaseMs, Math.floor(Math.random() * ceiling));
+    return backoffDelay(this.#failures - 1, { baseDelayMs: this.#retryBaseMs, maxDelayMs: this.#retryMaxMs });
   }
 
   /** Publishes up to one batch in id order; marks what went out. Returns how many rows it read. */
@@ -252,14 +251,9 @@ export class OutboxRelay {
       case 'portfolio':
         await this.#publisher.publishPortfolioUpdate(payload);
         return;
-      case 'session_revoked': {
-        const sessionId = (row.payload as { sessionId?: unknown } | null)?.sessionId;
-        if (typeof sessionId !== 'string') {
-          throw new EventValidationError('session_revoked', [{ path: 'sessionId', message: 'must be a string' }]);
-        }
-        await this.#broker.publish(redisKeys.CHANNELS.sessionRevoked(), JSON.stringify({ sessionId }));
+      case 'session_revoked':
+        await this.#publisher.publishSessionRevoked(payload);
         return;
-      }
       default:
         throw new EventValidationError(String(row.kind), [{ path: 'kind', message: 'unknown outbox kind' }]);
     }

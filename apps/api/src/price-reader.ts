@@ -1,5 +1,7 @@
-import type { PriceStore, PriceUpdateEvent } from '@repo/events';
+import type { PriceStore } from '@repo/broker';
+import type { PriceUpdateEvent } from '@repo/events';
 import type { Logger } from '@repo/log';
+import { withTimeout } from '@repo/retry';
 
 export interface PriceReader {
   /** The latest known prices of `symbols`, in the order asked (unknown ones left out). */
@@ -20,7 +22,7 @@ export function createPriceReader(store: PriceStore, options: { timeoutMs?: numb
 
   async function read(symbols: readonly string[]): Promise<PriceUpdateEvent[]> {
     try {
-      const prices = await withDeadline(store.getPrices(symbols), timeoutMs);
+      const prices = await withTimeout(store.getPrices(symbols), timeoutMs, 'price store read');
       for (const price of prices) lastRead.set(price.symbol, price);
       return prices;
     } catch (err) {
@@ -36,24 +38,4 @@ export function createPriceReader(store: PriceStore, options: { timeoutMs?: numb
       return price ?? null;
     },
   };
-}
-
-class DeadlineError extends Error {
-  readonly code = 'deadline_exceeded';
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineError(`no answer within ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
 }

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { MemoryBroker } from '@repo/broker';
+import { EVENT_CHANNELS, MemoryBroker } from '@repo/broker';
 import { openDatabase, type Database } from '@repo/db';
-import { EVENT_KINDS } from '@repo/events';
 import { redisKeys } from '@repo/redis';
 import { API_ERRORS, type Api } from '../src/index.ts';
 import { waitFor } from '@repo/test-support';
@@ -25,7 +24,7 @@ const published: { channel: string; message: string }[] = [];
 before(async () => {
   db = await openDatabase({ dataDir: 'memory://' });
   broker = new MemoryBroker();
-  for (const channel of [...Object.values(EVENT_KINDS).map((k) => k.channel), redisKeys.CHANNELS.sessionRevoked()]) {
+  for (const channel of Object.values(EVENT_CHANNELS)) {
     await broker.subscribe(channel, (message) => published.push({ channel, message }));
   }
   api = makeApi(db, broker, {

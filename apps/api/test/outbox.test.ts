@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connectRedisBroker, type Broker } from '@repo/broker';
+import { EVENT_CHANNELS, connectRedisBroker, type Broker } from '@repo/broker';
 import { openDatabase, type Database } from '@repo/db';
-import { EVENT_KINDS, decodeEvent } from '@repo/events';
+import { decodeEvent } from '@repo/events';
 import { createTestDatabase, RedisServer, nextValue, waitFor } from '@repo/test-support';
 import { bearer, makeApi, register, setPrice } from './support.ts';
 
@@ -40,7 +40,7 @@ after(async () => {
 async function listen(broker: Broker): Promise<Received[]> {
   const received: Received[] = [];
   for (const kind of ['order_filled', 'order_rejected', 'portfolio'] as const) {
-    await broker.subscribe(EVENT_KINDS[kind].channel, (raw) => {
+    await broker.subscribe(EVENT_CHANNELS[kind], (raw) => {
       const decoded = decodeEvent(kind, raw);
       assert.ok(decoded.ok, `published ${kind} fails its schema: ${raw}`);
       received.push({ kind, ...(decoded.event as Omit<Received, 'kind'>) });

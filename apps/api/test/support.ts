@@ -1,6 +1,5 @@
-import type { Broker } from '@repo/broker';
+import { createPriceStore, type Broker } from '@repo/broker';
 import type { Database } from '@repo/db';
-import { createPriceStore } from '@repo/events';
 import type { Logger } from '@repo/log';
 import { createApi, type Api, type ApiOptions } from '../src/index.ts';
 

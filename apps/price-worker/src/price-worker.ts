@@ -1,10 +1,5 @@
-import {
-  EventValidationError,
-  symbol as symbolSchema,
-  type EventPublisher,
-  type PriceStore,
-  type PriceUpdateEvent,
-} from '@repo/events';
+import type { EventPublisher, PriceStore } from '@repo/broker';
+import { EventValidationError, symbol as symbolSchema, type PriceUpdateEvent } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import type { PriceSource } from './price-source.ts';
 

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BrokerUnavailableError, MemoryBroker, connectRedisBroker, type Broker } from '@repo/broker';
-import { createEventPublisher, createPriceStore, decodeEvent, EVENT_KINDS, type PriceUpdateEvent } from '@repo/events';
+import {
+  BrokerUnavailableError,
+  EVENT_CHANNELS,
+  MemoryBroker,
+  connectRedisBroker,
+  createEventPublisher,
+  createPriceStore,
+  type Broker,
+} from '@repo/broker';
+import { decodeEvent, type PriceUpdateEvent } from '@repo/events';
 import {
   createPriceWorker,
   createPythSource,
@@ -15,7 +23,7 @@ import { backoffDelayMs } from '../src/price-worker.ts';
 import { RedisServer, nextValue, waitFor } from '@repo/test-support';
 import { capturingLogger, FakeHermes, hermesBody } from './fake-hermes.ts';
 
-const PRICE_CHANNEL = EVENT_KINDS.price.channel;
+const PRICE_CHANNEL = EVENT_CHANNELS.price;
 
 /** Every price event on the broker, decoded, in arrival order; `next()` awaits the next one. */
 async function priceEvents(broker: Broker) {

@@ -22,7 +22,8 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  const logger = createLogger({ level: config.logLevel, name: 'tradewire' });
+  // A person at a terminal reads lines; a pipe (a log shipper, the tests) gets JSON.
+  const logger = createLogger({ level: config.logLevel, name: 'tradewire', pretty: process.stdout.isTTY === true });
   // Loaded after the configuration is known to be valid: a wrong variable is reported at
   // once, without first loading the database engine and every role.
   const { startSystem } = await import('./system.ts');

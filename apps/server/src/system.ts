@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { MemoryBroker, connectRedisBroker, type Broker } from '@repo/broker';
-import { createEventPublisher, createPriceStore } from '@repo/events';
+import { MemoryBroker, connectRedisBroker, createEventPublisher, createPriceStore, type Broker } from '@repo/broker';
 import type { Logger } from '@repo/log';
 import { openDatabase, createSessionStore, type Database } from '@repo/db';
 import { createApi } from '@repo/api';

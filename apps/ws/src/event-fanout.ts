@@ -1,4 +1,5 @@
-import { decodeEvent, EVENT_KINDS, type EventKind } from '@repo/events';
+import { EVENT_CHANNELS } from '@repo/broker';
+import { CLIENT_EVENT_KINDS, decodeEvent, type ClientEventKind } from '@repo/events';
 import type { ClientConnection } from './client-connection.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { PriceCache } from './price-cache.ts';
@@ -36,8 +37,8 @@ export class EventFanout {
 
   /** The broker handler for each event kind's channel. */
   handlers(): { channel: string; handler: (raw: string) => void }[] {
-    return (Object.keys(EVENT_KINDS) as EventKind[]).map((kind) => ({
-      channel: EVENT_KINDS[kind].channel,
+    return CLIENT_EVENT_KINDS.map((kind) => ({
+      channel: EVENT_CHANNELS[kind],
       handler: kind === 'price' ? this.#onPrice : (raw: string) => this.#onPrivate(kind, raw),
     }));
   }
@@ -56,7 +57,7 @@ export class EventFanout {
     this.#metrics.eventLatency(event.timestamp, Date.now());
   };
 
-  #onPrivate(kind: Exclude<EventKind, 'price'>, raw: string): void {
+  #onPrivate(kind: Exclude<ClientEventKind, 'price'>, raw: string): void {
     const decoded = decodeEvent(kind, raw);
     if (!decoded.ok) return this.#drop(kind, decoded.reason, decoded.detail);
     const event = decoded.event;
@@ -83,10 +84,10 @@ export class EventFanout {
     this.#metrics.eventLatency(event.timestamp, Date.now());
   }
 
-  #drop(kind: EventKind, reason: string, detail: string): void {
+  #drop(kind: ClientEventKind, reason: string, detail: string): void {
     this.#metrics.dropped('malformed');
     this.#malformed.warn(
-      { channel: EVENT_KINDS[kind].channel, reason, detail: detail.slice(0, 200) },
+      { channel: EVENT_CHANNELS[kind], reason, detail: detail.slice(0, 200) },
       'dropped malformed broker event',
     );
   }

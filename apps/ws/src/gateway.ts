@@ -3,19 +3,12 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { Registry } from 'prom-client';
-import type { Broker, Unsubscribe } from '@repo/broker';
-import {
-  createPriceStore,
-  decodeEvent,
-  EVENT_KINDS,
-  portfolioKey,
-  type PortfolioUpdateEvent,
-  type PriceStore,
-  type PriceUpdateEvent,
-} from '@repo/events';
+import { createPriceStore, type Broker, type PriceStore, type Unsubscribe } from '@repo/broker';
+import { decodeEvent, EVENT_KINDS, type PortfolioUpdateEvent, type PriceUpdateEvent } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import {
   CLOSE_CODES,
+  PRIVATE_CHANNELS,
   type Channel,
   type ClientMessage,
   type ErrorCode,
@@ -23,6 +16,7 @@ import {
   type RequestId,
 } from '@repo/protocol';
 import { redisKeys } from '@repo/redis';
+import { withTimeout } from '@repo/retry';
 import { ClientConnection, type BufferedEvent, type ConnectionContext } from './client-connection.ts';
 import { parseClientMessage, type ParsedClientMessage } from './client-messages.ts';
 import { EventFanout } from './event-fanout.ts';
@@ -34,11 +28,10 @@ import { HistoryReader, defaultHistoryReadLimits, type HistoryReadLimits } from 
 import { GatewayMetrics } from './metrics.ts';
 import { decodeHistoryEvent, type OrderHistory, type OrderHistoryPage } from './order-history.ts';
 import { PriceCache } from './price-cache.ts';
-import { decodeSessionRevoked, isUsableSession, RecentRevocations, type SessionVerifier } from './session.ts';
+import { isUsableSession, RecentRevocations, type SessionVerifier } from './session.ts';
 import { SubscriberIndex } from './subscriber-index.ts';
 import { encodeTextFrame, WriteBatcher } from './text-frame.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
-import { withTimeout } from './with-timeout.ts';
 
 export interface GatewayOptions {
   broker: Broker;
@@ -85,8 +78,6 @@ export interface Gateway {
   readonly server: Server;
   connectionCount(): number;
 }
-
-const PRIVATE_CHANNELS = ['orders', 'portfolio'] as const;
 
 /**
  * Creates the WebSocket gateway: an HTTP server (health, metrics, upgrades) whose sockets
@@ -425,7 +416,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       'order stream cannot continue; closing so the client resubscribes',
     );
     connection.resetOrders();
-    connection.close(1011, 'order history unavailable; resubscribe', 'history_unavailable');
+    connection.close(CLOSE_CODES.historyUnavailable, 'order history unavailable; resubscribe', 'history_unavailable');
   }
 
   /** A live event revealed a gap on this socket: fill it from history. */
@@ -519,7 +510,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   async function readPortfolio(userId: number): Promise<PortfolioUpdateEvent | null> {
     try {
       const raw = await withTimeout(
-        broker.getLatest(portfolioKey(userId)),
+        broker.getLatest(redisKeys.portfolio(userId)),
         limits.snapshotTimeoutMs,
         'portfolio snapshot',
       );
@@ -527,7 +518,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         const decoded = decodeEvent('portfolio', raw);
         if (decoded.ok && decoded.event.userId === userId) return decoded.event;
         metrics.dropped('malformed');
-        malformedWarning.warn({ key: portfolioKey(userId) }, 'dropped malformed stored portfolio');
+        malformedWarning.warn({ key: redisKeys.portfolio(userId) }, 'dropped malformed stored portfolio');
       }
     } catch (err) {
       dependencyWarning.warn({ err: (err as Error).message }, 'portfolio snapshot read failed');
@@ -648,14 +639,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const fanout = new EventFanout({ index, metrics, prices, malformedWarning, onOrderGap });
   const onSessionRevoked = (raw: string): void => {
-    const decoded = decodeSessionRevoked(raw);
-    if (!decoded) {
+    const decoded = decodeEvent('session_revoked', raw);
+    if (!decoded.ok) {
       metrics.dropped('malformed');
       malformedWarning.warn({ channel: redisKeys.CHANNELS.sessionRevoked() }, 'dropped malformed session revocation');
       return;
     }
-    revocations.add(decoded.sessionId, Date.now());
-    for (const connection of index.ofSession(decoded.sessionId)) endAuthentication(connection, 'session_revoked');
+    const { sessionId } = decoded.event;
+    revocations.add(sessionId, Date.now());
+    for (const connection of index.ofSession(sessionId)) endAuthentication(connection, 'session_revoked');
   };
   const unsubscribes: Unsubscribe[] = [];
   try {

@@ -1,5 +1,5 @@
+import { withTimeout } from '@repo/retry';
 import type { OrderHistory, OrderHistoryPage } from './order-history.ts';
-import { withTimeout } from './with-timeout.ts';
 
 /** Bounds of the gateway's history reads, with their defaults (docs/delivery.md). */
 export interface HistoryReadLimits {

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /** Who a token belongs to. `expiresAt` (when set) ends the socket's authentication at that time. */
 export interface Session {
   userId: number;
@@ -10,21 +8,6 @@ export interface Session {
 /** Maps a bearer token to its session; null when unknown/expired/revoked. The API plugs the DB-backed one in. */
 export interface SessionVerifier {
   verify(token: string): Promise<Session | null>;
-}
-
-/** `{"sessionId":"…"}` on `trading:events:session:revoked`; other keys are ignored. */
-const SessionRevokedSchema = z.object({ sessionId: z.string().min(1).max(256) });
-
-/** Decodes a revocation message from the broker; null when it is malformed. Never throws. */
-export function decodeSessionRevoked(raw: string): { sessionId: string } | null {
-  let data: unknown;
-  try {
-    data = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  const parsed = SessionRevokedSchema.safeParse(data);
-  return parsed.success ? parsed.data : null;
 }
 
 /** A session's userId must be a positive safe integer: anything else from a verifier is refused. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { connectRedisBroker, type RedisBroker } from '@repo/broker';
-import { EVENT_KINDS, MAX_EVENT_LENGTH, type EventKind } from '@repo/events';
+import { EVENT_CHANNELS, connectRedisBroker, type RedisBroker } from '@repo/broker';
+import { CLIENT_EVENT_KINDS, EVENT_KINDS, MAX_EVENT_LENGTH, type ClientEventKind } from '@repo/events';
 import type { ServerMessage } from '@repo/protocol';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
 import { RedisServer, waitFor, type TestClient } from '@repo/test-support';
@@ -13,10 +13,10 @@ import { RedisServer, waitFor, type TestClient } from '@repo/test-support';
  * reaches a socket that is not the event's user's.
  */
 
-const KINDS = Object.keys(EVENT_KINDS) as EventKind[];
+const KINDS = CLIENT_EVENT_KINDS;
 const USERS = [5, 6];
 const now = () => new Date().toISOString();
-const valid: Record<EventKind, (userId: number) => Record<string, unknown>> = {
+const valid: Record<ClientEventKind, (userId: number) => Record<string, unknown>> = {
   price: () => ({ symbol: 'SOL', price: '231.45', timestamp: now() }),
   order_filled: (userId) => ({
     userId,
@@ -80,10 +80,7 @@ describe('confused publisher on Redis', () => {
   async function publishAndSettle(messages: [string, string][]): Promise<void> {
     for (const [channel, raw] of messages) await publisher.publish(channel, raw);
     const marker = `${Math.floor(Math.random() * 1e9)}.25`;
-    await publisher.publish(
-      EVENT_KINDS.price.channel,
-      JSON.stringify({ symbol: 'SOL', price: marker, timestamp: now() }),
-    );
+    await publisher.publish(EVENT_CHANNELS.price, JSON.stringify({ symbol: 'SOL', price: marker, timestamp: now() }));
     for (const client of clients.values())
       await client.waitFor((m) => m.type === 'price' && m.price === marker, 5000, 'marker');
   }
@@ -96,29 +93,29 @@ describe('confused publisher on Redis', () => {
       // userId of the wrong type or range: never coerced to 5.
       ...['"5"', '5.5', '-5', '0', '9007199254740993', '[5]', '{"$gt":0}', 'null', 'true', '5e0x'].flatMap((id) =>
         (['order_filled', 'portfolio'] as const).map((kind): [string, string] => [
-          EVENT_KINDS[kind].channel,
+          EVENT_CHANNELS[kind],
           JSON.stringify(valid[kind](5)).replace('"userId":5', `"userId":${id}`),
         ]),
       ),
       // Absurd sizes: over the raw cap, or under it but past the schema's bounds.
-      [EVENT_KINDS.price.channel, big],
-      [EVENT_KINDS.portfolio.channel, JSON.stringify({ ...valid.portfolio(5), pad: big })],
-      [EVENT_KINDS.price.channel, JSON.stringify({ symbol: 'SOL', price: '9'.repeat(100_000), timestamp: now() })],
-      [EVENT_KINDS.price.channel, JSON.stringify({ symbol: 'S'.repeat(100_000), price: '1', timestamp: now() })],
+      [EVENT_CHANNELS.price, big],
+      [EVENT_CHANNELS.portfolio, JSON.stringify({ ...valid.portfolio(5), pad: big })],
+      [EVENT_CHANNELS.price, JSON.stringify({ symbol: 'SOL', price: '9'.repeat(100_000), timestamp: now() })],
+      [EVENT_CHANNELS.price, JSON.stringify({ symbol: 'S'.repeat(100_000), price: '1', timestamp: now() })],
       [
-        EVENT_KINDS.portfolio.channel,
+        EVENT_CHANNELS.portfolio,
         JSON.stringify({
           ...valid.portfolio(5),
           balances: Array.from({ length: 1000 }, (_, i) => ({ asset: `A${i}`, available: '1', locked: '0' })),
         }),
       ],
-      [EVENT_KINDS.order_rejected.channel, JSON.stringify({ ...valid.order_rejected(5), reason: 'r'.repeat(100_000) })],
-      [EVENT_KINDS.order_filled.channel, '['.repeat(200_000)],
-      [EVENT_KINDS.order_filled.channel, `${'['.repeat(100_000)}${']'.repeat(100_000)}`],
+      [EVENT_CHANNELS.order_rejected, JSON.stringify({ ...valid.order_rejected(5), reason: 'r'.repeat(100_000) })],
+      [EVENT_CHANNELS.order_filled, '['.repeat(200_000)],
+      [EVENT_CHANNELS.order_filled, `${'['.repeat(100_000)}${']'.repeat(100_000)}`],
     ];
     const unknownUsers: [string, string][] = [999_999, Number.MAX_SAFE_INTEGER].flatMap((userId) =>
       (['order_filled', 'order_rejected', 'portfolio'] as const).map((kind): [string, string] => [
-        EVENT_KINDS[kind].channel,
+        EVENT_CHANNELS[kind],
         JSON.stringify(valid[kind](userId)),
       ]),
     );
@@ -144,7 +141,7 @@ describe('confused publisher on Redis', () => {
         fc.option(fieldValue, { nil: undefined }),
         fc.boolean(),
       )
-      .map(([kind, userId, pick, value, raw]): [EventKind, string] => {
+      .map(([kind, userId, pick, value, raw]): [ClientEventKind, string] => {
         if (raw) return [kind, JSON.stringify(value ?? null)];
         const event = valid[kind](userId);
         const keys = Object.keys(event);
@@ -160,7 +157,7 @@ describe('confused publisher on Redis', () => {
       fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 20 }), async (batch) => {
         const droppedBefore = await dropped();
         const seenBefore = new Map(USERS.map((u) => [u, privateReceived(clients.get(u)!).length]));
-        await publishAndSettle(batch.map(([kind, raw]) => [EVENT_KINDS[kind].channel, raw]));
+        await publishAndSettle(batch.map(([kind, raw]) => [EVENT_CHANNELS[kind], raw]));
         const invalid = batch.filter(
           ([kind, raw]) => !EVENT_KINDS[kind].schema.safeParse(JSON.parse(raw)).success,
         ).length;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
-import { createEventPublisher } from '@repo/events';
+import { createEventPublisher } from '@repo/broker';
 import { CHANNELS } from '@repo/protocol';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
 import { TestClient } from '@repo/test-support';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createEventPublisher } from '@repo/events';
+import { createEventPublisher } from '@repo/broker';
 import { startGateway } from './gateway-fixture.ts';
 import { TestClient } from '@repo/test-support';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { createEventPublisher, type EventPublisher } from '@repo/events';
+import { createEventPublisher, type EventPublisher } from '@repo/broker';
 import { redisKeys } from '@repo/redis';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
 import { TestClient } from '@repo/test-support';

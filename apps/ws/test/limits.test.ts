@@ -3,11 +3,10 @@ import { describe, it } from 'node:test';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { WebSocket } from 'ws';
-import { createEventPublisher } from '@repo/events';
 import { defaultLimits } from '../src/index.ts';
 import { InvalidLimitError } from '../src/limits.ts';
 import { createGateway } from '../src/index.ts';
-import { MemoryBroker } from '@repo/broker';
+import { MemoryBroker, createEventPublisher } from '@repo/broker';
 import { startGateway } from './gateway-fixture.ts';
 import { TestClient, waitFor } from '@repo/test-support';
 

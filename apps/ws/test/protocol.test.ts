@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createEventPublisher, createPriceStore, type EventPublisher } from '@repo/events';
-import { MemoryBroker } from '@repo/broker';
+import { MemoryBroker, createEventPublisher, createPriceStore, type EventPublisher } from '@repo/broker';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
 import { waitFor } from '@repo/test-support';
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connectRedisBroker, type RedisBroker } from '@repo/broker';
-import { createEventPublisher } from '@repo/events';
+import { connectRedisBroker, createEventPublisher, type RedisBroker } from '@repo/broker';
 import type { Logger } from '@repo/log';
 import { redisKeys } from '@repo/redis';
 import { startGateway, StubSessions, type GatewayFixture } from './gateway-fixture.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryBroker } from '@repo/broker';
-import { createEventPublisher, type OrderFilledEvent } from '@repo/events';
+import { MemoryBroker, createEventPublisher } from '@repo/broker';
+import type { OrderFilledEvent } from '@repo/events';
 import type { ServerMessage } from '@repo/protocol';
 import { MemoryOrderHistory, type OrderHistory, type OrderHistoryPage } from '../src/order-history.ts';
 import { startGateway } from './gateway-fixture.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createEventPublisher, type EventPublisher } from '@repo/events';
+import { createEventPublisher, type EventPublisher } from '@repo/broker';
 import { redisKeys } from '@repo/redis';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
 import { waitFor } from '@repo/test-support';

@@ -9,7 +9,7 @@ import {
 } from './broker.ts';
 import { ChannelHandlers } from './channel-handlers.ts';
 
-export interface RedisBrokerOptions {
+interface RedisBrokerOptions {
   /** Connection for PUBLISH and the latest-value keys. */
   publisher: RedisClient;
   /** Dedicated connection in subscriber mode (RESP2 Pub/Sub takes a connection over). */
@@ -194,7 +194,7 @@ function connectOnce(client: RedisClient): Promise<void> {
 }
 
 /** Removes the password from a Redis URL before it is shown in an error. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import type { Broker } from '../src/index.ts';
-import { nextValue } from '@repo/test-support';
+import { listen } from './listen.ts';
 
 /**
  * The one contract every Broker implementation passes. `make` returns a fresh, connected
@@ -18,15 +18,16 @@ export function brokerContract(name: string, make: () => Promise<Broker>): void 
     });
 
     it('delivers a published message to a subscriber of that channel only', async () => {
-      const onA: string[] = [];
-      const onB: string[] = [];
-      await broker.subscribe('a', (m) => onA.push(m));
-      await broker.subscribe('b', (m) => onB.push(m));
-      const received = nextValue<string>((cb) => void broker.subscribe('a', cb));
+      const a = await listen(broker, 'a');
+      const b = await listen(broker, 'b');
       await broker.publish('a', 'hello');
-      assert.equal(await received, 'hello');
-      assert.deepEqual(onA, ['hello']);
-      assert.deepEqual(onB, []);
+      await broker.publish('b', 'marker');
+      // Delivery is in order per channel and both channels share one connection: once the
+      // marker is on b, anything wrongly routed from a would be there before it.
+      assert.equal(await a.next(), 'hello');
+      assert.equal(await b.next(), 'marker');
+      assert.deepEqual(a.messages, ['hello']);
+      assert.deepEqual(b.messages, ['marker']);
     });
 
     it('delivers in publish order', async () => {
@@ -46,24 +47,21 @@ export function brokerContract(name: string, make: () => Promise<Broker>): void 
     });
 
     it('calls every handler of a channel, and a throwing handler does not stop the others', async () => {
-      broker.subscribe('x', () => {
+      await broker.subscribe('x', () => {
         throw new Error('boom');
       });
-      const second = nextValue<string>((cb) => void broker.subscribe('x', cb));
-      await new Promise((r) => setImmediate(r));
+      const second = await listen(broker, 'x');
       await broker.publish('x', 'm');
-      assert.equal(await second, 'm');
+      assert.equal(await second.next(), 'm');
     });
 
     it('stops delivering to a handler after unsubscribe, keeps the others', async () => {
-      const removed: string[] = [];
-      const unsubscribe = await broker.subscribe('u', (m) => removed.push(m));
-      const kept = nextValue<string>((cb) => void broker.subscribe('u', cb));
-      await new Promise((r) => setImmediate(r));
-      await unsubscribe();
+      const removed = await listen(broker, 'u');
+      const kept = await listen(broker, 'u');
+      await removed.stop();
       await broker.publish('u', 'after');
-      assert.equal(await kept, 'after');
-      assert.deepEqual(removed, []);
+      assert.equal(await kept.next(), 'after');
+      assert.deepEqual(removed.messages, []);
     });
 
     it('keeps the latest value per key', async () => {

@@ -1,8 +1,10 @@
 import {
+  CLOSE_CODES,
   isChannel,
   type AuthOkMessage,
   type Channel,
   type ChannelMessage,
+  type ClientErrorCode,
   type ClientMessage,
   type ErrorCode,
   type ErrorMessage,
@@ -14,13 +16,15 @@ import {
   type SubscribeRequest,
   type SubscribedMessage,
 } from '@repo/protocol';
-import { backoffDelay, nextReconnectAttempt, type BackoffOptions } from './backoff.ts';
+import { backoffDelay, TimeoutError, type BackoffOptions } from '@repo/retry';
+import { nextReconnectAttempt } from './backoff.ts';
 import { ConnectionClosedError, ServerError } from './errors.ts';
 import { Listeners } from './listeners.ts';
 import { DeliveryPositions } from './positions.ts';
 import { REPLY_TYPE, RequestTable, type PendingRequest, type ReplyTo } from './requests.ts';
 import { decodeFrame, resolveSocketConstructor, type SocketConstructor, type SocketLike } from './socket.ts';
 import { SubscriptionRegistry, type SubscriptionEntry } from './subscriptions.ts';
+import { Watchdog } from './watchdog.ts';
 
 /**
  * - `connecting`: the first connection is being made (socket opening, or open and restoring).
@@ -37,22 +41,36 @@ export type ResyncChannel = 'orders' | 'portfolio';
 
 export interface ClientOptions {
   /** The WebSocket constructor. Default `globalThis.WebSocket`; in Node pass `ws`'s `WebSocket`. */
-  WebSocket?: typeof globalThis.WebSocket | unknown;
+  WebSocket?: unknown;
   /** Full-jitter reconnect backoff. Defaults: `baseDelayMs` 250, `maxDelayMs` 10000. */
   reconnect?: { baseDelayMs?: number; maxDelayMs?: number };
   /** How long a request waits for its reply, queued time included. Default 10000 ms. */
   requestTimeoutMs?: number;
+  /**
+   * Dead-connection watchdog: after this long without any frame from the server the client sends
+   * the protocol's `ping`. Browsers cannot see WebSocket ping frames, so this is how a connection
+   * that died without closing is noticed. Default 15000 ms.
+   */
+  pingIntervalMs?: number;
+  /**
+   * When no frame at all arrives this long after the watchdog's `ping`, the socket counts as dead:
+   * the client closes it (4000 `not answering`) and reconnects as after any drop. Default 10000 ms.
+   */
+  pongTimeoutMs?: number;
   /** Where dropped frames, throwing handlers and unheard errors are reported. Default `console`. */
   logger?: { warn(...args: unknown[]): void };
 }
 
-export const DEFAULT_BASE_DELAY_MS = 250;
-export const DEFAULT_MAX_DELAY_MS = 10_000;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+const DEFAULT_BASE_DELAY_MS = 250;
+const DEFAULT_MAX_DELAY_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+const DEFAULT_PING_INTERVAL_MS = 15_000;
+const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 
-/** Close code we send when we give up on a socket ourselves (it stopped answering). */
-const CLOSE_NOT_ANSWERING = 4000;
-const CLOSE_NORMAL = 1000;
+/** The watchdog's ping carries no `id`: its pong settles no request, arriving is its whole job. */
+const WATCHDOG_PING = JSON.stringify({ type: 'ping' });
+/** Node's longest timer; a longer delay would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type ClientEvents = {
   state: [state: ConnectionState];
@@ -69,19 +87,21 @@ const monotonicNow = (): number => globalThis.performance?.now() ?? Date.now();
  * down, we were too fast). Any other refusal while restoring (auth_failed, auth_required,
  * too_many_subscriptions…) is definitive and ends what it refused.
  */
-const RETRYABLE_CODES: ReadonlySet<string> = new Set([
+const RETRYABLE_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
   'connection_closed',
   'timeout',
   'rate_limited',
   'broker_unavailable',
   'internal_error',
 ]);
-const isRetryable = (error: unknown): boolean => !(error instanceof ServerError) || RETRYABLE_CODES.has(error.code);
+const isRetryable = (error: unknown): boolean =>
+  !(error instanceof ServerError || error instanceof TimeoutError) || RETRYABLE_CODES.has(error.code);
 
 function positiveNumberOption(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`${name} must be a positive number of milliseconds, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
+    const got = typeof value === 'number' ? value : typeof value;
+    throw new RangeError(`${name} must be a positive number of milliseconds, at most ${MAX_TIMER_MS}, got ${got}`);
   }
   return value;
 }
@@ -104,6 +124,8 @@ export class TradewireClient {
   /** The socket being opened or in use; null while waiting out a backoff or once closed. */
   private socket: SocketLike | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Watches the current socket from its `open` event until it is lost or replaced. */
+  private watchdog: Watchdog | undefined;
   private attempt = 0;
   private hasBeenOpen = false;
   /** Confirmed by an `auth_ok`; replayed on every new socket until logout or rejection. */
@@ -113,6 +135,8 @@ export class TradewireClient {
   private readonly url: string;
   private readonly Socket: SocketConstructor;
   private readonly backoff: BackoffOptions;
+  private readonly pingIntervalMs: number;
+  private readonly pongTimeoutMs: number;
   private readonly logger: { warn(...args: unknown[]): void };
   private readonly requests: RequestTable;
   private readonly subscriptions = new SubscriptionRegistry();
@@ -143,6 +167,8 @@ export class TradewireClient {
     this.requests = new RequestTable(
       positiveNumberOption('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
     );
+    this.pingIntervalMs = positiveNumberOption('pingIntervalMs', options.pingIntervalMs, DEFAULT_PING_INTERVAL_MS);
+    this.pongTimeoutMs = positiveNumberOption('pongTimeoutMs', options.pongTimeoutMs, DEFAULT_PONG_TIMEOUT_MS);
     this.logger = options.logger ?? console;
     this.listeners = new Listeners((name, error) =>
       this.logger.warn(`tradewire client: a "${String(name)}" listener threw`, error),
@@ -246,10 +272,11 @@ export class TradewireClient {
     }
     const socket = this.socket;
     this.socket = null;
+    this.stopWatchdog();
     this.setState('closed');
     this.requests.rejectAll(() => new ConnectionClosedError('the client was closed'));
     this.subscriptions.clear();
-    if (socket) closeQuietly(socket, CLOSE_NORMAL, 'client closed');
+    if (socket) closeQuietly(socket, CLOSE_CODES.normal, 'client closed');
   }
 
   // ---- state machine ----------------------------------------------------------------------
@@ -280,10 +307,14 @@ export class TradewireClient {
     // The gateway sends text; should bytes ever come, ArrayBuffer decodes synchronously, a Blob would not.
     socket.binaryType = 'arraybuffer';
     socket.addEventListener('open', () => {
-      if (this.isCurrent(socket)) void this.onSocketOpen(socket);
+      if (!this.isCurrent(socket)) return;
+      this.startWatchdog(socket);
+      void this.onSocketOpen(socket);
     });
     socket.addEventListener('message', (event) => {
-      if (this.isCurrent(socket)) this.onFrame(event.data);
+      if (!this.isCurrent(socket)) return;
+      this.watchdog?.frameReceived();
+      this.onFrame(event.data);
     });
     socket.addEventListener('close', (event) => this.onSocketLost(socket, event.code));
     // Browsers give no detail here and a `close` event always follows, which is where we
@@ -351,6 +382,7 @@ export class TradewireClient {
   private onSocketLost(socket: SocketLike, closeCode: number | undefined): void {
     if (this.socket !== socket) return;
     this.socket = null;
+    this.stopWatchdog();
     const wasOpen = this.currentState === 'open';
     this.subscriptions.socketLost();
     this.requests.rejectSent(
@@ -364,8 +396,38 @@ export class TradewireClient {
 
   /** Gives up on a socket that is open but not serving us, and reconnects. */
   private abandonSocket(socket: SocketLike): void {
-    this.onSocketLost(socket, CLOSE_NOT_ANSWERING);
-    closeQuietly(socket, CLOSE_NOT_ANSWERING, 'not answering');
+    this.onSocketLost(socket, CLOSE_CODES.notAnswering);
+    closeQuietly(socket, CLOSE_CODES.notAnswering, 'not answering');
+  }
+
+  private startWatchdog(socket: SocketLike): void {
+    this.stopWatchdog();
+    this.watchdog = new Watchdog({
+      pingIntervalMs: this.pingIntervalMs,
+      pongTimeoutMs: this.pongTimeoutMs,
+      now: monotonicNow,
+      sendPing: () => {
+        try {
+          socket.send(WATCHDOG_PING);
+        } catch (error) {
+          // Only a socket that is not open throws; its close event takes over.
+          this.logger.warn('tradewire client: watchdog ping failed', error);
+        }
+      },
+      onDead: () => {
+        if (!this.isCurrent(socket)) return;
+        this.logger.warn(
+          `tradewire client: no frame within ${this.pongTimeoutMs} ms after a ping; ` +
+            'the connection is dead, reconnecting',
+        );
+        this.abandonSocket(socket);
+      },
+    });
+  }
+
+  private stopWatchdog(): void {
+    this.watchdog?.stop();
+    this.watchdog = undefined;
   }
 
   private scheduleReconnect(): void {
@@ -466,6 +528,7 @@ export class TradewireClient {
   }
 
   private onReply(reply: ReplyMessage): void {
+    if (reply.type === 'pong' && reply.id === undefined) return; // the watchdog's: it arrived, that was all
     const request = this.requests.get(reply.id);
     if (!request) {
       // Its request timed out or was rejected with the old socket; nobody waits for it.
@@ -486,7 +549,7 @@ export class TradewireClient {
   }
 
   private onErrorMessage(message: ErrorMessage): void {
-    const code = (typeof message.code === 'string' ? message.code : 'internal_error') as ErrorCode;
+    const code: ErrorCode = typeof message.code === 'string' ? message.code : 'internal_error';
     const text = typeof message.message === 'string' ? message.message : code;
     const request = message.id === undefined ? undefined : this.requests.get(message.id);
     if (request) {

@@ -1,15 +1,9 @@
-import type { Channel, ErrorCode } from '@repo/protocol';
+import type { Channel, ClientErrorCode } from '@repo/protocol';
+import type { TimeoutError } from '@repo/retry';
 
 /**
- * Every code a client error can carry: the gateway's own codes (`ERROR_CODES` in
- * @repo/protocol, docs/protocol.md) plus the two the client raises itself.
- */
-export type ClientErrorCode = ErrorCode | 'connection_closed' | 'timeout';
-
-/**
- * An error with a code: a `{"type":"error"}` reply from the gateway, or (through the two
- * subclasses below) a request the client could not complete. Callers switch on `code`,
- * never on `message`.
+ * An error with a code: a `{"type":"error"}` reply from the gateway, or (through the subclass
+ * below) a request whose connection went away. Callers switch on `code`, never on `message`.
  */
 export class ServerError extends Error {
   readonly code: ClientErrorCode;
@@ -35,10 +29,10 @@ export class ConnectionClosedError extends ServerError {
   }
 }
 
-/** No reply within `requestTimeoutMs`. */
-export class TimeoutError extends ServerError {
-  constructor(message: string) {
-    super('timeout', message);
-    this.name = 'TimeoutError';
-  }
-}
+/**
+ * What a request rejects with. Every one carries a `code` (`ClientErrorCode`): the gateway's
+ * code (`ServerError`), `connection_closed` (`ConnectionClosedError`) or `timeout` when no reply
+ * came within `requestTimeoutMs` (`TimeoutError`, the same class `@repo/retry`'s `withTimeout`
+ * throws everywhere else).
+ */
+export type ClientError = ServerError | TimeoutError;

@@ -29,9 +29,11 @@
  * Behaviour worth knowing:
  * - Requests carry an incrementing `id` and settle on the reply with that id; a
  *   `{"type":"error","id":…}` rejects with a `ServerError` whose `code` is the server's.
- *   Requests made before the connection is ready are queued; every request rejects with
- *   `timeout` after `requestTimeoutMs` (default 10 s), and a request already sent rejects
- *   with `connection_closed` when its connection drops.
+ *   Requests made before the connection is ready are queued; every request rejects with a
+ *   `TimeoutError` (code `timeout`, the class `@repo/retry` throws everywhere) after
+ *   `requestTimeoutMs` (default 10 s), and a request already sent rejects with a
+ *   `ConnectionClosedError` (code `connection_closed`) when its connection drops. Every
+ *   rejection has a `code` (`ClientErrorCode`, the protocol's table): switch on it.
  * - Any close not asked for with `close()` is followed by a reconnect after a full-jitter
  *   backoff (uniform in [0, min(maxDelayMs, baseDelayMs·2^attempt)), defaults 250 ms and
  *   10 s). That includes 1008 (policy violation) and 4008 (slow consumer): the client still
@@ -48,16 +50,17 @@
  *   user is a duplicate and is dropped; so is a portfolio whose `version` is not above the
  *   last one (a handler that just subscribed still gets its snapshot). `recovered:false`
  *   in a `subscribed` reply emits `resync`. Messages without `seq`/`version` are never dropped.
+ * - A dead connection is noticed even when it never closes (a frozen gateway, a half-open TCP
+ *   connection): browsers cannot see WebSocket ping frames, so after `pingIntervalMs` (15 s)
+ *   without any frame the client sends the protocol's `{"type":"ping"}`, and when no frame at
+ *   all arrives within `pongTimeoutMs` (10 s) after it, it closes the socket (4000 `not
+ *   answering`) and reconnects, resuming as after any drop. A steady stream of events means no
+ *   pings at all.
  * - Handlers and listeners that throw are logged through `logger.warn`; delivery goes on.
  */
-export {
-  connect,
-  TradewireClient,
-  DEFAULT_BASE_DELAY_MS,
-  DEFAULT_MAX_DELAY_MS,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-} from './client.ts';
+export { connect, TradewireClient } from './client.ts';
 export type { ClientOptions, ConnectionState, ResyncChannel } from './client.ts';
-export { ServerError, ConnectionClosedError, TimeoutError, type ClientErrorCode } from './errors.ts';
-export { backoffDelay, nextReconnectAttempt, type BackoffOptions } from './backoff.ts';
-export type { Channel, ChannelMessage, ErrorCode } from '@repo/protocol';
+export { ServerError, ConnectionClosedError } from './errors.ts';
+export { TimeoutError } from '@repo/retry';
+export { nextReconnectAttempt } from './backoff.ts';
+export type { Channel, ChannelMessage, ClientErrorCode, ErrorCode } from '@repo/protocol';

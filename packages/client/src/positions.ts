@@ -9,13 +9,13 @@ interface UserPositions {
 }
 
 /** How a portfolio message compares with the last one delivered. */
-export type PortfolioFreshness = 'new' | 'same' | 'stale';
+type PortfolioFreshness = 'new' | 'same' | 'stale';
 
 const isPosition = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 /**
- * Delivery positions (issue 5): the last order `seq` and portfolio `version` seen, per user,
+ * Delivery positions (docs/delivery.md): the last order `seq` and portfolio `version` seen, per user,
  * so the client can resubscribe with `since` after a reconnect and drop what it has already
  * delivered (the relay may publish twice; a replay may overlap live delivery).
  *

@@ -1,5 +1,6 @@
 import type { ClientMessage, ReplyMessage } from '@repo/protocol';
-import { TimeoutError, type ServerError } from './errors.ts';
+import { TimeoutError } from '@repo/retry';
+import type { ClientError } from './errors.ts';
 
 /** The reply type each request type resolves on. */
 export const REPLY_TYPE = {
@@ -26,7 +27,7 @@ export interface PendingRequest {
    */
   readonly onReply: ((reply: ReplyMessage, request: PendingRequest) => void) | undefined;
   readonly resolve: (reply: ReplyMessage) => void;
-  readonly reject: (error: ServerError) => void;
+  readonly reject: (error: ClientError) => void;
   readonly timer: ReturnType<typeof setTimeout>;
 }
 
@@ -90,7 +91,7 @@ export class RequestTable {
   }
 
   /** Settles `request` with its reply (or an error reply). */
-  settle(request: PendingRequest, outcome: { reply: ReplyMessage } | { error: ServerError }): void {
+  settle(request: PendingRequest, outcome: { reply: ReplyMessage } | { error: ClientError }): void {
     if (!this.forget(request)) return;
     if ('error' in outcome) {
       request.reject(outcome.error);
@@ -99,21 +100,21 @@ export class RequestTable {
     try {
       request.onReply?.(outcome.reply, request);
     } catch (error) {
-      request.reject(error as ServerError);
+      request.reject(error as ClientError);
       return;
     }
     request.resolve(outcome.reply);
   }
 
   /** Rejects every request already sent: their socket is gone. Queued ones keep waiting. */
-  rejectSent(error: () => ServerError): void {
+  rejectSent(error: () => ClientError): void {
     for (const request of [...this.byId.values()]) {
       if (request.sent) this.settle(request, { error: error() });
     }
   }
 
   /** Rejects everything, sent or queued (the client is closing). */
-  rejectAll(error: () => ServerError): void {
+  rejectAll(error: () => ClientError): void {
     for (const request of [...this.byId.values()]) this.settle(request, { error: error() });
     this.queue = [];
   }

@@ -204,7 +204,7 @@ test('a reconnect re-authenticates, then resubscribes (orders with since); repla
   );
 });
 
-test('duplicate order events and stale portfolio versions are dropped; a new portfolio handler still gets its snapshot', async () => {
+test('duplicates and stale portfolios are dropped; a new portfolio handler still gets its snapshot', async () => {
   const { gateway, client } = await setup();
   gateway.tokens.set('alice', 7);
   await client.auth('alice');
@@ -257,7 +257,8 @@ test('a server without seq or version: nothing is dropped and a reconnect subscr
   const second = await gateway.connection(1);
   const subscribe = second.received.find((m) => m.type === 'subscribe');
   assert.equal(subscribe?.channel, 'orders');
-  assert.equal('since' in subscribe!, false);
+  assert.ok(subscribe);
+  assert.equal('since' in subscribe, false);
 });
 
 test('recovered:false emits resync and moves the position to the server latest seq', async () => {
@@ -350,7 +351,7 @@ test('close() from a listener in the middle of the restore is final', async () =
   assert.equal(client.state, 'closed');
 });
 
-test('a request in flight rejects with connection_closed when the connection drops; a queued one waits for the next', async () => {
+test('a request in flight rejects with connection_closed on a drop; a queued one waits for the next', async () => {
   const { gateway, client } = await setup();
   gateway.intercept = (connection, m) => m.type === 'ping' && connection === gateway.connections[0];
   await nextEvent(client, 'state', (s) => s === 'open');
@@ -421,7 +422,7 @@ test('a server error not tied to a request is emitted; a revoked session is not 
   assert.deepEqual(types(await gateway.connection(1)), []);
 });
 
-test('a remembered token refused after a reconnect is forgotten: private subscriptions end, public ones come back', async () => {
+test('a token refused after a reconnect is forgotten: private subscriptions end, public ones come back', async () => {
   const { gateway, client } = await setup();
   gateway.tokens.set('alice', 7);
   await client.auth('alice');
@@ -453,7 +454,7 @@ test('a remembered token refused after a reconnect is forgotten: private subscri
   );
 });
 
-test('a transient refusal while restoring (internal_error) keeps the token and retries on a new connection', async () => {
+test('a transient refusal while restoring (internal_error) keeps the token, retries on a new connection', async () => {
   const { gateway, client } = await setup();
   gateway.tokens.set('alice', 7);
   await client.auth('alice');
@@ -488,7 +489,56 @@ test('invalid options fail at connect() with a message naming the option', () =>
     /reconnect\.maxDelayMs.*reconnect\.baseDelayMs/,
   );
   assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, requestTimeoutMs: 0 }), /requestTimeoutMs/);
+  assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, pingIntervalMs: -1 }), /pingIntervalMs/);
+  assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, pongTimeoutMs: 2 ** 31 }), /pongTimeoutMs/);
   if (typeof (globalThis as { WebSocket?: unknown }).WebSocket !== 'function') {
     assert.throws(() => connect('ws://127.0.0.1:1'), /options\.WebSocket/);
   }
+});
+
+test('a quiet connection that answers the watchdog ping is kept', async () => {
+  const { gateway, client } = await setup({ pingIntervalMs: 20, pongTimeoutMs: 2000 });
+  await nextEvent(client, 'state', (s) => s === 'open');
+  const first = await gateway.connection(0);
+  const watchdogPings = () => first.received.filter((m) => m.type === 'ping' && m.id === undefined).length;
+  await gateway.until(() => watchdogPings() >= 3, 'three watchdog pings');
+  assert.equal(gateway.connections.length, 1);
+  assert.equal(client.state, 'open');
+});
+
+test('a gateway that stops answering but keeps the connection is noticed; the client reconnects, resumes', async () => {
+  const { gateway, client, warnings } = await setup({ pingIntervalMs: 50, pongTimeoutMs: 100 });
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const orders = collector<OrderMessage>(gateway);
+  await client.subscribe('orders', orders.handler);
+  gateway.publishOrder(orderFilled(7, 1));
+  await orders.atLeast(1);
+
+  const first = await gateway.connection(0);
+  const states: ConnectionState[] = [];
+  client.on('state', (s) => states.push(s));
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.stopAnswering(first);
+  gateway.record(orderFilled(7, 2)); // committed while the client sits on the frozen socket
+  await reconnected;
+  assert.equal(first.closed, false, 'the frozen TCP connection is still open: only the watchdog could tell');
+  assert.ok(warnings.some((w) => String(w[0]).includes('connection is dead')));
+
+  const second = await gateway.connection(1);
+  assert.deepEqual(
+    second.received.filter((m) => m.type !== 'ping').map((m) => [m.type, m.channel, m.since]),
+    [
+      ['auth', undefined, undefined],
+      ['subscribe', 'orders', 1],
+    ],
+  );
+  await orders.atLeast(2);
+  gateway.publishOrder(orderFilled(7, 3));
+  await orders.atLeast(3);
+  assert.deepEqual(
+    orders.messages.map((m) => m.seq),
+    [1, 2, 3],
+  );
+  assert.deepEqual(states, ['reconnecting', 'open']);
 });

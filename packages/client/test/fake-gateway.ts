@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Channel, OrderFilledMessage, OrderRejectedMessage, PortfolioMessage, PriceMessage } from '@repo/protocol';
+import type { OrderFilledMessage, OrderRejectedMessage, PortfolioMessage, PriceMessage } from '@repo/protocol';
 
 export type OrderMessage = OrderFilledMessage | OrderRejectedMessage;
 /** A client frame as received: parsed, not trusted. */
@@ -13,6 +13,8 @@ export interface FakeConnection {
   userId: number | undefined;
   readonly channels: Set<string>;
   closed: boolean;
+  /** `stopAnswering()` froze it: nothing is sent to it any more. */
+  frozen: boolean;
 }
 
 const PRIVATE = new Set(['orders', 'portfolio']);
@@ -20,7 +22,7 @@ const KNOWN = new Set(['prices', 'orders', 'portfolio']);
 
 /**
  * A small scripted gateway on a real `ws` server (port 0), speaking the client protocol
- * of issues 2 and 5. The real gateway is built elsewhere; this one lets a test decide
+ * of docs/protocol.md and docs/delivery.md. The real gateway is built elsewhere; this one lets a test decide
  * exactly what the server says: hold a reply, drop a socket, send a duplicate, refuse a
  * token, lose history.
  */
@@ -49,10 +51,13 @@ export class FakeGateway {
         userId: undefined,
         channels: new Set(),
         closed: false,
+        frozen: false,
       };
       this.connections.push(connection);
       socket.on('message', (data) => {
-        const message = JSON.parse(String(data)) as Received;
+        const message = JSON.parse(
+          new TextDecoder().decode(Array.isArray(data) ? Buffer.concat(data) : data),
+        ) as Received;
         connection.received.push(message);
         if (!this.intercept?.(connection, message)) this.reply(connection, message);
         this.changes.emit('change');
@@ -133,7 +138,9 @@ export class FakeGateway {
   }
 
   send(connection: FakeConnection, message: unknown): void {
-    if (connection.socket.readyState === WebSocket.OPEN) connection.socket.send(JSON.stringify(message));
+    if (connection.socket.readyState === WebSocket.OPEN && !connection.frozen) {
+      connection.socket.send(JSON.stringify(message));
+    }
   }
 
   /** Keeps an order event in the user's history without sending it (published while a client was away). */
@@ -162,6 +169,16 @@ export class FakeGateway {
   /** Kills every open socket without a closing handshake (a crashed node, a lost network). */
   dropAll(): void {
     for (const c of this.connections) if (!c.closed) c.socket.terminate();
+  }
+
+  /**
+   * Freezes a connection the way a hung gateway or a half-open TCP connection looks from the
+   * client: the server stops reading it (so it answers nothing, pings included) and sends
+   * nothing more, but the TCP connection stays open.
+   */
+  stopAnswering(connection: FakeConnection): void {
+    connection.socket.pause();
+    connection.frozen = true;
   }
 
   /** Closes every open socket with `code`. */

@@ -1,6 +1,6 @@
 import { EVENT_KINDS, type EventKind, type EventOf } from './kinds.ts';
 
-export type DecodeResult<K extends EventKind> =
+type DecodeResult<K extends EventKind> =
   | { ok: true; event: EventOf<K> }
   | { ok: false; reason: 'invalid_json' | 'invalid_shape' | 'too_large'; detail: string };
 

@@ -13,19 +13,19 @@ import { z } from 'zod/v4';
  */
 
 /** Non-negative decimal string without exponent or sign: "0", "231.45", "0.000000001". */
-export const DECIMAL_PATTERN = /^(?:0|[1-9]\d{0,29})(?:\.\d{1,18})?$/;
-export const decimalString = z
+const DECIMAL_PATTERN = /^(?:0|[1-9]\d{0,29})(?:\.\d{1,18})?$/;
+const decimalString = z
   .string()
   .max(64)
   .regex(DECIMAL_PATTERN, 'must be a non-negative decimal string such as "231.45"');
-export const positiveDecimalString = decimalString.refine((s) => /[1-9]/.test(s), 'must be greater than zero');
+const positiveDecimalString = decimalString.refine((s) => /[1-9]/.test(s), 'must be greater than zero');
 
-export const positiveId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-export const isoTimestamp = z.iso.datetime({ offset: true }).max(40);
+const positiveId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const isoTimestamp = z.iso.datetime({ offset: true }).max(40);
 export const symbol = z.string().regex(/^[A-Z0-9]{1,16}$/, 'must be 1-16 characters of A-Z and 0-9');
-export const asset = symbol;
-export const side = z.enum(['buy', 'sell']);
-export const seq = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const asset = symbol;
+const side = z.enum(['buy', 'sell']);
+const seq = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 export const PriceUpdateEventSchema = z.object({
   symbol,
@@ -58,8 +58,8 @@ export const OrderRejectedEventSchema = z.object({
   seq: seq.optional(),
 });
 
-export const BalanceSchema = z.object({ asset, available: decimalString, locked: decimalString });
-export const PositionSchema = z.object({ asset, size: decimalString, avgEntryPrice: decimalString });
+const BalanceSchema = z.object({ asset, available: decimalString, locked: decimalString });
+const PositionSchema = z.object({ asset, size: decimalString, avgEntryPrice: decimalString });
 
 export const PortfolioUpdateEventSchema = z.object({
   userId: positiveId,
@@ -74,12 +74,17 @@ export const PortfolioUpdateEventSchema = z.object({
   orderSeq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
+/**
+ * A logged-out (or otherwise ended) session, published on `trading:events:session:revoked` so
+ * every gateway node ends the sockets authenticated with it. Not forwarded to clients.
+ */
+export const SessionRevokedEventSchema = z.object({ sessionId: z.string().min(1).max(256) });
+
 export type PriceUpdateEvent = z.infer<typeof PriceUpdateEventSchema>;
 export type OrderFilledEvent = z.infer<typeof OrderFilledEventSchema>;
 export type OrderRejectedEvent = z.infer<typeof OrderRejectedEventSchema>;
 export type PortfolioUpdateEvent = z.infer<typeof PortfolioUpdateEventSchema>;
-export type Balance = z.infer<typeof BalanceSchema>;
-export type Position = z.infer<typeof PositionSchema>;
+export type SessionRevokedEvent = z.infer<typeof SessionRevokedEventSchema>;
 
 /** An event as a publisher hands it over: `timestamp` is filled in when missing. */
 export type WithOptionalTimestamp<E extends { timestamp: string }> = Omit<E, 'timestamp'> & { timestamp?: string };

@@ -5,10 +5,10 @@ import type { Channel, ErrorCode } from './codes.ts';
 export type RequestId = string | number;
 
 // Client → server
-export type AuthRequest = { type: 'auth'; token: string; id?: RequestId };
+type AuthRequest = { type: 'auth'; token: string; id?: RequestId };
 export type SubscribeRequest = { type: 'subscribe'; channel: Channel; since?: number; id?: RequestId };
-export type UnsubscribeRequest = { type: 'unsubscribe'; channel: Channel; id?: RequestId };
-export type PingRequest = { type: 'ping'; id?: RequestId };
+type UnsubscribeRequest = { type: 'unsubscribe'; channel: Channel; id?: RequestId };
+type PingRequest = { type: 'ping'; id?: RequestId };
 export type ClientMessage = AuthRequest | SubscribeRequest | UnsubscribeRequest | PingRequest;
 
 // Server → client
@@ -22,8 +22,8 @@ export type SubscribedMessage = {
   /** On `orders`: the user's latest order-event sequence number. */
   seq?: number;
 };
-export type UnsubscribedMessage = { type: 'unsubscribed'; channel: Channel; id?: RequestId };
-export type PongMessage = { type: 'pong'; id?: RequestId };
+type UnsubscribedMessage = { type: 'unsubscribed'; channel: Channel; id?: RequestId };
+type PongMessage = { type: 'pong'; id?: RequestId };
 export type ErrorMessage = { type: 'error'; code: ErrorCode; message: string; id?: RequestId };
 export type PriceMessage = { type: 'price' } & PriceUpdateEvent;
 export type OrderFilledMessage = { type: 'order_filled' } & OrderFilledEvent;

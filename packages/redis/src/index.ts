@@ -1,2 +1,2 @@
 export { redisKeys, type ChannelName } from './keys.ts';
-export { createRedisClient, reconnectDelay, type RedisClient, type RedisClientOptions } from './client.ts';
+export { createRedisClient, type RedisClient, type RedisClientOptions } from './client.ts';

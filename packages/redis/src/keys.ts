@@ -13,6 +13,8 @@ export const redisKeys = {
   },
   /** Latest known price of a symbol, e.g. `trading:price:SOL`. */
   price: (symbol: string) => `trading:price:${symbol}`,
+  /** A user's latest portfolio event, for the gateway's snapshot, e.g. `trading:portfolio:123`. */
+  portfolio: (userId: number) => `trading:portfolio:${userId}`,
 } as const;
 
 export type ChannelName = ReturnType<(typeof redisKeys.CHANNELS)[keyof typeof redisKeys.CHANNELS]>;

@@ -2,5 +2,14 @@ export { freePort } from './free-port.ts';
 export { createTestDatabase } from './postgres.ts';
 export { RedisServer } from './redis-server.ts';
 export { TestClient } from './test-client.ts';
-export { TradewireProcess, type ReadyInfo } from './tradewire-process.ts';
+export { TradewireProcess } from './tradewire-process.ts';
 export { nextValue, waitFor } from './wait-for.ts';
+export {
+  REPO_ROOT,
+  importedPackages,
+  readWorkspace,
+  runtimeReachable,
+  sourceFiles,
+  type PackageManifest,
+  type WorkspacePackage,
+} from './workspace.ts';

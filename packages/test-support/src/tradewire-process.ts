@@ -9,7 +9,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TSX_LOADER = 'tsx';
 const MAIN = `${ROOT}apps/server/src/main.ts`;
 
-export interface ReadyInfo {
+interface ReadyInfo {
   api: string | null;
   ws: string | null;
   roles: string[];

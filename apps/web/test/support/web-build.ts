@@ -18,6 +18,8 @@ const SOURCES = [
   'apps/web/vite.config.ts',
   'packages/client/src',
   'packages/protocol/src',
+  'packages/events/src',
+  'packages/retry/src',
 ].map((p) => join(ROOT, p));
 /** A build normally takes seconds; a lock older than this was left by a killed run. */
 const STALE_LOCK_MS = 180_000;

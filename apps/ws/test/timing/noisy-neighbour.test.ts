@@ -6,8 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { connectRedisBroker, type RedisBroker } from '@repo/broker';
-import { EVENT_KINDS } from '@repo/events';
+import { EVENT_CHANNELS, connectRedisBroker, type RedisBroker } from '@repo/broker';
 import { TestClient, RedisServer, waitFor } from '@repo/test-support';
 
 /**
@@ -136,7 +135,7 @@ describe('noisy neighbours', () => {
       const price = `${n}.${Date.now()}`;
       startedAt.set(price, { at: performance.now(), remaining: good.length });
       void publisher.publish(
-        EVENT_KINDS.price.channel,
+        EVENT_CHANNELS.price,
         JSON.stringify({ symbol: 'SOL', price, timestamp: new Date().toISOString() }),
       );
       onTick?.();
@@ -190,8 +189,7 @@ describe('noisy neighbours', () => {
     let version = 0;
 
     const disturbed = await measure(PHASE_MS, () => {
-      for (let i = 0; i < 4; i++)
-        void publisher.publish(EVENT_KINDS.portfolio.channel, bigPortfolio(999, (version += 1)));
+      for (let i = 0; i < 4; i++) void publisher.publish(EVENT_CHANNELS.portfolio, bigPortfolio(999, (version += 1)));
     });
     flooding = false;
     await flood;

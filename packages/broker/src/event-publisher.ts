@@ -1,0 +1,56 @@
+import {
+  validateEvent,
+  type EventKind,
+  type EventOf,
+  type OrderFilledEvent,
+  type OrderRejectedEvent,
+  type PortfolioUpdateEvent,
+  type PriceUpdateEvent,
+  type SessionRevokedEvent,
+  type WithOptionalTimestamp,
+} from '@repo/events';
+import { redisKeys } from '@repo/redis';
+import type { Broker } from './broker.ts';
+import { EVENT_CHANNELS } from './event-channels.ts';
+
+/**
+ * The design's `publish*()` functions. Each validates its event (throwing `EventValidationError`
+ * from `@repo/events`, and publishing nothing, when it does not fit), fills a missing
+ * `timestamp`, publishes it on its kind's channel and resolves with the event as published.
+ */
+export interface EventPublisher {
+  /** Publishes `{symbol, price, timestamp}` on `trading:events:price:update`. */
+  publishPriceUpdate(symbol: string, price: string, timestamp?: string): Promise<PriceUpdateEvent>;
+  publishOrderFilled(event: WithOptionalTimestamp<OrderFilledEvent>): Promise<OrderFilledEvent>;
+  publishOrderRejected(event: WithOptionalTimestamp<OrderRejectedEvent>): Promise<OrderRejectedEvent>;
+  /** Publishes the portfolio and keeps it as the user's latest, for the gateway's snapshot. */
+  publishPortfolioUpdate(event: WithOptionalTimestamp<PortfolioUpdateEvent>): Promise<PortfolioUpdateEvent>;
+  /** Tells every gateway node that `sessionId` ended: its sockets lose their private channels. */
+  publishSessionRevoked(event: SessionRevokedEvent): Promise<SessionRevokedEvent>;
+}
+
+/**
+ * The publisher bound to `broker`. No client is created on import: whoever owns the broker (an
+ * entry point, a test) makes the publisher. `now` is the clock for missing timestamps.
+ */
+export function createEventPublisher(broker: Broker, options: { now?: () => Date } = {}): EventPublisher {
+  const now = options.now ?? (() => new Date());
+  async function publish<K extends EventKind>(kind: K, input: unknown): Promise<EventOf<K>> {
+    const event = validateEvent(kind, input, now);
+    await broker.publish(EVENT_CHANNELS[kind], JSON.stringify(event));
+    return event;
+  }
+  return {
+    publishPriceUpdate: (symbol, price, timestamp) => publish('price', { symbol, price, timestamp }),
+    publishOrderFilled: (event) => publish('order_filled', event),
+    publishOrderRejected: (event) => publish('order_rejected', event),
+    publishPortfolioUpdate: async (input) => {
+      const event = validateEvent('portfolio', input, now);
+      const raw = JSON.stringify(event);
+      await broker.setLatest(redisKeys.portfolio(event.userId), raw);
+      await broker.publish(EVENT_CHANNELS.portfolio, raw);
+      return event;
+    },
+    publishSessionRevoked: (event) => publish('session_revoked', event),
+  };
+}
