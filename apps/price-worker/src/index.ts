@@ -3,6 +3,8 @@ export {
   type PriceQuote,
   type PriceSource,
   type PriceSourceErrorCode,
+  type PriceStream,
+  type PriceStreamListener,
   type ReadOptions,
 } from './price-source.ts';
 export {
@@ -14,10 +16,14 @@ export {
 } from './simulated-source.ts';
 export {
   createPythSource,
-  DEFAULT_FEED_IDS,
-  DEFAULT_HERMES_URL,
-  SOL_USD_FEED_ID,
+  UnknownSymbolError,
+  type PythSource,
   type PythSourceOptions,
+  type PythSourceStats,
+  type ResolveOptions,
 } from './pyth-source.ts';
+export { DEFAULT_FEED_IDS, DEFAULT_MAX_CONF_RATIO, SOL_USD_FEED_ID } from './pyth-feeds.ts';
+export { DEFAULT_HERMES_URL } from './hermes-client.ts';
+export type { PythStreamOptions, PythStreamStats } from './pyth-stream.ts';
 export { scaleInteger } from './scaled-integer.ts';
 export { createPriceWorker, type PriceWorker, type PriceWorkerOptions, type TickResult } from './price-worker.ts';
