@@ -26,4 +26,10 @@ export { DEFAULT_FEED_IDS, DEFAULT_MAX_CONF_RATIO, SOL_USD_FEED_ID } from './pyt
 export { DEFAULT_HERMES_URL } from './hermes-client.ts';
 export type { PythStreamOptions, PythStreamStats } from './pyth-stream.ts';
 export { scaleInteger } from './scaled-integer.ts';
-export { createPriceWorker, type PriceWorker, type PriceWorkerOptions, type TickResult } from './price-worker.ts';
+export {
+  createPriceWorker,
+  type PriceWorker,
+  type PriceWorkerOptions,
+  type PriceWorkerStats,
+  type TickResult,
+} from './price-worker.ts';
