@@ -9,6 +9,7 @@ export {
 } from './price-source.ts';
 export {
   createSimulatedSource,
+  DEFAULT_MEAN_REVERSION_HALF_LIFE,
   DEFAULT_START_PRICES,
   DEFAULT_VOLATILITY,
   type SimulatedSource,

@@ -106,7 +106,7 @@ describe('price worker on the in-process broker', () => {
     assert.equal(result.ok, true);
     assert.deepEqual(result.published, [event]);
     assert.equal(event.symbol, 'SOL');
-    assert.equal(event.price, '150.00');
+    assert.equal(event.price, '200.00');
     assert.deepEqual(await store.getPrice('SOL'), event, 'snapshot and event carry the same price and timestamp');
     await waitFor(() => seenInStoreOnDelivery.length === 1);
     assert.deepEqual(
@@ -364,7 +364,7 @@ describe('price worker on Redis', () => {
       let arriving = next();
       assert.equal((await worker.tick()).ok, true);
       const event = await arriving;
-      assert.equal(event.price, '150.00');
+      assert.equal(event.price, '200.00');
       assert.deepEqual(await createPriceStore(gatewaySide).getPrice('SOL'), event);
 
       const down = nextValue<boolean>((cb) => broker.onStatusChange(cb));
