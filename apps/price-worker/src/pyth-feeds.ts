@@ -1,7 +1,7 @@
 import Big from 'big.js';
 import type { Logger } from '@repo/log';
 import type { QueryParams } from './hermes-client.ts';
-import type { PriceQuote } from './price-source.ts';
+import { PriceSourceError, type PriceQuote } from './price-source.ts';
 import { scaleInteger } from './scaled-integer.ts';
 
 /** Pyth's SOL/USD price feed, the one feed known without configuration or lookup. */
@@ -122,6 +122,17 @@ export class PythFeeds {
       );
     }
     return dropped;
+  }
+
+  /**
+   * Drops the feeds a `source_not_entitled` (403) or `source_unknown_feeds` (404) error names.
+   * True when one of them was being asked for: the request is worth repeating without it.
+   */
+  dropRefused(err: unknown): boolean {
+    if (!(err instanceof PriceSourceError)) return false;
+    if (err.code === 'source_not_entitled') return this.drop(err.feedIds, 'not_entitled') > 0;
+    if (err.code === 'source_unknown_feeds') return this.drop(err.feedIds, 'unknown') > 0;
+    return false;
   }
 
   /** The quotes in a `parsed` array (latest answer or stream event) for the feeds of `plan`. */

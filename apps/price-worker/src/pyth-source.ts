@@ -158,12 +158,7 @@ export function createPythSource(options: PythSourceOptions = {}): PythSource {
           parsed = await latest(plan, readOptions.signal);
         } catch (err) {
           // Each retry drops at least one feed, so this ends.
-          if (err instanceof PriceSourceError && err.code === 'source_not_entitled') {
-            if (feeds.drop(err.feedIds, 'not_entitled') > 0) continue;
-          }
-          if (err instanceof PriceSourceError && err.code === 'source_unknown_feeds') {
-            if (feeds.drop(err.feedIds, 'unknown') > 0) continue;
-          }
+          if (feeds.dropRefused(err)) continue;
           throw err;
         }
         const { quotes, seen } = feeds.quotes(parsed, plan);

@@ -122,12 +122,7 @@ export function createPythStream(
         return { controller, response, plan };
       } catch (err) {
         // Each retry drops at least one feed, so this ends.
-        if (err instanceof PriceSourceError && err.code === 'source_not_entitled') {
-          if (feeds.drop(err.feedIds, 'not_entitled') > 0) continue;
-        }
-        if (err instanceof PriceSourceError && err.code === 'source_unknown_feeds') {
-          if (feeds.drop(err.feedIds, 'unknown') > 0) continue;
-        }
+        if (feeds.dropRefused(err)) continue;
         throw err;
       }
     }

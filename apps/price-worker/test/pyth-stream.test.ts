@@ -65,12 +65,20 @@ async function pythWorker(
       },
       { what },
     );
+  /** Starts the worker and resolves with its stream connection once the worker is on it. */
+  const startStreaming = async () => {
+    const connecting = hermes.nextStream();
+    worker.start();
+    const stream = await connecting;
+    await waitFor(() => worker.stats().transport === 'stream', { what: 'the worker on the stream' });
+    return stream;
+  };
   const stop = async () => {
     await worker.stop();
     source.close();
     await broker.close();
   };
-  return { broker, source, worker, lines, events, published, stop };
+  return { broker, source, worker, lines, events, published, startStreaming, stop };
 }
 
 const warned = (lines: LogLine[], pattern: RegExp) => lines.filter((l) => l.level === 'warn' && pattern.test(l.msg));
@@ -92,15 +100,12 @@ describe('the price worker on the Pyth SSE stream, against a Hermes-shaped serve
   it('streams every symbol over one connection and publishes each update exactly as it comes', async () => {
     const w = await pythWorker(hermes);
     try {
-      const connecting = hermes.nextStream();
-      w.worker.start();
-      const stream = await connecting;
+      const stream = await w.startStreaming();
       assert.equal(hermes.requestsTo(STREAM).length, 1, 'one connection for every symbol');
       assert.deepEqual(stream.request.query.getAll('ids[]').sort(), [SOL_USD_FEED_ID, BTC_FEED, ETH_FEED].sort());
       assert.equal(stream.request.query.get('parsed'), 'true');
       assert.equal(stream.request.query.get('ignore_invalid_price_ids'), 'true');
       assert.equal(stream.request.authorization, 'Bearer test-key');
-      await waitFor(() => w.worker.stats().transport === 'stream', { what: 'the worker on the stream' });
 
       const t = nowS() + 1;
       const arriving = Promise.all([
@@ -125,10 +130,7 @@ describe('the price worker on the Pyth SSE stream, against a Hermes-shaped serve
   it('a price never steps back in time: older updates are dropped, the same one is not published twice', async () => {
     const w = await pythWorker(hermes, { symbols: ['SOL'] });
     try {
-      const connecting = hermes.nextStream();
-      w.worker.start();
-      const stream = await connecting;
-      await waitFor(() => w.worker.stats().transport === 'stream');
+      const stream = await w.startStreaming();
       const t = nowS() + 5;
       const solEvents = () => w.events.filter((e) => e.symbol === 'SOL' && Date.parse(e.timestamp) >= t * 1000);
 
@@ -198,12 +200,8 @@ describe('the price worker on the Pyth SSE stream, against a Hermes-shaped serve
   it('reconnects when Hermes ends the stream (24 h) or the connection breaks, polling in between', async () => {
     const w = await pythWorker(hermes, { symbols: ['SOL'] });
     try {
+      const first = await w.startStreaming();
       let connecting = hermes.nextStream();
-      w.worker.start();
-      const first = await connecting;
-      await waitFor(() => w.worker.stats().transport === 'stream');
-
-      connecting = hermes.nextStream();
       first.end(); // `event: error` "Connection timeout reached (24h)", then the end of the body
       const second = await connecting;
       const ended = warned(w.lines, /stream ended/);
@@ -227,12 +225,8 @@ describe('the price worker on the Pyth SSE stream, against a Hermes-shaped serve
   it('renews the stream before the 24 h limit: the new connection opens before the old one closes', async () => {
     const w = await pythWorker(hermes, { symbols: ['SOL'], source: { stream: { renewAfterMs: 300 } } });
     try {
-      let connecting = hermes.nextStream();
-      w.worker.start();
-      const first = await connecting;
-      await waitFor(() => w.worker.stats().transport === 'stream');
-      connecting = hermes.nextStream();
-      const second = await connecting;
+      const first = await w.startStreaming();
+      const second = await hermes.nextStream();
       assert.equal(first.isClosed, false, 'the old connection is still open when the new one is asked for');
       await first.closed; // closed by the worker, once the new one answered
       assert.equal(second.isClosed, false);
@@ -355,10 +349,7 @@ describe('the price worker on the Pyth SSE stream, against a Hermes-shaped serve
   it('confidence: an update whose conf / price exceeds the limit is skipped and counted', async () => {
     const w = await pythWorker(hermes, { symbols: ['SOL'], source: { maxConfRatio: '0.01' } });
     try {
-      const connecting = hermes.nextStream();
-      w.worker.start();
-      const stream = await connecting;
-      await waitFor(() => w.worker.stats().transport === 'stream');
+      const stream = await w.startStreaming();
       const t = nowS() + 1;
       stream.send([sol('20000000000', t, '200000001')]); // 200 ± 2.00000001: just over 1 %
       stream.send([sol('20100000000', t, '201000001')]);
