@@ -50,6 +50,7 @@ interface Connection {
 const STREAM_PATH = 'v2/updates/price/stream';
 /** A repeated stream problem (bad event, error event) is logged at most this often. */
 const REPEAT_LOG_INTERVAL_MS = 60_000;
+const MAX_REMEMBERED_MESSAGES = 100;
 
 /**
  * Pyth's SSE transport: one `GET /v2/updates/price/stream?ids[]=…&parsed=true` for every
@@ -105,6 +106,8 @@ export function createPythStream(
     const last = lastLogged.get(key);
     if (last !== undefined && at - last < REPEAT_LOG_INTERVAL_MS) logger.debug(data, msg);
     else {
+      // Error messages can carry counters ("Lagged(3)"): forget them rather than grow forever.
+      if (lastLogged.size >= MAX_REMEMBERED_MESSAGES) lastLogged.clear();
       lastLogged.set(key, at);
       logger.warn(data, msg);
     }
