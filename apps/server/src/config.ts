@@ -49,6 +49,41 @@ const list = (itemPattern: RegExp, itemHint: string) =>
     )
     .refine((items) => items.every((item) => itemPattern.test(item)), `must be a comma-separated list of ${itemHint}`);
 
+/** `https:`, or `http:` to a loopback host (a local Hermes or test double): the API key travels in the request. */
+const hermesUrl = url(['http:', 'https:']).refine((value) => {
+  // Runs after url()'s own check even when that failed: an unparsable value is its message, not this one's.
+  const parsed = URL.canParse(value) ? new URL(value) : undefined;
+  return parsed === undefined || parsed.protocol === 'https:' || isLoopback(parsed.hostname);
+}, 'must start with https:// (http:// is allowed only for a loopback host such as 127.0.0.1 or localhost)');
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
+}
+
+/** `SOL=0x…,BTC=0x…`: a Pyth feed id (64 hex digits, 0x optional) per symbol. */
+const feedIdList = z.string().transform((value, ctx) => {
+  const ids: Record<string, string> = {};
+  for (const item of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const match = /^([A-Z0-9]{1,16})=((?:0x)?[0-9a-fA-F]{64})$/.exec(item);
+    if (!match) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `must be a comma-separated list of SYMBOL=0x<64 hex digits>, got ${JSON.stringify(item.slice(0, 90))}`,
+      });
+      return z.NEVER;
+    }
+    if (ids[match[1]!] !== undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `names ${match[1]!} twice` });
+      return z.NEVER;
+    }
+    ids[match[1]!] = match[2]!;
+  }
+  return ids;
+});
+
 /** An empty variable counts as unset, so `REDIS_URL= npm start` means "no Redis". */
 const optional = <T extends z.ZodTypeAny>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
@@ -60,7 +95,10 @@ const EnvSchema = z.object({
   REDIS_URL: optional(url(['redis:', 'rediss:'])),
   DATABASE_URL: optional(url(['postgres:', 'postgresql:'])),
   DATA_DIR: z.string().min(1).default('./data'),
-  SYMBOLS: list(/^[A-Z0-9]{1,16}$/, 'symbols of A-Z and 0-9, such as "SOL"').default('SOL'),
+  SYMBOLS: list(/^[A-Z0-9]{1,16}$/, 'symbols of A-Z and 0-9, such as "SOL"')
+    .refine((items) => items.length > 0, 'must name at least one symbol')
+    .refine((items) => new Set(items).size === items.length, 'must not name a symbol twice')
+    .default('SOL,BTC,ETH'),
   FEE_RATE: decimal('0.0001'),
   STARTING_BALANCE_USD: decimal('10000'),
   SESSION_TTL_HOURS: positiveInt(168, 1, 24 * 365),
@@ -77,8 +115,15 @@ const EnvSchema = z.object({
       .regex(/^\d{1,9}$/, 'must be an integer')
       .transform(Number),
   ),
-  PYTH_HERMES_URL: url(['http:', 'https:']).default('https://hermes.pyth.network'),
+  PYTH_HERMES_URL: hermesUrl.default('https://hermes.pyth.network'),
   PYTH_API_KEY: optional(z.string()),
+  PYTH_TRANSPORT: z.enum(['stream', 'poll']).default('stream'),
+  PYTH_MAX_CONF_RATIO: z
+    .string()
+    .regex(/^(?:0|[1-9]\d{0,8})(?:\.\d{1,18})?$/, 'must be a decimal such as "0.01"')
+    .refine((value) => /[1-9]/.test(value), 'must be greater than 0')
+    .default('0.01'),
+  PYTH_FEED_IDS: optional(feedIdList),
   ALLOWED_ORIGINS: optional(list(/^https?:\/\/[^\s/]+$/, 'origins such as "https://app.example.com"')),
   STATIC_DIR: z.string().default('apps/web/dist'),
   WS_PUBLIC_URL: optional(url(['ws:', 'wss:'])),
@@ -103,6 +148,12 @@ export interface Config {
   priceSeed: number | undefined;
   pythHermesUrl: string;
   pythApiKey: string | undefined;
+  /** `stream` (SSE, polling only while it is down) or `poll`. */
+  pythTransport: 'stream' | 'poll';
+  /** Updates whose `conf / price` exceeds this decimal are not published. */
+  pythMaxConfRatio: string;
+  /** Symbol → Pyth feed id from `PYTH_FEED_IDS`; other symbols are looked up on Hermes at start. */
+  pythFeedIds: Record<string, string>;
   /** Origins allowed to open WebSockets and call the API from a browser. */
   allowedOrigins: string[];
   staticDir: string;
@@ -139,6 +190,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   const e = parsed.data;
+  const strayFeeds = Object.keys(e.PYTH_FEED_IDS ?? {}).filter((symbol) => !e.SYMBOLS.includes(symbol));
+  if (strayFeeds.length > 0) {
+    const listed = e.SYMBOLS.join(',');
+    throw new ConfigError(
+      `invalid configuration: PYTH_FEED_IDS names ${strayFeeds.join(', ')}, which SYMBOLS (${listed}) does not list`,
+    );
+  }
   const appOrigins = [`http://localhost:${e.PORT}`, `http://127.0.0.1:${e.PORT}`];
   // The Vite dev server (npm run dev -w @repo/web) is a local origin too.
   const devOrigins = ['http://localhost:5173', 'http://127.0.0.1:5173'];
@@ -158,6 +216,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     priceSeed: e.PRICE_SEED,
     pythHermesUrl: e.PYTH_HERMES_URL,
     pythApiKey: e.PYTH_API_KEY,
+    pythTransport: e.PYTH_TRANSPORT,
+    pythMaxConfRatio: e.PYTH_MAX_CONF_RATIO,
+    pythFeedIds: e.PYTH_FEED_IDS ?? {},
     allowedOrigins: e.ALLOWED_ORIGINS ?? [...appOrigins, ...devOrigins],
     staticDir: e.STATIC_DIR,
     wsPublicUrl: e.WS_PUBLIC_URL,
