@@ -1,6 +1,7 @@
 import { and, asc, count, inArray, isNotNull, isNull, lt, sql } from 'drizzle-orm';
 import type { DrizzleDb } from './drizzle.ts';
 import { toDatabaseError } from './errors.ts';
+import { toSafeInteger } from './int64.ts';
 import { outbox, type OutboxKind } from './schema.ts';
 
 /** One recorded event waiting to be published. */
@@ -107,8 +108,8 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
         const first = rows[0]!;
         const page: OrderHistoryPage = {
           events: [],
-          latestSeq: Number(first.latest ?? 0),
-          oldestSeq: first.oldest === null || first.oldest === undefined ? null : Number(first.oldest),
+          latestSeq: toSafeInteger(first.latest ?? 0),
+          oldestSeq: first.oldest === null || first.oldest === undefined ? null : toSafeInteger(first.oldest),
           truncated: false,
         };
         let bytes = 0;
@@ -125,7 +126,11 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
             page.truncated = true;
             break;
           }
-          page.events.push({ kind: row.kind as 'order_filled' | 'order_rejected', seq: Number(row.position), payload });
+          page.events.push({
+            kind: row.kind as 'order_filled' | 'order_rejected',
+            seq: toSafeInteger(row.position),
+            payload,
+          });
         }
         return page;
       } catch (err) {
