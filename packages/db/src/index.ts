@@ -1,5 +1,14 @@
 export { openDatabase, type Database, type DatabaseOptions, type PortfolioEventPayload } from './database.ts';
-export { createSessionStore, type ActiveSession, type SessionStore, type SessionsRepository } from './sessions.ts';
+export {
+  DEFAULT_FAILED_TOKEN_TTL_MS,
+  DEFAULT_MAX_FAILED_TOKENS,
+  createSessionStore,
+  type ActiveSession,
+  type SessionStore,
+  type SessionStoreOptions,
+  type SessionsRepository,
+} from './sessions.ts';
+export { toSafeInteger } from './int64.ts';
 export type { UsersRepository, NewUser, UserCredentials } from './users.ts';
 export type { OrdersRepository, OrderRecord, OrderPage, PlaceOrderInput, PlaceOrderResult } from './orders.ts';
 export type { PortfolioRepository, PortfolioView, BalanceView, PositionView } from './portfolio.ts';
