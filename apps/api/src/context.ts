@@ -1,5 +1,5 @@
 import type { Broker } from '@repo/broker';
-import type { Database } from '@repo/db';
+import type { Database, PasswordHashParams } from '@repo/db';
 import type { Logger } from '@repo/log';
 import type { BearerAuth } from './bearer-auth.ts';
 import type { LoginThrottle } from './login-throttle.ts';
@@ -15,7 +15,7 @@ export interface ApiSettings {
   startingBalanceUsd: string;
   maxOrderSize: string;
   sessionTtlMs: number;
-  scryptCost: number | undefined;
+  passwordHash: PasswordHashParams;
   publicConfig: { wsUrl: string | null; wsPort: number };
 }
 

@@ -6,7 +6,7 @@ import fastifyStatic from '@fastify/static';
 import { fastify, type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { Broker } from '@repo/broker';
-import { createSessionStore, dec, type Database } from '@repo/db';
+import { DEFAULT_PASSWORD_HASH, createSessionStore, dec, type Database, type PasswordHashParams } from '@repo/db';
 import { createPriceStore } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import { createBearerAuth } from './bearer-auth.ts';
@@ -45,8 +45,11 @@ export interface ApiOptions {
   /** Prometheus registry to register the API's metrics on (default: a new one). */
   registry?: Registry;
   loginRateLimit?: LoginRateLimitOptions;
-  /** scrypt cost N for new password hashes (default 16384; tests pass a cheap one). */
-  scryptCost?: number;
+  /**
+   * argon2id cost of new password hashes (default OWASP's: 19 MiB, 2 passes, 1 lane; tests
+   * pass a cheap one). Hashes at other costs still verify and are replaced at the next login.
+   */
+  passwordHash?: Partial<PasswordHashParams>;
   /** Largest request body in bytes (default 16 KiB). */
   bodyLimit?: number;
   /** Fastify `trustProxy`: set when behind a reverse proxy so throttling sees client addresses (default false). */
@@ -227,7 +230,7 @@ function resolveSettings(options: ApiOptions): ApiSettings {
     startingBalanceUsd,
     maxOrderSize,
     sessionTtlMs,
-    scryptCost: options.scryptCost,
+    passwordHash: { ...DEFAULT_PASSWORD_HASH, ...options.passwordHash },
     publicConfig: { wsUrl: publicConfig.wsUrl ?? null, wsPort: publicConfig.wsPort },
   };
 }

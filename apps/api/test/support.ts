@@ -4,14 +4,14 @@ import { createPriceStore } from '@repo/events';
 import type { Logger } from '@repo/log';
 import { createApi, type Api, type ApiOptions } from '../src/index.ts';
 
-/** Cheap scrypt for tests: hashing cost is not what they check. */
-export const TEST_SCRYPT_COST = 1024;
+/** Cheap argon2id for tests: hashing cost is not what they check. */
+export const TEST_PASSWORD_HASH = { memoryKiB: 1024, passes: 1, parallelism: 1 };
 
 export function makeApi(db: Database, broker: Broker, options: Partial<ApiOptions> = {}): Api {
   return createApi({
     db,
     broker,
-    scryptCost: TEST_SCRYPT_COST,
+    passwordHash: TEST_PASSWORD_HASH,
     relay: { pollIntervalMs: 50, retryBaseMs: 20, retryMaxMs: 200 },
     ...options,
   });

@@ -14,14 +14,16 @@ export type { OrdersRepository, OrderRecord, OrderPage, PlaceOrderInput, PlaceOr
 export type { PortfolioRepository, PortfolioView, BalanceView, PositionView } from './portfolio.ts';
 export type { OutboxRepository, OutboxEvent, OrderHistoryPage } from './outbox.ts';
 export {
-  DEFAULT_SCRYPT_COST,
+  DEFAULT_PASSWORD_HASH,
   SESSION_TOKEN_PATTERN,
   burnPasswordCheck,
   hashPassword,
   hashToken,
+  needsRehash,
   newSessionToken,
   tokenHashesEqual,
   verifyPassword,
+  type PasswordHashParams,
 } from './credentials.ts';
 export { MONEY_SCALE, SIZE_SCALE, canonical, checkSize, dec, type Decimal, type SizeCheck } from './decimal.ts';
 export {
