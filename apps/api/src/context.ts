@@ -2,10 +2,10 @@ import type { Broker } from '@repo/broker';
 import type { Database, PasswordHashParams } from '@repo/db';
 import type { Logger } from '@repo/log';
 import type { BearerAuth } from './bearer-auth.ts';
-import type { LoginThrottle } from './login-throttle.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { OutboxRelay } from './outbox-relay.ts';
 import type { PriceReader } from './price-reader.ts';
+import type { RateLimits } from './rate-limits.ts';
 
 /** The API's settings after defaults and validation. */
 export interface ApiSettings {
@@ -26,7 +26,7 @@ export interface ApiContext {
   logger: Logger;
   settings: ApiSettings;
   auth: BearerAuth;
-  throttle: LoginThrottle;
+  limits: RateLimits;
   relay: OutboxRelay;
   prices: PriceReader;
   metrics: ApiMetrics;

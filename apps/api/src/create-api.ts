@@ -6,16 +6,17 @@ import fastifyStatic from '@fastify/static';
 import { fastify, type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { Broker } from '@repo/broker';
+import type { RedisClient } from '@repo/redis';
 import { DEFAULT_PASSWORD_HASH, createSessionStore, dec, type Database, type PasswordHashParams } from '@repo/db';
 import { createPriceStore } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import { createBearerAuth } from './bearer-auth.ts';
 import type { ApiContext, ApiSettings } from './context.ts';
 import { createErrorHandler, errorBody } from './errors.ts';
-import { LoginThrottle, type LoginRateLimitOptions } from './login-throttle.ts';
 import { createApiMetrics } from './metrics.ts';
 import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.ts';
 import { createPriceReader } from './price-reader.ts';
+import { RateLimits, type RateLimitOptions } from './rate-limits.ts';
 import { registerAccountRoutes } from './routes/account.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerMarketRoutes } from './routes/market.ts';
@@ -44,7 +45,14 @@ export interface ApiOptions {
   allowedOrigins?: string[];
   /** Prometheus registry to register the API's metrics on (default: a new one). */
   registry?: Registry;
-  loginRateLimit?: LoginRateLimitOptions;
+  /** Login, registration and order limits (defaults in `DEFAULT_RATE_LIMITS`). */
+  rateLimits?: RateLimitOptions;
+  /**
+   * A connected node-redis client (with an `error` listener) for the rate-limit counters, so
+   * that the limits hold across API processes; unset, they are counted in this process.
+   * Owned by the caller.
+   */
+  rateLimitRedis?: RedisClient;
   /**
    * argon2id cost of new password hashes (default OWASP's: 19 MiB, 2 passes, 1 lane; tests
    * pass a cheap one). Hashes at other costs still verify and are replaced at the next login.
@@ -107,7 +115,7 @@ export function createApi(options: ApiOptions): Api {
     logger,
     settings,
     auth: createBearerAuth(createSessionStore(options.db, { now })),
-    throttle: new LoginThrottle(options.loginRateLimit, metrics),
+    limits: new RateLimits({ ...options.rateLimits, redis: options.rateLimitRedis }, metrics),
     relay,
     prices: createPriceReader(createPriceStore(options.broker), { timeoutMs: options.priceReadTimeoutMs, logger }),
     metrics,

@@ -517,7 +517,7 @@ describe('security', () => {
 
   it('throttles logins per username and per address with 429 and Retry-After', async () => {
     const throttled = makeApi(db, broker, {
-      loginRateLimit: { perUsername: { max: 3, windowMs: 60_000 }, perAddress: { max: 6, windowMs: 60_000 } },
+      rateLimits: { perUsername: { max: 3, windowMs: 60_000 }, perAddress: { max: 6, windowMs: 60_000 } },
     });
     try {
       const { username } = await register(throttled);
@@ -712,7 +712,7 @@ describe('fuzzed bodies', () => {
 
   it('POST /auth/register and /auth/login: every body gets a documented answer, never a 500', async () => {
     const open = makeApi(db, broker, {
-      loginRateLimit: {
+      rateLimits: {
         perAddress: { max: 100_000, windowMs: 60_000 },
         registerPerAddress: { max: 100_000, windowMs: 60_000 },
       },

@@ -12,6 +12,8 @@ export function makeApi(db: Database, broker: Broker, options: Partial<ApiOption
     db,
     broker,
     passwordHash: TEST_PASSWORD_HASH,
+    // Tests place orders faster than a person; the tests of the order limit set their own.
+    rateLimits: { ordersPerUser: { max: 100_000, windowMs: 1000 } },
     relay: { pollIntervalMs: 50, retryBaseMs: 20, retryMaxMs: 200 },
     ...options,
   });
@@ -30,7 +32,7 @@ export async function register(
 ): Promise<{ userId: number; token: string; username: string }> {
   const response = await api.app.inject({ method: 'POST', url: '/auth/register', payload: { username, password } });
   if (response.statusCode !== 201) throw new Error(`register failed: ${response.statusCode} ${response.body}`);
-  const body = response.json() as { userId: number; token: string };
+  const body = response.json<{ userId: number; token: string }>();
   return { ...body, username };
 }
 

@@ -27,7 +27,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
 
   app.post('/auth/register', async (request, reply) => {
     const body = parseInput(RegisterBody, request.body, 'body');
-    ctx.throttle.beginRegister(request.ip);
+    await ctx.limits.beginRegister(request.ip);
     const passwordHash = await hashPassword(body.password, params);
     let userId: number;
     try {
@@ -46,7 +46,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
 
   app.post('/auth/login', async (request, reply) => {
     const body = parseInput(LoginBody, request.body, 'body');
-    ctx.throttle.beginLogin(request.ip, body.username);
+    await ctx.limits.beginLogin(request.ip, body.username);
     const user = await db.users.findCredentials(body.username);
     // An unknown username costs the same hashing time as a wrong password, so response time
     // does not tell which usernames exist.
@@ -54,10 +54,9 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
       ? await verifyPassword(body.password, user.passwordHash)
       : (await burnPasswordCheck(body.password, params), false);
     if (!user || !ok) {
-      ctx.throttle.loginFailed(body.username);
       throw new ApiError('invalid_credentials', 'wrong username or password');
     }
-    ctx.throttle.loginSucceeded(body.username);
+    await ctx.limits.loginSucceeded(body.username);
     if (needsRehash(user.passwordHash, params)) {
       // A legacy scrypt hash or an older cost: the password is at hand only now. Compare-and-
       // set, so a password changed meanwhile is never overwritten with the old one.

@@ -18,6 +18,8 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
 
   app.post('/orders', { onRequest: ctx.auth.hook }, async (request, reply) => {
     const { userId } = ctx.auth.sessionOf(request);
+    // Counted before anything else: every attempt costs the server work, valid or not.
+    await ctx.limits.beginOrder(userId);
     const body = parseInput(OrderBody, request.body, 'body');
     if (!symbols.has(body.symbol)) {
       throw new ApiError('unknown_symbol', `unknown symbol; tradable: ${[...symbols].join(', ')}`);
