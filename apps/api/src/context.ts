@@ -15,6 +15,7 @@ export interface ApiSettings {
   startingBalanceUsd: string;
   maxOrderSize: string;
   sessionTtlMs: number;
+  maxPriceAgeMs: number;
   passwordHash: PasswordHashParams;
   publicConfig: { wsUrl: string | null; wsPort: number };
 }

@@ -37,6 +37,11 @@ export interface ApiOptions {
   maxOrderSize?: string;
   /** Session lifetime (default 7 days). */
   sessionTtlMs?: number;
+  /**
+   * Oldest price an order may fill at, by its timestamp (default 10000 ms): older, the order
+   * is rejected with `price_stale`, and `GET /prices` marks the price `stale`.
+   */
+  maxPriceAgeMs?: number;
   /** Directory of the built web app, served at / with SPA fallback when set and present. */
   staticDir?: string | null;
   /** Answered on GET /config; the web page finds the WebSocket gateway with it. */
@@ -227,6 +232,10 @@ function resolveSettings(options: ApiOptions): ApiSettings {
   if (!Number.isInteger(sessionTtlMs) || sessionTtlMs < 1000) {
     throw new TypeError(`createApi: sessionTtlMs must be an integer of at least 1000, got ${sessionTtlMs}`);
   }
+  const maxPriceAgeMs = options.maxPriceAgeMs ?? 10_000;
+  if (!Number.isInteger(maxPriceAgeMs) || maxPriceAgeMs < 1) {
+    throw new TypeError(`createApi: maxPriceAgeMs must be a positive integer, got ${maxPriceAgeMs}`);
+  }
   const publicConfig = options.publicConfig ?? { wsUrl: null, wsPort: 3001 };
   if (!Number.isInteger(publicConfig.wsPort) || publicConfig.wsPort < 0 || publicConfig.wsPort > 65535) {
     throw new TypeError(`createApi: publicConfig.wsPort must be a port number, got ${publicConfig.wsPort}`);
@@ -238,6 +247,7 @@ function resolveSettings(options: ApiOptions): ApiSettings {
     startingBalanceUsd,
     maxOrderSize,
     sessionTtlMs,
+    maxPriceAgeMs,
     passwordHash: { ...DEFAULT_PASSWORD_HASH, ...options.passwordHash },
     publicConfig: { wsUrl: publicConfig.wsUrl ?? null, wsPort: publicConfig.wsPort },
   };

@@ -17,6 +17,8 @@ export interface PlaceOrderInput {
   size: string;
   /** Latest price, or null when none is known (the order is rejected with `no_price`). */
   price: string | null;
+  /** True when that price is too old to trade at (the order is rejected with `price_stale`). */
+  priceStale?: boolean;
   /** Fee rate, e.g. "0.0001". */
   feeRate: string;
 }
@@ -113,6 +115,7 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
     side: input.side,
     size: input.size,
     price: input.price,
+    priceStale: input.priceStale,
     feeRate: input.feeRate,
     quoteAvailable: quote.available,
     position: base,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { checkSize, type OrderRecord } from '@repo/db';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { isPriceStale } from '../price-age.ts';
 import { DEFAULT_PAGE_SIZE, OrderBody, OrdersQuery, parseInput } from '../validation.ts';
 
 const SIZE_PROBLEMS = {
@@ -36,6 +37,7 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
       side: body.side,
       size: size.size,
       price: price?.price ?? null,
+      priceStale: price !== null && isPriceStale(price.timestamp, ctx.now().getTime(), settings.maxPriceAgeMs),
       feeRate: settings.feeRate,
     });
     // Committed. The relay publishes the recorded events; this request does not wait for it.
