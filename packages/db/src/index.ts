@@ -33,7 +33,7 @@ export {
   type RejectReason,
   type Side,
 } from './paper-trading.ts';
-export { DatabaseError, UnknownUserError, UsernameTakenError } from './errors.ts';
+export { DatabaseError, IdempotencyKeyReusedError, UnknownUserError, UsernameTakenError } from './errors.ts';
 export { MIGRATIONS_FOLDER } from './migrate.ts';
 export * as schema from './schema.ts';
 export type { DrizzleDb } from './drizzle.ts';
