@@ -14,6 +14,7 @@ import { createBearerAuth } from './bearer-auth.ts';
 import type { ApiContext, ApiSettings } from './context.ts';
 import { createErrorHandler, errorBody } from './errors.ts';
 import { createApiMetrics } from './metrics.ts';
+import { Housekeeping } from './housekeeping.ts';
 import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.ts';
 import { createPriceReader } from './price-reader.ts';
 import { RateLimits, type RateLimitOptions } from './rate-limits.ts';
@@ -78,6 +79,7 @@ export interface ApiOptions {
     | 'retentionMs'
     | 'retentionEvents'
     | 'pruneIntervalMs'
+    | 'pruneBatchSize'
   >;
   now?: () => Date;
 }
@@ -85,6 +87,8 @@ export interface ApiOptions {
 export interface Api {
   app: FastifyInstance;
   relay: OutboxRelay;
+  /** Deletes expired sessions and idempotency keys, on the relay's prune interval. */
+  housekeeping: Housekeeping;
   /** The metrics registry (the one passed in, or the API's own). */
   registry: Registry;
   /** Stops the relay and closes the HTTP server. The database and broker belong to the caller. */
@@ -113,6 +117,12 @@ export function createApi(options: ApiOptions): Api {
     metrics,
     now: options.now,
     ...options.relay,
+  });
+  const housekeeping = new Housekeeping({
+    db: options.db,
+    logger: logger.child({ component: 'housekeeping' }),
+    intervalMs: options.relay?.pruneIntervalMs,
+    now,
   });
   const ctx: ApiContext = {
     db: options.db,
@@ -195,15 +205,18 @@ export function createApi(options: ApiOptions): Api {
   });
 
   relay.start();
+  housekeeping.start();
 
   let closing: Promise<void> | undefined;
   return {
     app,
     relay,
+    housekeeping,
     registry,
     close() {
       closing ??= (async () => {
         await relay.close();
+        await housekeeping.close();
         await app.close();
       })();
       return closing;
