@@ -67,7 +67,8 @@ describe('housekeeping and 64-bit parameters', () => {
     const { userId, token } = await register(api);
     await admin.query(
       `insert into sessions (id, user_id, token_hash, expires_at)
-       select gen_random_uuid(), $1, md5(random()::text) || g, now() - interval '1 minute' from generate_series(1, 2500) g`,
+       select gen_random_uuid(), $1, md5(random()::text) || g, now() - interval '1 minute'
+         from generate_series(1, 2500) g`,
       [userId],
     );
     const expiringSoon = newSessionToken();
