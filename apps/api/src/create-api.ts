@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { join, resolve } from 'node:path';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { fastify, type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
+import { createMetricsAccess } from '@repo/http-access';
 import type { Broker } from '@repo/broker';
 import type { RedisClient } from '@repo/redis';
 import { DEFAULT_PASSWORD_HASH, createSessionStore, dec, type Database, type PasswordHashParams } from '@repo/db';
@@ -47,6 +49,11 @@ export interface ApiOptions {
   staticDir?: string | null;
   /** Answered on GET /config; the web page finds the WebSocket gateway with it. */
   publicConfig?: { wsUrl: string | null; wsPort: number };
+  /**
+   * `GET /metrics` then needs `Authorization: Bearer <token>` from every client; unset, it
+   * answers loopback clients only (403 for others). 16-256 visible ASCII characters.
+   */
+  metricsToken?: string;
   /** Origins allowed by CORS (default none: same-origin only). */
   allowedOrigins?: string[];
   /** Prometheus registry to register the API's metrics on (default: a new one). */
@@ -108,6 +115,7 @@ export function createApi(options: ApiOptions): Api {
   const logger = options.logger ?? silentLogger;
   const settings = resolveSettings(options);
   const now = options.now ?? (() => new Date());
+  const metricsAccess = createMetricsAccess(options.metricsToken);
   const registry = options.registry ?? new Registry();
   const metrics = createApiMetrics(registry, () => options.db.outbox.backlog());
   const relay = new OutboxRelay({
@@ -153,7 +161,7 @@ export function createApi(options: ApiOptions): Api {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
-    parseJson(request, body as string, done);
+    void parseJson(request, body as string, done);
   });
 
   app.setErrorHandler(createErrorHandler(logger));
@@ -164,17 +172,17 @@ export function createApi(options: ApiOptions): Api {
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  app.register(helmet, {
+  void app.register(helmet, {
     contentSecurityPolicy: {
       directives: {
-        // The web page talks to the WebSocket gateway, which may be on another port.
-        'connect-src': ["'self'", 'ws:', 'wss:'],
+        // The page may open a WebSocket to the configured gateway and nowhere else.
+        'connect-src': ["'self'", ...gatewaySources(settings.publicConfig)],
       },
     },
   });
 
   const allowedOrigins = new Set(options.allowedOrigins ?? []);
-  app.register(cors, {
+  void app.register(cors, {
     origin: (origin, callback) => callback(null, origin !== undefined && allowedOrigins.has(origin)),
     methods: ['GET', 'POST'],
     allowedHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key'],
@@ -182,19 +190,20 @@ export function createApi(options: ApiOptions): Api {
     maxAge: 600,
   });
 
-  app.register(async (scope) => {
+  void app.register((scope, _opts, done) => {
     registerAuthRoutes(scope, ctx);
     registerOrderRoutes(scope, ctx);
     registerAccountRoutes(scope, ctx);
     registerMarketRoutes(scope, ctx);
-    registerSystemRoutes(scope, ctx, registry);
+    registerSystemRoutes(scope, ctx, registry, metricsAccess);
+    done();
   });
 
   const staticRoot = options.staticDir ? resolve(options.staticDir) : null;
   const serveSite = staticRoot !== null && existsSync(join(staticRoot, 'index.html'));
   if (staticRoot !== null && !serveSite)
     logger.warn({ staticDir: staticRoot }, 'no index.html in staticDir; not serving the web app');
-  if (serveSite) app.register(fastifyStatic, { root: staticRoot, prefix: '/', index: ['index.html'] });
+  if (serveSite) void app.register(fastifyStatic, { root: staticRoot, prefix: '/', index: ['index.html'] });
 
   app.setNotFoundHandler((request, reply) => {
     // Single-page app: a browser navigating to a client-side route gets the page.
@@ -264,6 +273,31 @@ function resolveSettings(options: ApiOptions): ApiSettings {
     passwordHash: { ...DEFAULT_PASSWORD_HASH, ...options.passwordHash },
     publicConfig: { wsUrl: publicConfig.wsUrl ?? null, wsPort: publicConfig.wsPort },
   };
+}
+
+/** A hostname that may go into a CSP source expression as is (no spaces, quotes or `;`). */
+const CSP_HOST = /^(?:[a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$|^\[[0-9a-f:.]{2,45}\]$/i;
+
+/**
+ * The CSP `connect-src` sources of the gateway: the configured `wsUrl`'s origin, or else the
+ * page's own host on `wsPort` (how the page connects then), taken from each request's `Host`
+ * header and used only when it is a plain hostname.
+ */
+function gatewaySources(publicConfig: { wsUrl: string | null; wsPort: number }) {
+  if (publicConfig.wsUrl) return [new URL(publicConfig.wsUrl).origin];
+  const port = publicConfig.wsPort;
+  return [
+    (request: IncomingMessage) => {
+      const host = hostOf(request.headers.host);
+      return host ? `ws://${host}:${port} wss://${host}:${port}` : "'self'";
+    },
+  ];
+}
+
+function hostOf(header: string | undefined): string | null {
+  if (!header) return null;
+  const host = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.split(':')[0]!;
+  return CSP_HOST.test(host) ? host.toLowerCase() : null;
 }
 
 function decimalOption(name: string, value: string): string {
