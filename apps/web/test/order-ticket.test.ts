@@ -5,43 +5,29 @@
  * disabled while it is, and a retry after a lost answer executes the order once.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Big from 'big.js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort, TradewireProcess } from '@repo/test-support';
-import { launchBrowser, newPage } from './support/browser.ts';
+import { newPage } from './support/browser.ts';
 import { TradingPage, uniqueUsername } from './support/trading-page.ts';
-import { webBuildDir } from './support/web-build.ts';
+import { startAllInOne, type AllInOne } from './support/all-in-one.ts';
 
 let browser: Browser;
-let system: TradewireProcess;
 let baseUrl: string;
-let dataDir: string;
+let running: AllInOne | undefined;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'tradewire-ticket-test-'));
-  const [staticDir, port, wsPort] = await Promise.all([webBuildDir(), freePort(), freePort()]);
-  system = new TradewireProcess([], {
-    PORT: String(port),
-    WS_PORT: String(wsPort),
-    DATA_DIR: dataDir,
-    STATIC_DIR: staticDir,
+  running = await startAllInOne({
     FEE_RATE: '0.002',
     // A tick every 4 s, stale 1.5 s after each: the page goes fresh → stale → fresh.
     PRICE_INTERVAL_MS: '4000',
     MAX_PRICE_AGE_MS: '1500',
   });
-  [browser] = await Promise.all([launchBrowser(), system.ready]);
-  baseUrl = `http://127.0.0.1:${port}`;
+  ({ browser, baseUrl } = running);
 });
 
 after(async () => {
-  await browser?.close();
-  await system?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await running?.stop();
 });
 
 describe('order ticket', () => {
