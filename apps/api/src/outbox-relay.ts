@@ -20,7 +20,7 @@ export interface OutboxRelayOptions {
   retryMaxMs?: number;
   /**
    * Published events are kept at least this long (default 24 h). They are the replay history
-   * gateways read for `subscribe orders since` (issue 5).
+   * gateways read for `subscribe orders since`.
    */
   retentionMs?: number;
   /** And each user's last this many order events are kept whatever their age (default 1000). */

@@ -134,7 +134,7 @@ export const outbox = pgTable(
     index('outbox_unpublished_idx')
       .on(t.id)
       .where(sql`${t.publishedAt} is null`),
-    // A gateway replays a user's order events after a `since` (issue 5): served by this index
+    // A gateway replays a user's order events after a `since`: served by this index
     // however many users and portfolio rows the table holds.
     index('outbox_order_history_idx')
       .on(t.userId, t.position)
