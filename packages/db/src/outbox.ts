@@ -97,13 +97,14 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
             from users u
             left join lateral (
               select o.kind, o.position, o.payload from outbox o
-               where o.user_id = u.id and o.kind in ('order_filled', 'order_rejected') and o.position > ${afterSeq}::bigint
+               where o.user_id = u.id and o.kind in ('order_filled', 'order_rejected')
+                 and o.position > ${afterSeq}::bigint
                order by o.position
                limit ${limit + 1}
             ) e on true
            where u.id = ${userId}
            order by e.position`);
-        const rows = (result as unknown as { rows: Record<string, unknown>[] }).rows;
+        const rows = (result as { rows: Record<string, unknown>[] }).rows;
         if (rows.length === 0) return { events: [], latestSeq: 0, oldestSeq: null, truncated: false };
         const first = rows[0]!;
         const page: OrderHistoryPage = {
@@ -152,7 +153,8 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
               : and(
                   pastRetention,
                   sql`(${outbox.kind} not in ('order_filled', 'order_rejected')
-                       or ${outbox.position} <= (select u.order_seq from users u where u.id = ${outbox.userId}) - ${keep})`,
+                       or ${outbox.position}
+                          <= (select u.order_seq from users u where u.id = ${outbox.userId}) - ${keep})`,
                 ),
           )
           .orderBy(asc(outbox.id))
