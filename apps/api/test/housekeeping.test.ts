@@ -25,6 +25,9 @@ describe('housekeeping and 64-bit parameters', () => {
     database = await createTestDatabase('tw_housekeeping');
     db = await openDatabase({ url: database.url });
     admin = new pg.Pool({ connectionString: database.url, max: 2 });
+    // pool.end() resolves before its sockets close; dropping the database then ends them with
+    // an error the pool emits, which must not be unhandled.
+    admin.on('error', () => {});
     broker = new MemoryBroker();
     const outbox: OutboxRepository = {
       ...db.outbox,
