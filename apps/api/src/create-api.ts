@@ -77,6 +77,8 @@ export interface ApiOptions {
   trustProxy?: boolean | string | string[];
   /** Deadline for reading the latest price from the broker (default 250 ms). */
   priceReadTimeoutMs?: number;
+  /** How often expired sessions and day-old idempotency keys are deleted (default 10 min). */
+  housekeepingIntervalMs?: number;
   relay?: Pick<
     OutboxRelayOptions,
     | 'pollIntervalMs'
@@ -94,7 +96,7 @@ export interface ApiOptions {
 export interface Api {
   app: FastifyInstance;
   relay: OutboxRelay;
-  /** Deletes expired sessions and idempotency keys, on the relay's prune interval. */
+  /** Deletes expired sessions and idempotency keys (every `housekeepingIntervalMs`). */
   housekeeping: Housekeeping;
   /** The metrics registry (the one passed in, or the API's own). */
   registry: Registry;
@@ -129,7 +131,7 @@ export function createApi(options: ApiOptions): Api {
   const housekeeping = new Housekeeping({
     db: options.db,
     logger: logger.child({ component: 'housekeeping' }),
-    intervalMs: options.relay?.pruneIntervalMs,
+    intervalMs: options.housekeepingIntervalMs,
     now,
   });
   const ctx: ApiContext = {
