@@ -129,6 +129,14 @@ const EnvSchema = z.object({
   WS_PUBLIC_URL: optional(url(['ws:', 'wss:'])),
   HISTORY_RETENTION_EVENTS: positiveInt(1000, 1, 10_000_000),
   HISTORY_RETENTION_SECONDS: positiveInt(86_400, 1, 365 * 86_400),
+  /** Oldest price an order may fill at; older → 422 price_stale, and GET /prices says stale. */
+  MAX_PRICE_AGE_MS: positiveInt(10_000, 100, 86_400_000),
+  /** Orders per user per second, then 429 rate_limited (shared through Redis when set). */
+  ORDERS_PER_USER_PER_SECOND: positiveInt(20, 1, 100_000),
+  /** Bearer token for /metrics; unset, /metrics answers loopback clients only. */
+  METRICS_TOKEN: optional(z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 visible ASCII characters')),
+  /** `development` adds the Vite dev server's origins to the default ALLOWED_ORIGINS. */
+  NODE_ENV: optional(z.string()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -163,6 +171,12 @@ export interface Config {
   historyRetentionEvents: number;
   /** And every event stays replayable this long (`HISTORY_RETENTION_SECONDS`, default 24 h). */
   historyRetentionMs: number;
+  /** Oldest price an order fills at (`MAX_PRICE_AGE_MS`, default 10 s). */
+  maxPriceAgeMs: number;
+  /** Per-user order limit per second (`ORDERS_PER_USER_PER_SECOND`, default 20). */
+  ordersPerUserPerSecond: number;
+  /** `METRICS_TOKEN`: Bearer token for /metrics, or undefined for loopback-only metrics. */
+  metricsToken: string | undefined;
 }
 
 /** A configuration value that cannot be used. The message names the variable. */
@@ -184,7 +198,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '?');
       const got = env[name];
-      const shown = name === 'PYTH_API_KEY' || got === undefined ? '' : ` (got ${JSON.stringify(got.slice(0, 80))})`;
+      const shown =
+        name === 'PYTH_API_KEY' || name === 'METRICS_TOKEN' || got === undefined
+          ? ''
+          : ` (got ${JSON.stringify(got.slice(0, 80))})`;
       return `${name} ${issue.message}${shown}`;
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
@@ -198,8 +215,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   const appOrigins = [`http://localhost:${e.PORT}`, `http://127.0.0.1:${e.PORT}`];
-  // The Vite dev server (npm run dev -w @repo/web) is a local origin too.
-  const devOrigins = ['http://localhost:5173', 'http://127.0.0.1:5173'];
+  // The Vite dev server (npm run dev -w @repo/web) is a local origin too, in development only:
+  // elsewhere anything listening on port 5173 of a user's machine could use the API.
+  const devOrigins = e.NODE_ENV === 'development' ? ['http://localhost:5173', 'http://127.0.0.1:5173'] : [];
   return {
     port: e.PORT,
     wsPort: e.WS_PORT,
@@ -225,6 +243,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     logLevel: e.LOG_LEVEL,
     historyRetentionEvents: e.HISTORY_RETENTION_EVENTS,
     historyRetentionMs: e.HISTORY_RETENTION_SECONDS * 1000,
+    maxPriceAgeMs: e.MAX_PRICE_AGE_MS,
+    ordersPerUserPerSecond: e.ORDERS_PER_USER_PER_SECOND,
+    metricsToken: e.METRICS_TOKEN,
   };
 }
 

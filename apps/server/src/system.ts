@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { MemoryBroker, connectRedisBroker, createEventPublisher, createPriceStore, type Broker } from '@repo/broker';
 import type { Logger } from '@repo/log';
 import { openDatabase, createSessionStore, type Database } from '@repo/db';
+import { createRedisClient } from '@repo/redis';
 import { createApi } from '@repo/api';
 import { createGateway, type Gateway } from '@repo/ws';
 import {
@@ -91,6 +92,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 
     if (roles.has('api') && db) {
       const staticDir = resolve(config.staticDir);
+      // Rate-limit counters in Redis hold across API processes; a client of their own.
+      let rateLimitRedis;
+      if (config.redisUrl) {
+        const client = createRedisClient(config.redisUrl);
+        client.on('error', (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis error'));
+        await client.connect();
+        stops.push(async () => {
+          // Closing a client that is not ready would wait for a reconnect that may never come.
+          if (client.isReady) await client.close();
+          else client.destroy();
+        });
+        rateLimitRedis = client;
+      }
       const api = await createApi({
         db,
         broker,
@@ -101,6 +115,10 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
         staticDir: existsSync(staticDir) ? staticDir : null,
         publicConfig: { wsUrl: config.wsPublicUrl ?? null, wsPort: gatewayPort },
         allowedOrigins: config.allowedOrigins,
+        maxPriceAgeMs: config.maxPriceAgeMs,
+        rateLimits: { ordersPerUser: { max: config.ordersPerUserPerSecond, windowMs: 1000 } },
+        rateLimitRedis,
+        metricsToken: config.metricsToken,
         relay: {
           retentionMs: config.historyRetentionMs,
           retentionEvents: config.historyRetentionEvents,

@@ -23,6 +23,38 @@ describe('loadConfig', () => {
     assert.equal(config.pythTransport, 'stream');
     assert.equal(config.pythMaxConfRatio, '0.01');
     assert.deepEqual(config.pythFeedIds, {});
+    assert.equal(config.maxPriceAgeMs, 10_000);
+    assert.equal(config.ordersPerUserPerSecond, 20);
+    assert.equal(config.metricsToken, undefined);
+  });
+
+  it('allows the Vite dev origins by default only when NODE_ENV=development', () => {
+    const vite = 'http://localhost:5173';
+    assert.equal(loadConfig({}).allowedOrigins.includes(vite), false);
+    assert.equal(loadConfig({ NODE_ENV: 'production' }).allowedOrigins.includes(vite), false);
+    const dev = loadConfig({ NODE_ENV: 'development' }).allowedOrigins;
+    assert.ok(dev.includes(vite) && dev.includes('http://127.0.0.1:5173') && dev.includes('http://localhost:3000'));
+    assert.deepEqual(loadConfig({ NODE_ENV: 'development', ALLOWED_ORIGINS: 'https://a.test' }).allowedOrigins, [
+      'https://a.test',
+    ]);
+  });
+
+  it('reads the hardening limits', () => {
+    const config = loadConfig({
+      MAX_PRICE_AGE_MS: '2500',
+      ORDERS_PER_USER_PER_SECOND: '5',
+      METRICS_TOKEN: 'a-long-metrics-token',
+    });
+    assert.equal(config.maxPriceAgeMs, 2500);
+    assert.equal(config.ordersPerUserPerSecond, 5);
+    assert.equal(config.metricsToken, 'a-long-metrics-token');
+  });
+
+  it('never echoes METRICS_TOKEN in an error', () => {
+    assert.throws(
+      () => loadConfig({ METRICS_TOKEN: 'short secret' }),
+      (err: Error) => err.message.includes('METRICS_TOKEN') && !err.message.includes('short secret'),
+    );
   });
 
   it('treats an empty variable as unset', () => {
@@ -31,6 +63,13 @@ describe('loadConfig', () => {
 
   const bad: [string, string][] = [
     ['PORT', 'abc'],
+    ['MAX_PRICE_AGE_MS', '0'],
+    ['MAX_PRICE_AGE_MS', 'ten seconds'],
+    ['MAX_PRICE_AGE_MS', '99999999999'],
+    ['ORDERS_PER_USER_PER_SECOND', '0'],
+    ['ORDERS_PER_USER_PER_SECOND', '2.5'],
+    ['METRICS_TOKEN', 'short'],
+    ['METRICS_TOKEN', 'a token with spaces in it'],
     ['PORT', '70000'],
     ['WS_PORT', '-1'],
     ['HISTORY_RETENTION_EVENTS', '0'],
