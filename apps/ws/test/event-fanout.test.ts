@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { silentLogger } from '@repo/log';
 import { redisKeys } from '@repo/redis';
@@ -84,19 +83,5 @@ describe('event fan-out', () => {
       price: '1',
       timestamp: '2025-01-01T00:00:00.000Z',
     });
-  });
-});
-
-describe('text frames', () => {
-  it('encodes every payload length class so that a WebSocket receiver reads the same text back', async () => {
-    // ws's frame parser; exported at run time, not in @types/ws.
-    const { Receiver } = (await import('ws')) as unknown as { Receiver: new (options: object) => Writable };
-    for (const length of [0, 1, 125, 126, 127, 65_535, 65_536, 70_000]) {
-      const text = 'é'.repeat(Math.floor(length / 2)) + 'x'.repeat(length % 2); // multi-byte UTF-8
-      const receiver = new Receiver({ isServer: false, maxPayload: 0 });
-      const got = new Promise<string>((resolve) => receiver.on('message', (data: Buffer) => resolve(data.toString())));
-      receiver.write(encodeTextFrame(text));
-      assert.equal(await got, text, `length ${length}`);
-    }
   });
 });
