@@ -38,7 +38,7 @@ import { decodeSessionRevoked, isUsableSession, RecentRevocations, type SessionV
 import { SubscriberIndex } from './subscriber-index.ts';
 import { encodeTextFrame, WriteBatcher } from './text-frame.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
-import { withTimeout } from './with-timeout.ts';
+import { withTimeout } from '@repo/retry';
 
 export interface GatewayOptions {
   broker: Broker;

@@ -1,5 +1,5 @@
 import type { OrderHistory, OrderHistoryPage } from './order-history.ts';
-import { withTimeout } from './with-timeout.ts';
+import { withTimeout } from '@repo/retry';
 
 /** Bounds of the gateway's history reads, with their defaults (docs/delivery.md). */
 export interface HistoryReadLimits {
