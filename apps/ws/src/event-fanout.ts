@@ -1,9 +1,9 @@
 import { decodeEvent, EVENT_KINDS, type EventKind } from '@repo/events';
-import type { ClientConnection } from './client-connection.ts';
+import type { ClientConnection } from './transport/connection.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import type { PriceCache } from './price-cache.ts';
-import type { SubscriberIndex } from './subscriber-index.ts';
-import { encodeTextFrame } from './text-frame.ts';
+import type { PriceCache } from './streams/price-cache.ts';
+import type { SubscriberIndex } from './streams/subscriber-index.ts';
+import { encodeTextFrame } from './transport/text-frame.ts';
 import type { ThrottledWarning } from './throttled-warning.ts';
 
 /**

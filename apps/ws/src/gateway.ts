@@ -23,20 +23,20 @@ import {
   type RequestId,
 } from '@repo/protocol';
 import { redisKeys } from '@repo/redis';
-import { ClientConnection, type BufferedEvent, type ConnectionContext } from './client-connection.ts';
-import { parseClientMessage, type ParsedClientMessage } from './client-messages.ts';
+import { ClientConnection, type BufferedEvent, type ConnectionContext } from './transport/connection.ts';
+import { parseClientMessage, type ParsedClientMessage } from './transport/client-messages.ts';
 import { EventFanout } from './event-fanout.ts';
-import { Heartbeat } from './heartbeat.ts';
+import { Heartbeat } from './transport/heartbeat.ts';
 import { createHttpHandler, rejectUpgrade, type HealthReport } from './http-routes.ts';
 import { AddressRateLimiter } from './address-rate-limiter.ts';
 import { resolveLimits, type GatewayLimits } from './limits.ts';
-import { HistoryReader, defaultHistoryReadLimits, type HistoryReadLimits } from './history-reader.ts';
+import { HistoryReader, defaultHistoryReadLimits, type HistoryReadLimits } from './streams/history-reader.ts';
 import { GatewayMetrics } from './metrics.ts';
-import { decodeHistoryEvent, type OrderHistory, type OrderHistoryPage } from './order-history.ts';
-import { PriceCache } from './price-cache.ts';
-import { decodeSessionRevoked, isUsableSession, RecentRevocations, type SessionVerifier } from './session.ts';
-import { SubscriberIndex } from './subscriber-index.ts';
-import { encodeTextFrame, WriteBatcher } from './text-frame.ts';
+import { decodeHistoryEvent, type OrderHistory, type OrderHistoryPage } from './streams/order-history.ts';
+import { PriceCache } from './streams/price-cache.ts';
+import { decodeSessionRevoked, isUsableSession, RecentRevocations, type SessionVerifier } from './session/session.ts';
+import { SubscriberIndex } from './streams/subscriber-index.ts';
+import { encodeTextFrame, WriteBatcher } from './transport/text-frame.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
 import { withTimeout } from '@repo/retry';
 

@@ -3,13 +3,13 @@ import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { silentLogger } from '@repo/log';
 import { redisKeys } from '@repo/redis';
-import type { ClientConnection } from '../src/client-connection.ts';
+import type { ClientConnection } from '../src/transport/connection.ts';
 import { EventFanout } from '../src/event-fanout.ts';
 import { GatewayMetrics } from '../src/metrics.ts';
-import { PriceCache } from '../src/price-cache.ts';
-import { SubscriberIndex } from '../src/subscriber-index.ts';
+import { PriceCache } from '../src/streams/price-cache.ts';
+import { SubscriberIndex } from '../src/streams/subscriber-index.ts';
 import { ThrottledWarning } from '../src/throttled-warning.ts';
-import { encodeTextFrame } from '../src/text-frame.ts';
+import { encodeTextFrame } from '../src/transport/text-frame.ts';
 
 /** Records the frames handed to it; stands in for a socket in the routing step. */
 class RecordingSocket {

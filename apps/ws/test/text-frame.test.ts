@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import type { Writable } from 'node:stream';
-import { encodeTextFrame } from '../src/text-frame.ts';
+import { encodeTextFrame } from '../src/transport/text-frame.ts';
 
 /**
  * The gateway writes its own frames to the socket `ws` upgraded, past `ws`'s sender, so they

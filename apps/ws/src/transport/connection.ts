@@ -2,10 +2,10 @@ import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CLOSE_CODES, type Channel, type ServerMessage } from '@repo/protocol';
 import type { ParsedClientMessage } from './client-messages.ts';
-import type { GatewayLimits } from './limits.ts';
-import type { DeliveredType, DisconnectReason, GatewayMetrics } from './metrics.ts';
+import type { GatewayLimits } from '../limits.ts';
+import type { DeliveredType, DisconnectReason, GatewayMetrics } from '../metrics.ts';
 import { MessageRateLimiter } from './rate-limiter.ts';
-import type { Session } from './session.ts';
+import type { Session } from '../session/session.ts';
 import { encodeTextFrame, type BatchTarget, type WriteBatcher } from './text-frame.ts';
 
 /** An event held back while a subscription waits for its snapshot. */

@@ -1,4 +1,4 @@
-import type { ClientConnection } from './client-connection.ts';
+import type { ClientConnection } from './connection.ts';
 
 /** The heartbeat pings one slice of the sockets per this much time. */
 const SLICE_MS = 10;
