@@ -24,7 +24,7 @@ import {
 } from '@repo/protocol';
 import { redisKeys } from '@repo/redis';
 import { ClientConnection, type BufferedEvent, type ConnectionContext } from './transport/connection.ts';
-import { parseClientMessage, type ParsedClientMessage } from './transport/client-messages.ts';
+import type { ParsedClientMessage } from './transport/client-messages.ts';
 import { EventFanout } from './event-fanout.ts';
 import { Heartbeat } from './transport/heartbeat.ts';
 import { createHttpHandler, rejectUpgrade, type HealthReport } from './http-routes.ts';
@@ -337,7 +337,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           if (!writeHistory(connection, userId, page))
             return giveUpStream(connection, 'history no longer reaches the gap');
           if (page.truncated) {
-            await drained(connection);
+            await connection.whenDrained();
             if (!isCurrentStream(connection, userId, epoch)) return;
             page = await historyReader!.read(userId, connection.orderSeq ?? 0);
             if (!isCurrentStream(connection, userId, epoch)) return;
@@ -402,21 +402,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     connection.releaseOrders();
     return true;
-  }
-
-  /** Resolves once the socket's send buffer is below the soft limit (a replay page at a time). */
-  function drained(connection: ClientConnection): Promise<void> {
-    if (connection.socket.writableLength <= limits.softBufferedBytes || !connection.socket.writableNeedDrain)
-      return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        connection.socket.off('drain', done);
-        connection.socket.off('close', done);
-        resolve();
-      };
-      connection.socket.on('drain', done);
-      connection.socket.on('close', done);
-    });
   }
 
   function giveUpStream(connection: ClientConnection, why: string): void {
@@ -549,7 +534,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // ---- connections ------------------------------------------------------------------------
 
   const batcher = new WriteBatcher();
+  /** Resolves the shutdown's wait once the last socket closed. */
+  let allClosed: (() => void) | null = null;
   const context: ConnectionContext = {
+    logger,
     limits,
     metrics,
     batcher,
@@ -557,6 +545,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onRequestError(connection, err) {
       logger.error({ err, connection: connection.id }, 'request handler failed');
       replyError(connection, {}, 'internal_error', 'internal error');
+    },
+    onClose(connection) {
+      connections.delete(connection);
+      heartbeat.delete(connection);
+      for (const channel of [...connection.channels]) removeSubscription(connection, channel);
+      if (connection.session) index.removeSession(connection.session.sessionId, connection);
+      if (closing && connections.size === 0) allClosed?.();
     },
   };
 
@@ -576,24 +571,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     connections.add(connection);
     heartbeat.add(connection);
     logger.debug({ connection: connection.id }, 'socket opened');
-    ws.on('message', (data, isBinary) => {
-      connection.receive(() => parseClientMessage(data, isBinary), Date.now());
-    });
-    ws.on('pong', () => {
-      connection.awaitingPong = false;
-    });
-    ws.on('error', (err: Error & { code?: string }) => {
-      // Protocol errors (oversized frame → 1009, invalid UTF-8 → 1007): ws closes the socket itself.
-      logger.debug({ connection: connection.id, code: err.code, err: err.message }, 'websocket error');
-    });
-    ws.on('close', (code) => {
-      logger.debug({ connection: connection.id, code }, 'socket closed');
-      connections.delete(connection);
-      heartbeat.delete(connection);
-      for (const channel of [...connection.channels]) removeSubscription(connection, channel);
-      if (connection.session) index.removeSession(connection.session.sessionId, connection);
-      connection.dispose();
-    });
   }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -679,21 +656,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     stopStatusLog();
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
     await Promise.allSettled(unsubscribes.map((unsubscribe) => unsubscribe()));
-    const open = [...connections];
-    const allClosed = Promise.all(
-      open.map(
-        (connection) =>
-          new Promise<void>((resolve) => {
-            if (connection.ws.readyState === connection.ws.CLOSED) return resolve();
-            connection.ws.once('close', () => resolve());
-          }),
-      ),
-    );
-    for (const connection of open) connection.close(CLOSE_CODES.goingAway, 'server shutting down', 'shutdown');
+    const everySocketClosed = new Promise<void>((resolve) => {
+      allClosed = resolve;
+      if (connections.size === 0) resolve();
+    });
+    for (const connection of connections) connection.close(CLOSE_CODES.goingAway, 'server shutting down', 'shutdown');
     // ws destroys non-answering sockets after closeGraceMs; this is the backstop.
     let backstop: NodeJS.Timeout | undefined;
     await Promise.race([
-      allClosed,
+      everySocketClosed,
       new Promise<void>((resolve) => {
         backstop = setTimeout(resolve, limits.closeGraceMs + 250);
       }),

@@ -1,12 +1,13 @@
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CLOSE_CODES, type Channel, type ServerMessage } from '@repo/protocol';
-import type { ParsedClientMessage } from './client-messages.ts';
+import type { Logger } from '@repo/log';
+import { parseClientMessage, type ParsedClientMessage } from './client-messages.ts';
 import type { GatewayLimits } from '../limits.ts';
 import type { DeliveredType, DisconnectReason, GatewayMetrics } from '../metrics.ts';
 import { MessageRateLimiter } from './rate-limiter.ts';
 import type { Session } from '../session/session.ts';
-import { encodeTextFrame, type BatchTarget, type WriteBatcher } from './text-frame.ts';
+import { encodeTextFrame, type WriteBatcher } from './text-frame.ts';
 
 /** An event held back while a subscription waits for its snapshot. */
 export interface BufferedEvent {
@@ -30,8 +31,11 @@ export interface ConnectionContext {
   readonly limits: GatewayLimits;
   readonly metrics: GatewayMetrics;
   readonly batcher: WriteBatcher;
+  readonly logger: Logger;
   readonly onRequest: (connection: ClientConnection, request: ParsedClientMessage) => void | Promise<void>;
   readonly onRequestError: (connection: ClientConnection, err: unknown) => void;
+  /** The socket closed (for whatever reason); called once. */
+  readonly onClose: (connection: ClientConnection) => void;
 }
 
 /**
@@ -43,11 +47,10 @@ export interface ConnectionContext {
  * batcher. `ws` writes its own control frames (ping, close) to the same socket synchronously,
  * because permessage-deflate is off, so frame order on the wire is kept.
  */
-export class ClientConnection implements BatchTarget {
+export class ClientConnection {
   readonly id: number;
-  readonly ws: WebSocket;
-  readonly socket: Duplex;
-  corked = false;
+  readonly #ws: WebSocket;
+  readonly #socket: Duplex;
 
   /** Set by a successful `auth`; cleared by revocation or expiry. Never taken from the client. */
   userId: number | null = null;
@@ -55,9 +58,9 @@ export class ClientConnection implements BatchTarget {
   /** Channels this socket is subscribed to, including those still waiting for their snapshot. */
   readonly channels = new Set<Channel>();
   /** True from a server ping until its pong. */
-  awaitingPong = false;
+  #awaitingPong = false;
   /** The heartbeat round of the last ping sent. */
-  pingRound = 0;
+  #pingRound = 0;
 
   readonly #context: ConnectionContext;
   readonly #rate: MessageRateLimiter;
@@ -88,15 +91,26 @@ export class ClientConnection implements BatchTarget {
 
   constructor(id: number, ws: WebSocket, socket: Duplex, context: ConnectionContext) {
     this.id = id;
-    this.ws = ws;
-    this.socket = socket;
+    this.#ws = ws;
+    this.#socket = socket;
     this.#context = context;
     const { messagesPerWindow, rateWindowMs, floodCloseAfter } = context.limits;
     this.#rate = new MessageRateLimiter(messagesPerWindow, rateWindowMs, floodCloseAfter);
+    ws.on('message', (data, isBinary) => this.#receive(() => parseClientMessage(data, isBinary), Date.now()));
+    ws.on('pong', () => this.markPong());
+    ws.on('error', (err: Error & { code?: string }) => {
+      // Protocol errors (oversized frame → 1009, invalid UTF-8 → 1007): ws closes the socket itself.
+      context.logger.debug({ connection: id, code: err.code, err: err.message }, 'websocket error');
+    });
+    ws.on('close', (code) => {
+      context.logger.debug({ connection: id, code }, 'socket closed');
+      this.#dispose();
+      context.onClose(this);
+    });
   }
 
   get isOpen(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
+    return this.#ws.readyState === WebSocket.OPEN;
   }
 
   // ---- requests ---------------------------------------------------------------------------
@@ -106,16 +120,16 @@ export class ClientConnection implements BatchTarget {
    * answered strictly in order, so `auth` followed at once by `subscribe orders` works
    * without the client waiting for `auth_ok` (the design's own example does that).
    */
-  receive(parse: () => ParsedClientMessage, nowMs: number): void {
+  #receive(parse: () => ParsedClientMessage, nowMs: number): void {
     const decision = this.#rate.take(nowMs);
     if (decision === 'close') {
-      if (this.ws.readyState !== WebSocket.OPEN) return;
+      if (this.#ws.readyState !== WebSocket.OPEN) return;
       this.close(CLOSE_CODES.policyViolation, 'message rate limit exceeded', 'flood');
       // Stop reading: a flooder does not stop at our close frame, and every frame read until
       // the close grace ends would still be unmasked and decoded, stealing the event loop from
       // everyone else (measured: seconds of delay for all price subscribers). Unread, its data
       // waits in kernel buffers until the socket is destroyed after `closeGraceMs`.
-      this.socket.pause();
+      this.#socket.pause();
       return;
     }
     // Parsed even when rejected, so the error can echo the request id and a client's pending
@@ -138,7 +152,7 @@ export class ClientConnection implements BatchTarget {
   async #drainQueue(): Promise<void> {
     this.#busy = true;
     try {
-      while (this.#queue.length > 0 && this.ws.readyState === WebSocket.OPEN) {
+      while (this.#queue.length > 0 && this.#ws.readyState === WebSocket.OPEN) {
         const request = this.#queue.shift()!;
         try {
           const pending = this.#context.onRequest(this, request);
@@ -170,12 +184,12 @@ export class ClientConnection implements BatchTarget {
    * is then never silently lost, the client knows to reconnect and reload.
    */
   sendFrame(frame: Buffer): boolean {
-    if (this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.socket.writableLength + this.#conflatedBytes + frame.length > this.#context.limits.hardBufferedBytes) {
+    if (this.#ws.readyState !== WebSocket.OPEN) return false;
+    if (this.#socket.writableLength + this.#conflatedBytes + frame.length > this.#context.limits.hardBufferedBytes) {
       this.#closeSlowConsumer();
       return false;
     }
-    this.#context.batcher.write(this, frame);
+    this.#context.batcher.write(this.#socket, frame);
     return true;
   }
 
@@ -184,8 +198,8 @@ export class ClientConnection implements BatchTarget {
    * tick of the same symbol replaces it. Held ticks are written when the socket drains.
    */
   sendPrice(symbol: string, frame: Buffer): boolean {
-    if (this.ws.readyState !== WebSocket.OPEN) return false;
-    const socket = this.socket;
+    if (this.#ws.readyState !== WebSocket.OPEN) return false;
+    const socket = this.#socket;
     if (this.#conflated === null) {
       // needDrain guarantees a 'drain' event will come to flush what we hold.
       if (socket.writableLength <= this.#context.limits.softBufferedBytes || !socket.writableNeedDrain) {
@@ -233,7 +247,7 @@ export class ClientConnection implements BatchTarget {
    * socket already has it, held (and reported as `gap`) when events before it are missing.
    */
   deliverOrder(frame: Buffer, seq: number | undefined): OrderDelivery {
-    if (this.ws.readyState !== WebSocket.OPEN) return 'closed';
+    if (this.#ws.readyState !== WebSocket.OPEN) return 'closed';
     if (this.#heldOrders) {
       this.#heldOrders.push({ frame, seq });
       // A replay that cannot keep up with a flood of live events must not grow without bound.
@@ -367,20 +381,20 @@ export class ClientConnection implements BatchTarget {
 
   /** Closes with `code` (the peer has `closeGraceMs` to answer before the socket is destroyed). */
   close(code: number, reason: string, why: DisconnectReason): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
     this.#context.metrics.disconnected(why);
-    this.ws.close(code, reason);
+    this.#ws.close(code, reason);
   }
 
   /** Destroys the socket at once: for peers that stopped answering. */
   terminate(why: DisconnectReason): void {
-    if (this.ws.readyState === WebSocket.CLOSED) return;
+    if (this.#ws.readyState === WebSocket.CLOSED) return;
     this.#context.metrics.disconnected(why);
-    this.ws.terminate();
+    this.#ws.terminate();
   }
 
   #closeSlowConsumer(): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
     this.#context.metrics.dropped('slow_consumer');
     // What we held for it will never be written: forget it now rather than on 'close'.
     this.#conflated = null;
@@ -388,8 +402,45 @@ export class ClientConnection implements BatchTarget {
     this.close(CLOSE_CODES.slowConsumer, 'slow consumer', 'slow_consumer');
   }
 
+  // ---- heartbeat ---------------------------------------------------------------------------
+
+  /** Pings the peer for heartbeat `round`, unless it still owes the pong of an earlier one. */
+  ping(round: number): void {
+    if (this.#awaitingPong || this.#ws.readyState !== WebSocket.OPEN) return;
+    this.#awaitingPong = true;
+    this.#pingRound = round;
+    this.#ws.ping();
+  }
+
+  /** The peer answered the last ping. */
+  markPong(): void {
+    this.#awaitingPong = false;
+  }
+
+  /** Whether the ping of `round` is still unanswered. */
+  missedPong(round: number): boolean {
+    return this.#awaitingPong && this.#pingRound === round;
+  }
+
+  /** Resolves once the send buffer is below the soft limit, or the socket closed. */
+  whenDrained(): Promise<void> {
+    const socket = this.#socket;
+    if (socket.writableLength <= this.#context.limits.softBufferedBytes || !socket.writableNeedDrain) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
   /** Releases timers and buffers once the socket closed. */
-  dispose(): void {
+  #dispose(): void {
     this.clearExpiry();
     this.#pending = null;
     this.#heldOrders = null;
@@ -397,6 +448,6 @@ export class ClientConnection implements BatchTarget {
     this.#queue = [];
     this.#conflated = null;
     this.#conflatedBytes = 0;
-    this.socket.off('drain', this.#flushConflated);
+    this.#socket.off('drain', this.#flushConflated);
   }
 }

@@ -104,10 +104,7 @@ export class Heartbeat {
     this.#pingedAt.push(now);
     for (const connection of this.#sliceOf(round)) {
       // Still waiting from an earlier round: that round's verdict deals with it.
-      if (connection.awaitingPong || !connection.isOpen) continue;
-      connection.awaitingPong = true;
-      connection.pingRound = round;
-      connection.ws.ping();
+      connection.ping(round);
     }
   }
 
@@ -121,7 +118,7 @@ export class Heartbeat {
       for (const connection of this.#sliceOf(round)) {
         // Waiting for a later round's ping means this round's was answered (a socket is
         // pinged again only after its pong), whatever the two intervals are.
-        if (connection.awaitingPong && connection.pingRound === round) connection.terminate('heartbeat');
+        if (connection.missedPong(round)) connection.terminate('heartbeat');
       }
     }
     // Drop judged entries now and then, in place: the queue holds one deadline's worth.
