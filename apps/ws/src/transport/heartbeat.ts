@@ -1,4 +1,4 @@
-import type { ClientConnection } from './connection.ts';
+import type { Connection } from './connection.ts';
 
 /** The heartbeat pings one slice of the sockets per this much time. */
 const SLICE_MS = 10;
@@ -28,7 +28,7 @@ const STALL_MS = 50;
  * fire late) neither stretches the interval nor lets dead sockets live longer.
  */
 export class Heartbeat {
-  readonly #slices: Set<ClientConnection>[];
+  readonly #slices: Set<Connection>[];
   readonly #tickMs: number;
   readonly #pongTimeoutMs: number;
   #interval: NodeJS.Timeout | undefined;
@@ -44,17 +44,17 @@ export class Heartbeat {
 
   constructor(pingIntervalMs: number, pongTimeoutMs: number) {
     const count = Math.min(MAX_SLICES, Math.max(1, Math.round(pingIntervalMs / SLICE_MS)));
-    this.#slices = Array.from({ length: count }, () => new Set<ClientConnection>());
+    this.#slices = Array.from({ length: count }, () => new Set<Connection>());
     this.#tickMs = pingIntervalMs / count;
     this.#pongTimeoutMs = pongTimeoutMs;
   }
 
   /** Starts watching a socket; it gets its first ping within one interval. */
-  add(connection: ClientConnection): void {
+  add(connection: Connection): void {
     this.#sliceOf(connection.id).add(connection);
   }
 
-  delete(connection: ClientConnection): void {
+  delete(connection: Connection): void {
     this.#sliceOf(connection.id).delete(connection);
   }
 
@@ -62,7 +62,7 @@ export class Heartbeat {
    * The slice of a connection id or of a round. Ids are sequential: sockets opened together (a
    * reconnect storm) spread evenly.
    */
-  #sliceOf(n: number): Set<ClientConnection> {
+  #sliceOf(n: number): Set<Connection> {
     return this.#slices[n % this.#slices.length]!;
   }
 

@@ -1,0 +1,138 @@
+import { Registry } from 'prom-client';
+import { silentLogger } from '@repo/log';
+import type { Channel, ReplyMessage, ServerMessage } from '@repo/protocol';
+import { resolveLimits, type GatewayLimits } from '../src/limits.ts';
+import { GatewayMetrics } from '../src/metrics.ts';
+import type { ChannelDeps, Stream, StreamOwner, StreamSink } from '../src/streams/stream.ts';
+import { ThrottledWarning } from '../src/throttled-warning.ts';
+import { encodeTextFrame } from '../src/transport/text-frame.ts';
+
+/** The JSON payload of one server frame built by `encodeTextFrame`. */
+export function payloadOf(frame: Buffer): ServerMessage {
+  const length = frame[1]! & 0x7f;
+  const header = length < 126 ? 2 : length === 126 ? 4 : 10;
+  return JSON.parse(frame.subarray(header).toString('utf8')) as ServerMessage;
+}
+
+/**
+ * A connection as a stream sees it, without a socket: it keeps what was written in order, and
+ * the test decides whether it is open, slow (frames keyed for conflation are held, latest per
+ * key) or drained.
+ */
+export class FakeSink implements StreamSink {
+  readonly id = 1;
+  isOpen = true;
+  /** Frames written, in order (the very Buffers handed over). */
+  readonly frames: Buffer[] = [];
+  /** While true, `sendLatest` holds frames (latest per key) instead of writing them. */
+  slow = false;
+  readonly #heldLatest = new Map<string, Buffer>();
+  closedWith: { code: number; reason: string } | null = null;
+  #drained: (() => void)[] = [];
+
+  send(message: ServerMessage): boolean {
+    return this.sendFrame(encodeTextFrame(JSON.stringify(message)));
+  }
+
+  sendFrame(frame: Buffer): boolean {
+    if (!this.isOpen) return false;
+    this.frames.push(frame);
+    return true;
+  }
+
+  sendLatest(key: string, frame: Buffer): boolean {
+    if (!this.isOpen) return false;
+    if (this.slow) {
+      this.#heldLatest.delete(key);
+      this.#heldLatest.set(key, frame);
+      return false;
+    }
+    return this.sendFrame(frame);
+  }
+
+  /** The socket drains: held frames are written, waiting replays resume. */
+  drain(): void {
+    this.slow = false;
+    for (const [key, frame] of [...this.#heldLatest]) {
+      this.#heldLatest.delete(key);
+      this.sendFrame(frame);
+    }
+    for (const resolve of this.#drained.splice(0)) resolve();
+  }
+
+  whenDrained(): Promise<void> {
+    if (!this.slow) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+
+  closeSlowConsumer(): void {
+    this.close(4008, 'slow consumer');
+  }
+
+  close(code: number, reason: string): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    this.closedWith = { code, reason };
+  }
+
+  /** Every message written so far. */
+  messages(): ServerMessage[] {
+    return this.frames.map(payloadOf);
+  }
+
+  /** The messages of one type written so far. */
+  ofType<T extends ServerMessage['type']>(type: T): Extract<ServerMessage, { type: T }>[] {
+    return this.messages().filter((m) => m.type === type) as Extract<ServerMessage, { type: T }>[];
+  }
+}
+
+/** A session as a stream sees it: the socket's other streams, and the ones that ended themselves. */
+export class FakeOwner implements StreamOwner {
+  readonly streams = new Map<Channel, Stream>();
+  readonly endedStreams: Stream[] = [];
+
+  peer(channel: Channel): Stream | undefined {
+    return this.streams.get(channel);
+  }
+
+  ended(stream: Stream): void {
+    this.endedStreams.push(stream);
+    stream.close();
+  }
+}
+
+/** A reply function that keeps the replies. */
+export function replies(): ReplyMessage[] & { reply: (message: ReplyMessage) => void } {
+  const list = [] as unknown as ReplyMessage[] & { reply: (message: ReplyMessage) => void };
+  list.reply = (message) => list.push(message);
+  return list;
+}
+
+/** What a channel kind is handed, with a fresh metrics registry. */
+export function channelDeps(limits: Partial<GatewayLimits> = {}): ChannelDeps & { registry: Registry } {
+  const registry = new Registry();
+  return {
+    registry,
+    limits: resolveLimits(limits),
+    metrics: new GatewayMetrics(registry, { connections: () => 0, brokerUp: () => true }),
+    logger: silentLogger,
+    malformedWarning: new ThrottledWarning(silentLogger),
+    dependencyWarning: new ThrottledWarning(silentLogger),
+  };
+}
+
+/** Sum of a metric's values whose labels include `labels`. */
+export async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  return values
+    .filter((v) =>
+      Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
+    )
+    .reduce((sum, v) => sum + v.value, 0);
+}
