@@ -3,10 +3,5 @@ export { defaultLimits, InvalidLimitError, type GatewayLimits } from './limits.t
 export type { Session, SessionVerifier } from './session/session.ts';
 export type { HealthReport } from './http-routes.ts';
 export { encodeTextFrame } from './transport/text-frame.ts';
-export {
-  MemoryOrderHistory,
-  type OrderHistory,
-  type OrderHistoryPage,
-  type HistoryEvent,
-} from './streams/order-history.ts';
+export type { OrderHistory, OrderHistoryPage } from './streams/order-history.ts';
 export { defaultHistoryReadLimits, type HistoryReadLimits } from './streams/history-reader.ts';

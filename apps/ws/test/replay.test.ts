@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { MemoryBroker } from '@repo/broker';
 import { createEventPublisher, type OrderFilledEvent } from '@repo/events';
 import type { ServerMessage } from '@repo/protocol';
-import { MemoryOrderHistory, type OrderHistory, type OrderHistoryPage } from '../src/streams/order-history.ts';
+import type { OrderHistory, OrderHistoryPage } from '../src/streams/order-history.ts';
+import { MemoryOrderHistory } from './memory-order-history.ts';
 import { startGateway } from './gateway-fixture.ts';
 import type { TestClient } from '@repo/test-support';
 
