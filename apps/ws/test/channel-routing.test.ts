@@ -3,10 +3,7 @@ import { describe, it } from 'node:test';
 import { EVENT_CHANNELS } from '../src/broker-contract.ts';
 import { OrderChannel } from '../src/streams/order-channel.ts';
 import { PriceChannel } from '../src/streams/price-channel.ts';
-import { channelDeps, FakeOwner, FakeSink, payloadOf, replies } from './stream-fakes.ts';
-
-const handlerOf = (kind: { routes: readonly { channel: string; handler: (raw: string) => void }[] }, channel: string) =>
-  kind.routes.find((route) => route.channel === channel)!.handler;
+import { channelDeps, FakeOwner, FakeSink, payloadOf, replies, routeOf } from './stream-fakes.ts';
 
 describe('channel routing', () => {
   it('serialises each event once and hands the same frame to every recipient, and to recipients only', async () => {
@@ -24,11 +21,11 @@ describe('channel routing', () => {
         .open({ type: 'subscribe', channel: 'orders' }, replies().reply);
     }
 
-    handlerOf(
+    routeOf(
       prices,
       EVENT_CHANNELS.price,
     )(JSON.stringify({ symbol: 'SOL', price: '1', timestamp: '2025-01-01T00:00:00.000Z' }));
-    handlerOf(
+    routeOf(
       orders,
       EVENT_CHANNELS.order_filled,
     )(

@@ -1,9 +1,10 @@
 import { Registry } from 'prom-client';
+import type { OrderFilledEvent } from '@repo/events';
 import { silentLogger } from '@repo/log';
 import type { Channel, ReplyMessage, ServerMessage } from '@repo/protocol';
 import { resolveLimits, type GatewayLimits } from '../src/limits.ts';
 import { GatewayMetrics } from '../src/metrics.ts';
-import type { ChannelDeps, Stream, StreamOwner, StreamSink } from '../src/streams/stream.ts';
+import type { ChannelDeps, ChannelKind, Stream, StreamOwner, StreamSink } from '../src/streams/stream.ts';
 import { ThrottledWarning } from '../src/throttled-warning.ts';
 import { encodeTextFrame } from '../src/transport/text-frame.ts';
 
@@ -29,6 +30,8 @@ export class FakeSink implements StreamSink {
   readonly #heldLatest = new Map<string, Buffer>();
   closedWith: { code: number; reason: string } | null = null;
   #drained: (() => void)[] = [];
+  #closed: (() => void)[] = [];
+  #waiters: { match: (m: ServerMessage) => boolean; resolve: () => void }[] = [];
 
   send(message: ServerMessage): boolean {
     return this.sendFrame(encodeTextFrame(JSON.stringify(message)));
@@ -37,7 +40,31 @@ export class FakeSink implements StreamSink {
   sendFrame(frame: Buffer): boolean {
     if (!this.isOpen) return false;
     this.frames.push(frame);
+    const message = payloadOf(frame);
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!waiter.match(message)) return true;
+      waiter.resolve();
+      return false;
+    });
     return true;
+  }
+
+  /** Resolves once a message that matches has been written (at once if one already was). */
+  written(match: (m: ServerMessage) => boolean, timeoutMs = 3000): Promise<void> {
+    if (this.messages().some(match)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`nothing matching was written; got ${JSON.stringify(this.messages().slice(-5))}`)),
+        timeoutMs,
+      );
+      this.#waiters.push({
+        match,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
   }
 
   sendLatest(key: string, frame: Buffer): boolean {
@@ -73,6 +100,13 @@ export class FakeSink implements StreamSink {
     if (!this.isOpen) return;
     this.isOpen = false;
     this.closedWith = { code, reason };
+    for (const resolve of this.#closed.splice(0)) resolve();
+  }
+
+  /** Resolves once the stream closed the socket. */
+  whenClosed(): Promise<void> {
+    if (!this.isOpen) return Promise.resolve();
+    return new Promise((resolve) => this.#closed.push(resolve));
   }
 
   /** Every message written so far. */
@@ -135,4 +169,27 @@ export async function metricValue(
       Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
     )
     .reduce((sum, v) => sum + v.value, 0);
+}
+
+/** A valid `order_filled` event of `userId` with `seq`. */
+export function orderFilled(userId: number, seq: number): OrderFilledEvent {
+  return {
+    userId,
+    orderId: 1000 + seq,
+    side: 'buy',
+    baseAsset: 'SOL',
+    quoteAsset: 'USD',
+    executedPrice: '100',
+    executedSize: '1',
+    fee: '0.01',
+    timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
+    seq,
+  };
+}
+
+/** The handler a channel kind routes `channel`'s broker messages to. */
+export function routeOf(kind: ChannelKind, channel: string): (raw: string) => void {
+  const route = kind.routes.find((r) => r.channel === channel);
+  if (!route) throw new Error(`${kind.channel} does not listen to ${channel}`);
+  return route.handler;
 }
