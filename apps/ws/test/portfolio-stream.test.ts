@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PortfolioUpdateEvent } from '@repo/events';
 import { EVENT_CHANNELS } from '../src/broker-contract.ts';
+import { defaultHistoryReadLimits, HistoryReader } from '../src/streams/history-reader.ts';
+import { OrderChannel } from '../src/streams/order-channel.ts';
+import type { OrderHistory, OrderHistoryPage } from '../src/streams/order-history.ts';
 import { PortfolioChannel } from '../src/streams/portfolio-channel.ts';
-import { channelDeps, FakeOwner, FakeSink, metricValue, routeOf } from './stream-fakes.ts';
+import { MemoryOrderHistory } from './memory-order-history.ts';
+import { channelDeps, FakeOwner, FakeSink, metricValue, orderFilled, routeOf } from './stream-fakes.ts';
 
 const portfolio = (
   userId: number,
@@ -108,5 +112,125 @@ describe('portfolio stream', () => {
       { type: 'error', code: 'auth_required', message: 'authenticate before subscribing to portfolio' },
     ]);
     assert.equal(await metricValue(fx.deps.registry, 'tradewire_ws_subscriptions', { channel: 'portfolio' }), 0);
+  });
+});
+
+/** A history whose reads the test can hold. */
+class GatedHistory implements OrderHistory {
+  readonly memory = new MemoryOrderHistory();
+  #gate: Promise<void> | null = null;
+  #open = () => {};
+  hold(): void {
+    this.#gate = new Promise((resolve) => (this.#open = resolve));
+  }
+  release(): void {
+    this.#gate = null;
+    this.#open();
+  }
+  async read(userId: number, afterSeq: number, limit: number, maxBytes: number): Promise<OrderHistoryPage> {
+    const page = await this.memory.read(userId, afterSeq, limit, maxBytes);
+    if (this.#gate) await this.#gate;
+    return page;
+  }
+}
+
+/** One socket of user 7 with an order stream and a portfolio stream, over one history. */
+async function socketWithOrders(options: { history?: boolean } = {}) {
+  const deps = channelDeps();
+  const history = new GatedHistory();
+  const orders = new OrderChannel({
+    ...deps,
+    history: options.history === false ? null : new HistoryReader(history, defaultHistoryReadLimits()),
+  });
+  const portfolios = new PortfolioChannel({ ...deps, readStored: () => Promise.resolve(null) });
+  const sink = new FakeSink();
+  const owner = new FakeOwner();
+  const reply = (m: Parameters<FakeSink['send']>[0]) => void sink.send(m);
+  const orderStream = orders.subscribe(sink, owner, 7);
+  owner.streams.set('orders', orderStream);
+  const portfolioStream = portfolios.subscribe(sink, owner, 7);
+  owner.streams.set('portfolio', portfolioStream);
+  await orderStream.open({ type: 'subscribe', channel: 'orders' }, reply);
+  await portfolioStream.open({ type: 'subscribe', channel: 'portfolio' }, reply);
+  return {
+    deps,
+    sink,
+    owner,
+    history,
+    orderStream,
+    /** Records order `seq` of user 7 in the history, as committing it does. */
+    commit: (seq: number) => history.memory.record('order_filled', orderFilled(7, seq)),
+    order: (seq: number) => routeOf(orders, EVENT_CHANNELS.order_filled)(JSON.stringify(orderFilled(7, seq))),
+    portfolio: (version: number, orderSeq: number) =>
+      routeOf(portfolios, EVENT_CHANNELS.portfolio)(JSON.stringify(portfolio(7, version, { orderSeq }))),
+    /** Order and portfolio events written to the socket, as `O<seq>` and `P<version>`. */
+    events: () =>
+      sink
+        .messages()
+        .flatMap((m) => (m.type === 'order_filled' ? [`O${m.seq}`] : m.type === 'portfolio' ? [`P${m.version}`] : [])),
+  };
+}
+
+describe('portfolio stream after the order stream', () => {
+  it('holds a portfolio whose order event has not gone out, fills that gap from history, then sends it', async () => {
+    const fx = await socketWithOrders();
+    fx.commit(1);
+    fx.portfolio(1, 1); // its order event is committed but was not (yet) delivered here
+    await fx.sink.written((m) => m.type === 'portfolio');
+    fx.order(1); // arrives late: a duplicate now
+    assert.deepEqual(fx.events(), ['O1', 'P1']);
+  });
+
+  it('while a replay runs, holds only the latest portfolio and sends it after the replay', async () => {
+    const fx = await socketWithOrders();
+    for (const seq of [1, 2, 3]) fx.commit(seq);
+    fx.history.hold();
+    const replay = fx.orderStream.open({ type: 'subscribe', channel: 'orders', since: 0 }, () => {});
+    fx.portfolio(1, 1);
+    fx.portfolio(3, 3);
+    fx.portfolio(2, 2); // older than the one held: dropped
+    fx.history.release();
+    await replay;
+    await fx.sink.written((m) => m.type === 'portfolio');
+    assert.deepEqual(fx.events(), ['O1', 'O2', 'O3', 'P3']);
+  });
+
+  it('sends at once what needs no wait: its order event already went out, or no history to order against', async () => {
+    const fx = await socketWithOrders();
+    fx.commit(1);
+    fx.order(1);
+    fx.portfolio(1, 1);
+    assert.deepEqual(fx.events(), ['O1', 'P1']);
+    const plain = await socketWithOrders({ history: false });
+    plain.portfolio(1, 1);
+    assert.deepEqual(plain.events(), ['P1']);
+  });
+
+  it('sends a held portfolio when orders are unsubscribed, and none after its own unsubscribe', async () => {
+    const fx = await socketWithOrders();
+    fx.history.hold(); // the gap fill cannot finish
+    fx.portfolio(1, 1);
+    assert.deepEqual(fx.events(), []);
+    fx.owner.streams.delete('orders');
+    fx.orderStream.close();
+    assert.deepEqual(fx.events(), ['P1']);
+
+    const other = await socketWithOrders();
+    other.history.hold();
+    other.portfolio(1, 1);
+    other.owner.streams.get('portfolio')!.close();
+    other.commit(1);
+    other.history.release();
+    other.order(1);
+    await other.sink.written((m) => m.type === 'order_filled');
+    assert.deepEqual(other.events(), ['O1']);
+  });
+
+  it('closes the socket (1011) rather than wait forever for an order event the history does not hold', async () => {
+    const fx = await socketWithOrders();
+    fx.portfolio(1, 5);
+    await fx.sink.whenClosed();
+    assert.deepEqual(fx.sink.closedWith, { code: 1011, reason: 'order history unavailable; resubscribe' });
+    assert.deepEqual(fx.events(), []);
   });
 });

@@ -6,6 +6,12 @@ import { dropMalformed, type Reply, type Stream, type StreamOwner, type StreamSi
 
 export type OrderKind = 'order_filled' | 'order_rejected';
 
+/** A stream that may write only after certain order events went out (the portfolio reflecting them). */
+export interface OrderFollower {
+  /** The order stream moved on (wrote what was awaited, or closed): look again. */
+  orderProgress(): void;
+}
+
 /** An order event, decoded and framed once for all of its user's sockets. */
 export interface OrderEvent {
   readonly kind: OrderKind;
@@ -37,6 +43,10 @@ export class OrderStream implements Stream<OrderEvent> {
   /** Live events held while a replay or gap fill runs; null when delivering live. */
   #held: OrderEvent[] | null = null;
   #heldBytes = 0;
+  /** Waits for `#target` to be written; told once it is (or once this stream closed). */
+  #follower: OrderFollower | null = null;
+  /** The `seq` the follower waits for: a catch-up is not over before it is written. */
+  #target = 0;
 
   constructor(sink: StreamSink, owner: StreamOwner, kind: OrderChannel, userId: number) {
     this.#sink = sink;
@@ -129,6 +139,42 @@ export class OrderStream implements Stream<OrderEvent> {
     this.#closed = true;
     this.#restart();
     this.#kind.leave(this);
+    const follower = this.#follower;
+    this.#follower = null;
+    follower?.orderProgress();
+  }
+
+  /**
+   * Whether order event `seq` has gone out on this socket, as far as the stream can tell: not
+   * while a replay or gap fill runs; yes when the position is past it, is unknown (no history
+   * was readable), or there is no history at all (live events then come in the broker's order).
+   */
+  reached(seq: number): boolean {
+    if (this.#closed || !this.#kind.history) return true;
+    if (this.#held !== null) return false;
+    return this.#position === null || this.#position >= seq;
+  }
+
+  /**
+   * `follower` waits until `reached(seq)`. A live stream behind `seq` has a gap (the event was
+   * lost on the way, or is not published yet): it is filled from the history, and when the
+   * history does not hold it either the socket is closed (1011) like for any gap, so nothing
+   * waits forever. One follower per stream, waiting for the highest `seq` asked.
+   */
+  waitFor(seq: number, follower: OrderFollower): void {
+    this.#follower = follower;
+    if (seq > this.#target) this.#target = seq;
+    if (this.#held === null && this.#position !== null && this.#position < seq) {
+      this.#held = [];
+      void this.#catchUp(this.#epoch, null);
+    }
+  }
+
+  /** `follower` no longer waits (it closed). */
+  unfollow(follower: OrderFollower): void {
+    if (this.#follower !== follower) return;
+    this.#follower = null;
+    this.#target = 0;
   }
 
   /** Checks the history for what was published while the broker was away (unless a catch-up runs). */
@@ -143,6 +189,7 @@ export class OrderStream implements Stream<OrderEvent> {
     this.#position = null;
     this.#held = null;
     this.#heldBytes = 0;
+    this.#target = 0;
   }
 
   #isCurrent(epoch: number): boolean {
@@ -170,6 +217,7 @@ export class OrderStream implements Stream<OrderEvent> {
     const history = this.#kind.history!;
     try {
       let page = first === 'read' ? await history.read(this.userId, this.#position ?? 0) : first;
+      let fruitless = 0;
       for (;;) {
         if (!this.#isCurrent(epoch)) return;
         if (page) {
@@ -182,10 +230,14 @@ export class OrderStream implements Stream<OrderEvent> {
             continue;
           }
         }
-        if (this.#writeHeld()) return this.#goLive();
-        // A gap remains: the missing events were committed after the page's snapshot.
+        if (this.#writeHeld() && (this.#position ?? 0) >= this.#target) return this.#goLive();
+        // A gap remains: the missing events were committed after the page's snapshot. A page
+        // with nothing past the position says the history lacks them; one more read first, as
+        // this one may have joined a read that began before they were committed.
         if (page && page.events.length === 0 && page.latestSeq <= (this.#position ?? 0)) {
-          return this.#giveUp('an order event is missing from the history');
+          if ((fruitless += 1) > 1) return this.#giveUp('an order event is missing from the history');
+        } else {
+          fruitless = 0;
         }
         page = await history.read(this.userId, this.#position ?? 0);
       }
@@ -249,13 +301,24 @@ export class OrderStream implements Stream<OrderEvent> {
   #goLive(): void {
     this.#held = null;
     this.#heldBytes = 0;
+    this.#notify();
   }
 
   /** Writes an order frame and advances the position. */
   #write(frame: Buffer, seq: number | undefined): boolean {
     if (!this.#sink.sendFrame(frame)) return false;
     if (seq !== undefined) this.#position = Math.max(this.#position ?? 0, seq);
+    if (this.#follower !== null) this.#notify();
     return true;
+  }
+
+  /** Tells the follower once what it waits for went out. */
+  #notify(): void {
+    const follower = this.#follower;
+    if (follower === null || !this.reached(this.#target)) return;
+    this.#follower = null;
+    this.#target = 0;
+    follower.orderProgress();
   }
 
   #giveUp(why: string): void {

@@ -1,6 +1,7 @@
 import type { PortfolioUpdateEvent } from '@repo/events';
 import type { SubscribeRequest } from '@repo/protocol';
 import { encodeTextFrame } from '../transport/text-frame.ts';
+import { OrderStream, type OrderFollower } from './order-stream.ts';
 import type { PortfolioChannel } from './portfolio-channel.ts';
 import type { Reply, Stream, StreamOwner, StreamSink } from './stream.ts';
 
@@ -11,19 +12,23 @@ export interface PortfolioUpdate {
 }
 
 /** One socket's `portfolio` subscription. */
-export class PortfolioStream implements Stream<PortfolioUpdate> {
+export class PortfolioStream implements Stream<PortfolioUpdate>, OrderFollower {
   readonly channel = 'portfolio';
   readonly userId: number;
   readonly #sink: StreamSink;
+  readonly #owner: StreamOwner;
   readonly #kind: PortfolioChannel;
   /** While the snapshot is read: the latest live update that arrived meanwhile. */
   #opening: { held: PortfolioUpdate | null } | null = null;
   /** The highest `version` written to this socket: an older one is never sent after it. */
   #version: number | null = null;
+  /** The latest update, held until the order event it reflects has gone out on this socket. */
+  #waiting: PortfolioUpdate | null = null;
   #closed = false;
 
-  constructor(sink: StreamSink, _owner: StreamOwner, kind: PortfolioChannel, userId: number) {
+  constructor(sink: StreamSink, owner: StreamOwner, kind: PortfolioChannel, userId: number) {
     this.#sink = sink;
+    this.#owner = owner;
     this.#kind = kind;
     this.userId = userId;
   }
@@ -43,11 +48,11 @@ export class PortfolioStream implements Stream<PortfolioUpdate> {
     reply({ type: 'subscribed', channel: 'portfolio' });
     let sent = 0;
     if (snapshot && !(held && isAtLeastAsNew(held.event, snapshot))) {
-      if (this.#write({ event: snapshot, frame: encodeTextFrame(JSON.stringify({ type: 'portfolio', ...snapshot })) }))
-        sent += 1;
+      const frame = encodeTextFrame(JSON.stringify({ type: 'portfolio', ...snapshot }));
+      if (this.#offer({ event: snapshot, frame })) sent += 1;
     }
     // A held update older than the snapshot is dropped by the version check.
-    if (held && this.#write(held)) sent += 1;
+    if (held && this.#offer(held)) sent += 1;
     this.#kind.deps.metrics.delivered('portfolio', sent);
   }
 
@@ -57,13 +62,46 @@ export class PortfolioStream implements Stream<PortfolioUpdate> {
       this.#opening.held = update;
       return false;
     }
-    return this.#write(update);
+    return this.#offer(update);
+  }
+
+  orderProgress(): void {
+    const waiting = this.#waiting;
+    if (waiting === null || this.#closed) return;
+    this.#waiting = null;
+    if (this.#offer(waiting)) this.#kind.deps.metrics.delivered('portfolio');
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#waiting = null;
+    this.#orders()?.unfollow(this);
     this.#kind.leave(this);
+  }
+
+  /**
+   * Writes `update` now, or holds it while the socket's order stream has not yet sent the
+   * order event it reflects (`orderSeq`): a fill goes out before the portfolio it caused. Only
+   * the newest update is held; an older one is dropped, as the version check would drop it.
+   */
+  #offer(update: PortfolioUpdate): boolean {
+    if (this.#waiting !== null && !isAtLeastAsNew(update.event, this.#waiting.event)) return false;
+    const { orderSeq } = update.event;
+    const orders = this.#orders();
+    if (orderSeq !== undefined && orders && !orders.reached(orderSeq)) {
+      this.#waiting = update;
+      orders.waitFor(orderSeq, this);
+      return false;
+    }
+    this.#waiting = null;
+    return this.#write(update);
+  }
+
+  /** The socket's order stream, when it has one. */
+  #orders(): OrderStream | undefined {
+    const peer = this.#owner.peer('orders');
+    return peer instanceof OrderStream ? peer : undefined;
   }
 
   /** Writes `update` unless this socket already has that version or a newer one. */
@@ -76,8 +114,8 @@ export class PortfolioStream implements Stream<PortfolioUpdate> {
   }
 }
 
-/** Whether `event` makes `snapshot` redundant (by version when both have one). */
-function isAtLeastAsNew(event: PortfolioUpdateEvent, snapshot: PortfolioUpdateEvent): boolean {
-  if (event.version !== undefined && snapshot.version !== undefined) return event.version >= snapshot.version;
-  return Date.parse(event.timestamp) >= Date.parse(snapshot.timestamp);
+/** Whether `event` is at least as new as `other` (by version when both have one). */
+function isAtLeastAsNew(event: PortfolioUpdateEvent, other: PortfolioUpdateEvent): boolean {
+  if (event.version !== undefined && other.version !== undefined) return event.version >= other.version;
+  return Date.parse(event.timestamp) >= Date.parse(other.timestamp);
 }
