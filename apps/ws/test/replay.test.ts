@@ -9,7 +9,7 @@ import { startGateway } from './gateway-fixture.ts';
 import type { TestClient } from '@repo/test-support';
 
 /**
- * Issue 5 at the gateway: `subscribe orders since` replays from history, the seam between
+ * Order replay at the gateway: `subscribe orders since` replays from history, the seam between
  * replay and live has no gap and no duplicate, live gaps are filled from history, and
  * `recovered:false` when history no longer reaches back.
  */
@@ -56,7 +56,7 @@ const seqs = (client: TestClient) =>
     .filter((m): m is Extract<ServerMessage, { type: 'order_filled' }> => m.type === 'order_filled')
     .map((m) => m.seq);
 
-describe('order replay and gap fill (issue 5)', () => {
+describe('order replay and gap fill', () => {
   it('answers a fresh subscription with the latest seq and replays nothing', async () => {
     const history = new MemoryOrderHistory();
     for (let seq = 1; seq <= 3; seq++) history.record('order_filled', fill(7, seq));
@@ -154,7 +154,7 @@ describe('order replay and gap fill (issue 5)', () => {
     }
   });
 
-  it('after a broker outage, catches every order subscriber up from history (the last event of a burst was lost)', async () => {
+  it('after a broker outage, catches every order subscriber up from history (a burst lost its last)', async () => {
     /** A MemoryBroker whose status the test flips, as a Redis reconnect would. */
     class FlippingBroker extends MemoryBroker {
       readonly listeners = new Set<(up: boolean) => void>();

@@ -15,17 +15,13 @@ const STALL_MS = 50;
  * A dead peer (laptop lid closed, NAT dropped) never sends a close frame, so `terminate()`,
  * not `close()`, is the only way to free it.
  *
- * The sockets are spread over slices of the interval, and each tick pings one slice. Pinging
- * all of them in one tick held the event loop for 150–330 ms at 10,000 sockets (10,000 writes,
- * then 10,000 pongs at once), which every event in flight waited out; 100 ms slices (40 pings
- * a tick at 10,000 sockets) still left a ~1 ms busy spell ten times a second, which showed in
- * the benchmark's private-routing p99 at 10,000 users. A tick now pings a handful.
- *
- * Deadlines are kept in one queue of ping times, judged by the same timer, instead of a timer per
- * round: 100 timers, closures and arrays a second, each kept for the 10 s deadline, were most
- * of what survived the gateway's minor GCs at 10,000 sockets and made each of them cost more.
- * Rounds and deadlines follow the clock, not the count of ticks, so a busy loop (whose timers
- * fire late) neither stretches the interval nor lets dead sockets live longer.
+ * The sockets are spread over slices of the interval, and each tick pings one slice: a ping
+ * burst (and the pong burst after it) holds the event loop, and every event in flight waits it
+ * out. Deadlines are kept in one queue of ping times, judged by the same timer, rather than a
+ * timer per round: nothing per round outlives a minor GC. Rounds and deadlines follow the clock,
+ * not the count of ticks, so a busy loop (whose timers fire late) neither stretches the interval
+ * nor lets dead sockets live longer. The measurements behind these choices are in
+ * docs/benchmarks.md ("What profiling found").
  */
 export class Heartbeat {
   readonly #slices: Set<Connection>[];
