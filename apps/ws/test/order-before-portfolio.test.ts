@@ -21,7 +21,9 @@ const LANES = 3;
 const MIN_ORDERS = 30;
 /** Order events B and C replay when they join (2 per page, so many pages with live events between). */
 const REPLAYED = 12;
-const MAX_ORDERS = 200;
+const MAX_ORDERS = 100;
+/** Per request: on a loaded machine a request may queue behind the burst's transactions. */
+const REQUEST_TIMEOUT_MS = 15_000;
 
 interface Stack {
   api: Api;
@@ -129,17 +131,17 @@ function fillBeforePortfolioSuite(name: string, open: () => Promise<Stack>): voi
       );
       const connect = async (token: string) => {
         const client = await TestClient.connect(stack.url);
-        await client.request({ type: 'auth', token });
+        await client.request({ type: 'auth', token }, REQUEST_TIMEOUT_MS);
         return client;
       };
       // A: orders, then portfolio, from the start. B: portfolio only, orders (with a replay) mid-burst.
       const sockets = await Promise.all(
         users.map(async ({ token }) => {
           const a = await connect(token);
-          await a.request({ type: 'subscribe', channel: 'orders' });
-          await a.request({ type: 'subscribe', channel: 'portfolio' });
+          await a.request({ type: 'subscribe', channel: 'orders' }, REQUEST_TIMEOUT_MS);
+          await a.request({ type: 'subscribe', channel: 'portfolio' }, REQUEST_TIMEOUT_MS);
           const b = await connect(token);
-          await b.request({ type: 'subscribe', channel: 'portfolio' });
+          await b.request({ type: 'subscribe', channel: 'portfolio' }, REQUEST_TIMEOUT_MS);
           return { a, b, c: null as TestClient | null };
         }),
       );
@@ -147,11 +149,12 @@ function fillBeforePortfolioSuite(name: string, open: () => Promise<Stack>): voi
       // Each user places orders over LANES concurrent lanes, all users at once, and keeps on until
       // the mid-burst sockets have joined (at least MIN_ORDERS, at most MAX_ORDERS per user).
       let joined = false;
+      let stopped = false;
       const burst = Promise.all(
         users.flatMap(({ token }) => {
           let placed = 0;
           return Array.from({ length: LANES }, async () => {
-            while ((!joined || placed < MIN_ORDERS) && placed < MAX_ORDERS) {
+            while (!stopped && (!joined || placed < MIN_ORDERS) && placed < MAX_ORDERS) {
               const i = (placed += 1);
               // Mostly buys; every fourth a sell of what was bought; every seventh rejected (too large).
               await placeOrder(stack.api, token, i % 4 === 0 ? 'sell' : 'buy', i % 7 === 0 ? '1000000' : '1');
@@ -159,20 +162,29 @@ function fillBeforePortfolioSuite(name: string, open: () => Promise<Stack>): voi
           });
         }),
       );
-      await Promise.all(
-        sockets.map(({ a }) => a.waitFor((m) => m.type === 'order_filled' && m.seq! >= REPLAYED, 10_000)),
-      );
-      // Mid-burst: B starts its order stream with a replay while live portfolios keep coming;
-      // C joins, replays, then subscribes to the portfolio.
-      await Promise.all(
-        sockets.map(async (socket, i) => {
-          await socket.b.request({ type: 'subscribe', channel: 'orders', since: 0 }, 10_000);
-          socket.c = await connect(users[i]!.token);
-          await socket.c.request({ type: 'subscribe', channel: 'orders', since: 0 }, 10_000);
-          await socket.c.request({ type: 'subscribe', channel: 'portfolio' }, 10_000);
-        }),
-      );
-      joined = true;
+      // Handled at once (it is awaited below): a failure elsewhere must not leave it unhandled.
+      burst.catch(() => {});
+      try {
+        await Promise.all(
+          sockets.map(({ a }) => a.waitFor((m) => m.type === 'order_filled' && m.seq! >= REPLAYED, REQUEST_TIMEOUT_MS)),
+        );
+        // Mid-burst: B starts its order stream with a replay while live portfolios keep coming;
+        // C joins, replays, then subscribes to the portfolio.
+        await Promise.all(
+          sockets.map(async (socket, i) => {
+            await socket.b.request({ type: 'subscribe', channel: 'orders', since: 0 }, REQUEST_TIMEOUT_MS);
+            socket.c = await connect(users[i]!.token);
+            await socket.c.request({ type: 'subscribe', channel: 'orders', since: 0 }, REQUEST_TIMEOUT_MS);
+            await socket.c.request({ type: 'subscribe', channel: 'portfolio' }, REQUEST_TIMEOUT_MS);
+          }),
+        );
+        joined = true;
+      } catch (err) {
+        // No order may still be in flight when the stack closes.
+        stopped = true;
+        await burst.catch(() => {});
+        throw err;
+      }
       await burst;
 
       for (const [i, { userId }] of users.entries()) {
