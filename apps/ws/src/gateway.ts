@@ -24,7 +24,7 @@ import { PortfolioChannel } from './streams/portfolio-channel.ts';
 import { PriceChannel } from './streams/price-channel.ts';
 import type { ChannelDeps, ChannelKind } from './streams/stream.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
-import { Connection } from './transport/connection.ts';
+import { Connection, type ConnectionDeps } from './transport/connection.ts';
 import { Heartbeat } from './transport/heartbeat.ts';
 import { WriteBatcher } from './transport/text-frame.ts';
 import { UpgradeGuard } from './upgrade-guard.ts';
@@ -112,11 +112,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     new PortfolioChannel({ ...deps, readStored: latest.portfolio, loadPortfolio: options.loadPortfolio }),
   ];
   const sessionRegistry = new SessionRegistry<ClientSession>(deps);
-  const sessionDeps = {
-    channels: new Map<Channel, ChannelKind>(kinds.map((kind) => [kind.channel, kind])),
-    registry: sessionRegistry,
-    maxSubscriptions: limits.maxSubscriptions,
-  };
   const requests = new RequestHandler({
     logger,
     authenticator: new Authenticator({
@@ -126,27 +121,35 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       dependencyWarning: deps.dependencyWarning,
     }),
   });
+  const sessionDeps = {
+    channels: new Map<Channel, ChannelKind>(kinds.map((kind) => [kind.channel, kind])),
+    registry: sessionRegistry,
+    requests,
+    maxSubscriptions: limits.maxSubscriptions,
+  };
 
   // ---- sockets ----------------------------------------------------------------------------
 
   const heartbeat = new Heartbeat(limits.pingIntervalMs, limits.pongTimeoutMs);
-  const transportDeps = { limits, metrics, logger, batcher: new WriteBatcher() };
   let nextConnectionId = 0;
   let closing: Promise<void> | null = null;
   /** Resolves the shutdown's wait once the last socket closed. */
   let lastClosed: (() => void) | null = null;
+  const transportDeps: ConnectionDeps = {
+    limits,
+    metrics,
+    logger,
+    batcher: new WriteBatcher(),
+    onClosed(connection) {
+      connections.delete(connection);
+      heartbeat.delete(connection);
+      if (closing && connections.size === 0) lastClosed?.();
+    },
+  };
 
   function onConnection(ws: WebSocket, socket: Duplex): void {
-    const connection: Connection = new Connection((nextConnectionId += 1), ws, socket, transportDeps, {
-      onRequest: (request) => requests.handle(connection, session, request),
-      onClose: () => {
-        connections.delete(connection);
-        heartbeat.delete(connection);
-        session.dispose();
-        if (closing && connections.size === 0) lastClosed?.();
-      },
-    });
-    const session = new ClientSession(connection, sessionDeps);
+    const connection = new Connection((nextConnectionId += 1), ws, socket, transportDeps);
+    connection.serve(new ClientSession(connection, sessionDeps));
     connections.add(connection);
     heartbeat.add(connection);
     logger.debug({ connection: connection.id }, 'socket opened');

@@ -1,5 +1,8 @@
 import type { Channel, SubscribeRequest } from '@repo/protocol';
 import type { ChannelKind, Reply, Stream, StreamOwner, StreamSink } from '../streams/stream.ts';
+import type { ParsedClientMessage } from '../transport/client-messages.ts';
+import type { ConnectionHandlers } from '../transport/connection.ts';
+import type { RequestHandler } from './requests.ts';
 import type { SessionRegistry } from './session-registry.ts';
 import type { Session } from './session.ts';
 
@@ -8,6 +11,8 @@ export interface ClientSessionDeps {
   /** The channels served, in the order the gateway lists them. */
   readonly channels: ReadonlyMap<Channel, ChannelKind>;
   readonly registry: SessionRegistry<ClientSession>;
+  /** Answers the socket's requests. */
+  readonly requests: RequestHandler;
   /** Streams one socket may have at once (`maxSubscriptions`). */
   readonly maxSubscriptions: number;
 }
@@ -26,7 +31,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * channel, which it adds to and removes from the subscriber index. Writes go through the
  * socket's connection; the session never touches the transport's state.
  */
-export class ClientSession implements StreamOwner {
+export class ClientSession implements StreamOwner, ConnectionHandlers {
   readonly #sink: StreamSink;
   readonly #deps: ClientSessionDeps;
   #session: Session | null = null;
@@ -106,8 +111,12 @@ export class ClientSession implements StreamOwner {
     stream.close();
   }
 
+  onRequest(request: ParsedClientMessage): void | Promise<void> {
+    return this.#deps.requests.handle(this.#sink, this, request);
+  }
+
   /** The socket closed: every stream ends, the registry forgets the socket. */
-  dispose(): void {
+  onClosed(): void {
     this.#closeStreams(false);
     this.#streams = null;
     if (this.#session) this.#deps.registry.remove(this.#session.sessionId, this);

@@ -14,14 +14,19 @@ export interface ConnectionDeps {
   readonly metrics: GatewayMetrics;
   readonly batcher: WriteBatcher;
   readonly logger: Logger;
+  /** Told when any connection closed, after its own handlers (one function for all of them). */
+  readonly onClosed: (connection: Connection) => void;
 }
 
-/** Where a connection hands its traffic: the socket's session side. */
+/**
+ * Where a connection hands its traffic: the socket's session. Methods, not closures: an object
+ * per socket that already exists costs nothing more, a closure per socket costs its memory.
+ */
 export interface ConnectionHandlers {
   /** One client request at a time, in arrival order; the next waits until this one settles. */
-  readonly onRequest: (request: ParsedClientMessage) => void | Promise<void>;
+  onRequest(request: ParsedClientMessage): void | Promise<void>;
   /** The socket closed, whatever the reason; called once, after the connection let go of its buffers. */
-  readonly onClose: () => void;
+  onClosed(): void;
 }
 
 /**
@@ -39,7 +44,7 @@ export class Connection {
   readonly #ws: WebSocket;
   readonly #socket: Duplex;
   readonly #deps: ConnectionDeps;
-  readonly #handlers: ConnectionHandlers;
+  #handlers: ConnectionHandlers | null = null;
   readonly #rate: MessageRateLimiter;
   /** True from a server ping until its pong. */
   #awaitingPong = false;
@@ -51,28 +56,37 @@ export class Connection {
    */
   #conflated: Map<string, Buffer> | null = null;
   #conflatedBytes = 0;
+  /** Flushes `#conflated` on 'drain'; made when first needed, like the map. */
+  #onDrain: (() => void) | null = null;
   /** Requests wait here while an earlier one (auth, a snapshot) is still being answered. */
   #queue: ParsedClientMessage[] = [];
   #busy = false;
 
-  constructor(id: number, ws: WebSocket, socket: Duplex, deps: ConnectionDeps, handlers: ConnectionHandlers) {
+  constructor(id: number, ws: WebSocket, socket: Duplex, deps: ConnectionDeps) {
     this.id = id;
     this.#ws = ws;
     this.#socket = socket;
     this.#deps = deps;
-    this.#handlers = handlers;
     const { messagesPerWindow, rateWindowMs, floodCloseAfter } = deps.limits;
     this.#rate = new MessageRateLimiter(messagesPerWindow, rateWindowMs, floodCloseAfter);
+  }
+
+  /** Starts reading the socket: requests and the close go to `handlers` from now on. Called once. */
+  serve(handlers: ConnectionHandlers): void {
+    this.#handlers = handlers;
+    const ws = this.#ws;
+    const { logger } = this.#deps;
     ws.on('message', (data, isBinary) => this.#receive(() => parseClientMessage(data, isBinary), Date.now()));
     ws.on('pong', () => this.markPong());
     ws.on('error', (err: Error & { code?: string }) => {
       // Protocol errors (oversized frame → 1009, invalid UTF-8 → 1007): ws closes the socket itself.
-      deps.logger.debug({ connection: id, code: err.code, err: err.message }, 'websocket error');
+      logger.debug({ connection: this.id, code: err.code, err: err.message }, 'websocket error');
     });
     ws.on('close', (code) => {
-      deps.logger.debug({ connection: id, code }, 'socket closed');
+      logger.debug({ connection: this.id, code }, 'socket closed');
       this.#dispose();
-      handlers.onClose();
+      handlers.onClosed();
+      this.#deps.onClosed(this);
     });
   }
 
@@ -122,7 +136,7 @@ export class Connection {
       while (this.#queue.length > 0 && this.isOpen) {
         const request = this.#queue.shift()!;
         try {
-          const pending = this.#handlers.onRequest(request);
+          const pending = this.#handlers!.onRequest(request);
           if (pending) await pending;
         } catch (err) {
           // The handler answers its own failures; this only keeps the queue going.
@@ -175,7 +189,8 @@ export class Connection {
         return this.sendFrame(frame);
       }
       this.#conflated = new Map();
-      socket.once('drain', this.#flushConflated);
+      this.#onDrain ??= () => this.#flushConflated();
+      socket.once('drain', this.#onDrain);
     }
     const previous = this.#conflated.get(key);
     if (previous) {
@@ -190,7 +205,7 @@ export class Connection {
     return false;
   }
 
-  readonly #flushConflated = (): void => {
+  #flushConflated(): void {
     const held = this.#conflated;
     this.#conflated = null;
     this.#conflatedBytes = 0;
@@ -199,7 +214,7 @@ export class Connection {
     for (const [key, frame] of held) if (this.sendLatest(key, frame)) sent += 1;
     // Price ticks are the only frames that are conflated.
     this.#deps.metrics.delivered('price', sent);
-  };
+  }
 
   /** Resolves once the send buffer is below the soft limit, or the socket closed. */
   whenDrained(): Promise<void> {
@@ -268,6 +283,6 @@ export class Connection {
     this.#queue = [];
     this.#conflated = null;
     this.#conflatedBytes = 0;
-    this.#socket.off('drain', this.#flushConflated);
+    if (this.#onDrain) this.#socket.off('drain', this.#onDrain);
   }
 }
