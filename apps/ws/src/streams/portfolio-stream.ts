@@ -86,8 +86,10 @@ export class PortfolioStream implements Stream<PortfolioUpdate>, OrderFollower {
    * the newest update is held; an older one is dropped, as the version check would drop it.
    */
   #offer(update: PortfolioUpdate): boolean {
+    const { version, orderSeq } = update.event;
+    // This socket already has that version or a newer one.
+    if (version !== undefined && this.#version !== null && version <= this.#version) return false;
     if (this.#waiting !== null && !isAtLeastAsNew(update.event, this.#waiting.event)) return false;
-    const { orderSeq } = update.event;
     const orders = this.#orders();
     if (orderSeq !== undefined && orders && !orders.reached(orderSeq)) {
       this.#waiting = update;
@@ -104,10 +106,8 @@ export class PortfolioStream implements Stream<PortfolioUpdate>, OrderFollower {
     return peer instanceof OrderStream ? peer : undefined;
   }
 
-  /** Writes `update` unless this socket already has that version or a newer one. */
   #write(update: PortfolioUpdate): boolean {
     const { version } = update.event;
-    if (version !== undefined && this.#version !== null && version <= this.#version) return false;
     if (!this.#sink.sendFrame(update.frame)) return false;
     if (version !== undefined) this.#version = version;
     return true;

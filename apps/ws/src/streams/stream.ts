@@ -1,7 +1,7 @@
 import type { Logger } from '@repo/log';
 import type { Channel, ReplyMessage, ServerMessage, SubscribeRequest } from '@repo/protocol';
 import type { GatewayLimits } from '../limits.ts';
-import type { GatewayMetrics } from '../metrics.ts';
+import type { DisconnectReason, GatewayMetrics } from '../metrics.ts';
 import type { ThrottledWarning } from '../throttled-warning.ts';
 
 /** What a stream writes to: the transport side of its socket (`Connection`). */
@@ -19,7 +19,7 @@ export interface StreamSink {
   whenDrained(): Promise<void>;
   /** Closes the socket with 4008. */
   closeSlowConsumer(): void;
-  close(code: number, reason: string, why: 'history_unavailable'): void;
+  close(code: number, reason: string, why: DisconnectReason): void;
 }
 
 /** Answers the subscribe request that opened a stream (the request id is echoed for it). */
