@@ -1,11 +1,10 @@
-import { decodeEvent } from '@repo/events';
 import { EVENT_CHANNELS } from '../broker-contract.ts';
 import { encodeTextFrame } from '../transport/text-frame.ts';
 import type { HistoryReader } from './history-reader.ts';
 import { OrderStream, type OrderEvent, type OrderKind } from './order-stream.ts';
 import { SubscriberIndex } from './subscriber-index.ts';
 import {
-  dropMalformed,
+  decodeOrDrop,
   type BrokerRoute,
   type ChannelDeps,
   type ChannelKind,
@@ -62,15 +61,8 @@ export class OrderChannel implements ChannelKind {
   }
 
   #onOrder(kind: OrderKind, raw: string): void {
-    const decoded = decodeEvent(kind, raw);
-    if (!decoded.ok) {
-      return dropMalformed(
-        this.deps,
-        { channel: EVENT_CHANNELS[kind], reason: decoded.reason, detail: decoded.detail.slice(0, 200) },
-        'dropped malformed broker event',
-      );
-    }
-    const event = decoded.event;
+    const event = decodeOrDrop(this.deps, kind, EVENT_CHANNELS[kind], raw);
+    if (!event) return;
     const recipients = this.#members.get(event.userId);
     if (recipients.size === 0) return;
     const order: OrderEvent = {

@@ -5,6 +5,7 @@ import { encodeTextFrame } from '../transport/text-frame.ts';
 import { PortfolioStream, type PortfolioUpdate } from './portfolio-stream.ts';
 import { SubscriberIndex } from './subscriber-index.ts';
 import {
+  decodeOrDrop,
   dropMalformed,
   type BrokerRoute,
   type ChannelDeps,
@@ -81,15 +82,8 @@ export class PortfolioChannel implements ChannelKind {
   }
 
   readonly #onUpdate = (raw: string): void => {
-    const decoded = decodeEvent('portfolio', raw);
-    if (!decoded.ok) {
-      return dropMalformed(
-        this.deps,
-        { channel: EVENT_CHANNELS.portfolio, reason: decoded.reason, detail: decoded.detail.slice(0, 200) },
-        'dropped malformed broker event',
-      );
-    }
-    const event = decoded.event;
+    const event = decodeOrDrop(this.deps, 'portfolio', EVENT_CHANNELS.portfolio, raw);
+    if (!event) return;
     const recipients = this.#members.get(event.userId);
     if (recipients.size === 0) return;
     const update: PortfolioUpdate = { event, frame: encodeTextFrame(JSON.stringify({ type: 'portfolio', ...event })) };

@@ -1,10 +1,10 @@
-import { decodeEvent, type PriceUpdateEvent } from '@repo/events';
+import type { PriceUpdateEvent } from '@repo/events';
 import { withTimeout } from '@repo/retry';
 import { EVENT_CHANNELS } from '../broker-contract.ts';
 import { encodeTextFrame } from '../transport/text-frame.ts';
 import { PriceCache } from './price-cache.ts';
 import { PriceStream, type PriceTick } from './price-stream.ts';
-import { dropMalformed, type BrokerRoute, type ChannelDeps, type ChannelKind, type StreamSink } from './stream.ts';
+import { decodeOrDrop, type BrokerRoute, type ChannelDeps, type ChannelKind, type StreamSink } from './stream.ts';
 
 /**
  * `prices`, for everyone: the latest price of every known symbol on subscribe, then live
@@ -88,15 +88,8 @@ export class PriceChannel implements ChannelKind {
   }
 
   readonly #onTick = (raw: string): void => {
-    const decoded = decodeEvent('price', raw);
-    if (!decoded.ok) {
-      return dropMalformed(
-        this.deps,
-        { channel: EVENT_CHANNELS.price, reason: decoded.reason, detail: decoded.detail.slice(0, 200) },
-        'dropped malformed broker event',
-      );
-    }
-    const event = decoded.event;
+    const event = decodeOrDrop(this.deps, 'price', EVENT_CHANNELS.price, raw);
+    if (!event) return;
     const tick: PriceTick = {
       symbol: event.symbol,
       event,

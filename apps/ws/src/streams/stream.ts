@@ -1,3 +1,4 @@
+import { decodeEvent, type EventKind, type EventOf } from '@repo/events';
 import type { Logger } from '@repo/log';
 import type { Channel, ReplyMessage, ServerMessage, SubscribeRequest } from '@repo/protocol';
 import type { GatewayLimits } from '../limits.ts';
@@ -90,6 +91,23 @@ export interface ChannelDeps {
   readonly malformedWarning: ThrottledWarning;
   /** For reads that fail while the database or Redis is down (one line per interval). */
   readonly dependencyWarning: ThrottledWarning;
+}
+
+/** Decodes a broker message of `kind`; one that fails is counted, logged and dropped (null). */
+export function decodeOrDrop<K extends EventKind>(
+  deps: ChannelDeps,
+  kind: K,
+  channel: string,
+  raw: string,
+): EventOf<K> | null {
+  const decoded = decodeEvent(kind, raw);
+  if (decoded.ok) return decoded.event;
+  dropMalformed(
+    deps,
+    { channel, reason: decoded.reason, detail: decoded.detail.slice(0, 200) },
+    'dropped malformed broker event',
+  );
+  return null;
 }
 
 /** Counts and logs a broker or stored event that failed its schema. */
