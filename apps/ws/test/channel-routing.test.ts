@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { EVENT_CHANNELS } from '../src/broker-contract.ts';
 import { OrderChannel } from '../src/streams/order-channel.ts';
 import { PriceChannel } from '../src/streams/price-channel.ts';
-import { channelDeps, FakeOwner, FakeSink, payloadOf, replies, routeOf } from './stream-fakes.ts';
+import { channelDeps, FakeOwner, FakeSink, orderFilled, payloadOf, replies, routeOf } from './stream-fakes.ts';
 
 describe('channel routing', () => {
   it('serialises each event once and hands the same frame to every recipient, and to recipients only', async () => {
@@ -21,26 +21,10 @@ describe('channel routing', () => {
         .open({ type: 'subscribe', channel: 'orders' }, replies().reply);
     }
 
-    routeOf(
-      prices,
-      EVENT_CHANNELS.price,
-    )(JSON.stringify({ symbol: 'SOL', price: '1', timestamp: '2025-01-01T00:00:00.000Z' }));
-    routeOf(
-      orders,
-      EVENT_CHANNELS.order_filled,
-    )(
-      JSON.stringify({
-        userId: 7,
-        orderId: 1,
-        side: 'buy',
-        baseAsset: 'SOL',
-        quoteAsset: 'USD',
-        executedPrice: '1',
-        executedSize: '1',
-        fee: '0',
-        timestamp: '2025-01-01T00:00:00.000Z',
-      }),
-    );
+    const publishPrice = routeOf(prices, EVENT_CHANNELS.price);
+    const publishFill = routeOf(orders, EVENT_CHANNELS.order_filled);
+    publishPrice(JSON.stringify({ symbol: 'SOL', price: '1', timestamp: '2025-01-01T00:00:00.000Z' }));
+    publishFill(JSON.stringify(orderFilled(7, 1)));
 
     const priceFrame = priceSinks[0]!.frames[0]!;
     for (const sink of priceSinks) assert.ok(sink.frames.length === 1 && sink.frames[0] === priceFrame, 'same Buffer');

@@ -49,3 +49,48 @@ export class MemoryOrderHistory implements OrderHistory {
     });
   }
 }
+
+/**
+ * A history whose reads the test can hold (`hold()` until `release()`, the page taken before the
+ * wait, so events recorded meanwhile are not in it) or fail, and count.
+ */
+export class GatedHistory implements OrderHistory {
+  readonly memory: MemoryOrderHistory;
+  reads = 0;
+  fail = false;
+  #gate: Promise<void> | null = null;
+  #open = () => {};
+  #readers: { count: number; resolve: () => void }[] = [];
+
+  constructor(memory = new MemoryOrderHistory()) {
+    this.memory = memory;
+  }
+
+  hold(): void {
+    this.#gate = new Promise((resolve) => (this.#open = resolve));
+  }
+
+  release(): void {
+    this.#gate = null;
+    this.#open();
+  }
+
+  /** Resolves once `count` reads have started. */
+  untilReads(count: number): Promise<void> {
+    if (this.reads >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#readers.push({ count, resolve }));
+  }
+
+  async read(userId: number, afterSeq: number, limit: number, maxBytes: number): Promise<OrderHistoryPage> {
+    this.reads += 1;
+    this.#readers = this.#readers.filter((reader) => {
+      if (this.reads < reader.count) return true;
+      reader.resolve();
+      return false;
+    });
+    const page = await this.memory.read(userId, afterSeq, limit, maxBytes);
+    if (this.#gate) await this.#gate;
+    if (this.fail) throw new Error('database unavailable');
+    return page;
+  }
+}

@@ -5,42 +5,16 @@ import type { ReplyMessage, SubscribeRequest } from '@repo/protocol';
 import { EVENT_CHANNELS } from '../src/broker-contract.ts';
 import { defaultHistoryReadLimits, HistoryReader, type HistoryReadLimits } from '../src/streams/history-reader.ts';
 import { OrderChannel } from '../src/streams/order-channel.ts';
-import type { OrderHistory, OrderHistoryPage } from '../src/streams/order-history.ts';
 import type { GatewayLimits } from '../src/limits.ts';
-import { MemoryOrderHistory } from './memory-order-history.ts';
-import { channelDeps, FakeOwner, FakeSink, metricValue, orderFilled, routeOf } from './stream-fakes.ts';
-
-/** A history whose reads the test can hold or fail. */
-class ControlledHistory implements OrderHistory {
-  readonly memory = new MemoryOrderHistory();
-  reads = 0;
-  fail = false;
-  #gate: Promise<void> | null = null;
-  #open = () => {};
-
-  hold(): void {
-    this.#gate = new Promise((resolve) => (this.#open = resolve));
-  }
-
-  release(): void {
-    this.#gate = null;
-    this.#open();
-  }
-
-  async read(userId: number, afterSeq: number, limit: number, maxBytes: number): Promise<OrderHistoryPage> {
-    this.reads += 1;
-    const page = await this.memory.read(userId, afterSeq, limit, maxBytes);
-    if (this.#gate) await this.#gate;
-    if (this.fail) throw new Error('database unavailable');
-    return page;
-  }
-}
+import { GatedHistory } from './memory-order-history.ts';
+import { channelDeps, FakeOwner, FakeSink, orderFilled, routeOf } from './stream-fakes.ts';
+import { metricValue } from './metric-value.ts';
 
 function setup(
   options: { history?: boolean; limits?: Partial<GatewayLimits>; historyLimits?: Partial<HistoryReadLimits> } = {},
 ) {
   const deps = channelDeps(options.limits);
-  const history = new ControlledHistory();
+  const history = new GatedHistory();
   const channel = new OrderChannel({
     ...deps,
     history:

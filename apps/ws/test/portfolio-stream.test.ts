@@ -4,10 +4,10 @@ import type { PortfolioUpdateEvent } from '@repo/events';
 import { EVENT_CHANNELS } from '../src/broker-contract.ts';
 import { defaultHistoryReadLimits, HistoryReader } from '../src/streams/history-reader.ts';
 import { OrderChannel } from '../src/streams/order-channel.ts';
-import type { OrderHistory, OrderHistoryPage } from '../src/streams/order-history.ts';
 import { PortfolioChannel } from '../src/streams/portfolio-channel.ts';
-import { MemoryOrderHistory } from './memory-order-history.ts';
-import { channelDeps, FakeOwner, FakeSink, metricValue, orderFilled, routeOf } from './stream-fakes.ts';
+import { GatedHistory } from './memory-order-history.ts';
+import { channelDeps, FakeOwner, FakeSink, orderFilled, routeOf } from './stream-fakes.ts';
+import { metricValue } from './metric-value.ts';
 
 const portfolio = (
   userId: number,
@@ -114,25 +114,6 @@ describe('portfolio stream', () => {
     assert.equal(await metricValue(fx.deps.registry, 'tradewire_ws_subscriptions', { channel: 'portfolio' }), 0);
   });
 });
-
-/** A history whose reads the test can hold. */
-class GatedHistory implements OrderHistory {
-  readonly memory = new MemoryOrderHistory();
-  #gate: Promise<void> | null = null;
-  #open = () => {};
-  hold(): void {
-    this.#gate = new Promise((resolve) => (this.#open = resolve));
-  }
-  release(): void {
-    this.#gate = null;
-    this.#open();
-  }
-  async read(userId: number, afterSeq: number, limit: number, maxBytes: number): Promise<OrderHistoryPage> {
-    const page = await this.memory.read(userId, afterSeq, limit, maxBytes);
-    if (this.#gate) await this.#gate;
-    return page;
-  }
-}
 
 /** One socket of user 7 with an order stream and a portfolio stream, over one history. */
 async function socketWithOrders(options: { history?: boolean } = {}) {

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import type { PriceUpdateEvent } from '@repo/events';
 import { EVENT_CHANNELS } from '../src/broker-contract.ts';
 import { PriceChannel } from '../src/streams/price-channel.ts';
-import { channelDeps, FakeSink, metricValue, routeOf } from './stream-fakes.ts';
+import { channelDeps, FakeSink, routeOf } from './stream-fakes.ts';
+import { metricValue } from './metric-value.ts';
 
 const at = (second: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
 const tick = (symbol: string, price: string, second: number): PriceUpdateEvent => ({
