@@ -281,6 +281,16 @@ describe('price stream', () => {
       ]);
     });
 
+    it('a subscribe that overtakes one still reading its snapshot gets the snapshot itself', async () => {
+      const fx = setup(stored, SYMBOLS);
+      fx.hold();
+      const { sink, stream, opened } = fx.subscribe();
+      const reopened = stream.open(request(['BTC']), (m) => sink.send(m));
+      fx.release();
+      await Promise.all([opened, reopened]);
+      assert.deepEqual(summary(sink), ['{"type":"subscribed","channel":"prices","symbols":["BTC"]}', 'BTC 2']);
+    });
+
     it('subscribing again to every symbol repeats nothing', async () => {
       const fx = setup(stored, SYMBOLS);
       const { sink, stream, opened } = fx.subscribe();

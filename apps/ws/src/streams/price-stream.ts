@@ -70,7 +70,9 @@ export class PriceStream implements Stream<PriceTick> {
       channel: 'prices' as const,
       ...(request.symbols === undefined ? {} : { symbols: request.symbols }),
     };
-    const live = before === undefined ? NO_SYMBOLS : before;
+    // What the socket really has live: an open still reading its snapshot has not written its
+    // added symbols yet (the request queue makes that rare: one request at a time per socket).
+    const live = this.#opening?.live ?? (before === undefined ? NO_SYMBOLS : before);
     if (live === null || (wanted !== null && [...wanted].every((symbol) => live.has(symbol)))) {
       // Every symbol wanted is already live: no snapshot to read, nothing to hold.
       this.#opening = null;
