@@ -33,7 +33,11 @@ export interface GatewayOptions {
   broker: Broker;
   sessions: SessionVerifier;
   logger?: Logger;
-  /** Symbols whose latest price is sent as snapshot (default ['SOL']); plus any seen live. */
+  /**
+   * The configured symbols (default ['SOL']): their latest price is in every `prices` snapshot
+   * (plus any symbol seen live), and they are the only ones `subscribe prices` may name in
+   * `symbols` (others get `unknown_symbol`).
+   */
   symbols?: string[];
   /**
    * Origin allow-list for upgrades; null/undefined = allow all (tests). Requests without an

@@ -14,7 +14,7 @@ describe('channel routing', () => {
     const userSeven = [new FakeSink(), new FakeSink()];
     const userEight = new FakeSink();
     for (const sink of priceSinks)
-      await prices.subscribe(sink).open({ type: 'subscribe', channel: 'prices' }, replies().reply);
+      await prices.subscribe(sink, new FakeOwner()).open({ type: 'subscribe', channel: 'prices' }, replies().reply);
     for (const [sink, userId] of [...userSeven.map((s) => [s, 7] as const), [userEight, 8] as const]) {
       await orders
         .subscribe(sink, new FakeOwner(), userId)

@@ -15,6 +15,8 @@ import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
  */
 
 const MAX_PAYLOAD = 16 * 1024;
+/** The gateway's configured symbols: the only ones `subscribe prices` may name. */
+const SERVED = ['SOL', 'BTC'];
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 type Frame = { data: Buffer; binary: boolean; kind: string };
@@ -69,6 +71,18 @@ function expectationFor(frame: Frame): Expectation {
       const since = own('since');
       if (since !== undefined && !(typeof since === 'number' && Number.isSafeInteger(since) && since >= 0))
         return answer('error', 'invalid_message');
+      const symbols = own('symbols');
+      if (symbols !== undefined) {
+        if (channel !== 'prices') return answer('error', 'invalid_message');
+        if (
+          !Array.isArray(symbols) ||
+          symbols.length === 0 ||
+          symbols.length > 100 ||
+          !symbols.every((s) => typeof s === 'string' && /^[A-Z0-9]{1,16}$/.test(s))
+        )
+          return answer('error', 'invalid_message');
+        if (!symbols.every((s) => SERVED.includes(s as string))) return answer('error', 'unknown_symbol');
+      }
       return channel === 'prices' ? answer('subscribed') : answer('error', 'auth_required');
     }
     default:
@@ -113,6 +127,7 @@ const validMessage = fc.oneof(
       channel: fc.constantFrom(...CHANNELS),
       id: fc.string({ maxLength: 8 }),
       since: fc.nat(),
+      symbols: fc.array(fc.constantFrom(...SERVED, 'ETH', 'btc'), { maxLength: 4 }),
     },
     { requiredKeys: ['type', 'channel'] },
   ),
@@ -206,7 +221,7 @@ describe('client frame fuzz', () => {
 
   before(async () => {
     // The rate limit has its own tests; here it would only slow the fuzzer down.
-    fx = await startGateway({ limits: { messagesPerWindow: 1_000_000, floodCloseAfter: 1_000_000 } });
+    fx = await startGateway({ symbols: SERVED, limits: { messagesPerWindow: 1_000_000, floodCloseAfter: 1_000_000 } });
   });
   after(() => fx.close());
 

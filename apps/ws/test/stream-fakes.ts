@@ -77,6 +77,10 @@ export class FakeSink implements StreamSink {
     return this.sendFrame(frame);
   }
 
+  forgetLatest(drop: (key: string) => boolean): void {
+    for (const key of [...this.#heldLatest.keys()]) if (drop(key)) this.#heldLatest.delete(key);
+  }
+
   /** The socket drains: held frames are written, waiting replays resume. */
   drain(): void {
     this.slow = false;

@@ -1,6 +1,7 @@
 import {
   CLOSE_CODES,
   isChannel,
+  parseSymbolList,
   type AuthOkMessage,
   type Channel,
   type ChannelMessage,
@@ -12,6 +13,7 @@ import {
   type OrderFilledMessage,
   type OrderRejectedMessage,
   type PortfolioMessage,
+  type PriceMessage,
   type ReplyMessage,
   type SubscribeRequest,
   type SubscribedMessage,
@@ -21,6 +23,7 @@ import { nextReconnectAttempt } from './backoff.ts';
 import { ConnectionClosedError, ServerError } from './errors.ts';
 import { Listeners } from './listeners.ts';
 import { DeliveryPositions } from './positions.ts';
+import { PriceSubscriptionState, unionOf, wants, type SymbolFilter } from './price-symbols.ts';
 import { REPLY_TYPE, RequestTable, type PendingRequest, type ReplyTo } from './requests.ts';
 import { decodeFrame, resolveSocketConstructor, type SocketConstructor, type SocketLike } from './socket.ts';
 import { SubscriptionRegistry, type SubscriptionEntry } from './subscriptions.ts';
@@ -35,6 +38,17 @@ import { Watchdog } from './watchdog.ts';
  * - `closed`: `close()` was called. Final.
  */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** The options of `subscribe()`. */
+export interface SubscribeOptions {
+  /**
+   * On `prices`: only these symbols' ticks reach the handler (snapshot included); absent,
+   * every symbol. At most 100, each 1-16 characters of A-Z and 0-9, and served by the gateway
+   * (else `unknown_symbol`). Handlers with different sets share one server subscription to the
+   * union of their sets; each gets only its own symbols.
+   */
+  symbols?: readonly string[];
+}
 
 /** The channels whose state the app must reload over REST after `recovered:false`. */
 export type ResyncChannel = 'orders' | 'portfolio';
@@ -141,6 +155,7 @@ export class TradewireClient {
   private readonly requests: RequestTable;
   private readonly subscriptions = new SubscriptionRegistry();
   private readonly positions = new DeliveryPositions();
+  private readonly prices = new PriceSubscriptionState();
   private readonly listeners: Listeners<ClientEvents>;
 
   /** Prefer `connect(url, options)`. Throws on invalid options, naming the option. */
@@ -229,22 +244,33 @@ export class TradewireClient {
    * Subscribes `handler` to `channel`. Resolves once the server confirmed (`subscribed`); the
    * snapshot that follows is delivered to the handler. Resolves with an unsubscribe function.
    * The subscription survives reconnects. Rejects with the server's code (`auth_required`,
-   * `unknown_channel`…), `connection_closed` or `timeout`; the handler is then not kept.
+   * `unknown_channel`, `unknown_symbol`…), `connection_closed` or `timeout`; the handler is
+   * then not kept. A bad `options.symbols` rejects with `invalid_message` before anything is sent.
+   *
+   * On `prices`, `options.symbols` limits the handler to those symbols. The server is asked for
+   * the union of every handler's symbols (every symbol when one handler wants all), and each
+   * handler gets only its own: a handler that joins gets the latest price of each of its
+   * symbols first (from the server's snapshot, or from what this client already received), then
+   * live ticks. Unsubscribing a handler narrows the server's set to what the others still need.
    */
   async subscribe<C extends Channel>(
     channel: C,
     handler: (message: ChannelMessage<C>) => void,
+    options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
     if (!isChannel(channel)) throw new ServerError('unknown_channel', `unknown channel ${String(channel)}`);
     if (typeof handler !== 'function') throw new TypeError('subscribe(channel, handler): handler must be a function');
-    const entry = this.subscriptions.add(channel, handler as (message: EventMessage) => void);
+    const symbols = symbolsOption(channel, options);
+    const entry = this.subscriptions.add(channel, handler as (message: EventMessage) => void, symbols);
     try {
-      await this.request({ type: 'subscribe', channel }, (reply) => {
+      // Every handler of the channel counts, those still in flight too: the last request sent wins.
+      const message = subscribeRequest(channel, this.subscriptions.entries(channel), undefined);
+      await this.request(message, (reply) => {
         if (!this.subscriptions.has(entry)) return;
         entry.active = true;
         // Others on `portfolio` already have the state the snapshot carries; this one does not.
         entry.awaitingSnapshot = channel === 'portfolio';
-        this.onSubscribed(channel, reply, undefined);
+        this.onSubscribed(channel, reply, undefined, entry);
       });
     } catch (error) {
       this.subscriptions.remove(entry);
@@ -276,6 +302,7 @@ export class TradewireClient {
     this.setState('closed');
     this.requests.rejectAll(() => new ConnectionClosedError('the client was closed'));
     this.subscriptions.clear();
+    this.prices.reset();
     if (socket) closeQuietly(socket, CLOSE_CODES.normal, 'client closed');
   }
 
@@ -366,8 +393,8 @@ export class TradewireClient {
 
   private async resubscribe(socket: SocketLike, channel: Channel): Promise<void> {
     const since = channel === 'orders' ? this.positions.orderSeq(this.userId) : undefined;
-    const message: SubscribeRequest =
-      since === undefined ? { type: 'subscribe', channel } : { type: 'subscribe', channel, since };
+    // The confirmed handlers' symbols; a subscribe still waiting in the queue adds its own after.
+    const message = subscribeRequest(channel, this.subscriptions.activeEntries(channel), since);
     try {
       await this.sendNow(socket, message, (reply) => this.onSubscribed(channel, reply, since));
     } catch (error) {
@@ -385,6 +412,7 @@ export class TradewireClient {
     this.stopWatchdog();
     const wasOpen = this.currentState === 'open';
     this.subscriptions.socketLost();
+    this.prices.reset();
     this.requests.rejectSent(
       () => new ConnectionClosedError(`connection lost (close code ${closeCode ?? 'none'}) before the reply arrived`),
     );
@@ -479,14 +507,32 @@ export class TradewireClient {
   private async unsubscribe(entry: SubscriptionEntry): Promise<void> {
     if (!this.subscriptions.remove(entry)) return;
     const { channel } = entry;
-    // Other handlers still use the server subscription, or there is none on this socket
-    // (it was lost with the connection, and is not restored without handlers).
-    if (this.subscriptions.count(channel) > 0 || !this.subscriptions.isOnServer(channel)) return;
+    // There is no server subscription on this socket: it was lost with the connection, and is
+    // not restored without handlers.
+    if (!this.subscriptions.isOnServer(channel)) return;
+    if (this.subscriptions.count(channel) > 0) {
+      // Other handlers still use the server subscription; on `prices` they may need fewer symbols.
+      if (channel === 'prices') await this.narrowPrices();
+      return;
+    }
     this.subscriptions.markOffServer(channel);
+    if (channel === 'prices') this.prices.reset();
     try {
       await this.request({ type: 'unsubscribe', channel });
     } catch (error) {
       if (error instanceof ConnectionClosedError) return; // no connection, no subscription
+      throw error;
+    }
+  }
+
+  /** Asks the server for the symbols the remaining `prices` handlers want, when that is fewer. */
+  private async narrowPrices(): Promise<void> {
+    const message = subscribeRequest('prices', this.subscriptions.entries('prices'), undefined);
+    if (this.prices.isOnServer(message.symbols ?? null)) return;
+    try {
+      await this.request(message, (reply) => this.onSubscribed('prices', reply, undefined));
+    } catch (error) {
+      if (error instanceof ConnectionClosedError) return; // the next connection asks for the right set
       throw error;
     }
   }
@@ -511,7 +557,7 @@ export class TradewireClient {
         this.onErrorMessage(message);
         return;
       case 'price':
-        this.deliver(this.subscriptions.activeEntries('prices'), message);
+        this.onPrice(message);
         return;
       case 'order_filled':
       case 'order_rejected':
@@ -565,12 +611,36 @@ export class TradewireClient {
     this.emitError(new ServerError(code, text));
   }
 
-  private onSubscribed(channel: Channel, reply: SubscribedMessage, sentSince: number | undefined): void {
+  /** `joining`: the handler this reply confirms, when it is a new one. */
+  private onSubscribed(
+    channel: Channel,
+    reply: SubscribedMessage,
+    sentSince: number | undefined,
+    joining?: SubscriptionEntry,
+  ): void {
     this.subscriptions.markOnServer(channel);
+    if (channel === 'prices') {
+      const before = this.prices.acknowledged(reply.symbols);
+      // The gateway repeats no price the socket already has live: a joining handler gets those
+      // from here, synchronously, before any frame behind the reply.
+      if (joining) {
+        for (const message of this.prices.alreadyLive(joining.symbols, before)) this.deliver([joining], message);
+      }
+    }
     if (channel === 'orders') this.positions.onOrdersSubscribed(this.userId, reply, sentSince);
     if (reply.recovered === false && (channel === 'orders' || channel === 'portfolio')) {
       this.listeners.emit('resync', channel);
     }
+  }
+
+  private onPrice(message: PriceMessage): void {
+    if (typeof message.symbol !== 'string') {
+      this.logger.warn('tradewire client: dropped a price without a symbol');
+      return;
+    }
+    this.prices.received(message);
+    const entries = this.subscriptions.activeEntries('prices').filter((entry) => wants(entry.symbols, message.symbol));
+    this.deliver(entries, message);
   }
 
   private onOrderEvent(message: OrderFilledMessage | OrderRejectedMessage): void {
@@ -608,6 +678,39 @@ export class TradewireClient {
     }
     this.listeners.emit('error', error);
   }
+}
+
+/**
+ * The `symbols` of `subscribe()` as a filter (null: every symbol). Checked here with the
+ * protocol's own rules, so a bad set fails before it is sent, with the code the gateway would
+ * answer.
+ */
+function symbolsOption(channel: Channel, options: SubscribeOptions | undefined): SymbolFilter {
+  const symbols = options?.symbols;
+  if (symbols === undefined) return null;
+  if (channel !== 'prices') {
+    throw new ServerError('invalid_message', `subscribe(): symbols applies to prices only, not ${channel}`, {
+      channel,
+    });
+  }
+  const parsed = parseSymbolList(symbols);
+  if (!parsed.ok) throw new ServerError('invalid_message', `subscribe(): ${parsed.message}`, { channel });
+  return new Set(parsed.symbols);
+}
+
+/** The subscribe request of `channel` for `entries`; on `prices`, the union of their symbols. */
+function subscribeRequest(
+  channel: Channel,
+  entries: readonly SubscriptionEntry[],
+  since: number | undefined,
+): SubscribeRequest {
+  const request: SubscribeRequest =
+    since === undefined ? { type: 'subscribe', channel } : { type: 'subscribe', channel, since };
+  if (channel === 'prices') {
+    const symbols = unionOf(entries.map((entry) => entry.symbols));
+    if (symbols !== null) request.symbols = symbols;
+  }
+  return request;
 }
 
 function checkedUserId(reply: AuthOkMessage): number {

@@ -13,6 +13,7 @@
  * });
  *
  * await client.subscribe('prices', (tick) => showPrice(tick.symbol, tick.price));
+ * await client.subscribe('prices', (tick) => drawChart(tick), { symbols: ['BTC'] }); // BTC only
  * try {
  *   const { userId } = await client.auth(sessionToken);
  *   const stop = await client.subscribe('orders', (event) => {
@@ -46,6 +47,14 @@
  *   refused resubscription ends that subscription, also with an `error` event. Transient
  *   answers (`rate_limited`, `broker_unavailable`, `internal_error`, no reply) are retried
  *   on a new connection instead.
+ * - `prices` with `symbols`: one server subscription per client, to the union of every
+ *   handler's symbols (every symbol when a handler passed none); each handler gets only its
+ *   own symbols. A joining handler first gets the latest price of each of its symbols (the
+ *   server's snapshot for symbols new on the socket, the client's last received price for
+ *   those already live, which the server does not repeat); unsubscribing a handler narrows the
+ *   server's set. The same union is asked for again after a reconnect. One unknown symbol
+ *   (`unknown_symbol`) refuses the whole request, so a `subscribe()` made while another one
+ *   naming an unknown symbol is still in flight is refused too (its request carries the union).
  * - Delivery positions: an order event whose `seq` is not above the last one seen for its
  *   user is a duplicate and is dropped; so is a portfolio whose `version` is not above the
  *   last one (a handler that just subscribed still gets its snapshot). `recovered:false`
@@ -59,7 +68,7 @@
  * - Handlers and listeners that throw are logged through `logger.warn`; delivery goes on.
  */
 export { connect, TradewireClient } from './client.ts';
-export type { ClientOptions, ConnectionState, ResyncChannel } from './client.ts';
+export type { ClientOptions, ConnectionState, ResyncChannel, SubscribeOptions } from './client.ts';
 export { ServerError, ConnectionClosedError } from './errors.ts';
 export { TimeoutError } from '@repo/retry';
 export { nextReconnectAttempt } from './backoff.ts';

@@ -1,9 +1,12 @@
 import type { Channel, EventMessage } from '@repo/protocol';
+import type { SymbolFilter } from './price-symbols.ts';
 
 /** One `subscribe()` call: its handler, and whether the server has confirmed it. */
 export interface SubscriptionEntry {
   readonly channel: Channel;
   readonly handler: (message: EventMessage) => void;
+  /** On `prices`: the symbols this handler wants (null: every symbol). Null on other channels. */
+  readonly symbols: SymbolFilter;
   /** Set by the `subscribed` reply: only active entries receive messages and are resubscribed. */
   active: boolean;
   /**
@@ -24,8 +27,8 @@ export class SubscriptionRegistry {
   private readonly byChannel = new Map<Channel, Set<SubscriptionEntry>>();
   private readonly onServer = new Set<Channel>();
 
-  add(channel: Channel, handler: (message: EventMessage) => void): SubscriptionEntry {
-    const entry: SubscriptionEntry = { channel, handler, active: false, awaitingSnapshot: false };
+  add(channel: Channel, handler: (message: EventMessage) => void, symbols: SymbolFilter = null): SubscriptionEntry {
+    const entry: SubscriptionEntry = { channel, handler, symbols, active: false, awaitingSnapshot: false };
     let set = this.byChannel.get(channel);
     if (!set) {
       set = new Set();
@@ -50,6 +53,11 @@ export class SubscriptionRegistry {
   /** How many handlers (confirmed or in flight) a channel has. */
   count(channel: Channel): number {
     return this.byChannel.get(channel)?.size ?? 0;
+  }
+
+  /** Every handler of `channel`, confirmed or in flight. */
+  entries(channel: Channel): SubscriptionEntry[] {
+    return [...(this.byChannel.get(channel) ?? [])];
   }
 
   /** The confirmed handlers of `channel`, copied so a handler may unsubscribe while called. */

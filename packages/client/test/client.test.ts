@@ -153,6 +153,110 @@ test('subscribe delivers the channel messages; the last unsubscribe ends the ser
   await stopSecond(); // idempotent
 });
 
+test('prices with symbols: the server is asked for them, the handler gets only them, snapshot included', async () => {
+  const { gateway, client } = await setup();
+  for (const symbol of ['SOL', 'BTC', 'ETH']) gateway.publishPrice(price(symbol, '1'));
+  const btc = collector<PriceMessage>(gateway);
+  await client.subscribe('prices', btc.handler, { symbols: ['BTC', 'BTC'] });
+  const connection = await gateway.connection(0);
+  assert.deepEqual(connection.received.at(-1), { type: 'subscribe', channel: 'prices', symbols: ['BTC'], id: 1 });
+  for (const symbol of ['SOL', 'BTC', 'ETH']) gateway.publishPrice(price(symbol, '2'));
+  await client.ping();
+  assert.deepEqual(
+    btc.messages.map((m) => `${m.symbol} ${m.price}`),
+    ['BTC 1', 'BTC 2'],
+  );
+});
+
+test('handlers with different symbols share the union; each gets its symbols, the latest of each once', async () => {
+  const { gateway, client } = await setup();
+  for (const symbol of ['SOL', 'BTC', 'ETH']) gateway.publishPrice(price(symbol, '1'));
+  const btc = collector<PriceMessage>(gateway);
+  const btcEth = collector<PriceMessage>(gateway);
+  const every = collector<PriceMessage>(gateway);
+  await client.subscribe('prices', btc.handler, { symbols: ['BTC'] });
+  gateway.publishPrice(price('BTC', '2'));
+  await btc.atLeast(2);
+
+  // BTC is live on the socket: the server repeats it for nobody, the client hands its latest over.
+  const stopBtcEth = await client.subscribe('prices', btcEth.handler, { symbols: ['ETH', 'BTC'] });
+  const connection = await gateway.connection(0);
+  assert.deepEqual(connection.received.at(-1)!.symbols, ['BTC', 'ETH']);
+  const stopEvery = await client.subscribe('prices', every.handler);
+  assert.equal(connection.received.at(-1)!.symbols, undefined, 'one handler wants every symbol');
+  for (const symbol of ['SOL', 'BTC', 'ETH']) gateway.publishPrice(price(symbol, '3'));
+  await client.ping();
+  const seen = (c: { messages: PriceMessage[] }) => c.messages.map((m) => `${m.symbol} ${m.price}`).sort();
+  assert.deepEqual(seen(btc), ['BTC 1', 'BTC 2', 'BTC 3']);
+  assert.deepEqual(seen(btcEth), ['BTC 2', 'BTC 3', 'ETH 1', 'ETH 3']);
+  assert.deepEqual(seen(every), ['BTC 2', 'BTC 3', 'ETH 1', 'ETH 3', 'SOL 1', 'SOL 3']);
+
+  // Unsubscribing narrows the server's set to what the remaining handlers want.
+  await stopEvery();
+  assert.deepEqual(connection.received.at(-1), {
+    type: 'subscribe',
+    channel: 'prices',
+    symbols: ['BTC', 'ETH'],
+    id: connection.received.at(-1)!.id,
+  });
+  await stopBtcEth();
+  assert.deepEqual(connection.received.at(-1)!.symbols, ['BTC']);
+  assert.deepEqual([...connection.priceSymbols!], ['BTC']);
+});
+
+test('a bad symbol set is refused before it is sent; an unknown symbol is refused by the server', async () => {
+  const { gateway, client } = await setup();
+  const connection = await gateway.connection(0);
+  await client.ping();
+  for (const symbols of [[], ['btc'], ['B'.repeat(17)], Array.from({ length: 101 }, () => 'SOL')]) {
+    await assert.rejects(
+      client.subscribe('prices', () => {}, { symbols }),
+      { code: 'invalid_message', channel: 'prices' },
+    );
+  }
+  await assert.rejects(
+    client.subscribe('orders', () => {}, { symbols: ['BTC'] }),
+    { code: 'invalid_message' },
+  );
+  assert.deepEqual(types(connection), ['ping'], 'nothing was sent');
+
+  const btc = collector<PriceMessage>(gateway);
+  await client.subscribe('prices', btc.handler, { symbols: ['BTC'] });
+  await assert.rejects(
+    client.subscribe('prices', () => {}, { symbols: ['DOGE'] }),
+    { code: 'unknown_symbol', channel: 'prices' },
+  );
+  gateway.publishPrice(price('BTC', '5'));
+  await btc.atLeast(1);
+  assert.deepEqual([...connection.priceSymbols!], ['BTC'], 'the refused request changed nothing');
+});
+
+test('a reconnect resubscribes prices with the union of the handlers, which keep their own symbols', async () => {
+  const { gateway, client } = await setup();
+  const sol = collector<PriceMessage>(gateway);
+  const eth = collector<PriceMessage>(gateway);
+  await client.subscribe('prices', sol.handler, { symbols: ['SOL'] });
+  await client.subscribe('prices', eth.handler, { symbols: ['ETH'] });
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await reconnected;
+  const second = await gateway.connection(1);
+  assert.deepEqual(
+    second.received.filter((m) => m.type === 'subscribe').map((m) => m.symbols),
+    [['SOL', 'ETH']],
+  );
+  for (const symbol of ['SOL', 'BTC', 'ETH']) gateway.publishPrice(price(symbol, '9'));
+  await client.ping();
+  assert.deepEqual(
+    sol.messages.map((m) => m.symbol),
+    ['SOL'],
+  );
+  assert.deepEqual(
+    eth.messages.map((m) => m.symbol),
+    ['ETH'],
+  );
+});
+
 test('state events run connecting → open → reconnecting → open → closed', async () => {
   const { gateway, client } = await setup();
   const states: ConnectionState[] = [client.state];

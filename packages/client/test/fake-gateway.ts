@@ -5,13 +5,22 @@ import type { OrderFilledMessage, OrderRejectedMessage, PortfolioMessage, PriceM
 
 export type OrderMessage = OrderFilledMessage | OrderRejectedMessage;
 /** A client frame as received: parsed, not trusted. */
-export type Received = { type: string; id?: unknown; token?: string; channel?: string; since?: number };
+export type Received = {
+  type: string;
+  id?: unknown;
+  token?: string;
+  channel?: string;
+  since?: number;
+  symbols?: string[];
+};
 
 export interface FakeConnection {
   readonly socket: WebSocket;
   readonly received: Received[];
   userId: number | undefined;
   readonly channels: Set<string>;
+  /** The `prices` symbols in force: null for every symbol. */
+  priceSymbols: ReadonlySet<string> | null;
   closed: boolean;
   /** `stopAnswering()` froze it: nothing is sent to it any more. */
   frozen: boolean;
@@ -35,6 +44,10 @@ export class FakeGateway {
   readonly retainedFrom = new Map<number, number>();
   readonly portfolios = new Map<number, PortfolioMessage>();
   readonly connections: FakeConnection[] = [];
+  /** The symbols `subscribe prices` may name; others get `unknown_symbol`. */
+  readonly servedSymbols = new Set(['SOL', 'BTC', 'ETH']);
+  /** The latest price per symbol, for the `prices` snapshot. */
+  readonly latestPrices = new Map<string, PriceMessage>();
   /** When false, behaves like a server without delivery positions (no seq on `subscribed`). */
   sendsPositions = true;
   /** Returns true to take a message over (the default reply is then not sent). */
@@ -50,6 +63,7 @@ export class FakeGateway {
         received: [],
         userId: undefined,
         channels: new Set(),
+        priceSymbols: null,
         closed: false,
         frozen: false,
       };
@@ -98,6 +112,7 @@ export class FakeGateway {
         if (PRIVATE.has(channel) && connection.userId === undefined) {
           return this.send(connection, { type: 'error', code: 'auth_required', message: channel, id });
         }
+        if (channel === 'prices') return this.subscribePrices(connection, message);
         connection.channels.add(channel);
         if (channel === 'orders') return this.subscribeOrders(connection, connection.userId!, message);
         this.send(connection, { type: 'subscribed', channel, id });
@@ -112,6 +127,30 @@ export class FakeGateway {
         return this.send(connection, { type: 'pong', id });
       default:
         return this.send(connection, { type: 'error', code: 'invalid_message', message: 'unknown type', id });
+    }
+  }
+
+  /**
+   * Like the gateway: a later subscribe replaces the set; the snapshot brings the latest price
+   * of the symbols that were not live on the socket before, and nothing else.
+   */
+  private subscribePrices(connection: FakeConnection, message: Received): void {
+    const unknown = (message.symbols ?? []).filter((symbol) => !this.servedSymbols.has(symbol));
+    if (unknown.length > 0) {
+      return this.send(connection, { type: 'error', code: 'unknown_symbol', message: unknown.join(), id: message.id });
+    }
+    const before = connection.channels.has('prices') ? connection.priceSymbols : new Set<string>();
+    const now = message.symbols === undefined ? null : new Set(message.symbols);
+    connection.channels.add('prices');
+    connection.priceSymbols = now;
+    this.send(connection, {
+      type: 'subscribed',
+      channel: 'prices',
+      id: message.id,
+      ...(message.symbols === undefined ? {} : { symbols: message.symbols }),
+    });
+    for (const [symbol, price] of this.latestPrices) {
+      if (covers(now, symbol) && !covers(before, symbol)) this.send(connection, price);
     }
   }
 
@@ -163,7 +202,10 @@ export class FakeGateway {
   }
 
   publishPrice(price: PriceMessage): void {
-    for (const c of this.connections) if (c.channels.has('prices')) this.send(c, price);
+    this.latestPrices.set(price.symbol, price);
+    for (const c of this.connections) {
+      if (c.channels.has('prices') && covers(c.priceSymbols, price.symbol)) this.send(c, price);
+    }
   }
 
   /** Kills every open socket without a closing handshake (a crashed node, a lost network). */
@@ -220,6 +262,8 @@ export class FakeGateway {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
+
+const covers = (set: ReadonlySet<string> | null, symbol: string) => set === null || set.has(symbol);
 
 let nextOrderId = 1;
 

@@ -8,6 +8,8 @@ export const ERROR_CODES = [
   'invalid_json',
   'invalid_message',
   'unknown_channel',
+  /** `subscribe prices` naming a symbol the gateway does not serve (not in its configured symbols). */
+  'unknown_symbol',
   'auth_required',
   'auth_failed',
   'rate_limited',

@@ -6,7 +6,18 @@ export type RequestId = string | number;
 
 // Client → server
 type AuthRequest = { type: 'auth'; token: string; id?: RequestId };
-export type SubscribeRequest = { type: 'subscribe'; channel: Channel; since?: number; id?: RequestId };
+export type SubscribeRequest = {
+  type: 'subscribe';
+  channel: Channel;
+  /** On `orders`: replay the events after this sequence number. */
+  since?: number;
+  /**
+   * On `prices`: only these symbols' ticks (deduplicated, at most `MAX_SUBSCRIBE_SYMBOLS`);
+   * absent, every symbol. A later subscribe replaces the set.
+   */
+  symbols?: string[];
+  id?: RequestId;
+};
 type UnsubscribeRequest = { type: 'unsubscribe'; channel: Channel; id?: RequestId };
 type PingRequest = { type: 'ping'; id?: RequestId };
 export type ClientMessage = AuthRequest | SubscribeRequest | UnsubscribeRequest | PingRequest;
@@ -21,6 +32,8 @@ export type SubscribedMessage = {
   recovered?: boolean;
   /** On `orders`: the user's latest order-event sequence number. */
   seq?: number;
+  /** On `prices` subscribed with `symbols`: the set now in force. Absent: every symbol. */
+  symbols?: string[];
 };
 type UnsubscribedMessage = { type: 'unsubscribed'; channel: Channel; id?: RequestId };
 type PongMessage = { type: 'pong'; id?: RequestId };

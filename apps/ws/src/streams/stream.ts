@@ -16,6 +16,8 @@ export interface StreamSink {
   sendFrame(frame: Buffer): boolean;
   /** Writes a frame that a newer one with the same key replaces while the socket is slow. */
   sendLatest(key: string, frame: Buffer): boolean;
+  /** Drops the frames held by `sendLatest` whose key `drop` accepts: no longer wanted. */
+  forgetLatest(drop: (key: string) => boolean): void;
   /** Resolves once the socket's send buffer is below the soft limit (or it closed). */
   whenDrained(): Promise<void>;
   /** Closes the socket with 4008. */

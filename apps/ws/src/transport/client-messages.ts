@@ -1,4 +1,11 @@
-import { isChannel, type ClientMessage, type ErrorCode, type RequestId } from '@repo/protocol';
+import {
+  isChannel,
+  parseSymbolList,
+  type ClientMessage,
+  type ErrorCode,
+  type RequestId,
+  type SubscribeRequest,
+} from '@repo/protocol';
 
 /** A client frame decoded into a request, or the error to answer it with. */
 export type ParsedClientMessage =
@@ -9,8 +16,10 @@ const MAX_TOKEN_LENGTH = 4096;
 
 /**
  * Decodes one client frame. Never throws. Unknown fields are ignored (a newer client may send
- * more); a wrong or missing known field is `invalid_message`; a channel name that is not one
- * of ours is `unknown_channel`. The request `id` is echoed on the error when it is valid.
+ * more); a wrong or missing known field is `invalid_message` (so is `symbols` on a channel other
+ * than `prices`); a channel name that is not one of ours is `unknown_channel`. The request `id`
+ * is echoed on the error when it is valid. Whether the `symbols` are served is the price
+ * channel's to say (`unknown_symbol`): it knows the configured ones.
  *
  * Hand-written rather than zod: it runs for every client frame and the shapes are four flat
  * objects.
@@ -70,7 +79,14 @@ export function parseClientMessage(data: Buffer | ArrayBuffer | Buffer[], isBina
       if (since !== undefined && !(typeof since === 'number' && Number.isSafeInteger(since) && since >= 0)) {
         return invalid('"since" must be a non-negative integer', id);
       }
-      return { ok: true, message: withId(since === undefined ? { type, channel } : { type, channel, since }) };
+      const request: SubscribeRequest = since === undefined ? { type, channel } : { type, channel, since };
+      if (Object.hasOwn(fields, 'symbols')) {
+        if (channel !== 'prices') return invalid('"symbols" applies to the prices channel only', id);
+        const symbols = parseSymbolList(fields.symbols);
+        if (!symbols.ok) return invalid(symbols.message, id);
+        request.symbols = symbols.symbols;
+      }
+      return { ok: true, message: withId(request) };
     }
     case 'ping':
       return { ok: true, message: withId({ type: 'ping' }) };

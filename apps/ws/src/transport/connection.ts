@@ -205,6 +205,20 @@ export class Connection {
     return false;
   }
 
+  /**
+   * Drops the held frames whose key `drop` accepts, unwritten and uncounted: their stream no
+   * longer wants them (a subscription that dropped the symbol, or ended).
+   */
+  forgetLatest(drop: (key: string) => boolean): void {
+    const held = this.#conflated;
+    if (held === null) return;
+    for (const [key, frame] of held) {
+      if (!drop(key)) continue;
+      held.delete(key);
+      this.#conflatedBytes -= frame.length;
+    }
+  }
+
   #flushConflated(): void {
     const held = this.#conflated;
     this.#conflated = null;
