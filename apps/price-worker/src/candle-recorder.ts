@@ -1,0 +1,228 @@
+import {
+  CANDLE_INTERVALS,
+  CANDLE_WRITER_LOCK_KEY,
+  createCandlesRepository,
+  type CandleInterval,
+  type Database,
+  type SingleWriter,
+} from '@repo/db';
+import { silentLogger, type Logger } from '@repo/log';
+import { withTimeout } from '@repo/retry';
+import { CandleAggregator, type CandleAggregatorStats } from './candle-aggregator.ts';
+
+/** How long candles of each interval are kept, in ms; null keeps them forever. */
+export type CandleRetention = Readonly<Record<CandleInterval, number | null>>;
+
+/** 1 s candles for 6 hours, 1 m candles for 30 days, 1 h candles forever. */
+export const DEFAULT_CANDLE_RETENTION: CandleRetention = Object.freeze({
+  '1s': 6 * 3_600_000,
+  '1m': 30 * 86_400_000,
+  '1h': null,
+});
+
+export interface CandleRecorderOptions {
+  /** The database the candles go to; the recorder opens its single writer (`openSingleWriter`). */
+  db: Pick<Database, 'openSingleWriter'>;
+  /** Retention per interval (default `DEFAULT_CANDLE_RETENTION`). */
+  retention?: Partial<CandleRetention>;
+  /** Time between flushes of the changed candles (default 1000 ms). */
+  flushIntervalMs?: number;
+  /** Time between retention passes (default 60000 ms). */
+  pruneIntervalMs?: number;
+  /** Rows deleted per statement by a retention pass, repeated until caught up (default 5000). */
+  pruneBatchSize?: number;
+  /** Closed candles kept while the database cannot take them (default 100000). */
+  maxPending?: number;
+  /** The advisory lock that makes one writer per database (default `CANDLE_WRITER_LOCK_KEY`). */
+  lockKey?: number;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface FlushResult {
+  /** True when this process holds the writer lock. */
+  writer: boolean;
+  /** Candle rows written (0 when standing by or when the write failed). */
+  written: number;
+  /** The write failed; the rows go out with the next flush. */
+  failed: boolean;
+}
+
+export interface CandleRecorderStats extends CandleAggregatorStats {
+  writer: boolean;
+  flushes: number;
+  written: number;
+  failedFlushes: number;
+  /** Candle rows handed to another writer's care while this process stood by. */
+  discarded: number;
+  pruned: number;
+}
+
+export interface CandleRecorder {
+  /** Adds a published price to the open candles: in memory, never waits, never throws. */
+  record(event: { symbol: string; price: string; timestamp: string }): void;
+  /** Flushes every `flushIntervalMs` and prunes every `pruneIntervalMs`. */
+  start(): void;
+  /** One flush now: becomes the writer if it can, then writes what changed. Never rejects. */
+  flush(): Promise<FlushResult>;
+  /** One retention pass now (when the writer), until caught up; returns the rows deleted. Never rejects. */
+  prune(): Promise<number>;
+  /** Stops the timers, flushes a last time and gives the writer lock up. */
+  close(): Promise<void>;
+  stats(): CandleRecorderStats;
+}
+
+const MIN_FLUSH_INTERVAL_MS = 10;
+/** The last flush on close may not hold a shutdown up for long: the launcher exits within 5 s. */
+const FINAL_FLUSH_TIMEOUT_MS = 2000;
+
+/**
+ * Candles of every published price, written by one process per database. Each process that
+ * runs it aggregates its ticks in memory (`CandleAggregator`); every `flushIntervalMs` the
+ * holder of the writer lock upserts the candles that changed (open ones included, so the
+ * database is at most one flush behind). A process that cannot get the lock stands by: it
+ * keeps its open candles, drops the closed ones (the writer has its own), and takes over when
+ * the writer's connection goes away. Retention deletes old candles in bounded batches.
+ */
+export function createCandleRecorder(options: CandleRecorderOptions): CandleRecorder {
+  const logger = options.logger ?? silentLogger;
+  const now = options.now ?? Date.now;
+  const flushIntervalMs = options.flushIntervalMs ?? 1000;
+  if (!Number.isInteger(flushIntervalMs) || flushIntervalMs < MIN_FLUSH_INTERVAL_MS) {
+    throw new RangeError(`candle recorder: flushIntervalMs must be an integer of at least ${MIN_FLUSH_INTERVAL_MS}`);
+  }
+  const pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
+  const pruneBatchSize = options.pruneBatchSize ?? 5000;
+  for (const [name, value] of [
+    ['pruneIntervalMs', pruneIntervalMs],
+    ['pruneBatchSize', pruneBatchSize],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(`candle recorder: ${name} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  const retention: CandleRetention = { ...DEFAULT_CANDLE_RETENTION, ...options.retention };
+  for (const interval of CANDLE_INTERVALS) {
+    const ms = retention[interval];
+    if (ms !== null && (!Number.isSafeInteger(ms) || ms < 1)) {
+      throw new RangeError(`candle recorder: retention of ${interval} must be a positive integer of ms or null`);
+    }
+  }
+
+  const aggregator = new CandleAggregator({ maxPending: options.maxPending });
+  const writer: SingleWriter = options.db.openSingleWriter(options.lockKey ?? CANDLE_WRITER_LOCK_KEY);
+  const counts = { flushes: 0, written: 0, failedFlushes: 0, discarded: 0, pruned: 0 };
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  let closed = false;
+  let lastPruneAt = Number.NEGATIVE_INFINITY;
+  // Flushes and prunes run one after another on this chain, whoever asks for them.
+  let chain: Promise<unknown> = Promise.resolve();
+  let failingSince: number | null = null;
+  let wasWriter: boolean | null = null;
+
+  function serial<T>(work: () => Promise<T>): Promise<T> {
+    const result = chain.then(work);
+    chain = result.catch(() => undefined);
+    return result;
+  }
+
+  async function runFlush(): Promise<FlushResult> {
+    counts.flushes++;
+    const isWriter = await writer.tryAcquire();
+    if (isWriter !== wasWriter) {
+      if (isWriter) logger.info('this process writes the candles');
+      else logger.info('another process writes the candles; standing by');
+      wasWriter = isWriter;
+    }
+    const rows = aggregator.drain();
+    if (!isWriter) {
+      counts.discarded += rows.length;
+      return { writer: false, written: 0, failed: false };
+    }
+    if (rows.length === 0) return { writer: true, written: 0, failed: false };
+    try {
+      await writer.run((db) => createCandlesRepository(db).upsert(rows));
+      counts.written += rows.length;
+      if (failingSince !== null) logger.info({ failedForMs: now() - failingSince }, 'candles written again');
+      failingSince = null;
+      return { writer: true, written: rows.length, failed: false };
+    } catch (err) {
+      counts.failedFlushes++;
+      aggregator.requeue(rows);
+      // One warning per outage; the rows wait in memory (bounded) for the next flush.
+      if (failingSince === null) {
+        failingSince = now();
+        logger.warn({ err: (err as Error).message, rows: rows.length }, 'candles not written, kept for the next flush');
+      }
+      return { writer: writer.isWriter, written: 0, failed: true };
+    }
+  }
+
+  async function runPrune(): Promise<number> {
+    lastPruneAt = now();
+    if (!writer.isWriter) return 0;
+    let total = 0;
+    try {
+      for (const interval of CANDLE_INTERVALS) {
+        const keepMs = retention[interval];
+        if (keepMs === null) continue;
+        const before = now() - keepMs;
+        for (;;) {
+          const deleted = await writer.run((db) => createCandlesRepository(db).prune(interval, before, pruneBatchSize));
+          total += deleted;
+          if (deleted < pruneBatchSize || closed) break;
+          // Flushes and the rest of the process get their turn between batches.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      }
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'candle retention pass failed; tried again later');
+    }
+    counts.pruned += total;
+    if (total > 0) logger.debug({ deleted: total }, 'old candles deleted');
+    return total;
+  }
+
+  function schedule(): void {
+    timer = setTimeout(() => {
+      void serial(async () => {
+        await runFlush();
+        if (now() - lastPruneAt >= pruneIntervalMs) await runPrune();
+      }).finally(() => {
+        if (running) schedule();
+      });
+    }, flushIntervalMs);
+    timer.unref();
+  }
+
+  return {
+    record(event) {
+      const timeMs = Date.parse(event.timestamp);
+      if (!Number.isFinite(timeMs)) return;
+      aggregator.add(event.symbol, event.price, timeMs);
+    },
+    start() {
+      if (running || closed) return;
+      running = true;
+      schedule();
+    },
+    flush: () => serial(runFlush),
+    prune: () => serial(runPrune),
+    async close() {
+      if (closed) return;
+      running = false;
+      clearTimeout(timer);
+      try {
+        await withTimeout(serial(runFlush), FINAL_FLUSH_TIMEOUT_MS, 'last candle flush');
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'last candle flush did not finish; open candles not written');
+      }
+      closed = true;
+      await writer.close();
+    },
+    stats() {
+      return { ...aggregator.stats(), ...counts, writer: writer.isWriter };
+    },
+  };
+}
