@@ -7,6 +7,7 @@ import { createRedisClient } from '@repo/redis';
 import { createApi } from '@repo/api';
 import { createGateway, type Gateway } from '@repo/ws';
 import {
+  createCandleRecorder,
   createPriceWorker,
   createPythSource,
   createSimulatedSource,
@@ -19,7 +20,7 @@ import type { Config, Role } from './config.ts';
 export interface RunningSystem {
   roles: Set<Role>;
   broker: Broker;
-  db: Database | null;
+  db: Database;
   /** Base URL of the API (`http://host:port`), when the api role runs. */
   apiUrl: string | null;
   /** URL of the gateway (`ws://host:port`), when the ws role runs. */
@@ -51,15 +52,12 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
       : new MemoryBroker({ logger: logger.child({ part: 'broker' }) });
     stops.push(() => broker.close());
 
-    let db: Database | null = null;
-    if (roles.has('api') || roles.has('ws')) {
-      const opened = await openDatabase({
-        ...(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }),
-        logger: logger.child({ part: 'db' }),
-      });
-      db = opened;
-      stops.push(() => opened.close());
-    }
+    // Every role uses the database: the worker writes the candles of the prices it publishes.
+    const db = await openDatabase({
+      ...(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }),
+      logger: logger.child({ part: 'db' }),
+    });
+    stops.push(() => db.close());
 
     let apiUrl: string | null = null;
     let wsUrl: string | null = null;
@@ -67,19 +65,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 
     // The worker first: in the all-in-one mode a price exists before the first order arrives.
     if (roles.has('worker')) {
-      const worker = await startPriceWorker(config, broker, logger, stops);
+      const worker = await startPriceWorker(config, broker, db, logger, stops);
       stops.push(() => worker.stop());
     }
 
-    if (roles.has('ws') && db) {
+    if (roles.has('ws')) {
       const gateway: Gateway = await createGateway({
         broker,
         sessions: createSessionStore(db),
-        loadPortfolio: (userId) => db!.getPortfolioEvent(userId),
+        loadPortfolio: (userId) => db.getPortfolioEvent(userId),
         // The replay history is the outbox itself: durable, shared by every gateway node, and
         // untouched by a Redis restart.
         history: {
-          read: (userId, afterSeq, limit, maxBytes) => db!.outbox.orderHistory(userId, afterSeq, limit, maxBytes),
+          read: (userId, afterSeq, limit, maxBytes) => db.outbox.orderHistory(userId, afterSeq, limit, maxBytes),
         },
         symbols: config.symbols,
         allowedOrigins: config.allowedOrigins,
@@ -90,7 +88,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
       stops.push(() => gateway.close());
     }
 
-    if (roles.has('api') && db) {
+    if (roles.has('api')) {
       const staticDir = resolve(config.staticDir);
       // Rate-limit counters in Redis hold across API processes; a client of their own.
       let rateLimitRedis;
@@ -150,9 +148,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 async function startPriceWorker(
   config: Config,
   broker: Broker,
+  db: Database,
   logger: Logger,
   stops: (() => Promise<void>)[],
 ): Promise<PriceWorker> {
+  // Stopped after the worker (stops run in reverse), so the last ticks reach the last flush.
+  const candles = createCandleRecorder({
+    db,
+    retention: config.candleRetentionMs,
+    flushIntervalMs: config.candleFlushIntervalMs,
+    logger: logger.child({ part: 'candles' }),
+  });
+  stops.push(() => candles.close());
+  candles.start();
   let source: PriceSource;
   let stream: PriceStream | undefined;
   if (config.priceSource === 'pyth') {
@@ -177,6 +185,7 @@ async function startPriceWorker(
     publisher: createEventPublisher(broker),
     symbols: config.symbols,
     intervalMs: config.priceIntervalMs,
+    onPublished: (event) => candles.record(event),
     logger: logger.child({ part: 'worker' }),
   });
   await worker.tick().catch((err: unknown) => logger.warn({ err }, 'first price tick failed'));
