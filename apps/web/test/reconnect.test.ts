@@ -81,19 +81,23 @@ test('the gateway stops and starts again: Reconnecting, then Live, prices flow a
   await late.page.goto('/');
   await lateUi.waitForStatus('Reconnecting');
 
-  // After the reconnect the page reloads orders and portfolio over REST.
+  // After the reconnect the page reloads orders and portfolio over REST, and the chart refetches
+  // the candles of the time it missed.
   const isGet = (path: string) => (r: { url(): string; request(): { method(): string } }) =>
     new URL(r.url()).pathname === path && r.request().method() === 'GET';
   const reloaded = Promise.all([
     page.waitForResponse(isGet('/orders'), { timeout: 45_000 }),
     page.waitForResponse(isGet('/portfolio'), { timeout: 45_000 }),
+    page.waitForResponse(isGet('/candles'), { timeout: 45_000 }),
   ]);
   gateway = new TradewireProcess(['ws'], env);
   await gateway.ready;
   await ui.waitForStatus('Live', 30_000);
-  const [ordersResponse, portfolioResponse] = await reloaded;
+  const [ordersResponse, portfolioResponse, candlesResponse] = await reloaded;
   assert.equal(ordersResponse.status(), 200);
   assert.equal(portfolioResponse.status(), 200);
+  assert.equal(candlesResponse.status(), 200);
+  assert.equal(new URL(candlesResponse.url()).searchParams.get('symbol'), 'SOL');
   await ui.waitForPriceChanges(2);
   await ui.orderRow(orderId).waitFor();
   await page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.5000');
