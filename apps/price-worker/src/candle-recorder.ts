@@ -3,6 +3,7 @@ import {
   CANDLE_WRITER_LOCK_KEY,
   createCandlesRepository,
   type CandleInterval,
+  type CandleRow,
   type Database,
   type SingleWriter,
 } from '@repo/db';
@@ -21,8 +22,12 @@ export const DEFAULT_CANDLE_RETENTION: CandleRetention = Object.freeze({
 });
 
 export interface CandleRecorderOptions {
-  /** The database the candles go to; the recorder opens its single writer (`openSingleWriter`). */
-  db: Pick<Database, 'openSingleWriter'>;
+  /**
+   * The database the candles go to; the recorder opens its single writer (`openSingleWriter`).
+   * May be a promise of it (a database still being opened): ticks are aggregated meanwhile and
+   * written once it is there.
+   */
+  db: Pick<Database, 'openSingleWriter'> | Promise<Pick<Database, 'openSingleWriter'>>;
   /** Retention per interval (default `DEFAULT_CANDLE_RETENTION`). */
   retention?: Partial<CandleRetention>;
   /** Time between flushes of the changed candles (default 1000 ms). */
@@ -110,7 +115,17 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
   }
 
   const aggregator = new CandleAggregator({ maxPending: options.maxPending });
-  const writer: SingleWriter = options.db.openSingleWriter(options.lockKey ?? CANDLE_WRITER_LOCK_KEY);
+  const lockKey = options.lockKey ?? CANDLE_WRITER_LOCK_KEY;
+  let database: Pick<Database, 'openSingleWriter'> | null = null;
+  if (options.db instanceof Promise) {
+    options.db.then(
+      (db) => (database = db),
+      () => {},
+    );
+  } else {
+    database = options.db;
+  }
+  let writer: SingleWriter | null = null;
   const counts = { flushes: 0, written: 0, failedFlushes: 0, discarded: 0, pruned: 0 };
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -127,9 +142,28 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
     return result;
   }
 
+  /** Keeps `rows` for the next flush; one warning per outage. */
+  function keepForLater(rows: CandleRow[], err: unknown): FlushResult {
+    counts.failedFlushes++;
+    aggregator.requeue(rows);
+    if (failingSince === null) {
+      failingSince = now();
+      logger.warn({ err: (err as Error).message, rows: rows.length }, 'candles not written, kept for the next flush');
+    }
+    return { writer: writer?.isWriter ?? false, written: 0, failed: true };
+  }
+
   async function runFlush(): Promise<FlushResult> {
     counts.flushes++;
-    const isWriter = await writer.tryAcquire();
+    if (!writer && database) writer = database.openSingleWriter(lockKey);
+    if (!writer) return keepForLater(aggregator.drain(), new Error('the database is not open yet'));
+    let isWriter: boolean;
+    try {
+      isWriter = await writer.tryAcquire();
+    } catch (err) {
+      // The database cannot be reached: nobody is known to write, so nothing is dropped.
+      return keepForLater(aggregator.drain(), err);
+    }
     if (isWriter !== wasWriter) {
       if (isWriter) logger.info('this process writes the candles');
       else logger.info('another process writes the candles; standing by');
@@ -148,20 +182,15 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
       failingSince = null;
       return { writer: true, written: rows.length, failed: false };
     } catch (err) {
-      counts.failedFlushes++;
-      aggregator.requeue(rows);
-      // One warning per outage; the rows wait in memory (bounded) for the next flush.
-      if (failingSince === null) {
-        failingSince = now();
-        logger.warn({ err: (err as Error).message, rows: rows.length }, 'candles not written, kept for the next flush');
-      }
-      return { writer: writer.isWriter, written: 0, failed: true };
+      // The rows wait in memory (bounded) for the next flush.
+      return keepForLater(rows, err);
     }
   }
 
   async function runPrune(): Promise<number> {
     lastPruneAt = now();
-    if (!writer.isWriter) return 0;
+    const pruner = writer;
+    if (!pruner?.isWriter) return 0;
     let total = 0;
     try {
       for (const interval of CANDLE_INTERVALS) {
@@ -169,7 +198,7 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
         if (keepMs === null) continue;
         const before = now() - keepMs;
         for (;;) {
-          const deleted = await writer.run((db) => createCandlesRepository(db).prune(interval, before, pruneBatchSize));
+          const deleted = await pruner.run((db) => createCandlesRepository(db).prune(interval, before, pruneBatchSize));
           total += deleted;
           if (deleted < pruneBatchSize || closed) break;
           // Flushes and the rest of the process get their turn between batches.
@@ -219,10 +248,10 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
         logger.warn({ err: (err as Error).message }, 'last candle flush did not finish; open candles not written');
       }
       closed = true;
-      await writer.close();
+      await writer?.close();
     },
     stats() {
-      return { ...aggregator.stats(), ...counts, writer: writer.isWriter };
+      return { ...aggregator.stats(), ...counts, writer: writer?.isWriter ?? false };
     },
   };
 }

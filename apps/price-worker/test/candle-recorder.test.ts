@@ -173,3 +173,41 @@ describe('candle recorders racing on one PostgreSQL', () => {
     );
   });
 });
+
+describe('candle recorder before its database is there', () => {
+  it('aggregates meanwhile and writes everything once the database opens', async () => {
+    let open!: (db: Database) => void;
+    const later = new Promise<Database>((resolve) => (open = resolve));
+    const recorder = createCandleRecorder({ db: later });
+    for (let s = 0; s < 5; s++) recorder.record({ symbol: 'SOL', price: `${200 + s}`, timestamp: at(T0 + s * 1000) });
+    assert.deepEqual(await recorder.flush(), { writer: false, written: 0, failed: true });
+    assert.equal(recorder.stats().discarded, 0, 'nothing is dropped while nobody is known to write');
+
+    const db = await openDatabase({ dataDir: 'memory://' });
+    open(db);
+    await later;
+    assert.deepEqual(await recorder.flush(), { writer: true, written: 7, failed: false });
+    assert.deepEqual(
+      (await db.candles.list('SOL', '1s', { limit: 10 })).map((c) => c.c),
+      ['200', '201', '202', '203', '204'],
+    );
+    await recorder.close();
+    await db.close();
+  });
+
+  it('keeps its candles while PostgreSQL cannot be reached', async () => {
+    const database = await createTestDatabase('tw_candle_gone');
+    const db = await openDatabase({ url: database.url });
+    const recorder = createCandleRecorder({ db });
+    recorder.record({ symbol: 'ETH', price: '3000', timestamp: at(T0) });
+    assert.equal((await recorder.flush()).written, 3);
+    await db.close();
+    await database.drop();
+    // The writer's connection was ended with the database: the lock is gone, and so is the server.
+    recorder.record({ symbol: 'ETH', price: '3001', timestamp: at(T0 + 1000) });
+    const result = await recorder.flush();
+    assert.equal(result.failed, true);
+    assert.equal(recorder.stats().discarded, 0);
+    await recorder.close();
+  });
+});

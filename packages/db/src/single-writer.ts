@@ -23,7 +23,11 @@ export class NotWriterError extends Error {
 export interface SingleWriter {
   /** True while this process holds the lock. */
   readonly isWriter: boolean;
-  /** Becomes the writer when no other session is; never waits. Resolves to `isWriter`. */
+  /**
+   * Becomes the writer when no other session is; never waits for another session. Resolves to
+   * `isWriter`: false means another process writes. Rejects with a `DatabaseError` when the
+   * database cannot be reached, which says nothing about who writes.
+   */
   tryAcquire(): Promise<boolean>;
   /**
    * Runs `work` on the lock's own connection while the lock is held; rejects with
@@ -77,7 +81,12 @@ export function openPostgresSingleWriter(
           // Unhandled, a dropped connection's 'error' would kill the process.
           c.on('error', (err) => lose(c, err.message));
           c.on('end', () => lose(c, 'connection ended'));
-          await c.connect();
+          try {
+            await c.connect();
+          } catch (err) {
+            c.end().catch(() => {});
+            throw err;
+          }
           if (closed) {
             await c.end();
             return false;
@@ -89,9 +98,8 @@ export function openPostgresSingleWriter(
         held = result.rows[0]?.locked === true;
         return held;
       } catch (err) {
-        logger.warn({ err: toDatabaseError(err).message }, 'could not try the writer lock');
         if (client) lose(client, 'lock attempt failed');
-        return false;
+        throw toDatabaseError(err);
       }
     },
     async run(work) {
