@@ -15,12 +15,13 @@ import {
   type PriceStream,
   type PriceWorker,
 } from '@repo/price-worker';
+import { openDatabaseInBackground } from './background-database.ts';
 import type { Config, Role } from './config.ts';
 
 export interface RunningSystem {
   roles: Set<Role>;
   broker: Broker;
-  db: Database;
+  db: Database | null;
   /** Base URL of the API (`http://host:port`), when the api role runs. */
   apiUrl: string | null;
   /** URL of the gateway (`ws://host:port`), when the ws role runs. */
@@ -52,12 +53,24 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
       : new MemoryBroker({ logger: logger.child({ part: 'broker' }) });
     stops.push(() => broker.close());
 
-    // Every role uses the database: the worker writes the candles of the prices it publishes.
-    const db = await openDatabase({
+    const databaseOptions = {
       ...(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }),
       logger: logger.child({ part: 'db' }),
-    });
-    stops.push(() => db.close());
+    };
+    // The API and the gateway cannot serve without the database. The worker only writes candles
+    // there: alone, it opens the database in the background, so prices never wait for it.
+    let db: Database | null = null;
+    let candleDb: Promise<Database>;
+    if (roles.has('api') || roles.has('ws')) {
+      const opened = await openDatabase(databaseOptions);
+      db = opened;
+      candleDb = Promise.resolve(opened);
+      stops.push(() => opened.close());
+    } else {
+      const background = openDatabaseInBackground(databaseOptions, logger.child({ part: 'db' }));
+      candleDb = background.ready;
+      stops.push(() => background.close());
+    }
 
     let apiUrl: string | null = null;
     let wsUrl: string | null = null;
@@ -65,19 +78,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 
     // The worker first: in the all-in-one mode a price exists before the first order arrives.
     if (roles.has('worker')) {
-      const worker = await startPriceWorker(config, broker, db, logger, stops);
+      const worker = await startPriceWorker(config, broker, candleDb, logger, stops);
       stops.push(() => worker.stop());
     }
 
-    if (roles.has('ws')) {
+    if (roles.has('ws') && db) {
       const gateway: Gateway = await createGateway({
         broker,
         sessions: createSessionStore(db),
-        loadPortfolio: (userId) => db.getPortfolioEvent(userId),
+        loadPortfolio: (userId) => db!.getPortfolioEvent(userId),
         // The replay history is the outbox itself: durable, shared by every gateway node, and
         // untouched by a Redis restart.
         history: {
-          read: (userId, afterSeq, limit, maxBytes) => db.outbox.orderHistory(userId, afterSeq, limit, maxBytes),
+          read: (userId, afterSeq, limit, maxBytes) => db!.outbox.orderHistory(userId, afterSeq, limit, maxBytes),
         },
         symbols: config.symbols,
         allowedOrigins: config.allowedOrigins,
@@ -88,7 +101,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
       stops.push(() => gateway.close());
     }
 
-    if (roles.has('api')) {
+    if (roles.has('api') && db) {
       const staticDir = resolve(config.staticDir);
       // Rate-limit counters in Redis hold across API processes; a client of their own.
       let rateLimitRedis;
@@ -148,7 +161,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 async function startPriceWorker(
   config: Config,
   broker: Broker,
-  db: Database,
+  db: Promise<Database>,
   logger: Logger,
   stops: (() => Promise<void>)[],
 ): Promise<PriceWorker> {
