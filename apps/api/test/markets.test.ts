@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import Big from 'big.js';
 import { EVENT_CHANNELS, MemoryBroker } from '@repo/broker';
 import { decodeEvent } from '@repo/events';
-import { openDatabase, type Database } from '@repo/db';
+import { dec, openDatabase, type Database } from '@repo/db';
 import { waitFor } from '@repo/test-support';
 import type { Api } from '../src/index.ts';
 import { bearer, makeApi, register, setPrice } from './support.ts';
@@ -36,12 +35,12 @@ describe('several markets', () => {
 
   const order = (token: string, symbol: string, side: 'buy' | 'sell', size: string) =>
     api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol, side, size } });
-  /** The documented rule: fee = cost × rate, half-up at 18 decimals. */
-  const feeOf = (price: string, size: string) => new Big(price).times(size).times(FEE_RATE).round(18, Big.roundHalfUp);
+  /** The documented rule: fee = cost × rate, half-up (rounding mode 1) at 18 decimals. */
+  const feeOf = (price: string, size: string) => dec(price).times(size).times(FEE_RATE).round(18, 1);
 
   it('fills orders in every symbol exactly, down to a billionth of a BTC, and lists each position', async () => {
     const { userId, token } = await register(api);
-    let usd = new Big('10000');
+    let usd = dec('10000');
     const trades: [string, 'buy' | 'sell', string][] = [
       ['BTC', 'buy', '0.000000001'],
       ['BTC', 'buy', '0.123456788'],
@@ -60,7 +59,7 @@ describe('several markets', () => {
         [body.symbol, body.executedPrice, body.executedSize, body.fee],
         [symbol, price, size, fee.toFixed()],
       );
-      const cost = new Big(price).times(size);
+      const cost = dec(price).times(size);
       usd = side === 'buy' ? usd.minus(cost).minus(fee) : usd.plus(cost).minus(fee);
     }
     // The smallest buy: 0.00008012345678901 USD, charged a fee of 8.012345678901e-9 rounded at 18 decimals.
@@ -89,7 +88,9 @@ describe('several markets', () => {
   it('refuses what a BTC order cannot do: funds short by a fraction of a cent, a tenth decimal of size', async () => {
     const { token } = await register(api);
     // The largest size 10000 USD pays for at this price, then one billionth more.
-    const fits = new Big('10000').div(new Big(PRICES.BTC).times(new Big(1).plus(FEE_RATE))).round(9, Big.roundDown);
+    const fits = dec('10000')
+      .div(dec(PRICES.BTC).times(dec('1').plus(FEE_RATE)))
+      .round(9, 0);
     const tooMuch = await order(token, 'BTC', 'buy', fits.plus('0.000000001').toFixed());
     assert.equal(tooMuch.statusCode, 422);
     assert.equal(tooMuch.json<{ reason: string }>().reason, 'insufficient_funds');
