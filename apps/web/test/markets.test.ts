@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import Big from 'big.js';
 import type { Browser } from 'playwright-core';
 import { connectRedisBroker, createEventPublisher, createPriceStore, type Broker } from '@repo/broker';
-import { createTestDatabase, freePort, RedisServer, TradewireProcess } from '@repo/test-support';
+import { createTestDatabase, freePort, RedisServer, TradewireProcess, waitFor } from '@repo/test-support';
 import { formatUsd } from '../src/lib/money.ts';
 import { launchBrowser, newPage, screenshotPath } from './support/browser.ts';
 import { startAllInOne, type AllInOne } from './support/all-in-one.ts';
@@ -189,6 +189,17 @@ describe('one stale market', () => {
     });
     assert.equal(order.status, 422);
     assert.equal(((await order.json()) as { reason: string }).reason, 'price_stale');
+
+    // The worker, a process of its own, writes the candles of what it prices; BTC has none.
+    const candles = async (symbol: string) =>
+      ((await (await fetch(`${baseUrl}/candles?symbol=${symbol}&interval=1s`)).json()) as { candles: unknown[] })
+        .candles;
+    await waitFor(async () => (await candles('SOL')).length > 0 && (await candles('ETH')).length > 0, {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: 'SOL and ETH candles written by the worker',
+    });
+    assert.deepEqual(await candles('BTC'), []);
 
     await ui.chooseMarket('BTC');
     assert.equal(await ui.buy.isDisabled(), true, 'BTC is still stale');
