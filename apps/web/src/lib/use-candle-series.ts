@@ -5,7 +5,7 @@
  * in from the server.
  */
 import { useEffect, useMemo, useState } from 'react';
-import { getCandles } from './api.ts';
+import { ApiError, getCandles } from './api.ts';
 import { CandleSeries, type ChartInterval } from './candle-series.ts';
 import type { PriceFeed } from './price-feed.ts';
 
@@ -45,9 +45,11 @@ export function useCandleSeries(
         (history) => {
           if (!cancelled) series.setHistory(history, feed.recentTicks());
         },
-        () => {
+        (err: unknown) => {
+          // A refusal (the server no longer trades the market) will not change by asking again.
+          if (cancelled || (err instanceof ApiError && err.status >= 400 && err.status < 500)) return;
           // The live candles go on meanwhile; the history comes when the API answers.
-          if (!cancelled) timer = setTimeout(() => load(attempt + 1), RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]);
+          timer = setTimeout(() => load(attempt + 1), RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]);
         },
       );
     };
