@@ -47,7 +47,8 @@ export function useCandleSeries(
         },
         (err: unknown) => {
           // A refusal (the server no longer trades the market) will not change by asking again.
-          if (cancelled || (err instanceof ApiError && err.status >= 400 && err.status < 500)) return;
+          if (cancelled || (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429))
+            return;
           // The live candles go on meanwhile; the history comes when the API answers.
           timer = setTimeout(() => load(attempt + 1), RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]);
         },
