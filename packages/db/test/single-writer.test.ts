@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
-import { createTestDatabase } from '@repo/test-support';
+import { createTestDatabase, waitFor } from '@repo/test-support';
 import { NotWriterError, openDatabase, type Database } from '../src/index.ts';
 
 const LOCK_KEY = 424_242;
@@ -66,6 +66,13 @@ describe('single writer on PostgreSQL', () => {
     );
     assert.equal(rows.length, 1);
     await admin.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+    // The signal is sent at once; the backend ends, and frees the lock, a moment later.
+    await waitFor(
+      async () =>
+        (await admin.query(`select 1 from pg_locks where locktype = 'advisory' and objid = $1`, [LOCK_KEY])).rows
+          .length === 0,
+      { what: 'the killed session to end' },
+    );
 
     assert.equal(await b.tryAcquire(), true, 'the other process takes over');
     await assert.rejects(a.run((db) => db.execute(sql`select 1`)));
