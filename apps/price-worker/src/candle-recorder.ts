@@ -70,6 +70,11 @@ export interface CandleRecorder {
   start(): void;
   /** One flush now: becomes the writer if it can, then writes what changed. Never rejects. */
   flush(): Promise<FlushResult>;
+  /**
+   * What the timer runs every `flushIntervalMs`: a flush, then the retention work that is due
+   * (at most 10 delete statements; a longer backlog goes on at the next step). Never rejects.
+   */
+  step(): Promise<void>;
   /** One retention pass now (when the writer), until caught up; returns the rows deleted. Never rejects. */
   prune(): Promise<number>;
   /** Stops the timers, flushes a last time and gives the writer lock up. */
@@ -78,6 +83,12 @@ export interface CandleRecorder {
 }
 
 const MIN_FLUSH_INTERVAL_MS = 10;
+/**
+ * Delete statements of a retention pass between two flushes: a backlog of millions of rows
+ * (a retention just shortened) is worked off over several flush intervals while the flushes
+ * go on, not in one pass that holds them up.
+ */
+const PRUNE_BATCHES_PER_FLUSH = 10;
 /** The last flush on close may not hold a shutdown up for long: the launcher exits within 5 s. */
 const FINAL_FLUSH_TIMEOUT_MS = 2000;
 
@@ -131,6 +142,8 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
   let running = false;
   let closed = false;
   let lastPruneAt = Number.NEGATIVE_INFINITY;
+  // A pass that stopped at PRUNE_BATCHES_PER_FLUSH goes on after the next flush.
+  let pruneBacklog = true;
   // Flushes and prunes run one after another on this chain, whoever asks for them.
   let chain: Promise<unknown> = Promise.resolve();
   let failingSince: number | null = null;
@@ -187,38 +200,53 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
     }
   }
 
-  async function runPrune(): Promise<number> {
-    lastPruneAt = now();
+  /**
+   * Deletes the candles past their retention, `pruneBatchSize` rows a statement and at most
+   * `maxBatches` statements; returns how many rows went and whether none is left.
+   */
+  async function runPrune(maxBatches: number): Promise<{ deleted: number; caughtUp: boolean }> {
     const pruner = writer;
-    if (!pruner?.isWriter) return 0;
-    let total = 0;
+    if (!pruner?.isWriter) return { deleted: 0, caughtUp: true };
+    let deleted = 0;
+    let batches = 0;
+    let caughtUp = true;
     try {
       for (const interval of CANDLE_INTERVALS) {
         const keepMs = retention[interval];
         if (keepMs === null) continue;
         const before = now() - keepMs;
         for (;;) {
-          const deleted = await pruner.run((db) => createCandlesRepository(db).prune(interval, before, pruneBatchSize));
-          total += deleted;
-          if (deleted < pruneBatchSize || closed) break;
-          // Flushes and the rest of the process get their turn between batches.
+          if (batches === maxBatches || closed) {
+            caughtUp = false;
+            break;
+          }
+          batches++;
+          const batch = await pruner.run((db) => createCandlesRepository(db).prune(interval, before, pruneBatchSize));
+          deleted += batch;
+          if (batch < pruneBatchSize) break;
+          // The rest of the process gets its turn between statements.
           await new Promise<void>((resolve) => setImmediate(resolve));
         }
       }
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'candle retention pass failed; tried again later');
     }
-    counts.pruned += total;
-    if (total > 0) logger.debug({ deleted: total }, 'old candles deleted');
-    return total;
+    counts.pruned += deleted;
+    if (deleted > 0) logger.debug({ deleted, caughtUp }, 'old candles deleted');
+    return { deleted, caughtUp };
+  }
+
+  async function flushAndPrune(): Promise<void> {
+    await runFlush();
+    if (!pruneBacklog && now() - lastPruneAt < pruneIntervalMs) return;
+    const { caughtUp } = await runPrune(PRUNE_BATCHES_PER_FLUSH);
+    pruneBacklog = !caughtUp;
+    if (caughtUp) lastPruneAt = now();
   }
 
   function schedule(): void {
     timer = setTimeout(() => {
-      void serial(async () => {
-        await runFlush();
-        if (now() - lastPruneAt >= pruneIntervalMs) await runPrune();
-      }).finally(() => {
+      void serial(flushAndPrune).finally(() => {
         if (running) schedule();
       });
     }, flushIntervalMs);
@@ -237,7 +265,8 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
       schedule();
     },
     flush: () => serial(runFlush),
-    prune: () => serial(runPrune),
+    step: () => serial(flushAndPrune),
+    prune: () => serial(async () => (await runPrune(Number.POSITIVE_INFINITY)).deleted),
     async close() {
       if (closed) return;
       running = false;

@@ -83,6 +83,42 @@ describe('candle recorder on PGlite', () => {
     await db.close();
   });
 
+  it('works a retention backlog off a few statements per flush, the flushes going on meanwhile', async () => {
+    const db = await openDatabase({ dataDir: 'memory://' });
+    const recorder = createCandleRecorder({
+      db,
+      retention: { '1s': HOUR },
+      pruneBatchSize: 2,
+      now: () => T0 + 2 * HOUR,
+    });
+    await db.candles.upsert(
+      Array.from({ length: 50 }, (_, i) => ({
+        symbol: 'OLD',
+        interval: '1s' as const,
+        t: T0 + i * 1000,
+        o: '1',
+        h: '1',
+        l: '1',
+        c: '1',
+      })),
+    );
+    const left = async () => (await db.candles.list('OLD', '1s', { limit: 100 })).length;
+    const written = async () => (await db.candles.list('SOL', '1s', { limit: 100 })).length;
+    // Each step: a flush (the new second is written), then 10 statements of 2 rows.
+    for (const [second, remaining] of [
+      [0, 30],
+      [1, 10],
+      [2, 0],
+    ] as const) {
+      recorder.record({ symbol: 'SOL', price: '200', timestamp: at(T0 + 2 * HOUR + second * 1000) });
+      await recorder.step();
+      assert.equal(await written(), second + 1, 'the flush ran');
+      assert.equal(await left(), remaining);
+    }
+    await recorder.close();
+    await db.close();
+  });
+
   it('refuses bad options with a message naming them', () => {
     assert.throws(() => createCandleRecorder({ db, flushIntervalMs: 0 }), /flushIntervalMs/);
     assert.throws(() => createCandleRecorder({ db, pruneBatchSize: 0 }), /pruneBatchSize/);
