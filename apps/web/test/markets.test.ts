@@ -12,12 +12,12 @@ import { after, before, describe, test } from 'node:test';
 import Big from 'big.js';
 import type { Browser } from 'playwright-core';
 import { connectRedisBroker, createEventPublisher, createPriceStore, type Broker } from '@repo/broker';
-import { createTestDatabase, freePort, RedisServer, TradewireProcess, waitFor } from '@repo/test-support';
+import { waitFor } from '@repo/test-support';
 import { formatUsd } from '../src/lib/money.ts';
-import { launchBrowser, newPage, screenshotPath } from './support/browser.ts';
+import { newPage, screenshotPath } from './support/browser.ts';
 import { startAllInOne, type AllInOne } from './support/all-in-one.ts';
+import { startSplitSystem, type SplitSystem } from './support/split-system.ts';
 import { TradingPage, uniqueUsername } from './support/trading-page.ts';
-import { webBuildDir } from './support/web-build.ts';
 
 const priceShown = async (ui: TradingPage) => new Big(((await ui.price.textContent()) ?? '').replace(/,/g, ''));
 
@@ -111,44 +111,25 @@ describe('markets on one system', () => {
 });
 
 describe('one stale market', () => {
+  let system: SplitSystem | undefined;
   let browser: Browser;
-  let redis: RedisServer;
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let apiAndGateway: TradewireProcess | undefined;
-  let worker: TradewireProcess | undefined;
   let broker: Broker | undefined;
   let baseUrl: string;
 
   before(async () => {
-    const [staticDir, port, wsPort] = await Promise.all([webBuildDir(), freePort(), freePort()]);
-    const started = await Promise.allSettled([
-      RedisServer.start().then((s) => (redis = s)),
-      createTestDatabase('tw_web_markets').then((d) => (database = d)),
-      launchBrowser().then((b) => (browser = b)),
-    ]);
-    for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
-    const env = {
-      PORT: String(port),
-      WS_PORT: String(wsPort),
-      REDIS_URL: redis.url,
-      DATABASE_URL: database.url,
-      STATIC_DIR: staticDir,
+    system = await startSplitSystem('tw_web_markets', {
       SYMBOLS: 'SOL,BTC,ETH',
       PRICE_INTERVAL_MS: '200',
       MAX_PRICE_AGE_MS: '3000',
-    };
-    apiAndGateway = new TradewireProcess(['api', 'ws'], env);
-    worker = new TradewireProcess(['worker'], { ...env, SYMBOLS: 'SOL,ETH' });
-    [broker] = await Promise.all([connectRedisBroker(redis.url), apiAndGateway.ready, worker.ready]);
-    baseUrl = `http://127.0.0.1:${port}`;
+    });
+    ({ browser, baseUrl } = system);
+    const apiAndGateway = system.start(['api', 'ws']);
+    const worker = system.start(['worker'], { SYMBOLS: 'SOL,ETH' });
+    [broker] = await Promise.all([connectRedisBroker(system.redis.url), apiAndGateway.ready, worker.ready]);
   });
   after(async () => {
-    await browser?.close();
     await broker?.close();
-    await worker?.stop();
-    await apiAndGateway?.stop();
-    await redis?.stop();
-    await database?.drop();
+    await system?.stop();
   });
 
   /** What the worker does for a quote: the latest price first, then the event. */
