@@ -4,7 +4,7 @@ import { defineConfig } from 'vite';
 
 /** Where the API runs in development; the dev server forwards REST calls there (same origin for the page). */
 const API_TARGET = process.env.API_URL ?? 'http://localhost:3000';
-const API_PATHS = ['/auth', '/orders', '/portfolio', '/prices', '/config'];
+const API_PATHS = ['/auth', '/orders', '/portfolio', '/prices', '/candles', '/config'];
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CANDLE_INTERVALS } from '@repo/db';
 import { ApiError } from './errors.ts';
 
 /** Usernames: 3–32 characters of a-z, 0-9 and underscore. */
@@ -54,6 +55,24 @@ export const OrdersQuery = z
   .object({
     limit: positiveIntText(MAX_PAGE_SIZE).optional(),
     before: positiveIntText(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .strict();
+
+export const DEFAULT_CANDLES = 500;
+export const MAX_CANDLES = 1000;
+
+export const CandlesQuery = z
+  .object({
+    symbol: z.string().max(16, 'must be at most 16 characters'),
+    interval: z.enum(CANDLE_INTERVALS, { errorMap: () => ({ message: 'must be "1s", "1m" or "1h"' }) }),
+    limit: positiveIntText(MAX_CANDLES).optional(),
+    /** Milliseconds since the epoch: candles that opened before it. */
+    before: z
+      .string()
+      .regex(/^(?:0|[1-9]\d{0,15})$/, 'must be a time in milliseconds since the epoch (a non-negative integer)')
+      .transform(Number)
+      .refine((n) => Number.isSafeInteger(n), 'must be a safe integer (at most 2^53 - 1)')
+      .optional(),
   })
   .strict();
 

@@ -22,6 +22,7 @@ const ROUTES = [
   '/orders',
   '/portfolio',
   '/prices',
+  '/candles',
   '/health',
   '/metrics',
   '/config',

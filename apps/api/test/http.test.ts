@@ -467,6 +467,7 @@ describe('public endpoints', () => {
     assert.deepEqual((await api.app.inject({ method: 'GET', url: '/config' })).json(), {
       wsUrl: 'ws://example.test:3001',
       wsPort: 3001,
+      symbols: ['SOL', 'BTC'],
       feeRate: '0.0001',
       maxPriceAgeMs: 10000,
     });

@@ -34,3 +34,13 @@ export {
   type PriceWorkerStats,
   type TickResult,
 } from './price-worker.ts';
+export { CandleAggregator, type CandleAggregatorOptions, type CandleAggregatorStats } from './candle-aggregator.ts';
+export {
+  createCandleRecorder,
+  DEFAULT_CANDLE_RETENTION,
+  type CandleRecorder,
+  type CandleRecorderOptions,
+  type CandleRecorderStats,
+  type CandleRetention,
+  type FlushResult,
+} from './candle-recorder.ts';

@@ -14,6 +14,11 @@ export interface PriceWorkerOptions {
   publisher: EventPublisher;
   /** Symbols to price, e.g. `['SOL', 'BTC', 'ETH']`. */
   symbols: string[];
+  /**
+   * Called with every event right after it is published (candles are built from it). Runs on
+   * the tick path: it must be quick and must not throw (a throw is logged and ignored).
+   */
+  onPublished?: (event: PriceUpdateEvent) => void;
   /** Time between polls while healthy. Default 1000 ms. */
   intervalMs?: number;
   /** Ceiling of the backoff after consecutive failed polls. Default 30000 ms. */
@@ -127,6 +132,7 @@ export function createPriceWorker(options: PriceWorkerOptions): PriceWorker {
       const published = await publisher.publishPriceUpdate(event.symbol, event.price, event.timestamp);
       order.record(quote);
       counts.published++;
+      if (options.onPublished) notifyPublished(options.onPublished, published);
       return published;
     } catch (err) {
       // A quote the event schema refuses is this quote's problem, not the broker's.
@@ -136,6 +142,14 @@ export function createPriceWorker(options: PriceWorkerOptions): PriceWorker {
         'price quote rejected, not published',
       );
       return undefined;
+    }
+  }
+
+  function notifyPublished(listener: (event: PriceUpdateEvent) => void, event: PriceUpdateEvent): void {
+    try {
+      listener(event);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, symbol: event.symbol }, 'onPublished listener threw');
     }
   }
 

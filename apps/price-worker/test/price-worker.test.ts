@@ -221,6 +221,37 @@ describe('price worker on the in-process broker', () => {
     await broker.close();
   });
 
+  it('hands every published event to onPublished, and only those; a throwing listener stops nothing', async () => {
+    const broker = new MemoryBroker();
+    const seen: PriceUpdateEvent[] = [];
+    const { logger, lines } = capturingLogger();
+    let prices = [
+      { symbol: 'SOL', price: '231.45', publishTime: '2026-09-01T12:00:01.000Z' },
+      { symbol: 'BTC', price: '80000.12345678', publishTime: '2026-09-01T12:00:01.000Z' },
+    ];
+    const worker = createPriceWorker({
+      source: { read: () => Promise.resolve(prices) },
+      prices: createPriceStore(broker),
+      publisher: createEventPublisher(broker),
+      symbols: ['SOL', 'BTC'],
+      logger,
+      onPublished: (event) => {
+        seen.push(event);
+        if (event.symbol === 'SOL') throw new Error('listener bug');
+      },
+    });
+    const first = await worker.tick();
+    assert.deepEqual(seen, first.published);
+    assert.equal(seen.length, 2);
+    // An older SOL quote is dropped, so the listener does not hear of it either.
+    prices = [{ symbol: 'SOL', price: '230', publishTime: '2026-09-01T12:00:00.000Z' }];
+    assert.deepEqual((await worker.tick()).published, []);
+    assert.equal(seen.length, 2);
+    assert.equal(worker.stats().published, 2);
+    assert.ok(lines.some((l) => l.level === 'warn' && l.data.symbol === 'SOL'));
+    await broker.close();
+  });
+
   it('ticks never overlap, even when asked for while one runs', async () => {
     const broker = new MemoryBroker();
     const manual = manualSource();

@@ -43,7 +43,8 @@ describe('npm start -- worker with PRICE_SOURCE=pyth', () => {
 
   const env = (extra: Record<string, string>) => ({
     REDIS_URL: redis.url,
-    // The worker role opens no database; split roles only insist that one is configured.
+    // Unreachable on purpose: the worker opens its database (for candles) in the background,
+    // and prices do not wait for it.
     DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused',
     PRICE_SOURCE: 'pyth',
     PYTH_HERMES_URL: hermes.url,

@@ -84,6 +84,22 @@ const feedIdList = z.string().transform((value, ctx) => {
   return ids;
 });
 
+const DURATION_UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** How long candles are kept: `6h`, `30d`, `90m`, `3600s` (at least an hour, at most 100 years) or `forever` (null). */
+const retention = (fallback: string) =>
+  z
+    .string()
+    .regex(/^(?:forever|[1-9]\d{0,9}[smhd])$/, 'must be a duration such as "6h", "30d" or "90m", or "forever"')
+    .transform((value) =>
+      value === 'forever' ? null : Number(value.slice(0, -1)) * DURATION_UNIT_MS[value.at(-1) as 's' | 'm' | 'h' | 'd'],
+    )
+    .refine(
+      (ms) => ms === null || (ms >= 3_600_000 && ms <= 100 * 365 * 86_400_000),
+      'must be between 1h and 100 years',
+    )
+    .default(fallback);
+
 /** An empty variable counts as unset, so `REDIS_URL= npm start` means "no Redis". */
 const optional = <T extends z.ZodTypeAny>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
@@ -135,6 +151,12 @@ const EnvSchema = z.object({
   ORDERS_PER_USER_PER_SECOND: positiveInt(20, 1, 100_000),
   /** Bearer token for /metrics; unset, /metrics answers loopback clients only. */
   METRICS_TOKEN: optional(z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 visible ASCII characters')),
+  /** How long the price worker's candles are kept, per interval. */
+  CANDLE_RETENTION_1S: retention('6h'),
+  CANDLE_RETENTION_1M: retention('30d'),
+  CANDLE_RETENTION_1H: retention('forever'),
+  /** How often the changed candles are written (one batch per flush). */
+  CANDLE_FLUSH_INTERVAL_MS: positiveInt(1000, 100, 60_000),
   /** `development` adds the Vite dev server's origins to the default ALLOWED_ORIGINS. */
   NODE_ENV: optional(z.string()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -177,6 +199,10 @@ export interface Config {
   ordersPerUserPerSecond: number;
   /** `METRICS_TOKEN`: Bearer token for /metrics, or undefined for loopback-only metrics. */
   metricsToken: string | undefined;
+  /** Candle retention per interval in ms, null for forever (`CANDLE_RETENTION_1S`, `_1M`, `_1H`). */
+  candleRetentionMs: { '1s': number | null; '1m': number | null; '1h': number | null };
+  /** Time between candle flushes (`CANDLE_FLUSH_INTERVAL_MS`, default 1000). */
+  candleFlushIntervalMs: number;
 }
 
 /** A configuration value that cannot be used. The message names the variable. */
@@ -246,6 +272,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxPriceAgeMs: e.MAX_PRICE_AGE_MS,
     ordersPerUserPerSecond: e.ORDERS_PER_USER_PER_SECOND,
     metricsToken: e.METRICS_TOKEN,
+    candleRetentionMs: { '1s': e.CANDLE_RETENTION_1S, '1m': e.CANDLE_RETENTION_1M, '1h': e.CANDLE_RETENTION_1H },
+    candleFlushIntervalMs: e.CANDLE_FLUSH_INTERVAL_MS,
   };
 }
 

@@ -7,6 +7,7 @@ import { createRedisClient } from '@repo/redis';
 import { createApi } from '@repo/api';
 import { createGateway, type Gateway } from '@repo/ws';
 import {
+  createCandleRecorder,
   createPriceWorker,
   createPythSource,
   createSimulatedSource,
@@ -14,6 +15,7 @@ import {
   type PriceStream,
   type PriceWorker,
 } from '@repo/price-worker';
+import { openDatabaseInBackground } from './background-database.ts';
 import type { Config, Role } from './config.ts';
 
 export interface RunningSystem {
@@ -51,14 +53,23 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
       : new MemoryBroker({ logger: logger.child({ part: 'broker' }) });
     stops.push(() => broker.close());
 
+    const databaseOptions = {
+      ...(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }),
+      logger: logger.child({ part: 'db' }),
+    };
+    // The API and the gateway cannot serve without the database. The worker only writes candles
+    // there: alone, it opens the database in the background, so prices never wait for it.
     let db: Database | null = null;
+    let candleDb: Promise<Database>;
     if (roles.has('api') || roles.has('ws')) {
-      const opened = await openDatabase({
-        ...(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }),
-        logger: logger.child({ part: 'db' }),
-      });
+      const opened = await openDatabase(databaseOptions);
       db = opened;
+      candleDb = Promise.resolve(opened);
       stops.push(() => opened.close());
+    } else {
+      const background = openDatabaseInBackground(databaseOptions, logger.child({ part: 'db' }));
+      candleDb = background.ready;
+      stops.push(() => background.close());
     }
 
     let apiUrl: string | null = null;
@@ -67,7 +78,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 
     // The worker first: in the all-in-one mode a price exists before the first order arrives.
     if (roles.has('worker')) {
-      const worker = await startPriceWorker(config, broker, logger, stops);
+      const worker = await startPriceWorker(config, broker, candleDb, logger, stops);
       stops.push(() => worker.stop());
     }
 
@@ -150,9 +161,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 async function startPriceWorker(
   config: Config,
   broker: Broker,
+  db: Promise<Database>,
   logger: Logger,
   stops: (() => Promise<void>)[],
 ): Promise<PriceWorker> {
+  // Stopped after the worker (stops run in reverse), so the last ticks reach the last flush.
+  const candles = createCandleRecorder({
+    db,
+    retention: config.candleRetentionMs,
+    flushIntervalMs: config.candleFlushIntervalMs,
+    logger: logger.child({ part: 'candles' }),
+  });
+  stops.push(() => candles.close());
+  candles.start();
   let source: PriceSource;
   let stream: PriceStream | undefined;
   if (config.priceSource === 'pyth') {
@@ -177,6 +198,7 @@ async function startPriceWorker(
     publisher: createEventPublisher(broker),
     symbols: config.symbols,
     intervalMs: config.priceIntervalMs,
+    onPublished: (event) => candles.record(event),
     logger: logger.child({ part: 'worker' }),
   });
   await worker.tick().catch((err: unknown) => logger.warn({ err }, 'first price tick failed'));

@@ -17,9 +17,10 @@ after(async () => {
 });
 
 /**
- * Runs the launcher (the price worker role: quick, no database) the way `npm start` runs it in
- * a terminal: `script` gives it a pseudo-terminal, so `process.stdout.isTTY` is true. Resolves
- * with the lines printed up to and including the one announcing readiness.
+ * Runs the launcher (the price worker role: quick, its database opened in the background) the
+ * way `npm start` runs it in a terminal: `script` gives it a pseudo-terminal, so
+ * `process.stdout.isTTY` is true. Resolves with the lines printed up to and including the one
+ * announcing readiness.
  */
 async function linesInTerminal(): Promise<string[]> {
   const command = `exec '${process.execPath}' --import tsx apps/server/src/main.ts worker`;
@@ -28,7 +29,7 @@ async function linesInTerminal(): Promise<string[]> {
     env: {
       ...process.env,
       REDIS_URL: redis.url,
-      // Validated but never opened by the worker role.
+      // Opened in the background by the worker role, for candles; readiness does not wait for it.
       DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/unused',
       LOG_LEVEL: 'info',
       NO_COLOR: '1',

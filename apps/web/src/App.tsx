@@ -1,9 +1,12 @@
 import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import { getConfig, getPrices, logout as apiLogout, type PublicConfig, type Session } from './lib/api.ts';
-import { PriceFeed } from './lib/price-feed.ts';
+import { CHART_INTERVALS, chartInterval, type ChartIntervalId } from './lib/candle-series.ts';
+import { MarketFeeds } from './lib/price-feed.ts';
 import { clearSession, loadSession, saveSession } from './lib/session-storage.ts';
 import { useAccount } from './lib/use-account.ts';
+import { useCandleSeries } from './lib/use-candle-series.ts';
 import { useGateway } from './lib/use-gateway.ts';
+import { loadInterval, loadMarket, saveInterval, saveMarket } from './lib/view-choice.ts';
 import { AuthPanel } from './components/AuthPanel.tsx';
 import { ConnectionBadge } from './components/ConnectionBadge.tsx';
 import { OrderTicket } from './components/OrderTicket.tsx';
@@ -11,8 +14,9 @@ import { OrdersPanel } from './components/OrdersPanel.tsx';
 import { PortfolioPanel } from './components/PortfolioPanel.tsx';
 import { PricePanel } from './components/PricePanel.tsx';
 
-/** The one market the page trades; the API's symbol list starts with it. */
-const SYMBOL = 'SOL';
+/** The market shown before the server has said which ones it trades. */
+const FIRST_MARKET = 'SOL';
+const DEFAULT_INTERVAL: ChartIntervalId = '1m';
 
 const SESSION_END_NOTICES: Record<string, string> = {
   session_revoked: 'You were logged out (the session was ended). Log in again to trade.',
@@ -24,11 +28,15 @@ const SESSION_END_NOTICES: Record<string, string> = {
 export function App() {
   const [session, setSession] = useState<Session | null>(() => loadSession());
   const [notice, setNotice] = useState<string | null>(null);
-  const feed = useMemo(() => new PriceFeed(SYMBOL), []);
-  const price = useSyncExternalStore(feed.subscribe, feed.getSnapshot);
+  const feeds = useMemo(() => new MarketFeeds(), []);
   const [config, setConfig] = useState<PublicConfig | null>(null);
+  const [chosenMarket, setChosenMarket] = useState<string | null>(() => loadMarket());
+  const [intervalId, setIntervalId] = useState<ChartIntervalId>(
+    () => chartInterval(loadInterval())?.id ?? DEFAULT_INTERVAL,
+  );
+  const [reconnects, setReconnects] = useState(0);
 
-  // The fee rate and the price age limit come from the server, never from a copy in the page.
+  // The markets, the fee rate and the price age limit come from the server, never from a copy in the page.
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let cancelled = false;
@@ -48,8 +56,26 @@ export function App() {
       clearTimeout(timer);
     };
   }, []);
-  useEffect(() => feed.setMaxAge(config?.maxPriceAgeMs ?? null), [feed, config]);
-  useEffect(() => () => feed.dispose(), [feed]);
+  useEffect(() => feeds.setMaxAge(config?.maxPriceAgeMs ?? null), [feeds, config]);
+  useEffect(() => () => feeds.dispose(), [feeds]);
+
+  const markets = config?.symbols.length ? config.symbols : [chosenMarket ?? FIRST_MARKET];
+  const market = chosenMarket && markets.includes(chosenMarket) ? chosenMarket : (markets[0] ?? FIRST_MARKET);
+  const interval = chartInterval(intervalId) ?? CHART_INTERVALS[1];
+  const feed = feeds.feed(market);
+  const price = useSyncExternalStore(feed.subscribe, feed.getSnapshot);
+  // Every market's ticks re-render the page: the portfolio values each position at its own price.
+  useSyncExternalStore(feeds.subscribe, feeds.getVersion);
+  const series = useCandleSeries(feed, interval, config !== null && markets.includes(market), reconnects);
+
+  const chooseMarket = useCallback((symbol: string) => {
+    setChosenMarket(symbol);
+    saveMarket(symbol);
+  }, []);
+  const chooseInterval = useCallback((id: ChartIntervalId) => {
+    setIntervalId(id);
+    saveInterval(id);
+  }, []);
 
   const endSession = useCallback((code: string) => {
     clearSession();
@@ -59,21 +85,23 @@ export function App() {
 
   const account = useAccount(session, () => endSession('unauthorized'));
 
+  // The page subscribes to every market's prices and gives each tick to its market's feed.
   const status = useGateway(session, {
-    onPrice: (p) => feed.push(p),
+    onPrice: (p) => feeds.push(p),
     onOrder: account.applyOrder,
     onPortfolio: account.applyPortfolio,
     onStale: () => void account.reload(),
+    onReconnected: () => setReconnects((n) => n + 1),
     onSessionEnded: endSession,
   });
 
-  // The snapshot seeds the price and the chart before the first tick arrives.
+  // The snapshot seeds every market's price before the first tick arrives.
   useEffect(() => {
     let cancelled = false;
     getPrices().then(
       (prices) => {
         if (cancelled) return;
-        for (const p of prices) feed.push(p);
+        for (const p of prices) feeds.push(p);
       },
       () => {
         // No snapshot: the WebSocket's own snapshot and ticks fill in.
@@ -82,7 +110,7 @@ export function App() {
     return () => {
       cancelled = true;
     };
-  }, [feed]);
+  }, [feeds]);
 
   const onAuthenticated = useCallback((next: Session) => {
     saveSession(next);
@@ -137,13 +165,25 @@ export function App() {
 
       <main className="layout">
         <div className="col col-main">
-          <PricePanel symbol={SYMBOL} quote="USD" snapshot={price} feed={feed} live={status === 'live'} />
+          <PricePanel
+            symbol={market}
+            symbols={markets}
+            onSymbol={chooseMarket}
+            quote="USD"
+            snapshot={price}
+            series={series}
+            interval={interval}
+            onInterval={chooseInterval}
+            live={status === 'live'}
+          />
           <OrdersPanel session={session} orders={account.orders} loading={account.loading} error={account.error} />
         </div>
         <div className="col col-side">
           {session ? (
             <OrderTicket
-              symbol={SYMBOL}
+              // A new market is a new ticket: a size typed for one market is not sent to another.
+              key={market}
+              symbol={market}
               session={session}
               livePrice={livePrice}
               priceStale={price.stale}
@@ -155,7 +195,12 @@ export function App() {
           ) : (
             <AuthPanel notice={notice} onAuthenticated={onAuthenticated} />
           )}
-          <PortfolioPanel session={session} portfolio={account.portfolio} livePrice={livePrice} symbol={SYMBOL} />
+          <PortfolioPanel
+            session={session}
+            portfolio={account.portfolio}
+            markets={markets}
+            livePrice={(symbol) => feeds.latestPrice(symbol)}
+          />
         </div>
       </main>
     </div>

@@ -6,50 +6,27 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { freePort, createTestDatabase, RedisServer, TradewireProcess } from '@repo/test-support';
-import { launchBrowser, newPage, screenshotPath } from './support/browser.ts';
+import type { TradewireProcess } from '@repo/test-support';
+import { newPage, screenshotPath } from './support/browser.ts';
+import { startSplitSystem, type SplitSystem } from './support/split-system.ts';
 import { TradingPage, uniqueUsername } from './support/trading-page.ts';
-import { webBuildDir } from './support/web-build.ts';
 
+let system: SplitSystem | undefined;
 let browser: Browser;
-let redis: RedisServer;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let apiAndWorker: TradewireProcess;
-let gateway: TradewireProcess | undefined;
-let env: Record<string, string>;
+let gateway: TradewireProcess;
 let baseUrl: string;
 
 before(async () => {
-  const [staticDir, port, wsPort] = await Promise.all([webBuildDir(), freePort(), freePort()]);
-  // Wait for every start, failed or not, so that `after` stops whatever did start: a
-  // redis-server left running when Chromium is missing held this file open until the timeout.
-  const started = await Promise.allSettled([
-    RedisServer.start().then((started) => (redis = started)),
-    createTestDatabase('tw_web').then((created) => (database = created)),
-    launchBrowser().then((launched) => (browser = launched)),
-  ]);
-  for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
-  env = {
-    PORT: String(port),
-    WS_PORT: String(wsPort),
-    REDIS_URL: redis.url,
-    DATABASE_URL: database.url,
-    PRICE_INTERVAL_MS: '200',
-    STATIC_DIR: staticDir,
-  };
+  system = await startSplitSystem('tw_web', { PRICE_INTERVAL_MS: '200' });
+  ({ browser, baseUrl } = system);
   // Both apply migrations at start; a PostgreSQL advisory lock makes them take turns.
-  apiAndWorker = new TradewireProcess(['api', 'worker'], env);
-  gateway = new TradewireProcess(['ws'], env);
+  const apiAndWorker = system.start(['api', 'worker']);
+  gateway = system.start(['ws']);
   await Promise.all([apiAndWorker.ready, gateway.ready]);
-  baseUrl = `http://127.0.0.1:${port}`;
 });
 
 after(async () => {
-  await browser?.close();
-  await gateway?.stop();
-  await apiAndWorker?.stop();
-  await redis?.stop();
-  await database?.drop();
+  await system?.stop();
 });
 
 test('the gateway stops and starts again: Reconnecting, then Live, prices flow and the account is reloaded', async () => {
@@ -60,7 +37,7 @@ test('the gateway stops and starts again: Reconnecting, then Live, prices flow a
   await ui.placeOrder('Buy', '1', 'filled');
   await ui.waitForPriceChanges(2);
 
-  await gateway!.stop('SIGTERM');
+  await gateway.stop('SIGTERM');
   await ui.waitForStatus('Reconnecting');
   await page.screenshot({ path: screenshotPath('trading-reconnecting.png') });
 
@@ -81,19 +58,23 @@ test('the gateway stops and starts again: Reconnecting, then Live, prices flow a
   await late.page.goto('/');
   await lateUi.waitForStatus('Reconnecting');
 
-  // After the reconnect the page reloads orders and portfolio over REST.
+  // After the reconnect the page reloads orders and portfolio over REST, and the chart refetches
+  // the candles of the time it missed.
   const isGet = (path: string) => (r: { url(): string; request(): { method(): string } }) =>
     new URL(r.url()).pathname === path && r.request().method() === 'GET';
   const reloaded = Promise.all([
     page.waitForResponse(isGet('/orders'), { timeout: 45_000 }),
     page.waitForResponse(isGet('/portfolio'), { timeout: 45_000 }),
+    page.waitForResponse(isGet('/candles'), { timeout: 45_000 }),
   ]);
-  gateway = new TradewireProcess(['ws'], env);
+  gateway = system!.start(['ws']);
   await gateway.ready;
   await ui.waitForStatus('Live', 30_000);
-  const [ordersResponse, portfolioResponse] = await reloaded;
+  const [ordersResponse, portfolioResponse, candlesResponse] = await reloaded;
   assert.equal(ordersResponse.status(), 200);
   assert.equal(portfolioResponse.status(), 200);
+  assert.equal(candlesResponse.status(), 200);
+  assert.equal(new URL(candlesResponse.url()).searchParams.get('symbol'), 'SOL');
   await ui.waitForPriceChanges(2);
   await ui.orderRow(orderId).waitFor();
   await page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '1.5000');

@@ -60,13 +60,13 @@ describe('trading page', () => {
     assert.equal(await ui.figure('usd-available').textContent(), '10,000.00');
     assert.equal(await ui.figure('sol-size').textContent(), '0.0000');
 
-    const pointsBefore = await ui.chartPoints();
+    // One-second candles: a new candle every second from the live ticks.
+    await ui.interval('1 second').click();
+    assert.equal(await ui.interval('1 second').getAttribute('aria-checked'), 'true');
+    const before = await ui.waitForChart();
     const seen = await ui.waitForPriceChanges(2);
     assert.equal(seen.length, 3, `prices seen: ${seen.join(' → ')}`);
-    await page.waitForFunction(
-      (n) => Number(document.querySelector('[data-testid="price-chart"]')?.getAttribute('data-points')) >= n + 2,
-      pointsBefore,
-    );
+    await ui.waitForChart(before.candles + 2);
     assert.match(
       (await ui.region('Price').getByTestId('price-change').textContent()) ?? '',
       /^[+-]?[\d,]+\.\d{2} \([+-]?\d+\.\d{2}%\)$/,
@@ -101,7 +101,7 @@ describe('trading page', () => {
     assert.equal(await ui.figure('sol-size').textContent(), formatSize(sol.size));
     assert.notEqual(formatUsd(usd.available), '10,000.00');
     // One buy: the average entry is its price.
-    assert.equal(await ui.figure('avg-entry').textContent(), await row.locator('td').nth(3).textContent());
+    assert.equal(await ui.figure('sol-avg-entry').textContent(), await row.locator('.col-price').textContent());
     assert.equal(
       await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument),
       true,

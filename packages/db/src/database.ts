@@ -8,6 +8,7 @@ import type { DrizzleDb } from './drizzle.ts';
 import { toDatabaseError } from './errors.ts';
 import { migratePostgres } from './migrate.ts';
 import { DEFAULT_PGLITE_TEMPLATE_DIR, openPglite } from './pglite-open.ts';
+import { createCandlesRepository, type CandlesRepository } from './candles.ts';
 import { createOrdersRepository, type OrdersRepository } from './orders.ts';
 import { createOutboxRepository, type OutboxRepository } from './outbox.ts';
 import {
@@ -17,6 +18,7 @@ import {
   type PositionView,
 } from './portfolio.ts';
 import { createSessionsRepository, type SessionsRepository } from './sessions.ts';
+import { openPostgresSingleWriter, pgliteSingleWriter, type SingleWriter } from './single-writer.ts';
 import { createUsersRepository, type UsersRepository } from './users.ts';
 
 /** A PortfolioUpdateEvent of @repo/events (structurally; this package does not import it). */
@@ -69,6 +71,14 @@ export interface Database {
   readonly orders: OrdersRepository;
   readonly portfolio: PortfolioRepository;
   readonly outbox: OutboxRepository;
+  /** Candles, read and written through the pool (the candle writer writes through `openSingleWriter`). */
+  readonly candles: CandlesRepository;
+  /**
+   * The right to be the only writer for `lockKey` among every process on this database: on
+   * PostgreSQL an advisory lock on a connection of its own, on PGlite (one process) always
+   * granted. The caller closes it before the database.
+   */
+  openSingleWriter(lockKey: number): SingleWriter;
   /**
    * The user's current portfolio in the shape of a `portfolio` event (`version` left out
    * before the first fill), for the gateway's snapshot when the broker has none; null for an
@@ -93,6 +103,7 @@ export interface Database {
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const logger = options.logger ?? silentLogger;
   if (options.url) {
+    const url = options.url;
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
@@ -134,6 +145,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
         await Promise.all([pool.end(), lookupPool.end()]);
       },
       drizzlePg(lookupPool),
+      (lockKey) => openPostgresSingleWriter(url, lockKey, { logger }),
     );
   }
 
@@ -148,7 +160,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     throw toDatabaseError(err);
   }
   logger.info({ kind: 'pglite', dataDir: options.dataDir }, 'database ready');
-  return assemble('pglite', drizzlePglite(client), options, () => client.close());
+  const pgliteDb = drizzlePglite(client);
+  return assemble(
+    'pglite',
+    pgliteDb,
+    options,
+    () => client.close(),
+    pgliteDb,
+    () => pgliteSingleWriter(pgliteDb),
+  );
 }
 
 function assemble(
@@ -156,7 +176,8 @@ function assemble(
   db: DrizzleDb,
   options: DatabaseOptions,
   closeClient: () => Promise<void>,
-  lookup: DrizzleDb = db,
+  lookup: DrizzleDb,
+  openSingleWriter: (lockKey: number) => SingleWriter,
 ): Database {
   let closed: Promise<void> | undefined;
   const now = options.now ?? (() => new Date());
@@ -180,6 +201,8 @@ function assemble(
       };
     },
     outbox: createOutboxRepository(db),
+    candles: createCandlesRepository(db),
+    openSingleWriter,
     drizzle: db,
     async ping() {
       try {

@@ -35,5 +35,16 @@ export {
 } from './paper-trading.ts';
 export { DatabaseError, IdempotencyKeyReusedError, UnknownUserError, UsernameTakenError } from './errors.ts';
 export { MIGRATIONS_FOLDER } from './migrate.ts';
+export {
+  CANDLE_INTERVALS,
+  CANDLE_INTERVAL_MS,
+  UPSERT_CHUNK,
+  createCandlesRepository,
+  type Candle,
+  type CandleInterval,
+  type CandleRow,
+  type CandlesRepository,
+} from './candles.ts';
+export { CANDLE_WRITER_LOCK_KEY, NotWriterError, type SingleWriter } from './single-writer.ts';
 export * as schema from './schema.ts';
 export type { DrizzleDb } from './drizzle.ts';

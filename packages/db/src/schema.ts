@@ -168,3 +168,34 @@ export const idempotencyKeys = pgTable(
     index('idempotency_keys_created_at_idx').on(t.createdAt),
   ],
 );
+
+/** Candle intervals kept, by name; their lengths are in `candles.ts`. */
+export const CANDLE_INTERVALS = ['1s', '1m', '1h'] as const;
+export type CandleInterval = (typeof CANDLE_INTERVALS)[number];
+
+/**
+ * OHLC candles of every symbol's price at each interval, aggregated from the published ticks by
+ * the one candle writer (see docs/price-worker.md). `open_time_ms` is the candle's open time in
+ * milliseconds since the epoch, a multiple of the interval (UTC boundaries).
+ */
+export const candles = pgTable(
+  'candles',
+  {
+    symbol: text('symbol').notNull(),
+    interval: text('interval', { enum: CANDLE_INTERVALS }).notNull(),
+    openTimeMs: int64('open_time_ms').notNull(),
+    open: numeric('open').notNull(),
+    high: numeric('high').notNull(),
+    low: numeric('low').notNull(),
+    close: numeric('close').notNull(),
+  },
+  (t) => [
+    // GET /candles reads one symbol's interval newest first from a time, page by page.
+    primaryKey({ columns: [t.symbol, t.interval, t.openTimeMs] }),
+    // Retention deletes one interval's oldest candles across symbols.
+    index('candles_interval_open_time_idx').on(t.interval, t.openTimeMs),
+    check('candles_interval_valid', sql`${t.interval} in ('1s', '1m', '1h')`),
+    check('candles_low_bounds', sql`${t.low} > 0 and ${t.low} <= least(${t.open}, ${t.close})`),
+    check('candles_high_bounds', sql`${t.high} >= greatest(${t.open}, ${t.close})`),
+  ],
+);

@@ -41,6 +41,7 @@ export function registerSystemRoutes(
   app.get('/config', () =>
     Promise.resolve({
       ...ctx.settings.publicConfig,
+      symbols: ctx.settings.symbols,
       feeRate: ctx.settings.feeRate,
       maxPriceAgeMs: ctx.settings.maxPriceAgeMs,
     }),

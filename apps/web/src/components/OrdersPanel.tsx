@@ -56,6 +56,9 @@ export function OrdersPanel({
                 <th scope="col" className="col-time">
                   Time
                 </th>
+                <th scope="col" className="col-market">
+                  Market
+                </th>
                 <th scope="col" className="col-side">
                   Side
                 </th>
@@ -88,12 +91,15 @@ export function OrdersPanel({
                         {t.short}
                       </time>
                     </td>
+                    <td className="col-market">{order.symbol}</td>
                     <td className="col-side">
                       <span className={`side side-${order.side ?? 'unknown'}`}>
                         {order.side === 'sell' ? 'Sell' : order.side === 'buy' ? 'Buy' : '—'}
                       </span>
                     </td>
-                    <td className="right num col-size">{formatSize(order.size)}</td>
+                    <td className="right num col-size" data-symbol={order.symbol}>
+                      {formatSize(order.size)}
+                    </td>
                     <td className="right num col-price">
                       {order.status === 'filled' ? formatPrice(order.price) : '—'}
                     </td>

@@ -5,35 +5,56 @@
  * which lets the logo stay off the plot area where it covered the line.)
  */
 import { useEffect, useRef } from 'react';
-import { AreaSeries, ColorType, CrosshairMode, createChart, type UTCTimestamp } from 'lightweight-charts';
-import type { ChartPoint, PriceFeed } from '../lib/price-feed.ts';
+import { CandlestickSeries, ColorType, CrosshairMode, createChart, type UTCTimestamp } from 'lightweight-charts';
+import type { Candle } from '../lib/api.ts';
+import type { CandleSeries } from '../lib/candle-series.ts';
 
-const toSeries = (p: ChartPoint) => ({ time: p.time as UTCTimestamp, value: p.value });
+// Numbers only for the chart's axes (pixels); every figure shown as text uses the strings.
+const toBar = (c: Candle) => ({
+  time: (c.t / 1000) as UTCTimestamp,
+  open: Number(c.o),
+  high: Number(c.h),
+  low: Number(c.l),
+  close: Number(c.c),
+});
 
 /**
- * Until this many points exist the whole history is stretched across the chart; after that
- * the spacing stays and the chart scrolls, keeping the newest point at the right edge.
+ * Until this many candles exist they are stretched across the chart; after that the spacing
+ * stays and the chart scrolls, keeping the newest candle at the right edge.
  */
 const FIT_ALL_UNTIL = 120;
 
-const timeFormat = new Intl.DateTimeFormat(undefined, {
+const seconds = new Intl.DateTimeFormat(undefined, {
   hour: '2-digit',
   minute: '2-digit',
   second: '2-digit',
   hour12: false,
 });
+const minutes = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hour12: false });
+const hours = new Intl.DateTimeFormat(undefined, {
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  hour12: false,
+});
+
+/** Two decimals for most prices; more for prices below 1, so a small coin still shows its moves. */
+const formatAxisPrice = (price: number) => price.toFixed(Math.abs(price) >= 1 || price === 0 ? 2 : 6);
 
 /**
- * The live area chart. Points go straight from the feed to the series (`update`), outside
- * React's render, so a tick costs one chart update and no re-render. `data-points` on the
- * container tells tests (and curious people in devtools) how many points are drawn.
+ * The candlestick chart of one series. Changes go straight from the series to the chart
+ * (`update`), outside React's render, so a tick costs one chart update and no re-render.
+ * The container says what is drawn, for tests and curious people in devtools: `data-candles`
+ * (how many), `data-first` and `data-last` (their open times in ms), `data-loaded` (history in).
  */
-export function PriceChart({ feed }: { feed: PriceFeed }) {
+export function PriceChart({ series }: { series: CandleSeries }) {
   const container = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     const el = container.current;
     if (!el) return;
+    const format = series.interval.ms < 60_000 ? seconds : series.interval.ms < 3_600_000 ? minutes : hours;
     const chart = createChart(el, {
       autoSize: true,
       layout: {
@@ -45,57 +66,62 @@ export function PriceChart({ feed }: { feed: PriceFeed }) {
       },
       grid: { vertLines: { color: 'rgba(255,255,255,0.04)' }, horzLines: { color: 'rgba(255,255,255,0.04)' } },
       rightPriceScale: { borderVisible: false, scaleMargins: { top: 0.15, bottom: 0.1 } },
-      timeScale: { borderVisible: false, timeVisible: true, secondsVisible: true, rightOffset: 1 },
+      timeScale: {
+        borderVisible: false,
+        timeVisible: true,
+        secondsVisible: series.interval.ms < 60_000,
+        rightOffset: 1,
+      },
       crosshair: { mode: CrosshairMode.Magnet },
       localization: {
-        timeFormatter: (time: number) => timeFormat.format(new Date(time * 1000)),
-        priceFormatter: (price: number) => price.toFixed(2),
+        timeFormatter: (time: number) => format.format(new Date(time * 1000)),
+        priceFormatter: formatAxisPrice,
       },
       handleScroll: { vertTouchDrag: false },
     });
-    const series = chart.addSeries(AreaSeries, {
-      lineColor: '#4c8dff',
-      lineWidth: 2,
-      topColor: 'rgba(76,141,255,0.28)',
-      bottomColor: 'rgba(76,141,255,0.02)',
+    const bars = chart.addSeries(CandlestickSeries, {
+      upColor: '#16c784',
+      downColor: '#f6465d',
+      borderVisible: false,
+      wickUpColor: '#16c784',
+      wickDownColor: '#f6465d',
       priceLineColor: '#4c8dff',
       priceLineStyle: 2,
       lastValueVisible: true,
     });
-    let count = 0;
-    const mark = () => {
-      el.setAttribute('data-points', String(count));
-      if (count <= FIT_ALL_UNTIL) chart.timeScale().fitContent();
-    };
 
-    const initial = feed.points();
-    series.setData(initial.map(toSeries));
-    count = initial.length;
-    mark();
+    const mark = () => {
+      const all = series.candles();
+      el.setAttribute('data-candles', String(all.length));
+      el.setAttribute('data-first', String(all[0]?.t ?? ''));
+      el.setAttribute('data-last', String(all.at(-1)?.t ?? ''));
+      el.setAttribute('data-loaded', String(series.loaded));
+      if (all.length <= FIT_ALL_UNTIL) chart.timeScale().fitContent();
+    };
+    const redraw = () => {
+      bars.setData(series.candles().map(toBar));
+      mark();
+    };
+    redraw();
 
     // A resize keeps the bar spacing; while the history is short, stretch it again.
     const onResize = () => {
-      if (count <= FIT_ALL_UNTIL) chart.timeScale().fitContent();
+      if (Number(el.getAttribute('data-candles')) <= FIT_ALL_UNTIL) chart.timeScale().fitContent();
     };
     chart.timeScale().subscribeSizeChange(onResize);
 
-    const off = feed.onPoint((point, reset) => {
-      if (reset) {
-        const all = feed.points();
-        series.setData(all.map(toSeries));
-        count = all.length;
-      } else {
-        series.update(toSeries(point));
-        count += 1;
-      }
-      mark();
+    const off = series.onChange((change) => {
+      if (change.kind === 'reset') return redraw();
+      bars.update(toBar(change.candle));
+      const last = el.getAttribute('data-last');
+      if (last !== String(change.candle.t)) mark();
     });
     return () => {
       off();
       chart.timeScale().unsubscribeSizeChange(onResize);
       chart.remove();
     };
-  }, [feed]);
+  }, [series]);
 
   return (
     <figure className="chart-figure">
@@ -103,9 +129,11 @@ export function PriceChart({ feed }: { feed: PriceFeed }) {
         ref={container}
         className="chart"
         data-testid="price-chart"
-        data-points="0"
+        data-candles="0"
+        data-symbol={series.symbol}
+        data-interval={series.interval.id}
         role="img"
-        aria-label="SOL price chart since the page opened"
+        aria-label={`${series.symbol}/USD price chart, ${series.interval.name} candles`}
       />
       <figcaption className="chart-credit">
         Chart by{' '}

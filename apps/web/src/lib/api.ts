@@ -141,10 +141,12 @@ export async function logout(token: string): Promise<void> {
   if (status !== 204 && status !== 200 && status !== 401) throw errorFrom(status, data);
 }
 
-/** What the page needs from the server: where the gateway is, the fee rate, the price age limit. */
+/** What the page needs from the server: where the gateway is, the markets, the fee rate, the price age limit. */
 export interface PublicConfig {
   wsUrl: string | null;
   wsPort: number | null;
+  /** The tradable symbols, each quoted in USD, in the server's order; empty when the server did not say. */
+  symbols: string[];
   /** Fee rate of every fill (e.g. "0.0001"); null when the server did not say. */
   feeRate: string | null;
   /** A price older than this cannot be traded at; null when the server did not say. */
@@ -156,9 +158,11 @@ export async function getConfig(): Promise<PublicConfig> {
   if (status !== 200 || !isObject(data)) throw errorFrom(status, data);
   const wsPort = typeof data.wsPort === 'number' && Number.isInteger(data.wsPort) ? data.wsPort : null;
   const maxAge = data.maxPriceAgeMs;
+  const symbols = Array.isArray(data.symbols) ? data.symbols.filter((v): v is string => isSymbol(v)) : [];
   return {
     wsUrl: str(data.wsUrl),
     wsPort,
+    symbols: [...new Set(symbols)],
     feeRate: decimal(data.feeRate),
     maxPriceAgeMs: typeof maxAge === 'number' && Number.isSafeInteger(maxAge) && maxAge > 0 ? maxAge : null,
   };
@@ -187,6 +191,43 @@ export async function getPrices(): Promise<Price[]> {
   if (status !== 200) throw errorFrom(status, data);
   const list = Array.isArray(data) ? data : isObject(data) && Array.isArray(data.prices) ? data.prices : [];
   return list.map(priceFrom).filter((p): p is Price => p !== null);
+}
+
+const isSymbol = (v: unknown): v is string => typeof v === 'string' && /^[A-Z0-9]{1,16}$/.test(v);
+
+/** One OHLC candle: open time in ms, prices as decimal strings. */
+export interface Candle {
+  t: number;
+  o: string;
+  h: string;
+  l: string;
+  c: string;
+}
+
+function candleFrom(v: unknown): Candle | null {
+  if (!isObject(v)) return null;
+  const t = v.t;
+  const [o, h, l, c] = [decimal(v.o), decimal(v.h), decimal(v.l), decimal(v.c)];
+  if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0 || !o || !h || !l || !c) return null;
+  return { t, o, h, l, c };
+}
+
+/** A symbol's candles at `interval` (`1s`, `1m`, `1h`), oldest first; at most `limit`, opened before `before` (ms). */
+export async function getCandles(
+  symbol: string,
+  interval: string,
+  options: { limit?: number; before?: number } = {},
+): Promise<Candle[]> {
+  const query = new URLSearchParams({ symbol, interval });
+  if (options.limit !== undefined) query.set('limit', String(options.limit));
+  if (options.before !== undefined) query.set('before', String(options.before));
+  const { status, data } = await request(`/candles?${query.toString()}`);
+  if (status !== 200) throw errorFrom(status, data);
+  const list = isObject(data) && Array.isArray(data.candles) ? data.candles : [];
+  const candles = list.map(candleFrom).filter((c): c is Candle => c !== null);
+  // Oldest first and one per time whatever the server sent, so the chart's time axis only moves forward.
+  candles.sort((a, b) => a.t - b.t);
+  return candles.filter((c, i) => i === 0 || c.t !== candles[i - 1]!.t);
 }
 
 const side = (v: unknown): 'buy' | 'sell' | null => (v === 'buy' || v === 'sell' ? v : null);

@@ -85,6 +85,14 @@ export function times(a: string, b: string): string | null {
   return x && y ? x.times(y).toFixed() : null;
 }
 
+/** Orders two decimal strings exactly (-1, 0 or 1); a malformed one sorts as the smallest. */
+export function compareDecimal(a: string, b: string): -1 | 0 | 1 {
+  const x = toBig(a);
+  const y = toBig(b);
+  if (!x || !y) return x ? 1 : y ? -1 : 0;
+  return x.cmp(y);
+}
+
 export function sign(value: string | null | undefined): -1 | 0 | 1 {
   const v = toBig(value);
   if (!v || v.eq(0)) return 0;

@@ -1,19 +1,21 @@
 /**
  * The live price of one symbol: latest tick, the first price seen since the page opened
- * (the "change since open" reference) and a bounded history for the chart. Ticks arrive from
- * the REST snapshot and the WebSocket, sometimes twice (a snapshot after a resubscribe): only
- * a tick newer than the last one is kept, so the chart's time axis always moves forward.
+ * (the "change since open" reference), whether it is stale, and the recent ticks the chart
+ * replays over its history. Ticks arrive from the REST snapshot and the WebSocket, sometimes
+ * twice (a snapshot after a resubscribe): only a tick newer than the last one is kept, so the
+ * chart's time axis always moves forward.
  */
 import type { Price } from './api.ts';
+import type { Tick } from './candle-series.ts';
 
-/** Points kept for the chart: about 80 minutes at one tick per second. */
-export const MAX_CHART_POINTS = 5000;
+/** Ticks kept for the chart to replay over history it loads (minutes at Pyth's pace). */
+export const RECENT_TICKS = 1000;
 
-export interface ChartPoint {
-  /** Seconds since the epoch, fractional: ticks can be closer than a second apart. */
-  time: number;
-  value: number;
-}
+/**
+ * Ticks of a market arriving this long after the previous one mean the page missed some (the
+ * device slept, the network stalled while the socket stayed open): the chart refetches.
+ */
+export const ARRIVAL_GAP_MS = 10_000;
 
 export interface PriceSnapshot {
   latest: Price | null;
@@ -31,17 +33,19 @@ export interface PriceSnapshot {
   stale: boolean;
 }
 
-export type PointListener = (point: ChartPoint, reset: boolean) => void;
+/** `gap`: the tick came `ARRIVAL_GAP_MS` or more after the previous one. */
+export type TickListener = (tick: Tick, gap: boolean) => void;
 
 export class PriceFeed {
   readonly symbol: string;
   #snapshot: PriceSnapshot = { latest: null, opening: null, previous: null, ticks: 0, stale: false };
   #maxAgeMs: number | null = null;
   #staleTimer: ReturnType<typeof setTimeout> | undefined;
-  #points: ChartPoint[] = [];
+  #recent: Tick[] = [];
   #lastTime = -Infinity;
+  #lastArrival: number | null = null;
   #listeners = new Set<() => void>();
-  #pointListeners = new Set<PointListener>();
+  #tickListeners = new Set<TickListener>();
 
   constructor(symbol: string) {
     this.symbol = symbol;
@@ -50,21 +54,18 @@ export class PriceFeed {
   /** Adds a tick; returns false when it is for another symbol, malformed, or not newer than the last. */
   push(price: Price): boolean {
     if (price.symbol !== this.symbol) return false;
-    const ms = Date.parse(price.timestamp);
-    if (!Number.isFinite(ms)) return false;
-    const time = ms / 1000;
-    if (time <= this.#lastTime) return false;
-    this.#lastTime = time;
+    const timeMs = Date.parse(price.timestamp);
+    if (!Number.isFinite(timeMs) || timeMs <= this.#lastTime) return false;
+    this.#lastTime = timeMs;
 
-    // Number only for the chart's y-axis (pixels); every figure shown as text uses the string.
-    const point = { time, value: Number(price.price) };
-    this.#points.push(point);
-    let reset = false;
-    if (this.#points.length > MAX_CHART_POINTS * 1.2) {
-      // Trimming in batches keeps the chart's full redraw (setData) rare.
-      this.#points = this.#points.slice(-MAX_CHART_POINTS);
-      reset = true;
-    }
+    const tick = { price: price.price, timeMs };
+    this.#recent.push(tick);
+    // Trimming in batches keeps the copy rare.
+    if (this.#recent.length > RECENT_TICKS * 1.2) this.#recent = this.#recent.slice(-RECENT_TICKS);
+    const arrival = Date.now();
+    const gap = this.#lastArrival !== null && arrival - this.#lastArrival >= ARRIVAL_GAP_MS;
+    this.#lastArrival = arrival;
+
     const prev = this.#snapshot;
     this.#snapshot = {
       latest: price,
@@ -74,7 +75,7 @@ export class PriceFeed {
       stale: price.stale === true,
     };
     this.#armStaleTimer();
-    for (const listener of this.#pointListeners) listener(point, reset);
+    for (const listener of this.#tickListeners) listener(tick, gap);
     for (const listener of this.#listeners) listener();
     return true;
   }
@@ -107,14 +108,70 @@ export class PriceFeed {
     return () => this.#listeners.delete(listener);
   };
 
-  /** The chart's data so far (a copy). */
-  points(): ChartPoint[] {
-    return this.#points.slice();
+  /** The latest ticks, oldest first (at most `RECENT_TICKS` and a fifth). */
+  recentTicks(): readonly Tick[] {
+    return this.#recent;
   }
 
-  /** Called with each new point; `reset` means the history was trimmed and should be reloaded. */
-  onPoint(listener: PointListener): () => void {
-    this.#pointListeners.add(listener);
-    return () => this.#pointListeners.delete(listener);
+  /** Called with each accepted tick. */
+  onTick(listener: TickListener): () => void {
+    this.#tickListeners.add(listener);
+    return () => this.#tickListeners.delete(listener);
+  }
+}
+
+/** Feeds at most this many markets: a server sending ticks of endless symbols cannot grow the page. */
+const MAX_MARKETS = 64;
+
+/** One `PriceFeed` per market, each with its own staleness: one market going stale blocks only itself. */
+export class MarketFeeds {
+  #feeds = new Map<string, PriceFeed>();
+  #maxAgeMs: number | null = null;
+  #version = 0;
+  #listeners = new Set<() => void>();
+
+  /** The feed of `symbol`, created on first use. */
+  feed(symbol: string): PriceFeed {
+    let feed = this.#feeds.get(symbol);
+    if (!feed) {
+      feed = new PriceFeed(symbol);
+      feed.setMaxAge(this.#maxAgeMs);
+      if (this.#feeds.size < MAX_MARKETS) {
+        this.#feeds.set(symbol, feed);
+        feed.subscribe(() => {
+          this.#version++;
+          for (const listener of this.#listeners) listener();
+        });
+      }
+    }
+    return feed;
+  }
+
+  /** The latest price of `symbol`, or null. */
+  latestPrice(symbol: string): string | null {
+    return this.#feeds.get(symbol)?.getSnapshot().latest?.price ?? null;
+  }
+
+  /** For `useSyncExternalStore`: changes whenever any market's snapshot does. */
+  getVersion = (): number => this.#version;
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  };
+
+  /** Routes a tick to its market's feed; false when it was not accepted. */
+  push(price: Price): boolean {
+    if (!this.#feeds.has(price.symbol) && this.#feeds.size >= MAX_MARKETS) return false;
+    return this.feed(price.symbol).push(price);
+  }
+
+  setMaxAge(ms: number | null): void {
+    this.#maxAgeMs = ms;
+    for (const feed of this.#feeds.values()) feed.setMaxAge(ms);
+  }
+
+  dispose(): void {
+    for (const feed of this.#feeds.values()) feed.dispose();
   }
 }

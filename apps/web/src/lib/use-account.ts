@@ -42,9 +42,9 @@ export interface Account {
   /** The last REST failure, cleared by the next success. */
   error: string | null;
   /** Reloads orders and portfolio over REST. */
-  reload(): Promise<void>;
-  applyOrder(order: OrderView): void;
-  applyPortfolio(portfolio: Portfolio): void;
+  reload: () => Promise<void>;
+  applyOrder: (order: OrderView) => void;
+  applyPortfolio: (portfolio: Portfolio) => void;
 }
 
 /**

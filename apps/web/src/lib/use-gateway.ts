@@ -30,6 +30,8 @@ export interface GatewayHandlers {
   onPortfolio(portfolio: Portfolio): void;
   /** The connection came back, or the server could not replay what was missed. */
   onStale(): void;
+  /** The connection came back after a drop: prices published meanwhile never arrived. */
+  onReconnected(): void;
   /** The server ended the session (logout elsewhere, expiry) or refused the token. */
   onSessionEnded(code: string): void;
 }
@@ -141,7 +143,9 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
         }
       });
       c.on('reconnected', () => {
-        if (!stopped) h().onStale();
+        if (stopped) return;
+        h().onStale();
+        h().onReconnected();
       });
       c.on('resync', () => {
         if (!stopped) h().onStale();

@@ -24,8 +24,29 @@ export class TradingPage {
   get chart(): Locator {
     return this.region('Price').getByTestId('price-chart');
   }
-  figure(testId: 'usd-available' | 'sol-size' | 'avg-entry' | 'unrealised-pnl' | 'total-equity'): Locator {
+  figure(
+    testId: 'usd-available' | 'total-equity' | `${'sol' | 'btc' | 'eth'}-${'size' | 'avg-entry' | 'pnl'}`,
+  ): Locator {
     return this.region('Portfolio').getByTestId(testId);
+  }
+  get market(): Locator {
+    return this.page.getByLabel('Market', { exact: true });
+  }
+  interval(name: '1 second' | '1 minute' | '1 hour'): Locator {
+    return this.page.getByRole('radio', { name, exact: true });
+  }
+  get buy(): Locator {
+    return this.page.getByRole('button', { name: 'Buy', exact: true });
+  }
+  get sell(): Locator {
+    return this.page.getByRole('button', { name: 'Sell', exact: true });
+  }
+
+  /** Chooses a market and waits until the price, the chart and the ticket show it. */
+  async chooseMarket(symbol: string): Promise<void> {
+    await this.market.selectOption(symbol);
+    await this.region('Price').locator(`[data-testid="price"][data-symbol="${symbol}"]`).waitFor();
+    await this.region('Price').locator(`[data-testid="price-chart"][data-symbol="${symbol}"]`).waitFor();
   }
   orderRows(): Locator {
     return this.region('Orders').locator('tr[data-order-id]');
@@ -108,7 +129,23 @@ export class TradingPage {
     return (await handle.jsonValue()) as string[];
   }
 
-  async chartPoints(): Promise<number> {
-    return Number(await this.chart.getAttribute('data-points'));
+  /** How many candles the chart draws. */
+  async chartCandles(): Promise<number> {
+    return Number(await this.chart.getAttribute('data-candles'));
+  }
+
+  /** Resolves once the chart has merged the server's history in and draws at least `min` candles. */
+  async waitForChart(min = 1, timeout = 15_000): Promise<{ candles: number; first: number; last: number }> {
+    const handle = await this.page.waitForFunction(
+      (n) => {
+        const el = document.querySelector('[aria-label="Price"] [data-testid="price-chart"]');
+        const candles = Number(el?.getAttribute('data-candles'));
+        if (el?.getAttribute('data-loaded') !== 'true' || !(candles >= n)) return null;
+        return { candles, first: Number(el.getAttribute('data-first')), last: Number(el.getAttribute('data-last')) };
+      },
+      min,
+      { polling: 50, timeout },
+    );
+    return (await handle.jsonValue()) as { candles: number; first: number; last: number };
   }
 }
