@@ -117,8 +117,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     authenticator: new Authenticator({
       verifier: options.sessions,
       timeoutMs: limits.authTimeoutMs,
+      concurrency: limits.authConcurrency,
+      maxWaiting: limits.maxAuthWaiting,
       wasRevoked: (sessionId, nowMs) => sessionRegistry.wasRevoked(sessionId, nowMs),
       dependencyWarning: deps.dependencyWarning,
+      metrics,
     }),
   });
   const sessionDeps = {

@@ -10,6 +10,8 @@ export class StubSessions implements SessionVerifier {
   readonly tokens = new Map<string, Session>();
   #held: (() => void)[] | null = null;
   fail = false;
+  /** Calls of `verify` so far. */
+  verifications = 0;
 
   /** Verifications waiting for `release()`. */
   get waiting(): number {
@@ -35,6 +37,7 @@ export class StubSessions implements SessionVerifier {
   }
 
   async verify(token: string): Promise<Session | null> {
+    this.verifications += 1;
     if (this.#held) await new Promise<void>((resolve) => this.#held!.push(resolve));
     if (this.fail) throw new Error('database unavailable');
     return this.tokens.get(token) ?? null;
