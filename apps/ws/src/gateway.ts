@@ -16,6 +16,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { Authenticator } from './session/authenticator.ts';
 import { ClientSession } from './session/client-session.ts';
 import { RequestHandler } from './session/requests.ts';
+import { SessionRecheck } from './session/session-recheck.ts';
 import { SessionRegistry } from './session/session-registry.ts';
 import type { SessionVerifier } from './session/session.ts';
 import { defaultHistoryReadLimits, HistoryReader, type HistoryReadLimits } from './streams/history-reader.ts';
@@ -141,6 +142,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       metrics,
     }),
   });
+  const { sessions } = options;
+  const recheck = new SessionRecheck({
+    registry: sessionRegistry,
+    check: sessions.check ? (ids) => sessions.check!(ids) : null,
+    intervalMs: limits.sessionRecheckIntervalMs,
+    timeoutMs: limits.authTimeoutMs,
+    logger,
+    dependencyWarning: deps.dependencyWarning,
+  });
   const sessionDeps = {
     channels: new Map<Channel, ChannelKind>(kinds.map((kind) => [kind.channel, kind])),
     registry: sessionRegistry,
@@ -222,18 +232,30 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   // ---- broker -----------------------------------------------------------------------------
 
-  const feed = await BrokerFeed.start(broker, [...kinds.flatMap((kind) => kind.routes), sessionRegistry.route], {
+  // Private events wait for the session re-check after a broker outage (see SessionRecheck).
+  const routes = kinds.flatMap((kind) => (kind.needsAuth ? kind.routes.map((r) => recheck.gate(r)) : kind.routes));
+  const stopPauses = broker.onStatusChange((up) => {
+    if (!up) recheck.paused();
+  });
+  const feed = await BrokerFeed.start(broker, [...routes, sessionRegistry.route], {
     logger,
-    onResumed: () => {
-      for (const kind of kinds) kind.resumed?.();
-    },
+    onResumed: () =>
+      recheck.resumed(() => {
+        for (const kind of kinds) kind.resumed?.();
+      }),
+  }).catch((err: unknown) => {
+    stopPauses();
+    throw err;
   });
   heartbeat.start();
+  recheck.start();
 
   // ---- lifecycle --------------------------------------------------------------------------
 
   async function shutdown(): Promise<void> {
     heartbeat.stop();
+    recheck.stop();
+    stopPauses();
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
     await feed.close();
     const everySocketClosed = new Promise<void>((resolve) => {

@@ -73,6 +73,11 @@ export interface GatewayLimits {
    * Default 200.
    */
   maxConnectionsPerAddress: number;
+  /**
+   * How often every authenticated socket's session is checked against the session store
+   * (revoked or expired ones are ended), besides after every broker recovery. Default 60 s.
+   */
+  sessionRecheckIntervalMs: number;
 }
 
 /** The defaults, documented in docs/protocol.md. A fresh object each call. */
@@ -99,6 +104,7 @@ export function defaultLimits(): GatewayLimits {
     authConcurrency: 32,
     maxAuthWaiting: 256,
     maxConnectionsPerAddress: 200,
+    sessionRecheckIntervalMs: 60_000,
   };
 }
 
