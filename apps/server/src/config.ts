@@ -39,7 +39,7 @@ const url = (protocols: string[]) =>
     `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
   );
 
-const list = (itemPattern: RegExp, itemHint: string) =>
+const list = (isItem: RegExp | ((item: string) => boolean), itemHint: string) =>
   z
     .string()
     .transform((value) =>
@@ -48,29 +48,13 @@ const list = (itemPattern: RegExp, itemHint: string) =>
         .map((s) => s.trim())
         .filter(Boolean),
     )
-    .refine((items) => items.every((item) => itemPattern.test(item)), `must be a comma-separated list of ${itemHint}`);
+    .refine(
+      (items) => items.every((item) => (typeof isItem === 'function' ? isItem(item) : isItem.test(item))),
+      `must be a comma-separated list of ${itemHint}`,
+    );
 
 /** `10.0.0.1,10.0.0.0/8,2001:db8::/32`: addresses and CIDR blocks; empty or unset means none. */
-const addressList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  )
-  .superRefine((items, ctx) => {
-    const bad = items.find((item) => !isAddressOrCidr(item));
-    if (bad !== undefined) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        message:
-          'must be a comma-separated list of IP addresses or CIDR blocks such as "10.0.0.0/8" ' +
-          `(${JSON.stringify(bad.slice(0, 60))} is neither)`,
-      });
-    }
-  })
-  .default('');
+const addressList = list(isAddressOrCidr, 'IP addresses or CIDR blocks such as "10.0.0.0/8"').default('');
 
 /** `https:`, or `http:` to a loopback host (a local Hermes or test double): the API key travels in the request. */
 const hermesUrl = url(['http:', 'https:']).refine((value) => {

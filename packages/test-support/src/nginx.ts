@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.ts';
+import { waitForPort } from './wait-for-port.ts';
 
 /** Debian's nginx package. */
 const NGINX = '/usr/sbin/nginx';
@@ -96,7 +96,8 @@ export class NginxServer {
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
     const server = new NginxServer(child, prefix, ports);
     try {
-      await waitForListening(ports, child, 10_000);
+      const gone = () => child.exitCode !== null || child.signalCode !== null;
+      for (const port of ports) await waitForPort(port, { timeoutMs: 10_000, what: 'nginx', gone });
     } catch (err) {
       const log = [stderr.join(''), server.errorLog()].join('\n').trim();
       await server.stop();
@@ -120,27 +121,5 @@ export class NginxServer {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await this.#exited;
     rmSync(this.prefix, { recursive: true, force: true });
-  }
-}
-
-async function waitForListening(ports: number[], child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (const port of ports) {
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`nginx exited (${child.exitCode ?? child.signalCode}) before listening`);
-      }
-      const ok = await new Promise<boolean>((resolve) => {
-        const socket = createConnection({ port, host: '127.0.0.1' });
-        socket.once('connect', () => {
-          socket.destroy();
-          resolve(true);
-        });
-        socket.once('error', () => resolve(false));
-      });
-      if (ok) break;
-      if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port} within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
   }
 }
