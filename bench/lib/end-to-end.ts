@@ -25,7 +25,17 @@ async function startRole(
   env: Record<string, string>,
 ): Promise<{ proc: PinnedProcess; url: string }> {
   const proc = spawnNodeTs(core, 'apps/server/src/main.ts', [role], [], {
-    env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', WS_PORT: '0', SYMBOLS: 'SOL', ...env },
+    // Every benchmark client connects from 127.0.0.1: the gateway's per-address limits are
+    // lifted for it, as they must be for any load test from one host.
+    env: {
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      WS_PORT: '0',
+      SYMBOLS: 'SOL',
+      WS_LIMIT_EXEMPT: '127.0.0.1',
+      ...env,
+    },
     stdout: true,
   });
   const deadline = Date.now() + 60_000;

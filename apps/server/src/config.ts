@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isAddressOrCidr } from '@repo/http-access';
 
 /** The process roles one launcher can run; no role on the command line means all three. */
 export const ROLES = ['api', 'ws', 'worker'] as const;
@@ -38,7 +39,7 @@ const url = (protocols: string[]) =>
     `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
   );
 
-const list = (itemPattern: RegExp, itemHint: string) =>
+const list = (isItem: RegExp | ((item: string) => boolean), itemHint: string) =>
   z
     .string()
     .transform((value) =>
@@ -47,7 +48,13 @@ const list = (itemPattern: RegExp, itemHint: string) =>
         .map((s) => s.trim())
         .filter(Boolean),
     )
-    .refine((items) => items.every((item) => itemPattern.test(item)), `must be a comma-separated list of ${itemHint}`);
+    .refine(
+      (items) => items.every((item) => (typeof isItem === 'function' ? isItem(item) : isItem.test(item))),
+      `must be a comma-separated list of ${itemHint}`,
+    );
+
+/** `10.0.0.1,10.0.0.0/8,2001:db8::/32`: addresses and CIDR blocks; empty or unset means none. */
+const addressList = list(isAddressOrCidr, 'IP addresses or CIDR blocks such as "10.0.0.0/8"').default('');
 
 /** `https:`, or `http:` to a loopback host (a local Hermes or test double): the API key travels in the request. */
 const hermesUrl = url(['http:', 'https:']).refine((value) => {
@@ -149,6 +156,23 @@ const EnvSchema = z.object({
   MAX_PRICE_AGE_MS: positiveInt(10_000, 100, 86_400_000),
   /** Orders per user per second, then 429 rate_limited (shared through Redis when set). */
   ORDERS_PER_USER_PER_SECOND: positiveInt(20, 1, 100_000),
+  /**
+   * Reverse proxies whose X-Forwarded-For names the client, for the API (Fastify trustProxy)
+   * and the gateway; unset, the client is the TCP peer.
+   */
+  TRUST_PROXY: addressList,
+  /** Client addresses the gateway's per-address limits skip (local load tests); unset, none. */
+  WS_LIMIT_EXEMPT: addressList,
+  /** Open WebSockets per client address (IPv6 per /64), then HTTP 429 at upgrade. */
+  WS_MAX_CONNECTIONS_PER_ADDRESS: positiveInt(200, 1, 1_000_000),
+  /** Requests one socket may have unanswered, then rate_limited. */
+  WS_MAX_QUEUED_REQUESTS: positiveInt(8, 1, 1000),
+  /** Token verifications in flight per gateway process. */
+  AUTH_CONCURRENCY: positiveInt(32, 1, 10_000),
+  /** Token verifications waiting for a slot per gateway process, then rate_limited. */
+  AUTH_MAX_WAITING: positiveInt(256, 1, 1_000_000),
+  /** How often the gateway re-checks every open socket's session (also after each broker recovery). */
+  SESSION_RECHECK_INTERVAL_MS: positiveInt(60_000, 1000, 86_400_000),
   /** Bearer token for /metrics; unset, /metrics answers loopback clients only. */
   METRICS_TOKEN: optional(z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 visible ASCII characters')),
   /** How long the price worker's candles are kept, per interval. */
@@ -203,6 +227,18 @@ export interface Config {
   candleRetentionMs: { '1s': number | null; '1m': number | null; '1h': number | null };
   /** Time between candle flushes (`CANDLE_FLUSH_INTERVAL_MS`, default 1000). */
   candleFlushIntervalMs: number;
+  /** `TRUST_PROXY`: proxies (addresses, CIDRs) whose X-Forwarded-For is believed; empty for none. */
+  trustProxy: string[];
+  /** `WS_LIMIT_EXEMPT`: addresses and CIDRs the gateway's per-address limits skip; empty for none. */
+  wsLimitExempt: string[];
+  /** The gateway's limits that come from the environment (see `GatewayLimits`). */
+  wsLimits: {
+    maxConnectionsPerAddress: number;
+    maxQueuedRequests: number;
+    authConcurrency: number;
+    maxAuthWaiting: number;
+    sessionRecheckIntervalMs: number;
+  };
 }
 
 /** A configuration value that cannot be used. The message names the variable. */
@@ -274,6 +310,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     metricsToken: e.METRICS_TOKEN,
     candleRetentionMs: { '1s': e.CANDLE_RETENTION_1S, '1m': e.CANDLE_RETENTION_1M, '1h': e.CANDLE_RETENTION_1H },
     candleFlushIntervalMs: e.CANDLE_FLUSH_INTERVAL_MS,
+    trustProxy: e.TRUST_PROXY,
+    wsLimitExempt: e.WS_LIMIT_EXEMPT,
+    wsLimits: {
+      maxConnectionsPerAddress: e.WS_MAX_CONNECTIONS_PER_ADDRESS,
+      maxQueuedRequests: e.WS_MAX_QUEUED_REQUESTS,
+      authConcurrency: e.AUTH_CONCURRENCY,
+      maxAuthWaiting: e.AUTH_MAX_WAITING,
+      sessionRecheckIntervalMs: e.SESSION_RECHECK_INTERVAL_MS,
+    },
   };
 }
 
@@ -293,7 +338,8 @@ export function parseRoles(args: readonly string[], config: Pick<Config, 'redisU
     const missing = [!config.redisUrl && 'REDIS_URL', !config.databaseUrl && 'DATABASE_URL'].filter(Boolean);
     if (missing.length > 0) {
       throw new ConfigError(
-        `running only ${[...roles].join(' + ')} needs ${missing.join(' and ')}: separate processes share events through Redis and state through PostgreSQL (run without roles for the all-in-one mode)`,
+        `running only ${[...roles].join(' + ')} needs ${missing.join(' and ')}: separate processes share events ` +
+          'through Redis and state through PostgreSQL (run without roles for the all-in-one mode)',
       );
     }
   }

@@ -86,14 +86,18 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
       const gateway: Gateway = await createGateway({
         broker,
         sessions: createSessionStore(db),
-        loadPortfolio: (userId) => db!.getPortfolioEvent(userId),
+        loadPortfolio: (userId) => db.getPortfolioEvent(userId),
         // The replay history is the outbox itself: durable, shared by every gateway node, and
         // untouched by a Redis restart.
         history: {
-          read: (userId, afterSeq, limit, maxBytes) => db!.outbox.orderHistory(userId, afterSeq, limit, maxBytes),
+          read: (userId, afterSeq, limit, maxBytes) => db.outbox.orderHistory(userId, afterSeq, limit, maxBytes),
         },
         symbols: config.symbols,
         allowedOrigins: config.allowedOrigins,
+        trustProxy: config.trustProxy,
+        limitExempt: config.wsLimitExempt,
+        limits: config.wsLimits,
+        metricsToken: config.metricsToken,
         logger: logger.child({ part: 'ws' }),
       });
       gatewayPort = await gateway.listen(config.wsPort, config.host);
@@ -116,7 +120,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
         });
         rateLimitRedis = client;
       }
-      const api = await createApi({
+      const api = createApi({
         db,
         broker,
         symbols: config.symbols,
@@ -130,6 +134,8 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
         rateLimits: { ordersPerUser: { max: config.ordersPerUserPerSecond, windowMs: 1000 } },
         rateLimitRedis,
         metricsToken: config.metricsToken,
+        // The same list the gateway uses, so both agree on who a client is.
+        trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
         relay: {
           retentionMs: config.historyRetentionMs,
           retentionEvents: config.historyRetentionEvents,

@@ -26,6 +26,37 @@ describe('loadConfig', () => {
     assert.equal(config.maxPriceAgeMs, 10_000);
     assert.equal(config.ordersPerUserPerSecond, 20);
     assert.equal(config.metricsToken, undefined);
+    assert.deepEqual(config.trustProxy, [], 'no proxy is trusted');
+    assert.deepEqual(config.wsLimitExempt, [], 'nothing is exempt, loopback included');
+    assert.deepEqual(config.wsLimits, {
+      maxConnectionsPerAddress: 200,
+      maxQueuedRequests: 8,
+      authConcurrency: 32,
+      maxAuthWaiting: 256,
+      sessionRecheckIntervalMs: 60_000,
+    });
+  });
+
+  it('reads the proxy, exemption and gateway limits', () => {
+    const config = loadConfig({
+      TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,2001:db8::/32',
+      WS_LIMIT_EXEMPT: '127.0.0.1',
+      WS_MAX_CONNECTIONS_PER_ADDRESS: '3',
+      WS_MAX_QUEUED_REQUESTS: '4',
+      AUTH_CONCURRENCY: '2',
+      AUTH_MAX_WAITING: '5',
+      SESSION_RECHECK_INTERVAL_MS: '1000',
+    });
+    assert.deepEqual(config.trustProxy, ['127.0.0.1', '10.0.0.0/8', '2001:db8::/32']);
+    assert.deepEqual(config.wsLimitExempt, ['127.0.0.1']);
+    assert.deepEqual(config.wsLimits, {
+      maxConnectionsPerAddress: 3,
+      maxQueuedRequests: 4,
+      authConcurrency: 2,
+      maxAuthWaiting: 5,
+      sessionRecheckIntervalMs: 1000,
+    });
+    assert.deepEqual(loadConfig({ TRUST_PROXY: '' }).trustProxy, []);
   });
 
   it('allows the Vite dev origins by default only when NODE_ENV=development', () => {
@@ -71,6 +102,15 @@ describe('loadConfig', () => {
     ['METRICS_TOKEN', 'short'],
     ['METRICS_TOKEN', 'a token with spaces in it'],
     ['PORT', '70000'],
+    ['TRUST_PROXY', 'proxy.internal'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', 'loopback'],
+    ['WS_LIMIT_EXEMPT', '127.0.0.1,localhost'],
+    ['WS_MAX_CONNECTIONS_PER_ADDRESS', '0'],
+    ['WS_MAX_QUEUED_REQUESTS', 'eight'],
+    ['AUTH_CONCURRENCY', '0'],
+    ['AUTH_MAX_WAITING', '-1'],
+    ['SESSION_RECHECK_INTERVAL_MS', '10'],
     ['WS_PORT', '-1'],
     ['HISTORY_RETENTION_EVENTS', '0'],
     ['HISTORY_RETENTION_SECONDS', 'a day'],

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { Registry } from 'prom-client';
 import type { Broker } from '@repo/broker';
+import { createClientAddress, createMetricsAccess } from '@repo/http-access';
 import type { PortfolioUpdateEvent } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import { CLOSE_CODES, type Channel } from '@repo/protocol';
@@ -15,6 +16,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { Authenticator } from './session/authenticator.ts';
 import { ClientSession } from './session/client-session.ts';
 import { RequestHandler } from './session/requests.ts';
+import { SessionRecheck } from './session/session-recheck.ts';
 import { SessionRegistry } from './session/session-registry.ts';
 import type { SessionVerifier } from './session/session.ts';
 import { defaultHistoryReadLimits, HistoryReader, type HistoryReadLimits } from './streams/history-reader.ts';
@@ -27,7 +29,7 @@ import { ThrottledWarning } from './throttled-warning.ts';
 import { Connection, type ConnectionDeps } from './transport/connection.ts';
 import { Heartbeat } from './transport/heartbeat.ts';
 import { WriteBatcher } from './transport/text-frame.ts';
-import { UpgradeGuard } from './upgrade-guard.ts';
+import { UpgradeGuard, type Admission } from './upgrade-guard.ts';
 
 export interface GatewayOptions {
   broker: Broker;
@@ -51,11 +53,25 @@ export interface GatewayOptions {
   /** Where the metrics go; default a fresh Registry per gateway (so tests can make many). */
   registry?: Registry;
   /**
-   * Addresses the per-address upgrade limit (`upgradesPerAddress`) does not apply to. Default
-   * loopback (`127.0.0.1`, `::1`): there the peer is a local reverse proxy or tool speaking for
-   * many clients, and the limit belongs in the proxy. Pass `[]` to limit loopback too.
+   * Addresses and CIDR blocks the per-address limits (`upgradesPerAddress`,
+   * `maxConnectionsPerAddress`) do not apply to (`WS_LIMIT_EXEMPT`). Default none, loopback
+   * included: local load tests list `127.0.0.1` here; a local reverse proxy belongs in
+   * `trustProxy` instead, so that its clients are still told apart.
    */
-  upgradeLimitExempt?: string[];
+  limitExempt?: string[];
+  /**
+   * Reverse proxies (addresses and CIDR blocks, `TRUST_PROXY`) whose `X-Forwarded-For` names
+   * the client: for a request from one of them, the client is the first address from the
+   * right of that header that is not a trusted proxy. Every per-address limit and the
+   * `/metrics` loopback rule use that address. Default none: the client is the TCP peer and
+   * the header is ignored.
+   */
+  trustProxy?: string[];
+  /**
+   * `/metrics` then needs `Authorization: Bearer <token>` from every client (`METRICS_TOKEN`,
+   * 16-256 visible ASCII characters); unset, it answers loopback clients only (403 otherwise).
+   */
+  metricsToken?: string;
   /**
    * The users' order-event history: replays `subscribe orders since`, fills gaps in live
    * delivery, catches up after a broker outage. Without it `since` is ignored and `subscribed`
@@ -90,6 +106,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { broker } = options;
   const logger = (options.logger ?? silentLogger).child({ component: 'ws-gateway' });
   const registry = options.registry ?? new Registry();
+  const clientAddress = createClientAddress(options.trustProxy ?? []);
+  const metricsAccess = createMetricsAccess(options.metricsToken);
   const connections = new Set<Connection>();
   const metrics = new GatewayMetrics(registry, {
     connections: () => connections.size,
@@ -121,9 +139,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     authenticator: new Authenticator({
       verifier: options.sessions,
       timeoutMs: limits.authTimeoutMs,
+      concurrency: limits.authConcurrency,
+      maxWaiting: limits.maxAuthWaiting,
       wasRevoked: (sessionId, nowMs) => sessionRegistry.wasRevoked(sessionId, nowMs),
       dependencyWarning: deps.dependencyWarning,
+      metrics,
     }),
+  });
+  const { sessions } = options;
+  const recheck = new SessionRecheck({
+    registry: sessionRegistry,
+    check: sessions.check ? (ids) => sessions.check!(ids) : null,
+    intervalMs: limits.sessionRecheckIntervalMs,
+    timeoutMs: limits.authTimeoutMs,
+    logger,
+    dependencyWarning: deps.dependencyWarning,
   });
   const sessionDeps = {
     channels: new Map<Channel, ChannelKind>(kinds.map((kind) => [kind.channel, kind])),
@@ -146,13 +176,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     batcher: new WriteBatcher(),
     onClosed(connection) {
       connections.delete(connection);
+      guard.closed(connection.addressKey);
       heartbeat.delete(connection);
       if (closing && connections.size === 0) lastClosed?.();
     },
   };
 
-  function onConnection(ws: WebSocket, socket: Duplex): void {
-    const connection = new Connection((nextConnectionId += 1), ws, socket, transportDeps);
+  function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
+    guard.opened(admission);
+    const connection = new Connection((nextConnectionId += 1), ws, socket, transportDeps, admission.addressKey);
     connection.serve(new ClientSession(connection, sessionDeps));
     connections.add(connection);
     heartbeat.add(connection);
@@ -173,7 +205,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const guard = new UpgradeGuard({
     limits,
     allowedOrigins: options.allowedOrigins ?? null,
-    exempt: options.upgradeLimitExempt ?? ['127.0.0.1', '::1'],
+    exempt: options.limitExempt ?? [],
+    clientAddress,
     connections: () => connections.size,
     logger,
   });
@@ -181,8 +214,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // A reset during the handshake must not become an uncaught 'error'.
     socket.on('error', () => {});
-    if (!guard.admit(req, socket, closing !== null)) return;
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket));
+    const admission = guard.admit(req, socket, closing !== null);
+    if (admission === null) return;
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, admission));
   }
 
   const health = (): HealthReport => {
@@ -196,24 +230,36 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       requestTimeout: limits.handshakeTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, limits.handshakeTimeoutMs),
     },
-    createHttpHandler({ health, registry, logger }),
+    createHttpHandler({ health, registry, logger, metricsAccess, clientAddress }),
   );
   server.on('upgrade', onUpgrade);
 
   // ---- broker -----------------------------------------------------------------------------
 
-  const feed = await BrokerFeed.start(broker, [...kinds.flatMap((kind) => kind.routes), sessionRegistry.route], {
+  // Private events wait for the session re-check after a broker outage (see SessionRecheck).
+  const routes = kinds.flatMap((kind) => (kind.needsAuth ? kind.routes.map((r) => recheck.gate(r)) : kind.routes));
+  const stopPauses = broker.onStatusChange((up) => {
+    if (!up) recheck.paused();
+  });
+  const feed = await BrokerFeed.start(broker, [...routes, sessionRegistry.route], {
     logger,
-    onResumed: () => {
-      for (const kind of kinds) kind.resumed?.();
-    },
+    onResumed: () =>
+      recheck.resumed(() => {
+        for (const kind of kinds) kind.resumed?.();
+      }),
+  }).catch((err: unknown) => {
+    stopPauses();
+    throw err;
   });
   heartbeat.start();
+  recheck.start();
 
   // ---- lifecycle --------------------------------------------------------------------------
 
   async function shutdown(): Promise<void> {
     heartbeat.stop();
+    recheck.stop();
+    stopPauses();
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
     await feed.close();
     const everySocketClosed = new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
+import type { AddressedRequest, MetricsAccess, MetricsRequest } from '@repo/http-access';
 import type { Logger } from '@repo/log';
 
 /** Body of `GET /health`. */
@@ -12,12 +13,17 @@ export interface HealthReport {
 
 /**
  * The gateway's plain HTTP side: `GET /health`, `GET /metrics`, 404 for everything else.
- * Errors are logged and answered with a bare 500 that leaks nothing.
+ * `/metrics` follows the API's rule (`createMetricsAccess` of @repo/http-access): loopback
+ * clients only, or the bearer of `METRICS_TOKEN`; behind a trusted proxy the client is the
+ * forwarded one, so a local proxy does not make the internet loopback. Errors are logged and
+ * answered with a bare 500 that leaks nothing.
  */
 export function createHttpHandler(deps: {
   health: () => HealthReport;
   registry: Registry;
   logger: Logger;
+  metricsAccess: (request: MetricsRequest) => MetricsAccess;
+  clientAddress: (request: AddressedRequest) => string | undefined;
 }): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const path = pathOf(req.url);
@@ -28,6 +34,14 @@ export function createHttpHandler(deps: {
       return sendJson(res, 405, { error: 'method_not_allowed' });
     }
     if (route === '/health') return sendJson(res, 200, deps.health());
+    const access = deps.metricsAccess({
+      clientAddress: deps.clientAddress(req),
+      authorization: req.headers.authorization,
+    });
+    if (!access.allowed) {
+      if (access.status === 401) res.setHeader('WWW-Authenticate', access.headers['WWW-Authenticate']);
+      return sendJson(res, access.status, { error: access.code });
+    }
     deps.registry.metrics().then(
       (text) => {
         res.writeHead(200, { 'Content-Type': deps.registry.contentType, 'Cache-Control': 'no-store' });

@@ -50,6 +50,34 @@ export interface GatewayLimits {
    * per-socket cost should channels ever multiply (per symbol, per market).
    */
   maxSubscriptions: number;
+  /**
+   * Requests one socket may have accepted and not yet answered (the one being answered
+   * included); past it a request gets `rate_limited` at once, and counts towards
+   * `floodCloseAfter` like a message over the rate. Default 8: a client that waits for its
+   * answers never has more than a few outstanding.
+   */
+  maxQueuedRequests: number;
+  /**
+   * Token verifications (session store queries) in flight at once in this process. Default 32.
+   * A verification holds its slot until the store answers, also past `authTimeoutMs`, so the
+   * bound is on the database work itself.
+   */
+  authConcurrency: number;
+  /**
+   * Verifications that may wait for a slot; past it an `auth` is answered `rate_limited` at
+   * once. Default 256. Waiting counts against `authTimeoutMs`.
+   */
+  maxAuthWaiting: number;
+  /**
+   * Open sockets one client address may hold (IPv6: per /64); further upgrades get HTTP 429.
+   * Default 200.
+   */
+  maxConnectionsPerAddress: number;
+  /**
+   * How often every authenticated socket's session is checked against the session store
+   * (revoked or expired ones are ended), besides after every broker recovery. Default 60 s.
+   */
+  sessionRecheckIntervalMs: number;
 }
 
 /** The defaults, documented in docs/protocol.md. A fresh object each call. */
@@ -72,6 +100,11 @@ export function defaultLimits(): GatewayLimits {
     upgradesPerAddress: 200,
     upgradeWindowMs: 10_000,
     maxSubscriptions: 3,
+    maxQueuedRequests: 8,
+    authConcurrency: 32,
+    maxAuthWaiting: 256,
+    maxConnectionsPerAddress: 200,
+    sessionRecheckIntervalMs: 60_000,
   };
 }
 

@@ -37,6 +37,10 @@ export class GatewayMetrics {
   readonly #disconnects: Record<DisconnectReason, Child<object>>;
   readonly #subscriptions: Record<Channel, { inc(v?: number): void; dec(v?: number): void }>;
   readonly #latency: Histogram;
+  /** Pending work, read when scraped: plain numbers, so changing them costs an add. */
+  #pendingRequests = 0;
+  #authInFlight = 0;
+  #authWaiting = 0;
 
   constructor(registry: Registry, sources: { connections: () => number; brokerUp: () => boolean }) {
     this.registry = registry;
@@ -56,6 +60,30 @@ export class GatewayMetrics {
         this.set(sources.brokerUp() ? 1 : 0);
       },
     });
+    const pending = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    pending(
+      'tradewire_ws_requests_pending',
+      'Client requests accepted and not yet answered, over all sockets (at most maxQueuedRequests per socket)',
+      () => this.#pendingRequests,
+    );
+    pending(
+      'tradewire_ws_auth_in_flight',
+      'Token verifications waiting for the session store (at most authConcurrency)',
+      () => this.#authInFlight,
+    );
+    pending(
+      'tradewire_ws_auth_waiting',
+      'Token verifications waiting for a free slot (at most maxAuthWaiting)',
+      () => this.#authWaiting,
+    );
     const subscriptions = new Gauge({
       name: 'tradewire_ws_subscriptions',
       help: 'Socket subscriptions per channel',
@@ -123,6 +151,17 @@ export class GatewayMetrics {
 
   unsubscribed(channel: Channel): void {
     this.#subscriptions[channel].dec();
+  }
+
+  /** `delta` requests were accepted (positive) or answered or dropped with their socket (negative). */
+  requestsQueued(delta: number): void {
+    this.#pendingRequests += delta;
+  }
+
+  /** The token verifications in flight and waiting now. */
+  authPending(inFlight: number, waiting: number): void {
+    this.#authInFlight = inFlight;
+    this.#authWaiting = waiting;
   }
 
   /** Records one event's latency from its own `timestamp` (ISO 8601) to now. */

@@ -1,7 +1,14 @@
 import { Registry } from 'prom-client';
 import type { ClientOptions } from 'ws';
 import { MemoryBroker, type Broker } from '@repo/broker';
-import { createGateway, type Gateway, type GatewayOptions, type Session, type SessionVerifier } from '../src/index.ts';
+import {
+  createGateway,
+  type Gateway,
+  type GatewayOptions,
+  type Session,
+  type SessionState,
+  type SessionVerifier,
+} from '../src/index.ts';
 import { TestClient } from '@repo/test-support';
 import { metricValue } from './metric-value.ts';
 
@@ -10,6 +17,13 @@ export class StubSessions implements SessionVerifier {
   readonly tokens = new Map<string, Session>();
   #held: (() => void)[] | null = null;
   fail = false;
+  /** Calls of `verify` so far. */
+  verifications = 0;
+  /** Session ids `check` answers `revoked`; ids of no known token are `expired`. */
+  readonly revoked = new Set<string>();
+  /** Calls of `check` so far, and the ids each asked about. */
+  readonly checks: string[][] = [];
+  #checkHeld: (() => void)[] | null = null;
 
   /** Verifications waiting for `release()`. */
   get waiting(): number {
@@ -34,7 +48,29 @@ export class StubSessions implements SessionVerifier {
     for (const go of held) go();
   }
 
+  /** Until `releaseChecks()`, session checks wait. */
+  holdChecks(): void {
+    this.#checkHeld ??= [];
+  }
+
+  releaseChecks(): void {
+    const held = this.#checkHeld ?? [];
+    this.#checkHeld = null;
+    for (const go of held) go();
+  }
+
+  async check(sessionIds: readonly string[]): Promise<Map<string, SessionState>> {
+    this.checks.push([...sessionIds]);
+    if (this.#checkHeld) await new Promise<void>((resolve) => this.#checkHeld!.push(resolve));
+    if (this.fail) throw new Error('database unavailable');
+    const known = new Set([...this.tokens.values()].map((session) => session.sessionId));
+    return new Map(
+      sessionIds.map((id) => [id, this.revoked.has(id) ? 'revoked' : known.has(id) ? 'active' : 'expired'] as const),
+    );
+  }
+
   async verify(token: string): Promise<Session | null> {
+    this.verifications += 1;
     if (this.#held) await new Promise<void>((resolve) => this.#held!.push(resolve));
     if (this.fail) throw new Error('database unavailable');
     return this.tokens.get(token) ?? null;

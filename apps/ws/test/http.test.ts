@@ -52,6 +52,46 @@ describe('gateway HTTP side and shutdown', () => {
     }
   });
 
+  it('GET /metrics answers loopback clients only, or the bearer of the metrics token, as the API does', async () => {
+    const scrape = (url: string, headers: Record<string, string> = {}) =>
+      fetch(httpUrl(url, '/metrics'), { headers }).then(async (res) => ({
+        status: res.status,
+        body: await res.text(),
+        challenge: res.headers.get('www-authenticate'),
+      }));
+    // Behind a trusted proxy on this machine, the client is the forwarded address, not loopback.
+    const proxied = await startGateway({ trustProxy: ['127.0.0.1'] });
+    try {
+      assert.equal((await scrape(proxied.url)).status, 200, 'the proxy host itself');
+      const outsider = await scrape(proxied.url, { 'x-forwarded-for': '203.0.113.5' });
+      assert.deepEqual([outsider.status, JSON.parse(outsider.body)], [403, { error: 'forbidden' }]);
+      assert.equal((await scrape(proxied.url, { 'x-forwarded-for': '127.0.0.1' })).status, 200);
+    } finally {
+      await proxied.close();
+    }
+    // Without trusted proxies a forwarded header changes nothing.
+    const direct = await startGateway();
+    try {
+      assert.equal((await scrape(direct.url, { 'x-forwarded-for': '203.0.113.5' })).status, 200);
+    } finally {
+      await direct.close();
+    }
+    // With a token, every client needs it, loopback included.
+    const token = 'metrics-token-0123456789';
+    const guarded = await startGateway({ metricsToken: token });
+    try {
+      const missing = await scrape(guarded.url);
+      assert.deepEqual([missing.status, missing.challenge], [401, 'Bearer']);
+      assert.equal((await scrape(guarded.url, { authorization: 'Bearer wrong-token-0123456789' })).status, 401);
+      const ok = await scrape(guarded.url, { authorization: `Bearer ${token}` });
+      assert.equal(ok.status, 200);
+      assert.match(ok.body, /tradewire_ws_connections/);
+      assert.equal((await fetch(httpUrl(guarded.url, '/health'))).status, 200, '/health stays open');
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('answers other paths with 404', async () => {
     const fx = await startGateway();
     try {

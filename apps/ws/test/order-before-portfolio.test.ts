@@ -42,6 +42,10 @@ async function startStack(broker: Broker, db: Database, cleanup: () => Promise<v
     // Cheap hashing: the test is about delivery order, not passwords.
     passwordHash: { memoryKiB: 1024, passes: 1, parallelism: 1 },
     relay: { pollIntervalMs: 50, retryBaseMs: 20, retryMaxMs: 200 },
+    // The one price set below must stay tradable however long a loaded machine takes.
+    maxPriceAgeMs: 86_400_000,
+    // Three lanes per user outpace the 20 orders per second a user may place on a quiet machine.
+    rateLimits: { ordersPerUser: { max: 10_000, windowMs: 1000 } },
   });
   const gateway = await createGateway({
     broker,

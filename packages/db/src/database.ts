@@ -44,7 +44,7 @@ export interface DatabaseOptions {
   /** Most PostgreSQL connections in the pool (default 10). */
   poolSize?: number;
   /**
-   * PostgreSQL only: the session-token lookup (`sessions.findActive`) runs on a pool of its
+   * PostgreSQL only: the session lookups (`sessions.findActive`, `sessions.findStates`) run on a pool of its
    * own of `sessionLookupPoolSize` connections (default 4) whose statements the server
    * cancels after `sessionLookupTimeoutMs` (default 2000 ms, below the gateway's 5 s auth
    * deadline); waiting for a free connection is bounded by the same time. A slow or locked

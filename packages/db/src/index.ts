@@ -1,10 +1,12 @@
 export { openDatabase, type Database, type DatabaseOptions, type PortfolioEventPayload } from './database.ts';
 export {
+  DEFAULT_CHECK_BATCH_SIZE,
   DEFAULT_FAILED_TOKEN_TTL_MS,
   DEFAULT_MAX_FAILED_TOKENS,
   createSessionStore,
   type ActiveSession,
   type SessionStore,
+  type SessionState,
   type SessionStoreOptions,
   type SessionsRepository,
 } from './sessions.ts';

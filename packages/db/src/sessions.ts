@@ -12,11 +12,19 @@ export interface ActiveSession {
   expiresAt: Date;
 }
 
+/** Where a session stands: still usable, ended by a logout, or past its expiry (or deleted after it). */
+export type SessionState = 'active' | 'revoked' | 'expired';
+
 export interface SessionsRepository {
   /** Stores a session for `tokenHash` (never the token) and returns its id. */
   create(input: { userId: number; tokenHash: string; expiresAt: Date }): Promise<{ sessionId: string }>;
   /** The session with this token hash when it is neither revoked nor expired at `now`. */
   findActive(tokenHash: string, now: Date): Promise<ActiveSession | null>;
+  /**
+   * The state of each of `sessionIds` at `now`, in one query. An id with no row is `expired`:
+   * sessions are deleted only once expired, and an id that is not a UUID never had a row.
+   */
+  findStates(sessionIds: readonly string[], now: Date): Promise<Map<string, SessionState>>;
   /**
    * Revokes the session and, in the same transaction, records a `session_revoked` outbox event
    * `{"sessionId": …}` for the relay to publish. Returns false when it was already revoked.
@@ -67,6 +75,27 @@ export function createSessionsRepository(db: DrizzleDb, lookup: DrizzleDb = db):
       }
     },
 
+    async findStates(sessionIds, now) {
+      const states = new Map<string, SessionState>();
+      const ids = [...new Set(sessionIds)];
+      for (const id of ids) states.set(id, 'expired');
+      // A malformed id would fail the whole query on PostgreSQL's uuid cast.
+      const wellFormed = ids.filter((id) => UUID_PATTERN.test(id));
+      if (wellFormed.length === 0) return states;
+      try {
+        const rows = await lookup
+          .select({ id: sessions.id, expiresAt: sessions.expiresAt, revokedAt: sessions.revokedAt })
+          .from(sessions)
+          .where(inArray(sessions.id, wellFormed));
+        for (const row of rows) {
+          states.set(row.id, row.revokedAt ? 'revoked' : row.expiresAt > now ? 'active' : 'expired');
+        }
+        return states;
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+    },
+
     async revoke(sessionId, now) {
       try {
         return await db.transaction(async (tx) => {
@@ -101,10 +130,18 @@ export function createSessionsRepository(db: DrizzleDb, lookup: DrizzleDb = db):
   };
 }
 
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** What the gateway's `SessionVerifier` expects (structurally). */
 export interface SessionStore {
   /** The session of `token` when it is valid now, else null. Never throws for a bad token. */
   verify(token: string): Promise<ActiveSession | null>;
+  /**
+   * The state of each of `sessionIds` now (the gateway's re-check of its open sockets), in
+   * one query per `checkBatchSize` ids, one batch after the other. Rejects when the database
+   * fails; nothing is remembered.
+   */
+  check(sessionIds: readonly string[]): Promise<Map<string, SessionState>>;
 }
 
 export interface SessionStoreOptions {
@@ -114,10 +151,13 @@ export interface SessionStoreOptions {
   failedTokenTtlMs?: number;
   /** Most failed tokens remembered; past it the oldest are forgotten first (default 50,000). */
   maxFailedTokens?: number;
+  /** Session ids per query of `check` (default 500). */
+  checkBatchSize?: number;
 }
 
 export const DEFAULT_FAILED_TOKEN_TTL_MS = 60_000;
 export const DEFAULT_MAX_FAILED_TOKENS = 50_000;
+export const DEFAULT_CHECK_BATCH_SIZE = 500;
 
 /**
  * The session verifier shared by the API's Bearer auth and the gateway, so both follow one
@@ -144,6 +184,10 @@ export function createSessionStore(
   if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new RangeError(`failedTokenTtlMs must be >= 0, got ${ttlMs}`);
   if (!Number.isInteger(maxFailed) || maxFailed < 0) {
     throw new RangeError(`maxFailedTokens must be a non-negative integer, got ${maxFailed}`);
+  }
+  const batchSize = options.checkBatchSize ?? DEFAULT_CHECK_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`checkBatchSize must be a positive integer, got ${batchSize}`);
   }
   // Every entry lives equally long, so insertion order is expiry order: the oldest is first.
   const failed = new Map<string, number>();
@@ -177,6 +221,15 @@ export function createSessionStore(
         .finally(() => inFlight.delete(hash));
       inFlight.set(hash, check);
       return check;
+    },
+
+    async check(sessionIds) {
+      const states = new Map<string, SessionState>();
+      for (let i = 0; i < sessionIds.length; i += batchSize) {
+        const batch = await db.sessions.findStates(sessionIds.slice(i, i + batchSize), now());
+        for (const [id, state] of batch) states.set(id, state);
+      }
+      return states;
     },
   };
 }

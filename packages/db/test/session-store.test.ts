@@ -113,6 +113,40 @@ describe('session store', () => {
     assert.equal(calls, 2);
   });
 
+  it('tells active, revoked and expired sessions apart in one query per batch', async () => {
+    let now = Date.now();
+    let queries = 0;
+    const repo: { sessions: SessionsRepository } = {
+      sessions: {
+        ...db.sessions,
+        findStates: (ids, at) => {
+          queries++;
+          return db.sessions.findStates(ids, at);
+        },
+      },
+    };
+    const store = createSessionStore(repo, { now: () => new Date(now), checkBatchSize: 300 });
+    const userId = await newUser(db);
+    const open = async (ttlMs: number) =>
+      (await db.sessions.create({ userId, tokenHash: hashToken(newSessionToken()), expiresAt: new Date(now + ttlMs) }))
+        .sessionId;
+    const active = await Promise.all(Array.from({ length: 700 }, () => open(3_600_000)));
+    const revoked = await open(3_600_000);
+    await db.sessions.revoke(revoked, new Date(now));
+    const expiring = await open(1000);
+    const ids = [...active, revoked, expiring, '00000000-0000-4000-8000-000000000000', 'not-a-uuid'];
+
+    now += 1001;
+    const states = await store.check(ids);
+    assert.equal(queries, 3, '703 well-formed ids and 1 malformed in batches of 300');
+    assert.ok(active.every((id) => states.get(id) === 'active'));
+    assert.equal(states.get(revoked), 'revoked');
+    assert.equal(states.get(expiring), 'expired');
+    assert.equal(states.get('00000000-0000-4000-8000-000000000000'), 'expired', 'no row: deleted after its expiry');
+    assert.equal(states.get('not-a-uuid'), 'expired');
+    assert.equal(states.size, ids.length);
+  });
+
   it('cancels a verification stuck behind a lock at the statement timeout, leaving no query running', async () => {
     const userId = await newUser(db);
     const token = newSessionToken();

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { addressKey, createMetricsAccess, isLoopback } from '../src/index.ts';
+import {
+  addressKey,
+  createAddressMatcher,
+  createClientAddress,
+  createMetricsAccess,
+  isAddressOrCidr,
+  isLoopback,
+} from '../src/index.ts';
 
 describe('addressKey', () => {
   it('keeps IPv4, unwraps IPv4-mapped IPv6, and groups IPv6 by /64 whatever its spelling', () => {
@@ -91,5 +98,72 @@ describe('createMetricsAccess', () => {
     }
     assert.throws(() => createMetricsAccess('short'), /16-256/);
     assert.throws(() => createMetricsAccess('has space in the token'), /visible ASCII/);
+  });
+});
+
+/** A request as Node hands it over: the peer's address and the headers. */
+const request = (peer: string | undefined, forwardedFor?: string) => ({
+  socket: { remoteAddress: peer },
+  headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor },
+});
+
+describe('createClientAddress', () => {
+  it('without trusted proxies is the peer, whatever X-Forwarded-For says', () => {
+    const clientOf = createClientAddress([]);
+    assert.equal(clientOf(request('127.0.0.1', '203.0.113.5')), '127.0.0.1');
+    assert.equal(clientOf(request('198.51.100.7', '10.0.0.1, 127.0.0.1')), '198.51.100.7');
+    assert.equal(clientOf(request(undefined)), undefined);
+  });
+
+  it('walks X-Forwarded-For from the right over trusted hops only', () => {
+    const clientOf = createClientAddress(['127.0.0.1', '10.0.0.0/8']);
+    // The proxy appended the address it saw; what the client wrote itself is further left.
+    assert.equal(clientOf(request('127.0.0.1', 'forged, 203.0.113.5')), '203.0.113.5');
+    assert.equal(clientOf(request('127.0.0.1', '198.51.100.1, 203.0.113.5, 10.1.2.3')), '203.0.113.5');
+    assert.equal(clientOf(request('::ffff:127.0.0.1', '203.0.113.5')), '203.0.113.5', 'IPv4-mapped peer');
+    assert.equal(clientOf(request('127.0.0.1')), '127.0.0.1', 'no header: the proxy itself');
+    // An untrusted peer's header is ignored altogether.
+    assert.equal(clientOf(request('203.0.113.9', '127.0.0.1')), '203.0.113.9');
+    assert.equal(clientOf(request('127.0.0.2', '203.0.113.5')), '127.0.0.2', 'only the listed loopback address');
+    // Every hop trusted: the leftmost address is all there is.
+    assert.equal(clientOf(request('127.0.0.1', '10.0.0.1, 10.0.0.2')), '10.0.0.1');
+  });
+
+  it('stops at the first untrusted hop on arbitrary chains (property)', () => {
+    const trusted = ['127.0.0.1', '10.0.0.0/8'];
+    const clientOf = createClientAddress(trusted);
+    const hop = fc.constantFrom('127.0.0.1', '10.9.8.7', '203.0.113.5', '198.51.100.2', '::1', 'garbage');
+    fc.assert(
+      fc.property(hop, fc.array(hop, { maxLength: 5 }), (peer, chain) => {
+        // Walk by hand: from the peer leftwards through the header, while the hop is trusted.
+        const hops = [peer, ...[...chain].reverse()];
+        const isTrusted = (a: string) => a === '127.0.0.1' || a.startsWith('10.');
+        let i = 0;
+        while (i < hops.length - 1 && isTrusted(hops[i]!)) i += 1;
+        assert.equal(clientOf(request(peer, chain.length ? chain.join(', ') : undefined)), hops[i]);
+      }),
+    );
+  });
+
+  it('refuses entries that are neither addresses nor CIDR blocks', () => {
+    assert.throws(() => createClientAddress(['127.0.0.1', 'proxy.local']), /"proxy.local" is not an IP address/);
+  });
+});
+
+describe('createAddressMatcher', () => {
+  it('matches listed addresses and CIDR blocks, IPv4-mapped as IPv4; an empty list matches nothing', () => {
+    const exempt = createAddressMatcher(['127.0.0.1', '10.0.0.0/8', '2001:db8::/32']);
+    for (const a of ['127.0.0.1', '::ffff:127.0.0.1', '10.200.1.1', '2001:db8:ffff::1'])
+      assert.equal(exempt(a), true, a);
+    for (const a of ['127.0.0.2', '11.0.0.1', '2001:db9::1', '::1', 'nope', undefined])
+      assert.equal(exempt(a), false, String(a));
+    assert.equal(createAddressMatcher([])('127.0.0.1'), false);
+  });
+
+  it('tells addresses and CIDRs from everything else', () => {
+    for (const v of ['1.2.3.4', '10.0.0.0/8', '0.0.0.0/0', '::1', '2001:db8::/32', '::/0', '::ffff:1.2.3.4'])
+      assert.equal(isAddressOrCidr(v), true, v);
+    for (const v of ['', 'localhost', '10.0.0.0/33', '10.0.0.0/', '::/129', '1.2.3', '10.0.0.0/8/8', '1.2.3.4 '])
+      assert.equal(isAddressOrCidr(v), false, v);
   });
 });

@@ -1,6 +1,8 @@
 export { freePort } from './free-port.ts';
 export { createTestDatabase } from './postgres.ts';
+export { NginxServer, type NginxOptions } from './nginx.ts';
 export { RedisServer } from './redis-server.ts';
+export { TcpProxy } from './tcp-proxy.ts';
 export { TestClient } from './test-client.ts';
 export { TradewireProcess } from './tradewire-process.ts';
 export { nextValue, waitFor } from './wait-for.ts';

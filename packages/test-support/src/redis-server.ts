@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createConnection } from 'node:net';
 import { freePort } from './free-port.ts';
+import { waitForPort } from './wait-for-port.ts';
 
 /**
  * A private redis-server for one test file: started on a free port, stopped by PID. Tests
@@ -36,7 +36,7 @@ export class RedisServer {
       { stdio: 'ignore' },
     );
     this.#child = child;
-    await waitForPort(this.port, 5000);
+    await waitForPort(this.port, { timeoutMs: 5000, what: 'redis-server' });
   }
 
   /** Kills the server with SIGKILL, as a crash would, and waits for it to be gone. */
@@ -57,22 +57,5 @@ export class RedisServer {
 
   async stop(): Promise<void> {
     await this.kill();
-  }
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ port, host: '127.0.0.1' });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
   }
 }

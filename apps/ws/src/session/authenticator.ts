@@ -1,42 +1,106 @@
 import { withTimeout } from '@repo/retry';
+import type { GatewayMetrics } from '../metrics.ts';
 import type { ThrottledWarning } from '../throttled-warning.ts';
 import { isUsableSession, type Session, type SessionVerifier } from './session.ts';
 
 /** The outcome of an `auth` request's token check. */
 export type Verification =
-  { ok: true; session: Session } | { ok: false; code: 'auth_failed' | 'internal_error'; message: string };
+  | { ok: true; session: Session }
+  | { ok: false; code: 'auth_failed' | 'internal_error' | 'rate_limited'; message: string };
+
+/** Who asked: a verification whose socket closed while it waited for a slot is not started. */
+export interface Requester {
+  readonly isOpen: boolean;
+}
+
+const UNAVAILABLE: Verification = {
+  ok: false,
+  code: 'internal_error',
+  message: 'authentication is unavailable right now; retry',
+};
+const BUSY: Verification = {
+  ok: false,
+  code: 'rate_limited',
+  message: 'too many authentications in progress; retry shortly',
+};
+const FAILED: Verification = { ok: false, code: 'auth_failed', message: 'invalid or expired token' };
+
+/** A verification waiting for a slot: `start(true)` hands it one, `start(false)` gives up. */
+interface Waiter {
+  start: (granted: boolean) => void;
+  timer: NodeJS.Timeout;
+}
 
 /**
  * Checks `auth` tokens for every socket of the process: the verifier (the database) with a
  * deadline, then what the answer must also pass (a usable shape, not expired, not revoked while
- * it was being looked up). A process-wide bound on verifications in flight belongs here.
+ * it was being looked up).
+ *
+ * At most `concurrency` verifications are in flight at once; up to `maxWaiting` more wait for a
+ * slot in arrival order, and any further one is answered `rate_limited` at once. A slot is held
+ * until the verifier answers, even when the client was already told the check timed out: the
+ * bound is on the work the database does, which a slow or locked database would otherwise let
+ * pile up at the attackers' rate. Waiting counts against the same deadline as the lookup.
  */
 export class Authenticator {
   readonly #verifier: SessionVerifier;
   readonly #timeoutMs: number;
+  readonly #concurrency: number;
+  readonly #maxWaiting: number;
   readonly #wasRevoked: (sessionId: string, nowMs: number) => boolean;
   readonly #unavailable: ThrottledWarning;
+  readonly #metrics: GatewayMetrics;
+  #inFlight = 0;
+  /** In arrival order (a Set keeps insertion order and forgets a timed-out waiter in O(1)). */
+  readonly #waiting = new Set<Waiter>();
+  readonly #release = (): void => this.#releaseSlot();
 
   constructor(deps: {
     verifier: SessionVerifier;
-    /** Longest wait for the verifier (`authTimeoutMs`). */
+    /** Longest wait for a slot and the verifier together (`authTimeoutMs`). */
     timeoutMs: number;
+    /** Verifications in flight at once (`authConcurrency`). */
+    concurrency: number;
+    /** Verifications that may wait for a slot (`maxAuthWaiting`). */
+    maxWaiting: number;
     wasRevoked: (sessionId: string, nowMs: number) => boolean;
     dependencyWarning: ThrottledWarning;
+    metrics: GatewayMetrics;
   }) {
     this.#verifier = deps.verifier;
     this.#timeoutMs = deps.timeoutMs;
+    this.#concurrency = deps.concurrency;
+    this.#maxWaiting = deps.maxWaiting;
     this.#wasRevoked = deps.wasRevoked;
     this.#unavailable = deps.dependencyWarning;
+    this.#metrics = deps.metrics;
   }
 
-  async verify(token: string): Promise<Verification> {
+  async verify(token: string, requester: Requester): Promise<Verification> {
+    const deadline = Date.now() + this.#timeoutMs;
+    if (this.#inFlight < this.#concurrency) {
+      this.#inFlight += 1;
+      this.#report();
+    } else {
+      if (this.#waiting.size >= this.#maxWaiting) return BUSY;
+      if (!(await this.#slot(deadline))) {
+        this.#unavailable.warn({ waiting: this.#waiting.size }, 'session verification: no free slot in time');
+        return UNAVAILABLE;
+      }
+    }
+    // This verification now holds a slot; `#release` gives it back when the verifier answers.
+    if (!requester.isOpen) {
+      this.#releaseSlot();
+      return UNAVAILABLE;
+    }
     let session: unknown;
     try {
-      session = await withTimeout(this.#verifier.verify(token), this.#timeoutMs, 'session verification');
+      const lookup = this.#lookup(token);
+      lookup.then(this.#release, this.#release);
+      session = await withTimeout(lookup, Math.max(1, deadline - Date.now()), 'session verification');
     } catch (err) {
       this.#unavailable.warn({ err: (err as Error).message }, 'session verification failed');
-      return { ok: false, code: 'internal_error', message: 'authentication is unavailable right now; retry' };
+      return UNAVAILABLE;
     }
     const now = Date.now();
     if (
@@ -44,8 +108,53 @@ export class Authenticator {
       (session.expiresAt && session.expiresAt.getTime() <= now) ||
       this.#wasRevoked(session.sessionId, now)
     ) {
-      return { ok: false, code: 'auth_failed', message: 'invalid or expired token' };
+      return FAILED;
     }
     return { ok: true, session };
+  }
+
+  /** The verifier's answer as a promise, also when it throws instead of rejecting. */
+  #lookup(token: string): Promise<unknown> {
+    try {
+      return Promise.resolve(this.#verifier.verify(token));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Waits in line until a slot is handed over (true) or `deadline` passes (false). */
+  #slot(deadline: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const waiter: Waiter = {
+        start: resolve,
+        timer: setTimeout(
+          () => {
+            this.#waiting.delete(waiter);
+            this.#report();
+            resolve(false);
+          },
+          Math.max(1, deadline - Date.now()),
+        ),
+      };
+      this.#waiting.add(waiter);
+      this.#report();
+    });
+  }
+
+  /** A verification ended: its slot goes to the first waiter, or is freed. */
+  #releaseSlot(): void {
+    const next = this.#waiting.values().next();
+    if (next.done) {
+      this.#inFlight -= 1;
+    } else {
+      this.#waiting.delete(next.value);
+      clearTimeout(next.value.timer);
+      next.value.start(true);
+    }
+    this.#report();
+  }
+
+  #report(): void {
+    this.#metrics.authPending(this.#inFlight, this.#waiting.size);
   }
 }

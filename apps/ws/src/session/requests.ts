@@ -50,7 +50,7 @@ export class RequestHandler {
     session: ClientSession,
     request: { token: string; id?: RequestId },
   ): Promise<void> {
-    const verification = await this.#authenticator.verify(request.token);
+    const verification = await this.#authenticator.verify(request.token, sink);
     if (!sink.isOpen) return;
     if (!verification.ok) {
       // A failed attempt changes nothing: an earlier authentication stays as it was.

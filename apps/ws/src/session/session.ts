@@ -5,9 +5,18 @@ export interface Session {
   expiresAt?: Date | null;
 }
 
+/** Where a session stands now (`check`). */
+export type SessionState = 'active' | 'revoked' | 'expired';
+
 /** Maps a bearer token to its session; null when unknown/expired/revoked. The API plugs the DB-backed one in. */
 export interface SessionVerifier {
   verify(token: string): Promise<Session | null>;
+  /**
+   * The state of each of `sessionIds` now, for re-checking open sockets (after a broker outage,
+   * in which a logout may have been missed, and periodically). Optional: without it the
+   * gateway relies on the revocation messages alone. `createSessionStore` of @repo/db has it.
+   */
+  check?(sessionIds: readonly string[]): Promise<Map<string, SessionState>>;
 }
 
 /** A session's userId must be a positive safe integer: anything else from a verifier is refused. */

@@ -41,6 +41,8 @@ export interface ConnectionHandlers {
  */
 export class Connection {
   readonly id: number;
+  /** The key of the per-address connection cap this socket counts under; null when exempt. */
+  readonly addressKey: string | null;
   readonly #ws: WebSocket;
   readonly #socket: Duplex;
   readonly #deps: ConnectionDeps;
@@ -61,9 +63,12 @@ export class Connection {
   /** Requests wait here while an earlier one (auth, a snapshot) is still being answered. */
   #queue: ParsedClientMessage[] = [];
   #busy = false;
+  /** Requests accepted and not yet answered: those in `#queue` and the one being answered. */
+  #outstanding = 0;
 
-  constructor(id: number, ws: WebSocket, socket: Duplex, deps: ConnectionDeps) {
+  constructor(id: number, ws: WebSocket, socket: Duplex, deps: ConnectionDeps, addressKey: string | null = null) {
     this.id = id;
+    this.addressKey = addressKey;
     this.#ws = ws;
     this.#socket = socket;
     this.#deps = deps;
@@ -99,10 +104,15 @@ export class Connection {
   /**
    * Takes one client frame. The rate limit is applied on arrival; accepted requests are then
    * answered strictly in order, so `auth` followed at once by `subscribe orders` works
-   * without the client waiting for `auth_ok` (the design's own example does that).
+   * without the client waiting for `auth_ok` (the design's own example does that). At most
+   * `maxQueuedRequests` wait for their answer: a client that sends faster than it is answered
+   * (a slow session store, a flood of `auth`) gets `rate_limited` instead of a queue that
+   * grows with its rate, and is closed like any flooder if it keeps on.
    */
   #receive(parse: () => ParsedClientMessage, nowMs: number): void {
-    const decision = this.#rate.take(nowMs);
+    let decision = this.#rate.take(nowMs);
+    const overflow = decision === 'accept' && this.#outstanding >= this.#deps.limits.maxQueuedRequests;
+    if (overflow) decision = this.#rate.reject();
     if (decision === 'close') {
       if (!this.isOpen) return;
       this.close(CLOSE_CODES.policyViolation, 'message rate limit exceeded', 'flood');
@@ -121,12 +131,16 @@ export class Connection {
       this.send({
         type: 'error',
         code: 'rate_limited',
-        message: 'too many messages; slow down',
+        message: overflow
+          ? 'too many requests waiting for an answer; wait for replies'
+          : 'too many messages; slow down',
         ...(id === undefined ? {} : { id }),
       });
       return;
     }
     this.#queue.push(request);
+    this.#outstanding += 1;
+    this.#deps.metrics.requestsQueued(1);
     if (!this.#busy) void this.#drainQueue();
   }
 
@@ -141,11 +155,19 @@ export class Connection {
         } catch (err) {
           // The handler answers its own failures; this only keeps the queue going.
           this.#deps.logger.error({ err, connection: this.id }, 'request handler threw');
+        } finally {
+          this.#answered(1);
         }
       }
     } finally {
       this.#busy = false;
     }
+  }
+
+  #answered(count: number): void {
+    if (count === 0) return;
+    this.#outstanding -= count;
+    this.#deps.metrics.requestsQueued(-count);
   }
 
   // ---- writing ----------------------------------------------------------------------------
@@ -294,6 +316,8 @@ export class Connection {
   }
 
   #dispose(): void {
+    // Never answered; the one being answered (if any) is counted off when its handler settles.
+    this.#answered(this.#queue.length);
     this.#queue = [];
     this.#conflated = null;
     this.#conflatedBytes = 0;
