@@ -1,5 +1,6 @@
 export { freePort } from './free-port.ts';
 export { createTestDatabase } from './postgres.ts';
+export { RedisCluster, type RedisClusterOptions } from './redis-cluster.ts';
 export { RedisServer } from './redis-server.ts';
 export { TestClient } from './test-client.ts';
 export { TradewireProcess } from './tradewire-process.ts';
