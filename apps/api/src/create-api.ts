@@ -5,7 +5,7 @@ import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { fastify, type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
-import { createPriceStore, type Broker } from '@repo/broker';
+import { createPriceStore, type Broker, type ChannelLayout } from '@repo/broker';
 import { createSessionStore, dec, type Database } from '@repo/db';
 import { silentLogger, type Logger } from '@repo/log';
 import { createBearerAuth } from './bearer-auth.ts';
@@ -24,6 +24,8 @@ import { registerSystemRoutes } from './routes/system.ts';
 export interface ApiOptions {
   db: Database;
   broker: Broker;
+  /** Channel of each published event (default the design's names; partitioned in Redis Cluster mode). */
+  channelLayout?: ChannelLayout;
   logger?: Logger;
   /** Tradable base assets, each traded against USD (default `['SOL']`). */
   symbols?: string[];
@@ -92,6 +94,7 @@ export function createApi(options: ApiOptions): Api {
   const relay = new OutboxRelay({
     outbox: options.db.outbox,
     broker: options.broker,
+    ...(options.channelLayout ? { layout: options.channelLayout } : {}),
     logger: logger.child({ component: 'outbox-relay' }),
     metrics,
     now: options.now,
