@@ -12,5 +12,6 @@ export {
   type ChannelLayout,
   type PrivateEventKind,
 } from './channel-layout.ts';
+export { LayoutMismatchError, checkLayoutAgreement } from './layout-agreement.ts';
 export { createEventPublisher, type EventPublisher } from './event-publisher.ts';
 export { createPriceStore, type PriceStore } from './price-store.ts';

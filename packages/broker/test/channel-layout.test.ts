@@ -6,7 +6,9 @@ import {
   DESIGN_CHANNEL_LAYOUT,
   EVENT_CHANNELS,
   MAX_PARTITIONS,
+  MemoryBroker,
   PRIVATE_EVENT_KINDS,
+  checkLayoutAgreement,
   partitionedChannelLayout,
 } from '../src/index.ts';
 
@@ -71,5 +73,21 @@ describe('channel layouts', () => {
     }
     assert.equal(partitionedChannelLayout(1).partitionOf(12345), 0);
     assert.throws(() => partitionedChannelLayout(4).privateChannel('order_filled', 4), RangeError);
+  });
+});
+
+describe('checkLayoutAgreement', () => {
+  it('records the first partition count and refuses a process with another one', async () => {
+    const broker = new MemoryBroker();
+    await checkLayoutAgreement(broker, DESIGN_CHANNEL_LAYOUT);
+    assert.equal(await broker.getLatest('trading:layout:partitions'), null, 'the design layout records nothing');
+    await checkLayoutAgreement(broker, partitionedChannelLayout(16));
+    await checkLayoutAgreement(broker, partitionedChannelLayout(16));
+    await assert.rejects(checkLayoutAgreement(broker, partitionedChannelLayout(8)), (err: Error) => {
+      assert.equal((err as { code?: string }).code, 'layout_mismatch');
+      assert.match(err.message, /REDIS_PARTITIONS is 8 here but 16 in the cluster/);
+      return true;
+    });
+    await broker.close();
   });
 });

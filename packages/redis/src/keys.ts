@@ -26,6 +26,11 @@ export const redisKeys = {
     /** The price channel of one symbol, e.g. `trading:events:price:update:{SOL}`. */
     priceOf: (symbol: string): string => `${CHANNELS.priceUpdate()}:{${symbol}}`,
   },
+  /**
+   * The partition count the processes of a Redis Cluster deployment agreed on, kept in the
+   * cluster so that one started with another `REDIS_PARTITIONS` refuses to start.
+   */
+  partitionCount: () => 'trading:layout:partitions',
   /** Latest known price of a symbol, e.g. `trading:price:SOL`. */
   price: (symbol: string) => `trading:price:${symbol}`,
   /** A user's latest portfolio event, for the gateway's snapshot, e.g. `trading:portfolio:123`. */
