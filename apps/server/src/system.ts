@@ -1,6 +1,17 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { MemoryBroker, connectRedisBroker, createEventPublisher, createPriceStore, type Broker } from '@repo/broker';
+import {
+  DESIGN_CHANNEL_LAYOUT,
+  MemoryBroker,
+  checkLayoutAgreement,
+  connectRedisBroker,
+  connectRedisClusterBroker,
+  createEventPublisher,
+  createPriceStore,
+  partitionedChannelLayout,
+  type Broker,
+  type ChannelLayout,
+} from '@repo/broker';
 import type { Logger } from '@repo/log';
 import { openDatabase, createSessionStore, type Database } from '@repo/db';
 import { createApi } from '@repo/api';
@@ -22,8 +33,9 @@ export interface RunningSystem {
 
 /**
  * Starts the requested roles in this process on the configured broker and database:
- * in-process broker and embedded PostgreSQL when `REDIS_URL` / `DATABASE_URL` are unset.
- * Each part is built by its own factory; this is the only place that wires them together.
+ * in-process broker and embedded PostgreSQL when `REDIS_URL` / `REDIS_CLUSTER_NODES` /
+ * `DATABASE_URL` are unset. Each part is built by its own factory; this is the only place that
+ * wires them together.
  */
 export async function startSystem(config: Config, roles: Set<Role>, logger: Logger): Promise<RunningSystem> {
   const stops: (() => Promise<void>)[] = [];
@@ -38,10 +50,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
   };
 
   try {
-    const broker: Broker = config.redisUrl
-      ? await connectRedisBroker(config.redisUrl, { logger: logger.child({ part: 'broker' }) })
-      : new MemoryBroker({ logger: logger.child({ part: 'broker' }) });
+    const brokerLogger = logger.child({ part: 'broker' });
+    const broker: Broker = config.redisClusterNodes
+      ? await connectRedisClusterBroker(config.redisClusterNodes, { logger: brokerLogger })
+      : config.redisUrl
+        ? await connectRedisBroker(config.redisUrl, { logger: brokerLogger })
+        : new MemoryBroker({ logger: brokerLogger });
     stops.push(() => broker.close());
+    // Publishers and gateways must agree on each event's channel: the design's names, except on
+    // a Redis Cluster, where private channels are split by user and prices by symbol.
+    const channelLayout: ChannelLayout = config.redisClusterNodes
+      ? partitionedChannelLayout(config.redisPartitions)
+      : DESIGN_CHANNEL_LAYOUT;
+    await checkLayoutAgreement(broker, channelLayout);
 
     let db: Database | null = null;
     if (roles.has('api') || roles.has('ws')) {
@@ -70,7 +91,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
       const worker = createPriceWorker({
         source,
         prices: createPriceStore(broker),
-        publisher: createEventPublisher(broker),
+        publisher: createEventPublisher(broker, { layout: channelLayout }),
         symbols: config.symbols,
         intervalMs: config.priceIntervalMs,
         logger: logger.child({ part: 'worker' }),
@@ -104,6 +125,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
       const api = await createApi({
         db,
         broker,
+        channelLayout,
         symbols: config.symbols,
         feeRate: config.feeRate,
         startingBalanceUsd: config.startingBalanceUsd,
