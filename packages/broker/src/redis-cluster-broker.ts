@@ -34,12 +34,11 @@ const SHARDED = 'SHARDED' as const;
  *
  * node-redis 5 follows `MOVED` replies, but refreshes its slot map only when one arrives, and
  * when a refresh drops a failed master it destroys that master's subscriber connection with its
- * channels (upstream: github.com/redis/node-redis/issues/2806). A killed master answers nothing,
- * so this broker heals the topology itself: when a node connection fails it refreshes the slot
- * map (full-jitter backoff, capped) until every master is reachable again, then resubscribes
- * each of its channels that is no longer live on its slot's current master. It reports down
- * from the first node failure until that is done, so a gateway catches up from history only
- * once live delivery is whole again.
+ * channels. A killed master answers nothing, so this broker heals the topology itself: when a
+ * node connection fails it refreshes the slot map (full-jitter backoff, capped) until every
+ * master is reachable again, then resubscribes each of its channels that is no longer live on
+ * its slot's current master. It reports down from the first node failure until that is done,
+ * so a gateway catches up from history only once live delivery is whole again.
  */
 export class RedisClusterBroker implements Broker {
   readonly kind = 'redis-cluster' as const;
