@@ -21,10 +21,14 @@ interface RedisClusterBrokerOptions {
   refreshBaseDelayMs?: number;
   /** Longest delay between topology refreshes while a node is down, in ms (default 1000). */
   refreshMaxDelayMs?: number;
+  /** How often every subscribed channel is checked to be live at its slot's master, in ms (default 1000). */
+  checkIntervalMs?: number;
 }
 
 /** node-redis's name for the sharded listeners of a connection. */
 const SHARDED = 'SHARDED' as const;
+/** The cluster client's internal event that hands over the channels of a moved connection. */
+const RESUBSCRIBE_EVENT = '__resubscribeListeners';
 
 /**
  * Redis Cluster broker on sharded Pub/Sub (Redis 7): SPUBLISH goes to the master that owns the
@@ -55,6 +59,9 @@ export class RedisClusterBroker implements Broker {
   #closed = false;
   #healing: Promise<void> | null = null;
   #wakeHealer: (() => void) | null = null;
+  /** Subscriber connections whose server-side unsubscribes are watched. */
+  readonly #watched = new WeakSet<object>();
+  readonly #checkTimer: NodeJS.Timeout;
 
   constructor(options: RedisClusterBrokerOptions) {
     this.#cluster = options.cluster;
@@ -79,8 +86,19 @@ export class RedisClusterBroker implements Broker {
       this.#trouble();
     });
     for (const event of ['node-reconnecting', 'node-disconnect']) this.#cluster.on(event, () => this.#trouble());
+    // When a subscriber connection meets `MOVED`, node-redis takes its channels off it and
+    // resubscribes them without catching a failure, which would be an unhandled rejection that
+    // ends the process. The heal resubscribes them instead, with retries and status reporting.
+    this.#cluster.removeAllListeners(RESUBSCRIBE_EVENT);
+    this.#cluster.on(RESUBSCRIBE_EVENT, () => this.#trouble());
     this.#cluster.on('node-ready', () => this.#refreshStatus());
     this.#up = this.#healthy();
+    // The backstop for every way a subscription can vanish without an event reaching this
+    // broker: a channel that has handlers but is not live at its master starts a heal.
+    this.#checkTimer = setInterval(() => {
+      if (!this.#healing && this.#cluster.isOpen && !this.#healthy()) this.#trouble();
+    }, options.checkIntervalMs ?? 1000);
+    this.#checkTimer.unref();
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -156,6 +174,7 @@ export class RedisClusterBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#checkTimer);
     this.#handlers.clear();
     this.#wakeHealer?.();
     this.#refreshStatus();
@@ -183,6 +202,7 @@ export class RedisClusterBroker implements Broker {
           ? this.#cluster.sSubscribe(channel, this.#dispatch)
           : this.#cluster.sUnsubscribe(channel, this.#dispatch);
         await withTimeout(command, this.#subscribeTimeoutMs, `${wanted ? 'SSUBSCRIBE' : 'SUNSUBSCRIBE'} ${channel}`);
+        if (wanted) this.#watchSubscriber(channel);
       })
       .finally(() => {
         if (this.#channelOps.get(channel) === op) this.#channelOps.delete(channel);
@@ -191,9 +211,28 @@ export class RedisClusterBroker implements Broker {
     return op;
   }
 
+  /**
+   * A master that loses a slot (a manual failover, a slot migration) unsubscribes the slot's
+   * channels itself. node-redis 5 takes the channels off the connection but, listening for an
+   * event name its connections never emit, does not subscribe them anywhere else: heal instead.
+   */
+  #watchSubscriber(channel: string): void {
+    const subscriber = this.#subscriberOf(channel);
+    if (!subscriber || this.#watched.has(subscriber)) return;
+    this.#watched.add(subscriber);
+    subscriber.on('sharded-channel-moved', (moved: string) => {
+      this.#logger.info({ channel: moved }, 'redis cluster moved a channel away from its master');
+      this.#trouble();
+    });
+  }
+
+  #subscriberOf(channel: string) {
+    return this.#cluster.slots[calculateSlot(channel)]?.master.pubSub?.client;
+  }
+
   /** Whether `channel` is subscribed, on a ready connection, at the master that owns its slot now. */
   #isLive(channel: string): boolean {
-    const subscriber = this.#cluster.slots[calculateSlot(channel)]?.master.pubSub?.client;
+    const subscriber = this.#subscriberOf(channel);
     return subscriber !== undefined && subscriber.isReady && subscriber.getPubSubListeners(SHARDED).has(channel);
   }
 

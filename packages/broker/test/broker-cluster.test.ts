@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import calculateSlot from 'cluster-key-slot';
-import { createRedisClusterClient, type RedisClusterClient } from '@repo/redis';
+import { createClient } from 'redis';
+import { createRedisClusterClient } from '@repo/redis';
 import { RedisCluster, freePort, nextValue } from '@repo/test-support';
 import {
   RedisClusterBroker,
@@ -18,32 +19,30 @@ const fast = { baseDelayMs: 20, maxDelayMs: 200, refreshMaxDelayMs: 200 };
 
 describe('RedisClusterBroker', () => {
   let cluster: RedisCluster;
-  let probe: RedisClusterClient;
   const nodes = () => cluster.rootNodes.split(',');
 
   before(async () => {
     cluster = await RedisCluster.start();
-    probe = createRedisClusterClient(nodes());
-    probe.on('error', () => {});
-    probe.on('node-error', () => {});
-    await probe.connect();
   });
   after(async () => {
-    probe?.destroy();
     await cluster?.stop();
   });
 
-  /** Runs `args` on the master at `port`, through the probe's connection to it. */
+  /** Runs `args` on the node at `port` alone (no cluster routing). */
   async function onMaster(port: number, args: string[]): Promise<unknown> {
-    const master = probe.masters.find((m) => m.port === port);
-    if (!master) throw new Error(`no master at ${port}`);
-    return (await probe.nodeClient(master)).sendCommand(args);
+    const node = createClient({ socket: { host: '127.0.0.1', port } });
+    await node.connect();
+    try {
+      return await node.sendCommand(args);
+    } finally {
+      node.destroy();
+    }
   }
 
   brokerContract(
     'RedisClusterBroker',
     async () => {
-      for (const master of probe.masters) await (await probe.nodeClient(master)).flushAll();
+      for (const port of await cluster.masterPorts()) await onMaster(port, ['FLUSHALL']);
       return connectRedisClusterBroker(nodes(), fast);
     },
     {
@@ -54,11 +53,6 @@ describe('RedisClusterBroker', () => {
           await killed.promoted();
           // Back as a replica of its successor, so a later test can fail this shard again.
           await cluster.restartNode(port);
-          await probe.close().catch(() => {});
-          probe = createRedisClusterClient(nodes());
-          probe.on('error', () => {});
-          probe.on('node-error', () => {});
-          await probe.connect();
         };
       },
     },
@@ -147,6 +141,29 @@ describe('RedisClusterBroker', () => {
       await cluster.restartNode(port);
     } finally {
       await Promise.all([gateway.close(), publisherBroker.close()]);
+    }
+  });
+
+  it('follows a planned failover: the old master drops the channel, the new one gets it', async () => {
+    const broker = await connectRedisClusterBroker(nodes(), fast);
+    try {
+      const channel = 'trading:events:price:update:{SOL}';
+      const messages = await listen(broker, channel);
+      const port = await cluster.masterOfSlot(calculateSlot(channel));
+      const down = nextValue<boolean>((cb) => broker.onStatusChange(cb), { timeoutMs: 20_000, what: 'down' });
+      const up = nextValue<boolean>((cb) => broker.onStatusChange((u) => u && cb(u)), {
+        timeoutMs: 20_000,
+        what: 'up again',
+      });
+      const { promoted } = await cluster.switchOver(port);
+      assert.equal(await down, false);
+      assert.equal(await up, true);
+      const [, count] = (await onMaster(promoted, ['PUBSUB', 'SHARDNUMSUB', channel])) as [string, number];
+      assert.equal(Number(count), 1, 'subscribed at the new master');
+      await broker.publish(channel, 'after the switch');
+      assert.equal(await messages.next(), 'after the switch');
+    } finally {
+      await broker.close();
     }
   });
 

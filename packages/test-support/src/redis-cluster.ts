@@ -169,6 +169,30 @@ export class RedisCluster {
   }
 
   /**
+   * A planned failover, as an operator does before maintenance: `CLUSTER FAILOVER` on the replica
+   * of the master at `port`. Resolves once the replica serves the master's slots and the old
+   * master replicates from it.
+   */
+  async switchOver(port: number, { timeoutMs = 20_000 } = {}): Promise<{ promoted: number }> {
+    const lines = await nodeLines(port);
+    const self = lines.find((n) => n.port === port);
+    const replica = lines.find((n) => self !== undefined && n.masterId === self.id && !n.failed);
+    if (!self?.master || !replica) throw new Error(`127.0.0.1:${port} is not a master with a replica`);
+    await cli(replica.port, 'CLUSTER', 'FAILOVER');
+    await waitFor(
+      async () => {
+        for (const live of this.livePorts) {
+          if (!(await clusterStateOk(live))) return false;
+          if ((await clusterSlots(live)).some((r) => r.masterPort === port)) return false;
+        }
+        return (await role(replica.port)) === 'master' && (await linkUp(port));
+      },
+      { timeoutMs, intervalMs: 50, what: `127.0.0.1:${replica.port} to take over from 127.0.0.1:${port}` },
+    );
+    return { promoted: replica.port };
+  }
+
+  /**
    * Starts a killed node again with its cluster configuration. A master that was replaced comes
    * back as a replica of its successor (empty: nothing is persisted); resolves once it is in sync.
    */
