@@ -81,10 +81,13 @@ export class RedisClusterBroker implements Broker {
       this.#logger.warn({ node: `${node.host}:${node.port}`, err: err.message }, 'redis cluster node error');
       this.#trouble();
     });
-    this.#cluster.on('sharded-shannel-moved-error', (err: Error, channel: string) => {
-      this.#logger.warn({ channel, err: err.message }, 'redis cluster could not move a channel');
-      this.#trouble();
-    });
+    // node-redis 5 spells this event 'sharded-shannel-moved-error'; later versions fix the name.
+    for (const event of ['sharded-shannel-moved-error', 'sharded-channel-moved-error']) {
+      this.#cluster.on(event, (err: Error, channel: string) => {
+        this.#logger.warn({ channel, err: err.message }, 'redis cluster could not move a channel');
+        this.#trouble();
+      });
+    }
     for (const event of ['node-reconnecting', 'node-disconnect']) this.#cluster.on(event, () => this.#trouble());
     // When a subscriber connection meets `MOVED`, node-redis takes its channels off it and
     // resubscribes them without catching a failure, which would be an unhandled rejection that
@@ -226,6 +229,13 @@ export class RedisClusterBroker implements Broker {
     });
   }
 
+  /** Every channel subscribed on a subscriber connection of a current master. */
+  #subscribedChannels(): string[] {
+    return this.#cluster.masters.flatMap((master) => [
+      ...(master.pubSub?.client.getPubSubListeners(SHARDED).keys() ?? []),
+    ]);
+  }
+
   #subscriberOf(channel: string) {
     return this.#cluster.slots[calculateSlot(channel)]?.master.pubSub?.client;
   }
@@ -278,7 +288,9 @@ export class RedisClusterBroker implements Broker {
         continue;
       }
       if (this.#cluster.masters.some((master) => !master.client?.isReady)) continue;
-      const channels = this.#handlers.channels();
+      // Channels with handlers, and channels subscribed that have none left (an unsubscribe
+      // that failed while a shard was down).
+      const channels = [...new Set([...this.#handlers.channels(), ...this.#subscribedChannels()])];
       const results = await Promise.allSettled(channels.map((channel) => this.#sync(channel)));
       const failed = results.filter((r) => r.status === 'rejected').length;
       if (failed > 0) {
