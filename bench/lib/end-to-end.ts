@@ -60,7 +60,9 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
   } finally {
     await broker.close();
   }
-  const env = { REDIS_URL: options.redisUrl, DATABASE_URL: options.databaseUrl };
+  // That one price must stay tradable for the whole run: orders at an older price than
+  // MAX_PRICE_AGE_MS are rejected as stale.
+  const env = { REDIS_URL: options.redisUrl, DATABASE_URL: options.databaseUrl, MAX_PRICE_AGE_MS: '86400000' };
   const generator = startGenerator(options.generatorCore);
   const roles: PinnedProcess[] = [];
   try {

@@ -4,9 +4,9 @@ import { ApiError } from './errors.ts';
 
 export interface BearerAuth {
   /** `onRequest` hook of protected routes: runs before the body is read. */
-  hook(request: FastifyRequest): Promise<void>;
+  hook: (request: FastifyRequest) => Promise<void>;
   /** The session the hook accepted for `request`. */
-  sessionOf(request: FastifyRequest): ActiveSession;
+  sessionOf: (request: FastifyRequest) => ActiveSession;
 }
 
 const CHALLENGE = { 'WWW-Authenticate': 'Bearer' };

@@ -1,11 +1,11 @@
 import type { Broker } from '@repo/broker';
-import type { Database } from '@repo/db';
+import type { Database, PasswordHashParams } from '@repo/db';
 import type { Logger } from '@repo/log';
 import type { BearerAuth } from './bearer-auth.ts';
-import type { LoginThrottle } from './login-throttle.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { OutboxRelay } from './outbox-relay.ts';
 import type { PriceReader } from './price-reader.ts';
+import type { RateLimits } from './rate-limits.ts';
 
 /** The API's settings after defaults and validation. */
 export interface ApiSettings {
@@ -15,7 +15,8 @@ export interface ApiSettings {
   startingBalanceUsd: string;
   maxOrderSize: string;
   sessionTtlMs: number;
-  scryptCost: number | undefined;
+  maxPriceAgeMs: number;
+  passwordHash: PasswordHashParams;
   publicConfig: { wsUrl: string | null; wsPort: number };
 }
 
@@ -26,7 +27,7 @@ export interface ApiContext {
   logger: Logger;
   settings: ApiSettings;
   auth: BearerAuth;
-  throttle: LoginThrottle;
+  limits: RateLimits;
   relay: OutboxRelay;
   prices: PriceReader;
   metrics: ApiMetrics;

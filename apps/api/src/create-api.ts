@@ -1,20 +1,24 @@
 import { existsSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { join, resolve } from 'node:path';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { fastify, type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
+import { createMetricsAccess } from '@repo/http-access';
 import { createPriceStore, type Broker, type ChannelLayout } from '@repo/broker';
-import { createSessionStore, dec, type Database } from '@repo/db';
+import type { RedisClient } from '@repo/redis';
+import { DEFAULT_PASSWORD_HASH, createSessionStore, dec, type Database, type PasswordHashParams } from '@repo/db';
 import { silentLogger, type Logger } from '@repo/log';
 import { createBearerAuth } from './bearer-auth.ts';
 import type { ApiContext, ApiSettings } from './context.ts';
 import { createErrorHandler, errorBody } from './errors.ts';
-import { LoginThrottle, type LoginRateLimitOptions } from './login-throttle.ts';
 import { createApiMetrics } from './metrics.ts';
+import { Housekeeping } from './housekeeping.ts';
 import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.ts';
 import { createPriceReader } from './price-reader.ts';
+import { RateLimits, type RateLimitOptions } from './rate-limits.ts';
 import { registerAccountRoutes } from './routes/account.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerMarketRoutes } from './routes/market.ts';
@@ -37,23 +41,45 @@ export interface ApiOptions {
   maxOrderSize?: string;
   /** Session lifetime (default 7 days). */
   sessionTtlMs?: number;
+  /**
+   * Oldest price an order may fill at, by its timestamp (default 10000 ms): older, the order
+   * is rejected with `price_stale`, and `GET /prices` marks the price `stale`.
+   */
+  maxPriceAgeMs?: number;
   /** Directory of the built web app, served at / with SPA fallback when set and present. */
   staticDir?: string | null;
   /** Answered on GET /config; the web page finds the WebSocket gateway with it. */
   publicConfig?: { wsUrl: string | null; wsPort: number };
+  /**
+   * `GET /metrics` then needs `Authorization: Bearer <token>` from every client; unset, it
+   * answers loopback clients only (403 for others). 16-256 visible ASCII characters.
+   */
+  metricsToken?: string;
   /** Origins allowed by CORS (default none: same-origin only). */
   allowedOrigins?: string[];
   /** Prometheus registry to register the API's metrics on (default: a new one). */
   registry?: Registry;
-  loginRateLimit?: LoginRateLimitOptions;
-  /** scrypt cost N for new password hashes (default 16384; tests pass a cheap one). */
-  scryptCost?: number;
+  /** Login, registration and order limits (defaults in `DEFAULT_RATE_LIMITS`). */
+  rateLimits?: RateLimitOptions;
+  /**
+   * A connected node-redis client (with an `error` listener) for the rate-limit counters, so
+   * that the limits hold across API processes; unset, they are counted in this process.
+   * Owned by the caller.
+   */
+  rateLimitRedis?: RedisClient;
+  /**
+   * argon2id cost of new password hashes (default OWASP's: 19 MiB, 2 passes, 1 lane; tests
+   * pass a cheap one). Hashes at other costs still verify and are replaced at the next login.
+   */
+  passwordHash?: Partial<PasswordHashParams>;
   /** Largest request body in bytes (default 16 KiB). */
   bodyLimit?: number;
   /** Fastify `trustProxy`: set when behind a reverse proxy so throttling sees client addresses (default false). */
   trustProxy?: boolean | string | string[];
   /** Deadline for reading the latest price from the broker (default 250 ms). */
   priceReadTimeoutMs?: number;
+  /** How often expired sessions and day-old idempotency keys are deleted (default 10 min). */
+  housekeepingIntervalMs?: number;
   relay?: Pick<
     OutboxRelayOptions,
     | 'pollIntervalMs'
@@ -63,6 +89,7 @@ export interface ApiOptions {
     | 'retentionMs'
     | 'retentionEvents'
     | 'pruneIntervalMs'
+    | 'pruneBatchSize'
   >;
   now?: () => Date;
 }
@@ -70,6 +97,8 @@ export interface ApiOptions {
 export interface Api {
   app: FastifyInstance;
   relay: OutboxRelay;
+  /** Deletes expired sessions and idempotency keys (every `housekeepingIntervalMs`). */
+  housekeeping: Housekeeping;
   /** The metrics registry (the one passed in, or the API's own). */
   registry: Registry;
   /** Stops the relay and closes the HTTP server. The database and broker belong to the caller. */
@@ -89,6 +118,7 @@ export function createApi(options: ApiOptions): Api {
   const logger = options.logger ?? silentLogger;
   const settings = resolveSettings(options);
   const now = options.now ?? (() => new Date());
+  const metricsAccess = createMetricsAccess(options.metricsToken);
   const registry = options.registry ?? new Registry();
   const metrics = createApiMetrics(registry, () => options.db.outbox.backlog());
   const relay = new OutboxRelay({
@@ -100,13 +130,19 @@ export function createApi(options: ApiOptions): Api {
     now: options.now,
     ...options.relay,
   });
+  const housekeeping = new Housekeeping({
+    db: options.db,
+    logger: logger.child({ component: 'housekeeping' }),
+    intervalMs: options.housekeepingIntervalMs,
+    now,
+  });
   const ctx: ApiContext = {
     db: options.db,
     broker: options.broker,
     logger,
     settings,
     auth: createBearerAuth(createSessionStore(options.db, { now })),
-    throttle: new LoginThrottle(options.loginRateLimit, metrics),
+    limits: new RateLimits({ ...options.rateLimits, redis: options.rateLimitRedis }, metrics),
     relay,
     prices: createPriceReader(createPriceStore(options.broker), { timeoutMs: options.priceReadTimeoutMs, logger }),
     metrics,
@@ -129,7 +165,7 @@ export function createApi(options: ApiOptions): Api {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
-    parseJson(request, body as string, done);
+    void parseJson(request, body as string, done);
   });
 
   app.setErrorHandler(createErrorHandler(logger));
@@ -140,37 +176,38 @@ export function createApi(options: ApiOptions): Api {
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  app.register(helmet, {
+  void app.register(helmet, {
     contentSecurityPolicy: {
       directives: {
-        // The web page talks to the WebSocket gateway, which may be on another port.
-        'connect-src': ["'self'", 'ws:', 'wss:'],
+        // The page may open a WebSocket to the configured gateway and nowhere else.
+        'connect-src': ["'self'", ...gatewaySources(settings.publicConfig)],
       },
     },
   });
 
   const allowedOrigins = new Set(options.allowedOrigins ?? []);
-  app.register(cors, {
+  void app.register(cors, {
     origin: (origin, callback) => callback(null, origin !== undefined && allowedOrigins.has(origin)),
     methods: ['GET', 'POST'],
-    allowedHeaders: ['Content-Type', 'Authorization'],
-    exposedHeaders: ['Retry-After'],
+    allowedHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key'],
+    exposedHeaders: ['Retry-After', 'Idempotent-Replayed'],
     maxAge: 600,
   });
 
-  app.register(async (scope) => {
+  void app.register((scope, _opts, done) => {
     registerAuthRoutes(scope, ctx);
     registerOrderRoutes(scope, ctx);
     registerAccountRoutes(scope, ctx);
     registerMarketRoutes(scope, ctx);
-    registerSystemRoutes(scope, ctx, registry);
+    registerSystemRoutes(scope, ctx, registry, metricsAccess);
+    done();
   });
 
   const staticRoot = options.staticDir ? resolve(options.staticDir) : null;
   const serveSite = staticRoot !== null && existsSync(join(staticRoot, 'index.html'));
   if (staticRoot !== null && !serveSite)
     logger.warn({ staticDir: staticRoot }, 'no index.html in staticDir; not serving the web app');
-  if (serveSite) app.register(fastifyStatic, { root: staticRoot, prefix: '/', index: ['index.html'] });
+  if (serveSite) void app.register(fastifyStatic, { root: staticRoot, prefix: '/', index: ['index.html'] });
 
   app.setNotFoundHandler((request, reply) => {
     // Single-page app: a browser navigating to a client-side route gets the page.
@@ -181,15 +218,18 @@ export function createApi(options: ApiOptions): Api {
   });
 
   relay.start();
+  housekeeping.start();
 
   let closing: Promise<void> | undefined;
   return {
     app,
     relay,
+    housekeeping,
     registry,
     close() {
       closing ??= (async () => {
         await relay.close();
+        await housekeeping.close();
         await app.close();
       })();
       return closing;
@@ -218,6 +258,10 @@ function resolveSettings(options: ApiOptions): ApiSettings {
   if (!Number.isInteger(sessionTtlMs) || sessionTtlMs < 1000) {
     throw new TypeError(`createApi: sessionTtlMs must be an integer of at least 1000, got ${sessionTtlMs}`);
   }
+  const maxPriceAgeMs = options.maxPriceAgeMs ?? 10_000;
+  if (!Number.isInteger(maxPriceAgeMs) || maxPriceAgeMs < 1) {
+    throw new TypeError(`createApi: maxPriceAgeMs must be a positive integer, got ${maxPriceAgeMs}`);
+  }
   const publicConfig = options.publicConfig ?? { wsUrl: null, wsPort: 3001 };
   if (!Number.isInteger(publicConfig.wsPort) || publicConfig.wsPort < 0 || publicConfig.wsPort > 65535) {
     throw new TypeError(`createApi: publicConfig.wsPort must be a port number, got ${publicConfig.wsPort}`);
@@ -229,9 +273,35 @@ function resolveSettings(options: ApiOptions): ApiSettings {
     startingBalanceUsd,
     maxOrderSize,
     sessionTtlMs,
-    scryptCost: options.scryptCost,
+    maxPriceAgeMs,
+    passwordHash: { ...DEFAULT_PASSWORD_HASH, ...options.passwordHash },
     publicConfig: { wsUrl: publicConfig.wsUrl ?? null, wsPort: publicConfig.wsPort },
   };
+}
+
+/** A hostname that may go into a CSP source expression as is (no spaces, quotes or `;`). */
+const CSP_HOST = /^(?:[a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$|^\[[0-9a-f:.]{2,45}\]$/i;
+
+/**
+ * The CSP `connect-src` sources of the gateway: the configured `wsUrl`'s origin, or else the
+ * page's own host on `wsPort` (how the page connects then), taken from each request's `Host`
+ * header and used only when it is a plain hostname.
+ */
+function gatewaySources(publicConfig: { wsUrl: string | null; wsPort: number }) {
+  if (publicConfig.wsUrl) return [new URL(publicConfig.wsUrl).origin];
+  const port = publicConfig.wsPort;
+  return [
+    (request: IncomingMessage) => {
+      const host = hostOf(request.headers.host);
+      return host ? `ws://${host}:${port} wss://${host}:${port}` : "'self'";
+    },
+  ];
+}
+
+function hostOf(header: string | undefined): string | null {
+  if (!header) return null;
+  const host = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.split(':')[0]!;
+  return CSP_HOST.test(host) ? host.toLowerCase() : null;
 }
 
 function decimalOption(name: string, value: string): string {

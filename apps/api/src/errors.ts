@@ -11,10 +11,12 @@ export const API_ERRORS = {
   unknown_symbol: 400,
   unauthorized: 401,
   invalid_credentials: 401,
+  forbidden: 403,
   not_found: 404,
   username_taken: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  idempotency_key_reused: 422,
   rate_limited: 429,
   internal_error: 500,
 } as const;

@@ -5,6 +5,7 @@ export interface ApiMetrics {
   httpDuration: Histogram<'method' | 'route'>;
   orders: Counter<'outcome' | 'reason'>;
   loginThrottled: Counter<'scope'>;
+  ordersThrottled: Counter;
   outboxPublished: Counter<'kind'>;
   outboxPublishErrors: Counter<'reason'>;
 }
@@ -52,6 +53,11 @@ export function createApiMetrics(registry: Registry, backlog: () => Promise<numb
       name: 'tradewire_api_login_throttled_total',
       help: 'Login or register attempts refused with 429, by limit (address, username, register)',
       labelNames: ['scope'],
+      registers,
+    }),
+    ordersThrottled: new Counter({
+      name: 'tradewire_api_orders_throttled_total',
+      help: 'Orders refused with 429 by the per-user order rate limit',
       registers,
     }),
     outboxPublished: new Counter({

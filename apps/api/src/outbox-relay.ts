@@ -9,6 +9,7 @@ import type { OutboxEvent, OutboxRepository } from '@repo/db';
 import { EventValidationError } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import { backoffDelay } from '@repo/retry';
+import { deleteUntilCaughtUp } from './batched-delete.ts';
 import type { ApiMetrics } from './metrics.ts';
 
 export interface OutboxRelayOptions {
@@ -34,12 +35,11 @@ export interface OutboxRelayOptions {
   retentionEvents?: number;
   /** How often published events past the retention are deleted (default 10 min). */
   pruneIntervalMs?: number;
+  /** Rows deleted per statement while pruning (default 1000); a run goes on until caught up. */
+  pruneBatchSize?: number;
   metrics?: Pick<ApiMetrics, 'outboxPublished' | 'outboxPublishErrors'>;
   now?: () => Date;
 }
-
-/** Rows deleted per prune run, so one run never holds the table for long. */
-const PRUNE_BATCH = 10_000;
 
 /**
  * Publishes the events that order (and logout) transactions recorded in the outbox, in id
@@ -71,6 +71,7 @@ export class OutboxRelay {
   readonly #retentionMs: number;
   readonly #retentionEvents: number;
   readonly #pruneIntervalMs: number;
+  readonly #pruneBatchSize: number;
   #pruneTimer: NodeJS.Timeout | undefined;
 
   #started = false;
@@ -96,6 +97,7 @@ export class OutboxRelay {
     this.#retentionMs = positive('retentionMs', options.retentionMs ?? 24 * 60 * 60 * 1000);
     this.#retentionEvents = Math.floor(positive('retentionEvents', options.retentionEvents ?? 1000));
     this.#pruneIntervalMs = positive('pruneIntervalMs', options.pruneIntervalMs ?? 10 * 60 * 1000);
+    this.#pruneBatchSize = Math.floor(positive('pruneBatchSize', options.pruneBatchSize ?? 1000));
     this.#metrics = options.metrics;
     this.#now = options.now ?? (() => new Date());
     this.#offStatus = this.#broker.onStatusChange((up) => {
@@ -114,12 +116,17 @@ export class OutboxRelay {
 
   /**
    * Deletes published events older than the retention (the table would otherwise grow with
-   * every order). Runs on its own timer; never throws.
+   * every order), batch after batch until none is left, so pruning keeps up with any order
+   * rate. Runs on its own timer; never throws.
    */
   async prune(): Promise<number> {
     try {
       const cutoff = new Date(this.#now().getTime() - this.#retentionMs);
-      const deleted = await this.#outbox.prunePublished(cutoff, PRUNE_BATCH, this.#retentionEvents);
+      const deleted = await deleteUntilCaughtUp(
+        (limit) => this.#outbox.prunePublished(cutoff, limit, this.#retentionEvents),
+        this.#pruneBatchSize,
+        () => this.#closed,
+      );
       if (deleted > 0) this.#logger.debug({ deleted }, 'pruned published outbox events');
       return deleted;
     } catch (err) {

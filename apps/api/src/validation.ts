@@ -61,7 +61,7 @@ export const OrdersQuery = z
 export function parseInput<S extends z.ZodTypeAny>(schema: S, input: unknown, what: string): z.output<S> {
   if (input === undefined || input === null) throw new ApiError('invalid_request', `${what} is required`);
   const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return parsed.data as z.output<S>;
   const issue = parsed.error.issues[0]!;
   const path = issue.path.join('.');
   let message: string;

@@ -43,7 +43,7 @@ describe('HTTP fuzz on every endpoint', () => {
     db = await openDatabase({ url: database.url });
     broker = new MemoryBroker();
     api = makeApi(db, broker, {
-      loginRateLimit: {
+      rateLimits: {
         perAddress: { max: 100_000, windowMs: 60_000 },
         registerPerAddress: { max: 100_000, windowMs: 60_000 },
       },

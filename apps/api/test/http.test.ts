@@ -469,6 +469,8 @@ describe('public endpoints', () => {
     assert.deepEqual((await api.app.inject({ method: 'GET', url: '/config' })).json(), {
       wsUrl: 'ws://example.test:3001',
       wsPort: 3001,
+      feeRate: '0.0001',
+      maxPriceAgeMs: 10000,
     });
     const metrics = await api.app.inject({ method: 'GET', url: '/metrics' });
     assert.equal(metrics.statusCode, 200);
@@ -491,9 +493,67 @@ describe('security', () => {
     const response = await api.app.inject({ method: 'GET', url: '/health' });
     assert.equal(response.headers['x-content-type-options'], 'nosniff');
     assert.match(response.headers['content-security-policy'] as string, /default-src 'self'/);
-    assert.match(response.headers['content-security-policy'] as string, /connect-src 'self' ws: wss:/);
+    // The configured gateway only, never any ws:/wss: origin.
+    assert.match(
+      response.headers['content-security-policy'] as string,
+      /connect-src 'self' ws:\/\/example\.test:3001(;|$)/,
+    );
     assert.ok(response.headers['strict-transport-security']);
     assert.equal(response.headers['x-powered-by'], undefined);
+  });
+
+  it('names the gateway on the page host in connect-src when no wsUrl is configured', async () => {
+    const site = makeApi(db, broker, { publicConfig: { wsUrl: null, wsPort: 4001 } });
+    try {
+      const csp = async (host: string) =>
+        (await site.app.inject({ method: 'GET', url: '/health', headers: { host } })).headers[
+          'content-security-policy'
+        ] as string;
+      assert.match(await csp('localhost:3000'), /connect-src 'self' ws:\/\/localhost:4001 wss:\/\/localhost:4001(;|$)/);
+      assert.match(await csp('[::1]:3000'), /connect-src 'self' ws:\/\/\[::1\]:4001 wss:\/\/\[::1\]:4001(;|$)/);
+      // A Host header that is not a plain hostname cannot write into the policy.
+      for (const forged of ['evil.test; script-src *', "x' 'unsafe-inline", 'a b']) {
+        const policy = await csp(forged);
+        assert.match(policy, /connect-src 'self' 'self'(;|$)/, forged);
+        assert.doesNotMatch(policy, /evil|script-src \*|'x'/, forged);
+      }
+      assert.doesNotMatch(await csp('localhost:3000'), /ws: |wss: /);
+    } finally {
+      await site.close();
+    }
+  });
+
+  it('serves /metrics to loopback only, or with METRICS_TOKEN to the bearer of it only', async () => {
+    const scrape = (target: Api, remoteAddress: string, authorization?: string) =>
+      target.app.inject({
+        method: 'GET',
+        url: '/metrics',
+        remoteAddress,
+        headers: authorization ? { authorization } : {},
+      });
+    assert.equal((await scrape(api, '127.0.0.1')).statusCode, 200);
+    assert.equal((await scrape(api, '::1')).statusCode, 200);
+    const remote = await scrape(api, '203.0.113.5');
+    assert.equal(remote.statusCode, 403);
+    assert.equal(remote.json<{ error: { code: string } }>().error.code, 'forbidden');
+    assert.doesNotMatch(remote.body, /tradewire_api/);
+
+    const guarded = makeApi(db, broker, { metricsToken: 'scrape-token-0123456789' });
+    try {
+      assert.equal((await scrape(guarded, '203.0.113.5', 'Bearer scrape-token-0123456789')).statusCode, 200);
+      for (const [address, auth] of [
+        ['127.0.0.1', undefined],
+        ['203.0.113.5', 'Bearer scrape-token-012345678'],
+        ['203.0.113.5', undefined],
+      ] as const) {
+        const refused = await scrape(guarded, address, auth);
+        assert.equal(refused.statusCode, 401, `${address} ${auth}`);
+        assert.equal(refused.headers['www-authenticate'], 'Bearer');
+      }
+    } finally {
+      await guarded.close();
+    }
+    assert.throws(() => makeApi(db, broker, { metricsToken: 'short' }), /metrics token/);
   });
 
   it('allows CORS only for allowed origins', async () => {
@@ -518,7 +578,7 @@ describe('security', () => {
 
   it('throttles logins per username and per address with 429 and Retry-After', async () => {
     const throttled = makeApi(db, broker, {
-      loginRateLimit: { perUsername: { max: 3, windowMs: 60_000 }, perAddress: { max: 6, windowMs: 60_000 } },
+      rateLimits: { perUsername: { max: 3, windowMs: 60_000 }, perAddress: { max: 6, windowMs: 60_000 } },
     });
     try {
       const { username } = await register(throttled);
@@ -713,7 +773,7 @@ describe('fuzzed bodies', () => {
 
   it('POST /auth/register and /auth/login: every body gets a documented answer, never a 500', async () => {
     const open = makeApi(db, broker, {
-      loginRateLimit: {
+      rateLimits: {
         perAddress: { max: 100_000, windowMs: 60_000 },
         registerPerAddress: { max: 100_000, windowMs: 60_000 },
       },

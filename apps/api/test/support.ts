@@ -3,14 +3,16 @@ import type { Database } from '@repo/db';
 import type { Logger } from '@repo/log';
 import { createApi, type Api, type ApiOptions } from '../src/index.ts';
 
-/** Cheap scrypt for tests: hashing cost is not what they check. */
-export const TEST_SCRYPT_COST = 1024;
+/** Cheap argon2id for tests: hashing cost is not what they check. */
+export const TEST_PASSWORD_HASH = { memoryKiB: 1024, passes: 1, parallelism: 1 };
 
 export function makeApi(db: Database, broker: Broker, options: Partial<ApiOptions> = {}): Api {
   return createApi({
     db,
     broker,
-    scryptCost: TEST_SCRYPT_COST,
+    passwordHash: TEST_PASSWORD_HASH,
+    // Tests place orders faster than a person; the tests of the order limit set their own.
+    rateLimits: { ordersPerUser: { max: 100_000, windowMs: 1000 } },
     relay: { pollIntervalMs: 50, retryBaseMs: 20, retryMaxMs: 200 },
     ...options,
   });
@@ -29,7 +31,7 @@ export async function register(
 ): Promise<{ userId: number; token: string; username: string }> {
   const response = await api.app.inject({ method: 'POST', url: '/auth/register', payload: { username, password } });
   if (response.statusCode !== 201) throw new Error(`register failed: ${response.statusCode} ${response.body}`);
-  const body = response.json() as { userId: number; token: string };
+  const body = response.json<{ userId: number; token: string }>();
   return { ...body, username };
 }
 

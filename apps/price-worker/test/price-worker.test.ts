@@ -19,7 +19,7 @@ import {
   type PriceQuote,
   type PriceSource,
 } from '../src/index.ts';
-import { backoffDelayMs } from '../src/price-worker.ts';
+import { failedTickDelayMs } from '../src/price-worker.ts';
 import { RedisServer, nextValue, waitFor } from '@repo/test-support';
 import { capturingLogger, FakeHermes, hermesBody } from './fake-hermes.ts';
 
@@ -114,7 +114,7 @@ describe('price worker on the in-process broker', () => {
     assert.equal(result.ok, true);
     assert.deepEqual(result.published, [event]);
     assert.equal(event.symbol, 'SOL');
-    assert.equal(event.price, '150.00');
+    assert.equal(event.price, '200.00');
     assert.deepEqual(await store.getPrice('SOL'), event, 'snapshot and event carry the same price and timestamp');
     await waitFor(() => seenInStoreOnDelivery.length === 1);
     assert.deepEqual(
@@ -184,11 +184,12 @@ describe('price worker on the in-process broker', () => {
     const { events, next } = await priceEvents(broker);
     const { logger, lines } = capturingLogger();
     const source: PriceSource = {
-      read: async () => [
-        { symbol: 'SOL', price: '1e3' },
-        { symbol: 'BTC', price: '60000.5' },
-        { symbol: 'ETH', price: '3000' }, // not asked for
-      ],
+      read: () =>
+        Promise.resolve([
+          { symbol: 'SOL', price: '1e3' },
+          { symbol: 'BTC', price: '60000.5' },
+          { symbol: 'ETH', price: '3000' }, // not asked for
+        ]),
     };
     const worker = createPriceWorker({
       source,
@@ -213,7 +214,7 @@ describe('price worker on the in-process broker', () => {
   it('uses the source publish time as the event timestamp', async () => {
     const broker = new MemoryBroker();
     const publishTime = '2026-09-01T12:00:00.000Z';
-    const worker = wire(broker, { read: async () => [{ symbol: 'SOL', price: '231.45', publishTime }] });
+    const worker = wire(broker, { read: () => Promise.resolve([{ symbol: 'SOL', price: '231.45', publishTime }]) });
     const { published } = await worker.tick();
     assert.equal(published[0]?.timestamp, publishTime);
     assert.equal((await createPriceStore(broker).getPrice('SOL'))?.timestamp, publishTime);
@@ -267,16 +268,15 @@ describe('price worker on the in-process broker', () => {
     await broker.close();
   });
 
-  it('backoff doubles from the interval up to the ceiling, with jitter, and honours Retry-After', () => {
+  it('failed polls back off with full jitter up to the ceiling, never sooner than interval or Retry-After', () => {
     const at = (failures: number, random: number, retryAfterMs?: number) =>
-      backoffDelayMs(failures, { intervalMs: 1000, maxBackoffMs: 30_000, retryAfterMs, random: () => random });
-    assert.equal(at(1, 0.999), 1000);
-    assert.equal(at(2, 1), 2000);
-    assert.equal(at(2, 0), 1000);
-    assert.equal(at(4, 1), 8000);
-    assert.equal(at(4, 0), 4000);
-    assert.equal(at(50, 1), 30_000);
-    assert.equal(at(50, 0), 15_000);
+      failedTickDelayMs(failures, { intervalMs: 1000, maxBackoffMs: 30_000, retryAfterMs, random: () => random });
+    assert.equal(at(1, 0), 1000, 'a failing source is not asked more often than a healthy one');
+    assert.equal(at(1, 0.5), 1000);
+    assert.equal(at(1, 0.999), 1998);
+    assert.equal(at(3, 0.999), 7992);
+    assert.equal(at(50, 0.999), 29_970);
+    assert.equal(at(50, 0), 1000);
     assert.equal(at(1, 0, 60_000), 60_000);
   });
 
@@ -302,7 +302,7 @@ describe('price worker with the Pyth source against a Hermes-shaped server', () 
     await hermes.close();
   });
 
-  it('publishes exact Pyth prices; 401, 429, 500, malformed, missing and stale answers publish nothing and the next good tick recovers', async () => {
+  it('exact Pyth prices; 401, 429, 500, malformed, missing and stale answers publish nothing', async () => {
     const broker = new MemoryBroker();
     const { events, next } = await priceEvents(broker);
     let clock = 1_790_000_000_000;
@@ -361,7 +361,7 @@ describe('price worker on Redis', () => {
     await redis.stop();
   });
 
-  it('the price reaches a Redis subscriber and trading:price:SOL; a Redis outage fails ticks until Redis is back', async () => {
+  it('the price reaches a Redis subscriber and trading:price:SOL; ticks fail while Redis is down', async () => {
     const broker = await connectRedisBroker(redis.url, { baseDelayMs: 20, maxDelayMs: 200 });
     // A second connection, as the gateway in another process would have.
     const gatewaySide = await connectRedisBroker(redis.url, { baseDelayMs: 20, maxDelayMs: 200 });
@@ -372,7 +372,7 @@ describe('price worker on Redis', () => {
       let arriving = next();
       assert.equal((await worker.tick()).ok, true);
       const event = await arriving;
-      assert.equal(event.price, '150.00');
+      assert.equal(event.price, '200.00');
       assert.deepEqual(await createPriceStore(gatewaySide).getPrice('SOL'), event);
 
       const down = nextValue<boolean>((cb) => broker.onStatusChange(cb));

@@ -2,13 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import Big from 'big.js';
 import fc from 'fast-check';
-import { createPythSource, PriceSourceError, scaleInteger, SOL_USD_FEED_ID } from '../src/index.ts';
-import { parseRetryAfter } from '../src/pyth-source.ts';
+import { createPythSource, PriceSourceError, scaleInteger, SOL_USD_FEED_ID, UnknownSymbolError } from '../src/index.ts';
+import { parseRetryAfter } from '../src/hermes-client.ts';
 import { freePort } from '@repo/test-support';
-import { capturingLogger, FakeHermes, hermesBody } from './fake-hermes.ts';
+import { capturingLogger, cryptoFeed, FakeHermes, hermesBody } from './fake-hermes.ts';
 
 const BTC_FEED = '0xe62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43';
+const ETH_FEED = '0xff61491a931112ddf1bd8147cd1b641375f79f5825126d665480874634fd0ace';
 const BIG_FEED = '0x' + 'ab'.repeat(32);
+const WBTC_FEED = '0x' + 'cd'.repeat(32);
+const UNKNOWN_FEED = '0x' + '12'.repeat(32);
 const NOW_S = 1_790_000_000;
 const nowMs = () => NOW_S * 1000;
 
@@ -76,15 +79,15 @@ describe('Pyth source against a Hermes-shaped server', () => {
     await hermes.close();
   });
   beforeEach(() => {
-    hermes.requests.length = 0;
-    hermes.next = () => ({ status: 404 });
+    hermes.reset();
   });
 
-  const sol = (price = '23145000000', expo = -8, publishTime = NOW_S - 1) => ({
+  const sol = (price = '23145000000', expo = -8, publishTime = NOW_S - 1, conf = '1234567') => ({
     id: SOL_USD_FEED_ID,
     price,
     expo,
     publishTime,
+    conf,
   });
 
   it('asks /v2/updates/price/latest for the SOL feed and converts the price exactly', async () => {
@@ -100,6 +103,7 @@ describe('Pyth source against a Hermes-shaped server', () => {
     assert.equal(req?.path, '/v2/updates/price/latest');
     assert.deepEqual(req?.query.getAll('ids[]'), [SOL_USD_FEED_ID]);
     assert.equal(req?.query.get('parsed'), 'true');
+    assert.equal(req?.query.get('ignore_invalid_price_ids'), 'true', 'one unknown id must not fail the others');
     assert.equal(req?.authorization, undefined, 'no key, no Authorization header');
   });
 
@@ -122,7 +126,7 @@ describe('Pyth source against a Hermes-shaped server', () => {
       const body = hermesBody([
         { id: BTC_FEED, price: '6395282000000', expo: -8, publishTime: NOW_S },
         { id: BIG_FEED, price: '9223372036854775807', expo: 3, publishTime: NOW_S },
-        sol('15', -12),
+        sol('15', -12, NOW_S - 1, '0'),
       ]) as { parsed: { id: string }[] };
       body.parsed[1]!.id = BIG_FEED.toUpperCase().replace('0X', '0x'); // some providers keep the prefix
       return { body };
@@ -233,7 +237,7 @@ describe('Pyth source against a Hermes-shaped server', () => {
     await assert.rejects(reading, { code: 'source_aborted' });
 
     const closing = source.read(['SOL']);
-    await source.close?.();
+    source.close();
     await assert.rejects(closing, { code: 'source_aborted' });
     await assert.rejects(source.read(['SOL']), { code: 'source_aborted' });
   });
@@ -289,5 +293,202 @@ describe('Pyth source against a Hermes-shaped server', () => {
     assert.throws(() => createPythSource({ url: 'ftp://x' }), /url must be an http\(s\) URL/);
     assert.throws(() => createPythSource({ feedIds: { SOL: '0x1234' } }), /feed id of SOL/);
     assert.throws(() => createPythSource({ timeoutMs: 0 }), /timeoutMs/);
+    assert.throws(() => createPythSource({ maxConfRatio: '1e-2' }), /maxConfRatio/);
+    assert.throws(() => createPythSource({ maxConfRatio: '0' }), /maxConfRatio/);
+    assert.throws(() => createPythSource({ stream: { renewAfterMs: -1 } }), /renewAfterMs/);
+  });
+});
+
+describe('Pyth source: what real Hermes answers', () => {
+  let hermes: FakeHermes;
+  before(async () => {
+    hermes = await FakeHermes.start();
+  });
+  after(async () => {
+    await hermes.close();
+  });
+  beforeEach(() => {
+    hermes.reset();
+    hermes.publish(
+      { id: SOL_USD_FEED_ID, price: '23145000000', expo: -8, publishTime: NOW_S },
+      { id: BTC_FEED, price: '6395282000000', expo: -8, publishTime: NOW_S },
+      { id: ETH_FEED, price: '301250000000', expo: -8, publishTime: NOW_S },
+    );
+    hermes.metadata.push(
+      cryptoFeed('Crypto.WBTC/USD', WBTC_FEED),
+      cryptoFeed('Crypto.BTC/EUR', BIG_FEED),
+      cryptoFeed('Crypto.BTC/USD', BTC_FEED),
+      cryptoFeed('Crypto.ETH/USD', ETH_FEED),
+      cryptoFeed('Crypto.SOL/USD', SOL_USD_FEED_ID),
+    );
+  });
+
+  it('the double: an unknown id is a plain-text 404 for all the request unless ignore_invalid_price_ids', async () => {
+    const ids = `ids[]=${SOL_USD_FEED_ID}&ids[]=${UNKNOWN_FEED}`;
+    const strict = await fetch(`${hermes.url}/v2/updates/price/latest?${ids}`);
+    assert.equal(strict.status, 404);
+    assert.match(strict.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.equal(await strict.text(), `Price ids not found: ${UNKNOWN_FEED.slice(2)}`);
+    const lenient = await fetch(`${hermes.url}/v2/updates/price/latest?${ids}&ignore_invalid_price_ids=true`);
+    assert.equal(lenient.status, 200);
+    assert.deepEqual(
+      ((await lenient.json()) as { parsed: { id: string }[] }).parsed.map((p) => p.id),
+      [SOL_USD_FEED_ID.slice(2)],
+    );
+  });
+
+  it('an unknown feed id does not stop the others: left out with one warning', async () => {
+    const { logger, lines } = capturingLogger();
+    const source = createPythSource({ url: hermes.url, feedIds: { BTC: UNKNOWN_FEED }, now: nowMs, logger });
+    const quotes = await source.read(['SOL', 'BTC']);
+    assert.deepEqual(
+      quotes.map((q) => q.symbol),
+      ['SOL'],
+    );
+    assert.ok(lines.some((l) => l.level === 'warn' && l.data.symbol === 'BTC' && l.data.reason === 'feed_missing'));
+  });
+
+  it('a Hermes that answers 404 anyway: the named feed is dropped and the request repeated without it', async () => {
+    const { logger, lines } = capturingLogger();
+    hermes.next = (req) =>
+      req.query.getAll('ids[]').includes(UNKNOWN_FEED)
+        ? { status: 404, body: `Price ids not found: ${UNKNOWN_FEED.slice(2)}` }
+        : undefined;
+    const source = createPythSource({ url: hermes.url, feedIds: { BTC: UNKNOWN_FEED }, now: nowMs, logger });
+    assert.deepEqual(
+      (await source.read(['SOL', 'BTC'])).map((q) => q.symbol),
+      ['SOL'],
+    );
+    assert.equal(hermes.requests.length, 2);
+    assert.deepEqual(source.stats().dropped, { BTC: 'unknown' });
+    await source.read(['SOL', 'BTC']);
+    assert.equal(hermes.requests.length, 3, 'the dropped feed is not asked for again');
+    assert.equal(lines.filter((l) => l.level === 'warn' && /does not know this feed/.test(l.msg)).length, 1);
+  });
+
+  it('403 "Not entitled: feed …": that feed is dropped with one warning, the others are priced', async () => {
+    const { logger, lines } = capturingLogger();
+    hermes.notEntitled.add(BTC_FEED.slice(2));
+    const source = createPythSource({ url: hermes.url, feedIds: { BTC: BTC_FEED, ETH: ETH_FEED }, now: nowMs, logger });
+    assert.deepEqual(
+      (await source.read(['SOL', 'BTC', 'ETH'])).map((q) => `${q.symbol}=${q.price}`),
+      ['SOL=231.45', 'ETH=3012.5'],
+    );
+    await source.read(['SOL', 'BTC', 'ETH']);
+    assert.deepEqual(
+      hermes.requests.map((r) => r.query.getAll('ids[]').length),
+      [3, 2, 2],
+    );
+    const warnings = lines.filter((l) => l.level === 'warn' && /not entitled/.test(l.msg));
+    assert.equal(warnings.length, 1);
+    assert.deepEqual(warnings[0]!.data.symbols, ['BTC']);
+  });
+
+  it('a 403 that names no feed is the key refused: source_unauthorized, the body logged', async () => {
+    const { logger, lines } = capturingLogger();
+    hermes.next = () => ({ status: 403, body: 'Forbidden: key k-999 suspended' });
+    const source = createPythSource({ url: hermes.url, apiKey: 'k-999', now: nowMs, logger });
+    await assert.rejects(source.read(['SOL']), { code: 'source_unauthorized', status: 403 });
+    assert.equal(lines.find((l) => l.data.status === 403)?.data.body, 'Forbidden: key [redacted] suspended');
+  });
+
+  it('a long error body is logged truncated', async () => {
+    const { logger, lines } = capturingLogger();
+    hermes.next = () => ({ status: 502, body: 'x'.repeat(10_000) });
+    const source = createPythSource({ url: hermes.url, now: nowMs, logger });
+    await assert.rejects(source.read(['SOL']), { code: 'source_http_error', status: 502 });
+    const body = String(lines.find((l) => l.data.status === 502)?.data.body);
+    assert.ok(body.length < 400, `logged ${body.length} characters`);
+  });
+
+  it('confidence is judged exactly on integers: conf / price at the limit passes, one unit over not', async () => {
+    const { logger, lines } = capturingLogger();
+    let clock = nowMs();
+    // i64-sized integers: conf and conf + 1 are the same binary float, so only exact arithmetic tells them apart.
+    const price = '9223372036854775800';
+    const atLimit = '92233720368547758'; // exactly 1 %
+    const overLimit = '92233720368547759';
+    // Odd requests answer a confidence at the limit, even ones one unit over.
+    hermes.next = () => ({
+      body: hermesBody([
+        {
+          id: SOL_USD_FEED_ID,
+          price,
+          expo: -8,
+          publishTime: Math.floor(clock / 1000),
+          conf: hermes.requests.length % 2 === 1 ? atLimit : overLimit,
+        },
+      ]),
+    });
+    const source = createPythSource({ url: hermes.url, maxConfRatio: '0.01', now: () => clock, logger });
+    assert.deepEqual(
+      (await source.read(['SOL'])).map((q) => q.price),
+      ['92233720368.547758'],
+    );
+    assert.deepEqual(await source.read(['SOL']), [], 'one unit over the limit');
+    clock += 1000;
+    await source.read(['SOL']);
+    assert.deepEqual(await source.read(['SOL']), []);
+    assert.deepEqual(source.stats().lowConfidence, { SOL: 2 });
+    const warnings = () => lines.filter((l) => l.level === 'warn' && /too uncertain/.test(l.msg));
+    assert.equal(warnings().length, 1, 'once a minute per feed');
+    clock += 60_000;
+    await source.read(['SOL']);
+    assert.deepEqual(await source.read(['SOL']), []);
+    assert.equal(warnings().length, 2);
+    assert.equal(warnings()[1]!.data.skippedSinceLastReport, 2);
+  });
+
+  it('feed ids: SOL built in, the others looked up once as Crypto.<SYMBOL>/USD and kept', async () => {
+    const { logger } = capturingLogger();
+    const source = createPythSource({ url: hermes.url, apiKey: 'k', now: nowMs, logger });
+    assert.deepEqual(await source.resolveFeeds(['SOL', 'BTC', 'ETH']), {
+      SOL: SOL_USD_FEED_ID,
+      BTC: BTC_FEED,
+      ETH: ETH_FEED,
+    });
+    const lookups = hermes.requestsTo('/v2/price_feeds');
+    assert.deepEqual(
+      lookups.map((r) => [r.query.get('query'), r.query.get('asset_type'), r.authorization]),
+      [
+        ['BTC', 'crypto', 'Bearer k'],
+        ['ETH', 'crypto', 'Bearer k'],
+      ],
+      'Crypto.WBTC/USD and Crypto.BTC/EUR also match "BTC"; the exact symbol wins',
+    );
+    await source.resolveFeeds(['SOL', 'BTC', 'ETH']);
+    assert.equal(hermes.requestsTo('/v2/price_feeds').length, 2, 'cached');
+    assert.deepEqual(
+      (await source.read(['SOL', 'BTC', 'ETH'])).map((q) => q.symbol),
+      ['SOL', 'BTC', 'ETH'],
+    );
+  });
+
+  it('feed ids given in the configuration are used without a lookup', async () => {
+    const source = createPythSource({ url: hermes.url, feedIds: { BTC: BTC_FEED, ETH: ETH_FEED }, now: nowMs });
+    await source.resolveFeeds(['SOL', 'BTC', 'ETH']);
+    assert.equal(hermes.requestsTo('/v2/price_feeds').length, 0);
+  });
+
+  it('an unknown symbol is refused with a message naming it and what Hermes has instead', async () => {
+    const source = createPythSource({ url: hermes.url, now: nowMs });
+    await assert.rejects(source.resolveFeeds(['SOL', 'BT', 'NOPE']), (err: Error) => {
+      assert.ok(err instanceof UnknownSymbolError);
+      assert.deepEqual(err.symbols, ['BT', 'NOPE']);
+      assert.match(err.message, /no Pyth price feed for BT, NOPE/);
+      assert.match(err.message, /Crypto\.WBTC\/USD/, 'near misses help fix the symbol');
+      assert.match(err.message, /PYTH_FEED_IDS/);
+      return true;
+    });
+  });
+
+  it('a lookup that cannot reach Hermes is retried, then fails naming the symbol', async () => {
+    hermes.next = () => ({ status: 503, body: 'busy' });
+    const source = createPythSource({ url: hermes.url, now: nowMs });
+    await assert.rejects(source.resolveFeeds(['BTC'], { attempts: 2 }), /could not look up the Pyth feed of BTC.*503/);
+    assert.equal(hermes.requestsTo('/v2/price_feeds').length, 2);
+    hermes.next = () => ({ status: 401, body: 'Unauthorized' });
+    await assert.rejects(source.resolveFeeds(['BTC'], { attempts: 3 }), /PYTH_API_KEY/);
+    assert.equal(hermes.requestsTo('/v2/price_feeds').length, 3, 'a refused key is not retried');
   });
 });

@@ -15,10 +15,40 @@ async function path(source: PriceSource, symbol: string, steps: number): Promise
 }
 
 describe('simulated source', () => {
-  it('starts at SOL 150.00 by default and then moves', async () => {
-    const prices = await path(createSimulatedSource({ seed: 1 }), 'SOL', 50);
-    assert.equal(prices[0], '150.00');
-    assert.ok(new Set(prices).size > 10, 'the price moves');
+  it('walks SOL, BTC and ETH by default, each from a plausible level, with exact two-decimal prices', async () => {
+    const source = createSimulatedSource({ seed: 1 });
+    const first = await source.read(['SOL', 'BTC', 'ETH']);
+    assert.deepEqual(first, [
+      { symbol: 'SOL', price: '200.00' },
+      { symbol: 'BTC', price: '80000.00' },
+      { symbol: 'ETH', price: '3000.00' },
+    ]);
+    for (const symbol of ['SOL', 'BTC', 'ETH']) {
+      const prices = await path(source, symbol, 50);
+      assert.ok(new Set(prices).size > 10, `${symbol} moves`);
+      for (const price of prices) assert.match(price, TWO_DECIMALS);
+    }
+  });
+
+  it('prices every symbol asked for: one without a start price walks from 100.00', async () => {
+    const source = createSimulatedSource({ seed: 1 });
+    const [doge] = await source.read(['DOGE']);
+    assert.deepEqual(doge, { symbol: 'DOGE', price: '100.00' });
+    assert.equal((await createSimulatedSource({ seed: 1, otherStartPrice: '0.25' }).read(['DOGE']))[0]?.price, '0.25');
+  });
+
+  it('stays at a plausible level in the long run: pulled back to its start price, spread σ/√(2θ)', async () => {
+    // A faster clock than the default (σ × 20, half-life / 600), same kind of process.
+    const volatility = 0.003;
+    const halfLife = 1000;
+    const source = createSimulatedSource({ seed: 21, volatility, meanReversionHalfLife: halfLife });
+    const logs = (await path(source, 'BTC', 100_000)).map((p) => Math.log(Number(p) / 80_000));
+    const mean = logs.reduce((a, b) => a + b, 0) / logs.length;
+    const std = Math.sqrt(logs.reduce((a, b) => a + (b - mean) ** 2, 0) / (logs.length - 1));
+    const theta = 1 - 2 ** (-1 / halfLife);
+    const expected = volatility / Math.sqrt(2 * theta);
+    assert.ok(Math.abs(std - expected) / expected < 0.25, `spread ${std}, expected ${expected}`);
+    assert.ok(Math.abs(mean) < 0.05, `centred on the start price: mean log ratio ${mean}`);
   });
 
   it('is deterministic for a seed, and different seeds walk differently', async () => {
@@ -72,11 +102,7 @@ describe('simulated source', () => {
   it('the default volatility is realistic for SOL: a day of 1 s ticks moves a few percent, not 50', async () => {
     const prices = await path(createSimulatedSource({ seed: 5 }), 'SOL', 86_400);
     const last = Number(prices.at(-1));
-    assert.ok(last > 100 && last < 225, `after a day: ${last}`);
-  });
-
-  it('leaves out symbols it has no start price for', async () => {
-    assert.deepEqual(await createSimulatedSource({ seed: 1 }).read(['ETH']), []);
+    assert.ok(last > 133 && last < 300, `after a day: ${last}`);
   });
 
   it('refuses bad options, naming them', () => {
@@ -85,5 +111,7 @@ describe('simulated source', () => {
     assert.throws(() => createSimulatedSource({ volatility: -0.1 }), /volatility/);
     assert.throws(() => createSimulatedSource({ startPrices: { SOL: '0' } }), /start price of SOL/);
     assert.throws(() => createSimulatedSource({ startPrices: { SOL: '1e3' } }), /start price of SOL/);
+    assert.throws(() => createSimulatedSource({ meanReversionHalfLife: 0 }), /meanReversionHalfLife/);
+    assert.throws(() => createSimulatedSource({ otherStartPrice: 'cheap' }), /start price/);
   });
 });

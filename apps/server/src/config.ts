@@ -58,6 +58,41 @@ const nodeAddresses = list(NODE_ADDRESS, 'host:port addresses such as "10.0.0.5:
 /** Most user partitions in Redis Cluster mode; `partitionedChannelLayout` accepts the same range. */
 const MAX_REDIS_PARTITIONS = 1024;
 
+/** `https:`, or `http:` to a loopback host (a local Hermes or test double): the API key travels in the request. */
+const hermesUrl = url(['http:', 'https:']).refine((value) => {
+  // Runs after url()'s own check even when that failed: an unparsable value is its message, not this one's.
+  const parsed = URL.canParse(value) ? new URL(value) : undefined;
+  return parsed === undefined || parsed.protocol === 'https:' || isLoopback(parsed.hostname);
+}, 'must start with https:// (http:// is allowed only for a loopback host such as 127.0.0.1 or localhost)');
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
+}
+
+/** `SOL=0x…,BTC=0x…`: a Pyth feed id (64 hex digits, 0x optional) per symbol. */
+const feedIdList = z.string().transform((value, ctx) => {
+  const ids: Record<string, string> = {};
+  for (const item of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const match = /^([A-Z0-9]{1,16})=((?:0x)?[0-9a-fA-F]{64})$/.exec(item);
+    if (!match) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `must be a comma-separated list of SYMBOL=0x<64 hex digits>, got ${JSON.stringify(item.slice(0, 90))}`,
+      });
+      return z.NEVER;
+    }
+    if (ids[match[1]!] !== undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `names ${match[1]!} twice` });
+      return z.NEVER;
+    }
+    ids[match[1]!] = match[2]!;
+  }
+  return ids;
+});
+
 /** An empty variable counts as unset, so `REDIS_URL= npm start` means "no Redis". */
 const optional = <T extends z.ZodTypeAny>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
@@ -72,7 +107,10 @@ const EnvSchema = z.object({
   REDIS_PARTITIONS: optional(positiveInt(16, 1, MAX_REDIS_PARTITIONS)),
   DATABASE_URL: optional(url(['postgres:', 'postgresql:'])),
   DATA_DIR: z.string().min(1).default('./data'),
-  SYMBOLS: list(/^[A-Z0-9]{1,16}$/, 'symbols of A-Z and 0-9, such as "SOL"').default('SOL'),
+  SYMBOLS: list(/^[A-Z0-9]{1,16}$/, 'symbols of A-Z and 0-9, such as "SOL"')
+    .refine((items) => items.length > 0, 'must name at least one symbol')
+    .refine((items) => new Set(items).size === items.length, 'must not name a symbol twice')
+    .default('SOL,BTC,ETH'),
   FEE_RATE: decimal('0.0001'),
   STARTING_BALANCE_USD: decimal('10000'),
   SESSION_TTL_HOURS: positiveInt(168, 1, 24 * 365),
@@ -89,13 +127,28 @@ const EnvSchema = z.object({
       .regex(/^\d{1,9}$/, 'must be an integer')
       .transform(Number),
   ),
-  PYTH_HERMES_URL: url(['http:', 'https:']).default('https://hermes.pyth.network'),
+  PYTH_HERMES_URL: hermesUrl.default('https://hermes.pyth.network'),
   PYTH_API_KEY: optional(z.string()),
+  PYTH_TRANSPORT: z.enum(['stream', 'poll']).default('stream'),
+  PYTH_MAX_CONF_RATIO: z
+    .string()
+    .regex(/^(?:0|[1-9]\d{0,8})(?:\.\d{1,18})?$/, 'must be a decimal such as "0.01"')
+    .refine((value) => /[1-9]/.test(value), 'must be greater than 0')
+    .default('0.01'),
+  PYTH_FEED_IDS: optional(feedIdList),
   ALLOWED_ORIGINS: optional(list(/^https?:\/\/[^\s/]+$/, 'origins such as "https://app.example.com"')),
   STATIC_DIR: z.string().default('apps/web/dist'),
   WS_PUBLIC_URL: optional(url(['ws:', 'wss:'])),
   HISTORY_RETENTION_EVENTS: positiveInt(1000, 1, 10_000_000),
   HISTORY_RETENTION_SECONDS: positiveInt(86_400, 1, 365 * 86_400),
+  /** Oldest price an order may fill at; older → 422 price_stale, and GET /prices says stale. */
+  MAX_PRICE_AGE_MS: positiveInt(10_000, 100, 86_400_000),
+  /** Orders per user per second, then 429 rate_limited (shared through Redis when set). */
+  ORDERS_PER_USER_PER_SECOND: positiveInt(20, 1, 100_000),
+  /** Bearer token for /metrics; unset, /metrics answers loopback clients only. */
+  METRICS_TOKEN: optional(z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 visible ASCII characters')),
+  /** `development` adds the Vite dev server's origins to the default ALLOWED_ORIGINS. */
+  NODE_ENV: optional(z.string()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -119,6 +172,12 @@ export interface Config {
   priceSeed: number | undefined;
   pythHermesUrl: string;
   pythApiKey: string | undefined;
+  /** `stream` (SSE, polling only while it is down) or `poll`. */
+  pythTransport: 'stream' | 'poll';
+  /** Updates whose `conf / price` exceeds this decimal are not published. */
+  pythMaxConfRatio: string;
+  /** Symbol → Pyth feed id from `PYTH_FEED_IDS`; other symbols are looked up on Hermes at start. */
+  pythFeedIds: Record<string, string>;
   /** Origins allowed to open WebSockets and call the API from a browser. */
   allowedOrigins: string[];
   staticDir: string;
@@ -128,6 +187,12 @@ export interface Config {
   historyRetentionEvents: number;
   /** And every event stays replayable this long (`HISTORY_RETENTION_SECONDS`, default 24 h). */
   historyRetentionMs: number;
+  /** Oldest price an order fills at (`MAX_PRICE_AGE_MS`, default 10 s). */
+  maxPriceAgeMs: number;
+  /** Per-user order limit per second (`ORDERS_PER_USER_PER_SECOND`, default 20). */
+  ordersPerUserPerSecond: number;
+  /** `METRICS_TOKEN`: Bearer token for /metrics, or undefined for loopback-only metrics. */
+  metricsToken: string | undefined;
 }
 
 /** A configuration value that cannot be used. The message names the variable. */
@@ -149,7 +214,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '?');
       const got = env[name];
-      const shown = name === 'PYTH_API_KEY' || got === undefined ? '' : ` (got ${JSON.stringify(got.slice(0, 80))})`;
+      const shown =
+        name === 'PYTH_API_KEY' || name === 'METRICS_TOKEN' || got === undefined
+          ? ''
+          : ` (got ${JSON.stringify(got.slice(0, 80))})`;
       return `${name} ${issue.message}${shown}`;
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
@@ -167,9 +235,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         'one Redis and the in-process broker keep one channel per event kind',
     );
   }
+  const strayFeeds = Object.keys(e.PYTH_FEED_IDS ?? {}).filter((symbol) => !e.SYMBOLS.includes(symbol));
+  if (strayFeeds.length > 0) {
+    const listed = e.SYMBOLS.join(',');
+    throw new ConfigError(
+      `invalid configuration: PYTH_FEED_IDS names ${strayFeeds.join(', ')}, which SYMBOLS (${listed}) does not list`,
+    );
+  }
   const appOrigins = [`http://localhost:${e.PORT}`, `http://127.0.0.1:${e.PORT}`];
-  // The Vite dev server (npm run dev -w @repo/web) is a local origin too.
-  const devOrigins = ['http://localhost:5173', 'http://127.0.0.1:5173'];
+  // The Vite dev server (npm run dev -w @repo/web) is a local origin too, in development only:
+  // elsewhere anything listening on port 5173 of a user's machine could use the API.
+  const devOrigins = e.NODE_ENV === 'development' ? ['http://localhost:5173', 'http://127.0.0.1:5173'] : [];
   return {
     port: e.PORT,
     wsPort: e.WS_PORT,
@@ -188,12 +264,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     priceSeed: e.PRICE_SEED,
     pythHermesUrl: e.PYTH_HERMES_URL,
     pythApiKey: e.PYTH_API_KEY,
+    pythTransport: e.PYTH_TRANSPORT,
+    pythMaxConfRatio: e.PYTH_MAX_CONF_RATIO,
+    pythFeedIds: e.PYTH_FEED_IDS ?? {},
     allowedOrigins: e.ALLOWED_ORIGINS ?? [...appOrigins, ...devOrigins],
     staticDir: e.STATIC_DIR,
     wsPublicUrl: e.WS_PUBLIC_URL,
     logLevel: e.LOG_LEVEL,
     historyRetentionEvents: e.HISTORY_RETENTION_EVENTS,
     historyRetentionMs: e.HISTORY_RETENTION_SECONDS * 1000,
+    maxPriceAgeMs: e.MAX_PRICE_AGE_MS,
+    ordersPerUserPerSecond: e.ORDERS_PER_USER_PER_SECOND,
+    metricsToken: e.METRICS_TOKEN,
   };
 }
 

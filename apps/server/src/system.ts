@@ -14,9 +14,17 @@ import {
 } from '@repo/broker';
 import type { Logger } from '@repo/log';
 import { openDatabase, createSessionStore, type Database } from '@repo/db';
+import { createRedisClient } from '@repo/redis';
 import { createApi } from '@repo/api';
 import { createGateway, type Gateway } from '@repo/ws';
-import { createPriceWorker, createPythSource, createSimulatedSource } from '@repo/price-worker';
+import {
+  createPriceWorker,
+  createPythSource,
+  createSimulatedSource,
+  type PriceSource,
+  type PriceStream,
+  type PriceWorker,
+} from '@repo/price-worker';
 import type { Config, Role } from './config.ts';
 
 export interface RunningSystem {
@@ -80,24 +88,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 
     // The worker first: in the all-in-one mode a price exists before the first order arrives.
     if (roles.has('worker')) {
-      const source =
-        config.priceSource === 'pyth'
-          ? createPythSource({
-              url: config.pythHermesUrl,
-              ...(config.pythApiKey ? { apiKey: config.pythApiKey } : {}),
-              logger: logger.child({ part: 'pyth' }),
-            })
-          : createSimulatedSource(config.priceSeed !== undefined ? { seed: config.priceSeed } : {});
-      const worker = createPriceWorker({
-        source,
-        prices: createPriceStore(broker),
-        publisher: createEventPublisher(broker, { layout: channelLayout }),
-        symbols: config.symbols,
-        intervalMs: config.priceIntervalMs,
-        logger: logger.child({ part: 'worker' }),
-      });
-      await worker.tick().catch((err: unknown) => logger.warn({ err }, 'first price tick failed'));
-      worker.start();
+      const worker = await startPriceWorker(config, broker, channelLayout, logger, stops);
       stops.push(() => worker.stop());
     }
 
@@ -122,6 +113,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 
     if (roles.has('api') && db) {
       const staticDir = resolve(config.staticDir);
+      // Rate-limit counters in Redis hold across API processes; a client of their own.
+      let rateLimitRedis;
+      if (config.redisUrl) {
+        const client = createRedisClient(config.redisUrl);
+        client.on('error', (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis error'));
+        await client.connect();
+        stops.push(async () => {
+          // Closing a client that is not ready would wait for a reconnect that may never come.
+          if (client.isReady) await client.close();
+          else client.destroy();
+        });
+        rateLimitRedis = client;
+      }
       const api = await createApi({
         db,
         broker,
@@ -133,6 +137,10 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
         staticDir: existsSync(staticDir) ? staticDir : null,
         publicConfig: { wsUrl: config.wsPublicUrl ?? null, wsPort: gatewayPort },
         allowedOrigins: config.allowedOrigins,
+        maxPriceAgeMs: config.maxPriceAgeMs,
+        rateLimits: { ordersPerUser: { max: config.ordersPerUserPerSecond, windowMs: 1000 } },
+        rateLimitRedis,
+        metricsToken: config.metricsToken,
         relay: {
           retentionMs: config.historyRetentionMs,
           retentionEvents: config.historyRetentionEvents,
@@ -154,4 +162,47 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * The price worker on the configured source. With Pyth, every symbol's feed id is known (from
+ * `PYTH_FEED_IDS`, built in for SOL, or looked up on Hermes) before the first tick: a symbol
+ * Hermes has no `Crypto.<SYMBOL>/USD` feed for stops the start with a message naming it.
+ */
+async function startPriceWorker(
+  config: Config,
+  broker: Broker,
+  channelLayout: ChannelLayout,
+  logger: Logger,
+  stops: (() => Promise<void>)[],
+): Promise<PriceWorker> {
+  let source: PriceSource;
+  let stream: PriceStream | undefined;
+  if (config.priceSource === 'pyth') {
+    const pyth = createPythSource({
+      url: config.pythHermesUrl,
+      ...(config.pythApiKey ? { apiKey: config.pythApiKey } : {}),
+      feedIds: config.pythFeedIds,
+      maxConfRatio: config.pythMaxConfRatio,
+      logger: logger.child({ part: 'pyth' }),
+    });
+    stops.push(() => Promise.resolve(pyth.close()));
+    await pyth.resolveFeeds(config.symbols);
+    source = pyth;
+    if (config.pythTransport === 'stream') stream = pyth.stream;
+  } else {
+    source = createSimulatedSource(config.priceSeed !== undefined ? { seed: config.priceSeed } : {});
+  }
+  const worker = createPriceWorker({
+    source,
+    ...(stream ? { stream } : {}),
+    prices: createPriceStore(broker),
+    publisher: createEventPublisher(broker, { layout: channelLayout }),
+    symbols: config.symbols,
+    intervalMs: config.priceIntervalMs,
+    logger: logger.child({ part: 'worker' }),
+  });
+  await worker.tick().catch((err: unknown) => logger.warn({ err }, 'first price tick failed'));
+  worker.start();
+  return worker;
 }

@@ -14,7 +14,7 @@ describe('loadConfig', () => {
     assert.equal(config.redisPartitions, 16);
     assert.equal(config.databaseUrl, undefined);
     assert.equal(config.dataDir, './data');
-    assert.deepEqual(config.symbols, ['SOL']);
+    assert.deepEqual(config.symbols, ['SOL', 'BTC', 'ETH']);
     assert.equal(config.feeRate, '0.0001');
     assert.equal(config.startingBalanceUsd, '10000');
     assert.equal(config.priceIntervalMs, 1000);
@@ -23,6 +23,41 @@ describe('loadConfig', () => {
     assert.ok(config.allowedOrigins.includes('http://localhost:3000'));
     assert.equal(config.historyRetentionEvents, 1000);
     assert.equal(config.historyRetentionMs, 24 * 3_600_000);
+    assert.equal(config.pythTransport, 'stream');
+    assert.equal(config.pythMaxConfRatio, '0.01');
+    assert.deepEqual(config.pythFeedIds, {});
+    assert.equal(config.maxPriceAgeMs, 10_000);
+    assert.equal(config.ordersPerUserPerSecond, 20);
+    assert.equal(config.metricsToken, undefined);
+  });
+
+  it('allows the Vite dev origins by default only when NODE_ENV=development', () => {
+    const vite = 'http://localhost:5173';
+    assert.equal(loadConfig({}).allowedOrigins.includes(vite), false);
+    assert.equal(loadConfig({ NODE_ENV: 'production' }).allowedOrigins.includes(vite), false);
+    const dev = loadConfig({ NODE_ENV: 'development' }).allowedOrigins;
+    assert.ok(dev.includes(vite) && dev.includes('http://127.0.0.1:5173') && dev.includes('http://localhost:3000'));
+    assert.deepEqual(loadConfig({ NODE_ENV: 'development', ALLOWED_ORIGINS: 'https://a.test' }).allowedOrigins, [
+      'https://a.test',
+    ]);
+  });
+
+  it('reads the hardening limits', () => {
+    const config = loadConfig({
+      MAX_PRICE_AGE_MS: '2500',
+      ORDERS_PER_USER_PER_SECOND: '5',
+      METRICS_TOKEN: 'a-long-metrics-token',
+    });
+    assert.equal(config.maxPriceAgeMs, 2500);
+    assert.equal(config.ordersPerUserPerSecond, 5);
+    assert.equal(config.metricsToken, 'a-long-metrics-token');
+  });
+
+  it('never echoes METRICS_TOKEN in an error', () => {
+    assert.throws(
+      () => loadConfig({ METRICS_TOKEN: 'short secret' }),
+      (err: Error) => err.message.includes('METRICS_TOKEN') && !err.message.includes('short secret'),
+    );
   });
 
   it('treats an empty variable as unset', () => {
@@ -31,6 +66,13 @@ describe('loadConfig', () => {
 
   const bad: [string, string][] = [
     ['PORT', 'abc'],
+    ['MAX_PRICE_AGE_MS', '0'],
+    ['MAX_PRICE_AGE_MS', 'ten seconds'],
+    ['MAX_PRICE_AGE_MS', '99999999999'],
+    ['ORDERS_PER_USER_PER_SECOND', '0'],
+    ['ORDERS_PER_USER_PER_SECOND', '2.5'],
+    ['METRICS_TOKEN', 'short'],
+    ['METRICS_TOKEN', 'a token with spaces in it'],
     ['PORT', '70000'],
     ['WS_PORT', '-1'],
     ['HISTORY_RETENTION_EVENTS', '0'],
@@ -77,6 +119,20 @@ describe('loadConfig', () => {
     ['REDIS_CLUSTER_NODES', '10.0.0.5:0'],
     ['REDIS_CLUSTER_NODES', 'a:7000,b'],
     ['REDIS_CLUSTER_NODES', ','],
+    ['SYMBOLS', 'SOL,SOL'],
+    ['SYMBOLS', ','],
+    ['PYTH_HERMES_URL', 'http://hermes.pyth.network'],
+    ['PYTH_HERMES_URL', 'http://10.0.0.5:8080'],
+    ['PYTH_TRANSPORT', 'websocket'],
+    ['PYTH_MAX_CONF_RATIO', '0'],
+    ['PYTH_MAX_CONF_RATIO', '0.000'],
+    ['PYTH_MAX_CONF_RATIO', '1e-2'],
+    ['PYTH_MAX_CONF_RATIO', '-0.01'],
+    ['PYTH_FEED_IDS', 'SOL'],
+    ['PYTH_FEED_IDS', 'SOL=0x1234'],
+    ['PYTH_FEED_IDS', `sol=0x${'ab'.repeat(32)}`],
+    ['PYTH_FEED_IDS', `SOL=0x${'ab'.repeat(32)},SOL=0x${'cd'.repeat(32)}`],
+    ['PYTH_FEED_IDS', `DOGE=0x${'ab'.repeat(32)}`],
   ];
   for (const [name, value] of bad) {
     it(`rejects ${name}=${value} with a message naming it`, () => {
@@ -137,6 +193,32 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ SESSION_TTL_SECONDS: '5', SESSION_TTL_HOURS: '2' }).sessionTtlMs, 5000);
     assert.equal(loadConfig({ SESSION_TTL_HOURS: '2' }).sessionTtlMs, 2 * 3_600_000);
     assert.equal(loadConfig({ SESSION_TTL_SECONDS: '' }).sessionTtlMs, 7 * 24 * 3_600_000);
+  });
+
+  it('Hermes over plain http only on a loopback host, where no key crosses a network', () => {
+    for (const url of [
+      'https://pyth.dourolabs.app/hermes',
+      'http://127.0.0.1:8080',
+      'http://localhost:1',
+      'http://[::1]:2',
+    ]) {
+      assert.equal(loadConfig({ PYTH_HERMES_URL: url }).pythHermesUrl, url);
+    }
+    assert.throws(
+      () => loadConfig({ PYTH_HERMES_URL: 'http://hermes.pyth.network' }),
+      /PYTH_HERMES_URL must start with https:\/\//,
+    );
+  });
+
+  it('PYTH_FEED_IDS gives a feed id per symbol, 0x optional', () => {
+    const btc = 'e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43';
+    const eth = '0xff61491a931112ddf1bd8147cd1b641375f79f5825126d665480874634fd0ace';
+    assert.deepEqual(loadConfig({ PYTH_FEED_IDS: `BTC=${btc}, ETH=${eth}` }).pythFeedIds, { BTC: btc, ETH: eth });
+    assert.throws(
+      () => loadConfig({ SYMBOLS: 'SOL', PYTH_FEED_IDS: `BTC=${btc}` }),
+      /PYTH_FEED_IDS names BTC, which SYMBOLS \(SOL\) does not list/,
+    );
+    assert.equal(loadConfig({ PYTH_TRANSPORT: 'poll', PYTH_MAX_CONF_RATIO: '0.005' }).pythMaxConfRatio, '0.005');
   });
 
   it('never echoes the Pyth API key', () => {

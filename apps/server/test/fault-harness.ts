@@ -209,12 +209,13 @@ export async function committedSeqs(databaseUrl: string, userIds: number[]): Pro
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ user_id: number; seq: number }>(
+    // bigint columns: the driver hands them over as strings.
+    const { rows } = await client.query<{ user_id: string; seq: string }>(
       'SELECT user_id, seq FROM orders WHERE user_id = ANY($1) ORDER BY user_id, seq',
       [userIds],
     );
     const byUser = new Map<number, number[]>(userIds.map((id) => [id, []]));
-    for (const row of rows) byUser.get(row.user_id)!.push(row.seq);
+    for (const row of rows) byUser.get(Number(row.user_id))!.push(Number(row.seq));
     return byUser;
   } finally {
     await client.end();

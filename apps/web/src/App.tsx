@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
-import { getPrices, logout as apiLogout, type Session } from './lib/api.ts';
+import { getConfig, getPrices, logout as apiLogout, type PublicConfig, type Session } from './lib/api.ts';
 import { PriceFeed } from './lib/price-feed.ts';
 import { clearSession, loadSession, saveSession } from './lib/session-storage.ts';
 import { useAccount } from './lib/use-account.ts';
@@ -26,6 +26,30 @@ export function App() {
   const [notice, setNotice] = useState<string | null>(null);
   const feed = useMemo(() => new PriceFeed(SYMBOL), []);
   const price = useSyncExternalStore(feed.subscribe, feed.getSnapshot);
+  const [config, setConfig] = useState<PublicConfig | null>(null);
+
+  // The fee rate and the price age limit come from the server, never from a copy in the page.
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelled = false;
+    const load = (attempt: number) => {
+      getConfig().then(
+        (loaded) => {
+          if (!cancelled) setConfig(loaded);
+        },
+        () => {
+          if (!cancelled) timer = setTimeout(() => load(attempt + 1), Math.min(5000, 500 * 2 ** attempt));
+        },
+      );
+    };
+    load(0);
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
+  }, []);
+  useEffect(() => feed.setMaxAge(config?.maxPriceAgeMs ?? null), [feed, config]);
+  useEffect(() => () => feed.dispose(), [feed]);
 
   const endSession = useCallback((code: string) => {
     clearSession();
@@ -122,6 +146,8 @@ export function App() {
               symbol={SYMBOL}
               session={session}
               livePrice={livePrice}
+              priceStale={price.stale}
+              feeRate={config?.feeRate ?? null}
               portfolio={account.portfolio}
               onOrder={account.applyOrder}
               onUnauthorized={() => endSession('unauthorized')}

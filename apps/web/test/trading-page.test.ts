@@ -5,41 +5,27 @@
  * regions, the status role, and the figures shown.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort, TradewireProcess } from '@repo/test-support';
 import { formatSize, formatUsd } from '../src/lib/money.ts';
 import { reasonText } from '../src/lib/reasons.ts';
-import { launchBrowser, newPage, screenshotPath } from './support/browser.ts';
+import { newPage, screenshotPath } from './support/browser.ts';
 import { TradingPage, uniqueUsername } from './support/trading-page.ts';
-import { webBuildDir } from './support/web-build.ts';
+import { startAllInOne, type AllInOne } from './support/all-in-one.ts';
 
 let browser: Browser;
-let system: TradewireProcess;
 let baseUrl: string;
-let dataDir: string;
+let running: AllInOne | undefined;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'tradewire-web-test-'));
-  const [staticDir, port, wsPort] = await Promise.all([webBuildDir(), freePort(), freePort()]);
-  system = new TradewireProcess([], {
-    PORT: String(port),
-    WS_PORT: String(wsPort),
-    DATA_DIR: dataDir,
+  running = await startAllInOne({
     PRICE_INTERVAL_MS: '200',
-    STATIC_DIR: staticDir,
   });
-  [browser] = await Promise.all([launchBrowser(), system.ready]);
-  baseUrl = `http://127.0.0.1:${port}`;
+  ({ browser, baseUrl } = running);
 });
 
 after(async () => {
-  await browser?.close();
-  await system?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await running?.stop();
 });
 
 async function api<T>(path: string, token: string): Promise<T> {

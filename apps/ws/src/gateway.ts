@@ -3,35 +3,31 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { Registry } from 'prom-client';
-import { createPriceStore, type Broker, type PriceStore, type Unsubscribe } from '@repo/broker';
-import { decodeEvent, EVENT_KINDS, type PortfolioUpdateEvent, type PriceUpdateEvent } from '@repo/events';
+import type { Broker } from '@repo/broker';
+import type { PortfolioUpdateEvent } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
-import {
-  CLOSE_CODES,
-  PRIVATE_CHANNELS,
-  type Channel,
-  type ClientMessage,
-  type ErrorCode,
-  type ReplyMessage,
-  type RequestId,
-} from '@repo/protocol';
-import { redisKeys } from '@repo/redis';
-import { withTimeout } from '@repo/retry';
-import { ClientConnection, type BufferedEvent, type ConnectionContext } from './client-connection.ts';
-import { parseClientMessage, type ParsedClientMessage } from './client-messages.ts';
-import { EventFanout } from './event-fanout.ts';
-import { Heartbeat } from './heartbeat.ts';
-import { createHttpHandler, rejectUpgrade, type HealthReport } from './http-routes.ts';
-import { AddressRateLimiter } from './address-rate-limiter.ts';
+import { CLOSE_CODES, type Channel } from '@repo/protocol';
+import { latestValues } from './broker-contract.ts';
+import { BrokerFeed } from './broker-feed.ts';
+import { createHttpHandler, type HealthReport } from './http-routes.ts';
 import { resolveLimits, type GatewayLimits } from './limits.ts';
-import { HistoryReader, defaultHistoryReadLimits, type HistoryReadLimits } from './history-reader.ts';
 import { GatewayMetrics } from './metrics.ts';
-import { decodeHistoryEvent, type OrderHistory, type OrderHistoryPage } from './order-history.ts';
-import { PriceCache } from './price-cache.ts';
-import { isUsableSession, RecentRevocations, type SessionVerifier } from './session.ts';
-import { SubscriberIndex } from './subscriber-index.ts';
-import { encodeTextFrame, WriteBatcher } from './text-frame.ts';
+import { Authenticator } from './session/authenticator.ts';
+import { ClientSession } from './session/client-session.ts';
+import { RequestHandler } from './session/requests.ts';
+import { SessionRegistry } from './session/session-registry.ts';
+import type { SessionVerifier } from './session/session.ts';
+import { defaultHistoryReadLimits, HistoryReader, type HistoryReadLimits } from './streams/history-reader.ts';
+import type { OrderHistory } from './streams/order-history.ts';
+import { OrderChannel } from './streams/order-channel.ts';
+import { PortfolioChannel } from './streams/portfolio-channel.ts';
+import { PriceChannel } from './streams/price-channel.ts';
+import type { ChannelDeps, ChannelKind } from './streams/stream.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
+import { Connection, type ConnectionDeps } from './transport/connection.ts';
+import { Heartbeat } from './transport/heartbeat.ts';
+import { WriteBatcher } from './transport/text-frame.ts';
+import { UpgradeGuard } from './upgrade-guard.ts';
 
 export interface GatewayOptions {
   broker: Broker;
@@ -57,12 +53,12 @@ export interface GatewayOptions {
    */
   upgradeLimitExempt?: string[];
   /**
-   * The users' order-event history (issue 5): replays `subscribe orders since`, fills gaps in
-   * live delivery, catches up after a broker outage. Without it `since` is ignored and
-   * `subscribed` carries no `seq`.
+   * The users' order-event history: replays `subscribe orders since`, fills gaps in live
+   * delivery, catches up after a broker outage. Without it `since` is ignored and `subscribed`
+   * carries no `seq`.
    */
   history?: OrderHistory;
-  /** Overrides of `defaultHistoryReadLimits()`: page size and bytes, concurrent reads, timeout. */
+  /** Overrides of the history read limits: page size and bytes, concurrent reads, timeout. */
   historyLimits?: Partial<HistoryReadLimits>;
 }
 
@@ -81,475 +77,83 @@ export interface Gateway {
 
 /**
  * Creates the WebSocket gateway: an HTTP server (health, metrics, upgrades) whose sockets
- * speak the protocol of docs/protocol.md, fed by the broker. Subscribes to each broker channel
- * once, here, however many clients come.
+ * speak the protocol of docs/protocol.md, fed by the broker. This function only wires the
+ * parts together: each socket is a transport (`Connection`) with a session (`ClientSession`)
+ * that owns one stream per subscribed channel; each channel kind routes its broker messages.
  */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const limits = resolveLimits(options.limits);
-  const { broker, sessions } = options;
+  const { broker } = options;
   const logger = (options.logger ?? silentLogger).child({ component: 'ws-gateway' });
-  const allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins) : null;
   const registry = options.registry ?? new Registry();
-  const priceStore: PriceStore = createPriceStore(broker);
-  const prices = new PriceCache(options.symbols ?? ['SOL'], limits.maxSymbols);
-  const index = new SubscriberIndex<ClientConnection>();
-  const connections = new Set<ClientConnection>();
-  const heartbeat = new Heartbeat(limits.pingIntervalMs, limits.pongTimeoutMs);
-  const revocations = new RecentRevocations();
-  const upgradeAttempts = new AddressRateLimiter({
-    limit: limits.upgradesPerAddress,
-    windowMs: limits.upgradeWindowMs,
-    exempt: options.upgradeLimitExempt ?? ['127.0.0.1', '::1'],
-  });
-  const malformedWarning = new ThrottledWarning(logger);
-  // Refused upgrades can come in floods (a hostile page, a reconnect storm): throttle their logs too.
-  const refusalWarning = new ThrottledWarning(logger);
-  // While the database or Redis is down every auth and snapshot fails: one line per interval.
-  const dependencyWarning = new ThrottledWarning(logger);
+  const connections = new Set<Connection>();
   const metrics = new GatewayMetrics(registry, {
     connections: () => connections.size,
     brokerUp: () => broker.isUp(),
   });
-  let nextConnectionId = 0;
-  let closing: Promise<void> | null = null;
-  const historyReader = options.history
-    ? new HistoryReader(options.history, { ...defaultHistoryReadLimits(), ...definedOnly(options.historyLimits ?? {}) })
-    : null;
-
-  // ---- subscriptions ----------------------------------------------------------------------
-
-  function addSubscription(connection: ClientConnection, channel: Channel): boolean {
-    if (!index.add(channel, connection, channel === 'prices' ? null : connection.userId)) return false;
-    connection.channels.add(channel);
-    metrics.subscribed(channel);
-    return true;
-  }
-
-  function removeSubscription(connection: ClientConnection, channel: Channel): void {
-    connection.cancelPending(channel);
-    // A later subscription starts its own stream: no position, no held events, no catch-up.
-    if (channel === 'orders') connection.resetOrders();
-    if (channel === 'portfolio') connection.portfolioVersion = null;
-    if (!connection.channels.delete(channel)) return;
-    index.remove(channel, connection, channel === 'prices' ? null : connection.userId);
-    metrics.unsubscribed(channel);
-  }
-
-  /** Ends a socket's authentication (revocation, expiry): private subscriptions go, prices stay. */
-  function endAuthentication(connection: ClientConnection, code: 'session_revoked' | 'session_expired'): void {
-    for (const channel of PRIVATE_CHANNELS) removeSubscription(connection, channel);
-    if (connection.session) index.removeSession(connection.session.sessionId, connection);
-    connection.clearExpiry();
-    connection.userId = null;
-    connection.session = null;
-    connection.sendMessage({
-      type: 'error',
-      code,
-      message:
-        code === 'session_revoked'
-          ? 'your session was revoked (logged out); authenticate again'
-          : 'your session expired; authenticate again',
-    });
-  }
-
-  // ---- requests ---------------------------------------------------------------------------
-
-  function reply(connection: ClientConnection, request: { id?: RequestId }, message: ReplyMessage): void {
-    connection.sendMessage(request.id === undefined ? message : { ...message, id: request.id });
-  }
-
-  function replyError(
-    connection: ClientConnection,
-    request: { id?: RequestId },
-    code: ErrorCode,
-    message: string,
-  ): void {
-    reply(connection, request, { type: 'error', code, message });
-  }
-
-  function onRequest(connection: ClientConnection, parsed: ParsedClientMessage): void | Promise<void> {
-    if (!parsed.ok) return replyError(connection, parsed, parsed.code, parsed.message);
-    const request: ClientMessage = parsed.message;
-    switch (request.type) {
-      case 'ping':
-        return reply(connection, request, { type: 'pong' });
-      case 'auth':
-        return authenticate(connection, request);
-      case 'subscribe':
-        return subscribe(connection, request);
-      case 'unsubscribe':
-        removeSubscription(connection, request.channel);
-        return reply(connection, request, { type: 'unsubscribed', channel: request.channel });
-    }
-  }
-
-  async function authenticate(connection: ClientConnection, request: { token: string; id?: RequestId }): Promise<void> {
-    let session: unknown;
-    try {
-      session = await withTimeout(sessions.verify(request.token), limits.authTimeoutMs, 'session verification');
-    } catch (err) {
-      if (!connection.isOpen) return;
-      dependencyWarning.warn({ err: (err as Error).message }, 'session verification failed');
-      return replyError(connection, request, 'internal_error', 'authentication is unavailable right now; retry');
-    }
-    if (!connection.isOpen) return;
-    const now = Date.now();
-    if (
-      !isUsableSession(session) ||
-      (session.expiresAt && session.expiresAt.getTime() <= now) ||
-      revocations.has(session.sessionId, now)
-    ) {
-      // A failed attempt changes nothing: an earlier authentication stays as it was.
-      return replyError(connection, request, 'auth_failed', 'invalid or expired token');
-    }
-    if (connection.userId !== null && connection.userId !== session.userId) {
-      // Another user's subscriptions must not carry over to this one.
-      for (const channel of PRIVATE_CHANNELS) removeSubscription(connection, channel);
-    }
-    if (connection.session) index.removeSession(connection.session.sessionId, connection);
-    connection.userId = session.userId;
-    connection.session = session;
-    index.addSession(session.sessionId, connection);
-    if (session.expiresAt)
-      connection.armExpiry(session.expiresAt, () => endAuthentication(connection, 'session_expired'));
-    else connection.clearExpiry();
-    reply(connection, request, { type: 'auth_ok', userId: session.userId });
-  }
-
-  function subscribe(
-    connection: ClientConnection,
-    request: { channel: Channel; since?: number; id?: RequestId },
-  ): void | Promise<void> {
-    const { channel } = request;
-    if (channel !== 'prices' && connection.userId === null) {
-      return replyError(connection, request, 'auth_required', `authenticate before subscribing to ${channel}`);
-    }
-    if (!connection.channels.has(channel) && connection.channels.size >= limits.maxSubscriptions) {
-      return replyError(
-        connection,
-        request,
-        'too_many_subscriptions',
-        `at most ${limits.maxSubscriptions} subscriptions per socket`,
-      );
-    }
-    if (channel === 'orders') return subscribeOrders(connection, request, connection.userId!);
-    // Live events are indexed (and held) from now on, so none is lost while the snapshot is read.
-    addSubscription(connection, channel);
-    connection.beginPending(channel);
-    return channel === 'prices'
-      ? completePricesSubscription(connection, request)
-      : completePortfolioSubscription(connection, request, connection.userId!);
-  }
-
-  // ---- orders: replay, gap fill, catch-up (issue 5) ------------------------------------------
-
-  /**
-   * `subscribe orders [since]`. Live events are indexed and held from now on; the history is
-   * read; the reply says where the stream stands (`seq`) and, with `since`, whether the
-   * history still reaches back to it (`recovered`); then the replay, then the held live
-   * events past it, then live. A socket never gets a `seq` twice or out of order.
-   */
-  async function subscribeOrders(
-    connection: ClientConnection,
-    request: { since?: number; id?: RequestId },
-    userId: number,
-  ): Promise<void> {
-    if (!addSubscription(connection, 'orders')) connection.resetOrders(); // subscribing again restarts the stream
-    if (!historyReader) {
-      reply(connection, request, { type: 'subscribed', channel: 'orders' });
-      return;
-    }
-    const epoch = connection.orderEpoch;
-    connection.holdOrders();
-    const { since } = request;
-    let page: OrderHistoryPage;
-    try {
-      // Without `since` only the latest seq is needed: read past every event.
-      page = await historyReader.read(userId, since ?? Number.MAX_SAFE_INTEGER);
-    } catch (err) {
-      if (!isCurrentStream(connection, userId, epoch)) return;
-      dependencyWarning.warn({ err: (err as Error).message }, 'order history read failed');
-      if (since === undefined) {
-        // A fresh subscription can start without knowing the position: the first event sets it.
-        reply(connection, request, { type: 'subscribed', channel: 'orders' });
-        flushHeldOrders(connection);
-        return;
-      }
-      removeSubscription(connection, 'orders');
-      return replyError(connection, request, 'internal_error', 'order history is unavailable right now; retry');
-    }
-    if (!isCurrentStream(connection, userId, epoch)) return;
-    const latestSeq = page.latestSeq;
-    if (since === undefined) {
-      connection.orderSeq = latestSeq;
-      reply(connection, request, { type: 'subscribed', channel: 'orders', seq: latestSeq });
-      return catchUp(connection, userId, epoch, null);
-    }
-    const recovered =
-      since === latestSeq || (since < latestSeq && page.oldestSeq !== null && page.oldestSeq <= since + 1);
-    reply(connection, request, { type: 'subscribed', channel: 'orders', recovered, seq: latestSeq });
-    if (!recovered) {
-      // The client reloads over REST, which shows everything up to `latestSeq`; live goes on from there.
-      connection.orderSeq = latestSeq;
-      return catchUp(connection, userId, epoch, null);
-    }
-    connection.orderSeq = since;
-    return catchUp(connection, userId, epoch, page);
-  }
-
-  function isCurrentStream(connection: ClientConnection, userId: number, epoch: number): boolean {
-    return (
-      connection.isOpen &&
-      connection.userId === userId &&
-      connection.orderEpoch === epoch &&
-      connection.channels.has('orders')
-    );
-  }
-
-  /**
-   * Brings a socket's order stream up to date while its live events are held: writes `page`
-   * (and the pages after it), then the held events in `seq` order. A held event past
-   * `orderSeq + 1` means events were lost between the relay and this gateway (a broker that
-   * died after accepting them): those are read from history too. When the history no longer
-   * holds them, or cannot be read, the socket is closed (1011): the client reconnects with
-   * `since` and gets `recovered:false`, so it reloads over REST rather than miss anything.
-   */
-  async function catchUp(
-    connection: ClientConnection,
-    userId: number,
-    epoch: number,
-    first: OrderHistoryPage | 'read' | null,
-  ): Promise<void> {
-    try {
-      let page = first === 'read' ? await historyReader!.read(userId, connection.orderSeq ?? 0) : first;
-      if (!isCurrentStream(connection, userId, epoch)) return;
-      for (;;) {
-        if (page) {
-          if (!writeHistory(connection, userId, page))
-            return giveUpStream(connection, 'history no longer reaches the gap');
-          if (page.truncated) {
-            await drained(connection);
-            if (!isCurrentStream(connection, userId, epoch)) return;
-            page = await historyReader!.read(userId, connection.orderSeq ?? 0);
-            if (!isCurrentStream(connection, userId, epoch)) return;
-            continue;
-          }
-        }
-        if (flushHeldOrders(connection)) return;
-        // A gap remains: the missing events were committed after the page's snapshot.
-        if (page && page.events.length === 0 && page.latestSeq <= (connection.orderSeq ?? 0)) {
-          return giveUpStream(connection, 'an order event is missing from the history');
-        }
-        page = await historyReader!.read(userId, connection.orderSeq ?? 0);
-        if (!isCurrentStream(connection, userId, epoch)) return;
-      }
-    } catch (err) {
-      if (!isCurrentStream(connection, userId, epoch)) return;
-      dependencyWarning.warn({ err: (err as Error).message }, 'order history read failed during catch-up');
-      giveUpStream(connection, 'order history unavailable');
-    }
-  }
-
-  /** Writes a history page past the socket's position; false when it does not connect to it. */
-  function writeHistory(connection: ClientConnection, userId: number, page: OrderHistoryPage): boolean {
-    for (const item of page.events) {
-      const position = connection.orderSeq ?? 0;
-      if (item.seq <= position) continue;
-      if (item.seq !== position + 1) return false;
-      const decoded = decodeHistoryEvent(item, userId);
-      if (!decoded) {
-        // Skipping it would be a silent loss: the client resyncs over REST instead.
-        metrics.dropped('malformed');
-        malformedWarning.warn({ userId, seq: item.seq }, 'dropped malformed history event');
-        return false;
-      }
-      const frame = encodeTextFrame(JSON.stringify({ type: decoded.kind, ...decoded.event }));
-      if (!connection.sendOrderFrame(frame, item.seq)) return true; // closed meanwhile; nothing more to do
-      metrics.delivered(decoded.kind);
-    }
-    return true;
-  }
-
-  /**
-   * Writes the held live events that follow the position and delivers live again; true when
-   * done, false when a gap remains (the events past it stay held).
-   */
-  function flushHeldOrders(connection: ClientConnection): boolean {
-    const held = connection.takeHeldOrders();
-    for (let i = 0; i < held.length; i++) {
-      const { frame, seq } = held[i]!;
-      const position = connection.orderSeq;
-      if (seq !== undefined && position !== null) {
-        if (seq <= position) {
-          metrics.dropped('duplicate');
-          continue;
-        }
-        if (seq > position + 1) {
-          connection.reholdOrders(held.slice(i));
-          return false;
-        }
-      }
-      if (!connection.sendOrderFrame(frame, seq)) break;
-    }
-    connection.releaseOrders();
-    return true;
-  }
-
-  /** Resolves once the socket's send buffer is below the soft limit (a replay page at a time). */
-  function drained(connection: ClientConnection): Promise<void> {
-    if (connection.socket.writableLength <= limits.softBufferedBytes || !connection.socket.writableNeedDrain)
-      return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        connection.socket.off('drain', done);
-        connection.socket.off('close', done);
-        resolve();
-      };
-      connection.socket.on('drain', done);
-      connection.socket.on('close', done);
-    });
-  }
-
-  function giveUpStream(connection: ClientConnection, why: string): void {
-    logger.warn(
-      { connection: connection.id, userId: connection.userId, why },
-      'order stream cannot continue; closing so the client resubscribes',
-    );
-    connection.resetOrders();
-    connection.close(CLOSE_CODES.historyUnavailable, 'order history unavailable; resubscribe', 'history_unavailable');
-  }
-
-  /** A live event revealed a gap on this socket: fill it from history. */
-  function onOrderGap(connection: ClientConnection): void {
-    if (!historyReader || connection.userId === null) {
-      // Nothing to fill it from: deliver as it comes, as before issue 5.
-      for (const { frame, seq } of connection.takeHeldOrders()) connection.sendOrderFrame(frame, seq);
-      connection.releaseOrders();
-      return;
-    }
-    void catchUp(connection, connection.userId, connection.orderEpoch, null);
-  }
-
-  /**
-   * After a broker outage events may have been published while this gateway was not
-   * subscribed: every socket with an `orders` subscription checks the history (one merged
-   * read per user and position) and gets what it missed.
-   */
-  function catchUpAll(): void {
-    if (!historyReader) return;
-    for (const userId of [...index.users('orders')]) {
-      for (const connection of [...index.ofUser('orders', userId)]) {
-        if (connection.holdingOrders || connection.orderSeq === null) continue; // a catch-up is already running
-        connection.holdOrders();
-        void catchUp(connection, userId, connection.orderEpoch, 'read');
-      }
-    }
-  }
-
-  /**
-   * One read of the stored prices shared by every subscription that starts while it is in
-   * flight: a reconnect storm of thousands of clients costs one MGET, not thousands.
-   */
-  let storedPricesRead: Promise<PriceUpdateEvent[]> | null = null;
-  function readStoredPrices(): Promise<PriceUpdateEvent[]> {
-    storedPricesRead ??= withTimeout(priceStore.getPrices(prices.symbols()), limits.snapshotTimeoutMs, 'price snapshot')
-      .catch((err: unknown) => {
-        dependencyWarning.warn({ err: (err as Error).message }, 'price snapshot read failed; using live cache only');
-        return [];
-      })
-      .finally(() => {
-        storedPricesRead = null;
-      });
-    return storedPricesRead;
-  }
-
-  async function completePricesSubscription(connection: ClientConnection, request: { id?: RequestId }): Promise<void> {
-    const stored = await readStoredPrices();
-    const held = connection.endPending('prices');
-    if (held === null || !connection.isOpen) return;
-    reply(connection, request, { type: 'subscribed', channel: 'prices' });
-    const storedBySymbol = new Map(stored.map((event) => [event.symbol, event]));
-    const heldSymbols = new Set(held.map((b) => b.event.symbol));
-    // Read now, not before the await: a symbol first seen live meanwhile is in the cache.
-    const symbols = new Set([...prices.symbols(), ...storedBySymbol.keys()]);
-    let sent = 0;
-    for (const symbol of symbols) {
-      // A tick that arrived during the read is live and at least as new: it follows below.
-      if (heldSymbols.has(symbol)) continue;
-      const frame = snapshotPriceFrame(storedBySymbol.get(symbol), prices.get(symbol));
-      if (frame && connection.sendFrame(frame)) sent += 1;
-    }
-    for (const buffered of held) if (connection.sendPrice(buffered.event.symbol!, buffered.frame)) sent += 1;
-    metrics.delivered('price', sent);
-  }
-
-  async function completePortfolioSubscription(
-    connection: ClientConnection,
-    request: { id?: RequestId },
-    userId: number,
-  ): Promise<void> {
-    const snapshot = await readPortfolio(userId);
-    const held = connection.endPending('portfolio');
-    if (!connection.isOpen) return;
-    if (held === null) {
-      // The session ended (revoked, expired) while the snapshot was being read.
-      return replyError(connection, request, 'auth_required', 'authenticate before subscribing to portfolio');
-    }
-    reply(connection, request, { type: 'subscribed', channel: 'portfolio' });
-    let sent = 0;
-    if (snapshot && !held.some((b) => isAtLeastAsNew(b.event, snapshot))) {
-      const frame = encodeTextFrame(JSON.stringify({ type: 'portfolio', ...snapshot }));
-      if (connection.sendPortfolioFrame(frame, snapshot.version)) sent += 1;
-    }
-    // An older held portfolio than the snapshot is dropped here: versions never go backwards.
-    for (const buffered of held) if (connection.sendPortfolioFrame(buffered.frame, buffered.event.version)) sent += 1;
-    metrics.delivered('portfolio', sent);
-  }
-
-  /** The user's latest portfolio: the broker's latest-value store, else `loadPortfolio`, else null. */
-  async function readPortfolio(userId: number): Promise<PortfolioUpdateEvent | null> {
-    try {
-      const raw = await withTimeout(
-        broker.getLatest(redisKeys.portfolio(userId)),
-        limits.snapshotTimeoutMs,
-        'portfolio snapshot',
-      );
-      if (raw !== null) {
-        const decoded = decodeEvent('portfolio', raw);
-        if (decoded.ok && decoded.event.userId === userId) return decoded.event;
-        metrics.dropped('malformed');
-        malformedWarning.warn({ key: redisKeys.portfolio(userId) }, 'dropped malformed stored portfolio');
-      }
-    } catch (err) {
-      dependencyWarning.warn({ err: (err as Error).message }, 'portfolio snapshot read failed');
-    }
-    if (!options.loadPortfolio) return null;
-    try {
-      const loaded = await withTimeout(options.loadPortfolio(userId), limits.snapshotTimeoutMs, 'portfolio load');
-      if (loaded === null) return null;
-      const parsed = EVENT_KINDS.portfolio.schema.safeParse(loaded);
-      // Never hand a user a portfolio that is not theirs, whatever the loader returned.
-      if (parsed.success && parsed.data.userId === userId) return parsed.data;
-      logger.error({ userId }, 'loadPortfolio returned an invalid portfolio; no snapshot sent');
-    } catch (err) {
-      dependencyWarning.warn({ err: (err as Error).message }, 'loadPortfolio failed');
-    }
-    return null;
-  }
-
-  // ---- connections ------------------------------------------------------------------------
-
-  const batcher = new WriteBatcher();
-  const context: ConnectionContext = {
+  const deps: ChannelDeps = {
     limits,
     metrics,
-    batcher,
-    onRequest,
-    onRequestError(connection, err) {
-      logger.error({ err, connection: connection.id }, 'request handler failed');
-      replyError(connection, {}, 'internal_error', 'internal error');
+    logger,
+    malformedWarning: new ThrottledWarning(logger),
+    // While the database or Redis is down every auth and snapshot fails: one line per interval.
+    dependencyWarning: new ThrottledWarning(logger),
+  };
+
+  // ---- channels and sessions --------------------------------------------------------------
+
+  const latest = latestValues(broker);
+  const history = options.history
+    ? new HistoryReader(options.history, { ...defaultHistoryReadLimits(), ...definedOnly(options.historyLimits ?? {}) })
+    : null;
+  const kinds: ChannelKind[] = [
+    new PriceChannel({ ...deps, symbols: options.symbols ?? ['SOL'], readStored: latest.prices }),
+    new OrderChannel({ ...deps, history }),
+    new PortfolioChannel({ ...deps, readStored: latest.portfolio, loadPortfolio: options.loadPortfolio }),
+  ];
+  const sessionRegistry = new SessionRegistry<ClientSession>(deps);
+  const requests = new RequestHandler({
+    logger,
+    authenticator: new Authenticator({
+      verifier: options.sessions,
+      timeoutMs: limits.authTimeoutMs,
+      wasRevoked: (sessionId, nowMs) => sessionRegistry.wasRevoked(sessionId, nowMs),
+      dependencyWarning: deps.dependencyWarning,
+    }),
+  });
+  const sessionDeps = {
+    channels: new Map<Channel, ChannelKind>(kinds.map((kind) => [kind.channel, kind])),
+    registry: sessionRegistry,
+    requests,
+    maxSubscriptions: limits.maxSubscriptions,
+  };
+
+  // ---- sockets ----------------------------------------------------------------------------
+
+  const heartbeat = new Heartbeat(limits.pingIntervalMs, limits.pongTimeoutMs);
+  let nextConnectionId = 0;
+  let closing: Promise<void> | null = null;
+  /** Resolves the shutdown's wait once the last socket closed. */
+  let lastClosed: (() => void) | null = null;
+  const transportDeps: ConnectionDeps = {
+    limits,
+    metrics,
+    logger,
+    batcher: new WriteBatcher(),
+    onClosed(connection) {
+      connections.delete(connection);
+      heartbeat.delete(connection);
+      if (closing && connections.size === 0) lastClosed?.();
     },
   };
+
+  function onConnection(ws: WebSocket, socket: Duplex): void {
+    const connection = new Connection((nextConnectionId += 1), ws, socket, transportDeps);
+    connection.serve(new ClientSession(connection, sessionDeps));
+    connections.add(connection);
+    heartbeat.add(connection);
+    logger.debug({ connection: connection.id }, 'socket opened');
+  }
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -562,60 +166,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     closeTimeout: limits.closeGraceMs,
   } as ServerOptions & { closeTimeout: number });
 
-  function onConnection(ws: WebSocket, socket: Duplex): void {
-    const connection = new ClientConnection((nextConnectionId += 1), ws, socket, context);
-    connections.add(connection);
-    heartbeat.add(connection);
-    logger.debug({ connection: connection.id }, 'socket opened');
-    ws.on('message', (data, isBinary) => {
-      connection.receive(() => parseClientMessage(data, isBinary), Date.now());
-    });
-    ws.on('pong', () => {
-      connection.awaitingPong = false;
-    });
-    ws.on('error', (err: Error & { code?: string }) => {
-      // Protocol errors (oversized frame → 1009, invalid UTF-8 → 1007): ws closes the socket itself.
-      logger.debug({ connection: connection.id, code: err.code, err: err.message }, 'websocket error');
-    });
-    ws.on('close', (code) => {
-      logger.debug({ connection: connection.id, code }, 'socket closed');
-      connections.delete(connection);
-      heartbeat.delete(connection);
-      for (const channel of [...connection.channels]) removeSubscription(connection, channel);
-      if (connection.session) index.removeSession(connection.session.sessionId, connection);
-      connection.dispose();
-    });
-  }
+  const guard = new UpgradeGuard({
+    limits,
+    allowedOrigins: options.allowedOrigins ?? null,
+    exempt: options.upgradeLimitExempt ?? ['127.0.0.1', '::1'],
+    connections: () => connections.size,
+    logger,
+  });
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // A reset during the handshake must not become an uncaught 'error'.
     socket.on('error', () => {});
-    if (closing) return rejectUpgrade(socket, 503, 'server shutting down');
-    const origin = req.headers.origin;
-    if (allowedOrigins && origin !== undefined && !allowedOrigins.has(origin)) {
-      refusalWarning.warn({ reason: 'origin', origin: origin.slice(0, 200) }, 'upgrade refused: origin not allowed');
-      return rejectUpgrade(socket, 403, 'origin not allowed');
-    }
-    const now = Date.now();
-    if (!upgradeAttempts.take(req.socket.remoteAddress, now)) {
-      refusalWarning.warn(
-        { reason: 'address_rate', max: limits.upgradesPerAddress },
-        'upgrade refused: too many attempts from one address',
-      );
-      return rejectUpgrade(
-        socket,
-        429,
-        'too many connection attempts',
-        Math.ceil(upgradeAttempts.retryAfterMs(now) / 1000) || 1,
-      );
-    }
-    if (connections.size >= limits.maxConnections) {
-      refusalWarning.warn(
-        { reason: 'max_connections', max: limits.maxConnections },
-        'upgrade refused: connection limit reached',
-      );
-      return rejectUpgrade(socket, 503, 'too many connections');
-    }
+    if (!guard.admit(req, socket, closing !== null)) return;
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket));
   }
 
@@ -623,7 +185,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const up = broker.isUp();
     return { status: up ? 'ok' : 'degraded', broker: up ? 'up' : 'down', connections: connections.size };
   };
-
   const server = createServer(
     {
       // A socket that never completes its upgrade request holds a file descriptor: cut it off.
@@ -637,55 +198,29 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   // ---- broker -----------------------------------------------------------------------------
 
-  const fanout = new EventFanout({ index, metrics, prices, malformedWarning, onOrderGap });
-  const onSessionRevoked = (raw: string): void => {
-    const decoded = decodeEvent('session_revoked', raw);
-    if (!decoded.ok) {
-      metrics.dropped('malformed');
-      malformedWarning.warn({ channel: redisKeys.CHANNELS.sessionRevoked() }, 'dropped malformed session revocation');
-      return;
-    }
-    const { sessionId } = decoded.event;
-    revocations.add(sessionId, Date.now());
-    for (const connection of index.ofSession(sessionId)) endAuthentication(connection, 'session_revoked');
-  };
-  const unsubscribes: Unsubscribe[] = [];
-  try {
-    for (const { channel, handler } of fanout.handlers()) unsubscribes.push(await broker.subscribe(channel, handler));
-    unsubscribes.push(await broker.subscribe(redisKeys.CHANNELS.sessionRevoked(), onSessionRevoked));
-  } catch (err) {
-    await Promise.allSettled(unsubscribes.map((unsubscribe) => unsubscribe()));
-    throw err;
-  }
-  const stopStatusLog = broker.onStatusChange((up) => {
-    logger.info({ up }, up ? 'broker up: catching up order streams' : 'broker down: live events paused');
-    if (up) catchUpAll();
+  const feed = await BrokerFeed.start(broker, [...kinds.flatMap((kind) => kind.routes), sessionRegistry.route], {
+    logger,
+    onResumed: () => {
+      for (const kind of kinds) kind.resumed?.();
+    },
   });
-
   heartbeat.start();
 
   // ---- lifecycle --------------------------------------------------------------------------
 
   async function shutdown(): Promise<void> {
     heartbeat.stop();
-    stopStatusLog();
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-    await Promise.allSettled(unsubscribes.map((unsubscribe) => unsubscribe()));
-    const open = [...connections];
-    const allClosed = Promise.all(
-      open.map(
-        (connection) =>
-          new Promise<void>((resolve) => {
-            if (connection.ws.readyState === connection.ws.CLOSED) return resolve();
-            connection.ws.once('close', () => resolve());
-          }),
-      ),
-    );
-    for (const connection of open) connection.close(CLOSE_CODES.goingAway, 'server shutting down', 'shutdown');
+    await feed.close();
+    const everySocketClosed = new Promise<void>((resolve) => {
+      lastClosed = resolve;
+      if (connections.size === 0) resolve();
+    });
+    for (const connection of connections) connection.close(CLOSE_CODES.goingAway, 'server shutting down', 'shutdown');
     // ws destroys non-answering sockets after closeGraceMs; this is the backstop.
     let backstop: NodeJS.Timeout | undefined;
     await Promise.race([
-      allClosed,
+      everySocketClosed,
       new Promise<void>((resolve) => {
         backstop = setTimeout(resolve, limits.closeGraceMs + 250);
       }),
@@ -717,22 +252,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return closing;
     },
   };
-}
-
-/** The newer of the stored price and the gateway's last live tick, as a frame; ties go to the live one. */
-function snapshotPriceFrame(
-  stored: PriceUpdateEvent | undefined,
-  live: { event: PriceUpdateEvent; frame: Buffer } | undefined,
-): Buffer | null {
-  if (live && (!stored || Date.parse(live.event.timestamp) >= Date.parse(stored.timestamp))) return live.frame;
-  if (stored) return encodeTextFrame(JSON.stringify({ type: 'price', ...stored }));
-  return null;
-}
-
-/** Whether a held live portfolio makes the snapshot redundant (by version when both have one). */
-function isAtLeastAsNew(event: BufferedEvent['event'], snapshot: PortfolioUpdateEvent): boolean {
-  if (event.version !== undefined && snapshot.version !== undefined) return event.version >= snapshot.version;
-  return Date.parse(event.timestamp) >= Date.parse(snapshot.timestamp);
 }
 
 /** The entries of `values` that are set (so an explicit `undefined` keeps the default). */

@@ -1,7 +1,5 @@
 export { createGateway, type Gateway, type GatewayOptions } from './gateway.ts';
 export { defaultLimits, InvalidLimitError, type GatewayLimits } from './limits.ts';
-export type { Session, SessionVerifier } from './session.ts';
-export type { HealthReport } from './http-routes.ts';
-export { encodeTextFrame } from './text-frame.ts';
-export { MemoryOrderHistory, type OrderHistory, type OrderHistoryPage, type HistoryEvent } from './order-history.ts';
-export { defaultHistoryReadLimits, type HistoryReadLimits } from './history-reader.ts';
+export type { Session, SessionVerifier } from './session/session.ts';
+export type { OrderHistory, OrderHistoryPage } from './streams/order-history.ts';
+export type { HistoryReadLimits } from './streams/history-reader.ts';

@@ -97,7 +97,7 @@ export function resolveLimits(overrides: Partial<GatewayLimits> = {}): GatewayLi
     if (value === undefined) continue;
     if (!(key in limits)) throw new InvalidLimitError(`unknown limit "${key}"`);
     if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-      throw new InvalidLimitError(`limit "${key}" must be a positive integer, got ${String(value)}`);
+      throw new InvalidLimitError(`limit "${key}" must be a positive integer, got ${JSON.stringify(value)}`);
     }
     // Durations end up in setTimeout/setInterval, which fire at once past 2^31-1 ms.
     if (key.endsWith('Ms') && value > MAX_TIMER_MS) {

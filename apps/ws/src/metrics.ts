@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CHANNELS, ERROR_CODES, type Channel, type ErrorCode } from '@repo/protocol';
 
 /** Server message types counted in `tradewire_ws_messages_delivered_total`. */
-export const DELIVERED_TYPES = [
+const DELIVERED_TYPES = [
   'price',
   'order_filled',
   'order_rejected',
@@ -16,11 +16,11 @@ export const DELIVERED_TYPES = [
 export type DeliveredType = (typeof DELIVERED_TYPES)[number];
 
 /** Why an event did not reach a socket. */
-export const DROP_REASONS = ['malformed', 'slow_consumer', 'duplicate'] as const;
-export type DropReason = (typeof DROP_REASONS)[number];
+const DROP_REASONS = ['malformed', 'slow_consumer', 'duplicate'] as const;
+type DropReason = (typeof DROP_REASONS)[number];
 
 /** Why the gateway closed a socket itself. */
-export const DISCONNECT_REASONS = ['slow_consumer', 'flood', 'heartbeat', 'shutdown', 'history_unavailable'] as const;
+const DISCONNECT_REASONS = ['slow_consumer', 'flood', 'heartbeat', 'shutdown', 'history_unavailable'] as const;
 export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
 
 type Child<T> = { inc(value?: number): void } & T;
@@ -70,7 +70,9 @@ export class GatewayMetrics {
     });
     const dropped = new Counter({
       name: 'tradewire_ws_events_dropped_total',
-      help: 'Broker events not delivered: malformed (dropped for everyone), slow_consumer or duplicate (per socket: an order event the socket already has)',
+      help:
+        'Broker events not delivered: malformed (dropped for everyone), slow_consumer or duplicate ' +
+        '(per socket: an order event the socket already has)',
       labelNames: ['reason'],
       registers: [registry],
     });

@@ -16,7 +16,7 @@ function attempt(
   return new Promise((resolve) => {
     ws.once('open', () => resolve({ status: 101, ws }));
     ws.once('unexpected-response', (req, res) => {
-      resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined });
+      resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] });
       res.resume();
       req.destroy();
     });
@@ -57,7 +57,7 @@ describe('per-address upgrade limit', () => {
       open.push(other.ws!);
       // Sockets already open keep working.
       const last = open[1]!;
-      const pong = new Promise<string>((resolve) => last.once('message', (data) => resolve(String(data))));
+      const pong = new Promise<string>((resolve) => last.once('message', (data: Buffer) => resolve(data.toString())));
       last.send(JSON.stringify({ type: 'ping', id: 'p' }));
       assert.deepEqual(JSON.parse(await pong), { type: 'pong', id: 'p' });
       assert.equal(await fx.metric('tradewire_ws_connections'), fx.gateway.connectionCount());
@@ -116,7 +116,7 @@ describe('per-address upgrade limit', () => {
 });
 
 describe('subscriptions per socket', () => {
-  it('answers a subscription past maxSubscriptions with too_many_subscriptions; re-subscribing and unsubscribing work', async () => {
+  it('answers too_many_subscriptions past maxSubscriptions; re-subscribing and unsubscribing work', async () => {
     const fx = await startGateway({ limits: { maxSubscriptions: 2 } });
     try {
       const { client } = await fx.connectAs(7);

@@ -85,7 +85,7 @@ describe('confused publisher on Redis', () => {
       await client.waitFor((m) => m.type === 'price' && m.price === marker, 5000, 'marker');
   }
 
-  it('drops wrong userId types and absurd sizes, counts each, and delivers events of unknown users to nobody', async () => {
+  it('drops wrong userId types and absurd sizes, counts each, and sends unknown users’ events to nobody', async () => {
     const droppedBefore = await dropped();
     const privateBefore = USERS.map((u) => privateReceived(clients.get(u)!).length);
     const big = 'x'.repeat(MAX_EVENT_LENGTH + 1);
@@ -131,8 +131,8 @@ describe('confused publisher on Redis', () => {
     for (const client of clients.values()) await client.barrier();
   });
 
-  it('property: arbitrary publishes on every channel are delivered only to their own user, and the rest are counted', async () => {
-    const fieldValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(5, 6, 7, '5', -1, 1e400, ''));
+  it('property: arbitrary publishes on every channel reach their own user only, the rest are counted', async () => {
+    const fieldValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(5, 6, 7, '5', -1, Infinity, ''));
     const message = fc
       .tuple(
         fc.constantFrom(...KINDS),

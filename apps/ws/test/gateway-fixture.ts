@@ -3,6 +3,7 @@ import type { ClientOptions } from 'ws';
 import { MemoryBroker, type Broker } from '@repo/broker';
 import { createGateway, type Gateway, type GatewayOptions, type Session, type SessionVerifier } from '../src/index.ts';
 import { TestClient } from '@repo/test-support';
+import { metricValue } from './metric-value.ts';
 
 /** A session verifier the test controls: tokens map to sessions; `hold()` delays answers. */
 export class StubSessions implements SessionVerifier {
@@ -92,16 +93,7 @@ export async function startGateway(
       client.skipReceived();
       return { client, session, token };
     },
-    async metric(name, labels = {}) {
-      const metric = registry.getSingleMetric(name);
-      if (!metric) throw new Error(`no metric ${name}`);
-      const { values } = await metric.get();
-      return values
-        .filter((v) =>
-          Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
-        )
-        .reduce((sum, v) => sum + v.value, 0);
-    },
+    metric: (name, labels = {}) => metricValue(registry, name, labels),
     async close() {
       for (const client of clients) client.ws.terminate();
       await gateway.close();

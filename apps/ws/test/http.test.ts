@@ -68,7 +68,7 @@ describe('gateway HTTP side and shutdown', () => {
   it('close() closes every socket with 1001, refuses new upgrades, and finishes fast', async () => {
     const fx = await startGateway();
     const clients = await Promise.all([fx.connect(), fx.connect(), fx.connect()]);
-    await clients[0]!.request({ type: 'subscribe', channel: 'prices' });
+    await clients[0].request({ type: 'subscribe', channel: 'prices' });
     const started = Date.now();
     const closing = fx.gateway.close();
     const codes = await Promise.all(clients.map((c) => c.closed.then((closed) => closed.code)));

@@ -334,10 +334,11 @@ describe('gateway protocol', () => {
       assert.equal(client.ofType('portfolio').length, 1);
     });
 
-    it('falls back to loadPortfolio, never sends another user’s portfolio, and sends nothing when none is known', async () => {
+    it('falls back to loadPortfolio, never sends another user’s, and nothing when none is known', async () => {
       const loaded = portfolio(601, '7');
       const other = await startGateway({
-        loadPortfolio: async (userId) => (userId === 601 ? loaded : userId === 602 ? portfolio(999, '1') : null),
+        loadPortfolio: (userId) =>
+          Promise.resolve(userId === 601 ? loaded : userId === 602 ? portfolio(999, '1') : null),
       });
       try {
         for (const [userId, expected] of [

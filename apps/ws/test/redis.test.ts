@@ -84,7 +84,7 @@ describe('gateway on Redis', () => {
     }
   });
 
-  it('drops malformed events from Redis, counts them, logs at most one warning per interval, and keeps delivering', async () => {
+  it('drops malformed events from Redis, counts them, logs one warning per interval, keeps delivering', async () => {
     const warnings: unknown[] = [];
     const logger = {
       info() {},

@@ -1,64 +1,27 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryBroker, createEventPublisher } from '@repo/broker';
-import type { OrderFilledEvent } from '@repo/events';
 import type { ServerMessage } from '@repo/protocol';
-import { MemoryOrderHistory, type OrderHistory, type OrderHistoryPage } from '../src/order-history.ts';
+import { GatedHistory, MemoryOrderHistory } from './memory-order-history.ts';
+import { orderFilled } from './stream-fakes.ts';
 import { startGateway } from './gateway-fixture.ts';
-import type { TestClient } from '@repo/test-support';
+import { waitFor, type TestClient } from '@repo/test-support';
 
 /**
- * Issue 5 at the gateway: `subscribe orders since` replays from history, the seam between
+ * Order replay at the gateway: `subscribe orders since` replays from history, the seam between
  * replay and live has no gap and no duplicate, live gaps are filled from history, and
  * `recovered:false` when history no longer reaches back.
  */
-
-const fill = (userId: number, seq: number): OrderFilledEvent => ({
-  userId,
-  orderId: 1000 + seq,
-  side: 'buy',
-  baseAsset: 'SOL',
-  quoteAsset: 'USD',
-  executedPrice: '100',
-  executedSize: '1',
-  fee: '0.01',
-  timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
-  seq,
-});
-
-/** A history whose reads can be held, to put live events exactly between read and reply. */
-class GatedHistory implements OrderHistory {
-  readonly inner: MemoryOrderHistory;
-  reads = 0;
-  #gate: Promise<void> | null = null;
-  #open: (() => void) | null = null;
-  constructor(inner: MemoryOrderHistory) {
-    this.inner = inner;
-  }
-  close(): void {
-    this.#gate = new Promise((resolve) => (this.#open = resolve));
-  }
-  open(): void {
-    this.#open?.();
-    this.#gate = null;
-  }
-  async read(userId: number, afterSeq: number, limit: number, maxBytes: number): Promise<OrderHistoryPage> {
-    this.reads += 1;
-    const page = await this.inner.read(userId, afterSeq, limit, maxBytes);
-    if (this.#gate) await this.#gate;
-    return page;
-  }
-}
 
 const seqs = (client: TestClient) =>
   client.received
     .filter((m): m is Extract<ServerMessage, { type: 'order_filled' }> => m.type === 'order_filled')
     .map((m) => m.seq);
 
-describe('order replay and gap fill (issue 5)', () => {
+describe('order replay and gap fill', () => {
   it('answers a fresh subscription with the latest seq and replays nothing', async () => {
     const history = new MemoryOrderHistory();
-    for (let seq = 1; seq <= 3; seq++) history.record('order_filled', fill(7, seq));
+    for (let seq = 1; seq <= 3; seq++) history.record('order_filled', orderFilled(7, seq));
     const fx = await startGateway({ history });
     try {
       const { client } = await fx.connectAs(7);
@@ -77,24 +40,24 @@ describe('order replay and gap fill (issue 5)', () => {
 
   it('replays after since, then live, with no gap and no duplicate at the seam', async () => {
     const memory = new MemoryOrderHistory();
-    for (let seq = 1; seq <= 5; seq++) memory.record('order_filled', fill(7, seq));
+    for (let seq = 1; seq <= 5; seq++) memory.record('order_filled', orderFilled(7, seq));
     const history = new GatedHistory(memory);
     const fx = await startGateway({ history, historyLimits: { pageEvents: 2 } });
     const publisher = createEventPublisher(fx.broker);
     try {
       const { client } = await fx.connectAs(7);
-      history.close();
+      history.hold();
       const reply = client.request({ type: 'subscribe', channel: 'orders', since: 2 });
-      await waitUntil(() => history.reads === 1);
+      await history.untilReads(1);
       // Published while the first history page is being read: 5 again (a duplicate), 6 and 7 new.
-      memory.record('order_filled', fill(7, 6));
-      memory.record('order_filled', fill(7, 7));
-      for (const seq of [5, 6, 7]) await publisher.publishOrderFilled(fill(7, seq));
+      memory.record('order_filled', orderFilled(7, 6));
+      memory.record('order_filled', orderFilled(7, 7));
+      for (const seq of [5, 6, 7]) await publisher.publishOrderFilled(orderFilled(7, seq));
       await fx.broker.publish('noop', '');
-      history.open();
+      history.release();
       assert.deepEqual(await reply, { type: 'subscribed', channel: 'orders', recovered: true, seq: 5, id: 'r2' });
-      await publisher.publishOrderFilled(fill(7, 7)); // published twice
-      await publisher.publishOrderFilled(fill(7, 8));
+      await publisher.publishOrderFilled(orderFilled(7, 7)); // published twice
+      await publisher.publishOrderFilled(orderFilled(7, 8));
       await client.waitFor((m) => m.type === 'order_filled' && m.seq === 8);
       await client.barrier();
       assert.deepEqual(seqs(client), [3, 4, 5, 6, 7, 8]);
@@ -106,7 +69,7 @@ describe('order replay and gap fill (issue 5)', () => {
 
   it('says recovered:false and replays nothing when history no longer reaches since', async () => {
     const history = new MemoryOrderHistory({ keep: 3 });
-    for (let seq = 1; seq <= 10; seq++) history.record('order_filled', fill(7, seq));
+    for (let seq = 1; seq <= 10; seq++) history.record('order_filled', orderFilled(7, seq));
     const fx = await startGateway({ history });
     const publisher = createEventPublisher(fx.broker);
     try {
@@ -122,8 +85,8 @@ describe('order replay and gap fill (issue 5)', () => {
       const other = (await fx.connectAs(7)).client;
       const ok = await other.request({ type: 'subscribe', channel: 'orders', since: 7 });
       assert.equal((ok as { recovered?: boolean }).recovered, true);
-      history.record('order_filled', fill(7, 11));
-      await publisher.publishOrderFilled(fill(7, 11));
+      history.record('order_filled', orderFilled(7, 11));
+      await publisher.publishOrderFilled(orderFilled(7, 11));
       await client.waitFor((m) => m.type === 'order_filled' && m.seq === 11);
       await other.waitFor((m) => m.type === 'order_filled' && m.seq === 11);
       assert.deepEqual(seqs(client), [11]);
@@ -140,11 +103,11 @@ describe('order replay and gap fill (issue 5)', () => {
     try {
       const { client } = await fx.connectAs(7);
       await client.request({ type: 'subscribe', channel: 'orders' });
-      history.record('order_filled', fill(7, 1));
-      await publisher.publishOrderFilled(fill(7, 1));
-      history.record('order_filled', fill(7, 2)); // recorded, never published: lost on the way
-      history.record('order_filled', fill(7, 3));
-      await publisher.publishOrderFilled(fill(7, 3));
+      history.record('order_filled', orderFilled(7, 1));
+      await publisher.publishOrderFilled(orderFilled(7, 1));
+      history.record('order_filled', orderFilled(7, 2)); // recorded, never published: lost on the way
+      history.record('order_filled', orderFilled(7, 3));
+      await publisher.publishOrderFilled(orderFilled(7, 3));
       await client.waitFor((m) => m.type === 'order_filled' && m.seq === 3);
       await client.barrier();
       assert.deepEqual(seqs(client), [1, 2, 3]);
@@ -153,7 +116,7 @@ describe('order replay and gap fill (issue 5)', () => {
     }
   });
 
-  it('after a broker outage, catches every order subscriber up from history (the last event of a burst was lost)', async () => {
+  it('after a broker outage, catches every order subscriber up from history (a burst lost its last)', async () => {
     /** A MemoryBroker whose status the test flips, as a Redis reconnect would. */
     class FlippingBroker extends MemoryBroker {
       readonly listeners = new Set<(up: boolean) => void>();
@@ -174,9 +137,9 @@ describe('order replay and gap fill (issue 5)', () => {
       await a.request({ type: 'subscribe', channel: 'orders' });
       await b.request({ type: 'subscribe', channel: 'orders' });
       broker.flip(false);
-      history.record('order_filled', fill(7, 1)); // committed and published while the gateway was not subscribed
-      history.record('order_filled', fill(7, 2));
-      history.record('order_filled', fill(8, 1));
+      history.record('order_filled', orderFilled(7, 1)); // committed and published while the gateway was not subscribed
+      history.record('order_filled', orderFilled(7, 2));
+      history.record('order_filled', orderFilled(8, 1));
       broker.flip(true);
       await a.waitFor((m) => m.type === 'order_filled' && m.seq === 2);
       await b.waitFor((m) => m.type === 'order_filled' && m.seq === 1);
@@ -191,15 +154,18 @@ describe('order replay and gap fill (issue 5)', () => {
 
   it('merges identical history reads: a storm of 50 resubscriptions of one user costs one read', async () => {
     const memory = new MemoryOrderHistory();
-    for (let seq = 1; seq <= 20; seq++) memory.record('order_filled', fill(7, seq));
+    for (let seq = 1; seq <= 20; seq++) memory.record('order_filled', orderFilled(7, seq));
     const history = new GatedHistory(memory);
     const fx = await startGateway({ history });
     try {
       const clients = await Promise.all(Array.from({ length: 50 }, () => fx.connectAs(7)));
-      history.close();
+      history.hold();
       const replies = clients.map(({ client }) => client.request({ type: 'subscribe', channel: 'orders', since: 10 }));
-      await waitUntil(() => history.reads >= 1);
-      history.open();
+      // A stream asks for its history as it is indexed: 50 indexed streams have all asked.
+      await waitFor(async () => (await fx.metric('tradewire_ws_subscriptions', { channel: 'orders' })) === 50, {
+        what: '50 order subscriptions waiting for the history',
+      });
+      history.release();
       await Promise.all(replies);
       for (const { client } of clients) {
         await client.waitFor((m) => m.type === 'order_filled' && m.seq === 20);
@@ -236,11 +202,3 @@ describe('order replay and gap fill (issue 5)', () => {
     }
   });
 });
-
-async function waitUntil(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

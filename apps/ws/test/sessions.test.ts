@@ -28,7 +28,7 @@ describe('session revocation and expiry', () => {
   });
   after(() => fx.close());
 
-  it('on logout, tells every socket of the session session_revoked and stops its private events; prices stay', async () => {
+  it('on logout, tells each socket of the session session_revoked, ends its private events; prices stay', async () => {
     const first = await fx.connectAs(10);
     // A second socket on the same session, and one of the same user on another session.
     const sameSession = await fx.connect();

@@ -42,6 +42,17 @@ export interface DatabaseOptions {
   /** Most PostgreSQL connections in the pool (default 10). */
   poolSize?: number;
   /**
+   * PostgreSQL only: the session-token lookup (`sessions.findActive`) runs on a pool of its
+   * own of `sessionLookupPoolSize` connections (default 4) whose statements the server
+   * cancels after `sessionLookupTimeoutMs` (default 2000 ms, below the gateway's 5 s auth
+   * deadline); waiting for a free connection is bounded by the same time. A slow or locked
+   * database then fails token checks quickly and leaves no query behind, and token floods
+   * cannot take the connections orders need. PGlite runs one statement at a time in process
+   * and has no statement timeout.
+   */
+  sessionLookupTimeoutMs?: number;
+  sessionLookupPoolSize?: number;
+  /**
    * Where PGlite keeps its template of a fresh, migrated database (default: a folder in the
    * system temp directory); null to always run initdb. See `pglite-open.ts`.
    */
@@ -97,8 +108,33 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       await pool.end().catch(() => {});
       throw toDatabaseError(err);
     }
+    const lookupTimeoutMs = options.sessionLookupTimeoutMs ?? 2000;
+    if (!Number.isInteger(lookupTimeoutMs) || lookupTimeoutMs < 1) {
+      await pool.end().catch(() => {});
+      throw new TypeError(`sessionLookupTimeoutMs must be a positive integer, got ${lookupTimeoutMs}`);
+    }
+    const lookupPool = new pg.Pool({
+      connectionString: options.url,
+      max: options.sessionLookupPoolSize ?? 4,
+      // Sent as a startup parameter: the server enforces it on every statement of these
+      // connections, lock waits included, and cancels the statement itself.
+      statement_timeout: lookupTimeoutMs,
+      // A backstop when the server cannot even answer (network gone): the client gives up.
+      query_timeout: lookupTimeoutMs + 1000,
+      connectionTimeoutMillis: lookupTimeoutMs,
+      idleTimeoutMillis: 30_000,
+    });
+    lookupPool.on('error', (err) => logger.warn({ err: err.message }, 'postgres idle client error (session lookups)'));
     logger.info({ kind: 'postgres' }, 'database ready');
-    return assemble('postgres', drizzlePg(pool), options, () => pool.end());
+    return assemble(
+      'postgres',
+      drizzlePg(pool),
+      options,
+      async () => {
+        await Promise.all([pool.end(), lookupPool.end()]);
+      },
+      drizzlePg(lookupPool),
+    );
   }
 
   if (!options.dataDir) throw new TypeError('openDatabase needs `url` (PostgreSQL) or `dataDir` (embedded PGlite)');
@@ -120,6 +156,7 @@ function assemble(
   db: DrizzleDb,
   options: DatabaseOptions,
   closeClient: () => Promise<void>,
+  lookup: DrizzleDb = db,
 ): Database {
   let closed: Promise<void> | undefined;
   const now = options.now ?? (() => new Date());
@@ -127,7 +164,7 @@ function assemble(
   return {
     kind,
     users: createUsersRepository(db),
-    sessions: createSessionsRepository(db),
+    sessions: createSessionsRepository(db, lookup),
     orders: createOrdersRepository(db, { now }),
     portfolio,
     async getPortfolioEvent(userId) {

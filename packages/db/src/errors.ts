@@ -16,6 +16,15 @@ export class UnknownUserError extends Error {
   }
 }
 
+/** An `Idempotency-Key` already used by this user, within its lifetime, for a different order. */
+export class IdempotencyKeyReusedError extends Error {
+  readonly code = 'idempotency_key_reused';
+  constructor() {
+    super('idempotency key was already used for a different order');
+    this.name = 'IdempotencyKeyReusedError';
+  }
+}
+
 /**
  * A database operation failed. Carries the SQLSTATE and the server's message but never the
  * query parameters: drizzle's own error puts them (password and token hashes among them) in
@@ -48,7 +57,14 @@ export function sqlStateOf(err: unknown): string | undefined {
 
 /** Rewrites a driver or drizzle error into a `DatabaseError` that is safe to log. */
 export function toDatabaseError(err: unknown): Error {
-  if (err instanceof UsernameTakenError || err instanceof UnknownUserError || err instanceof DatabaseError) return err;
+  if (
+    err instanceof UsernameTakenError ||
+    err instanceof UnknownUserError ||
+    err instanceof IdempotencyKeyReusedError ||
+    err instanceof DatabaseError
+  ) {
+    return err;
+  }
   const sqlState = sqlStateOf(err);
   // drizzle wraps the driver error as `cause`; the driver's message holds no parameters.
   const cause = err && typeof err === 'object' ? (err as { cause?: unknown }).cause : undefined;

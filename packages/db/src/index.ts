@@ -1,18 +1,29 @@
 export { openDatabase, type Database, type DatabaseOptions, type PortfolioEventPayload } from './database.ts';
-export { createSessionStore, type ActiveSession, type SessionStore, type SessionsRepository } from './sessions.ts';
+export {
+  DEFAULT_FAILED_TOKEN_TTL_MS,
+  DEFAULT_MAX_FAILED_TOKENS,
+  createSessionStore,
+  type ActiveSession,
+  type SessionStore,
+  type SessionStoreOptions,
+  type SessionsRepository,
+} from './sessions.ts';
+export { toSafeInteger } from './int64.ts';
 export type { UsersRepository, NewUser, UserCredentials } from './users.ts';
 export type { OrdersRepository, OrderRecord, OrderPage, PlaceOrderInput, PlaceOrderResult } from './orders.ts';
 export type { PortfolioRepository, PortfolioView, BalanceView, PositionView } from './portfolio.ts';
 export type { OutboxRepository, OutboxEvent, OrderHistoryPage } from './outbox.ts';
 export {
-  DEFAULT_SCRYPT_COST,
+  DEFAULT_PASSWORD_HASH,
   SESSION_TOKEN_PATTERN,
   burnPasswordCheck,
   hashPassword,
   hashToken,
+  needsRehash,
   newSessionToken,
   tokenHashesEqual,
   verifyPassword,
+  type PasswordHashParams,
 } from './credentials.ts';
 export { MONEY_SCALE, SIZE_SCALE, canonical, checkSize, dec, type Decimal, type SizeCheck } from './decimal.ts';
 export {
@@ -22,7 +33,7 @@ export {
   type RejectReason,
   type Side,
 } from './paper-trading.ts';
-export { DatabaseError, UnknownUserError, UsernameTakenError } from './errors.ts';
+export { DatabaseError, IdempotencyKeyReusedError, UnknownUserError, UsernameTakenError } from './errors.ts';
 export { MIGRATIONS_FOLDER } from './migrate.ts';
 export * as schema from './schema.ts';
 export type { DrizzleDb } from './drizzle.ts';

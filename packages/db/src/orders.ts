@@ -1,10 +1,10 @@
-import { and, desc, eq, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { DrizzleDb, DrizzleTx } from './drizzle.ts';
-import { UnknownUserError, toDatabaseError } from './errors.ts';
+import { IdempotencyKeyReusedError, UnknownUserError, toDatabaseError } from './errors.ts';
 import { canonical, canonicalOrNull } from './decimal.ts';
 import { executeMarketOrder, type RejectReason, type Side } from './paper-trading.ts';
 import { readHoldings } from './portfolio.ts';
-import { balances, orders, outbox, positions, users } from './schema.ts';
+import { balances, idempotencyKeys, orders, outbox, positions, users } from './schema.ts';
 
 export interface PlaceOrderInput {
   userId: number;
@@ -17,8 +17,16 @@ export interface PlaceOrderInput {
   size: string;
   /** Latest price, or null when none is known (the order is rejected with `no_price`). */
   price: string | null;
+  /** True when that price is too old to trade at (the order is rejected with `price_stale`). */
+  priceStale?: boolean;
   /** Fee rate, e.g. "0.0001". */
   feeRate: string;
+  /**
+   * The client's `Idempotency-Key` for this order: when the user already placed an order
+   * with `key` at or after `notBefore`, that order is returned (`replayed`) and nothing is
+   * executed; with a different `requestHash` the call throws `IdempotencyKeyReusedError`.
+   */
+  idempotency?: { key: string; requestHash: string; notBefore: Date };
 }
 
 /** One stored order, as GET /orders and POST /orders show it. */
@@ -41,8 +49,10 @@ export interface OrderRecord {
 
 export interface PlaceOrderResult {
   order: OrderRecord;
-  /** The portfolio version after a fill, null after a rejection. */
+  /** The portfolio version after a fill, null after a rejection or a replay. */
   portfolioVersion: number | null;
+  /** True when the idempotency key found an earlier order: this call executed nothing. */
+  replayed: boolean;
 }
 
 export interface OrderPage {
@@ -64,6 +74,8 @@ export interface OrdersRepository {
   place(input: PlaceOrderInput): Promise<PlaceOrderResult>;
   /** The user's orders, newest first: at most `limit`, with ids below `before` when given. */
   list(userId: number, options: { limit: number; before?: number | null }): Promise<OrderPage>;
+  /** Deletes up to `limit` idempotency keys created before `before`, oldest first; returns how many. */
+  deleteIdempotencyKeys(before: Date, limit: number): Promise<number>;
 }
 
 export function createOrdersRepository(db: DrizzleDb, options: { now?: () => Date } = {}): OrdersRepository {
@@ -96,6 +108,24 @@ export function createOrdersRepository(db: DrizzleDb, options: { now?: () => Dat
         throw toDatabaseError(err);
       }
     },
+
+    async deleteIdempotencyKeys(before, limit) {
+      try {
+        const doomed = db
+          .select({ userId: idempotencyKeys.userId, key: idempotencyKeys.key })
+          .from(idempotencyKeys)
+          .where(lt(idempotencyKeys.createdAt, before))
+          .orderBy(asc(idempotencyKeys.createdAt))
+          .limit(limit);
+        const deleted = await db
+          .delete(idempotencyKeys)
+          .where(inArray(sql`(${idempotencyKeys.userId}, ${idempotencyKeys.key})`, doomed))
+          .returning({ key: idempotencyKeys.key });
+        return deleted.length;
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+    },
   };
 }
 
@@ -106,6 +136,22 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
   // commit order.
   const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
   if (!user) throw new UnknownUserError(userId);
+
+  // Under the user's lock, so a concurrent request with the same key (from any API process)
+  // waits here and then sees this one's committed key; the primary key backs that up.
+  const idempotency = input.idempotency;
+  if (idempotency) {
+    const keyOfUser = and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, idempotency.key));
+    const [existing] = await tx.select().from(idempotencyKeys).where(keyOfUser);
+    if (existing && existing.createdAt >= idempotency.notBefore) {
+      if (existing.requestHash !== idempotency.requestHash) throw new IdempotencyKeyReusedError();
+      const [first] = await tx.select().from(orders).where(eq(orders.id, existing.orderId));
+      return { order: toRecord(first!), portfolioVersion: null, replayed: true };
+    }
+    // Past its lifetime: the key is free again.
+    if (existing) await tx.delete(idempotencyKeys).where(keyOfUser);
+  }
+
   const quote = await lockBalance(tx, userId, quoteAsset);
   const base = await lockPosition(tx, userId, symbol);
 
@@ -113,6 +159,7 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
     side: input.side,
     size: input.size,
     price: input.price,
+    priceStale: input.priceStale,
     feeRate: input.feeRate,
     quoteAvailable: quote.available,
     position: base,
@@ -199,7 +246,16 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
       payload: { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq },
     });
   }
-  return { order, portfolioVersion: filled ? version : null };
+  if (idempotency) {
+    await tx.insert(idempotencyKeys).values({
+      userId,
+      key: idempotency.key,
+      requestHash: idempotency.requestHash,
+      orderId: order.orderId,
+      createdAt: executedAt,
+    });
+  }
+  return { order, portfolioVersion: filled ? version : null, replayed: false };
 }
 
 async function lockBalance(tx: DrizzleTx, userId: number, asset: string): Promise<{ available: string }> {

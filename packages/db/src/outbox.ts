@@ -1,6 +1,7 @@
 import { and, asc, count, inArray, isNotNull, isNull, lt, sql } from 'drizzle-orm';
 import type { DrizzleDb } from './drizzle.ts';
 import { toDatabaseError } from './errors.ts';
+import { toSafeInteger } from './int64.ts';
 import { outbox, type OutboxKind } from './schema.ts';
 
 /** One recorded event waiting to be published. */
@@ -96,19 +97,20 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
             from users u
             left join lateral (
               select o.kind, o.position, o.payload from outbox o
-               where o.user_id = u.id and o.kind in ('order_filled', 'order_rejected') and o.position > ${afterSeq}::bigint
+               where o.user_id = u.id and o.kind in ('order_filled', 'order_rejected')
+                 and o.position > ${afterSeq}::bigint
                order by o.position
                limit ${limit + 1}
             ) e on true
            where u.id = ${userId}
            order by e.position`);
-        const rows = (result as unknown as { rows: Record<string, unknown>[] }).rows;
+        const rows = (result as { rows: Record<string, unknown>[] }).rows;
         if (rows.length === 0) return { events: [], latestSeq: 0, oldestSeq: null, truncated: false };
         const first = rows[0]!;
         const page: OrderHistoryPage = {
           events: [],
-          latestSeq: Number(first.latest ?? 0),
-          oldestSeq: first.oldest === null || first.oldest === undefined ? null : Number(first.oldest),
+          latestSeq: toSafeInteger(first.latest ?? 0),
+          oldestSeq: first.oldest === null || first.oldest === undefined ? null : toSafeInteger(first.oldest),
           truncated: false,
         };
         let bytes = 0;
@@ -125,7 +127,11 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
             page.truncated = true;
             break;
           }
-          page.events.push({ kind: row.kind as 'order_filled' | 'order_rejected', seq: Number(row.position), payload });
+          page.events.push({
+            kind: row.kind as 'order_filled' | 'order_rejected',
+            seq: toSafeInteger(row.position),
+            payload,
+          });
         }
         return page;
       } catch (err) {
@@ -147,7 +153,8 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
               : and(
                   pastRetention,
                   sql`(${outbox.kind} not in ('order_filled', 'order_rejected')
-                       or ${outbox.position} <= (select u.order_seq from users u where u.id = ${outbox.userId}) - ${keep})`,
+                       or ${outbox.position}
+                          <= (select u.order_seq from users u where u.id = ${outbox.userId}) - ${keep})`,
                 ),
           )
           .orderBy(asc(outbox.id))

@@ -14,7 +14,7 @@ import { canonical, dec, roundMoney } from './decimal.ts';
  */
 
 export type Side = 'buy' | 'sell';
-export type RejectReason = 'insufficient_funds' | 'insufficient_position' | 'no_price';
+export type RejectReason = 'insufficient_funds' | 'insufficient_position' | 'no_price' | 'price_stale';
 
 export interface MarketOrderInput {
   side: Side;
@@ -22,6 +22,8 @@ export interface MarketOrderInput {
   size: string;
   /** Latest price, or null when none is known. */
   price: string | null;
+  /** The latest price is older than the caller accepts: the order is rejected with `price_stale`. */
+  priceStale?: boolean;
   /** Fee rate, e.g. "0.0001". */
   feeRate: string;
   /** The user's available quote balance before the order. */
@@ -43,6 +45,8 @@ export type MarketOrderOutcome =
 
 export function executeMarketOrder(input: MarketOrderInput): MarketOrderOutcome {
   if (input.price === null) return { status: 'rejected', reason: 'no_price' };
+  // Trading at a frozen price while the market moves would hand out free money or losses.
+  if (input.priceStale) return { status: 'rejected', reason: 'price_stale' };
   const price = dec(input.price);
   const size = dec(input.size);
   const cost = roundMoney(price.times(size));

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,6 +24,8 @@ export async function openPglite(
 ): Promise<PGlite> {
   const { logger } = options;
   const inMemory = dataDir.startsWith('memory://');
+  // The files hold password and token hashes: readable by this user only.
+  if (!inMemory) await ensureOwnerOnlyDir(dataDir, logger);
   const fresh = inMemory || (await isEmptyDir(dataDir));
   const templateDir =
     fresh && options.templateDir && (await ensurePrivateDir(options.templateDir, logger)) ? options.templateDir : null;
@@ -43,11 +45,13 @@ export async function openPglite(
       );
       await rm(templatePath, { force: true });
       // The directory was empty before this attempt; clear what the failed load left.
-      if (!inMemory) await rm(dataDir, { recursive: true, force: true });
+      if (!inMemory) {
+        await rm(dataDir, { recursive: true, force: true });
+        await ensureOwnerOnlyDir(dataDir, logger);
+      }
     }
   }
 
-  if (!inMemory) await mkdir(dataDir, { recursive: true });
   const client = inMemory ? new PGlite() : new PGlite(dataDir);
   try {
     await client.waitReady;
@@ -76,6 +80,22 @@ async function ensurePrivateDir(dir: string, logger: Logger): Promise<boolean> {
     logger.warn({ dir, err: (err as Error).message }, 'PGlite template directory unusable; not using templates');
   }
   return false;
+}
+
+/**
+ * Creates `dir` with mode 0700, or narrows an existing one of this user's to 0700 (with a
+ * warning, since someone chose wider access); a directory of another user is left alone.
+ */
+async function ensureOwnerOnlyDir(dir: string, logger: Logger): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const info = await stat(dir);
+  if ((info.mode & 0o077) === 0) return;
+  if (typeof process.getuid === 'function' && info.uid !== process.getuid()) {
+    logger.warn({ dataDir: dir }, 'database directory belongs to another user and is readable by others');
+    return;
+  }
+  await chmod(dir, 0o700);
+  logger.warn({ dataDir: dir, mode: (info.mode & 0o777).toString(8) }, 'database directory narrowed to mode 700');
 }
 
 async function isEmptyDir(path: string): Promise<boolean> {

@@ -1,18 +1,6 @@
 import { sql } from 'drizzle-orm';
-import {
-  bigserial,
-  check,
-  index,
-  integer,
-  jsonb,
-  numeric,
-  pgTable,
-  primaryKey,
-  serial,
-  text,
-  timestamp,
-  uuid,
-} from 'drizzle-orm/pg-core';
+import { check, index, jsonb, numeric, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigserialId, int64 } from './int64.ts';
 
 /**
  * The one schema of tradewire, for PostgreSQL and embedded PGlite alike. Migrations in
@@ -22,26 +10,29 @@ import {
  * Money and sizes are `numeric` without a fixed scale: Postgres keeps them exact, the
  * application rounds (see `decimal.ts`) and CHECK constraints make a negative balance or
  * position impossible even if application code were wrong.
+ *
+ * Ids and per-user counters are 64-bit (`int64.ts`): a 32-bit order id runs out after about
+ * two billion orders, which order spam alone could reach.
  */
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
 
 export const users = pgTable('users', {
-  id: serial('id').primaryKey(),
+  id: bigserialId('id').primaryKey(),
   username: text('username').notNull().unique(),
   passwordHash: text('password_hash').notNull(),
   createdAt: createdAt(),
   /** Sequence number of the user's last order event (`seq` of order_filled/order_rejected). */
-  orderSeq: integer('order_seq').notNull().default(0),
+  orderSeq: int64('order_seq').notNull().default(0),
   /** Version of the user's last portfolio event. */
-  portfolioVersion: integer('portfolio_version').notNull().default(0),
+  portfolioVersion: int64('portfolio_version').notNull().default(0),
 });
 
 export const sessions = pgTable(
   'sessions',
   {
     id: uuid('id').primaryKey(),
-    userId: integer('user_id')
+    userId: int64('user_id')
       .notNull()
       .references(() => users.id),
     /** Hex SHA-256 of the bearer token; the token itself is never stored. */
@@ -50,13 +41,17 @@ export const sessions = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
     revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
   },
-  (t) => [index('sessions_user_id_idx').on(t.userId)],
+  (t) => [
+    index('sessions_user_id_idx').on(t.userId),
+    // Housekeeping deletes sessions past their expiry, oldest first.
+    index('sessions_expires_at_idx').on(t.expiresAt),
+  ],
 );
 
 export const balances = pgTable(
   'balances',
   {
-    userId: integer('user_id')
+    userId: int64('user_id')
       .notNull()
       .references(() => users.id),
     asset: text('asset').notNull(),
@@ -73,7 +68,7 @@ export const balances = pgTable(
 export const positions = pgTable(
   'positions',
   {
-    userId: integer('user_id')
+    userId: int64('user_id')
       .notNull()
       .references(() => users.id),
     asset: text('asset').notNull(),
@@ -90,8 +85,8 @@ export const positions = pgTable(
 export const orders = pgTable(
   'orders',
   {
-    id: serial('id').primaryKey(),
-    userId: integer('user_id')
+    id: bigserialId('id').primaryKey(),
+    userId: int64('user_id')
       .notNull()
       .references(() => users.id),
     symbol: text('symbol').notNull(),
@@ -103,7 +98,7 @@ export const orders = pgTable(
     fee: numeric('fee'),
     reason: text('reason'),
     /** The `seq` of this order's event (order_filled or order_rejected). */
-    seq: integer('seq').notNull(),
+    seq: int64('seq').notNull(),
     createdAt: createdAt(),
   },
   (t) => [
@@ -121,13 +116,13 @@ export type OutboxKind = (typeof OUTBOX_KINDS)[number];
 export const outbox = pgTable(
   'outbox',
   {
-    id: bigserial('id', { mode: 'number' }).primaryKey(),
-    userId: integer('user_id')
+    id: bigserialId('id').primaryKey(),
+    userId: int64('user_id')
       .notNull()
       .references(() => users.id),
     kind: text('kind', { enum: OUTBOX_KINDS }).notNull(),
     /** `seq` for order events, `version` for portfolio events, null for session revocations. */
-    position: integer('position'),
+    position: int64('position'),
     /** The event exactly as it is published (JSON), timestamp included. */
     payload: jsonb('payload').notNull(),
     createdAt: createdAt(),
@@ -139,11 +134,37 @@ export const outbox = pgTable(
     index('outbox_unpublished_idx')
       .on(t.id)
       .where(sql`${t.publishedAt} is null`),
-    // A gateway replays a user's order events after a `since` (issue 5): served by this index
+    // A gateway replays a user's order events after a `since`: served by this index
     // however many users and portfolio rows the table holds.
     index('outbox_order_history_idx')
       .on(t.userId, t.position)
       .where(sql`${t.kind} in ('order_filled', 'order_rejected')`),
     check('outbox_kind_valid', sql`${t.kind} in ('order_filled', 'order_rejected', 'portfolio', 'session_revoked')`),
+  ],
+);
+
+/**
+ * `Idempotency-Key`s of executed orders: the key of a retried `POST /orders` finds the order
+ * its first attempt placed instead of placing another. The primary key makes the database
+ * the arbiter between concurrent attempts, in one API process or several.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    userId: int64('user_id')
+      .notNull()
+      .references(() => users.id),
+    key: text('key').notNull(),
+    /** SHA-256 of the order the key was first used for (symbol, side, canonical size). */
+    requestHash: text('request_hash').notNull(),
+    orderId: int64('order_id')
+      .notNull()
+      .references(() => orders.id),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.key] }),
+    // Housekeeping deletes keys past their 24 hours, oldest first.
+    index('idempotency_keys_created_at_idx').on(t.createdAt),
   ],
 );

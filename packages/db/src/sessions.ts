@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, gt, isNull } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lte } from 'drizzle-orm';
 import type { DrizzleDb } from './drizzle.ts';
 import { toDatabaseError } from './errors.ts';
 import { SESSION_TOKEN_PATTERN, hashToken, tokenHashesEqual } from './credentials.ts';
@@ -22,9 +22,19 @@ export interface SessionsRepository {
    * `{"sessionId": …}` for the relay to publish. Returns false when it was already revoked.
    */
   revoke(sessionId: string, now: Date): Promise<boolean>;
+  /**
+   * Deletes up to `limit` sessions that expired at or before `now`, oldest first; returns how
+   * many. An expired session can never be used again, so nothing is lost.
+   */
+  deleteExpired(now: Date, limit: number): Promise<number>;
 }
 
-export function createSessionsRepository(db: DrizzleDb): SessionsRepository {
+/**
+ * `lookup` runs `findActive`: on PostgreSQL a pool of its own whose connections carry a
+ * statement timeout (see `openDatabase`), so a slow or locked database makes token checks
+ * fail fast and end their queries, instead of piling them up behind the order traffic.
+ */
+export function createSessionsRepository(db: DrizzleDb, lookup: DrizzleDb = db): SessionsRepository {
   return {
     async create({ userId, tokenHash, expiresAt }) {
       const sessionId = randomUUID();
@@ -38,7 +48,7 @@ export function createSessionsRepository(db: DrizzleDb): SessionsRepository {
 
     async findActive(tokenHash, now) {
       try {
-        const [row] = await db
+        const [row] = await lookup
           .select({
             userId: sessions.userId,
             sessionId: sessions.id,
@@ -73,6 +83,21 @@ export function createSessionsRepository(db: DrizzleDb): SessionsRepository {
         throw toDatabaseError(err);
       }
     },
+
+    async deleteExpired(now, limit) {
+      try {
+        const doomed = db
+          .select({ id: sessions.id })
+          .from(sessions)
+          .where(lte(sessions.expiresAt, now))
+          .orderBy(asc(sessions.expiresAt))
+          .limit(limit);
+        const deleted = await db.delete(sessions).where(inArray(sessions.id, doomed)).returning({ id: sessions.id });
+        return deleted.length;
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+    },
   };
 }
 
@@ -82,20 +107,76 @@ export interface SessionStore {
   verify(token: string): Promise<ActiveSession | null>;
 }
 
+export interface SessionStoreOptions {
+  /** Clock of session expiry and of the failed-token memory (default: the system clock). */
+  now?: () => Date;
+  /** How long a token that failed verification is answered from memory (default 60 s). */
+  failedTokenTtlMs?: number;
+  /** Most failed tokens remembered; past it the oldest are forgotten first (default 50,000). */
+  maxFailedTokens?: number;
+}
+
+export const DEFAULT_FAILED_TOKEN_TTL_MS = 60_000;
+export const DEFAULT_MAX_FAILED_TOKENS = 50_000;
+
 /**
- * The session verifier shared by the API and the gateway, so WebSocket auth works when the
- * gateway runs as its own process on the same database. Malformed tokens are refused without
- * a query.
+ * The session verifier shared by the API's Bearer auth and the gateway, so both follow one
+ * rule: each distinct bad token costs at most one query per `failedTokenTtlMs`.
+ *
+ * - Malformed tokens are refused without a query.
+ * - A token that failed (unknown, revoked, expired) is remembered by its hash and refused
+ *   from memory for `failedTokenTtlMs`. That is safe because a token never becomes valid
+ *   later: it is handed out only after its session row committed, and revocation and expiry
+ *   are final. Successes are never remembered, so a logout takes effect at once.
+ * - Concurrent checks of one token share one query, so a burst of the same bad token is one
+ *   query too.
+ * - Database errors are not remembered: they reach the caller, and the next check asks again.
+ *
+ * Memory: at most `maxFailedTokens` hashes (about 130 bytes each, some 7 MiB at the default).
  */
 export function createSessionStore(
   db: { sessions: SessionsRepository },
-  options: { now?: () => Date } = {},
+  options: SessionStoreOptions = {},
 ): SessionStore {
   const now = options.now ?? (() => new Date());
+  const ttlMs = options.failedTokenTtlMs ?? DEFAULT_FAILED_TOKEN_TTL_MS;
+  const maxFailed = options.maxFailedTokens ?? DEFAULT_MAX_FAILED_TOKENS;
+  if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new RangeError(`failedTokenTtlMs must be >= 0, got ${ttlMs}`);
+  if (!Number.isInteger(maxFailed) || maxFailed < 0) {
+    throw new RangeError(`maxFailedTokens must be a non-negative integer, got ${maxFailed}`);
+  }
+  // Every entry lives equally long, so insertion order is expiry order: the oldest is first.
+  const failed = new Map<string, number>();
+  const inFlight = new Map<string, Promise<ActiveSession | null>>();
+
+  function rememberFailure(hash: string, at: number): void {
+    if (maxFailed === 0 || ttlMs === 0) return;
+    failed.delete(hash);
+    while (failed.size >= maxFailed) failed.delete(failed.keys().next().value!);
+    failed.set(hash, at + ttlMs);
+  }
+
   return {
-    async verify(token) {
-      if (typeof token !== 'string' || !SESSION_TOKEN_PATTERN.test(token)) return null;
-      return db.sessions.findActive(hashToken(token), now());
+    verify(token) {
+      if (typeof token !== 'string' || !SESSION_TOKEN_PATTERN.test(token)) return Promise.resolve(null);
+      const hash = hashToken(token);
+      const at = now();
+      const until = failed.get(hash);
+      if (until !== undefined) {
+        if (until > at.getTime()) return Promise.resolve(null);
+        failed.delete(hash);
+      }
+      const pending = inFlight.get(hash);
+      if (pending) return pending;
+      const check = db.sessions
+        .findActive(hash, at)
+        .then((session) => {
+          if (!session) rememberFailure(hash, now().getTime());
+          return session;
+        })
+        .finally(() => inFlight.delete(hash));
+      inFlight.set(hash, check);
+      return check;
     },
   };
 }

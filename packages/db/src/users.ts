@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { DrizzleDb } from './drizzle.ts';
 import { UsernameTakenError, sqlStateOf, toDatabaseError } from './errors.ts';
 import { canonical } from './decimal.ts';
@@ -24,6 +24,11 @@ export interface UsersRepository {
   create(user: NewUser): Promise<{ userId: number }>;
   /** The id and password hash of `username`, or null. */
   findCredentials(username: string): Promise<UserCredentials | null>;
+  /**
+   * Replaces the user's password hash with `newHash` when it is still `expectedHash` (a
+   * rehash after login must not undo a change made meanwhile). True when it was replaced.
+   */
+  replacePasswordHash(userId: number, expectedHash: string, newHash: string): Promise<boolean>;
 }
 
 export function createUsersRepository(db: DrizzleDb): UsersRepository {
@@ -62,6 +67,19 @@ export function createUsersRepository(db: DrizzleDb): UsersRepository {
           .where(eq(users.username, username))
           .limit(1);
         return row ?? null;
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+    },
+
+    async replacePasswordHash(userId, expectedHash, newHash) {
+      try {
+        const rows = await db
+          .update(users)
+          .set({ passwordHash: newHash })
+          .where(and(eq(users.id, userId), eq(users.passwordHash, expectedHash)))
+          .returning({ id: users.id });
+        return rows.length === 1;
       } catch (err) {
         throw toDatabaseError(err);
       }

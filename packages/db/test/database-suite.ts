@@ -97,6 +97,24 @@ export function databaseSuite(
       );
     });
 
+    it('deletes sessions past their expiry, in bounded batches, and keeps live ones', async () => {
+      const userId = await newUser(db);
+      const base = Date.parse('2031-01-01T00:00:00Z');
+      const tokens = Array.from({ length: 5 }, () => newSessionToken());
+      for (const [i, t] of tokens.entries()) {
+        await db.sessions.create({ userId, tokenHash: hashToken(t), expiresAt: new Date(base + i * 1000) });
+      }
+      const store = createSessionStore(db, { now: () => new Date(base - 1) });
+      // Sessions of other tests expire years earlier; clear them first.
+      while ((await db.sessions.deleteExpired(new Date(base - 1), 1000)) > 0);
+      assert.equal(await db.sessions.deleteExpired(new Date(base + 2000), 2), 2, 'a batch is bounded');
+      assert.equal(await db.sessions.deleteExpired(new Date(base + 2000), 2), 1);
+      assert.equal(await db.sessions.deleteExpired(new Date(base + 2000), 2), 0);
+      assert.equal(await store.verify(tokens[2]!), null, 'deleted');
+      assert.equal((await store.verify(tokens[3]!))?.userId, userId, 'not expired yet: kept');
+      assert.equal((await store.verify(tokens[4]!))?.userId, userId);
+    });
+
     it('fills a buy exactly and records order_filled then portfolio, valid against the event schemas', async () => {
       const userId = await newUser(db);
       const { order: filled, portfolioVersion } = await db.orders.place(order(userId, 'buy', '10', '231.45'));

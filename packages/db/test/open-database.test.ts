@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -25,6 +25,24 @@ describe('openDatabase', () => {
         await db.close();
       }
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('creates the embedded database directory readable by its owner only (0700), and narrows a wider one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tradewire-db-'));
+    const previous = process.umask(0o022);
+    try {
+      const dataDir = join(dir, 'nested', 'data');
+      let db = await openDatabase({ dataDir });
+      await db.close();
+      assert.equal((await stat(dataDir)).mode & 0o777, 0o700);
+      await chmod(dataDir, 0o755);
+      db = await openDatabase({ dataDir });
+      await db.close();
+      assert.equal((await stat(dataDir)).mode & 0o777, 0o700);
+    } finally {
+      process.umask(previous);
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { randomBytes, scryptSync } from 'node:crypto';
 import {
   SESSION_TOKEN_PATTERN,
   canonical,
   checkSize,
   executeMarketOrder,
   hashPassword,
+  needsRehash,
   hashToken,
   newSessionToken,
   tokenHashesEqual,
@@ -198,15 +200,40 @@ describe('paper-trading rules', () => {
 });
 
 describe('credentials', () => {
-  it('verifies the right password only, against a salted hash that records its cost', async () => {
-    const hash = await hashPassword('correct horse', { cost: 1024 });
-    assert.match(hash, /^scrypt\$1024\$8\$1\$[\w-]+\$[\w-]+$/);
-    assert.notEqual(hash, await hashPassword('correct horse', { cost: 1024 }), 'salted');
+  const cheap = { memoryKiB: 1024, passes: 1, parallelism: 1 };
+
+  it('hashes with argon2id at OWASP parameters by default and verifies the right password only', async () => {
+    const hash = await hashPassword('correct horse');
+    assert.match(hash, /^\$argon2id\$v=19\$[mpt=0-9,]+\$[\w+/]+\$[\w+/]+$/);
+    assert.equal(needsRehash(hash), false);
+    assert.ok(hash.includes('m=19456') && hash.includes('t=2') && hash.includes('p=1'), hash);
     assert.equal(await verifyPassword('correct horse', hash), true);
     assert.equal(await verifyPassword('correct horsE', hash), false);
-    assert.equal(await verifyPassword('correct horse', 'scrypt$3$8$1$AAAA$BBBB'), false, 'malformed stored hash');
+    const other = await hashPassword('correct horse', cheap);
+    assert.notEqual(other, await hashPassword('correct horse', cheap), 'salted');
+    assert.equal(needsRehash(other), true, 'other costs are rehashed');
+    assert.equal(needsRehash(other, cheap), false);
+    assert.equal(await verifyPassword('correct horse', other), true);
+    assert.equal(await verifyPassword('correct horse', '$argon2id$v=19$m=1024,t=1,p=1$AAAA$BBBB'), false, 'malformed');
     assert.equal(await verifyPassword('correct horse', 'plain'), false);
-    await assert.rejects(hashPassword('x', { cost: 1000 }), RangeError);
+    await assert.rejects(hashPassword('x', { ...cheap, memoryKiB: 10 }), RangeError);
+  });
+
+  it('still verifies legacy scrypt hashes (N up to 2^17) and marks them for rehashing', async () => {
+    // Written exactly as the scrypt version stored them: scrypt$N$r$p$salt$key.
+    const legacy = (password: string, N: number) => {
+      const salt = randomBytes(16);
+      const key = scryptSync(password, salt, 32, { N, r: 8, p: 1, maxmem: 256 * N * 8 });
+      return ['scrypt', N, 8, 1, salt.toString('base64url'), key.toString('base64url')].join('$');
+    };
+    for (const N of [16_384, 131_072]) {
+      const hash = legacy('correct horse', N);
+      assert.equal(await verifyPassword('correct horse', hash), true, `N=${N}`);
+      assert.equal(await verifyPassword('correct horsE', hash), false);
+      assert.equal(needsRehash(hash), true);
+    }
+    assert.equal(await verifyPassword('correct horse', 'scrypt$3$8$1$AAAA$BBBB'), false, 'malformed stored hash');
+    assert.equal(await verifyPassword('correct horse', legacy('x', 1 << 4).replace('$16$', '$262144$')), false);
   });
 
   it('makes 256-bit base64url tokens and stores only their SHA-256', () => {

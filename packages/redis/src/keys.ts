@@ -35,4 +35,9 @@ export const redisKeys = {
   price: (symbol: string) => `trading:price:${symbol}`,
   /** A user's latest portfolio event, for the gateway's snapshot, e.g. `trading:portfolio:123`. */
   portfolio: (userId: number) => `trading:portfolio:${userId}`,
+  /**
+   * Prefix of one rate limit's counters (rate-limiter-flexible appends the counted key), e.g.
+   * `trading:ratelimit:perUsername`: shared by every API process on the same Redis.
+   */
+  rateLimit: (limit: string) => `trading:ratelimit:${limit}`,
 } as const;

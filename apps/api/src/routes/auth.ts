@@ -4,6 +4,7 @@ import {
   burnPasswordCheck,
   hashPassword,
   hashToken,
+  needsRehash,
   newSessionToken,
   verifyPassword,
 } from '@repo/db';
@@ -14,7 +15,7 @@ import { LoginBody, RegisterBody, parseInput } from '../validation.ts';
 /** POST /auth/register, /auth/login, /auth/logout. */
 export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { db, settings } = ctx;
-  const scrypt = settings.scryptCost === undefined ? {} : { cost: settings.scryptCost };
+  const params = settings.passwordHash;
 
   /** A new session for `userId`: the token goes to the client, only its hash is stored. */
   async function openSession(userId: number) {
@@ -26,8 +27,8 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
 
   app.post('/auth/register', async (request, reply) => {
     const body = parseInput(RegisterBody, request.body, 'body');
-    ctx.throttle.beginRegister(request.ip);
-    const passwordHash = await hashPassword(body.password, scrypt);
+    await ctx.limits.beginRegister(request.ip);
+    const passwordHash = await hashPassword(body.password, params);
     let userId: number;
     try {
       ({ userId } = await db.users.create({
@@ -45,18 +46,27 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
 
   app.post('/auth/login', async (request, reply) => {
     const body = parseInput(LoginBody, request.body, 'body');
-    ctx.throttle.beginLogin(request.ip, body.username);
+    await ctx.limits.beginLogin(request.ip, body.username);
     const user = await db.users.findCredentials(body.username);
-    // An unknown username costs the same scrypt time as a wrong password, so response time
+    // An unknown username costs the same hashing time as a wrong password, so response time
     // does not tell which usernames exist.
     const ok = user
       ? await verifyPassword(body.password, user.passwordHash)
-      : (await burnPasswordCheck(body.password, scrypt), false);
+      : (await burnPasswordCheck(body.password, params), false);
     if (!user || !ok) {
-      ctx.throttle.loginFailed(body.username);
       throw new ApiError('invalid_credentials', 'wrong username or password');
     }
-    ctx.throttle.loginSucceeded(body.username);
+    await ctx.limits.loginSucceeded(body.username);
+    if (needsRehash(user.passwordHash, params)) {
+      // A legacy scrypt hash or an older cost: the password is at hand only now. Compare-and-
+      // set, so a password changed meanwhile is never overwritten with the old one.
+      // A failure only postpones the rehash to the next login; this one has succeeded.
+      try {
+        await db.users.replacePasswordHash(user.userId, user.passwordHash, await hashPassword(body.password, params));
+      } catch (err) {
+        ctx.logger.warn({ err: (err as Error).message, userId: user.userId }, 'password rehash failed');
+      }
+    }
     return reply.code(200).send(await openSession(user.userId));
   });
 

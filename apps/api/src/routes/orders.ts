@@ -1,7 +1,9 @@
-import type { FastifyInstance } from 'fastify';
-import { checkSize, type OrderRecord } from '@repo/db';
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { IdempotencyKeyReusedError, checkSize, type OrderRecord } from '@repo/db';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { isPriceStale } from '../price-age.ts';
 import { DEFAULT_PAGE_SIZE, OrderBody, OrdersQuery, parseInput } from '../validation.ts';
 
 const SIZE_PROBLEMS = {
@@ -11,6 +13,20 @@ const SIZE_PROBLEMS = {
   too_large: 'size is larger than the maximum order size',
 } as const;
 
+/** How long an `Idempotency-Key` finds the order it was first used for. */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,64}$/;
+
+/** The request's `Idempotency-Key`, checked; undefined when there is none. */
+function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const value = request.headers['idempotency-key'];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(value)) {
+    throw new ApiError('invalid_request', 'Idempotency-Key must be 1-64 visible ASCII characters');
+  }
+  return value;
+}
+
 /** POST /orders, GET /orders. */
 export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { db, settings, metrics } = ctx;
@@ -18,27 +34,50 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
 
   app.post('/orders', { onRequest: ctx.auth.hook }, async (request, reply) => {
     const { userId } = ctx.auth.sessionOf(request);
+    // Counted before anything else: every attempt costs the server work, valid or not.
+    await ctx.limits.beginOrder(userId);
     const body = parseInput(OrderBody, request.body, 'body');
     if (!symbols.has(body.symbol)) {
       throw new ApiError('unknown_symbol', `unknown symbol; tradable: ${[...symbols].join(', ')}`);
     }
     const size = checkSize(body.size, settings.maxOrderSize);
     if (!size.ok) throw new ApiError('invalid_request', SIZE_PROBLEMS[size.reason]);
+    const key = idempotencyKeyOf(request);
+    // The same order whatever its spelling: "1.50" and "1.5" are one size.
+    const requestHash = createHash('sha256').update(`${body.symbol}\n${body.side}\n${size.size}`).digest('hex');
 
     // Read before the transaction: nothing slow may run while the user's rows are locked.
     const price = await ctx.prices.getPrice(body.symbol);
-    const { order } = await db.orders.place({
-      userId,
-      symbol: body.symbol,
-      quoteAsset: settings.quoteAsset,
-      side: body.side,
-      size: size.size,
-      price: price?.price ?? null,
-      feeRate: settings.feeRate,
-    });
-    // Committed. The relay publishes the recorded events; this request does not wait for it.
-    ctx.relay.kick();
-    metrics.orders.inc({ outcome: order.status, reason: order.reason ?? '' });
+    let placed;
+    try {
+      placed = await db.orders.place({
+        userId,
+        symbol: body.symbol,
+        quoteAsset: settings.quoteAsset,
+        side: body.side,
+        size: size.size,
+        price: price?.price ?? null,
+        priceStale: price !== null && isPriceStale(price.timestamp, ctx.now().getTime(), settings.maxPriceAgeMs),
+        feeRate: settings.feeRate,
+        ...(key === undefined
+          ? {}
+          : { idempotency: { key, requestHash, notBefore: new Date(ctx.now().getTime() - IDEMPOTENCY_KEY_TTL_MS) } }),
+      });
+    } catch (err) {
+      if (err instanceof IdempotencyKeyReusedError) {
+        throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different order');
+      }
+      throw err;
+    }
+    const { order } = placed;
+    if (placed.replayed) {
+      // The first attempt's answer, again; nothing was executed this time.
+      void reply.header('Idempotent-Replayed', 'true');
+    } else {
+      // Committed. The relay publishes the recorded events; this request does not wait for it.
+      ctx.relay.kick();
+      metrics.orders.inc({ outcome: order.status, reason: order.reason ?? '' });
+    }
 
     if (order.status === 'filled') {
       return reply.code(201).send({

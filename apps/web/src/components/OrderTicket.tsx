@@ -1,22 +1,10 @@
 import { useState, type FormEvent } from 'react';
-import { placeOrder, type OrderView, type Portfolio, type Session } from '../lib/api.ts';
+import { newIdempotencyKey, placeOrder, type OrderView, type Portfolio, type Session } from '../lib/api.ts';
 import { reasonText } from '../lib/reasons.ts';
-import {
-  FEE_RATE,
-  checkSize,
-  estimateOrder,
-  formatFee,
-  formatPrice,
-  formatSize,
-  formatUsd,
-  times,
-} from '../lib/money.ts';
+import { checkSize, estimateOrder, formatFee, formatPrice, formatSize, formatUsd, times } from '../lib/money.ts';
 
 type Side = 'buy' | 'sell';
 type Result = { kind: 'filled' | 'rejected' | 'error'; text: string };
-
-/** "0.01%" for FEE_RATE 0.0001. */
-const feePercent = `${times(FEE_RATE, '100') ?? FEE_RATE}%`;
 
 function describe(order: OrderView): Result {
   if (order.status === 'rejected') return { kind: 'rejected', text: `Rejected: ${reasonText(order.reason)}` };
@@ -35,6 +23,8 @@ export function OrderTicket({
   symbol,
   session,
   livePrice,
+  priceStale,
+  feeRate,
   portfolio,
   onOrder,
   onUnauthorized,
@@ -42,6 +32,10 @@ export function OrderTicket({
   symbol: string;
   session: Session;
   livePrice: string | null;
+  /** The live price is too old to trade at: Buy and Sell wait for a fresh one. */
+  priceStale: boolean;
+  /** The server's fee rate (`GET /config`); null until it is known. */
+  feeRate: string | null;
   portfolio: Portfolio | null;
   onOrder: (order: OrderView) => void;
   onUnauthorized: () => void;
@@ -52,7 +46,10 @@ export function OrderTicket({
   const [result, setResult] = useState<Result | null>(null);
 
   const check = checkSize(size);
-  const estimate = check.ok && livePrice ? estimateOrder(livePrice, check.size) : null;
+  const estimate = check.ok && livePrice && feeRate ? estimateOrder(livePrice, check.size, feeRate) : null;
+  /** "0.01%" for a fee rate of 0.0001. */
+  const feePercent = feeRate ? `${times(feeRate, '100') ?? feeRate}%` : '…';
+  const canTrade = busy === null && livePrice !== null && !priceStale;
   const usd = portfolio?.balances.find((b) => b.asset === 'USD')?.available ?? null;
   const held = portfolio?.positions.find((p) => p.asset === symbol)?.size ?? null;
   const showError = touched && !check.ok && size !== '';
@@ -61,7 +58,8 @@ export function OrderTicket({
     setTouched(true);
     if (!check.ok || busy) return;
     setBusy(side);
-    const outcome = await placeOrder(session.token, { symbol, side, size: check.size });
+    // One key per click: the client's own retries of this order reuse it, so it executes once.
+    const outcome = await placeOrder(session.token, { symbol, side, size: check.size }, newIdempotencyKey());
     setBusy(null);
     if (outcome.order) onOrder(outcome.order);
     if (outcome.ok) {
@@ -141,20 +139,10 @@ export function OrderTicket({
         </dl>
 
         <div className="ticket-actions">
-          <button
-            type="button"
-            className="btn btn-buy"
-            disabled={busy !== null || !livePrice}
-            onClick={() => void submit('buy')}
-          >
+          <button type="button" className="btn btn-buy" disabled={!canTrade} onClick={() => void submit('buy')}>
             Buy
           </button>
-          <button
-            type="button"
-            className="btn btn-sell"
-            disabled={busy !== null || !livePrice}
-            onClick={() => void submit('sell')}
-          >
+          <button type="button" className="btn btn-sell" disabled={!canTrade} onClick={() => void submit('sell')}>
             Sell
           </button>
         </div>
@@ -164,7 +152,13 @@ export function OrderTicket({
         aria-live="polite"
         data-testid="order-result"
       >
-        {result ? result.text : busy ? 'Sending order…' : 'Fills at the market price when the order arrives.'}
+        {result
+          ? result.text
+          : busy
+            ? 'Sending order…'
+            : priceStale
+              ? 'The price is stale; trading resumes with the next price.'
+              : 'Fills at the market price when the order arrives.'}
       </p>
     </section>
   );

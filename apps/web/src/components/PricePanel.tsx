@@ -41,11 +41,23 @@ export function PricePanel({
           <span className="pair-base">{symbol}</span>
           <span className="pair-quote">/ {quote}</span>
         </div>
-        <span className={`price-value num ${trendClass(tick?.diff)}`} data-testid="price">
+        <span
+          className={`price-value num ${snapshot.stale ? 'price-stale' : trendClass(tick?.diff)}`}
+          data-testid="price"
+          data-stale={snapshot.stale ? 'true' : 'false'}
+        >
           {latest ? formatPrice(latest.price) : '—'}
         </span>
+
         <span className="price-meta muted small">
-          Since open ·{' '}
+          {snapshot.stale && latest ? (
+            <span className="badge badge-pending" data-testid="price-stale" title="Trading waits for a fresh price">
+              Stale
+            </span>
+          ) : (
+            'Since open'
+          )}{' '}
+          ·{' '}
           <time className="num" dateTime={latest?.timestamp}>
             {updated ? clock.format(updated) : '--:--:--'}
           </time>

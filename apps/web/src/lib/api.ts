@@ -30,6 +30,8 @@ export interface Price {
   symbol: string;
   price: string;
   timestamp: string;
+  /** From `GET /prices` only: the server judged the price too old to trade at. */
+  stale?: boolean;
 }
 
 export type OrderStatus = 'filled' | 'rejected' | 'pending';
@@ -79,9 +81,9 @@ const id = (v: unknown): number | null => {
 
 async function request(
   path: string,
-  init: { method?: string; token?: string; body?: unknown } = {},
+  init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; data: unknown }> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
   if (init.token) headers.authorization = `Bearer ${init.token}`;
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
@@ -139,17 +141,27 @@ export async function logout(token: string): Promise<void> {
   if (status !== 204 && status !== 200 && status !== 401) throw errorFrom(status, data);
 }
 
-/** Where the page finds the gateway. */
+/** What the page needs from the server: where the gateway is, the fee rate, the price age limit. */
 export interface PublicConfig {
   wsUrl: string | null;
   wsPort: number | null;
+  /** Fee rate of every fill (e.g. "0.0001"); null when the server did not say. */
+  feeRate: string | null;
+  /** A price older than this cannot be traded at; null when the server did not say. */
+  maxPriceAgeMs: number | null;
 }
 
 export async function getConfig(): Promise<PublicConfig> {
   const { status, data } = await request('/config');
   if (status !== 200 || !isObject(data)) throw errorFrom(status, data);
   const wsPort = typeof data.wsPort === 'number' && Number.isInteger(data.wsPort) ? data.wsPort : null;
-  return { wsUrl: str(data.wsUrl), wsPort };
+  const maxAge = data.maxPriceAgeMs;
+  return {
+    wsUrl: str(data.wsUrl),
+    wsPort,
+    feeRate: decimal(data.feeRate),
+    maxPriceAgeMs: typeof maxAge === 'number' && Number.isSafeInteger(maxAge) && maxAge > 0 ? maxAge : null,
+  };
 }
 
 /** The gateway URL: the configured one, else the page's host on the gateway port. */
@@ -166,7 +178,8 @@ export function priceFrom(v: unknown): Price | null {
   const symbol = str(v.symbol);
   const price = decimal(v.price);
   const timestamp = str(v.timestamp);
-  return symbol && price && timestamp ? { symbol, price, timestamp } : null;
+  if (!symbol || !price || !timestamp) return null;
+  return typeof v.stale === 'boolean' ? { symbol, price, timestamp, stale: v.stale } : { symbol, price, timestamp };
 }
 
 export async function getPrices(): Promise<Price[]> {
@@ -220,20 +233,47 @@ export async function getOrders(token: string): Promise<OrderView[]> {
 
 export type PlaceOrderResult = { ok: true; order: OrderView } | { ok: false; order: OrderView | null; error: ApiError };
 
+/** Attempts of one order when no answer comes back (the same Idempotency-Key each time). */
+const ORDER_ATTEMPTS = 3;
+const ORDER_RETRY_DELAY_MS = [300, 1000];
+
+/** A fresh key for one user action; a retry of that action reuses it. */
+export function newIdempotencyKey(): string {
+  return crypto.randomUUID();
+}
+
 /**
  * Places a market order. A rejection (422) is a result, not an exception: the order exists
  * and has a reason. Other failures (bad input, session gone, network) come back as `error`.
+ *
+ * When no answer arrives (network error, timeout) or the server answers 502-504, the request
+ * is sent again with the same `idempotencyKey`: the server executes it at most once and
+ * answers a retry with the first attempt's result.
  */
 export async function placeOrder(
   token: string,
   input: { symbol: string; side: 'buy' | 'sell'; size: string },
+  idempotencyKey: string = newIdempotencyKey(),
 ): Promise<PlaceOrderResult> {
-  let reply;
-  try {
-    reply = await request('/orders', { method: 'POST', token, body: input });
-  } catch (err) {
-    return { ok: false, order: null, error: err as ApiError };
+  let reply: { status: number; data: unknown } | undefined;
+  let failure: ApiError | undefined;
+  for (let attempt = 0; attempt < ORDER_ATTEMPTS; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, ORDER_RETRY_DELAY_MS[attempt - 1] ?? 1000));
+    try {
+      reply = await request('/orders', {
+        method: 'POST',
+        token,
+        body: input,
+        headers: { 'idempotency-key': idempotencyKey },
+      });
+      failure = undefined;
+      if (reply.status < 502 || reply.status > 504) break;
+    } catch (err) {
+      failure = err as ApiError;
+    }
   }
+  if (failure || !reply)
+    return { ok: false, order: null, error: failure ?? new ApiError(0, 'network_error', 'No answer') };
   const { status, data } = reply;
   const fallback = { symbol: input.symbol, side: input.side, size: input.size, timestamp: new Date().toISOString() };
   if (status === 201 || status === 200) {

@@ -5,9 +5,6 @@
  */
 import Big from 'big.js';
 
-/** The API's default fee rate (FEE_RATE, 0.0001 = 0.01 %): used only for estimates before an order. */
-export const FEE_RATE = '0.0001';
-
 /** Sizes the API accepts: positive, at most 9 decimals, no exponent. */
 export const SIZE_PATTERN = /^(?:0|[1-9]\d{0,14})(?:\.\d{1,9})?$/;
 const DECIMAL = /^-?\d+(?:\.\d+)?$/;
@@ -36,7 +33,7 @@ export function checkSize(input: string): SizeCheck {
 export interface OrderEstimate {
   /** price × size */
   notional: string;
-  /** notional × FEE_RATE */
+  /** notional × the server's fee rate */
   fee: string;
   /** What a buy takes from USD: notional + fee. */
   buyTotal: string;
@@ -44,8 +41,8 @@ export interface OrderEstimate {
   sellProceeds: string;
 }
 
-/** The estimate shown in the order ticket at the live price. */
-export function estimateOrder(price: string, size: string, feeRate: string = FEE_RATE): OrderEstimate | null {
+/** The estimate shown in the order ticket at the live price, at the server's fee rate (`GET /config`). */
+export function estimateOrder(price: string, size: string, feeRate: string): OrderEstimate | null {
   const p = toBig(price);
   const s = toBig(size);
   if (!p || !s) return null;

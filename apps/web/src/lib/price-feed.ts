@@ -23,13 +23,21 @@ export interface PriceSnapshot {
   previous: string | null;
   /** How many ticks were accepted; changes on every accepted tick. */
   ticks: number;
+  /**
+   * The latest price is too old to trade at: the server said so (`GET /prices`), or no newer
+   * price arrived within the server's `maxPriceAgeMs` of receiving it. Judged by this page's
+   * clock on arrival times only, so a wrong clock on the device cannot make prices look stale.
+   */
+  stale: boolean;
 }
 
 export type PointListener = (point: ChartPoint, reset: boolean) => void;
 
 export class PriceFeed {
   readonly symbol: string;
-  #snapshot: PriceSnapshot = { latest: null, opening: null, previous: null, ticks: 0 };
+  #snapshot: PriceSnapshot = { latest: null, opening: null, previous: null, ticks: 0, stale: false };
+  #maxAgeMs: number | null = null;
+  #staleTimer: ReturnType<typeof setTimeout> | undefined;
   #points: ChartPoint[] = [];
   #lastTime = -Infinity;
   #listeners = new Set<() => void>();
@@ -63,10 +71,32 @@ export class PriceFeed {
       opening: prev.opening ?? price.price,
       previous: prev.latest?.price ?? null,
       ticks: prev.ticks + 1,
+      stale: price.stale === true,
     };
+    this.#armStaleTimer();
     for (const listener of this.#pointListeners) listener(point, reset);
     for (const listener of this.#listeners) listener();
     return true;
+  }
+
+  /** The server's `maxPriceAgeMs`: a price with no successor within it is shown stale. */
+  setMaxAge(ms: number | null): void {
+    this.#maxAgeMs = ms;
+    this.#armStaleTimer();
+  }
+
+  /** Stops the staleness timer (the page is going away). */
+  dispose(): void {
+    clearTimeout(this.#staleTimer);
+  }
+
+  #armStaleTimer(): void {
+    clearTimeout(this.#staleTimer);
+    if (this.#maxAgeMs === null || !this.#snapshot.latest || this.#snapshot.stale) return;
+    this.#staleTimer = setTimeout(() => {
+      this.#snapshot = { ...this.#snapshot, stale: true };
+      for (const listener of this.#listeners) listener();
+    }, this.#maxAgeMs);
   }
 
   /** For `useSyncExternalStore`: a new object after every accepted tick. */

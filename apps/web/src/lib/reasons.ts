@@ -6,6 +6,7 @@ const REASON_TEXT: Record<string, string> = {
   insufficient_funds: 'Not enough USD for this buy and its fee',
   insufficient_position: 'Not enough SOL to sell',
   no_price: 'No price yet; try again in a moment',
+  price_stale: 'The price is stale; try again when it updates',
 };
 
 export function reasonText(reason: string | null): string {

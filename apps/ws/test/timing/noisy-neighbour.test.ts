@@ -207,8 +207,10 @@ describe('noisy neighbours', () => {
       `noisy neighbours: ${WELL_BEHAVED} clients, a tick every ${TICK_MS} ms for ${PHASE_MS} ms per phase; ` +
         `undisturbed p50 ${figures.undisturbed.p50.toFixed(2)} ms p95 ${figures.undisturbed.p95.toFixed(2)} ms; ` +
         `disturbed p50 ${figures.disturbed.p50.toFixed(2)} ms p95 ${figures.disturbed.p95.toFixed(2)} ms; ` +
-        `flood ${floodSent} messages, ${floodCloses} closes (1008); staller cut as slow consumer ${slowConsumerCuts}x (${version} portfolios of ~30 KB published); ` +
-        `gateway heap ${(memoryBefore.heapUsed / 1048576).toFixed(1)} → ${(memoryAfter.heapUsed / 1048576).toFixed(1)} MiB, rss ${(memoryBefore.rss / 1048576).toFixed(0)} → ${(memoryAfter.rss / 1048576).toFixed(0)} MiB`,
+        `flood ${floodSent} messages, ${floodCloses} closes (1008); ` +
+        `staller cut as slow consumer ${slowConsumerCuts}x (${version} portfolios of ~30 KB published); ` +
+        `gateway heap ${mib(memoryBefore.heapUsed, 1)} → ${mib(memoryAfter.heapUsed, 1)} MiB, ` +
+        `rss ${mib(memoryBefore.rss, 0)} → ${mib(memoryAfter.rss, 0)} MiB`,
     );
 
     // A millisecond of slack: the undisturbed median on loopback is near timer resolution.
@@ -224,3 +226,7 @@ describe('noisy neighbours', () => {
     assert.ok(growth < 20 * 1024 * 1024, `gateway heap grew by ${(growth / 1048576).toFixed(1)} MiB`);
   });
 });
+
+function mib(bytes: number, digits: number): string {
+  return (bytes / 1048576).toFixed(digits);
+}

@@ -29,44 +29,37 @@ export function encodeTextFrame(json: string): Buffer {
   return frame;
 }
 
-/** Something the batcher can write to: a socket and the batcher's flag for it. */
-export interface BatchTarget {
-  readonly socket: Duplex;
-  /** Owned by `WriteBatcher`: true while the socket is corked until the end of the tick. */
-  corked: boolean;
-}
-
 /**
  * Batches each socket's writes within one tick: the first write to a socket in a tick corks
  * it, and one `process.nextTick` uncorks every socket written to. When Redis hands over many
  * events in one read (a burst), each socket then gets one `writev` for all of them instead of
  * one syscall per event; for a lone event the cost is the same single syscall, a tick later.
+ *
+ * A socket is known to be corked by its own `writableCorked` count: `ws` corks the socket only
+ * within a single synchronous call (a ping or close frame), so between two of our writes the
+ * count is ours alone.
  */
 export class WriteBatcher {
-  #corked: BatchTarget[] = [];
+  #corked: Duplex[] = [];
   #scheduled = false;
   readonly #flush = () => {
     const corked = this.#corked;
     this.#corked = [];
     this.#scheduled = false;
-    for (const target of corked) {
-      target.corked = false;
-      // A socket destroyed meanwhile ignores uncork.
-      target.socket.uncork();
-    }
+    // A socket destroyed meanwhile ignores uncork.
+    for (const socket of corked) socket.uncork();
   };
 
-  /** Writes `frame` to the target's socket, corking it until the end of the tick. */
-  write(target: BatchTarget, frame: Buffer): void {
-    if (!target.corked) {
-      target.corked = true;
-      target.socket.cork();
-      this.#corked.push(target);
+  /** Writes `frame` to `socket`, corking it until the end of the tick. */
+  write(socket: Duplex, frame: Buffer): void {
+    if (socket.writableCorked === 0) {
+      socket.cork();
+      this.#corked.push(socket);
       if (!this.#scheduled) {
         this.#scheduled = true;
         process.nextTick(this.#flush);
       }
     }
-    target.socket.write(frame);
+    socket.write(frame);
   }
 }

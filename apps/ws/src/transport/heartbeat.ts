@@ -1,4 +1,4 @@
-import type { ClientConnection } from './client-connection.ts';
+import type { Connection } from './connection.ts';
 
 /** The heartbeat pings one slice of the sockets per this much time. */
 const SLICE_MS = 10;
@@ -15,20 +15,16 @@ const STALL_MS = 50;
  * A dead peer (laptop lid closed, NAT dropped) never sends a close frame, so `terminate()`,
  * not `close()`, is the only way to free it.
  *
- * The sockets are spread over slices of the interval, and each tick pings one slice. Pinging
- * all of them in one tick held the event loop for 150–330 ms at 10,000 sockets (10,000 writes,
- * then 10,000 pongs at once), which every event in flight waited out; 100 ms slices (40 pings
- * a tick at 10,000 sockets) still left a ~1 ms busy spell ten times a second, which showed in
- * the benchmark's private-routing p99 at 10,000 users. A tick now pings a handful.
- *
- * Deadlines are kept in one queue of ping times, judged by the same timer, instead of a timer per
- * round: 100 timers, closures and arrays a second, each kept for the 10 s deadline, were most
- * of what survived the gateway's minor GCs at 10,000 sockets and made each of them cost more.
- * Rounds and deadlines follow the clock, not the count of ticks, so a busy loop (whose timers
- * fire late) neither stretches the interval nor lets dead sockets live longer.
+ * The sockets are spread over slices of the interval, and each tick pings one slice: a ping
+ * burst (and the pong burst after it) holds the event loop, and every event in flight waits it
+ * out. Deadlines are kept in one queue of ping times, judged by the same timer, rather than a
+ * timer per round: nothing per round outlives a minor GC. Rounds and deadlines follow the clock,
+ * not the count of ticks, so a busy loop (whose timers fire late) neither stretches the interval
+ * nor lets dead sockets live longer. The measurements behind these choices are in
+ * docs/benchmarks.md ("What profiling found").
  */
 export class Heartbeat {
-  readonly #slices: Set<ClientConnection>[];
+  readonly #slices: Set<Connection>[];
   readonly #tickMs: number;
   readonly #pongTimeoutMs: number;
   #interval: NodeJS.Timeout | undefined;
@@ -44,17 +40,17 @@ export class Heartbeat {
 
   constructor(pingIntervalMs: number, pongTimeoutMs: number) {
     const count = Math.min(MAX_SLICES, Math.max(1, Math.round(pingIntervalMs / SLICE_MS)));
-    this.#slices = Array.from({ length: count }, () => new Set<ClientConnection>());
+    this.#slices = Array.from({ length: count }, () => new Set<Connection>());
     this.#tickMs = pingIntervalMs / count;
     this.#pongTimeoutMs = pongTimeoutMs;
   }
 
   /** Starts watching a socket; it gets its first ping within one interval. */
-  add(connection: ClientConnection): void {
+  add(connection: Connection): void {
     this.#sliceOf(connection.id).add(connection);
   }
 
-  delete(connection: ClientConnection): void {
+  delete(connection: Connection): void {
     this.#sliceOf(connection.id).delete(connection);
   }
 
@@ -62,7 +58,7 @@ export class Heartbeat {
    * The slice of a connection id or of a round. Ids are sequential: sockets opened together (a
    * reconnect storm) spread evenly.
    */
-  #sliceOf(n: number): Set<ClientConnection> {
+  #sliceOf(n: number): Set<Connection> {
     return this.#slices[n % this.#slices.length]!;
   }
 
@@ -104,10 +100,7 @@ export class Heartbeat {
     this.#pingedAt.push(now);
     for (const connection of this.#sliceOf(round)) {
       // Still waiting from an earlier round: that round's verdict deals with it.
-      if (connection.awaitingPong || !connection.isOpen) continue;
-      connection.awaitingPong = true;
-      connection.pingRound = round;
-      connection.ws.ping();
+      connection.ping(round);
     }
   }
 
@@ -121,7 +114,7 @@ export class Heartbeat {
       for (const connection of this.#sliceOf(round)) {
         // Waiting for a later round's ping means this round's was answered (a socket is
         // pinged again only after its pong), whatever the two intervals are.
-        if (connection.awaitingPong && connection.pingRound === round) connection.terminate('heartbeat');
+        if (connection.missedPong(round)) connection.terminate('heartbeat');
       }
     }
     // Drop judged entries now and then, in place: the queue holds one deadline's worth.

@@ -1,0 +1,123 @@
+/**
+ * The order ticket against the whole system (one process, as `npm start` runs it) with a fee
+ * rate other than the default, a slow price tick and a short price age limit: the page
+ * estimates with the server's fee rate, shows a stale price as such and keeps Buy and Sell
+ * disabled while it is, and a retry after a lost answer executes the order once.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import Big from 'big.js';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { newPage } from './support/browser.ts';
+import { TradingPage, uniqueUsername } from './support/trading-page.ts';
+import { startAllInOne, type AllInOne } from './support/all-in-one.ts';
+
+let browser: Browser;
+let baseUrl: string;
+let running: AllInOne | undefined;
+
+before(async () => {
+  running = await startAllInOne({
+    FEE_RATE: '0.002',
+    // A tick every 4 s, stale 1.5 s after each: the page goes fresh → stale → fresh.
+    PRICE_INTERVAL_MS: '4000',
+    MAX_PRICE_AGE_MS: '1500',
+  });
+  ({ browser, baseUrl } = running);
+});
+
+after(async () => {
+  await running?.stop();
+});
+
+describe('order ticket', () => {
+  let main: { context: BrowserContext; page: Page; errors: string[]; ui: TradingPage };
+
+  before(async () => {
+    const opened = await newPage(browser, baseUrl);
+    main = { ...opened, ui: new TradingPage(opened.page) };
+    await main.ui.open();
+    await main.ui.signUp(uniqueUsername('ticket'));
+  });
+  after(async () => {
+    await main?.context.close();
+  });
+
+  const buy = () => main.page.getByRole('button', { name: 'Buy', exact: true });
+  const sell = () => main.page.getByRole('button', { name: 'Sell', exact: true });
+  const staleBadge = () => main.ui.region('Price').getByTestId('price-stale');
+
+  test('estimates the fee at the fee rate the server announces', async () => {
+    const { page } = main;
+    await page.getByLabel('Size').fill('2');
+    await page.getByText('Est. fee (0.2%)').waitFor();
+    const [cost, fee] = await Promise.all([
+      page.getByTestId('estimated-cost').textContent(),
+      page.getByTestId('estimated-fee').textContent(),
+    ]);
+    const notional = new Big((cost ?? '').replace(/,/g, ''));
+    const charged = new Big((fee ?? '').replace(/,/g, ''));
+    // The cost is shown to the cent; the fee to 6 decimals: 0.002 of the cost, within rounding.
+    assert.ok(charged.minus(notional.times('0.002')).abs().lte('0.0001'), `${fee} for ${cost}`);
+  });
+
+  test('shows a stale price as stale with Buy and Sell disabled, and trades again at the next price', async () => {
+    await staleBadge().waitFor({ timeout: 10_000 });
+    assert.equal(await main.ui.price.getAttribute('data-stale'), 'true');
+    assert.equal(await buy().isDisabled(), true);
+    assert.equal(await sell().isDisabled(), true);
+    await staleBadge().waitFor({ state: 'detached', timeout: 10_000 });
+    assert.equal(await main.ui.price.getAttribute('data-stale'), 'false');
+    assert.equal(await buy().isEnabled(), true);
+    assert.deepEqual(main.errors, []);
+  });
+
+  test('retries an order whose answer was lost with the same Idempotency-Key: it executes once', async () => {
+    const { page, ui } = main;
+    const token = await ui.token();
+    const keys: string[] = [];
+    let retried!: () => void;
+    const retry = new Promise<void>((resolve) => (retried = resolve));
+    await page.route('**/orders', async (route) => {
+      const request = route.request();
+      if (request.method() !== 'POST') return route.continue();
+      keys.push((await request.headerValue('idempotency-key')) ?? '');
+      if (keys.length === 2) retried();
+      if (keys.length === 1) {
+        // The server executes the order; its answer never reaches the page.
+        await route.fetch();
+        return route.abort('failed');
+      }
+      return route.continue();
+    });
+    // Right after a tick, so the order is well inside the price age limit.
+    await staleBadge().waitFor({ timeout: 10_000 });
+    await staleBadge().waitFor({ state: 'detached', timeout: 10_000 });
+    // The fill also arrives over the WebSocket; the retry's answer is the ticket's outcome.
+    await ui.placeOrder('Buy', '0.5', 'filled');
+    await retry;
+    await page.getByTestId('order-result').filter({ hasText: 'Bought 0.5000 SOL' }).waitFor();
+    await page.unroute('**/orders');
+
+    assert.equal(keys.length, 2, 'one retry');
+    assert.match(keys[0]!, /^[\x21-\x7e]{1,64}$/);
+    assert.equal(keys[1], keys[0], 'the retry reuses the key');
+    const response = await fetch(`${baseUrl}/orders`, { headers: { authorization: `Bearer ${token}` } });
+    const { orders } = (await response.json()) as { orders: { status: string; requestedSize: string }[] };
+    assert.deepEqual(
+      orders.map((o) => [o.status, o.requestedSize]),
+      [['filled', '0.5']],
+      'executed once',
+    );
+    assert.equal(await ui.orderRows().count(), 1);
+
+    // A new click is a new key.
+    await staleBadge().waitFor({ timeout: 10_000 });
+    await staleBadge().waitFor({ state: 'detached', timeout: 10_000 });
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith('/orders') && r.method() === 'POST'),
+      ui.placeOrder('Buy', '0.25', 'filled'),
+    ]);
+    assert.notEqual(await request.headerValue('idempotency-key'), keys[0]);
+  });
+});

@@ -1,0 +1,71 @@
+import type { Logger } from '@repo/log';
+import type { ReplyMessage, RequestId } from '@repo/protocol';
+import type { StreamSink } from '../streams/stream.ts';
+import type { ParsedClientMessage } from '../transport/client-messages.ts';
+import type { Authenticator } from './authenticator.ts';
+import type { ClientSession } from './client-session.ts';
+
+/**
+ * Answers the protocol's requests (docs/protocol.md) for one socket: `ping`, `auth`,
+ * `subscribe`, `unsubscribe`. The connection hands them over one at a time, in order; the
+ * session does the work. A reply echoes the request's `id`.
+ */
+export class RequestHandler {
+  readonly #authenticator: Authenticator;
+  readonly #logger: Logger;
+
+  constructor(deps: { authenticator: Authenticator; logger: Logger }) {
+    this.#authenticator = deps.authenticator;
+    this.#logger = deps.logger;
+  }
+
+  /** Never throws: an unexpected failure is logged and answered with a bare `internal_error`. */
+  handle(sink: StreamSink, session: ClientSession, parsed: ParsedClientMessage): void | Promise<void> {
+    try {
+      const pending = this.#dispatch(sink, session, parsed);
+      return pending?.catch((err: unknown) => this.#failed(sink, err));
+    } catch (err) {
+      this.#failed(sink, err);
+    }
+  }
+
+  #dispatch(sink: StreamSink, session: ClientSession, parsed: ParsedClientMessage): void | Promise<void> {
+    if (!parsed.ok) return reply(sink, parsed, { type: 'error', code: parsed.code, message: parsed.message });
+    const request = parsed.message;
+    switch (request.type) {
+      case 'ping':
+        return reply(sink, request, { type: 'pong' });
+      case 'auth':
+        return this.#authenticate(sink, session, request);
+      case 'subscribe':
+        return session.subscribe(request, (message) => reply(sink, request, message));
+      case 'unsubscribe':
+        session.unsubscribe(request.channel);
+        return reply(sink, request, { type: 'unsubscribed', channel: request.channel });
+    }
+  }
+
+  async #authenticate(
+    sink: StreamSink,
+    session: ClientSession,
+    request: { token: string; id?: RequestId },
+  ): Promise<void> {
+    const verification = await this.#authenticator.verify(request.token);
+    if (!sink.isOpen) return;
+    if (!verification.ok) {
+      // A failed attempt changes nothing: an earlier authentication stays as it was.
+      return reply(sink, request, { type: 'error', code: verification.code, message: verification.message });
+    }
+    session.signIn(verification.session);
+    reply(sink, request, { type: 'auth_ok', userId: verification.session.userId });
+  }
+
+  #failed(sink: StreamSink, err: unknown): void {
+    this.#logger.error({ err, connection: sink.id }, 'request handler failed');
+    sink.send({ type: 'error', code: 'internal_error', message: 'internal error' });
+  }
+}
+
+function reply(sink: StreamSink, request: { id?: RequestId }, message: ReplyMessage): void {
+  sink.send(request.id === undefined ? message : { ...message, id: request.id });
+}

@@ -1,0 +1,288 @@
+import type { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
+import type { Logger } from '@repo/log';
+import { CLOSE_CODES, type ServerMessage } from '@repo/protocol';
+import type { GatewayLimits } from '../limits.ts';
+import type { DisconnectReason, GatewayMetrics } from '../metrics.ts';
+import { parseClientMessage, type ParsedClientMessage } from './client-messages.ts';
+import { MessageRateLimiter } from './rate-limiter.ts';
+import { encodeTextFrame, type WriteBatcher } from './text-frame.ts';
+
+/** What every connection shares: handed in by the gateway, never looked up. */
+export interface ConnectionDeps {
+  readonly limits: GatewayLimits;
+  readonly metrics: GatewayMetrics;
+  readonly batcher: WriteBatcher;
+  readonly logger: Logger;
+  /** Told when any connection closed, after its own handlers (one function for all of them). */
+  readonly onClosed: (connection: Connection) => void;
+}
+
+/**
+ * Where a connection hands its traffic: the socket's session. Methods, not closures: an object
+ * per socket that already exists costs nothing more, a closure per socket costs its memory.
+ */
+export interface ConnectionHandlers {
+  /** One client request at a time, in arrival order; the next waits until this one settles. */
+  onRequest(request: ParsedClientMessage): void | Promise<void>;
+  /** The socket closed, whatever the reason; called once, after the connection let go of its buffers. */
+  onClosed(): void;
+}
+
+/**
+ * One client socket as a transport: the write path with its slow-consumer rules, the rate
+ * limit, the request queue and the heartbeat's ping state. It knows nothing of users or
+ * channels: the session decides what to write, the connection decides what happens to a frame
+ * once it is handed over.
+ *
+ * Frames are written straight to the upgraded TCP socket (the one `ws` was handed) through the
+ * batcher. `ws` writes its own control frames (ping, close) to the same socket synchronously,
+ * because permessage-deflate is off, so frame order on the wire is kept.
+ */
+export class Connection {
+  readonly id: number;
+  readonly #ws: WebSocket;
+  readonly #socket: Duplex;
+  readonly #deps: ConnectionDeps;
+  #handlers: ConnectionHandlers | null = null;
+  readonly #rate: MessageRateLimiter;
+  /** True from a server ping until its pong. */
+  #awaitingPong = false;
+  /** The heartbeat round of the last ping sent. */
+  #pingRound = 0;
+  /**
+   * Frames held while the socket is over the soft limit: the latest per key wins. Created on
+   * first use: most sockets never hold anything, and idle memory per socket counts.
+   */
+  #conflated: Map<string, Buffer> | null = null;
+  #conflatedBytes = 0;
+  /** Flushes `#conflated` on 'drain'; made when first needed, like the map. */
+  #onDrain: (() => void) | null = null;
+  /** Requests wait here while an earlier one (auth, a snapshot) is still being answered. */
+  #queue: ParsedClientMessage[] = [];
+  #busy = false;
+
+  constructor(id: number, ws: WebSocket, socket: Duplex, deps: ConnectionDeps) {
+    this.id = id;
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#deps = deps;
+    const { messagesPerWindow, rateWindowMs, floodCloseAfter } = deps.limits;
+    this.#rate = new MessageRateLimiter(messagesPerWindow, rateWindowMs, floodCloseAfter);
+  }
+
+  /** Starts reading the socket: requests and the close go to `handlers` from now on. Called once. */
+  serve(handlers: ConnectionHandlers): void {
+    this.#handlers = handlers;
+    const ws = this.#ws;
+    const { logger } = this.#deps;
+    ws.on('message', (data, isBinary) => this.#receive(() => parseClientMessage(data, isBinary), Date.now()));
+    ws.on('pong', () => this.markPong());
+    ws.on('error', (err: Error & { code?: string }) => {
+      // Protocol errors (oversized frame → 1009, invalid UTF-8 → 1007): ws closes the socket itself.
+      logger.debug({ connection: this.id, code: err.code, err: err.message }, 'websocket error');
+    });
+    ws.on('close', (code) => {
+      logger.debug({ connection: this.id, code }, 'socket closed');
+      this.#dispose();
+      handlers.onClosed();
+      this.#deps.onClosed(this);
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  // ---- requests ---------------------------------------------------------------------------
+
+  /**
+   * Takes one client frame. The rate limit is applied on arrival; accepted requests are then
+   * answered strictly in order, so `auth` followed at once by `subscribe orders` works
+   * without the client waiting for `auth_ok` (the design's own example does that).
+   */
+  #receive(parse: () => ParsedClientMessage, nowMs: number): void {
+    const decision = this.#rate.take(nowMs);
+    if (decision === 'close') {
+      if (!this.isOpen) return;
+      this.close(CLOSE_CODES.policyViolation, 'message rate limit exceeded', 'flood');
+      // Stop reading: a flooder does not stop at our close frame, and every frame read until
+      // the close grace ends would still be unmasked and decoded, stealing the event loop from
+      // everyone else. Unread, its data waits in kernel buffers until the socket is destroyed
+      // after `closeGraceMs`.
+      this.#socket.pause();
+      return;
+    }
+    // Parsed even when rejected, so the error can echo the request id and a client's pending
+    // request fails at once instead of timing out; `floodCloseAfter` bounds that work.
+    const request = parse();
+    if (decision === 'reject') {
+      const id = request.ok ? request.message.id : request.id;
+      this.send({
+        type: 'error',
+        code: 'rate_limited',
+        message: 'too many messages; slow down',
+        ...(id === undefined ? {} : { id }),
+      });
+      return;
+    }
+    this.#queue.push(request);
+    if (!this.#busy) void this.#drainQueue();
+  }
+
+  async #drainQueue(): Promise<void> {
+    this.#busy = true;
+    try {
+      while (this.#queue.length > 0 && this.isOpen) {
+        const request = this.#queue.shift()!;
+        try {
+          const pending = this.#handlers!.onRequest(request);
+          if (pending) await pending;
+        } catch (err) {
+          // The handler answers its own failures; this only keeps the queue going.
+          this.#deps.logger.error({ err, connection: this.id }, 'request handler threw');
+        }
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  // ---- writing ----------------------------------------------------------------------------
+
+  /** Serialises a message for this socket alone and sends it. */
+  send(message: ServerMessage): boolean {
+    const sent = this.sendFrame(encodeTextFrame(JSON.stringify(message)));
+    if (sent) {
+      this.#deps.metrics.delivered(message.type);
+      if (message.type === 'error') this.#deps.metrics.clientError(message.code);
+    }
+    return sent;
+  }
+
+  /**
+   * Writes a frame that must not be dropped (a reply, an order or portfolio event). When it
+   * would take the socket past the hard limit the socket is closed with 4008 instead: the event
+   * is then never silently lost, the client knows to reconnect and reload.
+   */
+  sendFrame(frame: Buffer): boolean {
+    if (!this.isOpen) return false;
+    if (this.#socket.writableLength + this.#conflatedBytes + frame.length > this.#deps.limits.hardBufferedBytes) {
+      this.closeSlowConsumer();
+      return false;
+    }
+    this.#deps.batcher.write(this.#socket, frame);
+    return true;
+  }
+
+  /**
+   * Writes a frame that a newer one with the same `key` makes worthless (a price tick of a
+   * symbol). While the socket is over the soft limit it is held instead, replacing the one held
+   * for `key`; held frames are written when the socket drains. True when written now.
+   */
+  sendLatest(key: string, frame: Buffer): boolean {
+    if (!this.isOpen) return false;
+    const socket = this.#socket;
+    if (this.#conflated === null) {
+      // needDrain guarantees a 'drain' event will come to flush what we hold.
+      if (socket.writableLength <= this.#deps.limits.softBufferedBytes || !socket.writableNeedDrain) {
+        return this.sendFrame(frame);
+      }
+      this.#conflated = new Map();
+      this.#onDrain ??= () => this.#flushConflated();
+      socket.once('drain', this.#onDrain);
+    }
+    const previous = this.#conflated.get(key);
+    if (previous) {
+      this.#conflatedBytes -= previous.length;
+      this.#deps.metrics.dropped('slow_consumer');
+    }
+    this.#conflated.set(key, frame);
+    this.#conflatedBytes += frame.length;
+    if (socket.writableLength + this.#conflatedBytes > this.#deps.limits.hardBufferedBytes) {
+      this.closeSlowConsumer();
+    }
+    return false;
+  }
+
+  #flushConflated(): void {
+    const held = this.#conflated;
+    this.#conflated = null;
+    this.#conflatedBytes = 0;
+    if (!held) return;
+    let sent = 0;
+    for (const [key, frame] of held) if (this.sendLatest(key, frame)) sent += 1;
+    // Price ticks are the only frames that are conflated.
+    this.#deps.metrics.delivered('price', sent);
+  }
+
+  /** Resolves once the send buffer is below the soft limit, or the socket closed. */
+  whenDrained(): Promise<void> {
+    const socket = this.#socket;
+    if (socket.writableLength <= this.#deps.limits.softBufferedBytes || !socket.writableNeedDrain) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
+  // ---- heartbeat --------------------------------------------------------------------------
+
+  /** Pings the peer for heartbeat `round`, unless it still owes the pong of an earlier one. */
+  ping(round: number): void {
+    if (this.#awaitingPong || !this.isOpen) return;
+    this.#awaitingPong = true;
+    this.#pingRound = round;
+    this.#ws.ping();
+  }
+
+  /** The peer answered the last ping. */
+  markPong(): void {
+    this.#awaitingPong = false;
+  }
+
+  /** Whether the ping of `round` is still unanswered. */
+  missedPong(round: number): boolean {
+    return this.#awaitingPong && this.#pingRound === round;
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  /** Closes with `code` (the peer has `closeGraceMs` to answer before the socket is destroyed). */
+  close(code: number, reason: string, why: DisconnectReason): void {
+    if (!this.isOpen) return;
+    this.#deps.metrics.disconnected(why);
+    this.#ws.close(code, reason);
+  }
+
+  /** Destroys the socket at once: for peers that stopped answering. */
+  terminate(why: DisconnectReason): void {
+    if (this.#ws.readyState === WebSocket.CLOSED) return;
+    this.#deps.metrics.disconnected(why);
+    this.#ws.terminate();
+  }
+
+  /** Closes with 4008: the peer does not read what it is sent fast enough. */
+  closeSlowConsumer(): void {
+    if (!this.isOpen) return;
+    this.#deps.metrics.dropped('slow_consumer');
+    // What we held for it will never be written: forget it now rather than on 'close'.
+    this.#conflated = null;
+    this.#conflatedBytes = 0;
+    this.close(CLOSE_CODES.slowConsumer, 'slow consumer', 'slow_consumer');
+  }
+
+  #dispose(): void {
+    this.#queue = [];
+    this.#conflated = null;
+    this.#conflatedBytes = 0;
+    if (this.#onDrain) this.#socket.off('drain', this.#onDrain);
+  }
+}
