@@ -14,7 +14,8 @@ import {
 } from '@repo/broker';
 import type { Logger } from '@repo/log';
 import { openDatabase, createSessionStore, type Database } from '@repo/db';
-import { createRedisClient } from '@repo/redis';
+import { createRedisClient, createRedisClusterClient, type RedisClient, type RedisClusterClient } from '@repo/redis';
+import { withTimeout } from '@repo/retry';
 import { createApi } from '@repo/api';
 import { createGateway, type Gateway } from '@repo/ws';
 import {
@@ -114,8 +115,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
     if (roles.has('api') && db) {
       const staticDir = resolve(config.staticDir);
       // Rate-limit counters in Redis hold across API processes; a client of their own.
-      let rateLimitRedis;
-      if (config.redisUrl) {
+      let rateLimitRedis: RedisClient | RedisClusterClient | undefined;
+      if (config.redisClusterNodes) {
+        const cluster = createRedisClusterClient(config.redisClusterNodes);
+        const warn = (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis cluster error');
+        cluster.on('error', warn);
+        cluster.on('node-error', warn);
+        await cluster.connect();
+        stops.push(async () => {
+          // Closing waits for replies; a node that is down would make it wait for ever.
+          await withTimeout(cluster.close(), 2000, 'rate-limit cluster close').catch(() => cluster.destroy());
+        });
+        rateLimitRedis = cluster;
+      } else if (config.redisUrl) {
         const client = createRedisClient(config.redisUrl);
         client.on('error', (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis error'));
         await client.connect();
