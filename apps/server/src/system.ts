@@ -96,6 +96,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
     if (roles.has('ws') && db) {
       const gateway: Gateway = await createGateway({
         broker,
+        channelLayout,
         sessions: createSessionStore(db),
         loadPortfolio: (userId) => db!.getPortfolioEvent(userId),
         // The replay history is the outbox itself: durable, shared by every gateway node, and

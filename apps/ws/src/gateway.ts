@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { Registry } from 'prom-client';
-import type { Broker } from '@repo/broker';
+import { DESIGN_CHANNEL_LAYOUT, type Broker, type ChannelLayout } from '@repo/broker';
 import type { PortfolioUpdateEvent } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
 import { CLOSE_CODES, type Channel } from '@repo/protocol';
@@ -60,6 +60,13 @@ export interface GatewayOptions {
   history?: OrderHistory;
   /** Overrides of the history read limits: page size and bytes, concurrent reads, timeout. */
   historyLimits?: Partial<HistoryReadLimits>;
+  /**
+   * Which broker channels carry which events; the publishers' layout (default the design's
+   * channels). With `partitionedChannelLayout` (Redis Cluster) the gateway subscribes to a user
+   * partition only while it has an authenticated socket of one of its users, and to the
+   * prices of `symbols` only.
+   */
+  channelLayout?: ChannelLayout;
 }
 
 export interface Gateway {
@@ -90,6 +97,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = new GatewayMetrics(registry, {
     connections: () => connections.size,
     brokerUp: () => broker.isUp(),
+    partitions: () => feed.subscribedPartitions().length,
   });
   const deps: ChannelDeps = {
     limits,
@@ -106,14 +114,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const history = options.history
     ? new HistoryReader(options.history, { ...defaultHistoryReadLimits(), ...definedOnly(options.historyLimits ?? {}) })
     : null;
+  const symbols = options.symbols ?? ['SOL'];
   const kinds: ChannelKind[] = [
-    new PriceChannel({ ...deps, symbols: options.symbols ?? ['SOL'], readStored: latest.prices }),
+    new PriceChannel({ ...deps, symbols, readStored: latest.prices }),
     new OrderChannel({ ...deps, history }),
     new PortfolioChannel({ ...deps, readStored: latest.portfolio, loadPortfolio: options.loadPortfolio }),
   ];
   const sessionRegistry = new SessionRegistry<ClientSession>(deps);
+  // Subscribed before any socket is served: the sessions hold and release its partitions.
+  const feed = await BrokerFeed.start(broker, [...kinds.flatMap((kind) => kind.routes), sessionRegistry.route], {
+    layout: options.channelLayout ?? DESIGN_CHANNEL_LAYOUT,
+    symbols,
+    metrics,
+    logger,
+    onResumed: () => {
+      for (const kind of kinds) kind.resumed?.();
+    },
+  });
   const requests = new RequestHandler({
     logger,
+    partitions: feed,
     authenticator: new Authenticator({
       verifier: options.sessions,
       timeoutMs: limits.authTimeoutMs,
@@ -124,6 +144,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const sessionDeps = {
     channels: new Map<Channel, ChannelKind>(kinds.map((kind) => [kind.channel, kind])),
     registry: sessionRegistry,
+    partitions: feed,
     requests,
     maxSubscriptions: limits.maxSubscriptions,
   };
@@ -196,14 +217,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   );
   server.on('upgrade', onUpgrade);
 
-  // ---- broker -----------------------------------------------------------------------------
-
-  const feed = await BrokerFeed.start(broker, [...kinds.flatMap((kind) => kind.routes), sessionRegistry.route], {
-    logger,
-    onResumed: () => {
-      for (const kind of kinds) kind.resumed?.();
-    },
-  });
   heartbeat.start();
 
   // ---- lifecycle --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EVENT_KINDS, type EventKind } from '@repo/events';
 import { CHANNELS, ERROR_CODES, type Channel, type ErrorCode } from '@repo/protocol';
 
 /** Server message types counted in `tradewire_ws_messages_delivered_total`. */
@@ -36,9 +37,13 @@ export class GatewayMetrics {
   readonly #clientErrors: Record<ErrorCode, Child<object>>;
   readonly #disconnects: Record<DisconnectReason, Child<object>>;
   readonly #subscriptions: Record<Channel, { inc(v?: number): void; dec(v?: number): void }>;
+  readonly #received: Record<EventKind, Child<object>>;
   readonly #latency: Histogram;
 
-  constructor(registry: Registry, sources: { connections: () => number; brokerUp: () => boolean }) {
+  constructor(
+    registry: Registry,
+    sources: { connections: () => number; brokerUp: () => boolean; partitions?: () => number },
+  ) {
     this.registry = registry;
     new Gauge({
       name: 'tradewire_ws_connections',
@@ -55,6 +60,20 @@ export class GatewayMetrics {
       collect() {
         this.set(sources.brokerUp() ? 1 : 0);
       },
+    });
+    new Gauge({
+      name: 'tradewire_ws_broker_partitions',
+      help: 'User partitions whose private channels this process subscribes to (1 unless on a Redis Cluster)',
+      registers: [registry],
+      collect() {
+        this.set(sources.partitions?.() ?? 1);
+      },
+    });
+    const received = new Counter({
+      name: 'tradewire_ws_broker_messages_total',
+      help: 'Messages received from the broker, per event kind, whether or not a local socket wanted them',
+      labelNames: ['kind'],
+      registers: [registry],
     });
     const subscriptions = new Gauge({
       name: 'tradewire_ws_subscriptions',
@@ -95,10 +114,16 @@ export class GatewayMetrics {
       registers: [registry],
     });
     this.#subscriptions = byLabel(CHANNELS, (c) => subscriptions.labels(c));
+    this.#received = byLabel(Object.keys(EVENT_KINDS) as EventKind[], (k) => received.labels(k));
     this.#delivered = byLabel(DELIVERED_TYPES, (t) => delivered.labels(t));
     this.#dropped = byLabel(DROP_REASONS, (r) => dropped.labels(r));
     this.#clientErrors = byLabel(ERROR_CODES, (c) => clientErrors.labels(c));
     this.#disconnects = byLabel(DISCONNECT_REASONS, (r) => disconnects.labels(r));
+  }
+
+  /** One message of `kind` arrived from the broker. */
+  received(kind: EventKind): void {
+    this.#received[kind].inc();
   }
 
   delivered(type: DeliveredType, count = 1): void {

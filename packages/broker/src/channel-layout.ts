@@ -36,6 +36,8 @@ export interface ChannelLayout {
   privateChannel(kind: PrivateEventKind, partition: number): string;
   /** The channel carrying the prices of `symbol`. */
   priceChannel(symbol: string): string;
+  /** The channels carrying the prices of `symbols`, each once (the design: its one price channel). */
+  priceChannels(symbols: readonly string[]): readonly string[];
   /**
    * The channels `event` is published on: one, except a session revocation that does not name
    * its user in the partitioned layout, which goes to every partition.
@@ -54,6 +56,7 @@ export const DESIGN_CHANNEL_LAYOUT: ChannelLayout = Object.freeze({
   partitionOf: () => 0,
   privateChannel: (kind: PrivateEventKind) => EVENT_CHANNELS[kind],
   priceChannel: () => EVENT_CHANNELS.price,
+  priceChannels: () => DESIGN_ROUTES.price,
   channelsFor: (kind: EventKind) => DESIGN_ROUTES[kind],
 });
 
@@ -84,6 +87,9 @@ export function partitionedChannelLayout(partitions: number = DEFAULT_PARTITIONS
     partitionOf,
     privateChannel,
     priceChannel: (symbol: string) => redisKeys.PARTITIONED_CHANNELS.priceOf(symbol),
+    priceChannels: (symbols: readonly string[]) => [
+      ...new Set(symbols.map((symbol) => redisKeys.PARTITIONED_CHANNELS.priceOf(symbol))),
+    ],
     channelsFor<K extends EventKind>(kind: K, event: EventOf<K>): readonly string[] {
       if (kind === 'price') return [redisKeys.PARTITIONED_CHANNELS.priceOf((event as EventOf<'price'>).symbol)];
       const userId = (event as { userId?: number }).userId;

@@ -36,6 +36,8 @@ describe('channel layouts', () => {
     assert.deepEqual(layout.channelsFor('session_revoked', { sessionId: 's' }), ['trading:events:session:revoked']);
     for (const kind of PRIVATE_EVENT_KINDS) assert.equal(layout.privateChannel(kind, 0), EVENT_CHANNELS[kind]);
     assert.equal(layout.priceChannel('BTC'), EVENT_CHANNELS.price);
+    assert.deepEqual(layout.priceChannels(['SOL', 'BTC']), [EVENT_CHANNELS.price]);
+    assert.deepEqual(layout.priceChannels([]), [EVENT_CHANNELS.price]);
   });
 
   it('partitioned: <design channel>:{userId mod partitions}, prices by symbol', () => {
@@ -51,6 +53,10 @@ describe('channel layouts', () => {
       'trading:events:session:revoked:{5}',
     ]);
     assert.deepEqual(layout.channelsFor('price', { symbol: 'BTC', price: '1', timestamp: fill.timestamp }), [
+      'trading:events:price:update:{BTC}',
+    ]);
+    assert.deepEqual(layout.priceChannels(['SOL', 'BTC', 'SOL']), [
+      'trading:events:price:update:{SOL}',
       'trading:events:price:update:{BTC}',
     ]);
     // A revocation that does not say whose session it was must reach whichever gateway holds it.

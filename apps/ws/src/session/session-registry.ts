@@ -25,7 +25,7 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
   constructor(deps: { metrics: GatewayMetrics; malformedWarning: ThrottledWarning }) {
     this.#metrics = deps.metrics;
     this.#malformed = deps.malformedWarning;
-    this.route = { channel: EVENT_CHANNELS.session_revoked, handler: this.#onRevoked };
+    this.route = { kind: 'session_revoked', handler: this.#onRevoked };
   }
 
   add(sessionId: string, session: S): void {
@@ -47,11 +47,11 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
     for (const session of [...this.#bySession.get(sessionId)]) session.end('session_revoked');
   }
 
-  readonly #onRevoked = (raw: string): void => {
+  readonly #onRevoked = (raw: string, channel = EVENT_CHANNELS.session_revoked): void => {
     const decoded = decodeSessionRevoked(raw);
     if (!decoded) {
       this.#metrics.dropped('malformed');
-      this.#malformed.warn({ channel: EVENT_CHANNELS.session_revoked }, 'dropped malformed session revocation');
+      this.#malformed.warn({ channel }, 'dropped malformed session revocation');
       return;
     }
     this.revoke(decoded.sessionId, Date.now());

@@ -38,7 +38,7 @@ export class PortfolioChannel implements ChannelKind {
     this.deps = deps;
     this.#readStored = deps.readStored;
     this.#load = deps.loadPortfolio;
-    this.routes = [{ channel: EVENT_CHANNELS.portfolio, handler: this.#onUpdate }];
+    this.routes = [{ kind: 'portfolio', handler: this.#onUpdate }];
   }
 
   subscribe(sink: StreamSink, owner: StreamOwner, userId: number | null): PortfolioStream {
@@ -81,8 +81,8 @@ export class PortfolioChannel implements ChannelKind {
     return null;
   }
 
-  readonly #onUpdate = (raw: string): void => {
-    const event = decodeOrDrop(this.deps, 'portfolio', EVENT_CHANNELS.portfolio, raw);
+  readonly #onUpdate = (raw: string, channel = EVENT_CHANNELS.portfolio): void => {
+    const event = decodeOrDrop(this.deps, 'portfolio', channel, raw);
     if (!event) return;
     const recipients = this.#members.get(event.userId);
     if (recipients.size === 0) return;

@@ -35,7 +35,7 @@ export class PriceChannel implements ChannelKind {
     this.deps = deps;
     this.#cache = new PriceCache(deps.symbols, deps.limits.maxSymbols);
     this.#readStored = deps.readStored;
-    this.routes = [{ channel: EVENT_CHANNELS.price, handler: this.#onTick }];
+    this.routes = [{ kind: 'price', handler: this.#onTick }];
   }
 
   subscribe(sink: StreamSink): PriceStream {
@@ -87,8 +87,8 @@ export class PriceChannel implements ChannelKind {
     return frames;
   }
 
-  readonly #onTick = (raw: string): void => {
-    const event = decodeOrDrop(this.deps, 'price', EVENT_CHANNELS.price, raw);
+  readonly #onTick = (raw: string, channel = EVENT_CHANNELS.price): void => {
+    const event = decodeOrDrop(this.deps, 'price', channel, raw);
     if (!event) return;
     const tick: PriceTick = {
       symbol: event.symbol,

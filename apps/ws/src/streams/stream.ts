@@ -56,10 +56,14 @@ export interface Stream<Delivery = never> {
   close(): void;
 }
 
-/** A broker channel and what handles its messages. */
+/**
+ * An event kind and what handles its broker messages. Which broker channels carry the kind is
+ * the feed's business (the channel layout): one design channel, or one per partition or symbol
+ * on a Redis Cluster. `channel` is the one a message arrived on, for log lines.
+ */
 export interface BrokerRoute {
-  readonly channel: string;
-  readonly handler: (raw: string) => void;
+  readonly kind: EventKind;
+  readonly handler: (raw: string, channel?: string) => void;
 }
 
 /**
@@ -71,7 +75,7 @@ export interface ChannelKind {
   readonly channel: Channel;
   /** Only an authenticated session may subscribe. */
   readonly needsAuth: boolean;
-  /** The broker channels this kind listens to. */
+  /** The event kinds this kind listens to. */
   readonly routes: readonly BrokerRoute[];
   /**
    * Makes `sink`'s stream on this channel and indexes it. `userId` is the session's user (null
