@@ -128,7 +128,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     logger,
     onResumed: () => {
-      for (const kind of kinds) kind.resumed?.();
+      for (const kind of kinds) void kind.resumed?.();
     },
   });
   const requests = new RequestHandler({

@@ -82,8 +82,11 @@ export interface ChannelKind {
    * when anonymous, which only a public channel accepts).
    */
   subscribe(sink: StreamSink, owner: StreamOwner, userId: number | null): Stream;
-  /** The broker is back after an outage: recover what may have been published meanwhile. */
-  resumed?(): void;
+  /**
+   * The broker is back after an outage: recover what may have been published meanwhile. May
+   * resolve later (for tests); never rejects.
+   */
+  resumed?(): void | Promise<void>;
 }
 
 /** What every channel kind is handed. */
