@@ -9,6 +9,7 @@ import {
   type MessageHandler,
   type Unsubscribe,
 } from './broker.ts';
+import { BrokerStatus } from './broker-status.ts';
 import { ChannelHandlers } from './channel-handlers.ts';
 
 interface RedisClusterBrokerOptions {
@@ -49,13 +50,12 @@ export class RedisClusterBroker implements Broker {
   readonly #cluster: RedisClusterClient;
   readonly #logger: Logger;
   readonly #handlers: ChannelHandlers;
-  readonly #statusListeners = new Set<(up: boolean) => void>();
   readonly #dispatch = (message: string, channel: string) => this.#handlers.dispatch(channel, message);
   readonly #subscribeTimeoutMs: number;
   readonly #refreshBackoff: { baseDelayMs: number; maxDelayMs: number };
   /** Per channel, the last subscription change queued: changes of one channel run one at a time. */
   readonly #channelOps = new Map<string, Promise<void>>();
-  #up: boolean;
+  readonly #status: BrokerStatus;
   #closed = false;
   #healing: Promise<void> | null = null;
   #wakeHealer: (() => void) | null = null;
@@ -95,7 +95,7 @@ export class RedisClusterBroker implements Broker {
     this.#cluster.removeAllListeners(RESUBSCRIBE_EVENT);
     this.#cluster.on(RESUBSCRIBE_EVENT, () => this.#trouble());
     this.#cluster.on('node-ready', () => this.#refreshStatus());
-    this.#up = this.#healthy();
+    this.#status = new BrokerStatus(this.#logger, this.#healthy());
     // The backstop for every way a subscription can vanish without an event reaching this
     // broker: a channel that has handlers but is not live at its master starts a heal.
     this.#checkTimer = setInterval(() => {
@@ -165,12 +165,11 @@ export class RedisClusterBroker implements Broker {
   }
 
   isUp(): boolean {
-    return this.#up;
+    return this.#status.up;
   }
 
   onStatusChange(listener: (up: boolean) => void): () => void {
-    this.#statusListeners.add(listener);
-    return () => this.#statusListeners.delete(listener);
+    return this.#status.onChange(listener);
   }
 
   /** Closes the cluster client (every node connection). The broker owns it once handed it. */
@@ -255,11 +254,7 @@ export class RedisClusterBroker implements Broker {
   }
 
   #refreshStatus(): void {
-    const up = this.#healthy();
-    if (up === this.#up) return;
-    this.#up = up;
-    this.#logger.info({ up }, up ? 'broker up' : 'broker down');
-    for (const listener of this.#statusListeners) listener(up);
+    this.#status.set(this.#healthy());
   }
 
   /** Something failed: report it and heal, unless a heal is already running. */
@@ -298,7 +293,7 @@ export class RedisClusterBroker implements Broker {
         continue;
       }
       this.#refreshStatus();
-      if (this.#up) {
+      if (this.#status.up) {
         this.#logger.info({ attempts: attempt + 1, channels: channels.length }, 'redis cluster healed');
         return;
       }
