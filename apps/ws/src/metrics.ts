@@ -37,7 +37,8 @@ export class GatewayMetrics {
   readonly #clientErrors: Record<ErrorCode, Child<object>>;
   readonly #disconnects: Record<DisconnectReason, Child<object>>;
   readonly #subscriptions: Record<Channel, { inc(v?: number): void; dec(v?: number): void }>;
-  readonly #received: Record<EventKind, Child<object>>;
+  /** Plain counts, read by the counter on scrape: every broker message passes here. */
+  readonly #received: Record<EventKind, number>;
   readonly #latency: Histogram;
 
   constructor(
@@ -69,11 +70,16 @@ export class GatewayMetrics {
         this.set(sources.partitions?.() ?? 1);
       },
     });
-    const received = new Counter({
+    const received = (this.#received = byLabel(Object.keys(EVENT_KINDS) as EventKind[], () => 0));
+    new Counter({
       name: 'tradewire_ws_broker_messages_total',
       help: 'Messages received from the broker, per event kind, whether or not a local socket wanted them',
       labelNames: ['kind'],
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const [kind, count] of Object.entries(received)) this.inc({ kind }, count);
+      },
     });
     const subscriptions = new Gauge({
       name: 'tradewire_ws_subscriptions',
@@ -114,7 +120,6 @@ export class GatewayMetrics {
       registers: [registry],
     });
     this.#subscriptions = byLabel(CHANNELS, (c) => subscriptions.labels(c));
-    this.#received = byLabel(Object.keys(EVENT_KINDS) as EventKind[], (k) => received.labels(k));
     this.#delivered = byLabel(DELIVERED_TYPES, (t) => delivered.labels(t));
     this.#dropped = byLabel(DROP_REASONS, (r) => dropped.labels(r));
     this.#clientErrors = byLabel(ERROR_CODES, (c) => clientErrors.labels(c));
@@ -123,7 +128,7 @@ export class GatewayMetrics {
 
   /** One message of `kind` arrived from the broker. */
   received(kind: EventKind): void {
-    this.#received[kind].inc();
+    this.#received[kind] += 1;
   }
 
   delivered(type: DeliveredType, count = 1): void {
