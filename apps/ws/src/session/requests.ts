@@ -73,7 +73,11 @@ export class RequestHandler {
    * did not reach this process until now either: the token is checked again. False (the client
    * told why) when the socket may not sign in.
    */
-  async #holdPartition(sink: StreamSink, request: { token: string; id?: RequestId }, verified: Session) {
+  async #holdPartition(
+    sink: StreamSink,
+    request: { token: string; id?: RequestId },
+    verified: Session,
+  ): Promise<boolean> {
     let subscribedNow: boolean;
     try {
       subscribedNow = await this.#partitions.hold(verified.userId);
