@@ -88,7 +88,11 @@ export class RedisClusterBroker implements Broker {
         this.#trouble();
       });
     }
-    for (const event of ['node-reconnecting', 'node-disconnect']) this.#cluster.on(event, () => this.#trouble());
+    // A connection that ends is trouble only when something needed is missing: node-redis also
+    // ends a master's subscriber connection when its last channel is unsubscribed.
+    for (const event of ['node-reconnecting', 'node-disconnect']) {
+      this.#cluster.on(event, () => this.#trouble({ unlessHealthy: true }));
+    }
     // When a subscriber connection meets `MOVED`, node-redis takes its channels off it and
     // resubscribes them without catching a failure, which would be an unhandled rejection that
     // ends the process. The heal resubscribes them instead, with retries and status reporting.
@@ -257,10 +261,13 @@ export class RedisClusterBroker implements Broker {
     this.#status.set(this.#healthy());
   }
 
-  /** Something failed: report it and heal, unless a heal is already running. */
-  #trouble(): void {
+  /**
+   * Something failed: report it and heal, unless a heal is already running (or, with
+   * `unlessHealthy`, every master and channel is fine after all).
+   */
+  #trouble({ unlessHealthy = false } = {}): void {
     this.#refreshStatus();
-    if (this.#closed || this.#healing) return;
+    if (this.#closed || this.#healing || (unlessHealthy && this.#status.up)) return;
     this.#healing = this.#heal().finally(() => {
       this.#healing = null;
       // A failure during the last pass's final check.
@@ -308,7 +315,14 @@ export class RedisClusterBroker implements Broker {
     const ready = this.#cluster.masters.find((master) => master.client?.isReady)?.client;
     const start = ready ?? this.#cluster.masters.find((master) => master.client)?.client;
     if (!start) throw new Error('no node client to start the topology refresh from');
-    await this.#cluster._slots.rediscover(start);
+    const refresh = this.#cluster._slots.rediscover(start);
+    // A refresh still running when the broker closes opens connections to the masters it finds,
+    // after close() let go of the others: they would reconnect for ever. Drop them.
+    refresh.then(
+      () => this.#closed && this.#cluster.destroy(),
+      () => this.#closed && this.#cluster.destroy(),
+    );
+    await refresh;
   }
 
   /** Waits `ms`, or less when the broker is closed. */
