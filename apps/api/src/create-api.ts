@@ -7,8 +7,8 @@ import fastifyStatic from '@fastify/static';
 import { fastify, type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { createMetricsAccess } from '@repo/http-access';
-import { createPriceStore, type Broker } from '@repo/broker';
-import type { RedisClient } from '@repo/redis';
+import { createPriceStore, type Broker, type ChannelLayout } from '@repo/broker';
+import type { RedisClient, RedisClusterClient } from '@repo/redis';
 import { DEFAULT_PASSWORD_HASH, createSessionStore, dec, type Database, type PasswordHashParams } from '@repo/db';
 import { silentLogger, type Logger } from '@repo/log';
 import { createBearerAuth } from './bearer-auth.ts';
@@ -28,6 +28,8 @@ import { registerSystemRoutes } from './routes/system.ts';
 export interface ApiOptions {
   db: Database;
   broker: Broker;
+  /** Channel of each published event (default the design's names; partitioned in Redis Cluster mode). */
+  channelLayout?: ChannelLayout;
   logger?: Logger;
   /** Tradable base assets, each traded against USD (default `['SOL']`). */
   symbols?: string[];
@@ -60,11 +62,12 @@ export interface ApiOptions {
   /** Login, registration and order limits (defaults in `DEFAULT_RATE_LIMITS`). */
   rateLimits?: RateLimitOptions;
   /**
-   * A connected node-redis client (with an `error` listener) for the rate-limit counters, so
-   * that the limits hold across API processes; unset, they are counted in this process.
-   * Owned by the caller.
+   * A connected node-redis client or cluster client (with an `error` listener) for the
+   * rate-limit counters, so that the limits hold across API processes; unset, they are counted
+   * in this process. Each counter is one key, so a Redis Cluster serves them as well. Owned by
+   * the caller.
    */
-  rateLimitRedis?: RedisClient;
+  rateLimitRedis?: RedisClient | RedisClusterClient;
   /**
    * argon2id cost of new password hashes (default OWASP's: 19 MiB, 2 passes, 1 lane; tests
    * pass a cheap one). Hashes at other costs still verify and are replaced at the next login.
@@ -122,6 +125,7 @@ export function createApi(options: ApiOptions): Api {
   const relay = new OutboxRelay({
     outbox: options.db.outbox,
     broker: options.broker,
+    ...(options.channelLayout ? { layout: options.channelLayout } : {}),
     logger: logger.child({ component: 'outbox-relay' }),
     metrics,
     now: options.now,

@@ -1,4 +1,10 @@
-import { BrokerUnavailableError, createEventPublisher, type Broker, type EventPublisher } from '@repo/broker';
+import {
+  BrokerUnavailableError,
+  createEventPublisher,
+  type Broker,
+  type ChannelLayout,
+  type EventPublisher,
+} from '@repo/broker';
 import type { OutboxEvent, OutboxRepository } from '@repo/db';
 import { EventValidationError } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
@@ -9,6 +15,8 @@ import type { ApiMetrics } from './metrics.ts';
 export interface OutboxRelayOptions {
   outbox: OutboxRepository;
   broker: Broker;
+  /** Which channel each event goes out on (default the design's names; partitioned in Redis Cluster mode). */
+  layout?: ChannelLayout;
   logger?: Logger;
   /** How often the relay looks for unpublished events when nobody kicks it (default 500 ms). */
   pollIntervalMs?: number;
@@ -80,7 +88,7 @@ export class OutboxRelay {
   constructor(options: OutboxRelayOptions) {
     this.#outbox = options.outbox;
     this.#broker = options.broker;
-    this.#publisher = createEventPublisher(options.broker);
+    this.#publisher = createEventPublisher(options.broker, options.layout ? { layout: options.layout } : {});
     this.#logger = options.logger ?? silentLogger;
     this.#pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs ?? 500);
     this.#batchSize = positive('batchSize', options.batchSize ?? 100);
@@ -259,7 +267,9 @@ export class OutboxRelay {
         await this.#publisher.publishPortfolioUpdate(payload);
         return;
       case 'session_revoked':
-        await this.#publisher.publishSessionRevoked(payload);
+        // The row knows the session's user: with it the revocation goes to that user's
+        // partition only (Redis Cluster mode) instead of to every partition.
+        await this.#publisher.publishSessionRevoked({ ...(row.payload as object), userId: row.userId } as never);
         return;
       default:
         throw new EventValidationError(String(row.kind), [{ path: 'kind', message: 'unknown outbox kind' }]);

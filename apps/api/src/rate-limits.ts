@@ -1,5 +1,5 @@
 import { addressKey } from '@repo/http-access';
-import { redisKeys, type RedisClient } from '@repo/redis';
+import { redisKeys, type RedisClient, type RedisClusterClient } from '@repo/redis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ApiError } from './errors.ts';
 import type { ApiMetrics } from './metrics.ts';
@@ -54,7 +54,7 @@ export class RateLimits {
   readonly #metrics: Pick<ApiMetrics, 'loginThrottled' | 'ordersThrottled'> | undefined;
 
   constructor(
-    options: RateLimitOptions & { redis?: RedisClient } = {},
+    options: RateLimitOptions & { redis?: RedisClient | RedisClusterClient } = {},
     metrics?: Pick<ApiMetrics, 'loginThrottled' | 'ordersThrottled'>,
   ) {
     this.#metrics = metrics;

@@ -84,9 +84,11 @@ describe('auth', () => {
       200,
     );
 
-    // Gateways hear about it: {"sessionId"} on the revocation channel.
+    // Gateways hear about it: {"sessionId", "userId"} on the revocation channel.
     const revoked = await waitFor(() => published.find((p) => p.channel === redisKeys.CHANNELS.sessionRevoked()));
-    assert.deepEqual(Object.keys(JSON.parse(revoked.message)), ['sessionId']);
+    const event = JSON.parse(revoked.message) as { sessionId: string; userId: number };
+    assert.deepEqual(Object.keys(event), ['sessionId', 'userId']);
+    assert.equal(event.userId, userId);
     // Logging out twice with the same token is a 401, not a crash.
     assert.equal(
       (await api.app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(token) })).statusCode,

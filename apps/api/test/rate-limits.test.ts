@@ -3,8 +3,8 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { MemoryBroker } from '@repo/broker';
 import { openDatabase, type Database } from '@repo/db';
-import { createRedisClient, type RedisClient } from '@repo/redis';
-import { RedisServer, waitFor } from '@repo/test-support';
+import { createRedisClient, createRedisClusterClient, type RedisClient } from '@repo/redis';
+import { RedisCluster, RedisServer, waitFor } from '@repo/test-support';
 import type { Api } from '../src/index.ts';
 import { bearer, makeApi, register, setPrice, uniqueName } from './support.ts';
 
@@ -112,6 +112,36 @@ describe('rate limits', () => {
     // The other process refuses the right password too: the count is shared.
     assert.equal((await post(one.base, '/auth/login', { username, password: 'password123' })).status, 429);
     assert.equal((await post(two.base, '/auth/login', { username, password: 'password123' })).status, 429);
+  });
+
+  it('holds the username limit across two API processes that share a Redis Cluster', async () => {
+    const cluster = await RedisCluster.start();
+    const clusterClients = [1, 2].map(() => {
+      const client = createRedisClusterClient(cluster.rootNodes.split(','));
+      client.on('error', () => {});
+      client.on('node-error', () => {});
+      return client;
+    });
+    try {
+      await Promise.all(clusterClients.map((client) => client.connect()));
+      const rules = { perUsername: { max: 10, windowMs: 60_000 } };
+      const [one, two] = await Promise.all(
+        clusterClients.map((client) => start({ rateLimits: rules, rateLimitRedis: client })),
+      );
+      const { username } = await register(one!.api);
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          post(i % 2 ? one!.base : two!.base, '/auth/login', { username, password: 'wrong-password' }),
+        ),
+      );
+      const counts = tally(answers.map((a) => a.status));
+      assert.ok((counts[401] ?? 0) <= 10, `both processes together: ${JSON.stringify(counts)}`);
+      assert.equal((counts[401] ?? 0) + (counts[429] ?? 0), 40);
+      assert.equal((await post(two!.base, '/auth/login', { username, password: 'password123' })).status, 429);
+    } finally {
+      for (const client of clusterClients) client.destroy();
+      await cluster.stop();
+    }
   });
 
   it('falls back to a per-process limit while Redis is down instead of failing logins', async () => {

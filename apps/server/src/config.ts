@@ -56,6 +56,15 @@ const list = (isItem: RegExp | ((item: string) => boolean), itemHint: string) =>
 /** `10.0.0.1,10.0.0.0/8,2001:db8::/32`: addresses and CIDR blocks; empty or unset means none. */
 const addressList = list(isAddressOrCidr, 'IP addresses or CIDR blocks such as "10.0.0.0/8"').default('');
 
+/** `host:port` (IPv6 in brackets, `[::1]:7000`) with a port from 1 to 65535. */
+const NODE_ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:,[\]]+):([1-9]\d{0,4})$/;
+const nodeAddresses = list(NODE_ADDRESS, 'host:port addresses such as "10.0.0.5:7000"')
+  .refine((nodes) => nodes.length > 0, 'must name at least one node as host:port')
+  .refine((nodes) => nodes.every((node) => Number(NODE_ADDRESS.exec(node)?.[1]) <= 65535), 'has a port above 65535');
+
+/** Most user partitions in Redis Cluster mode; `partitionedChannelLayout` accepts the same range. */
+const MAX_REDIS_PARTITIONS = 1024;
+
 /** `https:`, or `http:` to a loopback host (a local Hermes or test double): the API key travels in the request. */
 const hermesUrl = url(['http:', 'https:']).refine((value) => {
   // Runs after url()'s own check even when that failed: an unparsable value is its message, not this one's.
@@ -116,6 +125,9 @@ const EnvSchema = z.object({
   WS_PORT: port(3001),
   HOST: z.string().min(1).default('127.0.0.1'),
   REDIS_URL: optional(url(['redis:', 'rediss:'])),
+  REDIS_CLUSTER_NODES: optional(nodeAddresses),
+  /** Unset means the default (16) in cluster mode; set, it must come with REDIS_CLUSTER_NODES. */
+  REDIS_PARTITIONS: optional(positiveInt(16, 1, MAX_REDIS_PARTITIONS)),
   DATABASE_URL: optional(url(['postgres:', 'postgresql:'])),
   DATA_DIR: z.string().min(1).default('./data'),
   SYMBOLS: list(/^[A-Z0-9]{1,16}$/, 'symbols of A-Z and 0-9, such as "SOL"')
@@ -191,6 +203,10 @@ export interface Config {
   wsPort: number;
   host: string;
   redisUrl: string | undefined;
+  /** Redis Cluster nodes to discover the cluster from (`REDIS_CLUSTER_NODES`); unset without a cluster. */
+  redisClusterNodes: string[] | undefined;
+  /** User partitions of the private channels in Redis Cluster mode (`REDIS_PARTITIONS`, default 16). */
+  redisPartitions: number;
   databaseUrl: string | undefined;
   dataDir: string;
   symbols: string[];
@@ -269,6 +285,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   const e = parsed.data;
+  if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) {
+    throw new ConfigError(
+      'invalid configuration: REDIS_URL and REDIS_CLUSTER_NODES are both set: ' +
+        'set REDIS_URL for one Redis or REDIS_CLUSTER_NODES for a Redis Cluster, not both',
+    );
+  }
+  if (e.REDIS_PARTITIONS !== undefined && !e.REDIS_CLUSTER_NODES) {
+    throw new ConfigError(
+      'invalid configuration: REDIS_PARTITIONS applies only to a Redis Cluster (REDIS_CLUSTER_NODES); ' +
+        'one Redis and the in-process broker keep one channel per event kind',
+    );
+  }
   const strayFeeds = Object.keys(e.PYTH_FEED_IDS ?? {}).filter((symbol) => !e.SYMBOLS.includes(symbol));
   if (strayFeeds.length > 0) {
     const listed = e.SYMBOLS.join(',');
@@ -285,6 +313,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     wsPort: e.WS_PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
+    redisPartitions: e.REDIS_PARTITIONS ?? 16,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     symbols: e.SYMBOLS,
@@ -324,9 +354,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 /**
  * Parses the role arguments (`api`, `ws`, `worker`, in any combination; none means all).
- * Split roles run as separate processes, so they need the shared Redis and PostgreSQL.
+ * Split roles run as separate processes, so they need the shared Redis (or Redis Cluster) and
+ * PostgreSQL.
  */
-export function parseRoles(args: readonly string[], config: Pick<Config, 'redisUrl' | 'databaseUrl'>): Set<Role> {
+export function parseRoles(
+  args: readonly string[],
+  config: Pick<Config, 'redisUrl' | 'databaseUrl'> & Partial<Pick<Config, 'redisClusterNodes'>>,
+): Set<Role> {
   const unknown = args.filter((a) => !(ROLES as readonly string[]).includes(a));
   if (unknown.length > 0) {
     throw new ConfigError(
@@ -335,11 +369,15 @@ export function parseRoles(args: readonly string[], config: Pick<Config, 'redisU
   }
   const roles = new Set<Role>(args.length === 0 ? ROLES : (args as Role[]));
   if (roles.size < ROLES.length) {
-    const missing = [!config.redisUrl && 'REDIS_URL', !config.databaseUrl && 'DATABASE_URL'].filter(Boolean);
+    const missing = [
+      !config.redisUrl && !config.redisClusterNodes && 'REDIS_URL',
+      !config.databaseUrl && 'DATABASE_URL',
+    ].filter(Boolean);
     if (missing.length > 0) {
       throw new ConfigError(
         `running only ${[...roles].join(' + ')} needs ${missing.join(' and ')}: separate processes share events ` +
-          'through Redis and state through PostgreSQL (run without roles for the all-in-one mode)',
+          'through Redis (REDIS_URL, or REDIS_CLUSTER_NODES for a Redis Cluster) and state through PostgreSQL ' +
+          '(run without roles for the all-in-one mode)',
       );
     }
   }

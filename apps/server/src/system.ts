@@ -1,9 +1,21 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { MemoryBroker, connectRedisBroker, createEventPublisher, createPriceStore, type Broker } from '@repo/broker';
+import {
+  DESIGN_CHANNEL_LAYOUT,
+  MemoryBroker,
+  checkLayoutAgreement,
+  connectRedisBroker,
+  connectRedisClusterBroker,
+  createEventPublisher,
+  createPriceStore,
+  partitionedChannelLayout,
+  type Broker,
+  type ChannelLayout,
+} from '@repo/broker';
 import type { Logger } from '@repo/log';
 import { openDatabase, createSessionStore, type Database } from '@repo/db';
-import { createRedisClient } from '@repo/redis';
+import { createRedisClient, createRedisClusterClient, type RedisClient, type RedisClusterClient } from '@repo/redis';
+import { withTimeout } from '@repo/retry';
 import { createApi } from '@repo/api';
 import { createGateway, type Gateway } from '@repo/ws';
 import {
@@ -32,8 +44,9 @@ export interface RunningSystem {
 
 /**
  * Starts the requested roles in this process on the configured broker and database:
- * in-process broker and embedded PostgreSQL when `REDIS_URL` / `DATABASE_URL` are unset.
- * Each part is built by its own factory; this is the only place that wires them together.
+ * in-process broker and embedded PostgreSQL when `REDIS_URL` / `REDIS_CLUSTER_NODES` /
+ * `DATABASE_URL` are unset. Each part is built by its own factory; this is the only place that
+ * wires them together.
  */
 export async function startSystem(config: Config, roles: Set<Role>, logger: Logger): Promise<RunningSystem> {
   const stops: (() => Promise<void>)[] = [];
@@ -48,10 +61,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
   };
 
   try {
-    const broker: Broker = config.redisUrl
-      ? await connectRedisBroker(config.redisUrl, { logger: logger.child({ part: 'broker' }) })
-      : new MemoryBroker({ logger: logger.child({ part: 'broker' }) });
+    const brokerLogger = logger.child({ part: 'broker' });
+    const broker: Broker = config.redisClusterNodes
+      ? await connectRedisClusterBroker(config.redisClusterNodes, { logger: brokerLogger })
+      : config.redisUrl
+        ? await connectRedisBroker(config.redisUrl, { logger: brokerLogger })
+        : new MemoryBroker({ logger: brokerLogger });
     stops.push(() => broker.close());
+    // Publishers and gateways must agree on each event's channel: the design's names, except on
+    // a Redis Cluster, where private channels are split by user and prices by symbol.
+    const channelLayout: ChannelLayout = config.redisClusterNodes
+      ? partitionedChannelLayout(config.redisPartitions)
+      : DESIGN_CHANNEL_LAYOUT;
+    await checkLayoutAgreement(broker, channelLayout);
 
     const databaseOptions = {
       ...(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }),
@@ -78,13 +100,14 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 
     // The worker first: in the all-in-one mode a price exists before the first order arrives.
     if (roles.has('worker')) {
-      const worker = await startPriceWorker(config, broker, candleDb, logger, stops);
+      const worker = await startPriceWorker(config, broker, channelLayout, candleDb, logger, stops);
       stops.push(() => worker.stop());
     }
 
     if (roles.has('ws') && db) {
       const gateway: Gateway = await createGateway({
         broker,
+        channelLayout,
         sessions: createSessionStore(db),
         loadPortfolio: (userId) => db.getPortfolioEvent(userId),
         // The replay history is the outbox itself: durable, shared by every gateway node, and
@@ -108,8 +131,19 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
     if (roles.has('api') && db) {
       const staticDir = resolve(config.staticDir);
       // Rate-limit counters in Redis hold across API processes; a client of their own.
-      let rateLimitRedis;
-      if (config.redisUrl) {
+      let rateLimitRedis: RedisClient | RedisClusterClient | undefined;
+      if (config.redisClusterNodes) {
+        const cluster = createRedisClusterClient(config.redisClusterNodes);
+        const warn = (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis cluster error');
+        cluster.on('error', warn);
+        cluster.on('node-error', warn);
+        await cluster.connect();
+        stops.push(async () => {
+          // Closing waits for replies; a node that is down would make it wait for ever.
+          await withTimeout(cluster.close(), 2000, 'rate-limit cluster close').catch(() => cluster.destroy());
+        });
+        rateLimitRedis = cluster;
+      } else if (config.redisUrl) {
         const client = createRedisClient(config.redisUrl);
         client.on('error', (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis error'));
         await client.connect();
@@ -123,6 +157,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
       const api = createApi({
         db,
         broker,
+        channelLayout,
         symbols: config.symbols,
         feeRate: config.feeRate,
         startingBalanceUsd: config.startingBalanceUsd,
@@ -167,6 +202,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
 async function startPriceWorker(
   config: Config,
   broker: Broker,
+  channelLayout: ChannelLayout,
   db: Promise<Database>,
   logger: Logger,
   stops: (() => Promise<void>)[],
@@ -201,7 +237,7 @@ async function startPriceWorker(
     source,
     ...(stream ? { stream } : {}),
     prices: createPriceStore(broker),
-    publisher: createEventPublisher(broker),
+    publisher: createEventPublisher(broker, { layout: channelLayout }),
     symbols: config.symbols,
     intervalMs: config.priceIntervalMs,
     onPublished: (event) => candles.record(event),

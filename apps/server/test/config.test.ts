@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { MAX_PARTITIONS } from '@repo/broker';
 import { ConfigError, loadConfig, parseRoles } from '../src/config.ts';
 import { TradewireProcess } from '@repo/test-support';
 
@@ -9,6 +10,8 @@ describe('loadConfig', () => {
     assert.equal(config.port, 3000);
     assert.equal(config.wsPort, 3001);
     assert.equal(config.redisUrl, undefined);
+    assert.equal(config.redisClusterNodes, undefined);
+    assert.equal(config.redisPartitions, 16);
     assert.equal(config.databaseUrl, undefined);
     assert.equal(config.dataDir, './data');
     assert.deepEqual(config.symbols, ['SOL', 'BTC', 'ETH']);
@@ -150,6 +153,12 @@ describe('loadConfig', () => {
     ['ALLOWED_ORIGINS', 'https://app.example/path'],
     ['WS_PUBLIC_URL', 'http://example.com'],
     ['LOG_LEVEL', 'INFO'],
+    ['REDIS_CLUSTER_NODES', 'redis://10.0.0.5:7000'],
+    ['REDIS_CLUSTER_NODES', '10.0.0.5'],
+    ['REDIS_CLUSTER_NODES', '10.0.0.5:70000'],
+    ['REDIS_CLUSTER_NODES', '10.0.0.5:0'],
+    ['REDIS_CLUSTER_NODES', 'a:7000,b'],
+    ['REDIS_CLUSTER_NODES', ','],
     ['SYMBOLS', 'SOL,SOL'],
     ['SYMBOLS', ','],
     ['PYTH_HERMES_URL', 'http://hermes.pyth.network'],
@@ -173,6 +182,44 @@ describe('loadConfig', () => {
       );
     });
   }
+
+  it('reads REDIS_CLUSTER_NODES as host:port addresses, with 16 partitions unless REDIS_PARTITIONS says', () => {
+    const config = loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.5:7000, redis-b.internal:7001,[::1]:7002 ' });
+    assert.deepEqual(config.redisClusterNodes, ['10.0.0.5:7000', 'redis-b.internal:7001', '[::1]:7002']);
+    assert.equal(config.redisUrl, undefined);
+    assert.equal(config.redisPartitions, 16);
+    assert.equal(loadConfig({ REDIS_CLUSTER_NODES: 'a:1', REDIS_PARTITIONS: '64' }).redisPartitions, 64);
+    assert.equal(
+      loadConfig({ REDIS_CLUSTER_NODES: 'a:1', REDIS_PARTITIONS: String(MAX_PARTITIONS) }).redisPartitions,
+      MAX_PARTITIONS,
+    );
+    for (const bad of ['0', String(MAX_PARTITIONS + 1), '1.5', 'many']) {
+      assert.throws(
+        () => loadConfig({ REDIS_CLUSTER_NODES: 'a:1', REDIS_PARTITIONS: bad }),
+        (err: unknown) => err instanceof ConfigError && err.message.includes('REDIS_PARTITIONS'),
+      );
+    }
+  });
+
+  it('refuses REDIS_URL and REDIS_CLUSTER_NODES together, naming both', () => {
+    assert.throws(
+      () => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }),
+      (err: unknown) =>
+        err instanceof ConfigError && err.message.includes('REDIS_URL') && err.message.includes('REDIS_CLUSTER_NODES'),
+    );
+  });
+
+  it('refuses REDIS_PARTITIONS without a Redis Cluster: the other modes keep the design channels', () => {
+    for (const env of [{}, { REDIS_URL: 'redis://127.0.0.1:6379' }]) {
+      assert.throws(
+        () => loadConfig({ ...env, REDIS_PARTITIONS: '8' }),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.message.includes('REDIS_PARTITIONS') &&
+          err.message.includes('REDIS_CLUSTER_NODES'),
+      );
+    }
+  });
 
   it('names every offending variable at once', () => {
     assert.throws(
@@ -236,6 +283,11 @@ describe('parseRoles', () => {
     );
     assert.throws(() => parseRoles(['ws'], { redisUrl: 'redis://x', databaseUrl: undefined }), /DATABASE_URL/);
     assert.deepEqual([...parseRoles(['ws'], { redisUrl: 'redis://x', databaseUrl: 'postgres://x' })], ['ws']);
+  });
+
+  it('accepts a Redis Cluster instead of REDIS_URL for split roles', () => {
+    const cluster = { redisUrl: undefined, redisClusterNodes: ['127.0.0.1:7000'], databaseUrl: 'postgres://x' };
+    assert.deepEqual([...parseRoles(['api'], cluster)], ['api']);
   });
 
   it('refuses an unknown role', () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { Registry } from 'prom-client';
-import type { Broker } from '@repo/broker';
+import { DESIGN_CHANNEL_LAYOUT, type Broker, type ChannelLayout } from '@repo/broker';
 import { createClientAddress, createMetricsAccess } from '@repo/http-access';
 import type { PortfolioUpdateEvent } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
@@ -80,6 +80,13 @@ export interface GatewayOptions {
   history?: OrderHistory;
   /** Overrides of the history read limits: page size and bytes, concurrent reads, timeout. */
   historyLimits?: Partial<HistoryReadLimits>;
+  /**
+   * Which broker channels carry which events; the publishers' layout (default the design's
+   * channels). With `partitionedChannelLayout` (Redis Cluster) the gateway subscribes to a user
+   * partition only while it has an authenticated socket of one of its users, and to the
+   * prices of `symbols` only.
+   */
+  channelLayout?: ChannelLayout;
 }
 
 export interface Gateway {
@@ -109,9 +116,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const clientAddress = createClientAddress(options.trustProxy ?? []);
   const metricsAccess = createMetricsAccess(options.metricsToken);
   const connections = new Set<Connection>();
-  const metrics = new GatewayMetrics(registry, {
+  const metrics: GatewayMetrics = new GatewayMetrics(registry, {
     connections: () => connections.size,
     brokerUp: () => broker.isUp(),
+    partitions: () => feed.subscribedPartitions().length,
   });
   const deps: ChannelDeps = {
     limits,
@@ -128,14 +136,44 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const history = options.history
     ? new HistoryReader(options.history, { ...defaultHistoryReadLimits(), ...definedOnly(options.historyLimits ?? {}) })
     : null;
+  const symbols = options.symbols ?? ['SOL'];
   const kinds: ChannelKind[] = [
-    new PriceChannel({ ...deps, symbols: options.symbols ?? ['SOL'], readStored: latest.prices }),
+    new PriceChannel({ ...deps, symbols, readStored: latest.prices }),
     new OrderChannel({ ...deps, history }),
     new PortfolioChannel({ ...deps, readStored: latest.portfolio, loadPortfolio: options.loadPortfolio }),
   ];
   const sessionRegistry = new SessionRegistry<ClientSession>(deps);
+  const { sessions } = options;
+  const recheck = new SessionRecheck({
+    registry: sessionRegistry,
+    check: sessions.check ? (ids) => sessions.check!(ids) : null,
+    intervalMs: limits.sessionRecheckIntervalMs,
+    timeoutMs: limits.authTimeoutMs,
+    logger,
+    dependencyWarning: deps.dependencyWarning,
+  });
+  // Private events wait for the session re-check after a broker outage (see SessionRecheck).
+  const routes = kinds.flatMap((kind) => (kind.needsAuth ? kind.routes.map((r) => recheck.gate(r)) : kind.routes));
+  const stopPauses = broker.onStatusChange((up) => {
+    if (!up) recheck.paused();
+  });
+  // Subscribed before any socket is served: the sessions hold and release its partitions.
+  const feed: BrokerFeed = await BrokerFeed.start(broker, [...routes, sessionRegistry.route], {
+    layout: options.channelLayout ?? DESIGN_CHANNEL_LAYOUT,
+    symbols,
+    metrics,
+    logger,
+    onResumed: () =>
+      recheck.resumed(() => {
+        for (const kind of kinds) void kind.resumed?.();
+      }),
+  }).catch((err: unknown) => {
+    stopPauses();
+    throw err;
+  });
   const requests = new RequestHandler({
     logger,
+    partitions: feed,
     authenticator: new Authenticator({
       verifier: options.sessions,
       timeoutMs: limits.authTimeoutMs,
@@ -146,18 +184,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       metrics,
     }),
   });
-  const { sessions } = options;
-  const recheck = new SessionRecheck({
-    registry: sessionRegistry,
-    check: sessions.check ? (ids) => sessions.check!(ids) : null,
-    intervalMs: limits.sessionRecheckIntervalMs,
-    timeoutMs: limits.authTimeoutMs,
-    logger,
-    dependencyWarning: deps.dependencyWarning,
-  });
   const sessionDeps = {
     channels: new Map<Channel, ChannelKind>(kinds.map((kind) => [kind.channel, kind])),
     registry: sessionRegistry,
+    partitions: feed,
     requests,
     maxSubscriptions: limits.maxSubscriptions,
   };
@@ -234,23 +264,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   );
   server.on('upgrade', onUpgrade);
 
-  // ---- broker -----------------------------------------------------------------------------
-
-  // Private events wait for the session re-check after a broker outage (see SessionRecheck).
-  const routes = kinds.flatMap((kind) => (kind.needsAuth ? kind.routes.map((r) => recheck.gate(r)) : kind.routes));
-  const stopPauses = broker.onStatusChange((up) => {
-    if (!up) recheck.paused();
-  });
-  const feed = await BrokerFeed.start(broker, [...routes, sessionRegistry.route], {
-    logger,
-    onResumed: () =>
-      recheck.resumed(() => {
-        for (const kind of kinds) kind.resumed?.();
-      }),
-  }).catch((err: unknown) => {
-    stopPauses();
-    throw err;
-  });
   heartbeat.start();
   recheck.start();
 

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EVENT_KINDS, type EventKind } from '@repo/events';
 import { CHANNELS, ERROR_CODES, type Channel, type ErrorCode } from '@repo/protocol';
 
 /** Server message types counted in `tradewire_ws_messages_delivered_total`. */
@@ -36,13 +37,18 @@ export class GatewayMetrics {
   readonly #clientErrors: Record<ErrorCode, Child<object>>;
   readonly #disconnects: Record<DisconnectReason, Child<object>>;
   readonly #subscriptions: Record<Channel, { inc(v?: number): void; dec(v?: number): void }>;
+  /** Plain counts, read by the counter on scrape: every broker message passes here. */
+  readonly #received: Record<EventKind, number>;
   readonly #latency: Histogram;
   /** Pending work, read when scraped: plain numbers, so changing them costs an add. */
   #pendingRequests = 0;
   #authInFlight = 0;
   #authWaiting = 0;
 
-  constructor(registry: Registry, sources: { connections: () => number; brokerUp: () => boolean }) {
+  constructor(
+    registry: Registry,
+    sources: { connections: () => number; brokerUp: () => boolean; partitions?: () => number },
+  ) {
     this.registry = registry;
     new Gauge({
       name: 'tradewire_ws_connections',
@@ -84,6 +90,25 @@ export class GatewayMetrics {
       'Token verifications waiting for a free slot (at most maxAuthWaiting)',
       () => this.#authWaiting,
     );
+    new Gauge({
+      name: 'tradewire_ws_broker_partitions',
+      help: 'User partitions whose private channels this process subscribes to (1 unless on a Redis Cluster)',
+      registers: [registry],
+      collect() {
+        this.set(sources.partitions?.() ?? 1);
+      },
+    });
+    const received = (this.#received = byLabel(Object.keys(EVENT_KINDS) as EventKind[], () => 0));
+    new Counter({
+      name: 'tradewire_ws_broker_messages_total',
+      help: 'Messages received from the broker, per event kind, whether or not a local socket wanted them',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [kind, count] of Object.entries(received)) this.inc({ kind }, count);
+      },
+    });
     const subscriptions = new Gauge({
       name: 'tradewire_ws_subscriptions',
       help: 'Socket subscriptions per channel',
@@ -127,6 +152,11 @@ export class GatewayMetrics {
     this.#dropped = byLabel(DROP_REASONS, (r) => dropped.labels(r));
     this.#clientErrors = byLabel(ERROR_CODES, (c) => clientErrors.labels(c));
     this.#disconnects = byLabel(DISCONNECT_REASONS, (r) => disconnects.labels(r));
+  }
+
+  /** One message of `kind` arrived from the broker. */
+  received(kind: EventKind): void {
+    this.#received[kind] += 1;
   }
 
   delivered(type: DeliveredType, count = 1): void {

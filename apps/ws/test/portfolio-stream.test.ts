@@ -45,6 +45,7 @@ function setup(options: { loadPortfolio?: (userId: number) => Promise<PortfolioU
   };
   return {
     deps,
+    channel,
     stored,
     publish,
     subscribe,
@@ -98,6 +99,34 @@ describe('portfolio stream', () => {
     assert.deepEqual(mine.sink.ofType('portfolio'), [{ type: 'portfolio', ...portfolio(7, 4) }]);
     assert.deepEqual(theirs.sink.ofType('portfolio'), []);
     assert.equal(await metricValue(fx.deps.registry, 'tradewire_ws_events_dropped_total', { reason: 'malformed' }), 1);
+  });
+
+  it('after a broker outage, sends each stream the stored portfolio when it is newer than its own', async () => {
+    const fx = setup();
+    fx.stored.set(7, JSON.stringify(portfolio(7, 1)));
+    const seven = fx.subscribe(7);
+    const alsoSeven = fx.subscribe(7);
+    fx.stored.set(8, JSON.stringify(portfolio(8, 4)));
+    const eight = fx.subscribe(8);
+    await Promise.all([seven.opened, alsoSeven.opened, eight.opened]);
+    fx.publish(portfolio(7, 2));
+    // Published while the gateway was not subscribed: only the store has them.
+    fx.stored.set(7, JSON.stringify(portfolio(7, 3)));
+    fx.stored.set(9, JSON.stringify(portfolio(9, 1)));
+    await fx.channel.resumed();
+    for (const { sink } of [seven, alsoSeven]) {
+      assert.deepEqual(
+        sink.ofType('portfolio').map((m) => m.version),
+        [1, 2, 3],
+      );
+    }
+    assert.deepEqual(
+      eight.sink.ofType('portfolio').map((m) => m.version),
+      [4],
+      'nothing newer for user 8',
+    );
+    await fx.channel.resumed();
+    assert.equal(seven.sink.ofType('portfolio').length, 3, 'a second recovery sends nothing again');
   });
 
   it('answers auth_required when the session ended while the snapshot was read', async () => {

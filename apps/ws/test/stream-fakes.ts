@@ -2,6 +2,7 @@ import { Registry } from 'prom-client';
 import type { OrderFilledEvent } from '@repo/events';
 import { silentLogger } from '@repo/log';
 import type { Channel, ReplyMessage, ServerMessage } from '@repo/protocol';
+import { EVENT_CHANNELS } from '../src/broker-contract.ts';
 import { resolveLimits, type GatewayLimits } from '../src/limits.ts';
 import { GatewayMetrics } from '../src/metrics.ts';
 import type { ChannelDeps, ChannelKind, Stream, StreamOwner, StreamSink } from '../src/streams/stream.ts';
@@ -175,9 +176,9 @@ export function orderFilled(userId: number, seq: number): OrderFilledEvent {
   };
 }
 
-/** The handler a channel kind routes `channel`'s broker messages to. */
+/** The handler a channel kind routes the broker messages of the design's `channel` to. */
 export function routeOf(kind: ChannelKind, channel: string): (raw: string) => void {
-  const route = kind.routes.find((r) => r.channel === channel);
+  const route = kind.routes.find((r) => EVENT_CHANNELS[r.kind] === channel);
   if (!route) throw new Error(`${kind.channel} does not listen to ${channel}`);
   return route.handler;
 }

@@ -5,15 +5,16 @@ export type MessageHandler = (message: string, channel: string) => void;
 export type Unsubscribe = () => Promise<void>;
 
 /**
- * The seam between publishers and gateways. Two implementations sit side by side:
- * `MemoryBroker` (one process, no Redis) and `RedisBroker` (Redis Pub/Sub plus plain keys).
- * Both pass the same contract suite (`test/broker.contract.ts`).
+ * The seam between publishers and gateways. Three implementations sit side by side:
+ * `MemoryBroker` (one process, no Redis), `RedisBroker` (Redis Pub/Sub plus plain keys) and
+ * `RedisClusterBroker` (a Redis Cluster's sharded Pub/Sub plus plain keys). All pass the same
+ * contract suite (`test/broker.contract.ts`).
  *
  * Delivery is at most once and asynchronous: `publish` resolves once the broker accepted the
  * message, never after subscribers ran.
  */
 export interface Broker {
-  readonly kind: 'memory' | 'redis';
+  readonly kind: 'memory' | 'redis' | 'redis-cluster';
   /** Publishes `message` on `channel`. Rejects with `BrokerUnavailableError` when the broker is down. */
   publish(channel: string, message: string): Promise<void>;
   /**

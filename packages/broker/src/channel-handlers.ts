@@ -35,6 +35,10 @@ export class ChannelHandlers {
     return true;
   }
 
+  has(channel: string): boolean {
+    return this.#byChannel.has(channel);
+  }
+
   channels(): string[] {
     return [...this.#byChannel.keys()];
   }

@@ -11,7 +11,7 @@ import {
 } from '@repo/events';
 import { redisKeys } from '@repo/redis';
 import type { Broker } from './broker.ts';
-import { EVENT_CHANNELS } from './event-channels.ts';
+import { DESIGN_CHANNEL_LAYOUT, type ChannelLayout } from './channel-layout.ts';
 
 /**
  * The design's `publish*()` functions. Each validates its event (throwing `EventValidationError`
@@ -19,25 +19,37 @@ import { EVENT_CHANNELS } from './event-channels.ts';
  * `timestamp`, publishes it on its kind's channel and resolves with the event as published.
  */
 export interface EventPublisher {
-  /** Publishes `{symbol, price, timestamp}` on `trading:events:price:update`. */
+  /** Publishes `{symbol, price, timestamp}` on `trading:events:price:update` (design layout). */
   publishPriceUpdate(symbol: string, price: string, timestamp?: string): Promise<PriceUpdateEvent>;
   publishOrderFilled(event: WithOptionalTimestamp<OrderFilledEvent>): Promise<OrderFilledEvent>;
   publishOrderRejected(event: WithOptionalTimestamp<OrderRejectedEvent>): Promise<OrderRejectedEvent>;
   /** Publishes the portfolio and keeps it as the user's latest, for the gateway's snapshot. */
   publishPortfolioUpdate(event: WithOptionalTimestamp<PortfolioUpdateEvent>): Promise<PortfolioUpdateEvent>;
-  /** Tells every gateway node that `sessionId` ended: its sockets lose their private channels. */
+  /**
+   * Tells the gateway nodes that `sessionId` ended: its sockets lose their private channels. In
+   * the partitioned layout it goes to the partition of `userId`; without one, to every partition.
+   */
   publishSessionRevoked(event: SessionRevokedEvent): Promise<SessionRevokedEvent>;
 }
 
 /**
  * The publisher bound to `broker`. No client is created on import: whoever owns the broker (an
- * entry point, a test) makes the publisher. `now` is the clock for missing timestamps.
+ * entry point, a test) makes the publisher. `layout` picks each event's channel (default the
+ * design's names; `partitionedChannelLayout` in Redis Cluster mode). `now` is the clock for
+ * missing timestamps.
  */
-export function createEventPublisher(broker: Broker, options: { now?: () => Date } = {}): EventPublisher {
+export function createEventPublisher(
+  broker: Broker,
+  options: { now?: () => Date; layout?: ChannelLayout } = {},
+): EventPublisher {
   const now = options.now ?? (() => new Date());
+  const layout = options.layout ?? DESIGN_CHANNEL_LAYOUT;
+  async function send<K extends EventKind>(kind: K, event: EventOf<K>, raw: string): Promise<void> {
+    for (const channel of layout.channelsFor(kind, event)) await broker.publish(channel, raw);
+  }
   async function publish<K extends EventKind>(kind: K, input: unknown): Promise<EventOf<K>> {
     const event = validateEvent(kind, input, now);
-    await broker.publish(EVENT_CHANNELS[kind], JSON.stringify(event));
+    await send(kind, event, JSON.stringify(event));
     return event;
   }
   return {
@@ -48,7 +60,7 @@ export function createEventPublisher(broker: Broker, options: { now?: () => Date
       const event = validateEvent('portfolio', input, now);
       const raw = JSON.stringify(event);
       await broker.setLatest(redisKeys.portfolio(event.userId), raw);
-      await broker.publish(EVENT_CHANNELS.portfolio, raw);
+      await send('portfolio', event, raw);
       return event;
     },
     publishSessionRevoked: (event) => publish('session_revoked', event),

@@ -7,6 +7,7 @@ import {
   type MessageHandler,
   type Unsubscribe,
 } from './broker.ts';
+import { BrokerStatus } from './broker-status.ts';
 import { ChannelHandlers } from './channel-handlers.ts';
 
 interface RedisBrokerOptions {
@@ -32,9 +33,8 @@ export class RedisBroker implements Broker {
   readonly #subscriber: RedisClient;
   readonly #logger: Logger;
   readonly #handlers: ChannelHandlers;
-  readonly #statusListeners = new Set<(up: boolean) => void>();
+  readonly #status: BrokerStatus;
   readonly #dispatch = (message: string, channel: string) => this.#handlers.dispatch(channel, message);
-  #up: boolean;
   #closed = false;
 
   constructor(options: RedisBrokerOptions) {
@@ -42,7 +42,7 @@ export class RedisBroker implements Broker {
     this.#subscriber = options.subscriber;
     this.#logger = options.logger ?? silentLogger;
     this.#handlers = new ChannelHandlers(this.#logger);
-    this.#up = this.#publisher.isReady && this.#subscriber.isReady;
+    this.#status = new BrokerStatus(this.#logger, this.#publisher.isReady && this.#subscriber.isReady);
     for (const [role, client] of [
       ['publisher', this.#publisher],
       ['subscriber', this.#subscriber],
@@ -59,11 +59,7 @@ export class RedisBroker implements Broker {
   }
 
   #refreshStatus(): void {
-    const up = !this.#closed && this.#publisher.isReady && this.#subscriber.isReady;
-    if (up === this.#up) return;
-    this.#up = up;
-    this.#logger.info({ up }, up ? 'broker up' : 'broker down');
-    for (const listener of this.#statusListeners) listener(up);
+    this.#status.set(!this.#closed && this.#publisher.isReady && this.#subscriber.isReady);
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -121,12 +117,11 @@ export class RedisBroker implements Broker {
   }
 
   isUp(): boolean {
-    return this.#up;
+    return this.#status.up;
   }
 
   onStatusChange(listener: (up: boolean) => void): () => void {
-    this.#statusListeners.add(listener);
-    return () => this.#statusListeners.delete(listener);
+    return this.#status.onChange(listener);
   }
 
   /** Closes both connections. The broker owns them once it has been handed them. */

@@ -1,13 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it, beforeEach, afterEach } from 'node:test';
-import type { Broker } from '../src/index.ts';
+import { nextValue, waitFor } from '@repo/test-support';
+import { createEventPublisher, partitionedChannelLayout, type Broker } from '../src/index.ts';
 import { listen } from './listen.ts';
+
+export interface BrokerContractOptions {
+  /**
+   * For brokers with a server: kills the Redis node that serves `channel` (SIGKILL) and resolves
+   * once it is dead, with a function that resolves once the channel is served again (the same
+   * server restarted, or a replica promoted).
+   */
+  killServerOf?: (channel: string) => Promise<() => Promise<void>>;
+}
 
 /**
  * The one contract every Broker implementation passes. `make` returns a fresh, connected
  * broker over a clean store; the suite closes it.
  */
-export function brokerContract(name: string, make: () => Promise<Broker>): void {
+export function brokerContract(name: string, make: () => Promise<Broker>, options: BrokerContractOptions = {}): void {
   describe(`Broker contract: ${name}`, () => {
     let broker: Broker;
     beforeEach(async () => {
@@ -73,6 +83,68 @@ export function brokerContract(name: string, make: () => Promise<Broker>): void 
       assert.deepEqual(await broker.getLatestMany(['k1', 'missing', 'k2']), ['two', null, 'three']);
       assert.deepEqual(await broker.getLatestMany([]), []);
     });
+
+    it("carries the partitioned layout: a partition channel gets its users' events only", async () => {
+      const layout = partitionedChannelLayout(4);
+      const publisher = createEventPublisher(broker, { layout });
+      const one = await listen(broker, layout.privateChannel('order_filled', 1));
+      const two = await listen(broker, layout.privateChannel('order_filled', 2));
+      const revokedTwo = await listen(broker, layout.privateChannel('session_revoked', 2));
+      for (let userId = 1; userId <= 8; userId++) {
+        await publisher.publishOrderFilled({
+          userId,
+          orderId: userId,
+          side: 'buy',
+          baseAsset: 'SOL',
+          quoteAsset: 'USD',
+          executedPrice: '1',
+          executedSize: '1',
+          fee: '0',
+          seq: 1,
+        });
+      }
+      await publisher.publishSessionRevoked({ sessionId: 'of-user-6', userId: 6 });
+      await publisher.publishSessionRevoked({ sessionId: 'of-nobody-known' });
+      const users = async (l: typeof one, n: number) => {
+        for (let i = 0; i < n; i++) await l.next();
+        return l.messages.map((m) => (JSON.parse(m) as { userId: number }).userId);
+      };
+      assert.deepEqual(await users(one, 2), [1, 5]);
+      assert.deepEqual(await users(two, 2), [2, 6]);
+      await revokedTwo.next();
+      await revokedTwo.next();
+      assert.deepEqual(
+        revokedTwo.messages.map((m) => (JSON.parse(m) as { sessionId: string }).sessionId),
+        ['of-user-6', 'of-nobody-known'],
+      );
+    });
+
+    if (options.killServerOf) {
+      const killServerOf = options.killServerOf;
+      it('reports down when its server dies, fails fast meanwhile, and resubscribes once it is back', async () => {
+        const got: string[] = [];
+        await broker.subscribe('survivor', (m) => got.push(m));
+        await broker.publish('survivor', 'before');
+        await waitFor(() => got.includes('before'), { what: 'the message before the kill' });
+
+        const down = nextValue<boolean>((cb) => broker.onStatusChange(cb), { timeoutMs: 10_000, what: 'down' });
+        const up = nextValue<boolean>((cb) => broker.onStatusChange((u) => u && cb(u)), {
+          timeoutMs: 30_000,
+          what: 'up again',
+        });
+        const restore = await killServerOf('survivor');
+        assert.equal(await down, false);
+        const started = Date.now();
+        await assert.rejects(broker.publish('survivor', 'lost'), { code: 'broker_unavailable' });
+        assert.ok(Date.now() - started < 1000, 'publish while down must not hang');
+        await restore();
+        assert.equal(await up, true);
+        // Up means resubscribed: the first publish after it reaches the old handler.
+        await broker.publish('survivor', 'after');
+        await waitFor(() => got.includes('after'), { what: 'the message after the recovery' });
+        assert.deepEqual(got, ['before', 'after']);
+      });
+    }
 
     it('is up while open, and refuses work after close', async () => {
       assert.equal(broker.isUp(), true);

@@ -76,9 +76,14 @@ export const PortfolioUpdateEventSchema = z.object({
 
 /**
  * A logged-out (or otherwise ended) session, published on `trading:events:session:revoked` so
- * every gateway node ends the sockets authenticated with it. Not forwarded to clients.
+ * every gateway node ends the sockets authenticated with it. Not forwarded to clients. `userId`
+ * (the session's user) routes it to that user's partition in Redis Cluster mode, where a gateway
+ * listens only to the partitions of the users it holds.
  */
-export const SessionRevokedEventSchema = z.object({ sessionId: z.string().min(1).max(256) });
+export const SessionRevokedEventSchema = z.object({
+  sessionId: z.string().min(1).max(256),
+  userId: positiveId.optional(),
+});
 
 export type PriceUpdateEvent = z.infer<typeof PriceUpdateEventSchema>;
 export type OrderFilledEvent = z.infer<typeof OrderFilledEventSchema>;

@@ -67,10 +67,15 @@ describe('validateEvent', () => {
     assert.equal('secret' in event, false);
   });
 
-  it('takes a session revocation as {sessionId} only, without a timestamp', () => {
-    assert.deepEqual(validateEvent('session_revoked', { sessionId: 's-1', userId: 3 }), { sessionId: 's-1' });
+  it('takes a session revocation as {sessionId, userId?}, without a timestamp', () => {
+    assert.deepEqual(validateEvent('session_revoked', { sessionId: 's-1', userId: 3, extra: 1 }), {
+      sessionId: 's-1',
+      userId: 3,
+    });
+    assert.deepEqual(validateEvent('session_revoked', { sessionId: 's-1' }), { sessionId: 's-1' });
     assert.throws(() => validateEvent('session_revoked', { sessionId: '' }), EventValidationError);
     assert.throws(() => validateEvent('session_revoked', { sessionId: 42 }), EventValidationError);
+    assert.throws(() => validateEvent('session_revoked', { sessionId: 's-1', userId: 0 }), EventValidationError);
   });
 });
 

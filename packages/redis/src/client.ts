@@ -1,13 +1,28 @@
 import { backoffDelay } from '@repo/retry';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 
 export type RedisClient = ReturnType<typeof createClient>;
+export type RedisClusterClient = ReturnType<typeof createCluster>;
 
 export interface RedisClientOptions {
   /** Delay ceiling of the first reconnect, in ms (default 50). */
   baseDelayMs?: number;
   /** Upper bound of the reconnect delay, in ms (default 5000). */
   maxDelayMs?: number;
+}
+
+/** What every connection shares, to one Redis or to each node of a cluster. */
+function connectionDefaults(options: RedisClientOptions) {
+  const backoff = { baseDelayMs: options.baseDelayMs ?? 50, maxDelayMs: options.maxDelayMs ?? 5000 };
+  return {
+    socket: {
+      reconnectStrategy: (retries: number) => backoffDelay(retries, backoff),
+      connectTimeout: 5000,
+    },
+    // Commands issued while disconnected fail fast instead of queueing forever: a publish
+    // must never make an HTTP request hang on a dead Redis.
+    disableOfflineQueue: true,
+  };
 }
 
 /**
@@ -17,15 +32,34 @@ export interface RedisClientOptions {
  * listener (node-redis rethrows unhandled `error` events) and call `connect()`.
  */
 export function createRedisClient(url: string, options: RedisClientOptions = {}): RedisClient {
-  const backoff = { baseDelayMs: options.baseDelayMs ?? 50, maxDelayMs: options.maxDelayMs ?? 5000 };
-  return createClient({
-    url,
-    socket: {
-      reconnectStrategy: (retries: number) => backoffDelay(retries, backoff),
-      connectTimeout: 5000,
-    },
-    // Commands issued while disconnected fail fast instead of queueing forever: a publish
-    // must never make an HTTP request hang on a dead Redis.
-    disableOfflineQueue: true,
+  return createClient({ url, ...connectionDefaults(options) });
+}
+
+/**
+ * Creates (but does not connect) a node-redis cluster client that discovers the topology from
+ * `nodes` (`host:port` each; any reachable one will do). Every node connection gets the same
+ * fail-fast, jittered-reconnect behaviour as `createRedisClient`. Masters only: node-redis counts
+ * SPUBLISH and GET as read-only and would otherwise send them to replicas. The caller owns the
+ * client: it must attach `error` and `node-error` listeners and call `connect()`.
+ */
+export function createRedisClusterClient(
+  nodes: readonly string[],
+  options: RedisClientOptions = {},
+): RedisClusterClient {
+  if (nodes.length === 0) throw new RangeError('a Redis Cluster needs at least one node address');
+  return createCluster({
+    rootNodes: nodes.map((node) => ({ socket: parseNodeAddress(node) })),
+    defaults: connectionDefaults(options),
+    useReplicas: false,
   });
+}
+
+/** `host:port` (IPv6 as `[::1]:7000`) to a socket address. Throws `RangeError` naming the bad entry. */
+export function parseNodeAddress(node: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(node.trim());
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || !(port >= 1 && port <= 65535)) {
+    throw new RangeError(`"${node}" is not a host:port address`);
+  }
+  return { host: match[1] ?? match[2]!, port };
 }

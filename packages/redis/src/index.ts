@@ -1,2 +1,9 @@
 export { redisKeys, type ChannelName } from './keys.ts';
-export { createRedisClient, type RedisClient, type RedisClientOptions } from './client.ts';
+export {
+  createRedisClient,
+  createRedisClusterClient,
+  parseNodeAddress,
+  type RedisClient,
+  type RedisClusterClient,
+  type RedisClientOptions,
+} from './client.ts';

@@ -4,13 +4,15 @@ import type { ParsedClientMessage } from '../transport/client-messages.ts';
 import type { ConnectionHandlers } from '../transport/connection.ts';
 import type { RequestHandler } from './requests.ts';
 import type { SessionRegistry } from './session-registry.ts';
-import type { Session } from './session.ts';
+import type { PartitionHolder, Session } from './session.ts';
 
 /** What every socket's session shares: handed in by the gateway. */
 export interface ClientSessionDeps {
   /** The channels served, in the order the gateway lists them. */
   readonly channels: ReadonlyMap<Channel, ChannelKind>;
   readonly registry: SessionRegistry<ClientSession>;
+  /** Whose private events this process receives: held from `auth` until the authentication ends. */
+  readonly partitions: PartitionHolder;
   /** Answers the socket's requests. */
   readonly requests: RequestHandler;
   /** Streams one socket may have at once (`maxSubscriptions`). */
@@ -49,12 +51,18 @@ export class ClientSession implements StreamOwner, ConnectionHandlers {
     return this.#session?.userId ?? null;
   }
 
-  /** Authenticates the socket with an already verified `session`. Another user's private streams end. */
+  /**
+   * Authenticates the socket with an already verified `session`, taking over the caller's hold
+   * of its user's partition. Another user's private streams end.
+   */
   signIn(session: Session): void {
     const previous = this.#session;
     // Another user's subscriptions must not carry over to this one.
     if (previous && previous.userId !== session.userId) this.#closeStreams(true);
-    if (previous) this.#deps.registry.remove(previous.sessionId, this);
+    if (previous) {
+      this.#deps.registry.remove(previous.sessionId, this);
+      this.#deps.partitions.release(previous.userId);
+    }
     this.#session = session;
     this.#deps.registry.add(session.sessionId, this);
     this.#clearExpiry();
@@ -64,9 +72,7 @@ export class ClientSession implements StreamOwner, ConnectionHandlers {
   /** Ends the authentication (revocation, expiry): private streams end, public ones stay, the client is told. */
   end(code: 'session_revoked' | 'session_expired'): void {
     this.#closeStreams(true);
-    if (this.#session) this.#deps.registry.remove(this.#session.sessionId, this);
-    this.#session = null;
-    this.#clearExpiry();
+    this.#signOut();
     this.#sink.send({ type: 'error', code, message: END_MESSAGES[code] });
   }
 
@@ -119,7 +125,15 @@ export class ClientSession implements StreamOwner, ConnectionHandlers {
   onClosed(): void {
     this.#closeStreams(false);
     this.#streams = null;
-    if (this.#session) this.#deps.registry.remove(this.#session.sessionId, this);
+    this.#signOut();
+  }
+
+  #signOut(): void {
+    if (this.#session) {
+      this.#deps.registry.remove(this.#session.sessionId, this);
+      this.#deps.partitions.release(this.#session.userId);
+    }
+    this.#session = null;
     this.#clearExpiry();
   }
 

@@ -4,6 +4,7 @@ import type { StreamSink } from '../streams/stream.ts';
 import type { ParsedClientMessage } from '../transport/client-messages.ts';
 import type { Authenticator } from './authenticator.ts';
 import type { ClientSession } from './client-session.ts';
+import type { PartitionHolder, Session } from './session.ts';
 
 /**
  * Answers the protocol's requests (docs/protocol.md) for one socket: `ping`, `auth`,
@@ -12,10 +13,12 @@ import type { ClientSession } from './client-session.ts';
  */
 export class RequestHandler {
   readonly #authenticator: Authenticator;
+  readonly #partitions: PartitionHolder;
   readonly #logger: Logger;
 
-  constructor(deps: { authenticator: Authenticator; logger: Logger }) {
+  constructor(deps: { authenticator: Authenticator; partitions: PartitionHolder; logger: Logger }) {
     this.#authenticator = deps.authenticator;
+    this.#partitions = deps.partitions;
     this.#logger = deps.logger;
   }
 
@@ -56,8 +59,43 @@ export class RequestHandler {
       // A failed attempt changes nothing: an earlier authentication stays as it was.
       return reply(sink, request, { type: 'error', code: verification.code, message: verification.message });
     }
+    const { userId } = verification.session;
+    if (!(await this.#holdPartition(sink, request, verification.session))) return;
+    if (!sink.isOpen) return this.#partitions.release(userId);
     session.signIn(verification.session);
-    reply(sink, request, { type: 'auth_ok', userId: verification.session.userId });
+    reply(sink, request, { type: 'auth_ok', userId });
+  }
+
+  /**
+   * Makes the user's private events reach this process before `auth_ok`, so that a subscription
+   * made after it misses nothing (its snapshot or history read starts after the broker
+   * subscription). When the user's partition was not subscribed yet, the user's revocations
+   * did not reach this process until now either: the token is checked again. False (the client
+   * told why) when the socket may not sign in.
+   */
+  async #holdPartition(
+    sink: StreamSink,
+    request: { token: string; id?: RequestId },
+    verified: Session,
+  ): Promise<boolean> {
+    let subscribedNow: boolean;
+    try {
+      subscribedNow = await this.#partitions.hold(verified.userId);
+    } catch {
+      reply(sink, request, {
+        type: 'error',
+        code: 'internal_error',
+        message: 'authentication is unavailable right now; retry',
+      });
+      return false;
+    }
+    if (!subscribedNow) return true;
+    const again = await this.#authenticator.verify(request.token, sink);
+    if (again.ok && again.session.sessionId === verified.sessionId) return true;
+    this.#partitions.release(verified.userId);
+    const refused = again.ok ? { code: 'auth_failed' as const, message: 'invalid or expired token' } : again;
+    reply(sink, request, { type: 'error', code: refused.code, message: refused.message });
+    return false;
   }
 
   #failed(sink: StreamSink, err: unknown): void {

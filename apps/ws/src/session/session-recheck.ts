@@ -8,8 +8,9 @@ import type { SessionState } from './session.ts';
 const MAX_HELD = 10_000;
 
 interface Held {
-  readonly handler: (raw: string) => void;
+  readonly handler: BrokerRoute['handler'];
   readonly raw: string;
+  readonly channel: string | undefined;
 }
 
 /**
@@ -65,11 +66,11 @@ export class SessionRecheck {
   gate(route: BrokerRoute): BrokerRoute {
     const { handler } = route;
     return {
-      channel: route.channel,
-      handler: (raw) => {
+      kind: route.kind,
+      handler: (raw, channel) => {
         const held = this.#held;
-        if (held === null) return handler(raw);
-        held.push({ handler, raw });
+        if (held === null) return handler(raw, channel);
+        held.push({ handler, raw, channel });
         if (held.length >= MAX_HELD) this.#release();
       },
     };
@@ -140,9 +141,9 @@ export class SessionRecheck {
     const held = this.#held;
     this.#held = null;
     if (!held) return;
-    for (const { handler, raw } of held) {
+    for (const { handler, raw, channel } of held) {
       try {
-        handler(raw);
+        handler(raw, channel);
       } catch (err) {
         // As the broker does for a throwing handler: the others still get their events.
         this.#logger.error({ err }, 'broker handler threw on a held event');

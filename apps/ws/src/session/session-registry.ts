@@ -27,7 +27,7 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
   constructor(deps: { metrics: GatewayMetrics; malformedWarning: ThrottledWarning }) {
     this.#metrics = deps.metrics;
     this.#malformed = deps.malformedWarning;
-    this.route = { channel: EVENT_CHANNELS.session_revoked, handler: this.#onRevoked };
+    this.route = { kind: 'session_revoked', handler: this.#onRevoked };
   }
 
   add(sessionId: string, session: S): void {
@@ -74,11 +74,11 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
     return ended;
   }
 
-  readonly #onRevoked = (raw: string): void => {
+  readonly #onRevoked = (raw: string, channel = EVENT_CHANNELS.session_revoked): void => {
     const decoded = decodeSessionRevoked(raw);
     if (!decoded) {
       this.#metrics.dropped('malformed');
-      this.#malformed.warn({ channel: EVENT_CHANNELS.session_revoked }, 'dropped malformed session revocation');
+      this.#malformed.warn({ channel }, 'dropped malformed session revocation');
       return;
     }
     this.revoke(decoded.sessionId, Date.now());

@@ -8,6 +8,17 @@ export interface Session {
 /** Where a session stands now (`check`). */
 export type SessionState = 'active' | 'revoked' | 'expired';
 
+/**
+ * Keeps a user's private events coming to this process while a socket of theirs is
+ * authenticated (the broker feed: on a Redis Cluster, the user's partition). `hold` resolves
+ * once they reach the process, `true` when they did not before; each `hold` is ended by one
+ * `release`.
+ */
+export interface PartitionHolder {
+  hold(userId: number): Promise<boolean>;
+  release(userId: number): void;
+}
+
 /** Maps a bearer token to its session; null when unknown/expired/revoked. The API plugs the DB-backed one in. */
 export interface SessionVerifier {
   verify(token: string): Promise<Session | null>;

@@ -30,8 +30,8 @@ export class OrderChannel implements ChannelKind {
     this.deps = deps;
     this.history = deps.history;
     this.routes = (['order_filled', 'order_rejected'] as const).map((kind) => ({
-      channel: EVENT_CHANNELS[kind],
-      handler: (raw: string) => this.#onOrder(kind, raw),
+      kind,
+      handler: (raw: string, channel?: string) => this.#onOrder(kind, raw, channel),
     }));
   }
 
@@ -60,8 +60,8 @@ export class OrderChannel implements ChannelKind {
     }
   }
 
-  #onOrder(kind: OrderKind, raw: string): void {
-    const event = decodeOrDrop(this.deps, kind, EVENT_CHANNELS[kind], raw);
+  #onOrder(kind: OrderKind, raw: string, channel = EVENT_CHANNELS[kind]): void {
+    const event = decodeOrDrop(this.deps, kind, channel, raw);
     if (!event) return;
     const recipients = this.#members.get(event.userId);
     if (recipients.size === 0) return;

@@ -14,6 +14,9 @@ import {
   type StreamSink,
 } from './stream.ts';
 
+/** Users whose latest portfolio is read at once after a broker outage. */
+const RESUME_READS = 16;
+
 /**
  * `portfolio`, for its user only: the latest portfolio on subscribe, then every newer one. A
  * portfolio's `version` never goes backwards on a socket.
@@ -38,7 +41,7 @@ export class PortfolioChannel implements ChannelKind {
     this.deps = deps;
     this.#readStored = deps.readStored;
     this.#load = deps.loadPortfolio;
-    this.routes = [{ channel: EVENT_CHANNELS.portfolio, handler: this.#onUpdate }];
+    this.routes = [{ kind: 'portfolio', handler: this.#onUpdate }];
   }
 
   subscribe(sink: StreamSink, owner: StreamOwner, userId: number | null): PortfolioStream {
@@ -52,6 +55,34 @@ export class PortfolioChannel implements ChannelKind {
   /** Called by a closing stream. */
   leave(stream: PortfolioStream): void {
     if (this.#members.remove(stream.userId, stream)) this.deps.metrics.unsubscribed('portfolio');
+  }
+
+  /**
+   * After a broker outage (a Redis restart, a Redis Cluster failover) a portfolio may have been
+   * published while this gateway was not subscribed, and no later one may follow soon: each
+   * user's latest is read once (a few users at a time) and offered to the user's streams, which
+   * write it only when its `version` is newer than theirs. Without a version nothing can tell,
+   * so nothing is sent. Resolves when every user's is done; never rejects.
+   */
+  async resumed(): Promise<void> {
+    const userIds = [...this.#members.keys()];
+    const next = () => userIds.pop();
+    const worker = async () => {
+      for (let userId = next(); userId !== undefined; userId = next()) await this.#refresh(userId);
+    };
+    await Promise.all(Array.from({ length: Math.min(RESUME_READS, userIds.length) }, worker));
+  }
+
+  async #refresh(userId: number): Promise<void> {
+    const latest = await this.snapshot(userId);
+    if (!latest || latest.version === undefined) return;
+    const update: PortfolioUpdate = {
+      event: latest,
+      frame: encodeTextFrame(JSON.stringify({ type: 'portfolio', ...latest })),
+    };
+    let sent = 0;
+    for (const stream of [...this.#members.get(userId)]) if (stream.deliver(update)) sent += 1;
+    this.deps.metrics.delivered('portfolio', sent);
   }
 
   /** The user's latest portfolio: the broker's latest-value store, else `loadPortfolio`, else null. */
@@ -81,8 +112,8 @@ export class PortfolioChannel implements ChannelKind {
     return null;
   }
 
-  readonly #onUpdate = (raw: string): void => {
-    const event = decodeOrDrop(this.deps, 'portfolio', EVENT_CHANNELS.portfolio, raw);
+  readonly #onUpdate = (raw: string, channel = EVENT_CHANNELS.portfolio): void => {
+    const event = decodeOrDrop(this.deps, 'portfolio', channel, raw);
     if (!event) return;
     const recipients = this.#members.get(event.userId);
     if (recipients.size === 0) return;

@@ -54,7 +54,7 @@ export class PriceChannel implements ChannelKind {
     this.#served = new Set(deps.symbols);
     this.#cache = new PriceCache(deps.symbols, deps.limits.maxSymbols);
     this.#readStored = deps.readStored;
-    this.routes = [{ channel: EVENT_CHANNELS.price, handler: this.#onTick }];
+    this.routes = [{ kind: 'price', handler: this.#onTick }];
   }
 
   /** A stream for `sink`; it joins the index when its first subscribe is accepted. */
@@ -131,8 +131,8 @@ export class PriceChannel implements ChannelKind {
     return frames;
   }
 
-  readonly #onTick = (raw: string): void => {
-    const event = decodeOrDrop(this.deps, 'price', EVENT_CHANNELS.price, raw);
+  readonly #onTick = (raw: string, channel = EVENT_CHANNELS.price): void => {
+    const event = decodeOrDrop(this.deps, 'price', channel, raw);
     if (!event) return;
     const tick: PriceTick = {
       symbol: event.symbol,

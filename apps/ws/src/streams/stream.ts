@@ -58,10 +58,14 @@ export interface Stream<Delivery = never> {
   close(): void;
 }
 
-/** A broker channel and what handles its messages. */
+/**
+ * An event kind and what handles its broker messages. Which broker channels carry the kind is
+ * the feed's business (the channel layout): one design channel, or one per partition or symbol
+ * on a Redis Cluster. `channel` is the one a message arrived on, for log lines.
+ */
 export interface BrokerRoute {
-  readonly channel: string;
-  readonly handler: (raw: string) => void;
+  readonly kind: EventKind;
+  readonly handler: (raw: string, channel?: string) => void;
 }
 
 /**
@@ -73,15 +77,18 @@ export interface ChannelKind {
   readonly channel: Channel;
   /** Only an authenticated session may subscribe. */
   readonly needsAuth: boolean;
-  /** The broker channels this kind listens to. */
+  /** The event kinds this kind listens to. */
   readonly routes: readonly BrokerRoute[];
   /**
    * Makes `sink`'s stream on this channel and indexes it. `userId` is the session's user (null
    * when anonymous, which only a public channel accepts).
    */
   subscribe(sink: StreamSink, owner: StreamOwner, userId: number | null): Stream;
-  /** The broker is back after an outage: recover what may have been published meanwhile. */
-  resumed?(): void;
+  /**
+   * The broker is back after an outage: recover what may have been published meanwhile. May
+   * resolve later (for tests); never rejects.
+   */
+  resumed?(): void | Promise<void>;
 }
 
 /** What every channel kind is handed. */

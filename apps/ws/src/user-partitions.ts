@@ -1,0 +1,150 @@
+import {
+  PRIVATE_EVENT_KINDS,
+  type Broker,
+  type ChannelLayout,
+  type PrivateEventKind,
+  type Unsubscribe,
+} from '@repo/broker';
+
+/** The handler of each private event kind, whatever partition the event arrives on. */
+export type PrivateRoutes = Readonly<Record<PrivateEventKind, (raw: string) => void>>;
+
+interface Partition {
+  /** Authenticated sockets of users in this partition. */
+  holders: number;
+  /** Set while the partition's channels are subscribed. */
+  unsubscribes: Unsubscribe[] | null;
+  /** The last subscription change queued: changes of one partition run one at a time. */
+  queue: Promise<void>;
+}
+
+/**
+ * The broker subscriptions of the private channels, by user partition. In the partitioned
+ * layout (Redis Cluster) a gateway subscribes to a partition's channels while at least one of
+ * its authenticated sockets belongs to a user of that partition, and drops them when the last
+ * one leaves, so it receives only the private events of partitions it holds users of. In the
+ * design layout there is one partition for everyone: its channels are subscribed at start and
+ * kept, and holding costs nothing.
+ */
+export class UserPartitions {
+  readonly #broker: Broker;
+  readonly #layout: ChannelLayout;
+  readonly #routes: PrivateRoutes;
+  readonly #partitions = new Map<number, Partition>();
+  /** Design layout: partition 0 is held for the whole life of the gateway. */
+  readonly #fixed: boolean;
+  #closed = false;
+
+  private constructor(broker: Broker, layout: ChannelLayout, routes: PrivateRoutes) {
+    this.#broker = broker;
+    this.#layout = layout;
+    this.#routes = routes;
+    this.#fixed = layout.kind === 'design';
+  }
+
+  /** Subscribes the design layout's channels at once (rejecting when it cannot); nothing in the partitioned one. */
+  static async start(broker: Broker, layout: ChannelLayout, routes: PrivateRoutes): Promise<UserPartitions> {
+    const partitions = new UserPartitions(broker, layout, routes);
+    if (partitions.#fixed) await partitions.#hold(0);
+    return partitions;
+  }
+
+  /**
+   * Holds the partition of `userId` for one authenticated socket and resolves once its channels
+   * are subscribed. Resolves `true` when they were not subscribed before this call: events of
+   * the user published until now never reached this gateway (a revocation among them), so the
+   * caller checks what it relies on again. Rejects (holding nothing) when the broker cannot
+   * subscribe.
+   */
+  async hold(userId: number): Promise<boolean> {
+    if (this.#fixed) return false;
+    return this.#hold(this.#layout.partitionOf(userId));
+  }
+
+  /** Lets go of one `hold` of `userId`'s partition; the last one unsubscribes its channels. */
+  release(userId: number): void {
+    if (this.#fixed || this.#closed) return;
+    const index = this.#layout.partitionOf(userId);
+    const partition = this.#partitions.get(index);
+    if (!partition || partition.holders === 0) return;
+    partition.holders -= 1;
+    // A hold that comes back before this runs turns it into a subscribe, whose failure that
+    // hold reports: nothing to report here.
+    if (partition.holders === 0) void this.#enqueue(index, partition).catch(() => {});
+  }
+
+  /** The partitions whose channels are subscribed now, in order. */
+  subscribed(): number[] {
+    return [...this.#partitions.entries()]
+      .filter(([, p]) => p.unsubscribes !== null)
+      .map(([index]) => index)
+      .sort((a, b) => a - b);
+  }
+
+  /** Resolves once every queued subscription change has run. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#partitions.values()].map((partition) => partition.queue));
+  }
+
+  /** Unsubscribes everything. The broker stays open: its owner closes it. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled(
+      [...this.#partitions.values()].map(async (partition) => {
+        await partition.queue;
+        const unsubscribes = partition.unsubscribes ?? [];
+        partition.unsubscribes = null;
+        await Promise.allSettled(unsubscribes.map((unsubscribe) => unsubscribe()));
+      }),
+    );
+    this.#partitions.clear();
+  }
+
+  async #hold(index: number): Promise<boolean> {
+    let partition = this.#partitions.get(index);
+    if (!partition) {
+      partition = { holders: 0, unsubscribes: null, queue: Promise.resolve() };
+      this.#partitions.set(index, partition);
+    }
+    partition.holders += 1;
+    const wasSubscribed = partition.unsubscribes !== null;
+    try {
+      await this.#enqueue(index, partition);
+    } catch (err) {
+      partition.holders -= 1;
+      if (partition.holders === 0) void this.#enqueue(index, partition).catch(() => {});
+      throw err;
+    }
+    return !wasSubscribed;
+  }
+
+  /** Queues a change that makes the partition subscribed exactly when it has holders. */
+  #enqueue(index: number, partition: Partition): Promise<void> {
+    const change = partition.queue
+      .catch(() => {})
+      .then(() => (partition.holders > 0 ? this.#subscribe(index, partition) : this.#unsubscribe(index, partition)));
+    partition.queue = change;
+    return change;
+  }
+
+  async #subscribe(index: number, partition: Partition): Promise<void> {
+    if (partition.unsubscribes !== null || this.#closed) return;
+    const made: Unsubscribe[] = [];
+    try {
+      for (const kind of PRIVATE_EVENT_KINDS) {
+        made.push(await this.#broker.subscribe(this.#layout.privateChannel(kind, index), this.#routes[kind]));
+      }
+    } catch (err) {
+      await Promise.allSettled(made.map((unsubscribe) => unsubscribe()));
+      throw err;
+    }
+    partition.unsubscribes = made;
+  }
+
+  async #unsubscribe(index: number, partition: Partition): Promise<void> {
+    const unsubscribes = partition.unsubscribes;
+    partition.unsubscribes = null;
+    if (unsubscribes) await Promise.allSettled(unsubscribes.map((unsubscribe) => unsubscribe()));
+    if (partition.holders === 0 && this.#partitions.get(index) === partition) this.#partitions.delete(index);
+  }
+}

@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import calculateSlot from 'cluster-key-slot';
+import { createClient } from 'redis';
+import { createRedisClusterClient } from '@repo/redis';
+import { RedisCluster, freePort, nextValue } from '@repo/test-support';
+import {
+  RedisClusterBroker,
+  connectRedisClusterBroker,
+  createEventPublisher,
+  createPriceStore,
+  partitionedChannelLayout,
+} from '../src/index.ts';
+import { brokerContract } from './broker.contract.ts';
+import { listen } from './listen.ts';
+
+/** Fast reconnects and topology refreshes, so a failover is followed within a few hundred ms. */
+const fast = { baseDelayMs: 20, maxDelayMs: 200, refreshMaxDelayMs: 200 };
+
+describe('RedisClusterBroker', () => {
+  let cluster: RedisCluster;
+  const nodes = () => cluster.rootNodes.split(',');
+
+  before(async () => {
+    cluster = await RedisCluster.start();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  /** Runs `args` on the node at `port` alone (no cluster routing). */
+  async function onMaster(port: number, args: string[]): Promise<unknown> {
+    const node = createClient({ socket: { host: '127.0.0.1', port } });
+    await node.connect();
+    try {
+      return await node.sendCommand(args);
+    } finally {
+      node.destroy();
+    }
+  }
+
+  brokerContract(
+    'RedisClusterBroker',
+    async () => {
+      for (const port of await cluster.masterPorts()) await onMaster(port, ['FLUSHALL']);
+      return connectRedisClusterBroker(nodes(), fast);
+    },
+    {
+      async killServerOf(channel) {
+        const port = await cluster.masterOfSlot(calculateSlot(channel));
+        const killed = await cluster.killMaster(port);
+        return async () => {
+          await killed.promoted();
+          // Back as a replica of its successor, so a later test can fail this shard again.
+          await cluster.restartNode(port);
+        };
+      },
+    },
+  );
+
+  it('publishes with SPUBLISH to the shard that owns the channel and subscribes there once', async () => {
+    const broker = await connectRedisClusterBroker(nodes(), fast);
+    try {
+      const channel = 'trading:events:order:filled:{3}';
+      for (let i = 0; i < 5; i++) await broker.subscribe(channel, () => {});
+      const owner = await cluster.masterOfSlot(calculateSlot(channel));
+      for (const port of await cluster.masterPorts()) {
+        const [, count] = (await onMaster(port, ['PUBSUB', 'SHARDNUMSUB', channel])) as [string, number];
+        assert.equal(Number(count), port === owner ? 1 : 0, `sharded subscribers at ${port}`);
+        // Nothing on the cluster-wide bus: no plain SUBSCRIBE anywhere.
+        const [, plain] = (await onMaster(port, ['PUBSUB', 'NUMSUB', channel])) as [string, number];
+        assert.equal(Number(plain), 0);
+      }
+      const messages = await listen(broker, channel);
+      await broker.publish(channel, 'hello');
+      assert.equal(await messages.next(), 'hello');
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('keeps latest prices and portfolios on keys of different slots, read without MGET', async () => {
+    const broker = await connectRedisClusterBroker(nodes(), fast);
+    try {
+      const symbols = ['SOL', 'BTC', 'ETH', 'JUP'];
+      assert.ok(new Set(symbols.map((s) => calculateSlot(`trading:price:${s}`))).size > 1, 'keys on several slots');
+      const prices = createPriceStore(broker);
+      for (const [i, symbol] of symbols.entries()) await prices.setPrice(symbol, `${i + 1}.5`);
+      assert.deepEqual(
+        (await prices.getPrices(['SOL', 'DOGE', 'BTC', 'ETH', 'JUP'])).map((p) => `${p.symbol}=${p.price}`),
+        ['SOL=1.5', 'BTC=2.5', 'ETH=3.5', 'JUP=4.5'],
+      );
+      const publisher = createEventPublisher(broker, { layout: partitionedChannelLayout() });
+      const event = await publisher.publishPortfolioUpdate({ userId: 42, balances: [], positions: [], version: 1 });
+      assert.deepEqual(JSON.parse((await broker.getLatest('trading:portfolio:42')) ?? 'null'), event);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('resubscribes every partition of a failed master on its replica, then reports up', async () => {
+    const layout = partitionedChannelLayout(16);
+    const gateway = await connectRedisClusterBroker(nodes(), fast);
+    const publisherBroker = await connectRedisClusterBroker(nodes(), fast);
+    try {
+      const got = new Set<number>();
+      for (let p = 0; p < layout.partitions; p++) {
+        await gateway.subscribe(layout.privateChannel('order_filled', p), (raw) => {
+          got.add((JSON.parse(raw) as { userId: number }).userId);
+        });
+      }
+      const port = await cluster.masterOfSlot(calculateSlot(layout.privateChannel('order_filled', 0)));
+      const down = nextValue<boolean>((cb) => gateway.onStatusChange(cb), { what: 'down' });
+      const up = nextValue<boolean>((cb) => gateway.onStatusChange((u) => u && cb(u)), {
+        timeoutMs: 30_000,
+        what: 'up again',
+      });
+      const killed = await cluster.killMaster(port);
+      assert.equal(await down, false);
+      await killed.promoted();
+      assert.equal(await up, true);
+
+      // Publishers follow the moved slots too (after their own heal).
+      const publisher = createEventPublisher(publisherBroker, { layout });
+      await waitUntilUp(publisherBroker);
+      for (let userId = 1; userId <= 32; userId++) {
+        await publisher.publishOrderFilled({
+          userId,
+          orderId: userId,
+          side: 'sell',
+          baseAsset: 'SOL',
+          quoteAsset: 'USD',
+          executedPrice: '2',
+          executedSize: '1',
+          fee: '0',
+        });
+      }
+      const deadline = Date.now() + 5000;
+      while (got.size < 32 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(got.size, 32, 'an event for every partition arrived after the failover');
+      await cluster.restartNode(port);
+    } finally {
+      await Promise.all([gateway.close(), publisherBroker.close()]);
+    }
+  });
+
+  it('follows a planned failover: the old master drops the channel, the new one gets it', async () => {
+    const broker = await connectRedisClusterBroker(nodes(), fast);
+    try {
+      const channel = 'trading:events:price:update:{SOL}';
+      const messages = await listen(broker, channel);
+      const port = await cluster.masterOfSlot(calculateSlot(channel));
+      const down = nextValue<boolean>((cb) => broker.onStatusChange(cb), { timeoutMs: 20_000, what: 'down' });
+      const up = nextValue<boolean>((cb) => broker.onStatusChange((u) => u && cb(u)), {
+        timeoutMs: 20_000,
+        what: 'up again',
+      });
+      const { promoted } = await cluster.switchOver(port);
+      assert.equal(await down, false);
+      assert.equal(await up, true);
+      const [, count] = (await onMaster(promoted, ['PUBSUB', 'SHARDNUMSUB', channel])) as [string, number];
+      assert.equal(Number(count), 1, 'subscribed at the new master');
+      await broker.publish(channel, 'after the switch');
+      assert.equal(await messages.next(), 'after the switch');
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('fails to connect with a clear error when no node answers', async () => {
+    const port = await freePort();
+    await assert.rejects(connectRedisClusterBroker([`127.0.0.1:${port}`], { connectTimeoutMs: 2000 }), (err: Error) => {
+      assert.match(err.message, new RegExp(`cannot connect to the Redis Cluster at 127\\.0\\.0\\.1:${port}`));
+      return true;
+    });
+  });
+
+  it('is a RedisClusterBroker handed its own client, which it closes', async () => {
+    const client = createRedisClusterClient(nodes());
+    const broker = new RedisClusterBroker({ cluster: client });
+    await client.connect();
+    assert.equal(broker.isUp(), true);
+    await broker.close();
+    assert.equal(client.isOpen, false);
+    assert.equal(broker.isUp(), false);
+  });
+});
+
+/** Resolves once `broker` reports up (now or later). */
+async function waitUntilUp(broker: RedisClusterBroker): Promise<void> {
+  if (broker.isUp()) return;
+  await nextValue<boolean>((cb) => broker.onStatusChange((u) => u && cb(u)), { timeoutMs: 30_000, what: 'up' });
+}
