@@ -10,7 +10,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['eslint.config.js'] },
+        projectService: { allowDefaultProject: ['eslint.config.js', 'packages/db/drizzle.config.ts'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },

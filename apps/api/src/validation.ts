@@ -3,9 +3,9 @@ import { CANDLE_INTERVALS } from '@repo/db';
 import { ApiError } from './errors.ts';
 
 /** Usernames: 3–32 characters of a-z, 0-9 and underscore. */
-export const USERNAME_PATTERN = /^[a-z0-9_]{3,32}$/;
-export const PASSWORD_MIN = 8;
-export const PASSWORD_MAX = 128;
+const USERNAME_PATTERN = /^[a-z0-9_]{3,32}$/;
+const PASSWORD_MIN = 8;
+const PASSWORD_MAX = 128;
 
 /** Counts characters as code points, so "é" or an emoji is one character, not two. */
 const characters = (s: string) => [...s].length;
@@ -42,7 +42,7 @@ export const OrderBody = z
   .strict();
 
 export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 100;
 
 const positiveIntText = (max: number) =>
   z
@@ -59,7 +59,7 @@ export const OrdersQuery = z
   .strict();
 
 export const DEFAULT_CANDLES = 500;
-export const MAX_CANDLES = 1000;
+const MAX_CANDLES = 1000;
 
 export const CandlesQuery = z
   .object({

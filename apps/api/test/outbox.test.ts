@@ -71,7 +71,7 @@ describe('outbox relay', () => {
           }),
         ),
       );
-      const bodies = responses.map((r) => r.json() as { orderId: number; seq: number; status: string });
+      const bodies = responses.map((r) => r.json<{ orderId: number; seq: number; status: string }>());
       await waitFor(() => orderEvents(received, userId).length === 12, { timeoutMs: 10_000, what: '12 order events' });
       const events = orderEvents(received, userId);
       assert.deepEqual(
@@ -134,10 +134,10 @@ describe('outbox relay', () => {
         assert.ok(Date.now() - started < 4000, `order took ${Date.now() - started} ms with Redis down`);
       }
       assert.equal(await db.outbox.backlog(), backlogBefore + 10, 'five fills, each with its portfolio event');
-      const health = (await api.app.inject({ method: 'GET', url: '/health' })).json() as {
+      const health = (await api.app.inject({ method: 'GET', url: '/health' })).json<{
         status: string;
         broker: string;
-      };
+      }>();
       assert.equal(health.broker, 'down');
       assert.notEqual(health.status, 'ok');
       assert.equal(orderEvents(received, userId).length, 1);
@@ -225,7 +225,7 @@ describe('orders on PostgreSQL', () => {
       );
       assert.equal(responses.filter((r) => r.statusCode === 201).length, 9);
       assert.equal(responses.filter((r) => r.statusCode === 422).length, 11);
-      const seqs = responses.map((r) => (r.json() as { seq: number }).seq).sort((a, b) => a - b);
+      const seqs = responses.map((r) => r.json<{ seq: number }>().seq).sort((a, b) => a - b);
       assert.deepEqual(
         seqs,
         Array.from({ length: 20 }, (_, i) => i + 1),

@@ -14,6 +14,9 @@ export function makeApi(db: Database, broker: Broker, options: Partial<ApiOption
     // Tests place orders faster than a person; the tests of the order limit set their own.
     rateLimits: { ordersPerUser: { max: 100_000, windowMs: 1000 } },
     relay: { pollIntervalMs: 50, retryBaseMs: 20, retryMaxMs: 200 },
+    // Suites set their prices once, and a loaded machine can take longer than the production
+    // limit between that and an order; the staleness tests set their own limit and clock.
+    maxPriceAgeMs: 600_000,
     ...options,
   });
 }
@@ -49,7 +52,7 @@ export interface LogLine {
 }
 
 /** A logger that keeps every call, to check what reaches logs (and what never must). */
-export function capturingLogger(): { logger: Logger; lines: LogLine[]; text(): string } {
+export function capturingLogger(): { logger: Logger; lines: LogLine[]; text: () => string } {
   const lines: LogLine[] = [];
   const make = (): Logger => {
     const at =

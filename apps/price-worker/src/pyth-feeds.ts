@@ -264,6 +264,6 @@ export function priceUpdateQuery(plan: FeedPlan): QueryParams {
   ];
 }
 
-export function normaliseFeedId(id: string): string {
+function normaliseFeedId(id: string): string {
   return id.toLowerCase().replace(/^0x/, '');
 }

@@ -1,7 +1,7 @@
 /** Longest integer string accepted: Pyth prices are i64 (19 digits); the margin costs nothing. */
 const MAX_INTEGER_DIGITS = 40;
 /** Largest |expo| accepted; Pyth feeds use about -12..0, anything far beyond is a broken feed. */
-export const MAX_ABS_EXPONENT = 40;
+const MAX_ABS_EXPONENT = 40;
 
 const INTEGER = /^-?\d+$/;
 

@@ -131,7 +131,7 @@ function toCents(logPrice: number): number {
 }
 
 /** Integer cents → "123.45"; integer arithmetic only. */
-export function formatCents(cents: number): string {
+function formatCents(cents: number): string {
   const whole = Math.floor(cents / 100);
   const rest = cents % 100;
   return `${whole}.${rest < 10 ? '0' : ''}${rest}`;

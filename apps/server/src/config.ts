@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { isAddressOrCidr } from '@repo/http-access';
 
 /** The process roles one launcher can run; no role on the command line means all three. */
-export const ROLES = ['api', 'ws', 'worker'] as const;
+const ROLES = ['api', 'ws', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
 
 const port = (fallback: number) =>

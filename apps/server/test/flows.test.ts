@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { PortfolioMessage, PriceMessage } from '@repo/protocol';
 import { freePort, createTestDatabase, RedisServer, TradewireProcess, TestClient } from '@repo/test-support';
+import { json as harnessJson } from './fault-harness.ts';
 
 /**
  * The design's two data flows, end to end through real processes started as `npm start`
@@ -13,13 +14,9 @@ import { freePort, createTestDatabase, RedisServer, TradewireProcess, TestClient
  * PostgreSQL.
  */
 
-async function json(url: string, init: RequestInit & { token?: string } = {}) {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (init.token) headers.authorization = `Bearer ${init.token}`;
-  const res = await fetch(url, { ...init, headers });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+/** The flows wait as long as a slow start takes; the fault tests' 5 s cut-off is not the point here. */
+const json = <T = unknown>(url: string, init: RequestInit & { token?: string } = {}) =>
+  harnessJson<T>(url, { timeoutMs: 60_000, ...init });
 
 async function orderFilledFlow(api: string, ws: string, check?: (orderId: number) => Promise<Record<string, string>>) {
   const username = `u${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`;
@@ -68,7 +65,7 @@ async function orderFilledFlow(api: string, ws: string, check?: (orderId: number
       10_000,
       'portfolio after the fill',
     );
-    const rest = await json(`${api}/portfolio`, { token });
+    const rest = await json<{ balances: unknown; positions: unknown }>(`${api}/portfolio`, { token });
     assert.deepEqual(
       { balances: portfolio.balances, positions: portfolio.positions },
       { balances: rest.body.balances, positions: rest.body.positions },
@@ -208,7 +205,7 @@ describe('three processes on Redis and PostgreSQL', () => {
           [orderId],
         );
         assert.equal(rows.length, 1);
-        return rows[0];
+        return rows[0] as Record<string, string>;
       });
     } finally {
       await client.end();

@@ -76,7 +76,7 @@ describe('isolation across processes', () => {
     await redis?.stop();
   });
 
-  it("no socket receives another user's private events, or its own after logout or expiry; no token in any log", async () => {
+  it("no socket gets another user's private events, or its own after logout or expiry; no token logged", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(userArb, { minLength: 2, maxLength: 4 }), async (users) => {
         run += 1;

@@ -29,7 +29,7 @@ after(async () => {
   await system?.stop();
 });
 
-test('the gateway stops and starts again: Reconnecting, then Live, prices flow and the account is reloaded', async () => {
+test('the gateway stops and starts again: Reconnecting, then Live, prices flow, the account is reloaded', async () => {
   const { context, page, errors } = await newPage(browser, baseUrl);
   const ui = new TradingPage(page);
   await ui.open();

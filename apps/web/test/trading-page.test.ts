@@ -173,7 +173,8 @@ describe('trading page', () => {
       window.__ordersSeen = new Set();
       window.__solSeen = new Set();
       new MutationObserver(function () {
-        for (const el of document.querySelectorAll('[data-order-id]')) window.__ordersSeen.add(el.getAttribute('data-order-id'));
+        for (const el of document.querySelectorAll('[data-order-id]'))
+          window.__ordersSeen.add(el.getAttribute('data-order-id'));
         const sol = document.querySelector('[data-testid="sol-size"]');
         if (sol) window.__solSeen.add(sol.textContent);
       }).observe(document, { subtree: true, childList: true, characterData: true });`;
@@ -228,7 +229,7 @@ describe('trading page', () => {
   test('a reload stays logged in; log out clears the session; log in brings the orders back', async () => {
     const { page, ui, errors } = main;
     const username = await page.evaluate(
-      () => JSON.parse(sessionStorage.getItem('tradewire.session') ?? '{}').username as string,
+      () => (JSON.parse(sessionStorage.getItem('tradewire.session') ?? '{}') as { username: string }).username,
     );
     const orderIds = await ui.orderRows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order-id')));
     const solSize = await ui.figure('sol-size').textContent();

@@ -5,7 +5,7 @@ import { MemoryBroker, connectRedisBroker, RedisBroker } from '../src/index.ts';
 import { brokerContract } from './broker.contract.ts';
 import { RedisServer } from '@repo/test-support';
 
-brokerContract('MemoryBroker', async () => new MemoryBroker());
+brokerContract('MemoryBroker', () => Promise.resolve(new MemoryBroker()));
 
 describe('RedisBroker', () => {
   let redis: RedisServer;
@@ -39,7 +39,7 @@ describe('RedisBroker', () => {
     await probe.connect();
     try {
       for (let i = 0; i < 5; i++) await broker.subscribe('once', () => {});
-      const counts = (await probe.sendCommand(['PUBSUB', 'NUMSUB', 'once'])) as unknown[];
+      const counts = await probe.sendCommand<unknown[]>(['PUBSUB', 'NUMSUB', 'once']);
       assert.equal(Number(counts[1]), 1);
     } finally {
       await probe.quit();

@@ -46,7 +46,7 @@ export function decodeFrame(data: unknown): { ok: true; message: ServerMessage }
   let text: string;
   if (typeof data === 'string') text = data;
   // The gateway sends text frames; accept bytes too (a `ws` socket with binaryType set, a proxy).
-  else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) text = utf8.decode(data as ArrayBuffer);
+  else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) text = utf8.decode(data);
   else return { ok: false, reason: 'binary frame of an unsupported kind' };
   let parsed: unknown;
   try {

@@ -110,7 +110,7 @@ export const orders = pgTable(
   ],
 );
 
-export const OUTBOX_KINDS = ['order_filled', 'order_rejected', 'portfolio', 'session_revoked'] as const;
+const OUTBOX_KINDS = ['order_filled', 'order_rejected', 'portfolio', 'session_revoked'] as const;
 export type OutboxKind = (typeof OUTBOX_KINDS)[number];
 
 export const outbox = pgTable(

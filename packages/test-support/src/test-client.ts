@@ -25,7 +25,7 @@ export class TestClient {
         this.binaryFrames += 1;
         return;
       }
-      const message = JSON.parse(data.toString()) as ServerMessage;
+      const message = JSON.parse((data as Buffer).toString()) as ServerMessage;
       this.received.push(message);
       this.#waiters = this.#waiters.filter((waiter) => {
         if (!waiter.match(message)) return true;

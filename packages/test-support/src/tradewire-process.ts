@@ -32,7 +32,10 @@ export class TradewireProcess {
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code, signal }));
+    this.exited = once(this.child, 'exit').then(([code, signal]) => ({
+      code: code as number | null,
+      signal: signal as NodeJS.Signals | null,
+    }));
     createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
     this.ready = new Promise<ReadyInfo>((resolve, reject) => {
       const timer = setTimeout(

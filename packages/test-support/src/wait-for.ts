@@ -9,7 +9,7 @@ export async function waitFor<T>(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await predicate();
-    if (value) return value as NonNullable<T>;
+    if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -21,6 +21,8 @@ export function nextValue<T>(
   { timeoutMs = 5000, what = 'event' } = {},
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    // Not const: a subscription that calls back synchronously reads it before `subscribe` returns.
+    // eslint-disable-next-line prefer-const
     let unsubscribe: void | (() => void);
     const timer = setTimeout(() => {
       if (typeof unsubscribe === 'function') unsubscribe();

@@ -11,7 +11,9 @@ function describe(order: OrderView): Result {
   const verb = order.side === 'sell' ? 'Sold' : 'Bought';
   return {
     kind: 'filled',
-    text: `${verb} ${formatSize(order.size)} ${order.symbol} at ${formatPrice(order.price)} · fee ${formatFee(order.fee)} USD`,
+    text:
+      `${verb} ${formatSize(order.size)} ${order.symbol} at ${formatPrice(order.price)}` +
+      ` · fee ${formatFee(order.fee)} USD`,
   };
 }
 

@@ -258,7 +258,7 @@ export function orderFrom(v: unknown, fallback: Partial<OrderView> = {}): OrderV
 }
 
 /** How many orders the page loads; the list shows the newest ones. */
-export const ORDERS_PAGE_SIZE = 50;
+const ORDERS_PAGE_SIZE = 50;
 
 export async function getOrders(token: string): Promise<OrderView[]> {
   const { status, data } = await request(`/orders?limit=${ORDERS_PAGE_SIZE}`, { token });

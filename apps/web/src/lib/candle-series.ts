@@ -24,7 +24,7 @@ export interface Tick {
 }
 
 /** Candles kept in memory per series; the chart scrolls, and older ones are a reload away. */
-export const MAX_SERIES_CANDLES = 2000;
+const MAX_SERIES_CANDLES = 2000;
 
 /**
  * `reset`: draw everything again (history arrived, or old candles were dropped); `update`: the

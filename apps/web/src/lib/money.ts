@@ -6,11 +6,11 @@
 import Big from 'big.js';
 
 /** Sizes the API accepts: positive, at most 9 decimals, no exponent. */
-export const SIZE_PATTERN = /^(?:0|[1-9]\d{0,14})(?:\.\d{1,9})?$/;
+const SIZE_PATTERN = /^(?:0|[1-9]\d{0,14})(?:\.\d{1,9})?$/;
 const DECIMAL = /^-?\d+(?:\.\d+)?$/;
 
 /** A Big from an API decimal string, or null when the string is not a plain decimal. */
-export function toBig(value: string | null | undefined): Big | null {
+function toBig(value: string | null | undefined): Big | null {
   if (typeof value !== 'string' || !DECIMAL.test(value)) return null;
   return new Big(value);
 }
@@ -126,7 +126,7 @@ export interface FormatOptions {
  * Formats a decimal string with grouped thousands and between minDp and maxDp decimals.
  * Returns "—" for a missing or malformed value, so a bad field never shows as "NaN".
  */
-export function formatDecimal(
+function formatDecimal(
   value: string | null | undefined,
   { minDp, maxDp = minDp, signed = false }: FormatOptions,
 ): string {

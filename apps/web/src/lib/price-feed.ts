@@ -9,7 +9,7 @@ import type { Price } from './api.ts';
 import type { Tick } from './candle-series.ts';
 
 /** Ticks kept for the chart to replay over history it loads (minutes at Pyth's pace). */
-export const RECENT_TICKS = 1000;
+const RECENT_TICKS = 1000;
 
 /**
  * Ticks of a market arriving this long after the previous one mean the page missed some (the

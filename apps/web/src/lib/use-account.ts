@@ -8,7 +8,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, getOrders, getPortfolio, type OrderView, type Portfolio, type Session } from './api.ts';
 
 /** Orders kept on screen; older ones are a REST page away (the list shows the newest). */
-export const MAX_ORDERS_SHOWN = 100;
+const MAX_ORDERS_SHOWN = 100;
 
 const statusRank = { pending: 0, filled: 1, rejected: 1 } as const;
 

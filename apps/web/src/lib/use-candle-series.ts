@@ -10,7 +10,7 @@ import { CandleSeries, type ChartInterval } from './candle-series.ts';
 import type { PriceFeed } from './price-feed.ts';
 
 /** Candles loaded with the chart: more than a screen's width of them. */
-export const HISTORY_CANDLES = 500;
+const HISTORY_CANDLES = 500;
 const RETRY_MS = [500, 1000, 2000, 5000, 10_000];
 
 /**
