@@ -31,16 +31,20 @@ interface Health {
   worker: { id: number; connections: number };
 }
 
-/** `GET /health` on a fresh TCP connection, so the node hands it to any of its workers. */
-function health(port: number): Promise<Health> {
+/** `GET path` on a fresh TCP connection, so the node hands it to any of its workers. */
+function httpText(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path: '/health', agent: false }, (res) => {
+    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve(JSON.parse(body) as Health));
+      res.on('end', () => resolve(body));
     }).on('error', reject);
   });
+}
+
+async function health(port: number): Promise<Health> {
+  return JSON.parse(await httpText(port, '/health')) as Health;
 }
 
 /** Each worker's own count of open sockets, by worker id, asking until every live worker answered. */
@@ -150,6 +154,12 @@ describe('WS_WORKERS: one gateway node of two worker processes', () => {
     assert.equal(whole.connections, 6);
     assert.deepEqual(whole.workers, { up: 2, configured: 2 });
     assert.equal(whole.status, 'ok');
+    // /metrics, from whichever worker answers, counts the whole node.
+    const metrics = await httpText(wsPort, '/metrics');
+    assert.match(metrics, /^tradewire_ws_connections 6$/m);
+    assert.match(metrics, /^tradewire_ws_broker_up 1$/m);
+    assert.match(metrics, /^tradewire_ws_workers_up 2$/m);
+    assert.match(metrics, /^tradewire_ws_workers_configured 2$/m);
 
     for (const { client } of sockets) {
       await client.waitFor((m) => m.type === 'price', 5000, 'a live price');
