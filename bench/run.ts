@@ -34,7 +34,7 @@ import { machineInfo, openFileLimit } from './lib/machine.ts';
 import { ROOT, setNiceness, stopAll } from './lib/processes.ts';
 import { hotSpots } from './lib/profile-summary.ts';
 import { startRedis } from './lib/redis-server.ts';
-import { writeReport } from './lib/report.ts';
+import { LATENCY_TARGET_MS, writeReport } from './lib/report.ts';
 import type { BenchResults, IdleResult, Parameters, RunRecord } from './lib/results.ts';
 import type { ServerWindowStats } from './servers/control.ts';
 import { SERVERS, startServer, tradewireAvailable, type RunningServer, type ServerName } from './lib/servers.ts';
@@ -53,11 +53,12 @@ const FULL: Parameters = {
   throughput: { clients: 1000, window: 64, warmupMs: 2000, measureMs: 5000 },
   latency: {
     clients: 1000,
-    rates: [10, 25, 50, 100, 200, 300, 400],
+    rates: [10, 25, 50, 100, 200, 400, 600, 800, 1000, 1500, 2000],
     warmupS: 1,
     measureS: 4,
     minEvents: 200,
     drainTimeoutMs: 20_000,
+    stopAboveP99Ms: LATENCY_TARGET_MS,
   },
   private: { users: [1000, 10_000], rate: 500, warmupS: 3, measureS: 30, reps: 7 },
   idle: { clients: 10_000, settleMs: 2000 },

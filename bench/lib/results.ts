@@ -44,6 +44,7 @@ export interface Parameters {
     measureS: number;
     minEvents?: number;
     drainTimeoutMs: number;
+    stopAboveP99Ms?: number;
   };
   /**
    * `reps`: repetitions of this scenario when more than the others' (its p99 ratio is the

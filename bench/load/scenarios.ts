@@ -41,6 +41,11 @@ export interface LatencySpec extends Common {
   minEvents?: number;
   /** How long to wait for a step's backlog to drain before the next step. */
   drainTimeoutMs: number;
+  /**
+   * Past the knee: the ladder stops after two steps in a row with p99 at or above this (ms), or
+   * one at 10× it (a server buried under its backlog). Unset: it climbs to the last rate.
+   */
+  stopAboveP99Ms?: number;
 }
 
 export interface PrivateSpec extends Common {
@@ -331,6 +336,15 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
   }
 }
 
+/** Two steps in a row over `limitMs`, or the last one far over it: higher rates only cost time. */
+function pastTheKnee(steps: LatencyStep[], limitMs: number | undefined): boolean {
+  if (limitMs === undefined) return false;
+  const over = (step: LatencyStep | undefined, factor = 1) =>
+    step !== undefined && (step.p99 === null || step.p99 >= limitMs * factor);
+  const last = steps.at(-1);
+  return over(last, 10) || (over(last) && over(steps.at(-2)));
+}
+
 export async function runLatency(spec: LatencySpec): Promise<LatencyStep[]> {
   const buffers = createSharedBuffers();
   const shared = viewShared(buffers);
@@ -394,6 +408,7 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyStep[]> {
       // A server that could not drain its backlog would carry it into the next rate and make
       // that figure meaningless: stop here; the higher rates count as not sustained.
       if (!drained || tracker.disconnected > 0) break;
+      if (pastTheKnee(steps, spec.stopAboveP99Ms)) break;
       await sleep(500);
     }
     return steps;
