@@ -36,11 +36,11 @@ export function setNiceness(value: number | null): void {
 }
 
 /**
- * Starts `command` pinned to CPU `core` with `taskset` (which execs it, so the PID is the
+ * Starts `command` pinned to CPU `core` (or a list such as "0,1") with `taskset` (which execs it, so the PID is the
  * command's own; so does `nice`) and an IPC channel on fd 3.
  */
 export function spawnPinned(
-  core: number,
+  core: number | string,
   command: string,
   args: string[],
   { env = {}, stdout: keepStdout = false }: { env?: NodeJS.ProcessEnv; stdout?: boolean } = {},
@@ -87,7 +87,7 @@ export function spawnPinned(
 
 /** Starts a TypeScript entry with node + tsx's loader in this process (no tsx CLI wrapper process). */
 export function spawnNodeTs(
-  core: number,
+  core: number | string,
   entry: string,
   args: string[],
   nodeFlags: string[] = [],
