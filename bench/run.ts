@@ -2,11 +2,13 @@
  * `npm run bench` — tradewire's gateway against the design's broadcast and Socket.IO 4, in one
  * session, on one machine:
  *
- *   npm run bench                      full run (about 45 min): every scenario, 3 interleaved repetitions (7 for private routing),
- *                                      writes docs/benchmarks.md and docs/benchmarks-latency.svg
+ *   npm run bench                      full run (about 55 min with every part): 3 interleaved repetitions
+ *                                      (5 for private routing), writes docs/benchmarks.md and its chart
+ *   npm run bench -- --only latency    one part (its block of docs/benchmarks.md is written): latency,
+ *                                      symbols, scale (and throughput, private, idle, e2e: no docs)
  *   npm run bench -- --quick           CI mode (<2 min): fan-out throughput, tradewire vs the naive
  *                                      broadcast; exits 1 when tradewire < 2× naive
- *   npm run bench -- --only latency,idle --reps 1       a subset (no docs written)
+ *   npm run bench -- --only latency,idle --reps 1       a subset
  *   npm run bench -- --profile         also profiles the gateway (--cpu-prof) and lists hot spots
  *   npm run bench -- --report bench/results/full-latest.json   rewrites the docs from saved results
  *
@@ -60,11 +62,11 @@ const FULL: Parameters = {
     rates: [10, 25, 50, 100, 200, 400, 600, 800, 1000, 1500, 2000],
     warmupS: 1,
     measureS: 4,
-    minEvents: 200,
+    minEvents: 150,
     drainTimeoutMs: 20_000,
     stopAboveP99Ms: LATENCY_TARGET_MS,
   },
-  private: { users: [1000, 10_000], rate: 500, warmupS: 3, measureS: 30, reps: 7 },
+  private: { users: [1000, 10_000], rate: 500, warmupS: 2, measureS: 15, reps: 5 },
   idle: { clients: 10_000, settleMs: 2000 },
   e2e: { rate: 100, users: 200, warmupS: 2, measureS: 10 },
   scale: {
@@ -74,7 +76,7 @@ const FULL: Parameters = {
     partitions: 16,
     partitionUsers: 1000,
     partitionRate: 500,
-    partitionMeasureS: 10,
+    partitionMeasureS: 5,
   },
 };
 

@@ -1,6 +1,6 @@
 import { mdTable, paragraph } from './md.ts';
 import { formatNumber as fmt } from './report.ts';
-import type { BenchResults } from './results.ts';
+import type { BenchResults, RunRecord } from './results.ts';
 import type { PartitionShareRun, WorkersRun } from './scale-results.ts';
 import { median } from './stats.ts';
 
@@ -129,10 +129,11 @@ export function renderScale(results: BenchResults): string | null {
           'Delivered / received, per gateway',
           'Mean received share',
           'Mean delivered share of received',
+          'Gateway CPU ms, per gateway',
           'Lost',
           'Wrong-user',
         ],
-        scale.partitions.map((r) => (r.ok ? shareRow(r.result) : failedRow(r.error, 8))),
+        scale.partitions.map((r) => (r.ok ? shareRow(r.result) : failedRow(r.error, 9))),
       ),
       '',
       paragraph(
@@ -142,6 +143,7 @@ export function renderScale(results: BenchResults): string | null {
         `practically every private event and delivers about 1/${p.gateways} of them.`,
       ),
       '',
+      ...discardCost(scale.partitions),
     );
   }
   return out.join('\n');
@@ -161,7 +163,35 @@ function shareRow(s: PartitionShareRun): string[] {
     delivered.map((x) => fmt(x, 2)).join(', '),
     `**${fmt(mean(received), 2)}**`,
     `**${fmt(mean(delivered), 2)}**`,
+    s.gateways.map((g) => fmt(g.cpuMs)).join(', '),
     fmt(s.lost),
     fmt(s.wrongUser),
+  ];
+}
+
+/**
+ * What a message a gateway receives but delivers to nobody costs: the CPU the random placement
+ * spent beyond the partition placement, over the extra messages it received (same users, same
+ * events, same deliveries).
+ */
+function discardCost(runs: RunRecord<PartitionShareRun>[]): string[] {
+  const find = (placement: string) =>
+    runs.find((r): r is Extract<typeof r, { ok: true }> => r.ok && r.result.placement === placement)?.result;
+  const byPartition = find('partition');
+  const atRandom = find('random');
+  if (!byPartition || !atRandom) return [];
+  const sum = (r: PartitionShareRun, key: (g: PartitionShareRun['gateways'][number]) => number) =>
+    r.gateways.reduce((total, g) => total + key(g), 0);
+  const extraCpuUs = (sum(atRandom, (g) => g.cpuMs) - sum(byPartition, (g) => g.cpuMs)) * 1000;
+  const extraMessages = sum(atRandom, (g) => g.received) - sum(byPartition, (g) => g.received);
+  if (extraMessages <= 0) return [];
+  return [
+    paragraph(
+      `CPU of a message received and delivered to nobody: the random placement's gateways used`,
+      `${fmt(extraCpuUs / 1000)} ms more CPU than the partition placement's for ${fmt(extraMessages)} more`,
+      `messages received: **${fmt(extraCpuUs / extraMessages, 1)} µs per discarded message** (one run each;`,
+      'the gateways share CPU 0, and the figure carries the noise of this shared machine).',
+    ),
+    '',
   ];
 }

@@ -27,6 +27,8 @@ export interface GatewayShare {
   received: number;
   /** Private events it delivered to its sockets (counted by the clients). */
   delivered: number;
+  /** The gateway's CPU from the clients being connected to the last event drained, ms. */
+  cpuMs: number;
 }
 
 export interface PartitionShareRun {

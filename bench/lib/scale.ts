@@ -245,7 +245,17 @@ async function runShare(placement: 'partition' | 'random', ctx: ScaleContext): P
       rate: p.partitionRate,
       measureS: p.partitionMeasureS,
     };
-    const load = await generator.run<PartitionShareLoad>(spec, { timeoutMs: 300_000 });
+    // CPU from the clients being connected (the generator settles then) to the end: the
+    // publishing, receiving and delivering, not the connection burst.
+    let cpuAtSettle: number[] = [];
+    const load = await generator.run<PartitionShareLoad>(spec, {
+      timeoutMs: 300_000,
+      onSettle: async () => {
+        cpuAtSettle = servers.map((s) => processCpuMicros(s.proc.pid));
+        await Promise.resolve();
+      },
+    });
+    const cpuMs = servers.map((s, g) => (processCpuMicros(s.proc.pid) - (cpuAtSettle[g] ?? 0)) / 1000);
     const received = await Promise.all(servers.map(receivedOrders));
     return {
       placement,
@@ -257,6 +267,7 @@ async function runShare(placement: 'partition' | 'random', ctx: ScaleContext): P
         users: load.users[g]!,
         received: received[g]!,
         delivered: load.delivered[g]!,
+        cpuMs: cpuMs[g]!,
       })),
       lost: load.lost,
       wrongUser: load.wrongUser,
