@@ -597,7 +597,7 @@ const PREAMBLE = `# Benchmarks
 
 How fast tradewire's gateway (\`apps/ws\`) delivers events, measured against the design's
 broadcast as written and against Socket.IO 4 with its Redis adapter, in one session on one
-machine. Run it with \`npm run bench\` (full, about 25 minutes) or \`npm run bench -- --quick\`
+machine. Run it with \`npm run bench\` (full, about 55 minutes) or \`npm run bench -- --quick\`
 (the CI check, under 2 minutes). How the benchmark works is at the end of this page.
 
 `;
