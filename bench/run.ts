@@ -326,8 +326,12 @@ async function main(): Promise<number> {
 
   if (values.report) {
     const saved = JSON.parse(readFileSync(values.report, 'utf8')) as BenchResults;
-    writeReport(saved, ROOT);
-    log(`docs/benchmarks.md and docs/benchmarks-latency.svg rewritten from ${values.report}`);
+    // A part run's results rewrite only their own blocks, never the full run's.
+    if (!/--(only|servers)\b/.test(saved.command)) {
+      writeReport(saved, ROOT);
+      log(`docs/benchmarks.md and docs/benchmarks-latency.svg rewritten from ${values.report}`);
+    }
+    for (const block of writePartReports(saved, ROOT)) log(`the ${block} block rewritten from ${values.report}`);
     return 0;
   }
 
