@@ -37,6 +37,7 @@ import { ROOT, setNiceness, stopAll } from './lib/processes.ts';
 import { hotSpots } from './lib/profile-summary.ts';
 import { startRedis } from './lib/redis-server.ts';
 import { writePartReports } from './lib/part-reports.ts';
+import { recordRun } from './lib/record.ts';
 import { LATENCY_TARGET_MS, writeReport } from './lib/report.ts';
 import { runScale } from './lib/scale.ts';
 import type { BenchResults, IdleResult, Parameters, RunRecord } from './lib/results.ts';
@@ -242,23 +243,14 @@ function runIdle(name: ServerName, ctx: Context): Promise<IdleResult> {
   });
 }
 
-async function record<T>(
+function record<T>(
   rep: number,
   server: ServerName,
   what: string,
   run: () => Promise<T>,
   describe: (r: T) => string,
 ): Promise<RunRecord<T>> {
-  const started = Date.now();
-  try {
-    const result = await run();
-    log(`rep ${rep} ${what} ${server}: ${describe(result)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    return { rep, server, ok: true, result };
-  } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
-    log(`rep ${rep} ${what} ${server}: FAILED: ${error.split('\n')[0]}`);
-    return { rep, server, ok: false, error: error.slice(0, 2000) };
-  }
+  return recordRun(log, rep, server, what, run, describe);
 }
 
 const describeThroughput = (r: ThroughputResult) =>

@@ -6,6 +6,7 @@ import { freePort } from './free-port.ts';
 import { startGenerator } from './generator.ts';
 import { processCpuMicros } from './proc-stat.ts';
 import { spawnNodeTs, type PinnedProcess } from './processes.ts';
+import { recordRun } from './record.ts';
 import type { Parameters, RunRecord } from './results.ts';
 import type { PartitionShareRun, ProcessCpu, ScaleResults, WorkersRun } from './scale-results.ts';
 import { SERVERS, startServer, type RunningServer } from './servers.ts';
@@ -61,23 +62,14 @@ export async function runScale(ctx: ScaleContext): Promise<ScaleResults> {
   return results;
 }
 
-async function attempt<T>(
+function attempt<T>(
   ctx: ScaleContext,
   rep: number,
   what: string,
   run: () => Promise<T>,
   describe: (r: T) => string,
 ): Promise<RunRecord<T>> {
-  const started = Date.now();
-  try {
-    const result = await run();
-    ctx.log(`rep ${rep} ${what}: ${describe(result)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    return { rep, server: 'tradewire', ok: true, result };
-  } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
-    ctx.log(`rep ${rep} ${what}: FAILED: ${error.split('\n')[0]}`);
-    return { rep, server: 'tradewire', ok: false, error: error.slice(0, 2000) };
-  }
+  return recordRun(ctx.log, rep, 'tradewire', what, run, describe);
 }
 
 const describeWorkers = (r: WorkersRun) => {
