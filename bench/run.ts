@@ -2,11 +2,13 @@
  * `npm run bench` — tradewire's gateway against the design's broadcast and Socket.IO 4, in one
  * session, on one machine:
  *
- *   npm run bench                      full run (about 45 min): every scenario, 3 interleaved repetitions (7 for private routing),
- *                                      writes docs/benchmarks.md and docs/benchmarks-latency.svg
+ *   npm run bench                      full run (about 55 min with every part): 3 interleaved repetitions
+ *                                      (5 for private routing), writes docs/benchmarks.md and its chart
+ *   npm run bench -- --only latency    one part (its block of docs/benchmarks.md is written): latency,
+ *                                      symbols, scale (and throughput, private, idle, e2e: no docs)
  *   npm run bench -- --quick           CI mode (<2 min): fan-out throughput, tradewire vs the naive
  *                                      broadcast; exits 1 when tradewire < 2× naive
- *   npm run bench -- --only latency,idle --reps 1       a subset (no docs written)
+ *   npm run bench -- --only latency,idle --reps 1       a subset
  *   npm run bench -- --profile         also profiles the gateway (--cpu-prof) and lists hot spots
  *   npm run bench -- --report bench/results/full-latest.json   rewrites the docs from saved results
  *
@@ -34,7 +36,10 @@ import { machineInfo, openFileLimit } from './lib/machine.ts';
 import { ROOT, setNiceness, stopAll } from './lib/processes.ts';
 import { hotSpots } from './lib/profile-summary.ts';
 import { startRedis } from './lib/redis-server.ts';
-import { writeReport } from './lib/report.ts';
+import { writePartReports } from './lib/part-reports.ts';
+import { recordRun } from './lib/record.ts';
+import { LATENCY_TARGET_MS, writeReport } from './lib/report.ts';
+import { runScale } from './lib/scale.ts';
 import type { BenchResults, IdleResult, Parameters, RunRecord } from './lib/results.ts';
 import type { ServerWindowStats } from './servers/control.ts';
 import { SERVERS, startServer, tradewireAvailable, type RunningServer, type ServerName } from './lib/servers.ts';
@@ -42,6 +47,8 @@ import { median } from './lib/stats.ts';
 import { syntheticUsers, seedUsers, writeUsers } from './seed-users.ts';
 
 const SERVER_CORE = 0;
+/** The symbols scenario: ticks go round these, each client takes one. */
+const SPLIT_SYMBOLS = ['SOL', 'BTC', 'ETH'];
 const GENERATOR_CORE = 1;
 const RESULTS_DIR = join(ROOT, 'bench/results');
 const QUICK_MIN_RATIO = 2;
@@ -53,15 +60,25 @@ const FULL: Parameters = {
   throughput: { clients: 1000, window: 64, warmupMs: 2000, measureMs: 5000 },
   latency: {
     clients: 1000,
-    rates: [10, 25, 50, 100, 200, 300, 400],
+    rates: [10, 25, 50, 100, 200, 400, 600, 800, 1000, 1500, 2000],
     warmupS: 1,
     measureS: 4,
-    minEvents: 200,
+    minEvents: 150,
     drainTimeoutMs: 20_000,
+    stopAboveP99Ms: LATENCY_TARGET_MS,
   },
-  private: { users: [1000, 10_000], rate: 500, warmupS: 3, measureS: 30, reps: 7 },
+  private: { users: [1000, 10_000], rate: 500, warmupS: 2, measureS: 15, reps: 5 },
   idle: { clients: 10_000, settleMs: 2000 },
   e2e: { rate: 100, users: 200, warmupS: 2, measureS: 10 },
+  scale: {
+    workers: [1, 2],
+    reps: 3,
+    gateways: 4,
+    partitions: 16,
+    partitionUsers: 1000,
+    partitionRate: 500,
+    partitionMeasureS: 5,
+  },
 };
 
 const QUICK: Parameters = {
@@ -69,8 +86,8 @@ const QUICK: Parameters = {
   throughput: { clients: 1000, window: 64, warmupMs: 1000, measureMs: 3000 },
 };
 
-type Scenario = 'throughput' | 'latency' | 'private' | 'idle' | 'e2e';
-const SCENARIOS: Scenario[] = ['throughput', 'latency', 'private', 'idle', 'e2e'];
+type Scenario = 'throughput' | 'latency' | 'private' | 'idle' | 'e2e' | 'symbols' | 'scale';
+const SCENARIOS: Scenario[] = ['throughput', 'latency', 'private', 'idle', 'e2e', 'symbols', 'scale'];
 
 function log(line: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -152,9 +169,14 @@ function common(server: RunningServer, ctx: Context) {
   return { target, redisUrl: ctx.redisUrl, serverPid: server.proc.pid };
 }
 
-function runThroughput(name: ServerName, ctx: Context): Promise<ThroughputResult> {
+function runThroughput(name: ServerName, ctx: Context, symbols?: string[]): Promise<ThroughputResult> {
   return withServer(name, ctx, async (server, generator, windows) => {
-    const spec: ThroughputSpec = { scenario: 'throughput', ...common(server, ctx), ...ctx.params.throughput };
+    const spec: ThroughputSpec = {
+      scenario: 'throughput',
+      ...common(server, ctx),
+      ...ctx.params.throughput,
+      ...(symbols ? { symbols } : {}),
+    };
     const result = await generator.run<ThroughputResult>(spec, { timeoutMs: 180_000 });
     return { ...result, server: (await windows())[0] };
   });
@@ -221,23 +243,14 @@ function runIdle(name: ServerName, ctx: Context): Promise<IdleResult> {
   });
 }
 
-async function record<T>(
+function record<T>(
   rep: number,
   server: ServerName,
   what: string,
   run: () => Promise<T>,
   describe: (r: T) => string,
 ): Promise<RunRecord<T>> {
-  const started = Date.now();
-  try {
-    const result = await run();
-    log(`rep ${rep} ${what} ${server}: ${describe(result)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    return { rep, server, ok: true, result };
-  } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
-    log(`rep ${rep} ${what} ${server}: FAILED: ${error.split('\n')[0]}`);
-    return { rep, server, ok: false, error: error.slice(0, 2000) };
-  }
+  return recordRun(log, rep, server, what, run, describe);
 }
 
 const describeThroughput = (r: ThroughputResult) =>
@@ -305,8 +318,12 @@ async function main(): Promise<number> {
 
   if (values.report) {
     const saved = JSON.parse(readFileSync(values.report, 'utf8')) as BenchResults;
-    writeReport(saved, ROOT);
-    log(`docs/benchmarks.md and docs/benchmarks-latency.svg rewritten from ${values.report}`);
+    // A part run's results rewrite only their own blocks, never the full run's.
+    if (!/--(only|servers)\b/.test(saved.command)) {
+      writeReport(saved, ROOT);
+      log(`docs/benchmarks.md and docs/benchmarks-latency.svg rewritten from ${values.report}`);
+    }
+    for (const block of writePartReports(saved, ROOT)) log(`the ${block} block rewritten from ${values.report}`);
     return 0;
   }
 
@@ -315,6 +332,7 @@ async function main(): Promise<number> {
   if (values.reps) {
     params.reps = Math.max(1, Number(values.reps));
     params.private = { ...params.private, reps: params.reps };
+    params.scale = { ...params.scale, reps: params.reps };
   }
   if (values.rates) {
     const rates = values.rates.split(',').map(Number);
@@ -383,6 +401,7 @@ async function main(): Promise<number> {
     private: [],
     idle: [],
     e2e: [],
+    symbols: [],
     profiles: [],
   };
   log(
@@ -401,10 +420,11 @@ async function main(): Promise<number> {
     const redis = await startRedis(GENERATOR_CORE);
     const ctx: Context = { params, redisUrl: redis.url, usersFile: undefined, databaseUrl: undefined, socketIoClient };
 
-    if (scenarios.includes('private') || scenarios.includes('e2e')) {
+    if (scenarios.includes('private') || scenarios.includes('e2e') || scenarios.includes('scale')) {
       const count = Math.max(
         scenarios.includes('private') ? Math.max(...params.private.users) : 0,
         scenarios.includes('e2e') ? params.e2e.users : 0,
+        scenarios.includes('scale') ? params.scale.partitionUsers : 0,
       );
       const usersFile = join(RESULTS_DIR, 'users.json');
       try {
@@ -431,7 +451,7 @@ async function main(): Promise<number> {
       // Rotate the order each repetition, so no server always runs first (or last) in a rep.
       const order = servers.map((_, i) => servers[(i + rep - 1) % servers.length]!);
       for (const scenario of scenarios) {
-        if (scenario === 'e2e') continue;
+        if (scenario === 'e2e' || scenario === 'scale') continue;
         if (rep > params.reps && scenario !== 'private') continue;
         for (const server of order) {
           if (scenario === 'throughput')
@@ -442,6 +462,21 @@ async function main(): Promise<number> {
             results.latency.push(await record(rep, server, 'latency', () => runLatency(server, ctx), describeLatency));
           if (scenario === 'idle')
             results.idle.push(await record(rep, server, 'idle memory', () => runIdle(server, ctx), describeIdle));
+          if (scenario === 'symbols' && server === 'tradewire') {
+            // The baseline and the split in turn, first one then the other.
+            for (const symbols of rep % 2 === 1 ? [undefined, SPLIT_SYMBOLS] : [SPLIT_SYMBOLS, undefined]) {
+              const count = symbols?.length ?? 1;
+              results.symbols!.push(
+                await record(
+                  rep,
+                  server,
+                  `fan-out, ${count} symbol${count > 1 ? 's, one per client' : ''}`,
+                  async () => ({ ...(await runThroughput(server, ctx, symbols)), symbols: count }),
+                  describeThroughput,
+                ),
+              );
+            }
+          }
           if (scenario === 'private') {
             for (const users of params.private.users) {
               results.private.push(
@@ -483,6 +518,21 @@ async function main(): Promise<number> {
           );
         }
       }
+    }
+
+    if (scenarios.includes('scale')) {
+      results.scale = await runScale({
+        params: params.scale,
+        throughput: params.throughput,
+        redisUrl: redis.url,
+        databaseUrl: ctx.databaseUrl,
+        usersFile: ctx.usersFile,
+        // The node's processes may use every CPU: with WS_WORKERS=2 they share the generator's.
+        nodeCores: `${SERVER_CORE},${GENERATOR_CORE}`,
+        serverCore: SERVER_CORE,
+        generatorCore: GENERATOR_CORE,
+        log,
+      });
     }
 
     if (values.profile && servers.includes('tradewire')) {
@@ -532,6 +582,10 @@ async function main(): Promise<number> {
   if (!quick && complete) {
     writeReport(results, ROOT);
     log('wrote docs/benchmarks.md and docs/benchmarks-latency.svg');
+  }
+  // The parts with a block of their own are written by a part run (`--only`) too.
+  if (!quick && !values.servers && !values['no-docs']) {
+    for (const block of writePartReports(results, ROOT)) log(`wrote the ${block} block of docs/benchmarks.md`);
   }
 
   return quick ? quickVerdict(results) : 0;

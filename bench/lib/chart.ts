@@ -68,7 +68,8 @@ export function latencyChart(title: string, rates: number[], series: Series[], t
     let path = '';
     let pen = false;
     values.forEach((v, i) => {
-      if (v === null) {
+      // NaN: a rate the server did not reach (it stopped past its knee): no point at all.
+      if (v === null || Number.isNaN(v)) {
         pen = false;
         return;
       }
@@ -81,6 +82,7 @@ export function latencyChart(title: string, rates: number[], series: Series[], t
       );
     values.forEach((v, i) => {
       const cx = x(i).toFixed(1);
+      if (Number.isNaN(v)) return;
       if (v === null) {
         if (!dashed)
           out.push(`<circle cx="${cx}" cy="${MARGIN.top + 4}" r="4" fill="white" stroke="${color}" stroke-width="2"/>`);

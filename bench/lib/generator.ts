@@ -1,4 +1,5 @@
 import type { EndToEndSpec } from '../load/end-to-end.ts';
+import type { PartitionShareSpec } from '../load/partition-share.ts';
 import type { LoadSpec } from '../load/scenarios.ts';
 import { nextMessage, spawnNodeTs, type PinnedProcess } from './processes.ts';
 
@@ -16,7 +17,7 @@ export interface Generator {
    * Runs one scenario and returns its result. `whileConnected` (idle scenario) runs once every
    * client is connected; the clients are released when it resolves.
    */
-  run<R>(spec: LoadSpec | EndToEndSpec, options: RunOptions): Promise<R>;
+  run<R>(spec: LoadSpec | EndToEndSpec | PartitionShareSpec, options: RunOptions): Promise<R>;
   /** Stops the process if it is still running (it exits by itself after a run). */
   stop(): Promise<void>;
 }
@@ -44,7 +45,10 @@ export function startGenerator(core: number): Generator {
     await proc.stop();
   };
   return {
-    async run<R>(spec: LoadSpec | EndToEndSpec, { timeoutMs, whileConnected, onWindow, onSettle }: RunOptions) {
+    async run<R>(
+      spec: LoadSpec | EndToEndSpec | PartitionShareSpec,
+      { timeoutMs, whileConnected, onWindow, onSettle }: RunOptions,
+    ) {
       const onMessage = (raw: unknown) => {
         const message = raw as { type: string; phase?: 'start' | 'end' };
         if (message.type === 'window' && message.phase) onWindow?.(message.phase);

@@ -1,5 +1,6 @@
 import type { LatencyStep, PrivateResult, ThroughputResult } from '../load/scenarios.ts';
 import type { MachineInfo } from './machine.ts';
+import type { ScaleResults } from './scale-results.ts';
 import type { ServerName } from './servers.ts';
 
 /** One repetition of one scenario on one server: its result, or why it failed. */
@@ -34,6 +35,9 @@ export interface EndToEndResult {
   wrongUser: number;
 }
 
+/** One fan-out throughput run; `symbols`: how many symbols the ticks went round (1: baseline). */
+export type SymbolsRun = ThroughputResult & { symbols: number };
+
 export interface Parameters {
   reps: number;
   throughput: { clients: number; window: number; warmupMs: number; measureMs: number };
@@ -44,6 +48,7 @@ export interface Parameters {
     measureS: number;
     minEvents?: number;
     drainTimeoutMs: number;
+    stopAboveP99Ms?: number;
   };
   /**
    * `reps`: repetitions of this scenario when more than the others' (its p99 ratio is the
@@ -52,6 +57,20 @@ export interface Parameters {
   private: { users: number[]; rate: number; warmupS: number; measureS: number; reps?: number };
   idle: { clients: number; settleMs: number };
   e2e: { rate: number; users: number; warmupS: number; measureS: number };
+  /**
+   * `workers`: the `WS_WORKERS` values compared (fan-out throughput, `reps` each, interleaved);
+   * the partitioned routing share: `gateways` gateways, `partitions` user partitions,
+   * `partitionUsers` users, order events at `partitionRate`/s for `partitionMeasureS` s.
+   */
+  scale: {
+    workers: number[];
+    reps: number;
+    gateways: number;
+    partitions: number;
+    partitionUsers: number;
+    partitionRate: number;
+    partitionMeasureS: number;
+  };
 }
 
 export interface BenchResults {
@@ -69,6 +88,10 @@ export interface BenchResults {
   private: RunRecord<PrivateResult>[];
   idle: RunRecord<IdleResult>[];
   e2e: RunRecord<EndToEndResult>[];
+  /** tradewire's fan-out with every client on one symbol of 1 (the baseline) or of n. */
+  symbols?: RunRecord<SymbolsRun>[];
+  /** One gateway process against `WS_WORKERS`, and the partitioned routing share. */
+  scale?: ScaleResults;
   /** Hot spots of the gateway from `--profile`, per scenario. */
   profiles: { scenario: string; file: string; top: { selfPct: number; name: string }[] }[];
 }

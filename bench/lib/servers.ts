@@ -34,6 +34,8 @@ export interface ServerOptions {
   redisUrl: string;
   usersFile?: string;
   databaseUrl?: string;
+  /** More arguments for the server (e.g. tradewire's `--partitions`). */
+  args?: string[];
 }
 
 export interface RunningServer {
@@ -55,6 +57,7 @@ export async function startServer(def: ServerDef, options: ServerOptions): Promi
   const args = ['--redis-url', options.redisUrl];
   if (options.usersFile) args.push('--users', options.usersFile);
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
+  if (options.args) args.push(...options.args);
   // For diagnosis only (never set by `npm run bench`): BENCH_SERVER_NODE_FLAGS='--heap-prof'.
   const extraFlags = process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
   const proc = spawnNodeTs(options.core, def.entry, args, ['--expose-gc', ...extraFlags]);

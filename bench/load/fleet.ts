@@ -39,6 +39,8 @@ export interface FleetOptions {
   inbox: Inbox;
   /** Connections opened at once (default 100): bursts beyond the accept backlog only add retries. */
   concurrency?: number;
+  /** JSON protocol, `prices`: the symbols client `client` subscribes to (default: every symbol). */
+  symbolsOf?: (client: number) => readonly string[];
 }
 
 export interface Fleet {
@@ -101,7 +103,7 @@ export async function openFleet(target: TargetServer, options: FleetOptions): Pr
       const token = options.tokens?.[index];
       const close =
         target.protocol === 'json'
-          ? await openJsonClient(target, index, options.channel, token, options.inbox)
+          ? await openJsonClient(target, index, options.channel, token, options.inbox, options.symbolsOf?.(index))
           : target.socketIoClient === 'official'
             ? await openSocketIoClient(target, index, options.channel, token, options.inbox)
             : await openLeanSocketIoClient(target, index, options.channel, token, options.inbox);
@@ -175,9 +177,11 @@ async function openJsonClient(
   channel: 'prices' | 'orders',
   token: string | undefined,
   inbox: Inbox,
+  symbols?: readonly string[],
 ): Promise<() => void> {
   const readiness = new Readiness(index);
   let client: RawWsClient | undefined;
+  const subscribe = JSON.stringify(symbols ? { type: 'subscribe', channel, symbols } : { type: 'subscribe', channel });
 
   // Until subscribed, every frame is a reply to read in full; afterwards only events matter.
   const onControl = (text: string) => {
@@ -187,7 +191,7 @@ async function openJsonClient(
     } catch {
       return;
     }
-    if (msg.type === 'auth_ok') client!.sendText(JSON.stringify({ type: 'subscribe', channel }));
+    if (msg.type === 'auth_ok') client!.sendText(subscribe);
     else if (msg.type === 'subscribed' && (msg as { channel?: string }).channel === channel) {
       readiness.subscribed();
     } else if (msg.type === 'error') readiness.fail(`${msg.code}: ${msg.message}`);
@@ -217,7 +221,7 @@ async function openJsonClient(
     target.origin ? { headers: { Origin: target.origin } } : {},
   );
   if (token !== undefined) client.sendText(JSON.stringify({ type: 'auth', token }));
-  else client.sendText(JSON.stringify({ type: 'subscribe', channel }));
+  else client.sendText(subscribe);
   await readiness.wait(client);
   const opened = client;
   return () => opened.destroy();

@@ -6,10 +6,12 @@
  * send `{type:'settle'}` once connected and wait for `{type:'settled'}` (see window-signal.ts).
  */
 import { runEndToEnd, type EndToEndSpec } from './end-to-end.ts';
+import { runPartitionShare, type PartitionShareSpec } from './partition-share.ts';
 import { runIdle, runLatency, runPrivate, runThroughput, type LoadSpec } from './scenarios.ts';
 import { onSettled } from './window-signal.ts';
 
-type RunnerMessage = { type: 'run'; spec: LoadSpec | EndToEndSpec } | { type: 'release' } | { type: 'settled' };
+type Spec = LoadSpec | EndToEndSpec | PartitionShareSpec;
+type RunnerMessage = { type: 'run'; spec: Spec } | { type: 'release' } | { type: 'settled' };
 
 function send(message: unknown): Promise<void> {
   return new Promise((resolve) => {
@@ -21,7 +23,7 @@ function send(message: unknown): Promise<void> {
 let release: () => void = () => {};
 const released = new Promise<void>((resolve) => (release = resolve));
 
-async function run(spec: LoadSpec | EndToEndSpec): Promise<unknown> {
+async function run(spec: Spec): Promise<unknown> {
   switch (spec.scenario) {
     case 'throughput':
       return runThroughput(spec);
@@ -33,6 +35,8 @@ async function run(spec: LoadSpec | EndToEndSpec): Promise<unknown> {
       return runIdle(spec, () => void send({ type: 'connected' }), released);
     case 'e2e':
       return runEndToEnd(spec);
+    case 'partition-share':
+      return runPartitionShare(spec);
   }
 }
 

@@ -12,7 +12,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Emitter } from '@socket.io/redis-emitter';
 import { createClient } from 'redis';
-import { connectRedisBroker, createEventPublisher } from '@repo/broker';
+import { connectRedisBroker, createEventPublisher, partitionedChannelLayout } from '@repo/broker';
 import { monoMs, sleep } from '../lib/clock.ts';
 import { CAPACITY, CTL, priceForSeq, viewShared, type SharedBuffers } from './shared-state.ts';
 
@@ -24,6 +24,10 @@ export interface PublisherConfig {
   kind: 'price' | 'order';
   /** Order events: the users to address, picked at random. */
   userIds?: number[];
+  /** Price events (contract only): the symbols, in turn by seq (seq mod their count); default SOL. */
+  symbols?: string[];
+  /** Contract only: publish on the partitioned channel layout with this many user partitions. */
+  partitions?: number;
   buffers: SharedBuffers;
 }
 
@@ -75,14 +79,19 @@ async function openPublisher(): Promise<{ publish: Publish; close(): Promise<voi
       },
     };
   }
+  const symbols = config.symbols ?? ['SOL'];
   const broker = await connectRedisBroker(config.redisUrl);
-  const events = createEventPublisher(broker);
+  const events = createEventPublisher(
+    broker,
+    config.partitions === undefined ? {} : { layout: partitionedChannelLayout(config.partitions) },
+  );
   const onError = (err: unknown) => {
     process.stderr.write(`publisher: ${String(err)}\n`);
   };
   return {
     publish(seq, userId) {
-      if (config.kind === 'price') events.publishPriceUpdate('SOL', priceForSeq(seq)).catch(onError);
+      if (config.kind === 'price')
+        events.publishPriceUpdate(symbols[seq % symbols.length]!, priceForSeq(seq)).catch(onError);
       else events.publishOrderFilled(orderEvent(seq, userId, timestampNow())).catch(onError);
     },
     close: () => broker.close(),

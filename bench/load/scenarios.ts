@@ -26,6 +26,11 @@ export interface ThroughputSpec extends Common {
   window: number;
   warmupMs: number;
   measureMs: number;
+  /**
+   * JSON protocol only: ticks go round these symbols and client i subscribes to symbol i mod n
+   * alone (`"symbols":[…]`), so each tick has 1/n of the clients. Unset: SOL to every client.
+   */
+  symbols?: string[];
 }
 
 export interface LatencySpec extends Common {
@@ -41,6 +46,11 @@ export interface LatencySpec extends Common {
   minEvents?: number;
   /** How long to wait for a step's backlog to drain before the next step. */
   drainTimeoutMs: number;
+  /**
+   * Past the knee: the ladder stops after two steps in a row with p99 at or above this (ms), or
+   * one at 10× it (a server buried under its backlog). Unset: it climbs to the last rate.
+   */
+  stopAboveP99Ms?: number;
 }
 
 export interface PrivateSpec extends Common {
@@ -118,7 +128,7 @@ const TSX_API = import.meta.resolve('tsx/esm/api');
 const PUBLISHER_ENTRY = new URL('./publisher-worker.ts', import.meta.url).href;
 
 /** The publisher thread, seen from the receiving thread. */
-class PublisherThread {
+export class PublisherThread {
   readonly #worker: Worker;
   readonly #events = new EventEmitter();
   readonly #failed: Promise<never>;
@@ -177,7 +187,7 @@ class PublisherThread {
  * on each connection, so one "last seq" per client detects both gaps (lost or conflated ticks)
  * and repeats (duplicates) in O(1) memory.
  */
-class BroadcastTracker implements Inbox {
+export class BroadcastTracker implements Inbox {
   readonly lastSeq: Int32Array;
   deliveries = 0;
   gaps = 0;
@@ -195,9 +205,13 @@ class BroadcastTracker implements Inbox {
   /** Called when the slowest client moved (window mode wakes the publisher with it). */
   onWindowMove: () => void = () => {};
 
-  constructor(clients: number, shared: SharedState) {
+  /** Seqs between two ticks a client takes: n when the ticks go round n symbols and it takes one. */
+  readonly #stride: number;
+
+  constructor(clients: number, shared: SharedState, stride = 1) {
     this.lastSeq = new Int32Array(clients);
     this.#shared = shared;
+    this.#stride = stride;
   }
 
   onPrice(client: number, seq: number): void {
@@ -207,7 +221,7 @@ class BroadcastTracker implements Inbox {
       this.duplicated++;
       return;
     }
-    if (last !== 0 && seq > last + 1) this.gaps += seq - last - 1;
+    if (last !== 0 && seq > last + this.#stride) this.gaps += Math.floor((seq - last) / this.#stride) - 1;
     this.lastSeq[client] = seq;
     if (seq >= this.measureFrom && seq <= this.measureTo && this.sampleCount < this.samples.length) {
       this.samples[this.sampleCount++] = this.#now() - this.#shared.sendTimes[seq % CAPACITY]!;
@@ -240,7 +254,7 @@ class BroadcastTracker implements Inbox {
   /** Ticks never received by the end: gaps plus each client's missing tail. */
   lost(lastPublished: number): number {
     let tails = 0;
-    for (const seq of this.lastSeq) tails += Math.max(0, lastPublished - seq);
+    for (const seq of this.lastSeq) tails += Math.max(0, Math.floor((lastPublished - seq) / this.#stride));
     return this.gaps + tails;
   }
 
@@ -262,20 +276,31 @@ class BroadcastTracker implements Inbox {
   }
 }
 
-const via = (target: TargetServer) =>
+export const via = (target: TargetServer) =>
   (target.protocol === 'socketio' ? 'socketio' : 'contract') as 'socketio' | 'contract';
 
 export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputResult> {
   const buffers = createSharedBuffers();
   const shared = viewShared(buffers);
-  const tracker = new BroadcastTracker(spec.clients, shared);
-  const publisher = new PublisherThread({ redisUrl: spec.redisUrl, via: via(spec.target), kind: 'price', buffers });
-  const fleet = await openFleet(spec.target, { count: spec.clients, channel: 'prices', inbox: tracker }).catch(
-    async (err) => {
-      await publisher.close();
-      throw err;
-    },
-  );
+  const symbols = spec.symbols;
+  const stride = symbols?.length ?? 1;
+  const tracker = new BroadcastTracker(spec.clients, shared, stride);
+  const publisher = new PublisherThread({
+    redisUrl: spec.redisUrl,
+    via: via(spec.target),
+    kind: 'price',
+    buffers,
+    ...(symbols ? { symbols } : {}),
+  });
+  const fleet = await openFleet(spec.target, {
+    count: spec.clients,
+    channel: 'prices',
+    inbox: tracker,
+    ...(symbols ? { symbolsOf: (client: number) => [symbols[client % symbols.length]!] } : {}),
+  }).catch(async (err) => {
+    await publisher.close();
+    throw err;
+  });
   const windowTimer = setInterval(() => tracker.updateWindow(), 2);
   const debugTimer = process.env.BENCH_DEBUG
     ? setInterval(() => {
@@ -309,7 +334,8 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
     Atomics.store(shared.control, CTL.stop, 1);
     publisher.wake();
     const lastPublished = await published;
-    await tracker.drain(lastPublished, 10_000);
+    // With n symbols a client's last tick is one of the last n published.
+    await tracker.drain(lastPublished - stride + 1, 10_000);
     const deliveries = d1 - d0;
     return {
       deliveriesPerSec: Math.round(deliveries / ((t1 - t0) / 1000)),
@@ -329,6 +355,15 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
     tracker.closing = true;
     await Promise.all([fleet.close(), publisher.close()]);
   }
+}
+
+/** Two steps in a row over `limitMs`, or the last one far over it: higher rates only cost time. */
+function pastTheKnee(steps: LatencyStep[], limitMs: number | undefined): boolean {
+  if (limitMs === undefined) return false;
+  const over = (step: LatencyStep | undefined, factor = 1) =>
+    step !== undefined && (step.p99 === null || step.p99 >= limitMs * factor);
+  const last = steps.at(-1);
+  return over(last, 10) || (over(last) && over(steps.at(-2)));
 }
 
 export async function runLatency(spec: LatencySpec): Promise<LatencyStep[]> {
@@ -394,6 +429,7 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyStep[]> {
       // A server that could not drain its backlog would carry it into the next rate and make
       // that figure meaningless: stop here; the higher rates count as not sustained.
       if (!drained || tracker.disconnected > 0) break;
+      if (pastTheKnee(steps, spec.stopAboveP99Ms)) break;
       await sleep(500);
     }
     return steps;

@@ -13,7 +13,7 @@
  * connects from 127.0.0.1, so that address is exempt from the per-address limits (upgrade rate,
  * open sockets), as it must be for any load test from one host.
  */
-import { connectRedisBroker } from '@repo/broker';
+import { connectRedisBroker, partitionedChannelLayout } from '@repo/broker';
 import { createLogger } from '@repo/log';
 import { createGateway } from '@repo/ws';
 import { recordArrivals } from '../diagnostics/arrivals.ts';
@@ -39,9 +39,15 @@ const limits = process.env.BENCH_TRADEWIRE_LIMITS
 const gateway = await createGateway({
   broker,
   sessions: sessions.verifier,
-  symbols: ['SOL'],
+  // Three symbols, so that the symbols scenario can split the clients over them; the other
+  // scenarios publish SOL only.
+  symbols: ['SOL', 'BTC', 'ETH'],
   allowedOrigins: ['http://127.0.0.1'],
   limitExempt: ['127.0.0.1'],
+  // The scale scenario's routing share: private channels split by user partition, as on a
+  // Redis Cluster (one Redis carries the same channel names), so a gateway subscribes only to
+  // the partitions of the users it holds.
+  ...(args.partitions === undefined ? {} : { channelLayout: partitionedChannelLayout(args.partitions) }),
   logger,
   ...(limits ? { limits } : {}),
 });
