@@ -28,6 +28,7 @@ import type {
   ThroughputSpec,
 } from './load/scenarios.ts';
 import { sleep } from './lib/clock.ts';
+import { runConnectionsPart } from './connections/index.ts';
 import { runEndToEnd } from './lib/end-to-end.ts';
 import { startGenerator, type Generator } from './lib/generator.ts';
 import { machineInfo, openFileLimit } from './lib/machine.ts';
@@ -69,8 +70,8 @@ const QUICK: Parameters = {
   throughput: { clients: 1000, window: 64, warmupMs: 1000, measureMs: 3000 },
 };
 
-type Scenario = 'throughput' | 'latency' | 'private' | 'idle' | 'e2e';
-const SCENARIOS: Scenario[] = ['throughput', 'latency', 'private', 'idle', 'e2e'];
+type Scenario = 'throughput' | 'latency' | 'private' | 'idle' | 'e2e' | 'connections';
+const SCENARIOS: Scenario[] = ['throughput', 'latency', 'private', 'idle', 'e2e', 'connections'];
 
 function log(line: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -299,6 +300,8 @@ async function main(): Promise<number> {
       'no-priority': { type: 'boolean', default: false },
       'socketio-client': { type: 'string', default: 'lean' },
       rates: { type: 'string' },
+      connections: { type: 'string' },
+      workers: { type: 'string' },
     },
     strict: true,
   });
@@ -431,7 +434,7 @@ async function main(): Promise<number> {
       // Rotate the order each repetition, so no server always runs first (or last) in a rep.
       const order = servers.map((_, i) => servers[(i + rep - 1) % servers.length]!);
       for (const scenario of scenarios) {
-        if (scenario === 'e2e') continue;
+        if (scenario === 'e2e' || scenario === 'connections') continue;
         if (rep > params.reps && scenario !== 'private') continue;
         for (const server of order) {
           if (scenario === 'throughput')
@@ -483,6 +486,18 @@ async function main(): Promise<number> {
           );
         }
       }
+    }
+
+    if (scenarios.includes('connections')) {
+      await runConnectionsPart(
+        {
+          connections: values.connections === undefined ? undefined : Number(values.connections),
+          workers: values.workers === undefined ? undefined : Number(values.workers),
+          niceness: values['no-priority'] ? null : NICENESS,
+        },
+        redis.url,
+        log,
+      );
     }
 
     if (values.profile && servers.includes('tradewire')) {
