@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isAddressOrCidr } from '@repo/http-access';
 
@@ -62,6 +63,17 @@ const nodeAddresses = list(NODE_ADDRESS, 'host:port addresses such as "10.0.0.5:
   .refine((nodes) => nodes.length > 0, 'must name at least one node as host:port')
   .refine((nodes) => nodes.every((node) => Number(NODE_ADDRESS.exec(node)?.[1]) <= 65535), 'has a port above 65535');
 
+/** Most gateway worker processes of one node (`WS_WORKERS`). */
+const MAX_WS_WORKERS = 256;
+
+/** `WS_WORKERS`: a count, or `auto` for one per core. */
+const wsWorkers = z
+  .string()
+  .regex(/^(?:auto|[1-9]\d{0,3})$/, `must be "auto" (one per core) or a whole number from 1 to ${MAX_WS_WORKERS}`)
+  .transform((value) => (value === 'auto' ? availableParallelism() : Number(value)))
+  .refine((n) => n <= MAX_WS_WORKERS, `must be at most ${MAX_WS_WORKERS}`)
+  .default('1');
+
 /** Most user partitions in Redis Cluster mode; `partitionedChannelLayout` accepts the same range. */
 const MAX_REDIS_PARTITIONS = 1024;
 
@@ -123,6 +135,8 @@ const optional = <T extends z.ZodTypeAny>(schema: T) =>
 const EnvSchema = z.object({
   PORT: port(3000),
   WS_PORT: port(3001),
+  /** Gateway processes sharing WS_PORT (node:cluster); `auto` is one per core. */
+  WS_WORKERS: wsWorkers,
   HOST: z.string().min(1).default('127.0.0.1'),
   REDIS_URL: optional(url(['redis:', 'rediss:'])),
   REDIS_CLUSTER_NODES: optional(nodeAddresses),
@@ -201,6 +215,8 @@ const EnvSchema = z.object({
 export interface Config {
   port: number;
   wsPort: number;
+  /** Gateway worker processes sharing `wsPort` (`WS_WORKERS`, default 1; `auto` = cores). */
+  wsWorkers: number;
   host: string;
   redisUrl: string | undefined;
   /** Redis Cluster nodes to discover the cluster from (`REDIS_CLUSTER_NODES`); unset without a cluster. */
@@ -311,6 +327,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
     port: e.PORT,
     wsPort: e.WS_PORT,
+    wsWorkers: e.WS_WORKERS,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
@@ -359,7 +376,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
  */
 export function parseRoles(
   args: readonly string[],
-  config: Pick<Config, 'redisUrl' | 'databaseUrl'> & Partial<Pick<Config, 'redisClusterNodes'>>,
+  config: Pick<Config, 'redisUrl' | 'databaseUrl'> & Partial<Pick<Config, 'redisClusterNodes' | 'wsWorkers'>>,
 ): Set<Role> {
   const unknown = args.filter((a) => !(ROLES as readonly string[]).includes(a));
   if (unknown.length > 0) {
@@ -368,6 +385,23 @@ export function parseRoles(
     );
   }
   const roles = new Set<Role>(args.length === 0 ? ROLES : (args as Role[]));
+  const workers = config.wsWorkers ?? 1;
+  if (roles.has('ws') && workers > 1) {
+    const missing = [
+      !config.redisUrl &&
+        !config.redisClusterNodes &&
+        'a broker (REDIS_URL, or REDIS_CLUSTER_NODES for a Redis Cluster)',
+      !config.databaseUrl && 'DATABASE_URL',
+    ].filter(Boolean);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `WS_WORKERS=${workers} runs ${workers} gateway processes, which needs ${missing.join(' and ')}: ` +
+          'each process receives only the events of its own broker, so with the in-process one a worker would ' +
+          'miss every order and price published elsewhere, and the embedded database belongs to one process ' +
+          '(set WS_WORKERS=1, or give them)',
+      );
+    }
+  }
   if (roles.size < ROLES.length) {
     const missing = [
       !config.redisUrl && !config.redisClusterNodes && 'REDIS_URL',

@@ -17,7 +17,7 @@ import { openDatabase, createSessionStore, type Database } from '@repo/db';
 import { createRedisClient, createRedisClusterClient, type RedisClient, type RedisClusterClient } from '@repo/redis';
 import { withTimeout } from '@repo/retry';
 import { createApi } from '@repo/api';
-import { createGateway, type Gateway } from '@repo/ws';
+import { createGateway, type Gateway, type GatewayNode, type GatewayOptions } from '@repo/ws';
 import {
   createCandleRecorder,
   createPriceWorker,
@@ -48,7 +48,13 @@ export interface RunningSystem {
  * `DATABASE_URL` are unset. Each part is built by its own factory; this is the only place that
  * wires them together.
  */
-export async function startSystem(config: Config, roles: Set<Role>, logger: Logger): Promise<RunningSystem> {
+export async function startSystem(
+  config: Config,
+  roles: Set<Role>,
+  logger: Logger,
+  /** When this process is one gateway worker of several (`WS_WORKERS`): its link to the node. */
+  gatewayNode?: GatewayNode & { readonly registry: GatewayOptions['registry'] },
+): Promise<RunningSystem> {
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse().splice(0)) {
@@ -121,6 +127,7 @@ export async function startSystem(config: Config, roles: Set<Role>, logger: Logg
         limitExempt: config.wsLimitExempt,
         limits: config.wsLimits,
         metricsToken: config.metricsToken,
+        ...(gatewayNode ? { node: gatewayNode, registry: gatewayNode.registry } : {}),
         logger: logger.child({ part: 'ws' }),
       });
       gatewayPort = await gateway.listen(config.wsPort, config.host);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { MAX_PARTITIONS } from '@repo/broker';
 import { ConfigError, loadConfig, parseRoles } from '../src/config.ts';
@@ -267,6 +268,24 @@ describe('loadConfig', () => {
   });
 });
 
+describe('WS_WORKERS', () => {
+  it('defaults to one worker, takes a count, and reads "auto" as one per core', () => {
+    assert.equal(loadConfig({}).wsWorkers, 1);
+    assert.equal(loadConfig({ WS_WORKERS: '8' }).wsWorkers, 8);
+    assert.equal(loadConfig({ WS_WORKERS: 'auto' }).wsWorkers, availableParallelism());
+  });
+
+  it('refuses anything else with a ConfigError naming the variable', () => {
+    for (const value of ['0', '-1', '1.5', 'all', '257', '99999']) {
+      assert.throws(
+        () => loadConfig({ WS_WORKERS: value }),
+        (err: unknown) => err instanceof ConfigError && /WS_WORKERS must be/.test(err.message),
+        value,
+      );
+    }
+  });
+});
+
 describe('parseRoles', () => {
   it('runs every role when none is named', () => {
     assert.deepEqual([...parseRoles([], { redisUrl: undefined, databaseUrl: undefined })].sort(), [
@@ -288,6 +307,17 @@ describe('parseRoles', () => {
   it('accepts a Redis Cluster instead of REDIS_URL for split roles', () => {
     const cluster = { redisUrl: undefined, redisClusterNodes: ['127.0.0.1:7000'], databaseUrl: 'postgres://x' };
     assert.deepEqual([...parseRoles(['api'], cluster)], ['api']);
+  });
+
+  it('refuses more than one gateway worker without a shared broker and database, saying why', () => {
+    const inProcess = { redisUrl: undefined, databaseUrl: 'postgres://x', wsWorkers: 2 };
+    assert.throws(() => parseRoles(['ws'], inProcess), /WS_WORKERS=2 runs 2 gateway processes, which needs a broker/);
+    assert.throws(() => parseRoles([], { ...inProcess, databaseUrl: undefined }), /needs a broker .* and DATABASE_URL/);
+    const shared = { redisUrl: 'redis://x', databaseUrl: 'postgres://x', wsWorkers: 2 };
+    assert.deepEqual([...parseRoles(['ws'], shared)], ['ws']);
+    assert.deepEqual([...parseRoles(['ws'], { ...shared, redisUrl: undefined, redisClusterNodes: ['h:1'] })], ['ws']);
+    // Without the ws role there are no gateway workers to start.
+    assert.deepEqual([...parseRoles(['api'], { ...shared, wsWorkers: 4 })], ['api']);
   });
 
   it('refuses an unknown role', () => {

@@ -10,7 +10,9 @@ import { silentLogger, type Logger } from '@repo/log';
 import { CLOSE_CODES, type Channel } from '@repo/protocol';
 import { latestValues } from './broker-contract.ts';
 import { BrokerFeed } from './broker-feed.ts';
-import { createHttpHandler, type HealthReport } from './http-routes.ts';
+import type { GatewayNode } from './cluster/gateway-node.ts';
+import { ConnectionLedger } from './connection-ledger.ts';
+import { createHttpHandler, rejectUpgrade, type HealthReport } from './http-routes.ts';
 import { resolveLimits, type GatewayLimits } from './limits.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { Authenticator } from './session/authenticator.ts';
@@ -87,6 +89,12 @@ export interface GatewayOptions {
    * prices of `symbols` only.
    */
   channelLayout?: ChannelLayout;
+  /**
+   * The node this gateway is one worker of (`WS_WORKERS` > 1): the connection limits are then
+   * counted by the node's primary, and `/health` and `/metrics` answer for every worker.
+   * Unset, this process is the node.
+   */
+  node?: GatewayNode;
 }
 
 export interface Gateway {
@@ -206,7 +214,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     batcher: new WriteBatcher(),
     onClosed(connection) {
       connections.delete(connection);
-      guard.closed(connection.addressKey);
       heartbeat.delete(connection);
       if (closing && connections.size === 0) lastClosed?.();
     },
@@ -215,7 +222,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
     // ws listens for the socket's errors from here on.
     socket.off('error', ignoreError);
-    guard.opened(admission);
     const connection = new Connection((nextConnectionId += 1), ws, socket, transportDeps, admission.addressKey);
     connection.serve(new ClientSession(connection, sessionDeps));
     connections.add(connection);
@@ -239,9 +245,32 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     allowedOrigins: options.allowedOrigins ?? null,
     exempt: options.limitExempt ?? [],
     clientAddress,
-    connections: () => connections.size,
+    ledger:
+      options.node?.ledger ??
+      new ConnectionLedger({
+        upgradesPerAddress: limits.upgradesPerAddress,
+        upgradeWindowMs: limits.upgradeWindowMs,
+        maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
+        maxConnections: limits.maxConnections,
+      }),
     logger,
   });
+
+  function upgradeAdmitted(req: IncomingMessage, socket: Duplex, head: Buffer, admission: Admission): void {
+    // The slot is held until the socket is gone, whether its handshake fails or it served for hours.
+    socket.once('close', () => admission.release());
+    if (socket.destroyed) {
+      // Gone while the node's primary was answering.
+      admission.release();
+      return;
+    }
+    if (closing !== null) {
+      admission.release();
+      rejectUpgrade(socket, 503, 'server shutting down');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, admission));
+  }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // A reset during the handshake must not become an uncaught 'error'. One shared function, not
@@ -249,13 +278,32 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     socket.on('error', ignoreError);
     const admission = guard.admit(req, socket, closing !== null);
     if (admission === null) return;
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, admission));
+    if (admission instanceof Promise) {
+      void admission.then((admitted) => {
+        if (admitted !== null) upgradeAdmitted(req, socket, head, admitted);
+      });
+    } else upgradeAdmitted(req, socket, head, admission);
   }
 
-  const health = (): HealthReport => {
+  const ownHealth = (): HealthReport => {
     const up = broker.isUp();
     return { status: up ? 'ok' : 'degraded', broker: up ? 'up' : 'down', connections: connections.size };
   };
+  const { node } = options;
+  const health = node
+    ? async (): Promise<HealthReport> => {
+        const own = ownHealth();
+        // The primary is gone only while the node is going down: answer for this worker alone.
+        const whole = await node.health().catch(() => null);
+        if (whole === null) return own;
+        return {
+          ...own,
+          connections: whole.connections,
+          workers: whole.workers,
+          worker: { id: node.workerId, connections: own.connections },
+        };
+      }
+    : ownHealth;
   const server = createServer(
     {
       // A socket that never completes its upgrade request holds a file descriptor: cut it off.
@@ -263,7 +311,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       requestTimeout: limits.handshakeTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, limits.handshakeTimeoutMs),
     },
-    createHttpHandler({ health, registry, logger, metricsAccess, clientAddress }),
+    createHttpHandler({
+      health,
+      metrics: node
+        ? async () => ({ contentType: registry.contentType, text: await node.metrics() })
+        : async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+      logger,
+      metricsAccess,
+      clientAddress,
+    }),
   );
   server.on('upgrade', onUpgrade);
 

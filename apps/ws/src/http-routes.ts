@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Registry } from 'prom-client';
 import type { AddressedRequest, MetricsAccess, MetricsRequest } from '@repo/http-access';
 import type { Logger } from '@repo/log';
 
@@ -8,7 +7,18 @@ import type { Logger } from '@repo/log';
 export interface HealthReport {
   status: 'ok' | 'degraded';
   broker: 'up' | 'down';
+  /** Open sockets of the node (every worker's, with `WS_WORKERS`). */
   connections: number;
+  /** With `WS_WORKERS`: the workers serving now, and how many the node should have. */
+  workers?: { up: number; configured: number };
+  /** With `WS_WORKERS`: the worker that answered (its cluster id) and its own open sockets. */
+  worker?: { id: number; connections: number };
+}
+
+/** A `/metrics` body: this process's registry, or the node's aggregate. */
+export interface MetricsText {
+  contentType: string;
+  text: string;
 }
 
 /**
@@ -19,8 +29,8 @@ export interface HealthReport {
  * answered with a bare 500 that leaks nothing.
  */
 export function createHttpHandler(deps: {
-  health: () => HealthReport;
-  registry: Registry;
+  health: () => HealthReport | Promise<HealthReport>;
+  metrics: () => Promise<MetricsText>;
   logger: Logger;
   metricsAccess: (request: MetricsRequest) => MetricsAccess;
   clientAddress: (request: AddressedRequest) => string | undefined;
@@ -33,7 +43,18 @@ export function createHttpHandler(deps: {
       res.setHeader('Allow', 'GET, HEAD');
       return sendJson(res, 405, { error: 'method_not_allowed' });
     }
-    if (route === '/health') return sendJson(res, 200, deps.health());
+    if (route === '/health') {
+      const report = deps.health();
+      if (!(report instanceof Promise)) return sendJson(res, 200, report);
+      report.then(
+        (body) => sendJson(res, 200, body),
+        (err: unknown) => {
+          deps.logger.error({ err }, 'health report failed');
+          sendJson(res, 500, { error: 'internal_error' });
+        },
+      );
+      return;
+    }
     const access = deps.metricsAccess({
       clientAddress: deps.clientAddress(req),
       authorization: req.headers.authorization,
@@ -42,9 +63,9 @@ export function createHttpHandler(deps: {
       if (access.status === 401) res.setHeader('WWW-Authenticate', access.headers['WWW-Authenticate']);
       return sendJson(res, access.status, { error: access.code });
     }
-    deps.registry.metrics().then(
-      (text) => {
-        res.writeHead(200, { 'Content-Type': deps.registry.contentType, 'Cache-Control': 'no-store' });
+    deps.metrics().then(
+      ({ contentType, text }) => {
+        res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
         res.end(text);
       },
       (err: unknown) => {

@@ -60,8 +60,10 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'tradewire_ws_broker_up',
-      help: '1 while the broker (Redis) is up, 0 while down',
+      help: '1 while the broker (Redis) is up, 0 while down (on a node of several workers: every worker)',
       registers: [registry],
+      // Summed over a node's workers it would read 2 for "up"; the lowest says whether all are.
+      aggregator: 'min',
       collect() {
         this.set(sources.brokerUp() ? 1 : 0);
       },

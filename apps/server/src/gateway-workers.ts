@@ -1,0 +1,121 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from '@repo/log';
+import { backoffDelay } from '@repo/retry';
+import { NodeCoordinator } from '@repo/ws';
+import type { Config } from './config.ts';
+
+/**
+ * A worker that served at least this long before it exited is restarted at once (its backoff
+ * starts over); one that keeps dying sooner waits longer each time.
+ */
+const STABLE_AFTER_MS = 30_000;
+const RESTART_BACKOFF = { baseDelayMs: 200, maxDelayMs: 30_000 };
+
+export interface GatewayWorkers {
+  /** The port every worker serves on. */
+  readonly port: number;
+  /** SIGTERM to every worker (each drains its sockets), then waits for every exit. */
+  stop(): Promise<void>;
+}
+
+/** One worker position of the node: the process in it now, and how often it has died young. */
+interface Slot {
+  worker: Worker | null;
+  startedAt: number;
+  quickDeaths: number;
+  restart: NodeJS.Timeout | null;
+}
+
+/**
+ * The primary of a gateway node of `WS_WORKERS` processes (node:cluster): forks the workers,
+ * which share `WS_PORT` (the primary accepts and hands each connection to a worker in turn),
+ * holds their shared connection limits, health and metrics (`NodeCoordinator`), and restarts a
+ * worker that exits unexpectedly, with a full-jitter backoff while it keeps dying. Resolves once
+ * every worker serves; rejects, stopping the others, if one exits before.
+ */
+export async function startGatewayWorkers(config: Config, logger: Logger): Promise<GatewayWorkers> {
+  const log = logger.child({ part: 'ws-primary' });
+  const slots: Slot[] = [];
+  const starting = new Map<number, { resolve(port: number): void; reject(err: Error): void }>();
+  let stopping = false;
+
+  const coordinator = new NodeCoordinator({
+    configured: config.wsWorkers,
+    limits: config.wsLimits,
+    logger: log,
+    onReady(workerId, port) {
+      starting.get(workerId)?.resolve(port);
+      starting.delete(workerId);
+    },
+  });
+
+  const onMessage = (worker: Worker, message: unknown) => {
+    coordinator.handle(worker.id, message, (reply) => {
+      // A worker that died with a request in flight gets no answer.
+      if (worker.isConnected()) worker.send(reply, undefined, () => {});
+    });
+  };
+  cluster.on('message', onMessage);
+
+  function fork(slot: Slot): Promise<number> {
+    const worker = cluster.fork();
+    slot.worker = worker;
+    slot.startedAt = Date.now();
+    worker.on('error', (err) => log.warn({ worker: worker.id, err: err.message }, 'gateway worker IPC error'));
+    worker.once('exit', (code, signal) => onExit(slot, worker, code, signal));
+    return new Promise<number>((resolve, reject) => starting.set(worker.id, { resolve, reject }));
+  }
+
+  function onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+    coordinator.workerGone(worker.id);
+    const waiting = starting.get(worker.id);
+    starting.delete(worker.id);
+    if (slot.worker === worker) slot.worker = null;
+    if (waiting) {
+      waiting.reject(new Error(`gateway worker ${worker.id} exited (${signal ?? code}) before it served`));
+      return;
+    }
+    if (stopping) return;
+    slot.quickDeaths = Date.now() - slot.startedAt >= STABLE_AFTER_MS ? 0 : slot.quickDeaths + 1;
+    const delayMs = backoffDelay(slot.quickDeaths - 1, RESTART_BACKOFF);
+    log.warn(
+      { worker: worker.id, pid: worker.process.pid, code, signal, restartInMs: delayMs },
+      'gateway worker exited; starting another',
+    );
+    coordinator.restarting();
+    slot.restart = setTimeout(() => {
+      slot.restart = null;
+      if (stopping) return;
+      fork(slot).then(
+        (port) => log.info({ worker: slot.worker?.id, port }, 'gateway worker restarted'),
+        (err: unknown) => log.error({ err: (err as Error).message }, 'restarted gateway worker failed to start'),
+      );
+    }, delayMs);
+  }
+
+  async function stop(): Promise<void> {
+    stopping = true;
+    const exits: Promise<unknown>[] = [];
+    for (const slot of slots) {
+      if (slot.restart) clearTimeout(slot.restart);
+      const worker = slot.worker;
+      if (!worker || worker.isDead()) continue;
+      exits.push(new Promise((resolve) => worker.once('exit', resolve)));
+      // Each worker drains its own sockets (close 1001, unsubscribe) within its own deadline.
+      worker.process.kill('SIGTERM');
+    }
+    await Promise.all(exits);
+    cluster.off('message', onMessage);
+  }
+
+  for (let i = 0; i < config.wsWorkers; i++) {
+    slots.push({ worker: null, startedAt: 0, quickDeaths: 0, restart: null });
+  }
+  try {
+    const ports = await Promise.all(slots.map((slot) => fork(slot)));
+    return { port: ports[0]!, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,156 @@
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import type { Logger } from '@repo/log';
+import { ConnectionLedger } from '../connection-ledger.ts';
+import { resolveLimits, type GatewayLimits } from '../limits.ts';
+import type { NodeHealth } from './gateway-node.ts';
+import { asWorkerMessage, type PrimaryMessage } from './node-messages.ts';
+
+/**
+ * The primary's side of a gateway node of several workers (`WS_WORKERS`): it holds the node's
+ * one connection ledger, so the per-address limits, the upgrade rate and the connection cap
+ * count every worker's sockets together, and it answers the workers' `/health` and
+ * `/metrics` for the whole node (prom-client's cluster aggregation).
+ *
+ * Each reservation is remembered under the worker that holds it: when a worker dies, its
+ * sockets are gone with it, and so are its slots.
+ */
+export class NodeCoordinator {
+  readonly #ledger: ConnectionLedger;
+  readonly #configured: number;
+  readonly #logger: Logger;
+  /** Slots per worker and key, to give back what a dead worker held. */
+  readonly #held = new Map<number, Map<string | null, number>>();
+  readonly #up = new Set<number>();
+  readonly #onReady: (workerId: number, port: number) => void;
+  readonly #aggregate: () => Promise<string>;
+  readonly #registry = new Registry();
+  readonly #restarts: Counter;
+
+  constructor(options: {
+    /** `WS_WORKERS`. */
+    configured: number;
+    /** The gateway limits the workers run with; the node-wide ones are counted here. */
+    limits?: Partial<GatewayLimits>;
+    logger: Logger;
+    /** A worker finished starting and serves on `port`. */
+    onReady?: (workerId: number, port: number) => void;
+    /** Every worker's metrics, aggregated; default prom-client's `AggregatorRegistry`. */
+    aggregateMetrics?: () => Promise<string>;
+  }) {
+    const limits = resolveLimits(options.limits);
+    this.#ledger = new ConnectionLedger({
+      upgradesPerAddress: limits.upgradesPerAddress,
+      upgradeWindowMs: limits.upgradeWindowMs,
+      maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
+      maxConnections: limits.maxConnections,
+    });
+    this.#configured = options.configured;
+    this.#logger = options.logger;
+    this.#onReady = options.onReady ?? (() => {});
+    if (options.aggregateMetrics) this.#aggregate = options.aggregateMetrics;
+    else {
+      const aggregator = new AggregatorRegistry();
+      this.#aggregate = () => aggregator.clusterMetrics();
+    }
+    const up = this.#up;
+    const configured = this.#configured;
+    new Gauge({
+      name: 'tradewire_ws_workers_up',
+      help: 'Gateway worker processes of this node serving now',
+      registers: [this.#registry],
+      collect() {
+        this.set(up.size);
+      },
+    });
+    new Gauge({
+      name: 'tradewire_ws_workers_configured',
+      help: 'Gateway worker processes this node runs when every one is up (WS_WORKERS)',
+      registers: [this.#registry],
+      collect() {
+        this.set(configured);
+      },
+    });
+    this.#restarts = new Counter({
+      name: 'tradewire_ws_worker_restarts_total',
+      help: 'Gateway workers started again after one exited unexpectedly',
+      registers: [this.#registry],
+    });
+  }
+
+  /** A message from worker `workerId` (others' messages, prom-client's, are ignored); `reply` answers it. */
+  handle(workerId: number, raw: unknown, reply: (message: PrimaryMessage) => void): void {
+    const message = asWorkerMessage(raw);
+    if (message === null) return;
+    switch (message.type) {
+      case 'tradewire:ready':
+        this.#up.add(workerId);
+        this.#onReady(workerId, message.port);
+        return;
+      case 'tradewire:reserve': {
+        const reservation = this.#ledger.reserve(message.key);
+        if (reservation.ok) this.#hold(workerId, message.key, 1);
+        reply({ type: 'tradewire:reserved', id: message.id, reservation });
+        return;
+      }
+      case 'tradewire:release':
+        if (this.#hold(workerId, message.key, -1)) this.#ledger.release(message.key);
+        return;
+      case 'tradewire:health':
+        reply({ type: 'tradewire:health', id: message.id, health: this.health() });
+        return;
+      case 'tradewire:metrics':
+        this.metrics().then(
+          (text) => reply({ type: 'tradewire:metrics', id: message.id, text }),
+          (err: unknown) => {
+            this.#logger.error({ err }, 'metrics aggregation failed');
+            reply({ type: 'tradewire:failed', id: message.id, error: 'metrics aggregation failed' });
+          },
+        );
+        return;
+    }
+  }
+
+  /** Worker `workerId` exited: it serves no more, and the slots its sockets held are free. */
+  workerGone(workerId: number): void {
+    this.#up.delete(workerId);
+    const held = this.#held.get(workerId);
+    this.#held.delete(workerId);
+    if (!held) return;
+    let freed = 0;
+    for (const [key, count] of held) {
+      for (let i = 0; i < count; i++) this.#ledger.release(key);
+      freed += count;
+    }
+    if (freed > 0) this.#logger.info({ worker: workerId, freed }, 'connection slots of an exited worker freed');
+  }
+
+  /** A worker is being started again after an unexpected exit. */
+  restarting(): void {
+    this.#restarts.inc();
+  }
+
+  health(): NodeHealth {
+    return { connections: this.#ledger.total, workers: { up: this.#up.size, configured: this.#configured } };
+  }
+
+  /** Every worker's metrics summed (the broker gauge: the lowest), then the node's own. */
+  async metrics(): Promise<string> {
+    const [workers, node] = await Promise.all([this.#aggregate(), this.#registry.metrics()]);
+    return `${workers.trimEnd()}\n\n${node}`;
+  }
+
+  /** Adds `delta` to what `workerId` holds under `key`; false when there was nothing to release. */
+  #hold(workerId: number, key: string | null, delta: 1 | -1): boolean {
+    let held = this.#held.get(workerId);
+    if (!held) {
+      if (delta < 0) return false;
+      held = new Map();
+      this.#held.set(workerId, held);
+    }
+    const count = (held.get(key) ?? 0) + delta;
+    if (count < 0) return false;
+    if (count === 0) held.delete(key);
+    else held.set(key, count);
+    return true;
+  }
+}

@@ -1,0 +1,128 @@
+import { AggregatorRegistry, Registry } from 'prom-client';
+import type { AdmissionLedger, Reservation } from '../connection-ledger.ts';
+import type { GatewayNode, NodeHealth } from './gateway-node.ts';
+import { asPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './node-messages.ts';
+
+/** The IPC channel to the primary: `process` in a cluster worker, a fake in tests. */
+export interface PrimaryChannel {
+  readonly connected: boolean;
+  send(message: WorkerMessage): unknown;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+}
+
+/** Above prom-client's own 5 s wait for the workers' metrics. */
+const METRICS_TIMEOUT_MS = 6000;
+
+interface Pending {
+  resolve(message: PrimaryMessage): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * A gateway worker's link to the node's primary (`NodeCoordinator`): reserves connection
+ * slots there, and asks it for the node's health and aggregated metrics. Its `registry` is for
+ * the worker's gateway metrics: prom-client's cluster aggregation collects it for the primary.
+ *
+ * A request the primary does not answer within `timeoutMs` fails (the upgrade is refused with
+ * 503); a reservation granted after its request gave up is released at once, so no slot leaks.
+ */
+export function createWorkerLink(options: {
+  workerId: number;
+  channel?: PrimaryChannel;
+  /** Default 2000 ms. */
+  timeoutMs?: number;
+}): GatewayNode & { readonly registry: Registry; ready(port: number): void } {
+  const channel: PrimaryChannel = options.channel ?? (process as unknown as PrimaryChannel);
+  const timeoutMs = options.timeoutMs ?? 2000;
+  // Constructing it installs prom-client's answer to the primary's metrics requests.
+  new AggregatorRegistry();
+  const registry = new Registry();
+  AggregatorRegistry.setRegistries([registry]);
+
+  const pending = new Map<number, Pending>();
+  /** Reservations whose request gave up; their late grant is released. */
+  const abandoned = new Map<number, string | null>();
+  let nextId = 0;
+
+  channel.on('message', (raw) => {
+    const message = asPrimaryMessage(raw);
+    if (message === null) return;
+    const waiting = pending.get(message.id);
+    if (waiting) {
+      pending.delete(message.id);
+      clearTimeout(waiting.timer);
+      waiting.resolve(message);
+      return;
+    }
+    if (abandoned.has(message.id)) {
+      const key = abandoned.get(message.id)!;
+      abandoned.delete(message.id);
+      if (message.type === 'tradewire:reserved' && message.reservation.ok) send({ type: 'tradewire:release', key });
+    }
+  });
+
+  function send(message: WorkerMessage): boolean {
+    if (!channel.connected) return false;
+    try {
+      channel.send(message);
+      return true;
+    } catch {
+      return false; // the primary went away between the check and the send
+    }
+  }
+
+  function ask(
+    message: WorkerMessage & { id: number },
+    waitMs = timeoutMs,
+    onTimeout: () => void = () => {},
+  ): Promise<PrimaryMessage> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(message.id);
+        onTimeout();
+        reject(new Error(`the node's primary did not answer ${message.type} within ${waitMs} ms`));
+      }, waitMs);
+      pending.set(message.id, { resolve, reject, timer });
+      if (!send(message)) {
+        pending.delete(message.id);
+        clearTimeout(timer);
+        reject(new Error("the node's primary is gone"));
+      }
+    });
+  }
+
+  const ledger: AdmissionLedger = {
+    async reserve(key): Promise<Reservation> {
+      const id = (nextId += 1);
+      const answer = await ask({ type: 'tradewire:reserve', id, key }, timeoutMs, () => abandoned.set(id, key));
+      if (answer.type !== 'tradewire:reserved') throw new Error(`unexpected answer ${answer.type}`);
+      return answer.reservation;
+    },
+    release(key) {
+      send({ type: 'tradewire:release', key });
+    },
+  };
+
+  return {
+    workerId: options.workerId,
+    registry,
+    ledger,
+    async health(): Promise<NodeHealth> {
+      const answer = await ask({ type: 'tradewire:health', id: (nextId += 1) });
+      if (answer.type !== 'tradewire:health') throw new Error(`unexpected answer ${answer.type}`);
+      return answer.health;
+    },
+    async metrics(): Promise<string> {
+      // The primary asks every worker; prom-client gives a worker that does not answer 5 s.
+      const answer = await ask({ type: 'tradewire:metrics', id: (nextId += 1) }, METRICS_TIMEOUT_MS);
+      if (answer.type === 'tradewire:failed') throw new Error(answer.error);
+      if (answer.type !== 'tradewire:metrics') throw new Error(`unexpected answer ${answer.type}`);
+      return answer.text;
+    },
+    /** Tells the primary this worker serves, on `port`. */
+    ready(port) {
+      send({ type: 'tradewire:ready', port });
+    },
+  };
+}
