@@ -12,6 +12,8 @@ export interface GatewayNodeOptions {
   databaseUrl: string;
   /** `WS_WORKERS`; 0 leaves it unset (one process). */
   workers: number;
+  /** `WS_MAX_CONNECTIONS`. */
+  maxConnections: number;
 }
 
 /**
@@ -36,7 +38,7 @@ export class GatewayNode {
 
   /** Starts the node and resolves once `/health` answers and every worker is up. */
   async start(timeoutMs = 120_000): Promise<void> {
-    const { port, redisUrl, databaseUrl, workers } = this.options;
+    const { port, redisUrl, databaseUrl, workers, maxConnections } = this.options;
     this.#stderr = '';
     // For diagnosis only (never set by `npm run bench`): e.g. BENCH_GATEWAY_NODE_FLAGS='--cpu-prof'.
     const flags = process.env.BENCH_GATEWAY_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
@@ -49,6 +51,8 @@ export class GatewayNode {
         REDIS_URL: redisUrl,
         DATABASE_URL: databaseUrl,
         WS_LIMIT_EXEMPT: '127.0.0.0/8',
+        // The node-wide cap (20,000 by default) must admit every client of the run.
+        WS_MAX_CONNECTIONS: String(maxConnections),
         LOG_LEVEL: process.env.BENCH_GATEWAY_LOG_LEVEL ?? 'warn',
         ...(workers > 0 ? { WS_WORKERS: String(workers) } : {}),
       },

@@ -108,6 +108,7 @@ export async function runConnections(
     redisUrl,
     databaseUrl: database.url,
     workers: params.workers,
+    maxConnections: params.connections + 1000,
   });
   const broker = await connectRedisBroker(redisUrl);
   const events = createEventPublisher(broker);
