@@ -7,12 +7,16 @@
  *   npm run bench -- --quick           CI mode (<2 min): fan-out throughput, tradewire vs the naive
  *                                      broadcast; exits 1 when tradewire < 2× naive
  *   npm run bench -- --only latency,idle --reps 1       a subset (no docs written)
+ *   npm run bench -- --only connections   100,000 sockets on one gateway node (WS_WORKERS=8, ~10 min); rewrites
+ *                                      its own block of docs/benchmarks.md (--connections N --workers W: a smaller
+ *                                      run, no docs; --workers 0 is one process, at most 18,000 sockets)
  *   npm run bench -- --profile         also profiles the gateway (--cpu-prof) and lists hot spots
  *   npm run bench -- --report bench/results/full-latest.json   rewrites the docs from saved results
  *
  * Placement: each server under test runs alone on CPU 0 (taskset); the load generator, its
  * publisher thread and the benchmark's own redis-server share CPU 1. Every process is started
- * by this runner and stopped by its PID, also on errors and Ctrl-C.
+ * by this runner and stopped by its PID, also on errors and Ctrl-C. The connections part pins
+ * nothing: its gateway node's workers and its load processes share both cores.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

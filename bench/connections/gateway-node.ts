@@ -16,6 +16,20 @@ export interface GatewayNodeOptions {
   maxConnections: number;
 }
 
+/** Every node still running, so that an interrupted run still stops each process by its PID. */
+const running = new Set<GatewayNode>();
+process.on('exit', () => {
+  for (const node of running) {
+    for (const pid of node.processes()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+});
+
 /**
  * One tradewire gateway node started the way an operator starts it (`npm start -- ws`, with
  * `WS_WORKERS` when set): the launcher, not a bench harness, so every default holds. Only the
@@ -37,7 +51,7 @@ export class GatewayNode {
   }
 
   /** Starts the node and resolves once `/health` answers and every worker is up. */
-  async start(timeoutMs = 120_000): Promise<void> {
+  async start(timeoutMs = 300_000): Promise<void> {
     const { port, redisUrl, databaseUrl, workers, maxConnections } = this.options;
     this.#stderr = '';
     // For diagnosis only (never set by `npm run bench`): e.g. BENCH_GATEWAY_NODE_FLAGS='--cpu-prof'.
@@ -59,6 +73,7 @@ export class GatewayNode {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.#child = child;
+    running.add(this);
     child.stderr.on('data', (chunk: Buffer) => {
       this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-16_384);
       if (process.env.BENCH_DEBUG) process.stderr.write(chunk);
@@ -84,6 +99,7 @@ export class GatewayNode {
     await exited;
     clearTimeout(timer);
     this.#child = null;
+    running.delete(this);
   }
 
   /**

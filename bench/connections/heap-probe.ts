@@ -12,7 +12,13 @@ const n = Number(process.argv[2] ?? 5000);
 const redis = await startRedis(1);
 const db = await createDatabase();
 process.env.NODE_OPTIONS = '--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp/heapprobe';
-const node = new GatewayNode({ port: await freePort(), redisUrl: redis.url, databaseUrl: db.url, workers: 0, maxConnections: n + 1000 });
+const node = new GatewayNode({
+  port: await freePort(),
+  redisUrl: redis.url,
+  databaseUrl: db.url,
+  workers: 0,
+  maxConnections: n + 1000,
+});
 await node.start();
 delete process.env.NODE_OPTIONS;
 await sleep(2000);

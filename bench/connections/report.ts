@@ -59,7 +59,10 @@ export function renderConnections(r: ConnectionsResult): string {
       : 'one process';
   const mibOf = (bytes: number) => num(bytes / 2 ** 20);
   const perPing = r.heartbeatCpuUsPerPing === null ? '' : `: ~${num(r.heartbeatCpuUsPerPing, 1)} µs per ping and pong`;
-  const afterUp = s(r.storm.allBackMs - r.storm.restartMs);
+  const allBack = r.storm.subscribedAtEnd >= p.connections;
+  const back = allBack
+    ? `**${s(r.storm.allBackMs)}** (${s(r.storm.allBackMs - r.storm.restartMs)} after the node was up)`
+    : `**not all**: ${num(r.storm.subscribedAtEnd)} when the wait ended`;
   const summary: [string, string, string][] = [
     [
       'RSS per connection, every process of the node summed',
@@ -123,15 +126,19 @@ the attempt counted as \`@repo/client\` counts it: \`nextReconnectAttempt\` and 
 | What | Figure |
 |---|---|
 | Node down and up again (SIGTERM → \`/health\` answers, every worker up) | ${s(r.storm.restartMs)} |
-| All ${n} subscribed again, after the SIGTERM | **${s(r.storm.allBackMs)}** (${afterUp} after the node was up) |
+| All ${n} subscribed again, after the SIGTERM | ${back} |
 | Peak accept rate (re-subscribes in one second) | **${num(r.storm.peakRate)}/s** |
 | Upgrade attempts | ${num(storm.attempts)} |
 | Failed attempts, by cause | ${num(failed)} (${tally(storm.failures)}) |
 | Failed attempts the client did not retry | **${num(r.storm.unretried)}** |
 | Closes the clients saw | ${tally(storm.closes)} |
 
-Every failed attempt (refused while the node was down, a reset or a 503 while it started) was retried,
-and every client was subscribed again at the end. Client side: ${num(r.loadRssBytes / 2 ** 20)} MiB RSS over the
+${
+  r.storm.unretried === 0 && allBack
+    ? 'Every failed attempt (refused while the node was down, a reset or a 503 while it started) was retried, ' +
+      'and every client was subscribed again at the end.'
+    : `${num(r.storm.unretried)} failed attempts were not retried; ${num(r.storm.subscribedAtEnd)} clients were back.`
+} Client side: ${num(r.loadRssBytes / 2 ** 20)} MiB RSS over the
 ${p.processes} load processes.
 
 **What was changed to get here** (JS heap per idle subscribed socket, from heap snapshots of one gateway

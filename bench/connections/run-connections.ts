@@ -91,11 +91,16 @@ export interface ConnectionsResult {
     allBackMs: number;
     peakRate: number;
     counters: Counters;
+    /** Clients subscribed when the storm's wait ended (all, unless it timed out). */
+    subscribedAtEnd: number;
     unretried: number;
   };
 }
 
 type Log = (line: string) => void;
+
+/** Longest wait for every client to be back after the restart. */
+const STORM_TIMEOUT_MS = 900_000;
 
 export async function runConnections(
   params: ConnectionsParams,
@@ -209,18 +214,22 @@ export async function runConnections(
     await node.start();
     const restartMs = monoMs() - stormStart;
     log(`storm: node stopped in ${(stoppedMs / 1000).toFixed(1)} s, up again after ${(restartMs / 1000).toFixed(1)} s`);
-    const stormDeadline = Date.now() + 300_000;
+    // Slow on a shared machine, but never endless: a storm that has not settled by then is
+    // reported as such, with how many came back.
+    const stormDeadline = Date.now() + STORM_TIMEOUT_MS;
     let storm = await loaders.status();
-    while (storm.counters.subscribed < params.connections) {
-      if (Date.now() > stormDeadline) throw new Error(`only ${storm.counters.subscribed} back after 300 s`);
+    while (storm.counters.subscribed < params.connections && Date.now() < stormDeadline) {
       await sleep(1000);
       storm = await loaders.status();
     }
     storm = await loaders.status(true);
-    const allBackMs = latest(storm.subscribeTimes) - stormStart;
+    const allBack = storm.counters.subscribed >= params.connections;
+    const allBackMs = allBack ? latest(storm.subscribeTimes) - stormStart : Number.POSITIVE_INFINITY;
     const failed = Object.values(storm.counters.failures).reduce((a, b) => a + b, 0);
     log(
-      `storm: all ${params.connections} subscribed again ${(allBackMs / 1000).toFixed(1)} s after the restart began; ` +
+      `storm: ${storm.counters.subscribed} of ${params.connections} subscribed again ` +
+        `${((monoMs() - stormStart) / 1000).toFixed(1)} s after the restart began` +
+        `${allBack ? ` (the last at ${(allBackMs / 1000).toFixed(1)} s)` : ' (timed out)'}; ` +
         `peak ${peakPerSecond(storm.subscribeTimes)}/s; failures ${JSON.stringify(storm.counters.failures)}, ` +
         `retried ${storm.counters.retried}`,
     );
@@ -249,6 +258,7 @@ export async function runConnections(
         allBackMs,
         peakRate: peakPerSecond(storm.subscribeTimes),
         counters: storm.counters,
+        subscribedAtEnd: storm.counters.subscribed,
         unretried: failed - storm.counters.retried,
       },
     };
