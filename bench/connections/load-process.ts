@@ -23,6 +23,11 @@ const SUBSCRIBED_PREFIX = Buffer.from('{"type":"subscribed"');
 const SUBSCRIBE = JSON.stringify({ type: 'subscribe', channel: 'prices' });
 /** Longest wait for the upgrade response (the SDK leaves this to the WebSocket; browsers wait longer). */
 const UPGRADE_TIMEOUT_MS = 30_000;
+/**
+ * Longest wait for the `subscribed` reply: the SDK's `requestTimeoutMs`, after which it gives
+ * the socket up and reconnects (its attempt count growing, the socket never having been open).
+ */
+const SUBSCRIBE_TIMEOUT_MS = 10_000;
 
 const config = JSON.parse(process.argv[2]!) as LoadConfig;
 // monoMs, not fastMonoClock: its offset, taken at start-up, is off by performance.now()'s lazy
@@ -93,6 +98,12 @@ class Slot implements RawWsHandlers {
         if (closing) return client.destroy();
         this.client = client;
         client.sendText(SUBSCRIBE);
+        setTimeout(() => {
+          if (this.client !== client || this.subscribed) return;
+          counters.failures['subscribe timeout'] = (counters.failures['subscribe timeout'] ?? 0) + 1;
+          counters.retried += 1;
+          client.destroy();
+        }, SUBSCRIBE_TIMEOUT_MS);
       },
       (err: Error) => {
         this.connecting = false;

@@ -145,12 +145,12 @@ ${p.processes} load processes.
 process at 0 and 5,000 sockets, \`bench/connections/heap-probe.ts\`): 4,601 B before, 3,883 B after.
 - The four \`ws\` listeners of each socket (message, pong, error, close) were closures over their
   \`Connection\`; now one function of each kind serves every socket and finds its connection through a
-  symbol on the socket: −590 B.
-- The upgrade's handshake error guard was a fresh closure per socket, left on the socket for its life; it is
-  one shared function, removed once \`ws\` has its own listener.
-- A socket's request queue is created when a request waits and dropped when it empties (an array that once
-  held a request keeps its backing store), and a session's streams are an exact-size array instead of a Map
-  (whose smallest table is ~200 B): −130 B.
+  symbol on the socket. The upgrade's handshake error guard was a fresh closure per socket, left on the
+  socket for its life; it is one shared function, removed once \`ws\` has its own listener. A socket's
+  request queue is created when a request waits and dropped when it empties (an array that once held a
+  request keeps its backing store). Together: 4,601 → 4,010 B.
+- A session's streams are an exact-size array instead of a Map (whose smallest table is ~200 B):
+  4,010 → 3,883 B.
 - Left as they are: \`ws\`'s per-socket objects (WebSocket, Receiver with its Writable state, Sender, ~800 B),
   Node's \`net.Socket\` with its stream states and the native TCP handle (~1 KiB), and the bindings Node's
   HTTP server leaves after an upgrade. permessage-deflate stays off (it was already).

@@ -100,7 +100,7 @@ export interface ConnectionsResult {
 type Log = (line: string) => void;
 
 /** Longest wait for every client to be back after the restart. */
-const STORM_TIMEOUT_MS = 900_000;
+const STORM_TIMEOUT_MS = 480_000;
 
 export async function runConnections(
   params: ConnectionsParams,
@@ -129,7 +129,15 @@ export async function runConnections(
     const loaders = fleet;
     log(`${params.processes} load processes ready; opening ${params.connections} sockets`);
     loaders.send({ type: 'open' });
-    const opened = await loaders.gather('opened', 600_000);
+    let openDone = false;
+    const opening = loaders.gather('opened', 900_000).finally(() => {
+      openDone = true;
+    });
+    while (!openDone) {
+      await Promise.race([opening.catch(() => {}), sleep(15_000)]);
+      if (!openDone) log(`opening: ${(await loaders.status()).counters.subscribed} subscribed`);
+    }
+    const opened = await opening;
     const openStart = Math.min(...opened.map((o) => o.startedAt));
     const openTimes = opened.flatMap((o) => o.times);
     const openMs = latest(openTimes) - openStart;
@@ -190,9 +198,9 @@ export async function runConnections(
 
     const closesBefore = (await loaders.status()).counters.closes;
     const boxBefore = boxCpu();
-    const busyEnd = Date.now() + params.busyWindowS * 1000;
+    const busyEnd = monoMs() + params.busyWindowS * 1000;
     let busyTicks = 0;
-    while (Date.now() < busyEnd) {
+    while (monoMs() < busyEnd) {
       busyTicks += 1;
       await events.publishPriceUpdate('SOL', priceForSeq(2_000_000 + busyTicks));
       await sleep(1000 / params.busyRate);
@@ -216,9 +224,9 @@ export async function runConnections(
     log(`storm: node stopped in ${(stoppedMs / 1000).toFixed(1)} s, up again after ${(restartMs / 1000).toFixed(1)} s`);
     // Slow on a shared machine, but never endless: a storm that has not settled by then is
     // reported as such, with how many came back.
-    const stormDeadline = Date.now() + STORM_TIMEOUT_MS;
+    const stormDeadline = monoMs() + STORM_TIMEOUT_MS;
     let storm = await loaders.status();
-    while (storm.counters.subscribed < params.connections && Date.now() < stormDeadline) {
+    while (storm.counters.subscribed < params.connections && monoMs() < stormDeadline) {
       await sleep(1000);
       storm = await loaders.status();
     }
