@@ -8,13 +8,17 @@
  *                                      symbols, scale (and throughput, private, idle, e2e: no docs)
  *   npm run bench -- --quick           CI mode (<2 min): fan-out throughput, tradewire vs the naive
  *                                      broadcast; exits 1 when tradewire < 2× naive
- *   npm run bench -- --only latency,idle --reps 1       a subset
+ *   npm run bench -- --only latency,idle --reps 1       a subset (no docs written)
+ *   npm run bench -- --only connections   100,000 sockets on one gateway node (WS_WORKERS=8, ~10 min); rewrites
+ *                                      its own block of docs/benchmarks.md (--connections N --workers W: a smaller
+ *                                      run, no docs; --workers 0 is one process, at most 18,000 sockets)
  *   npm run bench -- --profile         also profiles the gateway (--cpu-prof) and lists hot spots
  *   npm run bench -- --report bench/results/full-latest.json   rewrites the docs from saved results
  *
  * Placement: each server under test runs alone on CPU 0 (taskset); the load generator, its
  * publisher thread and the benchmark's own redis-server share CPU 1. Every process is started
- * by this runner and stopped by its PID, also on errors and Ctrl-C.
+ * by this runner and stopped by its PID, also on errors and Ctrl-C. The connections part pins
+ * nothing: its gateway node's workers and its load processes share both cores.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +34,7 @@ import type {
   ThroughputSpec,
 } from './load/scenarios.ts';
 import { sleep } from './lib/clock.ts';
+import { runConnectionsPart } from './connections/index.ts';
 import { runEndToEnd } from './lib/end-to-end.ts';
 import { startGenerator, type Generator } from './lib/generator.ts';
 import { machineInfo, openFileLimit } from './lib/machine.ts';
@@ -86,8 +91,8 @@ const QUICK: Parameters = {
   throughput: { clients: 1000, window: 64, warmupMs: 1000, measureMs: 3000 },
 };
 
-type Scenario = 'throughput' | 'latency' | 'private' | 'idle' | 'e2e' | 'symbols' | 'scale';
-const SCENARIOS: Scenario[] = ['throughput', 'latency', 'private', 'idle', 'e2e', 'symbols', 'scale'];
+type Scenario = 'throughput' | 'latency' | 'private' | 'idle' | 'e2e' | 'symbols' | 'scale' | 'connections';
+const SCENARIOS: Scenario[] = ['throughput', 'latency', 'private', 'idle', 'e2e', 'symbols', 'scale', 'connections'];
 
 function log(line: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -312,6 +317,8 @@ async function main(): Promise<number> {
       'no-priority': { type: 'boolean', default: false },
       'socketio-client': { type: 'string', default: 'lean' },
       rates: { type: 'string' },
+      connections: { type: 'string' },
+      workers: { type: 'string' },
     },
     strict: true,
   });
@@ -451,7 +458,7 @@ async function main(): Promise<number> {
       // Rotate the order each repetition, so no server always runs first (or last) in a rep.
       const order = servers.map((_, i) => servers[(i + rep - 1) % servers.length]!);
       for (const scenario of scenarios) {
-        if (scenario === 'e2e' || scenario === 'scale') continue;
+        if (scenario === 'e2e' || scenario === 'scale' || scenario === 'connections') continue;
         if (rep > params.reps && scenario !== 'private') continue;
         for (const server of order) {
           if (scenario === 'throughput')
@@ -533,6 +540,18 @@ async function main(): Promise<number> {
         generatorCore: GENERATOR_CORE,
         log,
       });
+    }
+
+    if (scenarios.includes('connections')) {
+      await runConnectionsPart(
+        {
+          connections: values.connections === undefined ? undefined : Number(values.connections),
+          workers: values.workers === undefined ? undefined : Number(values.workers),
+          niceness: values['no-priority'] ? null : NICENESS,
+        },
+        redis.url,
+        log,
+      );
     }
 
     if (values.profile && servers.includes('tradewire')) {

@@ -84,7 +84,11 @@ export class RawWsClient {
     port: number,
     path: string,
     handlers: RawWsHandlers,
-    { headers = {} as Record<string, string>, timeoutMs = 10_000 } = {},
+    {
+      headers = {},
+      timeoutMs = 10_000,
+      localAddress,
+    }: { headers?: Record<string, string>; timeoutMs?: number; localAddress?: string } = {},
   ): Promise<RawWsClient> {
     return new Promise((resolve, reject) => {
       const key = randomBytes(16).toString('base64');
@@ -116,6 +120,9 @@ export class RawWsClient {
       const socket = connect({
         host,
         port,
+        // A loopback source address of its own: each (source, destination) pair has only
+        // ~28,000 ephemeral ports, so 100,000 clients need several.
+        ...(localAddress === undefined ? {} : { localAddress }),
         onread: {
           buffer: READ_BUFFER,
           callback: (nread: number, buffer: Uint8Array) => {

@@ -220,6 +220,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
+    // ws listens for the socket's errors from here on.
+    socket.off('error', ignoreError);
     const connection = new Connection((nextConnectionId += 1), ws, socket, transportDeps, admission.addressKey);
     connection.serve(new ClientSession(connection, sessionDeps));
     connections.add(connection);
@@ -271,8 +273,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // A reset during the handshake must not become an uncaught 'error'.
-    socket.on('error', () => {});
+    // A reset during the handshake must not become an uncaught 'error'. One shared function, not
+    // a closure per socket, removed once ws has its own listener.
+    socket.on('error', ignoreError);
     const admission = guard.admit(req, socket, closing !== null);
     if (admission === null) return;
     if (admission instanceof Promise) {
@@ -372,6 +375,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
 }
+
+function ignoreError(): void {}
 
 /** The entries of `values` that are set (so an explicit `undefined` keeps the default). */
 function definedOnly<T extends object>(values: Partial<T>): Partial<T> {

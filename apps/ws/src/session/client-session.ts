@@ -38,8 +38,12 @@ export class ClientSession implements StreamOwner, ConnectionHandlers {
   readonly #deps: ClientSessionDeps;
   #session: Session | null = null;
   #expiryTimer: NodeJS.Timeout | undefined;
-  /** Created on the first subscription: idle memory per socket counts. */
-  #streams: Map<Channel, Stream> | null = null;
+  /**
+   * Created on the first subscription: idle memory per socket counts. An exact-size array, not
+   * a Map: a socket has at most `maxSubscriptions` streams, and a Map's smallest table costs
+   * about 200 bytes per socket.
+   */
+  #streams: readonly Stream[] | null = null;
 
   constructor(sink: StreamSink, deps: ClientSessionDeps) {
     this.#sink = sink;
@@ -84,10 +88,10 @@ export class ClientSession implements StreamOwner, ConnectionHandlers {
     if (kind.needsAuth && this.#session === null) {
       return reply({ type: 'error', code: 'auth_required', message: `authenticate before subscribing to ${channel}` });
     }
-    let stream = this.#streams?.get(channel);
+    let stream = this.#stream(channel);
     if (!stream) {
       const { maxSubscriptions } = this.#deps;
-      if ((this.#streams?.size ?? 0) >= maxSubscriptions) {
+      if ((this.#streams?.length ?? 0) >= maxSubscriptions) {
         return reply({
           type: 'error',
           code: 'too_many_subscriptions',
@@ -96,25 +100,34 @@ export class ClientSession implements StreamOwner, ConnectionHandlers {
       }
       // Indexed before it opens: live events that arrive while it reads are held, not lost.
       stream = kind.subscribe(this.#sink, this, this.userId);
-      (this.#streams ??= new Map()).set(channel, stream);
+      this.#streams = this.#streams ? [...this.#streams, stream] : [stream];
     }
     return stream.open(request, reply);
   }
 
   unsubscribe(channel: Channel): void {
-    const stream = this.#streams?.get(channel);
+    const stream = this.#stream(channel);
     if (!stream) return;
-    this.#streams!.delete(channel);
+    this.#remove(stream);
     stream.close();
   }
 
   peer(channel: Channel): Stream | undefined {
-    return this.#streams?.get(channel);
+    return this.#stream(channel);
   }
 
   ended(stream: Stream): void {
-    if (this.#streams?.get(stream.channel) === stream) this.#streams.delete(stream.channel);
+    if (this.#stream(stream.channel) === stream) this.#remove(stream);
     stream.close();
+  }
+
+  #stream(channel: Channel): Stream | undefined {
+    return this.#streams?.find((stream) => stream.channel === channel);
+  }
+
+  #remove(stream: Stream): void {
+    const rest = this.#streams?.filter((s) => s !== stream) ?? [];
+    this.#streams = rest.length > 0 ? rest : null;
   }
 
   onRequest(request: ParsedClientMessage): void | Promise<void> {

@@ -1,0 +1,220 @@
+/**
+ * One load process of the connections benchmark: opens its share of the 100,000 sockets on the
+ * lean raw client, each subscribed to `prices` anonymously, answers the heartbeat's pings,
+ * stamps when each socket receives the tick it is told to expect, and reconnects whatever the
+ * gateway closes the way `@repo/client` does: `nextReconnectAttempt` from `@repo/client` and
+ * `backoffDelay` from `@repo/retry` with the SDK's defaults (base 250 ms, cap 10 s), the
+ * attempt counted up on every scheduled retry and started over once a socket was subscribed.
+ *
+ * A client is "open" for the SDK once it is subscribed again, so that is when this one counts a
+ * socket back. Started by the coordinator with an IPC channel; its config is argv[2] as JSON.
+ */
+import { nextReconnectAttempt } from '@repo/client';
+import { backoffDelay, type BackoffOptions } from '@repo/retry';
+import { monoMs } from '../lib/clock.ts';
+import { seqFromPriceFrame } from '../load/fleet.ts';
+import { RawWsClient, type RawWsHandlers } from '../load/raw-ws-client.ts';
+import type { Counters, FromLoad, LoadConfig, ToLoad } from './messages.ts';
+
+/** The SDK's defaults (`ClientOptions.reconnect`). */
+const SDK_BACKOFF: BackoffOptions = { baseDelayMs: 250, maxDelayMs: 10_000 };
+/** A subscribe reply is short and starts like this; price ticks never do. */
+const SUBSCRIBED_PREFIX = Buffer.from('{"type":"subscribed"');
+const SUBSCRIBE = JSON.stringify({ type: 'subscribe', channel: 'prices' });
+/** Longest wait for the upgrade response (the SDK leaves this to the WebSocket; browsers wait longer). */
+const UPGRADE_TIMEOUT_MS = 30_000;
+/**
+ * Longest wait for the `subscribed` reply: the SDK's `requestTimeoutMs`, after which it gives
+ * the socket up and reconnects (its attempt count growing, the socket never having been open).
+ */
+const SUBSCRIBE_TIMEOUT_MS = 10_000;
+
+const config = JSON.parse(process.argv[2]!) as LoadConfig;
+// monoMs, not fastMonoClock: its offset, taken at start-up, is off by performance.now()'s lazy
+// initialisation (tens of ms on a loaded machine), and a socket stamps one tick at a time here.
+const now = monoMs;
+const send = (message: FromLoad) => process.send!(message);
+
+class Slot implements RawWsHandlers {
+  client: RawWsClient | null = null;
+  subscribed = false;
+  connecting = false;
+  attempt = 0;
+  /** Holds one of the initial open's `openConcurrency` places until it fails or subscribes. */
+  holdsPlace = false;
+  readonly index: number;
+  readonly address: string;
+
+  constructor(index: number) {
+    this.index = index;
+    this.address = config.addresses[index % config.addresses.length]!;
+  }
+
+  onText(data: Buffer, start: number, end: number, client: RawWsClient): void {
+    if (!this.subscribed) {
+      if (
+        end - start < SUBSCRIBED_PREFIX.length ||
+        data.compare(SUBSCRIBED_PREFIX, 0, SUBSCRIBED_PREFIX.length, start, start + SUBSCRIBED_PREFIX.length) !== 0
+      ) {
+        // An error reply: the SDK would reconnect and resubscribe; so does this client.
+        if (data.includes('"type":"error"', start)) client.destroy();
+        return;
+      }
+      this.subscribed = true;
+      subscribedCount += 1;
+      subscribeTimes.push(now());
+      if (this.holdsPlace) {
+        this.holdsPlace = false;
+        releasePlace();
+      }
+      if (opening && subscribedCount === slots.length) onOpened();
+      return;
+    }
+    if (expected === 0) return;
+    const seq = seqFromPriceFrame(data, start, end);
+    if (seq === expected && receipts[this.index] === 0) receipts[this.index] = now();
+  }
+
+  onClose(code: number): void {
+    const wasOpen = this.subscribed;
+    if (wasOpen) subscribedCount -= 1;
+    this.subscribed = false;
+    this.client = null;
+    if (closing) return;
+    counters.closes[code] = (counters.closes[code] ?? 0) + 1;
+    this.attempt = nextReconnectAttempt(this.attempt, wasOpen, code);
+    this.#retry();
+  }
+
+  connect(): void {
+    this.connecting = true;
+    counters.attempts += 1;
+    RawWsClient.open(config.host, config.port, '/', this, {
+      localAddress: this.address,
+      timeoutMs: UPGRADE_TIMEOUT_MS,
+    }).then(
+      (client) => {
+        this.connecting = false;
+        if (closing) return client.destroy();
+        this.client = client;
+        client.sendText(SUBSCRIBE);
+        setTimeout(() => {
+          if (this.client !== client || this.subscribed) return;
+          counters.failures['subscribe timeout'] = (counters.failures['subscribe timeout'] ?? 0) + 1;
+          counters.retried += 1;
+          client.destroy();
+        }, SUBSCRIBE_TIMEOUT_MS);
+      },
+      (err: Error) => {
+        this.connecting = false;
+        const cause = failureCause(err);
+        counters.failures[cause] = (counters.failures[cause] ?? 0) + 1;
+        if (closing) return;
+        // A socket that never got subscribed: the attempt count keeps growing.
+        this.attempt = nextReconnectAttempt(this.attempt, false, undefined);
+        counters.retried += 1;
+        this.#retry();
+        if (this.holdsPlace) {
+          this.holdsPlace = false;
+          releasePlace();
+        }
+      },
+    );
+  }
+
+  #retry(): void {
+    const delay = backoffDelay(this.attempt, SDK_BACKOFF);
+    this.attempt += 1;
+    setTimeout(() => {
+      if (!closing && this.client === null && !this.connecting) this.connect();
+    }, delay);
+  }
+}
+
+function failureCause(err: Error & { code?: string }): string {
+  if (err.code) return err.code;
+  const status = /upgrade refused: HTTP\/1\.1 (\d{3})/.exec(err.message);
+  if (status) return `HTTP ${status[1]}`;
+  if (err.message.includes('timed out')) return 'upgrade timeout';
+  return err.message.slice(0, 60);
+}
+
+const slots = Array.from({ length: config.clients }, (_, i) => new Slot(i));
+const counters: Counters = { subscribed: 0, closes: {}, failures: {}, retried: 0, attempts: 0, pings: 0 };
+let subscribedCount = 0;
+let subscribeTimes: number[] = [];
+const receipts = new Float64Array(config.clients);
+let expected = 0;
+let closing = false;
+
+// ---- the initial open: at most `openConcurrency` upgrades in flight ---------------------------
+
+let opening = false;
+let openStartedAt = 0;
+let nextToOpen = 0;
+let inFlight = 0;
+
+function openMore(): void {
+  while (inFlight < config.openConcurrency && nextToOpen < slots.length) {
+    inFlight += 1;
+    const slot = slots[nextToOpen++]!;
+    slot.holdsPlace = true;
+    slot.connect();
+  }
+}
+
+function releasePlace(): void {
+  inFlight -= 1;
+  openMore();
+}
+
+function onOpened(): void {
+  opening = false;
+  send({ type: 'opened', startedAt: openStartedAt, times: subscribeTimes, counters: snapshot() });
+  subscribeTimes = [];
+}
+
+function snapshot(): Counters {
+  return { ...counters, subscribed: subscribedCount, pings: RawWsClient.pings.count };
+}
+
+process.on('message', (message: ToLoad) => {
+  switch (message.type) {
+    case 'open':
+      opening = true;
+      openStartedAt = monoMs();
+      openMore();
+      break;
+    case 'expect':
+      receipts.fill(0);
+      expected = message.seq;
+      break;
+    case 'collect': {
+      let missing = 0;
+      const times: number[] = [];
+      for (const t of receipts) {
+        if (t === 0) missing += 1;
+        else times.push(t);
+      }
+      send({ type: 'receipts', seq: expected, times, missing });
+      expected = 0;
+      break;
+    }
+    case 'storm':
+      counters.closes = {};
+      counters.failures = {};
+      counters.retried = 0;
+      counters.attempts = 0;
+      subscribeTimes = [];
+      break;
+    case 'status':
+      send({ type: 'status', counters: snapshot(), subscribeTimes: message.times ? subscribeTimes : [] });
+      break;
+    case 'close':
+      closing = true;
+      for (const slot of slots) slot.client?.destroy();
+      process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));
+send({ type: 'ready' });

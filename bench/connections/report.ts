@@ -1,0 +1,161 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { median } from '../lib/stats.ts';
+import type { Counters } from './messages.ts';
+import type { ConnectionsResult, Latency } from './run-connections.ts';
+
+const START = '<!-- bench:connections:start -->';
+const END = '<!-- bench:connections:end -->';
+
+/** Rewrites the connections block of docs/benchmarks.md (appended when the markers are missing). */
+export function writeConnectionsReport(result: ConnectionsResult, root: string): void {
+  const file = join(root, 'docs/benchmarks.md');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const block = `${START}\n${renderConnections(result)}\n${END}`;
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  writeFileSync(
+    file,
+    a === -1 || b === -1
+      ? `${text.trimEnd()}\n\n${block}\n`
+      : `${text.slice(0, a)}${block}${text.slice(b + END.length)}`,
+  );
+}
+
+const num = (n: number, digits = 0) =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : n === Number.POSITIVE_INFINITY
+      ? '∞ (lost)'
+      : '—';
+const ms = (n: number) => `${num(n, n < 10 ? 1 : 0)} ms`;
+const s = (msValue: number) => `${num(msValue / 1000, 1)} s`;
+const kib = (bytes: number) => `${num(bytes / 1024, 2)} KiB`;
+const tally = (counts: Record<string, number>) =>
+  Object.keys(counts).length === 0
+    ? 'none'
+    : Object.entries(counts)
+        .map(([k, v]) => `${k}: ${num(v)}`)
+        .join(', ');
+const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
+
+function tickRow(name: string, pick: (t: Latency) => number, ticks: Latency[]): string {
+  const values = ticks.map(pick);
+  return `| ${name} | ${ms(median(values))} | ${values.map(ms).join(' · ')} |`;
+}
+
+export function renderConnections(r: ConnectionsResult): string {
+  const p = r.params;
+  const n = num(p.connections);
+  const p99 = median(r.ticks.map((t) => t.p99));
+  const lost = r.ticks.reduce((sum, t) => sum + t.missing, 0);
+  const busyCloses = total(r.busy.closes);
+  const storm: Counters = r.storm.counters;
+  const failed = total(storm.failures);
+  const node =
+    p.workers > 0
+      ? `\`WS_WORKERS=${p.workers}\` (${r.nodeProcesses} processes: the primary and its workers)`
+      : 'one process';
+  const mibOf = (bytes: number) => num(bytes / 2 ** 20);
+  const perPing = r.heartbeatCpuUsPerPing === null ? '' : `: ~${num(r.heartbeatCpuUsPerPing, 1)} µs per ping and pong`;
+  const allBack = r.storm.subscribedAtEnd >= p.connections;
+  const back = allBack
+    ? `**${s(r.storm.allBackMs)}** (${s(r.storm.allBackMs - r.storm.restartMs)} after the node was up)`
+    : `**not all**: ${num(r.storm.subscribedAtEnd)} when the wait ended`;
+  const summary: [string, string, string][] = [
+    [
+      'RSS per connection, every process of the node summed',
+      `**${num(r.rssPerConnection)} B** (${kib(r.rssPerConnection)}): ` +
+        `${mibOf(r.rssBeforeBytes)} → ${mibOf(r.rssAfterBytes)} MiB`,
+      `≤ 4 KiB: ${verdict(r.rssPerConnection <= 4096)}`,
+    ],
+    [
+      `Time to accept and subscribe all ${n}`,
+      `**${s(r.openMs)}**, ${num(r.openRate)}/s on average, peak ${num(r.openPeakRate)} in one second`,
+      '—',
+    ],
+    [
+      `One tick's fan-out to all ${n}, p99 after publish (median of ${p.ticks})`,
+      `**${ms(p99)}**${lost > 0 ? `, ${num(lost)} receipts missing` : ', none missing'}`,
+      `≤ 1 s: ${verdict(p99 <= 1000 && lost === 0)}`,
+    ],
+    [
+      `Node CPU, ${p.idleWindowS} s idle window (every socket pinged once)`,
+      `**${num(r.idleCpuPct, 2)} %** of one core (${num(r.idleCpuPctAtZero, 2)} % with no socket)${perPing}`,
+      '—',
+    ],
+    [
+      `Sockets closed while the box was busy (${p.busyWindowS} s, ${num(r.busy.ticks)} ticks to all, ` +
+        `box CPU ${num(r.busy.boxCpuPct)} %)`,
+      `**${num(busyCloses)}**${busyCloses > 0 ? ` (${tally(r.busy.closes)})` : ''}; ` +
+        `${num(r.busy.subscribedAfter)} still subscribed`,
+      `0: ${verdict(busyCloses === 0 && r.busy.subscribedAfter === p.connections)}`,
+    ],
+  ];
+  return `## ${n} connections on one gateway node
+
+One gateway node (\`npm start -- ws\`, ${node}) holds ${n} WebSocket connections, each
+subscribed to \`prices\` anonymously, heartbeat on (25 s ping, 10 s pong deadline), every other limit at its
+default. They are opened from this machine by ${p.processes} load processes (the lean raw client of
+\`bench/load/raw-ws-client.ts\`, about ${num(Math.ceil(p.connections / p.processes))} sockets each) over
+${num(Math.ceil(p.connections / p.processes / p.perAddress) * p.processes)} loopback source addresses
+(at most ${num(p.perAddress)} sockets each: one source address has ~28,000 ephemeral ports).
+**The load processes share the machine's 2 cores with the gateway node**, and nothing is pinned: every
+figure below includes the clients' own work. Run: ${r.startedAt}, load average ${num(r.loadAverage, 1)} at the end
+(other work shared the machine). One run of the whole part (it takes minutes); the ${p.ticks} ticks are its repetitions.
+
+| What | Figure | Target |
+|---|---|---|
+${summary.map((row) => `| ${row.join(' | ')} |`).join('\n')}
+
+Fan-out of one price tick (published once to Redis, stamped at each socket on arrival; one monotonic clock):
+
+| | median | each tick |
+|---|---|---|
+${tickRow('first', (t) => t.first, r.ticks)}
+${tickRow('p50', (t) => t.p50, r.ticks)}
+${tickRow('p99', (t) => t.p99, r.ticks)}
+${tickRow('last', (t) => t.last, r.ticks)}
+
+**Reconnect storm.** The node is restarted (SIGTERM: its graceful shutdown closes every socket with 1001;
+then the same command again), and every client comes back on the SDK's backoff (full jitter, base 250 ms, cap 10 s,
+the attempt counted as \`@repo/client\` counts it: \`nextReconnectAttempt\` and \`backoffDelay\` from
+\`@repo/client\` and \`@repo/retry\`, driving the raw client).
+
+| What | Figure |
+|---|---|
+| Node down and up again (SIGTERM → \`/health\` answers, every worker up) | ${s(r.storm.restartMs)} |
+| All ${n} subscribed again, after the SIGTERM | ${back} |
+| Peak accept rate (re-subscribes in one second) | **${num(r.storm.peakRate)}/s** |
+| Upgrade attempts | ${num(storm.attempts)} |
+| Failed attempts, by cause | ${num(failed)} (${tally(storm.failures)}) |
+| Failed attempts the client did not retry | **${num(r.storm.unretried)}** |
+| Closes the clients saw | ${tally(storm.closes)} |
+
+${
+  r.storm.unretried === 0 && allBack
+    ? 'Every failed attempt (refused while the node was down, a reset or a 503 while it started) was retried, ' +
+      'and every client was subscribed again at the end.'
+    : `${num(r.storm.unretried)} failed attempts were not retried; ${num(r.storm.subscribedAtEnd)} clients were back.`
+} Client side: ${num(r.loadRssBytes / 2 ** 20)} MiB RSS over the
+${p.processes} load processes.
+
+**What was changed to get here** (JS heap per idle subscribed socket, from heap snapshots of one gateway
+process at 0 and 5,000 sockets, \`bench/connections/heap-probe.ts\`): 4,601 B before, 3,883 B after.
+- The four \`ws\` listeners of each socket (message, pong, error, close) were closures over their
+  \`Connection\`; now one function of each kind serves every socket and finds its connection through a
+  symbol on the socket. The upgrade's handshake error guard was a fresh closure per socket, left on the
+  socket for its life; it is one shared function, removed once \`ws\` has its own listener. A socket's
+  request queue is created when a request waits and dropped when it empties (an array that once held a
+  request keeps its backing store). Together: 4,601 → 4,010 B.
+- A session's streams are an exact-size array instead of a Map (whose smallest table is ~200 B):
+  4,010 → 3,883 B.
+- Left as they are: \`ws\`'s per-socket objects (WebSocket, Receiver with its Writable state, Sender, ~800 B),
+  Node's \`net.Socket\` with its stream states and the native TCP handle (~1 KiB), and the bindings Node's
+  HTTP server leaves after an upgrade. permessage-deflate stays off (it was already).
+
+Rerun this part alone with \`npm run bench -- --only connections\` (${n} sockets, writes this block), or at a
+smaller size without docs: \`npm run bench -- --only connections --connections 18000 --workers 0\`.
+`;
+}
