@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { median } from '../lib/stats.ts';
+import type { OrderBreakdown } from './breakdown.ts';
 import type { OrderStep } from './figures.ts';
 import type { LadderMode, OrdersResults } from './run-orders.ts';
 
@@ -108,6 +109,27 @@ function ladderTable(results: OrdersResults, mode: LadderMode): string[] {
   return lines;
 }
 
+function breakdownTable(b: OrderBreakdown): string[] {
+  const rest = b.httpPost - b.sessionLookup - 2 * b.redisGet - b.place;
+  return [
+    '### Where the milliseconds of one order go',
+    '',
+    `Each piece timed alone, ${b.samples} times one after another on the idle split stand (medians):`,
+    '',
+    '| piece | ms |',
+    '|---|---|',
+    `| POST /orders over HTTP, whole | ${num(b.httpPost, 2)} |`,
+    `| … bearer token's session lookup (PostgreSQL, lookup pool) | ${num(b.sessionLookup, 2)} |`,
+    `| … per-user rate limit (one Redis round trip, as the price read) | ${num(b.redisGet, 2)} |`,
+    `| … latest price (Redis GET) | ${num(b.redisGet, 2)} |`,
+    `| … the order transaction (\`db.orders.place\`: BEGIN, 3–4 statements, COMMIT) | ${num(b.place, 2)} |`,
+    `| … the rest: HTTP, Fastify, validation, JSON | ${num(rest, 2)} |`,
+    `| for scale: one PostgreSQL round trip (\`select 1\`) | ${num(b.pgRoundTrip, 2)} |`,
+    `| for scale: a one-row insert committed alone (round trip + WAL flush) | ${num(b.pgCommit, 2)} |`,
+    '',
+  ];
+}
+
 const ratio = (knee: number | null, tps: number) => (knee === null ? '—' : `${num((100 * knee) / tps, 0)} %`);
 
 export function renderOrders(results: OrdersResults, command: string): string {
@@ -154,6 +176,7 @@ export function renderOrders(results: OrdersResults, command: string): string {
     }
     lines.push('');
   }
+  if (results.breakdown) lines.push(...breakdownTable(results.breakdown));
   for (const mode of ['postgres', 'two-api', 'embedded'] as LadderMode[]) lines.push(...ladderTable(results, mode));
   for (const note of results.notes) lines.push(`- ${note}`);
   lines.push(END);

@@ -15,9 +15,11 @@ import { connectRedisBroker, createPriceStore } from '@repo/broker';
 import { nextMessage, spawnNodeTs, type PinnedProcess } from '../lib/processes.ts';
 import { processCpuMicros } from '../lib/proc-stat.ts';
 import { writeUsers } from '../seed-users.ts';
+import { readUsersFile } from '../servers/sessions.ts';
 import { kneeOf, stepIsClean, type OrderLadderSpec, type OrderStep, type OrderStepFigures } from './figures.ts';
 import { launchRoles, type LaunchedRole } from './launch.ts';
 import { cpuBetween, createScratchDatabase, PostgresCpu, type ScratchDatabase } from './pg.ts';
+import { measureBreakdown, type OrderBreakdown } from './breakdown.ts';
 import { PGBENCH_SCRIPTS, runPgbench, type PgbenchResult } from './pgbench.ts';
 
 export type LadderMode = 'postgres' | 'embedded' | 'two-api';
@@ -33,6 +35,8 @@ export interface OrdersParams {
   otherReps: number;
   modes: LadderMode[];
   pgbenchSeconds: number;
+  /** Orders timed one at a time for the breakdown (0: none). */
+  breakdownSamples: number;
   /** The API's PostgreSQL pool (the launcher's default), also pgbench's client count. */
   poolSize: number;
   p99LimitMs: number;
@@ -40,7 +44,7 @@ export interface OrdersParams {
 
 export const ORDERS_FULL: OrdersParams = {
   users: 1000,
-  rates: [100, 250, 500, 1000, 2000, 4000],
+  rates: [25, 50, 100, 250, 500, 1000, 2000, 4000],
   warmupS: 1,
   measureS: 5,
   drainTimeoutMs: 15_000,
@@ -48,6 +52,7 @@ export const ORDERS_FULL: OrdersParams = {
   otherReps: 1,
   modes: ['postgres', 'embedded', 'two-api'],
   pgbenchSeconds: 10,
+  breakdownSamples: 200,
   poolSize: 10,
   p99LimitMs: 50,
 };
@@ -65,6 +70,7 @@ export const ORDERS_QUICK: OrdersParams = {
   reps: 1,
   modes: ['postgres'],
   pgbenchSeconds: 0,
+  breakdownSamples: 0,
 };
 
 export interface LadderRun {
@@ -82,6 +88,7 @@ export interface OrdersResults {
   params: OrdersParams;
   ladders: LadderRun[];
   pgbench: (PgbenchResult & { rep: number })[];
+  breakdown?: OrderBreakdown;
   notes: string[];
 }
 
@@ -327,6 +334,23 @@ export async function runOrdersPart(ctx: OrdersContext): Promise<OrdersResults> 
       database = await createScratchDatabase('bench_orders');
       writeUsers(usersFile, await seedUsers(database.url, params.users));
       log(`orders: seeded ${params.users} users into ${database.name}`);
+    }
+    if (params.breakdownSamples > 0 && database) {
+      const stand = await startSplitStand(1, cores, ctx.redisUrl, database);
+      try {
+        results.breakdown = await measureBreakdown({
+          databaseUrl: database.url,
+          redisUrl: ctx.redisUrl,
+          apiUrl: stand.apis[0]!.api!,
+          users: readUsersFile(usersFile),
+          samples: params.breakdownSamples,
+        });
+        log(`orders breakdown (median ms): ${JSON.stringify(results.breakdown)}`);
+      } catch (err) {
+        results.notes.push(`The breakdown failed: ${(err as Error).message.slice(0, 300)}`);
+      } finally {
+        await stand.stop();
+      }
     }
     const maxReps = Math.max(params.reps, params.otherReps);
     for (let rep = 1; rep <= maxReps; rep++) {
