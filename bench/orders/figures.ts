@@ -125,3 +125,13 @@ export function kneeOf(steps: readonly OrderStepFigures[], limitMs: number): num
   }
   return knee;
 }
+
+/**
+ * The sustained rate: the highest rate at which every order was answered 201 and its event
+ * delivered once, in order, with end-to-end p99 under `limitMs` (no backlog building up).
+ * On a machine too busy for the knee's p99 it still says how many orders a second the
+ * system keeps up with.
+ */
+export function sustainedOf(steps: readonly OrderStepFigures[], limitMs: number): number | null {
+  return kneeOf(steps, limitMs);
+}

@@ -54,9 +54,15 @@ function ladderTable(results: OrdersResults, mode: LadderMode): string[] {
   if (runs.length === 0) return [];
   const lines = [`### ${MODE_TITLE[mode]}`, ''];
   const knees = runs.map((r) => r.knee);
+  const rate = (k: number | null) => (k === null ? 'none' : `${num(k, 0)}`);
   lines.push(
     `**Knee (highest rate with end-to-end p99 < ${results.params.p99LimitMs} ms, no error, nothing lost): ` +
-      `${withReps(knees, (k) => (k === null ? 'none' : `${num(k, 0)}`))} orders/s.**`,
+      `${withReps(knees, rate)} orders/s.** ` +
+      `Sustained (every order 201 and delivered, p99 < ${num(results.params.sustainedP99Ms, 0)} ms): ` +
+      `${withReps(
+        runs.map((r) => r.sustained ?? null),
+        rate,
+      )} orders/s.`,
     '',
   );
   for (const failed of runs.filter((r) => !r.ok)) lines.push(`- rep ${failed.rep} failed: ${failed.error}`, '');
@@ -149,8 +155,9 @@ export function renderOrders(results: OrdersResults, command: string): string {
       'bench database plus the WAL writer, checkpointer and background writer.',
     '',
   ];
-  const pgKnees = results.ladders.filter((l) => l.mode === 'postgres' && l.ok).map((l) => l.knee ?? 0);
-  const knee = pgKnees.length ? median(pgKnees) : null;
+  const pgRuns = results.ladders.filter((l) => l.mode === 'postgres' && l.ok);
+  const knee = pgRuns.length ? median(pgRuns.map((l) => l.knee ?? 0)) : null;
+  const sustained = pgRuns.length ? median(pgRuns.map((l) => l.sustained ?? 0)) : null;
   if (results.pgbench.length > 0) {
     lines.push(
       '### Bare SQL (pgbench)',
@@ -161,8 +168,8 @@ export function renderOrders(results: OrdersResults, command: string): string {
         '`place-order-statements.sql` is the transaction as the API used to run it, one statement per step; ' +
         '`place-order-compact.sql` is the four statements the API runs now (bench/orders/).',
       '',
-      '| script | TPS | latency avg ms | tradewire knee / TPS |',
-      '|---|---|---|---|',
+      '| script | TPS | latency avg ms | tradewire knee / TPS | tradewire sustained / TPS |',
+      '|---|---|---|---|---|',
     );
     for (const script of [...new Set(results.pgbench.map((r) => r.script))]) {
       const runs = results.pgbench.filter((r) => r.script === script);
@@ -171,7 +178,7 @@ export function renderOrders(results: OrdersResults, command: string): string {
         `| ${script} | ${withReps(
           runs.map((r) => r.tps),
           (n) => num(n, 0),
-        )} | ${withReps(runs.map((r) => r.latencyAvgMs))} | ${ratio(knee, tps)} |`,
+        )} | ${withReps(runs.map((r) => r.latencyAvgMs))} | ${ratio(knee, tps)} | ${ratio(sustained, tps)} |`,
       );
     }
     lines.push('');

@@ -16,7 +16,14 @@ import { nextMessage, spawnNodeTs, type PinnedProcess } from '../lib/processes.t
 import { processCpuMicros } from '../lib/proc-stat.ts';
 import { writeUsers } from '../seed-users.ts';
 import { readUsersFile } from '../servers/sessions.ts';
-import { kneeOf, stepIsClean, type OrderLadderSpec, type OrderStep, type OrderStepFigures } from './figures.ts';
+import {
+  kneeOf,
+  stepIsClean,
+  sustainedOf,
+  type OrderLadderSpec,
+  type OrderStep,
+  type OrderStepFigures,
+} from './figures.ts';
 import { launchRoles, type LaunchedRole } from './launch.ts';
 import { cpuBetween, createScratchDatabase, PostgresCpu, type ScratchDatabase } from './pg.ts';
 import { measureBreakdown, type OrderBreakdown } from './breakdown.ts';
@@ -40,11 +47,13 @@ export interface OrdersParams {
   /** The API's PostgreSQL pool (the launcher's default), also pgbench's client count. */
   poolSize: number;
   p99LimitMs: number;
+  /** The sustained rate's p99 bound; the ladder stops after the first step past it. */
+  sustainedP99Ms: number;
 }
 
 export const ORDERS_FULL: OrdersParams = {
   users: 1000,
-  rates: [25, 50, 100, 250, 500, 1000, 2000, 4000],
+  rates: [10, 25, 50, 100, 250, 500, 1000, 2000, 4000],
   warmupS: 1,
   measureS: 5,
   drainTimeoutMs: 15_000,
@@ -55,6 +64,7 @@ export const ORDERS_FULL: OrdersParams = {
   breakdownSamples: 200,
   poolSize: 10,
   p99LimitMs: 50,
+  sustainedP99Ms: 1000,
 };
 
 /**
@@ -79,6 +89,7 @@ export interface LadderRun {
   ok: boolean;
   steps: OrderStep[];
   knee: number | null;
+  sustained: number | null;
   error?: string;
 }
 
@@ -292,8 +303,8 @@ export async function runOrdersPart(ctx: OrdersContext): Promise<OrdersResults> 
     warmupS: params.warmupS,
     measureS: params.measureS,
     drainTimeoutMs: params.drainTimeoutMs,
-    // Past the knee by a clear margin: the next rate only measures a backlog.
-    stopPastP99Ms: params.rates.length > 1 ? params.p99LimitMs * 4 : undefined,
+    // Past the sustained rate, a higher one only measures a longer backlog.
+    stopPastP99Ms: params.rates.length > 1 ? params.sustainedP99Ms : undefined,
     httpConnections: 256,
     symbol: 'SOL',
     size: '0.01',
@@ -312,13 +323,15 @@ export async function runOrdersPart(ctx: OrdersContext): Promise<OrdersResults> 
         log(`orders ${mode} rep ${rep}: ${describeStep(step)}`);
       });
       const knee = kneeOf(steps, params.p99LimitMs);
-      results.ladders.push({ mode, rep, ok: true, steps, knee });
+      const sustained = sustainedOf(steps, params.sustainedP99Ms);
+      results.ladders.push({ mode, rep, ok: true, steps, knee, sustained });
       log(
-        `orders ${mode} rep ${rep}: knee ${knee ?? 'none'} orders/s (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        `orders ${mode} rep ${rep}: knee ${knee ?? 'none'}, sustained ${sustained ?? 'none'} orders/s ` +
+          `(${((Date.now() - started) / 1000).toFixed(0)} s)`,
       );
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      results.ladders.push({ mode, rep, ok: false, steps, knee: null, error: error.slice(0, 2000) });
+      results.ladders.push({ mode, rep, ok: false, steps, knee: null, sustained: null, error: error.slice(0, 2000) });
       log(`orders ${mode} rep ${rep}: FAILED: ${error.split('\n')[0]}`);
     } finally {
       await running?.stop();
