@@ -118,23 +118,33 @@ export async function runOrderLadder(spec: OrderLadderSpec, hooks: LadderHooks):
     while (next < users.length) {
       const i = next++;
       const user = users[i]!;
-      const socket = await openSocket(
-        wsUrls[i % wsUrls.length]!,
-        user.token,
-        (text) => {
-          // Only order events matter here; portfolio updates share the channel.
-          if (!text.includes('"order_')) return;
-          const msg = JSON.parse(text) as { type: string; userId: number; orderId: number; seq: number };
-          if (msg.type === 'order_filled' || msg.type === 'order_rejected') ledger.record(i, user.userId, msg);
-        },
-        () => {
-          if (!closing) dropped++;
-        },
-      );
-      sockets.push(socket);
+      // A busy server (the embedded mode on a loaded machine) may time an upgrade out: a
+      // real client retries, and so does this one, a few times.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const socket = await openSocket(
+            wsUrls[i % wsUrls.length]!,
+            user.token,
+            (text) => {
+              // Only order events matter here; portfolio updates share the channel.
+              if (!text.includes('"order_')) return;
+              const msg = JSON.parse(text) as { type: string; userId: number; orderId: number; seq: number };
+              if (msg.type === 'order_filled' || msg.type === 'order_rejected') ledger.record(i, user.userId, msg);
+            },
+            () => {
+              if (!closing) dropped++;
+            },
+          );
+          sockets.push(socket);
+          break;
+        } catch (err) {
+          if (attempt === 4) throw err;
+          await sleep(500 * attempt);
+        }
+      }
     }
   };
-  await Promise.all(Array.from({ length: 50 }, opener));
+  await Promise.all(Array.from({ length: 20 }, opener));
 
   const apis = spec.apiUrls.map((u) => new URL(u));
   const agent = new Agent({ keepAlive: true, maxSockets: spec.httpConnections });

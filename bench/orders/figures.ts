@@ -53,6 +53,11 @@ export interface OrderStep extends OrderStepFigures {
   dbCpuUsPerOrder: number | null;
   /** CPU of the gateway process(es). */
   wsCpuPct: number;
+  /**
+   * Share of the window the API's main thread(s) spent runnable but waiting for a CPU: how much
+   * other work on the machine, not the code, held the API back.
+   */
+  apiWaitPct: number;
 }
 
 interface SentOrder {

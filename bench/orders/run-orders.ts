@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectRedisBroker, createPriceStore } from '@repo/broker';
 import { nextMessage, spawnNodeTs, type PinnedProcess } from '../lib/processes.ts';
-import { processCpuMicros } from '../lib/proc-stat.ts';
+import { processCpuMicros, runQueueWaitMs } from '../lib/proc-stat.ts';
 import { writeUsers } from '../seed-users.ts';
 import { readUsersFile } from '../servers/sessions.ts';
 import {
@@ -121,7 +121,7 @@ export function describeStep(s: OrderStep): string {
     `${s.rate}/s (sent ${fmt(s.achievedRate, 0)}/s): HTTP p50 ${fmt(s.httpP50)} p99 ${fmt(s.httpP99)} ms, ` +
     `e2e p50 ${fmt(s.e2eP50)} p99 ${fmt(s.e2eP99)} ms, ` +
     `API ${fmt(s.apiCpuPct, 0)}% ${fmt(s.apiCpuUsPerOrder, 0)} µs/order, ` +
-    `DB ${fmt(s.dbCpuPct, 0)}% ${fmt(s.dbCpuUsPerOrder, 0)} µs/order` +
+    `DB ${fmt(s.dbCpuPct, 0)}% ${fmt(s.dbCpuUsPerOrder, 0)} µs/order, API run-queue wait ${fmt(s.apiWaitPct, 0)}%` +
     (stepIsClean(s)
       ? ''
       : ` — lost ${s.lost}, dup ${s.duplicated}, out of order ${s.outOfOrder}, dropped ${s.socketsDropped} ${errors}`)
@@ -224,7 +224,8 @@ async function runLadder(
   const apiPids = stand.apis.map((a) => a.proc.pid);
   const wsPids = stand.gateways.map((g) => g.proc.pid);
   const sum = (pids: number[]) => pids.reduce((total, pid) => total + processCpuMicros(pid), 0);
-  let window: { at: number; api: number; ws: number; db: Map<number, number> | null } | undefined;
+  const waited = () => apiPids.reduce((total, pid) => total + runQueueWaitMs(pid), 0);
+  let window: { at: number; api: number; wait: number; ws: number; db: Map<number, number> | null } | undefined;
   const steps: OrderStep[] = [];
   const pending: Promise<void>[] = [];
   const onMessage = (raw: unknown) => {
@@ -232,10 +233,11 @@ async function runLadder(
     if (message.type === 'window') {
       const at = performance.now();
       const api = sum(apiPids);
+      const wait = waited();
       const ws = sum(wsPids);
       pending.push(
         (stand.pgCpu?.sample() ?? Promise.resolve(null)).then((db) => {
-          window = { at, api, ws, db };
+          window = { at, api, wait, ws, db };
         }),
       );
     } else if (message.type === 'step' && message.step) {
@@ -243,6 +245,7 @@ async function runLadder(
       const seconds = (performance.now() - (window?.at ?? 0)) / 1000;
       const api = sum(apiPids) - (window?.api ?? 0);
       const ws = sum(wsPids) - (window?.ws ?? 0);
+      const wait = waited() - (window?.wait ?? 0);
       const before = window?.db ?? null;
       pending.push(
         (stand.pgCpu?.sample() ?? Promise.resolve(null)).then((after) => {
@@ -252,6 +255,7 @@ async function runLadder(
             apiCpuPct: Math.round(api / seconds / 1e4),
             apiCpuUsPerOrder: Math.round(api / Math.max(1, figures.orders)),
             wsCpuPct: Math.round(ws / seconds / 1e4),
+            apiWaitPct: Math.round(wait / seconds / 10 / apiPids.length),
             dbCpuPct: db === null ? null : Math.round(db / seconds / 1e4),
             dbCpuUsPerOrder: db === null ? null : Math.round(db / Math.max(1, figures.orders)),
           };
@@ -318,9 +322,17 @@ export async function runOrdersPart(ctx: OrdersContext): Promise<OrdersResults> 
       running = await stand();
       const apiUrls = running.apis.map((a) => a.api!);
       const wsUrls = (running.gateways.length ? running.gateways : running.apis).map((g) => g.ws!);
+      const live = running;
       await runLadder(running, spec(apiUrls, wsUrls, file), cores, (step) => {
         steps.push(step);
         log(`orders ${mode} rep ${rep}: ${describeStep(step)}`);
+        if (Object.keys(step.errors).length > 0) {
+          const errors = live.apis.flatMap((a) => loggedErrors(a.proc.stdout()));
+          if (errors.length > 0) {
+            log(`orders ${mode} rep ${rep}: the API logged: ${errors.join(' | ')}`);
+            results.notes.push(`${mode} rep ${rep}, ${step.rate} orders/s: the API logged ${errors.join('; ')}`);
+          }
+        }
       });
       const knee = kneeOf(steps, params.p99LimitMs);
       const sustained = sustainedOf(steps, params.sustainedP99Ms);
@@ -405,6 +417,24 @@ export async function runOrdersPart(ctx: OrdersContext): Promise<OrdersResults> 
   }
   results.finishedAt = new Date().toISOString();
   return results;
+}
+
+/** The distinct error messages of a process's JSON log lines (level ≥ error), with counts. */
+function loggedErrors(stdout: string): string[] {
+  const counts = new Map<string, number>();
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } | string };
+      if ((entry.level ?? 0) < 50) continue;
+      const detail = typeof entry.err === 'string' ? entry.err : entry.err?.message;
+      const key = `${entry.msg ?? ''}${detail ? `: ${detail}` : ''}`.slice(0, 200);
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    } catch {
+      // Not a log line.
+    }
+  }
+  return [...counts].map(([message, n]) => `${message} (×${n})`);
 }
 
 /** The CI verdict: every order answered 201 and its one event delivered in seq order. */
