@@ -69,8 +69,9 @@ function ladderTable(results: OrdersResults, mode: LadderMode): string[] {
   const rates = [...new Set(runs.flatMap((r) => r.steps.map((s) => s.rate)))].sort((a, b) => a - b);
   lines.push(
     '| orders/s (sent) | HTTP 201 p50 / p99 ms | POST → event p50 ms | POST → event p99 ms ' +
-      '| errors, lost, dup, order | API CPU %, µs/order | PostgreSQL CPU %, µs/order | gateway CPU % |',
-    '|---|---|---|---|---|---|---|---|',
+      '| errors, lost, dup, order | API CPU %, µs/order | API run-queue wait % | PostgreSQL CPU %, µs/order ' +
+      '| gateway CPU % |',
+    '|---|---|---|---|---|---|---|---|---|',
   );
   for (const rate of rates) {
     const steps = runs.flatMap((r) => r.steps.filter((s) => s.rate === rate));
@@ -79,37 +80,33 @@ function ladderTable(results: OrdersResults, mode: LadderMode): string[] {
       const r = median(v);
       return Number.isFinite(r) ? r : null;
     };
-    const db =
-      mode === 'embedded'
-        ? 'in the process'
-        : `${num(
-            m((s) => s.dbCpuPct),
-            0,
-          )} %, ${num(
-            m((s) => s.dbCpuUsPerOrder),
-            0,
-          )}`;
-    lines.push(
-      `| ${num(rate, 0)} (${num(
+    const pct = (pick: (s: OrderStep) => number | null) => `${num(m(pick), 0)} %`;
+    const cpu = (pctOf: (s: OrderStep) => number | null, perOrder: (s: OrderStep) => number | null) =>
+      `${pct(pctOf)}, ${num(m(perOrder), 0)}`;
+    const embedded = mode === 'embedded';
+    const cells = [
+      `${num(rate, 0)} (${num(
         m((s) => s.achievedRate),
         0,
-      )}) | ${never(m((s) => s.httpP50))} / ${never(m((s) => s.httpP99))} | ` +
-        `${withReps(steps.map((s) => s.e2eP50))} | ${withReps(steps.map((s) => s.e2eP99))} | ${integrity(steps)} | ` +
-        `${num(
-          m((s) => s.apiCpuPct),
-          0,
-        )} %, ${num(
-          m((s) => s.apiCpuUsPerOrder),
-          0,
-        )} | ${db} | ${
-          mode === 'embedded'
-            ? '(same process)'
-            : `${num(
-                m((s) => s.wsCpuPct),
-                0,
-              )} %`
-        } |`,
-    );
+      )})`,
+      `${never(m((s) => s.httpP50))} / ${never(m((s) => s.httpP99))}`,
+      withReps(steps.map((s) => s.e2eP50)),
+      withReps(steps.map((s) => s.e2eP99)),
+      integrity(steps),
+      cpu(
+        (s) => s.apiCpuPct,
+        (s) => s.apiCpuUsPerOrder,
+      ),
+      pct((s) => s.apiWaitPct ?? null),
+      embedded
+        ? 'in the process'
+        : cpu(
+            (s) => s.dbCpuPct,
+            (s) => s.dbCpuUsPerOrder,
+          ),
+      embedded ? '(same process)' : pct((s) => s.wsCpuPct),
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
   }
   lines.push('');
   return lines;
@@ -166,7 +163,7 @@ export function renderOrders(results: OrdersResults, command: string): string {
         `(${p.poolSize} clients, -j 2, ${p.pgbenchSeconds} s, prepared, a random user of ` +
         `${p.users.toLocaleString('en-US')}), against a database seeded the same way. ` +
         '`place-order-statements.sql` is the transaction as the API used to run it, one statement per step; ' +
-        '`place-order-compact.sql` is the four statements the API runs now (bench/orders/).',
+        '`place-order-compact.sql` is the three statements it runs now (bench/orders/).',
       '',
       '| script | TPS | latency avg ms | tradewire knee / TPS | tradewire sustained / TPS |',
       '|---|---|---|---|---|',
