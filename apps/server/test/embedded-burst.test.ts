@@ -20,7 +20,7 @@ interface Placed {
   body: { orderId?: number; seq?: number; error?: { code?: string } };
 }
 
-describe('embedded mode under an order burst', { timeout: 240_000 }, () => {
+describe('embedded mode under an order burst', { timeout: 400_000 }, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tradewire-burst-'));
   const users: { userId: number; token: string }[] = [];
   let server: TradewireProcess;
@@ -47,14 +47,12 @@ describe('embedded mode under an order burst', { timeout: 240_000 }, () => {
     } finally {
       await db.close();
     }
-    server = new TradewireProcess([], {
-      DATA_DIR: dataDir,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      WS_PORT: '0',
-      SYMBOLS: 'SOL',
-      PRICE_INTERVAL_MS: '200',
-    });
+    server = new TradewireProcess(
+      [],
+      { DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', WS_PORT: '0', SYMBOLS: 'SOL', PRICE_INTERVAL_MS: '200' },
+      // Starting the all-in-one process (tsx, PGlite) takes minutes on a loaded machine.
+      { readyTimeoutMs: 180_000 },
+    );
     const ready = await server.ready;
     api = ready.api!;
     ws = ready.ws!;
