@@ -7,7 +7,10 @@
  *   npm run bench -- --only latency    one part (its block of docs/benchmarks.md is written): latency,
  *                                      symbols, scale (and throughput, private, idle, e2e: no docs)
  *   npm run bench -- --quick           CI mode (<2 min): fan-out throughput, tradewire vs the naive
- *                                      broadcast; exits 1 when tradewire < 2× naive
+ *                                      broadcast (exits 1 when tradewire < 2× naive), and orders at
+ *                                      200/s on PostgreSQL (exits 1 on an HTTP error or an order event
+ *                                      lost, doubled or out of seq order)
+ *   npm run bench -- --only orders     the order path only: ladders, pgbench; rewrites its block of docs/benchmarks.md
  *   npm run bench -- --only latency,idle --reps 1       a subset (no docs written)
  *   npm run bench -- --only connections   100,000 sockets on one gateway node (WS_WORKERS=8, ~10 min); rewrites
  *                                      its own block of docs/benchmarks.md (--connections N --workers W: a smaller
@@ -50,6 +53,14 @@ import type { ServerWindowStats } from './servers/control.ts';
 import { SERVERS, startServer, tradewireAvailable, type RunningServer, type ServerName } from './lib/servers.ts';
 import { median } from './lib/stats.ts';
 import { syntheticUsers, seedUsers, writeUsers } from './seed-users.ts';
+import { writeOrdersReport } from './orders/report.ts';
+import {
+  ORDERS_FULL,
+  ORDERS_QUICK,
+  ordersQuickVerdict,
+  runOrdersPart,
+  type OrdersResults,
+} from './orders/run-orders.ts';
 
 const SERVER_CORE = 0;
 /** The symbols scenario: ticks go round these, each client takes one. */
@@ -91,8 +102,18 @@ const QUICK: Parameters = {
   throughput: { clients: 1000, window: 64, warmupMs: 1000, measureMs: 3000 },
 };
 
-type Scenario = 'throughput' | 'latency' | 'private' | 'idle' | 'e2e' | 'symbols' | 'scale' | 'connections';
-const SCENARIOS: Scenario[] = ['throughput', 'latency', 'private', 'idle', 'e2e', 'symbols', 'scale', 'connections'];
+type Scenario = 'throughput' | 'latency' | 'private' | 'idle' | 'e2e' | 'symbols' | 'scale' | 'connections' | 'orders';
+const SCENARIOS: Scenario[] = [
+  'throughput',
+  'latency',
+  'private',
+  'idle',
+  'e2e',
+  'symbols',
+  'scale',
+  'connections',
+  'orders',
+];
 
 function log(line: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -348,7 +369,7 @@ async function main(): Promise<number> {
     params.latency.rates = rates;
   }
   const scenarios: Scenario[] = quick
-    ? ['throughput']
+    ? ['throughput', 'orders']
     : values.only
       ? (values.only.split(',') as Scenario[])
       : SCENARIOS;
@@ -389,7 +410,7 @@ async function main(): Promise<number> {
     throw new Error(`the benchmark pins the server and the generator to separate CPUs; this machine has ${cores}`);
   const fileLimit = openFileLimit();
   const maxClients = Math.max(params.idle.clients, ...params.private.users);
-  if (!quick && fileLimit < maxClients + 1000) {
+  if (!quick && scenarios.some((s) => s !== 'orders') && fileLimit < maxClients + 1000) {
     throw new Error(
       `ulimit -n is ${fileLimit}; the scenarios open ${maxClients} connections per process: raise it (ulimit -n ${maxClients + 5000})`,
     );
@@ -416,6 +437,7 @@ async function main(): Promise<number> {
   );
 
   let database: BenchDatabase | undefined;
+  let orders: OrdersResults | undefined;
   const interrupted = new Promise<never>((_, reject) => {
     const onSignal = (signal: string) => reject(new Error(`interrupted by ${signal}`));
     process.once('SIGINT', () => onSignal('SIGINT'));
@@ -458,7 +480,7 @@ async function main(): Promise<number> {
       // Rotate the order each repetition, so no server always runs first (or last) in a rep.
       const order = servers.map((_, i) => servers[(i + rep - 1) % servers.length]!);
       for (const scenario of scenarios) {
-        if (scenario === 'e2e' || scenario === 'scale' || scenario === 'connections') continue;
+        if (scenario === 'e2e' || scenario === 'scale' || scenario === 'connections' || scenario === 'orders') continue;
         if (rep > params.reps && scenario !== 'private') continue;
         for (const server of order) {
           if (scenario === 'throughput')
@@ -580,6 +602,15 @@ async function main(): Promise<number> {
         log(`profiled tradewire over the measured window (${scenario}): ${relative}`);
       }
     }
+    if (scenarios.includes('orders')) {
+      orders = await runOrdersPart({
+        params: quick ? ORDERS_QUICK : ORDERS_FULL,
+        redisUrl: redis.url,
+        resultsDir: RESULTS_DIR,
+        cores: { server: SERVER_CORE, generator: GENERATOR_CORE },
+        log,
+      });
+    }
     await redis.stop();
   };
 
@@ -597,6 +628,14 @@ async function main(): Promise<number> {
   writeFileSync(saved, JSON.stringify(results, null, 2));
   log(`results: ${saved}`);
 
+  if (orders) {
+    writeFileSync(join(RESULTS_DIR, `orders-${results.mode}-latest.json`), JSON.stringify(orders, null, 2));
+    if (!quick && !values['no-docs']) {
+      writeOrdersReport(orders, ROOT, results.command);
+      log('wrote the order block of docs/benchmarks.md');
+    }
+  }
+
   const complete = !values.only && !values.servers && !values['no-docs'];
   if (!quick && complete) {
     writeReport(results, ROOT);
@@ -607,7 +646,9 @@ async function main(): Promise<number> {
     for (const block of writePartReports(results, ROOT)) log(`wrote the ${block} block of docs/benchmarks.md`);
   }
 
-  return quick ? quickVerdict(results) : 0;
+  if (!quick) return 0;
+  const fanOut = quickVerdict(results);
+  return orders && ordersQuickVerdict(orders, log) ? fanOut : 1;
 }
 
 /** The CI check: tradewire's median fan-out throughput must be at least 2× the naive broadcast's. */

@@ -32,41 +32,47 @@ const BATCH = 500;
  * `sessions.create` (token hash, expiry) write, in batches, so 10,000 users take seconds.
  */
 export async function seedUsers(databaseUrl: string, count: number): Promise<SeededUser[]> {
-  const { openDatabase, newSessionToken, hashToken, schema } = await import('@repo/db');
-  const { randomUUID } = await import('node:crypto');
+  const { openDatabase } = await import('@repo/db');
   const db = await openDatabase({ url: databaseUrl, poolSize: 2 });
+  try {
+    return await seedUsersInto(db, count);
+  } finally {
+    await db.close();
+  }
+}
+
+/** The same, into an open database (PostgreSQL or embedded PGlite); the caller closes it. */
+export async function seedUsersInto(db: import('@repo/db').Database, count: number): Promise<SeededUser[]> {
+  const { newSessionToken, hashToken, schema } = await import('@repo/db');
+  const { randomUUID } = await import('node:crypto');
   const prefix = `bench-${randomBytes(4).toString('hex')}`;
   const expiresAt = new Date(Date.now() + SESSION_TTL_MS);
   const seeded: SeededUser[] = [];
-  try {
-    for (let first = 0; first < count; first += BATCH) {
-      const size = Math.min(BATCH, count - first);
-      await db.drizzle.transaction(async (tx) => {
-        const rows = await tx
-          .insert(schema.users)
-          .values(
-            Array.from({ length: size }, (_, i) => ({
-              username: `${prefix}-${first + i}`,
-              passwordHash: NO_LOGIN_PASSWORD_HASH,
-            })),
-          )
-          .returning({ id: schema.users.id });
-        const ids = rows.map((row) => row.id);
-        await tx
-          .insert(schema.balances)
-          .values(ids.map((userId) => ({ userId, asset: 'USD', available: '10000', locked: '0' })));
-        await tx.insert(schema.positions).values(ids.map((userId) => ({ userId, asset: 'SOL' })));
-        const batch = ids.map((userId) => ({ userId, token: newSessionToken() }));
-        await tx
-          .insert(schema.sessions)
-          .values(
-            batch.map(({ userId, token }) => ({ id: randomUUID(), userId, tokenHash: hashToken(token), expiresAt })),
-          );
-        seeded.push(...batch);
-      });
-    }
-  } finally {
-    await db.close();
+  for (let first = 0; first < count; first += BATCH) {
+    const size = Math.min(BATCH, count - first);
+    await db.drizzle.transaction(async (tx) => {
+      const rows = await tx
+        .insert(schema.users)
+        .values(
+          Array.from({ length: size }, (_, i) => ({
+            username: `${prefix}-${first + i}`,
+            passwordHash: NO_LOGIN_PASSWORD_HASH,
+          })),
+        )
+        .returning({ id: schema.users.id });
+      const ids = rows.map((row) => row.id);
+      await tx
+        .insert(schema.balances)
+        .values(ids.map((userId) => ({ userId, asset: 'USD', available: '10000', locked: '0' })));
+      await tx.insert(schema.positions).values(ids.map((userId) => ({ userId, asset: 'SOL' })));
+      const batch = ids.map((userId) => ({ userId, token: newSessionToken() }));
+      await tx
+        .insert(schema.sessions)
+        .values(
+          batch.map(({ userId, token }) => ({ id: randomUUID(), userId, tokenHash: hashToken(token), expiresAt })),
+        );
+      seeded.push(...batch);
+    });
   }
   return seeded;
 }

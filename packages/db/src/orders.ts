@@ -3,7 +3,8 @@ import type { DrizzleDb, DrizzleTx } from './drizzle.ts';
 import { IdempotencyKeyReusedError, UnknownUserError, toDatabaseError } from './errors.ts';
 import { canonical, canonicalOrNull } from './decimal.ts';
 import { executeMarketOrder, type RejectReason, type Side } from './paper-trading.ts';
-import { readHoldings } from './portfolio.ts';
+import { readHoldings, type BalanceView, type PositionView } from './portfolio.ts';
+import { toSafeInteger } from './int64.ts';
 import { balances, idempotencyKeys, orders, outbox, positions, users } from './schema.ts';
 
 export interface PlaceOrderInput {
@@ -129,7 +130,213 @@ export function createOrdersRepository(db: DrizzleDb, options: { now?: () => Dat
   };
 }
 
+/**
+ * The order transaction in four statements (plus BEGIN and COMMIT): every round trip to the
+ * database is spent while the user's rows are locked, so their number sets how many orders a
+ * user, and the pool, can run per second.
+ *
+ * 1. Lock the user, the quote balance and the base position in one SELECT … FOR UPDATE (rows
+ *    of a join are locked table by table in FROM order: user → balance → position, the order
+ *    every path takes). After waiting for a lock, PostgreSQL re-reads the locked rows at
+ *    their latest version, so the balance and counters are current.
+ * 2. After a fill only: read the user's holdings for the portfolio event; a statement of its
+ *    own because only a snapshot taken after the locks sees the user's other assets as the
+ *    previous order left them.
+ * 3. Write everything in one statement: balance, position and counters, the order, and its
+ *    outbox rows (the order event gets its order id from the insert).
+ *
+ * Returns null when the balance or position row is missing (or the user is unknown): the
+ * statement-by-statement path handles those.
+ */
 async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: () => Date): Promise<PlaceOrderResult> {
+  const { userId, symbol, quoteAsset } = input;
+  const locked = rowsOf(
+    await tx.execute(sql`
+      select u.order_seq::text as seq, u.portfolio_version::text as version, b.available::text as available,
+             p.size::text as size, p.avg_entry_price::text as avg
+        from users u
+        join balances b on b.user_id = u.id and b.asset = ${quoteAsset}
+        join positions p on p.user_id = u.id and p.asset = ${symbol}
+       where u.id = ${userId}
+         for update`),
+  )[0];
+  if (!locked) return placeStepByStep(tx, input, now);
+
+  const replay = await checkIdempotencyKey(tx, userId, input.idempotency);
+  if (replay) return replay;
+
+  const outcome = executeMarketOrder({
+    side: input.side,
+    size: input.size,
+    price: input.price,
+    priceStale: input.priceStale,
+    feeRate: input.feeRate,
+    quoteAvailable: String(locked.available),
+    position: { size: String(locked.size), avgEntryPrice: String(locked.avg) },
+  });
+  const filled = outcome.status === 'filled';
+  const seq = toSafeInteger(locked.seq) + 1;
+  const version = toSafeInteger(locked.version) + (filled ? 1 : 0);
+  // Taken after the locks so that timestamps follow seq order.
+  const executedAt = now();
+  const timestamp = executedAt.toISOString();
+  const orderFields = { userId, side: input.side, baseAsset: symbol, quoteAsset };
+
+  let written: Record<string, unknown>[];
+  if (filled) {
+    const holdings = await readHoldingsAfter(tx, userId, quoteAsset, outcome.quoteAvailable, symbol, outcome.position);
+    const orderEvent = {
+      ...orderFields,
+      executedPrice: outcome.executedPrice,
+      executedSize: outcome.executedSize,
+      fee: outcome.fee,
+      timestamp,
+      seq,
+    };
+    const portfolioEvent = { userId, ...holdings, timestamp, version, orderSeq: seq };
+    written = rowsOf(
+      await tx.execute(sql`
+        with b as (
+          update balances set available = ${outcome.quoteAvailable}
+           where user_id = ${userId} and asset = ${quoteAsset}),
+        p as (
+          update positions set size = ${outcome.position.size}, avg_entry_price = ${outcome.position.avgEntryPrice}
+           where user_id = ${userId} and asset = ${symbol}),
+        u as (
+          update users set order_seq = ${seq}, portfolio_version = ${version} where id = ${userId}),
+        o as (
+          insert into orders (user_id, symbol, side, requested_size, status, executed_price, executed_size, fee,
+                              seq, created_at)
+          values (${userId}, ${symbol}, ${input.side}, ${input.size}, 'filled', ${outcome.executedPrice},
+                  ${outcome.executedSize}, ${outcome.fee}, ${seq}, ${timestamp}::timestamptz)
+          returning id),
+        e as (
+          insert into outbox (user_id, kind, position, payload)
+          select ${userId}::bigint, 'order_filled', ${seq}::bigint,
+                 jsonb_set(${JSON.stringify(orderEvent)}::jsonb, '{orderId}', to_jsonb(o.id))
+            from o
+          union all
+          select ${userId}::bigint, 'portfolio', ${version}::bigint, ${JSON.stringify(portfolioEvent)}::jsonb)
+        select id::text as id from o`),
+    );
+  } else {
+    const rejectedEvent = { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq };
+    written = rowsOf(
+      await tx.execute(sql`
+        with u as (update users set order_seq = ${seq} where id = ${userId}),
+        o as (
+          insert into orders (user_id, symbol, side, requested_size, status, reason, seq, created_at)
+          values (${userId}, ${symbol}, ${input.side}, ${input.size}, 'rejected', ${outcome.reason}, ${seq},
+                  ${timestamp}::timestamptz)
+          returning id),
+        e as (
+          insert into outbox (user_id, kind, position, payload)
+          select ${userId}::bigint, 'order_rejected', ${seq}::bigint,
+                 jsonb_set(${JSON.stringify(rejectedEvent)}::jsonb, '{orderId}', to_jsonb(o.id))
+            from o)
+        select id::text as id from o`),
+    );
+  }
+  const orderId = toSafeInteger(written[0]!.id);
+  if (input.idempotency) await storeIdempotencyKey(tx, userId, input.idempotency, orderId, executedAt);
+  const order: OrderRecord = {
+    orderId,
+    userId,
+    symbol,
+    side: input.side,
+    requestedSize: canonical(input.size),
+    status: outcome.status,
+    executedPrice: filled ? outcome.executedPrice : null,
+    executedSize: filled ? outcome.executedSize : null,
+    fee: filled ? outcome.fee : null,
+    reason: filled ? null : outcome.reason,
+    seq,
+    timestamp,
+  };
+  return { order, portfolioVersion: filled ? version : null, replayed: false };
+}
+
+/**
+ * The user's balances and positions (by asset, canonical decimals) as they are once this
+ * order's new quote balance and base position are written, in one statement.
+ */
+async function readHoldingsAfter(
+  tx: DrizzleTx,
+  userId: number,
+  quoteAsset: string,
+  quoteAvailable: string,
+  symbol: string,
+  position: { size: string; avgEntryPrice: string },
+): Promise<{ balances: BalanceView[]; positions: PositionView[] }> {
+  const rows = rowsOf(
+    await tx.execute(sql`
+      select 'b' as kind, asset, available::text as a, locked::text as b from balances where user_id = ${userId}
+      union all
+      select 'p' as kind, asset, size::text as a, avg_entry_price::text as b from positions where user_id = ${userId}
+      order by kind, asset`),
+  );
+  const holdings: { balances: BalanceView[]; positions: PositionView[] } = { balances: [], positions: [] };
+  for (const row of rows) {
+    const asset = String(row.asset);
+    if (row.kind === 'b') {
+      const available = asset === quoteAsset ? quoteAvailable : canonical(String(row.a));
+      holdings.balances.push({ asset, available, locked: canonical(String(row.b)) });
+    } else if (asset === symbol) holdings.positions.push({ asset, ...position });
+    else holdings.positions.push({ asset, size: canonical(String(row.a)), avgEntryPrice: canonical(String(row.b)) });
+  }
+  return holdings;
+}
+
+/**
+ * Under the user's lock, so a concurrent request with the same key (from any API process)
+ * waits for it and then sees this one's committed key; the primary key backs that up.
+ * Returns the first order when the key was already used within its lifetime.
+ */
+async function checkIdempotencyKey(
+  tx: DrizzleTx,
+  userId: number,
+  idempotency: PlaceOrderInput['idempotency'],
+): Promise<PlaceOrderResult | null> {
+  if (!idempotency) return null;
+  const keyOfUser = and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, idempotency.key));
+  const [existing] = await tx.select().from(idempotencyKeys).where(keyOfUser);
+  if (existing && existing.createdAt >= idempotency.notBefore) {
+    if (existing.requestHash !== idempotency.requestHash) throw new IdempotencyKeyReusedError();
+    const [first] = await tx.select().from(orders).where(eq(orders.id, existing.orderId));
+    return { order: toRecord(first!), portfolioVersion: null, replayed: true };
+  }
+  // Past its lifetime: the key is free again.
+  if (existing) await tx.delete(idempotencyKeys).where(keyOfUser);
+  return null;
+}
+
+async function storeIdempotencyKey(
+  tx: DrizzleTx,
+  userId: number,
+  idempotency: NonNullable<PlaceOrderInput['idempotency']>,
+  orderId: number,
+  createdAt: Date,
+): Promise<void> {
+  await tx.insert(idempotencyKeys).values({
+    userId,
+    key: idempotency.key,
+    requestHash: idempotency.requestHash,
+    orderId,
+    createdAt,
+  });
+}
+
+/** The rows of a raw `execute`, from either driver (node-postgres and PGlite both answer `{ rows }`). */
+function rowsOf(result: unknown): Record<string, unknown>[] {
+  return (result as { rows: Record<string, unknown>[] }).rows;
+}
+
+/**
+ * The order transaction statement by statement: the path for a user whose quote balance or
+ * base position row does not exist yet (an asset added to the configuration after the user
+ * registered), which it opens empty.
+ */
+async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () => Date): Promise<PlaceOrderResult> {
   const { userId, symbol, quoteAsset } = input;
   // Lock order is always user → balance → position, so concurrent orders queue instead of
   // deadlocking. The user lock alone serialises a user's orders, which also keeps `seq` in
@@ -137,20 +344,9 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
   const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
   if (!user) throw new UnknownUserError(userId);
 
-  // Under the user's lock, so a concurrent request with the same key (from any API process)
-  // waits here and then sees this one's committed key; the primary key backs that up.
+  const replay = await checkIdempotencyKey(tx, userId, input.idempotency);
+  if (replay) return replay;
   const idempotency = input.idempotency;
-  if (idempotency) {
-    const keyOfUser = and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, idempotency.key));
-    const [existing] = await tx.select().from(idempotencyKeys).where(keyOfUser);
-    if (existing && existing.createdAt >= idempotency.notBefore) {
-      if (existing.requestHash !== idempotency.requestHash) throw new IdempotencyKeyReusedError();
-      const [first] = await tx.select().from(orders).where(eq(orders.id, existing.orderId));
-      return { order: toRecord(first!), portfolioVersion: null, replayed: true };
-    }
-    // Past its lifetime: the key is free again.
-    if (existing) await tx.delete(idempotencyKeys).where(keyOfUser);
-  }
 
   const quote = await lockBalance(tx, userId, quoteAsset);
   const base = await lockPosition(tx, userId, symbol);
@@ -246,15 +442,7 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
       payload: { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq },
     });
   }
-  if (idempotency) {
-    await tx.insert(idempotencyKeys).values({
-      userId,
-      key: idempotency.key,
-      requestHash: idempotency.requestHash,
-      orderId: order.orderId,
-      createdAt: executedAt,
-    });
-  }
+  if (idempotency) await storeIdempotencyKey(tx, userId, idempotency, order.orderId, executedAt);
   return { order, portfolioVersion: filled ? version : null, replayed: false };
 }
 

@@ -1,0 +1,83 @@
+import { connectRedisBroker, createPriceStore } from '@repo/broker';
+import { createSessionStore, openDatabase } from '@repo/db';
+import { sql } from 'drizzle-orm';
+import { median } from '../lib/stats.ts';
+import type { SeededUser } from '../servers/sessions.ts';
+
+/** Median ms of each piece of one order, each timed alone, one at a time (no load). */
+export interface OrderBreakdown {
+  samples: number;
+  /** A trivial statement: one PostgreSQL round trip. */
+  pgRoundTrip: number;
+  /** A one-row insert committed on its own: a round trip plus the WAL flush of the commit. */
+  pgCommit: number;
+  /** The bearer token's session lookup (one statement on the lookup pool). */
+  sessionLookup: number;
+  /** A Redis GET of the latest price (the per-user rate limit costs one Redis round trip too). */
+  redisGet: number;
+  /** `db.orders.place`: the order transaction as the API runs it. */
+  place: number;
+  /** POST /orders over HTTP against the running API, one at a time. */
+  httpPost: number;
+}
+
+/**
+ * Times the pieces of an order one after another on an idle stand, each `samples` times, on
+ * the ladder's database, Redis and API: what docs/benchmarks.md adds up to "where each
+ * millisecond goes".
+ */
+export async function measureBreakdown(options: {
+  databaseUrl: string;
+  redisUrl: string;
+  apiUrl: string;
+  users: SeededUser[];
+  samples: number;
+}): Promise<OrderBreakdown> {
+  const db = await openDatabase({ url: options.databaseUrl, poolSize: 2 });
+  const broker = await connectRedisBroker(options.redisUrl);
+  const time = async (run: (i: number) => Promise<unknown>) => {
+    const took: number[] = [];
+    for (let i = 0; i < options.samples; i++) {
+      const started = performance.now();
+      await run(i);
+      took.push(performance.now() - started);
+    }
+    return Math.round(median(took) * 100) / 100;
+  };
+  try {
+    const sessions = createSessionStore(db);
+    const prices = createPriceStore(broker);
+    const user = (i: number) => options.users[i % options.users.length]!;
+    // A table of its own in the scratch database (a temporary one would live on one pool connection).
+    await db.drizzle.execute(sql`create table if not exists bench_commit_probe (n int)`);
+    const pgRoundTrip = await time(() => db.drizzle.execute(sql`select 1`));
+    const pgCommit = await time((i) => db.drizzle.execute(sql`insert into bench_commit_probe values (${i})`));
+    const sessionLookup = await time((i) => sessions.verify(user(i).token));
+    const redisGet = await time(() => prices.getPrice('SOL'));
+    const place = await time((i) =>
+      db.orders.place({
+        userId: user(i).userId,
+        symbol: 'SOL',
+        quoteAsset: 'USD',
+        side: 'buy',
+        size: '0.01',
+        price: '231.45',
+        feeRate: '0.0001',
+      }),
+    );
+    const body = JSON.stringify({ symbol: 'SOL', side: 'buy', size: '0.01' });
+    const httpPost = await time(async (i) => {
+      const res = await fetch(`${options.apiUrl}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${user(i).token}` },
+        body,
+      });
+      await res.arrayBuffer();
+      if (res.status !== 201) throw new Error(`POST /orders answered ${res.status}`);
+    });
+    return { samples: options.samples, pgRoundTrip, pgCommit, sessionLookup, redisGet, place, httpPost };
+  } finally {
+    await broker.close();
+    await db.close();
+  }
+}
