@@ -42,6 +42,7 @@ async function runProcess(config: Config, roles: Set<Role>, logger: Logger): Pro
   // once, without first loading the database engine and every role.
   const { startSystem } = await import('./system.ts');
   const system = await startOrExit(() => startSystem(config, roles, logger), logger);
+  stopOnSignals(() => system.stop(), logger, SHUTDOWN_DEADLINE_MS);
   logger.info(
     {
       roles: [...roles],
@@ -52,7 +53,6 @@ async function runProcess(config: Config, roles: Set<Role>, logger: Logger): Pro
     },
     'tradewire ready',
   );
-  stopOnSignals(() => system.stop(), logger, SHUTDOWN_DEADLINE_MS);
 }
 
 /**
@@ -69,6 +69,13 @@ async function runGatewayPrimary(config: Config, roles: Set<Role>, logger: Logge
     logger,
     () => system?.stop(),
   );
+  stopOnSignals(
+    async () => {
+      await Promise.all([workers.stop(), system?.stop()]);
+    },
+    logger,
+    SHUTDOWN_DEADLINE_MS,
+  );
   logger.info(
     {
       roles: [...roles],
@@ -79,13 +86,6 @@ async function runGatewayPrimary(config: Config, roles: Set<Role>, logger: Logge
       database: 'postgres',
     },
     'tradewire ready',
-  );
-  stopOnSignals(
-    async () => {
-      await Promise.all([workers.stop(), system?.stop()]);
-    },
-    logger,
-    SHUTDOWN_DEADLINE_MS,
   );
 }
 
@@ -98,9 +98,9 @@ async function runGatewayWorker(config: Config, logger: Logger): Promise<void> {
   const link = createWorkerLink({ workerId });
   const system = await startOrExit(() => startSystem(config, new Set(['ws']), workerLogger, link), workerLogger);
   const port = Number(new URL(system.wsUrl!).port);
+  stopOnSignals(() => system.stop(), workerLogger, WORKER_SHUTDOWN_DEADLINE_MS);
   link.ready(port);
   workerLogger.info({ ws: system.wsUrl, pid: process.pid }, 'gateway worker ready');
-  stopOnSignals(() => system.stop(), workerLogger, WORKER_SHUTDOWN_DEADLINE_MS);
 }
 
 /** Runs `start`; on failure logs why, undoes `cleanup` and exits 1. */
@@ -115,7 +115,10 @@ async function startOrExit<T>(start: () => Promise<T>, logger: Logger, cleanup?:
   }
 }
 
-/** On SIGTERM or SIGINT: `stop()`, then exit; past `deadlineMs` exit anyway. */
+/**
+ * On SIGTERM or SIGINT: `stop()`, then exit; past `deadlineMs` exit anyway. Installed before
+ * the "ready" line goes out: whoever reads that line may signal at once.
+ */
 function stopOnSignals(stop: () => Promise<void>, logger: Logger, deadlineMs: number): void {
   let stopping = false;
   const shutdown = (signal: string) => {
