@@ -191,6 +191,8 @@ const EnvSchema = z.object({
   WS_LIMIT_EXEMPT: addressList,
   /** Open WebSockets per client address (IPv6 per /64), then HTTP 429 at upgrade. */
   WS_MAX_CONNECTIONS_PER_ADDRESS: positiveInt(200, 1, 1_000_000),
+  /** Open WebSockets per gateway node (all its workers), then HTTP 503 at upgrade. */
+  WS_MAX_CONNECTIONS: positiveInt(20_000, 1, 10_000_000),
   /** Requests one socket may have unanswered, then rate_limited. */
   WS_MAX_QUEUED_REQUESTS: positiveInt(8, 1, 1000),
   /** Token verifications in flight per gateway process. */
@@ -265,6 +267,7 @@ export interface Config {
   wsLimitExempt: string[];
   /** The gateway's limits that come from the environment (see `GatewayLimits`). */
   wsLimits: {
+    maxConnections: number;
     maxConnectionsPerAddress: number;
     maxQueuedRequests: number;
     authConcurrency: number;
@@ -360,6 +363,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     trustProxy: e.TRUST_PROXY,
     wsLimitExempt: e.WS_LIMIT_EXEMPT,
     wsLimits: {
+      maxConnections: e.WS_MAX_CONNECTIONS,
       maxConnectionsPerAddress: e.WS_MAX_CONNECTIONS_PER_ADDRESS,
       maxQueuedRequests: e.WS_MAX_QUEUED_REQUESTS,
       authConcurrency: e.AUTH_CONCURRENCY,

@@ -33,6 +33,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.trustProxy, [], 'no proxy is trusted');
     assert.deepEqual(config.wsLimitExempt, [], 'nothing is exempt, loopback included');
     assert.deepEqual(config.wsLimits, {
+      maxConnections: 20_000,
       maxConnectionsPerAddress: 200,
       maxQueuedRequests: 8,
       authConcurrency: 32,
@@ -46,6 +47,7 @@ describe('loadConfig', () => {
       TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,2001:db8::/32',
       WS_LIMIT_EXEMPT: '127.0.0.1',
       WS_MAX_CONNECTIONS_PER_ADDRESS: '3',
+      WS_MAX_CONNECTIONS: '150000',
       WS_MAX_QUEUED_REQUESTS: '4',
       AUTH_CONCURRENCY: '2',
       AUTH_MAX_WAITING: '5',
@@ -54,6 +56,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.trustProxy, ['127.0.0.1', '10.0.0.0/8', '2001:db8::/32']);
     assert.deepEqual(config.wsLimitExempt, ['127.0.0.1']);
     assert.deepEqual(config.wsLimits, {
+      maxConnections: 150_000,
       maxConnectionsPerAddress: 3,
       maxQueuedRequests: 4,
       authConcurrency: 2,
