@@ -60,10 +60,13 @@ async function runProcess(config: Config, roles: Set<Role>, logger: Logger): Pro
  * the other roles asked for (api, worker) itself. Serves no socket of its own.
  */
 async function runGatewayPrimary(config: Config, roles: Set<Role>, logger: Logger): Promise<void> {
-  const { startSystem } = await import('./system.ts');
   const { startGatewayWorkers } = await import('./gateway-workers.ts');
   const others = new Set([...roles].filter((role) => role !== 'ws'));
-  const system = others.size > 0 ? await startOrExit(() => startSystem(config, others, logger), logger) : null;
+  // A primary of gateways alone loads none of the roles' modules: it starts in a moment.
+  const system =
+    others.size > 0
+      ? await startOrExit(async () => (await import('./system.ts')).startSystem(config, others, logger), logger)
+      : null;
   const workers = await startOrExit(
     () => startGatewayWorkers(config, logger),
     logger,
