@@ -42,6 +42,7 @@ async function runProcess(config: Config, roles: Set<Role>, logger: Logger): Pro
   // once, without first loading the database engine and every role.
   const { startSystem } = await import('./system.ts');
   const system = await startOrExit(() => startSystem(config, roles, logger), logger);
+  stopOnSignals(() => system.stop(), logger, SHUTDOWN_DEADLINE_MS);
   logger.info(
     {
       roles: [...roles],
@@ -52,7 +53,6 @@ async function runProcess(config: Config, roles: Set<Role>, logger: Logger): Pro
     },
     'tradewire ready',
   );
-  stopOnSignals(() => system.stop(), logger, SHUTDOWN_DEADLINE_MS);
 }
 
 /**
@@ -60,14 +60,24 @@ async function runProcess(config: Config, roles: Set<Role>, logger: Logger): Pro
  * the other roles asked for (api, worker) itself. Serves no socket of its own.
  */
 async function runGatewayPrimary(config: Config, roles: Set<Role>, logger: Logger): Promise<void> {
-  const { startSystem } = await import('./system.ts');
   const { startGatewayWorkers } = await import('./gateway-workers.ts');
   const others = new Set([...roles].filter((role) => role !== 'ws'));
-  const system = others.size > 0 ? await startOrExit(() => startSystem(config, others, logger), logger) : null;
+  // A primary of gateways alone loads none of the roles' modules: it starts in a moment.
+  const system =
+    others.size > 0
+      ? await startOrExit(async () => (await import('./system.ts')).startSystem(config, others, logger), logger)
+      : null;
   const workers = await startOrExit(
     () => startGatewayWorkers(config, logger),
     logger,
     () => system?.stop(),
+  );
+  stopOnSignals(
+    async () => {
+      await Promise.all([workers.stop(), system?.stop()]);
+    },
+    logger,
+    SHUTDOWN_DEADLINE_MS,
   );
   logger.info(
     {
@@ -80,13 +90,6 @@ async function runGatewayPrimary(config: Config, roles: Set<Role>, logger: Logge
     },
     'tradewire ready',
   );
-  stopOnSignals(
-    async () => {
-      await Promise.all([workers.stop(), system?.stop()]);
-    },
-    logger,
-    SHUTDOWN_DEADLINE_MS,
-  );
 }
 
 /** One gateway worker of a node: the ws role, its limits counted and its metrics gathered by the primary. */
@@ -98,9 +101,9 @@ async function runGatewayWorker(config: Config, logger: Logger): Promise<void> {
   const link = createWorkerLink({ workerId });
   const system = await startOrExit(() => startSystem(config, new Set(['ws']), workerLogger, link), workerLogger);
   const port = Number(new URL(system.wsUrl!).port);
+  stopOnSignals(() => system.stop(), workerLogger, WORKER_SHUTDOWN_DEADLINE_MS);
   link.ready(port);
   workerLogger.info({ ws: system.wsUrl, pid: process.pid }, 'gateway worker ready');
-  stopOnSignals(() => system.stop(), workerLogger, WORKER_SHUTDOWN_DEADLINE_MS);
 }
 
 /** Runs `start`; on failure logs why, undoes `cleanup` and exits 1. */
@@ -115,7 +118,10 @@ async function startOrExit<T>(start: () => Promise<T>, logger: Logger, cleanup?:
   }
 }
 
-/** On SIGTERM or SIGINT: `stop()`, then exit; past `deadlineMs` exit anyway. */
+/**
+ * On SIGTERM or SIGINT: `stop()`, then exit; past `deadlineMs` exit anyway. Installed before
+ * the "ready" line goes out: whoever reads that line may signal at once.
+ */
 function stopOnSignals(stop: () => Promise<void>, logger: Logger, deadlineMs: number): void {
   let stopping = false;
   const shutdown = (signal: string) => {

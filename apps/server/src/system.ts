@@ -16,17 +16,8 @@ import type { Logger } from '@repo/log';
 import { openDatabase, createSessionStore, type Database } from '@repo/db';
 import { createRedisClient, createRedisClusterClient, type RedisClient, type RedisClusterClient } from '@repo/redis';
 import { withTimeout } from '@repo/retry';
-import { createApi } from '@repo/api';
 import { createGateway, type Gateway, type GatewayNode, type GatewayOptions } from '@repo/ws';
-import {
-  createCandleRecorder,
-  createPriceWorker,
-  createPythSource,
-  createSimulatedSource,
-  type PriceSource,
-  type PriceStream,
-  type PriceWorker,
-} from '@repo/price-worker';
+import type { PriceSource, PriceStream, PriceWorker } from '@repo/price-worker';
 import { openDatabaseInBackground } from './background-database.ts';
 import type { Config, Role } from './config.ts';
 
@@ -161,6 +152,8 @@ export async function startSystem(
         });
         rateLimitRedis = client;
       }
+      // Loaded only for the role: a gateway worker of a node never pays for the API's modules.
+      const { createApi } = await import('@repo/api');
       const api = createApi({
         db,
         broker,
@@ -214,6 +207,8 @@ async function startPriceWorker(
   logger: Logger,
   stops: (() => Promise<void>)[],
 ): Promise<PriceWorker> {
+  const { createCandleRecorder, createPriceWorker, createPythSource, createSimulatedSource } =
+    await import('@repo/price-worker');
   // Stopped after the worker (stops run in reverse), so the last ticks reach the last flush.
   const candles = createCandleRecorder({
     db,

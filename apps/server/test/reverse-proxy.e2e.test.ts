@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import {
   REPO_ROOT,
+  createTestCertificate,
   createTestDatabase,
   freePort,
   NginxServer,
@@ -26,6 +28,8 @@ const SITE = `${REPO_ROOT}docs/deploy/nginx.conf`;
 const CAP = 3;
 /** The API's default login attempts per address and minute. */
 const LOGINS_PER_ADDRESS = 60;
+/** nginx's throwaway certificate; clients trust it as their CA. */
+const certificate = createTestCertificate();
 
 /** Opens a WebSocket and reports the upgrade's outcome: 101, or the refusal's status. */
 function upgrade(
@@ -33,7 +37,7 @@ function upgrade(
   localAddress: string,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; ws?: WebSocket }> {
-  const ws = new WebSocket(url, { localAddress, headers });
+  const ws = new WebSocket(url, { localAddress, headers, ca: certificate.cert });
   ws.on('error', () => {});
   return new Promise((resolve) => {
     ws.once('open', () => resolve({ status: 101, ws }));
@@ -49,10 +53,12 @@ function upgrade(
 function failedLogin(base: string, localAddress: string, headers: Record<string, string> = {}): Promise<number> {
   const body = JSON.stringify({ username: `nobody_${Math.random().toString(36).slice(2, 10)}`, password: 'wrong one' });
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
+    const request = base.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = request(
       `${base}/auth/login`,
       {
         method: 'POST',
+        ca: certificate.cert,
         localAddress,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
       },
@@ -73,6 +79,8 @@ describe('behind nginx (docs/deploy/nginx.conf)', () => {
   const processes: TradewireProcess[] = [];
   let apiUrl: string;
   let gatewayUrl: string;
+  /** nginx's TLS server: `https://127.0.0.1:<port>`. */
+  let proxiedUrl: string;
   const open: WebSocket[] = [];
 
   before(async () => {
@@ -94,11 +102,15 @@ describe('behind nginx (docs/deploy/nginx.conf)', () => {
     nginx = await NginxServer.start({
       site: readFileSync(SITE, 'utf8'),
       replace: {
-        'server 127.0.0.1:3000;': `server 127.0.0.1:${apiPort};`,
-        'server 127.0.0.1:3001;': `server 127.0.0.1:${gateway1};`,
-        'server 127.0.0.1:3002;': `server 127.0.0.1:${gateway2};`,
+        'server 10.0.0.11:3000;': `server 127.0.0.1:${apiPort};`,
+        'server 10.0.0.12:3000;': `server 127.0.0.1:${apiPort};`,
+        'server 10.0.0.11:3001;': `server 127.0.0.1:${gateway1};`,
+        'server 10.0.0.12:3001;': `server 127.0.0.1:${gateway2};`,
+        '/etc/ssl/tradewire/fullchain.pem': certificate.certPath,
+        '/etc/ssl/tradewire/privkey.pem': certificate.keyPath,
       },
     });
+    proxiedUrl = `https://127.0.0.1:${nginx.ports[1]}`;
   });
 
   after(async () => {
@@ -107,10 +119,11 @@ describe('behind nginx (docs/deploy/nginx.conf)', () => {
     await Promise.all(processes.map((p) => p.stop()));
     await redis?.stop();
     await database?.drop();
+    certificate.remove();
   });
 
   it('gives each client behind the proxy its own gateway connection cap; forged headers do not dodge it', async () => {
-    const proxied = `${nginx.url.replace('http://', 'ws://')}/ws`;
+    const proxied = `${proxiedUrl.replace('https://', 'wss://')}/ws`;
     const statuses = async (url: string, from: string, count: number, headers: Record<string, string> = {}) => {
       const out: number[] = [];
       for (let i = 0; i < count; i++) {
@@ -128,7 +141,7 @@ describe('behind nginx (docs/deploy/nginx.conf)', () => {
     // Client B, behind the same proxy, is another address with its own slots.
     assert.deepEqual(await statuses(proxied, '127.0.0.3', CAP + 1), [...allowed, 429]);
     // The sockets through the proxy work.
-    const client = await TestClient.connect(proxied, { localAddress: '127.0.0.4' });
+    const client = await TestClient.connect(proxied, { localAddress: '127.0.0.4', ca: certificate.cert });
     assert.equal((await client.request({ type: 'ping' })).type, 'pong');
     await client.close();
 
@@ -141,7 +154,7 @@ describe('behind nginx (docs/deploy/nginx.conf)', () => {
   });
 
   it("counts the API's login attempts per client behind the proxy; a forged X-Forwarded-For does not", async () => {
-    const proxied = nginx.url;
+    const proxied = proxiedUrl;
     const first: number[] = [];
     for (let i = 0; i < LOGINS_PER_ADDRESS; i += 10) {
       first.push(...(await Promise.all(Array.from({ length: 10 }, () => failedLogin(proxied, '127.0.0.2')))));
@@ -157,8 +170,21 @@ describe('behind nginx (docs/deploy/nginx.conf)', () => {
   });
 
   it('does not serve /metrics through the proxy', async () => {
-    const res = await fetch(`${nginx.url}/metrics`);
+    const status = await new Promise<number>((resolve, reject) => {
+      httpsRequest(`${proxiedUrl}/metrics`, { ca: certificate.cert }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', reject)
+        .end();
+    });
+    assert.equal(status, 404);
+  });
+
+  it('answers plain HTTP with a redirect to HTTPS only', async () => {
+    const res = await fetch(`${nginx.url}/orders`, { redirect: 'manual' });
     await res.body?.cancel();
-    assert.equal(res.status, 404);
+    assert.equal(res.status, 301);
+    assert.match(res.headers.get('location') ?? '', /^https:\/\/127\.0\.0\.1(?::\d+)?\/orders$/);
   });
 });

@@ -20,6 +20,9 @@ import {
  * only the cap's own test, from 127.0.0.2, runs into it.
  */
 
+/** A node of three processes compiles its sources three times: on a loaded machine that takes a while. */
+const STARTUP = { readyTimeoutMs: 120_000 };
+
 /** Open sockets per address, for the whole node. */
 const CAP = 4;
 
@@ -96,15 +99,23 @@ describe('WS_WORKERS: one gateway node of two worker processes', () => {
     redis = await RedisServer.start();
     database = await createTestDatabase('workers');
     const env = { REDIS_URL: redis.url, DATABASE_URL: database.url };
-    api = new TradewireProcess(['api', 'worker'], { ...env, PORT: String(await freePort()), PRICE_INTERVAL_MS: '200' });
+    api = new TradewireProcess(
+      ['api', 'worker'],
+      { ...env, PORT: String(await freePort()), PRICE_INTERVAL_MS: '200' },
+      STARTUP,
+    );
     wsPort = await freePort();
-    node = new TradewireProcess(['ws'], {
-      ...env,
-      WS_PORT: String(wsPort),
-      WS_WORKERS: '2',
-      WS_MAX_CONNECTIONS_PER_ADDRESS: String(CAP),
-      WS_LIMIT_EXEMPT: '127.0.0.1',
-    });
+    node = new TradewireProcess(
+      ['ws'],
+      {
+        ...env,
+        WS_PORT: String(wsPort),
+        WS_WORKERS: '2',
+        WS_MAX_CONNECTIONS_PER_ADDRESS: String(CAP),
+        WS_LIMIT_EXEMPT: '127.0.0.1',
+      },
+      STARTUP,
+    );
     const [apiReady, nodeReady] = await Promise.all([api.ready, node.ready]);
     apiUrl = apiReady.api!;
     wsUrl = nodeReady.ws!;

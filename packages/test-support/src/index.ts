@@ -1,6 +1,7 @@
 export { freePort } from './free-port.ts';
 export { createTestDatabase } from './postgres.ts';
 export { NginxServer, type NginxOptions } from './nginx.ts';
+export { createTestCertificate, type TestCertificate } from './tls-certificate.ts';
 export { RedisCluster, type RedisClusterOptions } from './redis-cluster.ts';
 export { RedisServer } from './redis-server.ts';
 export { TcpProxy } from './tcp-proxy.ts';

@@ -27,8 +27,8 @@ export interface NginxOptions {
 /**
  * A private nginx for one test: Debian's binary, run in the foreground as a child process
  * with a generated configuration in a temporary directory, stopped by its PID. Every `listen`
- * directive of the site is rewritten to a free loopback port (in order: `ports`), so a site
- * written for port 80 runs unchanged otherwise.
+ * directive of the site is rewritten to a free loopback port (in order: `ports`; parameters
+ * such as `ssl` kept), so a site written for ports 80 and 443 runs unchanged otherwise.
  */
 export class NginxServer {
   /** The loopback ports the site's `listen` directives were given, in order. */
@@ -65,9 +65,10 @@ export class NginxServer {
     for (const _ of site.matchAll(/^\s*listen\s+[^;]+;/gm)) ports.push(await freePort());
     if (ports.length === 0) throw new Error('nginx site: no listen directive');
     let next = 0;
+    // The address is replaced, its parameters (`ssl`, ...) kept.
     site = site.replace(
-      /^(\s*)listen\s+[^;]+;/gm,
-      (_, indent: string) => `${indent}listen 127.0.0.1:${ports[next++]};`,
+      /^(\s*)listen\s+\S+?(\s[^;]*)?;/gm,
+      (_, indent: string, params: string | undefined) => `${indent}listen 127.0.0.1:${ports[next++]}${params ?? ''};`,
     );
 
     const prefix = mkdtempSync(join(tmpdir(), 'tw-nginx-'));
