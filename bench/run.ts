@@ -280,7 +280,8 @@ function record<T>(
 }
 
 const describeThroughput = (r: ThroughputResult) =>
-  `${fmt(r.deliveriesPerSec)} deliveries/s, ${fmt(r.serverCpuUsPerDelivery, 2)} µs CPU/delivery, lost ${r.lost}, generator ${r.generator.cpuPct}% CPU`;
+  `${fmt(r.deliveriesPerSec)} deliveries/s, ${fmt(r.serverCpuUsPerDelivery, 2)} µs CPU/delivery, ` +
+  `lost ${r.lost}, generator ${r.generator.cpuPct}% CPU`;
 const describeLatency = (steps: LatencyStep[]) =>
   steps.map((s) => `${s.rate}/s p99 ${s.p99 === null ? '∞' : fmt(s.p99, 1)}`).join(', ');
 const describePrivate = (r: PrivateResult) =>
@@ -389,14 +390,19 @@ async function main(): Promise<number> {
   if (servers.includes('socketio')) {
     notes.push(
       socketIoClient === 'lean'
-        ? 'Socket.IO clients: the lean Engine.IO/Socket.IO client on the raw WebSocket client (`--socketio-client official` uses socket.io-client, which saturates the generator near 50,000 messages/s).'
+        ? 'Socket.IO clients: the lean Engine.IO/Socket.IO client on the raw WebSocket client ' +
+            '(`--socketio-client official` uses socket.io-client, ' +
+            'which saturates the generator near 50,000 messages/s).'
         : 'Socket.IO clients: socket.io-client (official), WebSocket transport only.',
     );
   }
   if (!values['no-priority']) {
     setNiceness(NICENESS);
     notes.push(
-      `Priority: the servers, the generator and redis-server ran at nice ${NICENESS}, so that other work on this shared machine gets little of their CPUs (\`--no-priority\` turns this off). The "wait %" columns show what contention remained.`,
+      `Priority: the servers, the generator and redis-server ran at nice ${NICENESS}, ` +
+        `so that other work on this shared machine ` +
+        `gets little of their CPUs (\`--no-priority\` turns this off). ` +
+        `The "wait %" columns show what contention remained.`,
     );
   }
   if (!tradewireAvailable()) {
@@ -412,7 +418,8 @@ async function main(): Promise<number> {
   const maxClients = Math.max(params.idle.clients, ...params.private.users);
   if (!quick && scenarios.some((s) => s !== 'orders') && fileLimit < maxClients + 1000) {
     throw new Error(
-      `ulimit -n is ${fileLimit}; the scenarios open ${maxClients} connections per process: raise it (ulimit -n ${maxClients + 5000})`,
+      `ulimit -n is ${fileLimit}; ` +
+        `the scenarios open ${maxClients} connections per process: raise it (ulimit -n ${maxClients + 5000})`,
     );
   }
 
@@ -433,7 +440,9 @@ async function main(): Promise<number> {
     profiles: [],
   };
   log(
-    `${results.command}: servers ${servers.join(', ')}; scenarios ${scenarios.join(', ')}; ${params.reps} repetitions; load average ${loadavg()[0]!.toFixed(2)}`,
+    `${results.command}: servers ${servers.join(', ')}; ` +
+      `scenarios ${scenarios.join(', ')}; ${params.reps} repetitions; ` +
+      `load average ${loadavg()[0]!.toFixed(2)}`,
   );
 
   let database: BenchDatabase | undefined;
@@ -462,13 +471,17 @@ async function main(): Promise<number> {
         writeUsers(usersFile, await seedUsers(database.url, count));
         ctx.databaseUrl = database.url;
         notes.push(
-          `Sessions: ${count.toLocaleString('en-US')} users seeded with \`bench/seed-users.ts\` into a fresh PostgreSQL database; every server verifies tokens with \`@repo/db\`'s \`createSessionStore\`.`,
+          `Sessions: ${count.toLocaleString('en-US')} users seeded with ` +
+            `\`bench/seed-users.ts\` into a fresh PostgreSQL database; ` +
+            `every server verifies tokens with \`@repo/db\`'s \`createSessionStore\`.`,
         );
         log(`seeded ${count} users with sessions in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       } catch (err) {
         writeUsers(usersFile, syntheticUsers(count));
         notes.push(
-          `Sessions: PostgreSQL was not reachable (${(err as Error).message}); every server verified tokens from a users file (bench/servers/sessions.ts), and the end-to-end scenario was skipped.`,
+          `Sessions: PostgreSQL was not reachable (${(err as Error).message}); ` +
+            `every server verified tokens from a users file (bench/servers/sessions.ts), ` +
+            `and the end-to-end scenario was skipped.`,
         );
         log(`PostgreSQL unreachable, using synthetic users: ${(err as Error).message}`);
       }
@@ -542,7 +555,8 @@ async function main(): Promise<number> {
                   generatorCore: GENERATOR_CORE,
                 }),
               (r) =>
-                `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms (HTTP 201 p50 ${fmt(r.httpP50, 1)} ms), delivered ${r.delivered}/${r.orders}`,
+                `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms (HTTP 201 p50 ` +
+                `${fmt(r.httpP50, 1)} ms), delivered ${r.delivered}/${r.orders}`,
             ),
           );
         }
@@ -664,7 +678,8 @@ function quickVerdict(results: BenchResults): number {
   log(`fan-out throughput medians: tradewire ${fmt(tradewire)}/s, naive ${fmt(naive)}/s: ${fmt(ratio, 2)}×`);
   if (failed.length > 0 || !(ratio >= QUICK_MIN_RATIO)) {
     log(
-      `FAIL: tradewire must deliver at least ${QUICK_MIN_RATIO}× the naive broadcast${failed.length ? ` (${failed.length} runs failed)` : ''}`,
+      `FAIL: tradewire must deliver at least ${QUICK_MIN_RATIO}× the naive broadcast` +
+        `${failed.length ? ` (${failed.length} runs failed)` : ''}`,
     );
     return 1;
   }

@@ -15,7 +15,9 @@ export function logGcPauses(who: string): void {
       if (entry.duration < 1) continue;
       const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
       process.stderr.write(
-        `${who} gc: at ${(offset + entry.startTime).toFixed(1)} kind ${kind} ${entry.duration.toFixed(1)} ms, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB\n`,
+        `${who} gc: at ${(offset + entry.startTime).toFixed(1)} kind ${kind} ` +
+          `${entry.duration.toFixed(1)} ms, ` +
+          `heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB\n`,
       );
     }
   }).observe({ entryTypes: ['gc'] });

@@ -54,14 +54,18 @@ export function latencyChart(title: string, rates: number[], series: Series[], t
     );
   });
   out.push(
-    `<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 18}" text-anchor="middle">events per second (to 1,000 subscribers each)</text>`,
-    `<text transform="translate(18 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle">publish → receive latency (log scale)</text>`,
+    `<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 18}" ` +
+      `text-anchor="middle">events per second (to 1,000 subscribers each)</text>`,
+    `<text transform="translate(18 ${MARGIN.top + plotH / 2}) rotate(-90)" ` +
+      `text-anchor="middle">publish → receive latency (log scale)</text>`,
     `<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#999"/>`,
   );
   const ty = y(targetMs).toFixed(1);
   out.push(
-    `<line x1="${MARGIN.left}" y1="${ty}" x2="${MARGIN.left + plotW}" y2="${ty}" stroke="#d62728" stroke-dasharray="2 3"/>`,
-    `<text x="${MARGIN.left + plotW - 4}" y="${Number(ty) - 5}" text-anchor="end" fill="#d62728">p99 target ${targetMs} ms</text>`,
+    `<line x1="${MARGIN.left}" y1="${ty}" ` +
+      `x2="${MARGIN.left + plotW}" y2="${ty}" stroke="#d62728" stroke-dasharray="2 3"/>`,
+    `<text x="${MARGIN.left + plotW - 4}" y="${Number(ty) - 5}" ` +
+      `text-anchor="end" fill="#d62728">p99 target ${targetMs} ms</text>`,
   );
   // Lines: consecutive finite points are joined; a missing point breaks the line.
   const line = (values: (number | null)[], color: string, dashed: boolean) => {
@@ -78,7 +82,8 @@ export function latencyChart(title: string, rates: number[], series: Series[], t
     });
     if (path)
       out.push(
-        `<path d="${path.trim()}" fill="none" stroke="${color}" stroke-width="${dashed ? 1.5 : 2.5}"${dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+        `<path d="${path.trim()}" fill="none" stroke="${color}" ` +
+          `stroke-width="${dashed ? 1.5 : 2.5}"${dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
       );
     values.forEach((v, i) => {
       const cx = x(i).toFixed(1);

@@ -118,7 +118,9 @@ export async function stopAll(graceMs = 3000): Promise<void> {
   for (const child of children) child.kill('SIGTERM');
   await Promise.race([
     Promise.all(
-      children.map((child) => (child.exitCode !== null || child.signalCode !== null ? null : once(child, 'exit'))),
+      children.map((child) =>
+        child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit'),
+      ),
     ),
     new Promise((resolve) => setTimeout(resolve, graceMs)),
   ]);

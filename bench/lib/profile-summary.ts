@@ -28,9 +28,8 @@ export function hotSpots(file: string, top = 25): HotSpot[] {
     // Shares are of the time the thread was busy: idle time says nothing about the hot path.
     if (functionName === '(idle)') continue;
     total += hits;
-    const where = url
-      ? `${url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*?\/(apps|packages|bench)\//, '$1/')}:${lineNumber + 1}`
-      : '';
+    const path = url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*?\/(apps|packages|bench)\//, '$1/');
+    const where = url ? `${path}:${lineNumber + 1}` : '';
     const name = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
     selfByName.set(name, (selfByName.get(name) ?? 0) + hits);
   }

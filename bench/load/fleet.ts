@@ -61,7 +61,7 @@ let lastPriceFieldOffset = -1;
  * -1 when the frame is not a price tick.
  */
 export function seqFromPriceFrame(data: Buffer, start: number, end: number): number {
-  let at = -1;
+  let at: number;
   const guess = start + lastPriceFieldOffset;
   if (lastPriceFieldOffset >= 0 && guess + PRICE_FIELD.length < end && matchesAt(data, guess)) at = guess;
   else {
@@ -118,8 +118,9 @@ export async function openFleet(target: TargetServer, options: FleetOptions): Pr
   }
   return {
     size: closers.length,
-    async close() {
+    close() {
       for (const close of closers) close();
+      return Promise.resolve();
     },
   };
 }
@@ -180,7 +181,6 @@ async function openJsonClient(
   symbols?: readonly string[],
 ): Promise<() => void> {
   const readiness = new Readiness(index);
-  let client: RawWsClient | undefined;
   const subscribe = JSON.stringify(symbols ? { type: 'subscribe', channel, symbols } : { type: 'subscribe', channel });
 
   // Until subscribed, every frame is a reply to read in full; afterwards only events matter.
@@ -191,13 +191,14 @@ async function openJsonClient(
     } catch {
       return;
     }
-    if (msg.type === 'auth_ok') client!.sendText(subscribe);
+    // Only after `client` is assigned below: auth_ok answers the auth sent once it is open.
+    if (msg.type === 'auth_ok') client.sendText(subscribe);
     else if (msg.type === 'subscribed' && (msg as { channel?: string }).channel === channel) {
       readiness.subscribed();
     } else if (msg.type === 'error') readiness.fail(`${msg.code}: ${msg.message}`);
   };
 
-  client = await RawWsClient.open(
+  const client = await RawWsClient.open(
     target.host,
     target.port,
     target.path,
@@ -223,8 +224,7 @@ async function openJsonClient(
   if (token !== undefined) client.sendText(JSON.stringify({ type: 'auth', token }));
   else client.sendText(subscribe);
   await readiness.wait(client);
-  const opened = client;
-  return () => opened.destroy();
+  return () => client.destroy();
 }
 
 /**

@@ -137,7 +137,9 @@ export class PublisherThread {
   constructor(config: PublisherConfig) {
     // A worker thread does not inherit tsx's loader hooks: the thread registers them itself,
     // then imports the TypeScript entry.
-    const bootstrap = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(PUBLISHER_ENTRY)}); })`;
+    const bootstrap =
+      `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); ` +
+      `return import(${JSON.stringify(PUBLISHER_ENTRY)}); })`;
     this.#worker = new Worker(bootstrap, { eval: true, workerData: config });
     this.#worker.on('message', (event: PublisherEvent) => this.#events.emit(event.type, event));
     this.#failed = new Promise<never>((_, reject) => {
@@ -276,8 +278,8 @@ export class BroadcastTracker implements Inbox {
   }
 }
 
-export const via = (target: TargetServer) =>
-  (target.protocol === 'socketio' ? 'socketio' : 'contract') as 'socketio' | 'contract';
+export const via = (target: TargetServer): 'socketio' | 'contract' =>
+  target.protocol === 'socketio' ? 'socketio' : 'contract';
 
 export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputResult> {
   const buffers = createSharedBuffers();
@@ -305,7 +307,8 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
   const debugTimer = process.env.BENCH_DEBUG
     ? setInterval(() => {
         process.stderr.write(
-          `throughput: deliveries=${tracker.deliveries} min=${tracker.minSeq()} published=${Atomics.load(shared.control, CTL.published)}\n`,
+          `throughput: deliveries=${tracker.deliveries} min=${tracker.minSeq()} ` +
+            `published=${Atomics.load(shared.control, CTL.published)}\n`,
         );
       }, 1000)
     : undefined;
@@ -529,7 +532,10 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
       for (const [second, values] of bySecond) {
         values.sort((a, b) => a - b);
         process.stderr.write(
-          `private: second ${second}: n=${values.length} p50=${values[values.length >> 1]!.toFixed(2)} p99=${values[Math.floor(values.length * 0.99)]!.toFixed(2)} max=${values[values.length - 1]!.toFixed(2)}\n`,
+          `private: second ${second}: n=${values.length} ` +
+            `p50=${values[values.length >> 1]!.toFixed(2)} ` +
+            `p99=${values[Math.floor(values.length * 0.99)]!.toFixed(2)} ` +
+            `max=${values[values.length - 1]!.toFixed(2)}\n`,
         );
       }
       // The slowest 1% (the events above the p99), with when each was published on the
@@ -539,7 +545,8 @@ export async function runPrivate(spec: PrivateSpec): Promise<PrivateResult> {
       for (const i of order.slice(0, Math.ceil(sampleCount / 100))) {
         const seq = sampleSeqs[i]!;
         process.stderr.write(
-          `private tail: seq ${seq} sent ${shared.sendTimes[seq % CAPACITY]!.toFixed(2)} latency ${samples[i]!.toFixed(2)}\n`,
+          `private tail: seq ${seq} sent ${shared.sendTimes[seq % CAPACITY]!.toFixed(2)} ` +
+            `latency ${samples[i]!.toFixed(2)}\n`,
         );
       }
     }

@@ -10,7 +10,7 @@
  */
 import { createServer } from 'node:http';
 import { createClient } from 'redis';
-import { WebSocketServer, WebSocket } from 'ws';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { redisKeys } from '@repo/redis';
 import { serverArgs } from './args.ts';
 import { serveControl } from './control.ts';
@@ -33,19 +33,26 @@ const wss = new WebSocketServer({ server });
 wss.on('connection', (socket) => {
   const ws = socket as AuthenticatedWebSocket;
   ws.subscriptions = new Set();
-  ws.on('message', async (raw) => {
-    const msg = JSON.parse(String(raw)) as { type: string; channel?: string; token?: string };
-    if (msg.type === 'auth' && typeof msg.token === 'string') {
-      const session = await sessions.verifier.verify(msg.token);
-      if (!session) return ws.send(JSON.stringify({ type: 'error', code: 'auth_failed', message: 'invalid token' }));
-      ws.userId = session.userId;
-      ws.send(JSON.stringify({ type: 'auth_ok', userId: session.userId }));
-    } else if (msg.type === 'subscribe' && msg.channel) {
-      ws.subscriptions.add(msg.channel);
-      ws.send(JSON.stringify({ type: 'subscribed', channel: msg.channel }));
-    }
+  ws.on('message', (raw) => {
+    handleMessage(ws, raw).catch((err: unknown) => {
+      process.stderr.write(`naive server: message failed: ${String(err)}\n`);
+    });
   });
 });
+
+async function handleMessage(ws: AuthenticatedWebSocket, raw: RawData): Promise<void> {
+  const text = (Buffer.isBuffer(raw) ? raw : Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw)).toString();
+  const msg = JSON.parse(text) as { type: string; channel?: string; token?: string };
+  if (msg.type === 'auth' && typeof msg.token === 'string') {
+    const session = await sessions.verifier.verify(msg.token);
+    if (!session) return ws.send(JSON.stringify({ type: 'error', code: 'auth_failed', message: 'invalid token' }));
+    ws.userId = session.userId;
+    ws.send(JSON.stringify({ type: 'auth_ok', userId: session.userId }));
+  } else if (msg.type === 'subscribe' && msg.channel) {
+    ws.subscriptions.add(msg.channel);
+    ws.send(JSON.stringify({ type: 'subscribed', channel: msg.channel }));
+  }
+}
 
 // Step 4 of the design, as written.
 function broadcastPrice(symbol: string, price: string, timestamp: string): void {

@@ -45,7 +45,7 @@ export async function openSessionVerifier(options: {
       byToken.set(token, { userId, sessionId: `bench-${userId}` });
   }
   return {
-    verifier: { verify: async (token) => byToken.get(token) ?? null },
+    verifier: { verify: (token) => Promise.resolve(byToken.get(token) ?? null) },
     close: async () => {},
   };
 }

@@ -9,7 +9,7 @@
 import { createServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { createClient } from 'redis';
-import { Server } from 'socket.io';
+import { Server, type DefaultEventsMap } from 'socket.io';
 import { serverArgs } from './args.ts';
 import { serveControl } from './control.ts';
 import { openSessionVerifier } from './sessions.ts';
@@ -23,7 +23,12 @@ sub.on('error', () => {});
 await Promise.all([pub.connect(), sub.connect()]);
 
 const httpServer = createServer();
-const io = new Server(httpServer, {
+/** What the server keeps on each socket: the user once `auth` succeeded. */
+interface SocketData {
+  userId?: number;
+}
+
+const io = new Server<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>(httpServer, {
   transports: ['websocket'],
   serveClient: false,
   adapter: createAdapter(pub, sub),
@@ -51,6 +56,9 @@ await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve))
 const address = httpServer.address();
 serveControl(typeof address === 'object' && address ? address.port : 0, async () => {
   io.disconnectSockets(true);
-  await new Promise<void>((resolve) => io.close(() => resolve()));
+  // The callback, unlike the returned promise, waits for the HTTP server to close.
+  await new Promise<void>((resolve, reject) => {
+    io.close(() => resolve()).catch(reject);
+  });
   await Promise.allSettled([pub.quit(), sub.quit(), sessions.close()]);
 });
