@@ -19,9 +19,11 @@ let running: AllInOne | undefined;
 before(async () => {
   running = await startAllInOne({
     FEE_RATE: '0.002',
-    // A tick every 4 s, stale 1.5 s after each: the page goes fresh → stale → fresh.
-    PRICE_INTERVAL_MS: '4000',
-    MAX_PRICE_AGE_MS: '1500',
+    // A tick every 6 s, stale 3 s after each: the page goes fresh → stale → fresh, and an order
+    // placed right after a tick has 3 s to reach the API (1.5 s was too short for a routed,
+    // retried order on a busy CI machine: it was rejected as stale).
+    PRICE_INTERVAL_MS: '6000',
+    MAX_PRICE_AGE_MS: '3000',
   });
   ({ browser, baseUrl } = running);
 });
@@ -62,6 +64,9 @@ describe('order ticket', () => {
   });
 
   test('shows a stale price as stale with Buy and Sell disabled, and trades again at the next price', async () => {
+    // From a fresh price, so that the checks below run at the start of the stale phase, not
+    // just before the next tick ends it.
+    await staleBadge().waitFor({ state: 'detached', timeout: 10_000 });
     await staleBadge().waitFor({ timeout: 10_000 });
     assert.equal(await main.ui.price.getAttribute('data-stale'), 'true');
     assert.equal(await buy().isDisabled(), true);
