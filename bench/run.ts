@@ -23,7 +23,6 @@
  * by this runner and stopped by its PID, also on errors and Ctrl-C. The connections part pins
  * nothing: its gateway node's workers and its load processes share both cores.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +51,7 @@ import type { BenchResults, IdleResult, Parameters, RunRecord } from './lib/resu
 import type { ServerWindowStats } from './servers/control.ts';
 import { SERVERS, startServer, tradewireAvailable, type RunningServer, type ServerName } from './lib/servers.ts';
 import { median } from './lib/stats.ts';
+import { createScratchDatabase, type ScratchDatabase } from './lib/scratch-database.ts';
 import { syntheticUsers, seedUsers, writeUsers } from './seed-users.ts';
 import { writeOrdersReport } from './orders/report.ts';
 import {
@@ -289,41 +289,6 @@ const describePrivate = (r: PrivateResult) =>
 const describeIdle = (r: IdleResult) =>
   `${fmt(r.rssPerConnection)} B RSS/connection, ${fmt(r.heapPerConnection)} B heap/connection`;
 
-// ---- the database of seeded users ---------------------------------------------------------
-
-interface BenchDatabase {
-  url: string;
-  drop(): Promise<void>;
-}
-
-/** A fresh PostgreSQL database for this run, on the server of BENCH_PG_ADMIN_URL. */
-async function createBenchDatabase(): Promise<BenchDatabase> {
-  const { default: pg } = await import('pg');
-  const adminUrl = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const name = `bench_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
-}
-
 // ---- main ---------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
@@ -445,7 +410,7 @@ async function main(): Promise<number> {
       `load average ${loadavg()[0]!.toFixed(2)}`,
   );
 
-  let database: BenchDatabase | undefined;
+  let database: ScratchDatabase | undefined;
   let orders: OrdersResults | undefined;
   const interrupted = new Promise<never>((_, reject) => {
     const onSignal = (signal: string) => reject(new Error(`interrupted by ${signal}`));
@@ -466,7 +431,7 @@ async function main(): Promise<number> {
       );
       const usersFile = join(RESULTS_DIR, 'users.json');
       try {
-        database = await createBenchDatabase();
+        database = await createScratchDatabase('bench');
         const started = Date.now();
         writeUsers(usersFile, await seedUsers(database.url, count));
         ctx.databaseUrl = database.url;

@@ -3,14 +3,14 @@ import { readdirSync } from 'node:fs';
 import { sleep } from '../lib/clock.ts';
 import { freePort } from '../lib/free-port.ts';
 import { startRedis } from '../lib/redis-server.ts';
-import { createDatabase } from './database.ts';
+import { createScratchDatabase } from '../lib/scratch-database.ts';
 import { GatewayNode } from './gateway-node.ts';
 import { LoadFleet } from './load-fleet.ts';
 import { loadConfigs, CONNECTIONS_DEFAULTS } from './run-connections.ts';
 
 const n = Number(process.argv[2] ?? 5000);
 const redis = await startRedis(1);
-const db = await createDatabase();
+const db = await createScratchDatabase('bench_conn');
 process.env.NODE_OPTIONS = '--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp/heapprobe';
 const node = new GatewayNode({
   port: await freePort(),

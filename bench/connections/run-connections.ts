@@ -25,7 +25,7 @@ import { freePort } from '../lib/free-port.ts';
 import { processRssBytes } from '../lib/proc-stat.ts';
 import { percentile } from '../lib/stats.ts';
 import { priceForSeq } from '../load/shared-state.ts';
-import { createDatabase } from './database.ts';
+import { createScratchDatabase } from '../lib/scratch-database.ts';
 import { GatewayNode } from './gateway-node.ts';
 import { LoadFleet } from './load-fleet.ts';
 import type { Counters, LoadConfig } from './messages.ts';
@@ -107,7 +107,7 @@ export async function runConnections(
   redisUrl: string,
   log: Log,
 ): Promise<ConnectionsResult> {
-  const database = await createDatabase();
+  const database = await createScratchDatabase('bench_conn');
   const node = new GatewayNode({
     port: await freePort(),
     redisUrl,

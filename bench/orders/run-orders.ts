@@ -25,7 +25,8 @@ import {
   type OrderStepFigures,
 } from './figures.ts';
 import { launchRoles, type LaunchedRole } from './launch.ts';
-import { cpuBetween, createScratchDatabase, PostgresCpu, type ScratchDatabase } from './pg.ts';
+import { createScratchDatabase, type ScratchDatabase } from '../lib/scratch-database.ts';
+import { cpuBetween, PostgresCpu } from './pg.ts';
 import { measureBreakdown, type OrderBreakdown } from './breakdown.ts';
 import { PGBENCH_SCRIPTS, runPgbench, type PgbenchResult } from './pgbench.ts';
 
