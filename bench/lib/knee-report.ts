@@ -23,13 +23,14 @@ export function renderKnee(results: BenchResults): string | null {
       const knee = sustainedRate(r.result, rates);
       knees.push(knee);
       const past = r.result.find((step) => step.rate > knee);
+      // Under the target at the ladder's top: the knee is at least that rate, not that rate.
       const detail = past ? `${fmt(past.rate)}/s: ${describe(past)}` : 'every rate tested';
-      return `rep ${r.rep}: ${fmt(knee)}/s (${detail})`;
+      return `rep ${r.rep}: ${atLeast(knee, rates)}${fmt(knee)}/s (${detail})`;
     });
     const waits = runs.flatMap((r) => (r.ok ? r.result.map((step) => step.serverWaitPct) : []));
     rows.push([
       SERVERS[server].label,
-      `**${fmt(median(knees))}/s**`,
+      `**${atLeast(median(knees), rates)}${fmt(median(knees))}/s**`,
       cells.join('; '),
       waits.length ? `${fmt(Math.max(...waits))}%` : '—',
     ]);
@@ -37,7 +38,9 @@ export function renderKnee(results: BenchResults): string | null {
   const tradewire = results.latency.filter((r) => r.server === 'tradewire' && r.ok);
   const twKnee = median(tradewire.map((r) => (r.ok ? sustainedRate(r.result, rates) : 0)));
   const verdict =
-    tradewire.length === 0 ? 'not measured' : `**${twKnee >= 1000 ? 'met' : 'not met'}** (${fmt(twKnee)}/s)`;
+    tradewire.length === 0
+      ? 'not measured'
+      : `**${twKnee >= 1000 ? 'met' : 'not met'}** (${atLeast(twKnee, rates)}${fmt(twKnee)}/s)`;
   return [
     '## Fan-out latency knee',
     '',
@@ -60,6 +63,11 @@ export function renderKnee(results: BenchResults): string | null {
       rows,
     ),
   ].join('\n');
+}
+
+/** "≥ " when `knee` is the ladder's highest rate: the server was not pushed past it. */
+function atLeast(knee: number, rates: readonly number[]): string {
+  return rates.length > 0 && knee >= Math.max(...rates) ? '≥ ' : '';
 }
 
 function describe(step: LatencyStep): string {
