@@ -40,6 +40,8 @@ export class GatewayNode {
   readonly options: GatewayNodeOptions;
   #child: ChildProcess | null = null;
   #stderr = '';
+  /** "gateway worker exited" lines the node logged since it was constructed (its workers' crashes). */
+  workerExits = 0;
 
   constructor(options: GatewayNodeOptions) {
     this.options = options;
@@ -75,7 +77,9 @@ export class GatewayNode {
     this.#child = child;
     running.add(this);
     child.stderr.on('data', (chunk: Buffer) => {
-      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-16_384);
+      const text = chunk.toString('utf8');
+      this.workerExits += text.split('gateway worker exited').length - 1;
+      this.#stderr = (this.#stderr + text).slice(-16_384);
       if (process.env.BENCH_DEBUG) process.stderr.write(chunk);
     });
     const deadline = Date.now() + timeoutMs;
