@@ -128,6 +128,14 @@ export class GatewayNode {
     return this.processes().reduce((sum, pid) => sum + (tryRead(() => processCpuMicros(pid)) ?? 0), 0);
   }
 
+  /**
+   * Open file descriptors of each of the node's processes, the launcher (the cluster primary)
+   * first: under SCHED_RR the primary holds every accepted connection until a worker takes it.
+   */
+  openFds(): number[] {
+    return this.processes().map((pid) => tryRead(() => readdirSync(`/proc/${pid}/fd`).length) ?? 0);
+  }
+
   stderr(): string {
     return this.#stderr;
   }

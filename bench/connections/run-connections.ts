@@ -243,7 +243,7 @@ export async function runConnections(
             `${Math.round((c.attempts - lastLogged.attempts) / seconds)} attempts/s, ` +
             `failures ${JSON.stringify(diff(c.failures, lastLogged.failures))}, ` +
             `closes ${JSON.stringify(diff(c.closes, lastLogged.closes))}, ` +
-            `worker exits so far ${node.workerExits}`,
+            `worker exits so far ${node.workerExits}, open fds ${node.openFds().join(' ')}`,
         );
         lastLogAt = monoMs();
         lastLogged = c;
