@@ -40,6 +40,8 @@ export class GatewayNode {
   readonly options: GatewayNodeOptions;
   #child: ChildProcess | null = null;
   #stderr = '';
+  /** "gateway worker exited" lines the node logged since it was constructed (its workers' crashes). */
+  workerExits = 0;
 
   constructor(options: GatewayNodeOptions) {
     this.options = options;
@@ -75,7 +77,9 @@ export class GatewayNode {
     this.#child = child;
     running.add(this);
     child.stderr.on('data', (chunk: Buffer) => {
-      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-16_384);
+      const text = chunk.toString('utf8');
+      this.workerExits += text.split('gateway worker exited').length - 1;
+      this.#stderr = (this.#stderr + text).slice(-16_384);
       if (process.env.BENCH_DEBUG) process.stderr.write(chunk);
     });
     const deadline = Date.now() + timeoutMs;
@@ -122,6 +126,14 @@ export class GatewayNode {
   /** CPU time (user + system) summed over the node's processes, in µs. */
   cpuMicros(): number {
     return this.processes().reduce((sum, pid) => sum + (tryRead(() => processCpuMicros(pid)) ?? 0), 0);
+  }
+
+  /**
+   * Open file descriptors of each of the node's processes, the launcher (the cluster primary)
+   * first: under SCHED_RR the primary holds every accepted connection until a worker takes it.
+   */
+  openFds(): number[] {
+    return this.processes().map((pid) => tryRead(() => readdirSync(`/proc/${pid}/fd`).length) ?? 0);
   }
 
   stderr(): string {

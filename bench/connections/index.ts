@@ -43,6 +43,11 @@ export async function runConnectionsPart(
         `${perLoad} per load process, ${perGateway} per gateway process (raise --processes or --workers)`,
     );
   }
+  // For diagnosing the reconnect storm only (never set by `npm run bench`, never with docs written):
+  // skips the ticks, the idle and the busy windows.
+  if (process.env.BENCH_CONNECTIONS_STORM_ONLY && params.connections !== CONNECTIONS_DEFAULTS.connections) {
+    Object.assign(params, { ticks: 0, idleWindowS: 1, busyWindowS: 0 });
+  }
   log(`connections: ${JSON.stringify(params)}`);
   const result = await runConnections(params, redisUrl, log);
   const dir = join(ROOT, 'bench/results');

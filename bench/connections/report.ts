@@ -143,15 +143,7 @@ ${
     : `${num(r.storm.unretried)} failed attempts were not retried; ${num(r.storm.subscribedAtEnd)} clients were back.`
 } Client side: ${num(r.loadRssBytes / 2 ** 20)} MiB RSS over the
 ${p.processes} load processes.
-${
-  allBack
-    ? ''
-    : '\nWhen the storm does not settle, read the causes: "connection closed during upgrade" means the node ' +
-      'closed the socket after the handshake began. The likely cause, not yet proven, is the primary not ' +
-      "granting the socket's node-wide slot in time (the ledger of connections per address and per node lives in " +
-      'the primary and answers over IPC, one request per upgrade and per close). A storm of every client at ' +
-      'once outruns it on this 2-core machine, each refusal brings a retry, and the retries keep it busy.\n'
-}
+${allBack ? '' : `\n${STORM_CAUSES}\n`}
 **Memory per connection.** The RSS growth above is a lower bound: the workers' heaps keep the pages that
 their start-up (tsx compiling the sources) used, and the sockets' objects fill those pages before RSS grows.
 The per-socket figures that hold are the JS heap from heap snapshots (3,883 B, below) plus what lives
@@ -177,3 +169,31 @@ Rerun this part alone with \`npm run bench -- --only connections\` (${n} sockets
 smaller size without docs: \`npm run bench -- --only connections --connections 18000 --workers 0\`.
 `;
 }
+
+/**
+ * What the 99,999-socket storm runs proved about a storm that does not settle (shown only then).
+ */
+const STORM_CAUSES = [
+  'Why the storm does not settle, measured at 99,999 sockets with the same node',
+  "(`BENCH_CONNECTIONS_STORM_ONLY=1`; the storm logged every 5 s, with each node process's open file",
+  'descriptors, the primary first): no worker exited, and no upgrade got the 503 of a reservation the',
+  "primary answered too late, so neither a crash nor the primary's connection ledger is the cause.",
+  "Under node:cluster's default scheduling (`SCHED_RR`) the primary accepts every connection and passes",
+  "it to a worker over IPC, one at a time per worker, as fast as the busy workers' event loops take",
+  'them. It went on accepting meanwhile, held the file descriptor of every connection that waited, and',
+  'reached the 20,000 limit seconds after the restart (the listen queue overflowed too:',
+  '`TcpExtListenOverflows`). From then on libuv accepts and closes connections unanswered: the',
+  '"connection closed during upgrade" failures. Sockets that did subscribe were then closed by the',
+  'heartbeat (the 1006 closes: `tradewire_ws_disconnects_total{reason="heartbeat"}`), most likely',
+  'because their clients on this shared machine answered pings more than 10 s late (the load processes',
+  "answered the benchmark's own status requests up to 15 s late then); each such close starts that",
+  "client's backoff over, and the storm comes back. With `NODE_CLUSTER_SCHED_POLICY=none` (every worker",
+  'accepts for itself) the primary stayed at ~35 descriptors and 60,000–78,000 of the 99,999 were',
+  "subscribed again 2–5 minutes after the restart (8,000–26,000 under `SCHED_RR`), but the heartbeat's",
+  "closes (~3,000/s) still kept it from settling, and the workers' shares of the connections are then",
+  "uneven (the two-worker e2e test's even spread fails), so it is not the default. A worker now sends",
+  'its reservations and releases to the primary in one message each per turn of its event loop, and a',
+  'worker with 256 reservations waiting answers further upgrades 503 with `Retry-After` at once, before',
+  'any work is spent on them. Both are in the run above and do not settle it: its primary held',
+  "19,969–20,000 descriptors from the storm's first log line (54 s after the SIGTERM) to the end.",
+].join(' ');

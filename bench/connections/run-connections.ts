@@ -101,6 +101,8 @@ type Log = (line: string) => void;
 
 /** Longest wait for every client to be back after the restart. */
 const STORM_TIMEOUT_MS = 480_000;
+/** The storm's progress is logged this often. */
+const STORM_LOG_EVERY_MS = 5000;
 
 export async function runConnections(
   params: ConnectionsParams,
@@ -226,9 +228,26 @@ export async function runConnections(
     // reported as such, with how many came back.
     const stormDeadline = monoMs() + STORM_TIMEOUT_MS;
     let storm = await loaders.status();
+    let lastLogAt = monoMs();
+    let lastLogged = storm.counters;
     while (storm.counters.subscribed < params.connections && monoMs() < stormDeadline) {
       await sleep(1000);
       storm = await loaders.status();
+      if (monoMs() - lastLogAt >= STORM_LOG_EVERY_MS) {
+        // Per-interval attempts and failures, and the node's worker exits: what tells a crash
+        // from a slow primary from congestion (see the storm paragraph of the report).
+        const seconds = (monoMs() - lastLogAt) / 1000;
+        const c = storm.counters;
+        log(
+          `storm +${((monoMs() - stormStart) / 1000).toFixed(0)} s: ${c.subscribed} subscribed, ` +
+            `${Math.round((c.attempts - lastLogged.attempts) / seconds)} attempts/s, ` +
+            `failures ${JSON.stringify(diff(c.failures, lastLogged.failures))}, ` +
+            `closes ${JSON.stringify(diff(c.closes, lastLogged.closes))}, ` +
+            `worker exits so far ${node.workerExits}, open fds ${node.openFds().join(' ')}`,
+        );
+        lastLogAt = monoMs();
+        lastLogged = c;
+      }
     }
     storm = await loaders.status(true);
     const allBack = storm.counters.subscribed >= params.connections;

@@ -8,6 +8,16 @@ import type { GatewayLimits } from './limits.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
 
 /**
+ * Upgrades one worker may have waiting for the node's primary to count them. In a reconnect
+ * storm upgrades arrive faster than the node can finish them; past this many, a further one is
+ * answered 503 with `Retry-After` at once, before it costs an IPC round trip, a handshake and a
+ * subscription that the client may give up on before they are done: refusals that cost little
+ * and grow the client's backoff, instead of work that times out and comes straight back.
+ */
+export const MAX_PENDING_RESERVATIONS = 256;
+const BUSY_RETRY_AFTER_S = 2;
+
+/**
  * An accepted upgrade: the key its socket counts under (null when its address is exempt), and
  * the slot it holds in the ledger until `release()` (idempotent) gives it back.
  */
@@ -38,6 +48,9 @@ export class UpgradeGuard {
   readonly #limits: GatewayLimits;
   // Refused upgrades can come in floods (a hostile page, a reconnect storm): one log line per interval.
   readonly #warning: ThrottledWarning;
+  readonly #maxPending: number;
+  /** Reservations asked of the node's primary and not yet answered. */
+  #pending = 0;
 
   constructor(deps: {
     limits: GatewayLimits;
@@ -50,7 +63,10 @@ export class UpgradeGuard {
     /** Where slots are reserved: this process's, or the node's. */
     ledger: AdmissionLedger;
     logger: Logger;
+    /** Reservations in flight to the node's primary at most; default `MAX_PENDING_RESERVATIONS`. */
+    maxPendingReservations?: number;
   }) {
+    this.#maxPending = deps.maxPendingReservations ?? MAX_PENDING_RESERVATIONS;
     this.#allowedOrigins = deps.allowedOrigins ? new Set(deps.allowedOrigins) : null;
     this.#limits = deps.limits;
     this.#ledger = deps.ledger;
@@ -77,11 +93,22 @@ export class UpgradeGuard {
     }
     const address = this.#clientAddress(req);
     const key = address === undefined || this.#isExempt(address) ? null : addressKey(address);
+    if (this.#pending >= this.#maxPending) {
+      // Refused before any work is spent on it: see MAX_PENDING_RESERVATIONS.
+      this.#warning.warn({ reason: 'busy', max: this.#maxPending }, 'upgrade refused: too many upgrades in flight');
+      rejectUpgrade(socket, 503, 'server busy', BUSY_RETRY_AFTER_S);
+      return null;
+    }
     const reservation = this.#ledger.reserve(key);
     if (reservation instanceof Promise) {
+      this.#pending += 1;
       return reservation.then(
-        (answer) => this.#decide(answer, key, socket),
+        (answer) => {
+          this.#pending -= 1;
+          return this.#decide(answer, key, socket);
+        },
         (err: unknown) => {
+          this.#pending -= 1;
           // The node's primary did not answer: refuse this one rather than admit it uncounted.
           this.#warning.warn({ reason: 'ledger', err: String(err) }, 'upgrade refused: connection ledger unavailable');
           rejectUpgrade(socket, 503, 'server busy');

@@ -15,6 +15,8 @@ import { createWorkerLink, type PrimaryChannel } from '../src/cluster/worker-lin
 
 class FakeChannel extends EventEmitter implements PrimaryChannel {
   connected = true;
+  /** Every message sent, in order. */
+  readonly sent: WorkerMessage[] = [];
   /** How late the primary gets each message (a busy primary). */
   delayMs = 0;
   readonly #deliver: (message: WorkerMessage, reply: (m: PrimaryMessage) => void) => void;
@@ -23,6 +25,7 @@ class FakeChannel extends EventEmitter implements PrimaryChannel {
     this.#deliver = deliver;
   }
   send(message: WorkerMessage): boolean {
+    this.sent.push(message);
     // Asynchronous, like IPC.
     setTimeout(() => this.#deliver(message, (reply) => setImmediate(() => this.emit('message', reply))), this.delayMs);
     return true;
@@ -84,7 +87,7 @@ describe('NodeCoordinator and worker links', () => {
     assert.equal(coordinator.health().connections, 1);
     assert.deepEqual(await one.link.ledger.reserve('10.0.0.1'), { ok: true });
     // A release from a worker already counted as gone frees nothing twice.
-    coordinator.handle(2, { type: 'tradewire:release', key: '10.0.0.1' }, () => {});
+    coordinator.handle(2, { type: 'tradewire:release', keys: ['10.0.0.1'] }, () => {});
     assert.equal(coordinator.health().connections, 2);
     one.link.ledger.release('10.0.0.1');
     await waitFor(() => coordinator.health().connections === 1, { what: 'the release' });
@@ -125,6 +128,66 @@ describe('NodeCoordinator and worker links', () => {
     await waitFor(() => coordinator.health().connections === 0, { what: 'the late grant given back' });
     one.channel.delayMs = 0;
     assert.deepEqual(await one.link.ledger.reserve('10.0.0.4'), { ok: true });
+  });
+
+  it('survives a send the primary can no longer take (EPIPE while it drains at shutdown)', async () => {
+    // Shaped like Node's process.send: without a callback, an asynchronous failure is an
+    // 'error' event, which kills a cluster worker that has no listener for it.
+    class GoneChannel extends EventEmitter implements PrimaryChannel {
+      connected = true;
+      send(_message: WorkerMessage, callback?: (err: Error | null) => void): boolean {
+        const err = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+        setImmediate(() => (callback ? callback(err) : this.emit('error', err)));
+        return true;
+      }
+    }
+    const channel = new GoneChannel();
+    const errors: unknown[] = [];
+    channel.on('error', (err) => errors.push(err));
+    const link = createWorkerLink({ workerId: 1, channel });
+    link.ledger.release('10.0.0.5');
+    link.ready(3001);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(errors, []);
+  });
+
+  it('sends the reservations and the releases of one event-loop turn as one message each, releases first', async () => {
+    const { coordinator, worker } = node({ maxConnectionsPerAddress: 2 });
+    const one = worker(1);
+    const first = await Promise.all([one.link.ledger.reserve('10.0.0.6'), one.link.ledger.reserve('10.0.0.6')]);
+    assert.deepEqual(first, [{ ok: true }, { ok: true }]);
+    assert.equal(one.channel.sent.length, 1);
+    one.channel.sent.length = 0;
+    // In one turn: a socket closes, and three upgrades come in. The release is counted first,
+    // so one of them gets the freed slot and the per-address cap still holds.
+    one.link.ledger.release('10.0.0.6');
+    const answers = await Promise.all([
+      one.link.ledger.reserve('10.0.0.6'),
+      one.link.ledger.reserve('10.0.0.6'),
+      one.link.ledger.reserve(null),
+    ]);
+    assert.deepEqual(answers, [{ ok: true }, { ok: false, reason: 'address_connections' }, { ok: true }]);
+    assert.deepEqual(
+      one.channel.sent.map((m) => m.type),
+      ['tradewire:release', 'tradewire:reserve'],
+    );
+    assert.equal(coordinator.health().connections, 3);
+  });
+
+  it('refuses malformed batches', () => {
+    const { coordinator } = node({});
+    const replies: unknown[] = [];
+    for (const message of [
+      { type: 'tradewire:reserve', requests: [{ id: 1, key: 7 }] },
+      { type: 'tradewire:reserve', requests: 'x' },
+      { type: 'tradewire:reserve', requests: [null] },
+      { type: 'tradewire:release', keys: [1] },
+      { type: 'tradewire:release', keys: null },
+    ])
+      coordinator.handle(1, message, (reply) => replies.push(reply));
+    assert.deepEqual(replies, []);
+    assert.equal(coordinator.health().connections, 0);
   });
 
   it('ignores messages that are not its own', () => {

@@ -12,7 +12,10 @@ import { asWorkerMessage, type PrimaryMessage } from './node-messages.ts';
  * `/metrics` for the whole node (prom-client's cluster aggregation).
  *
  * Each reservation is remembered under the worker that holds it: when a worker dies, its
- * sockets are gone with it, and so are its slots.
+ * sockets are gone with it, and so are its slots. A worker sends its reservations and its
+ * releases in batches, one message each per turn of its event loop: the primary also accepts
+ * every connection and hands it to a worker, and in a reconnect storm a message per upgrade and
+ * per close each way would take its loop from that.
  */
 export class NodeCoordinator {
   readonly #ledger: ConnectionLedger;
@@ -87,13 +90,16 @@ export class NodeCoordinator {
         this.#onReady(workerId, message.port);
         return;
       case 'tradewire:reserve': {
-        const reservation = this.#ledger.reserve(message.key);
-        if (reservation.ok) this.#hold(workerId, message.key, 1);
-        reply({ type: 'tradewire:reserved', id: message.id, reservation });
+        const answers = message.requests.map(({ id, key }) => {
+          const reservation = this.#ledger.reserve(key);
+          if (reservation.ok) this.#hold(workerId, key, 1);
+          return { id, reservation };
+        });
+        reply({ type: 'tradewire:reserved', answers });
         return;
       }
       case 'tradewire:release':
-        if (this.#hold(workerId, message.key, -1)) this.#ledger.release(message.key);
+        for (const key of message.keys) if (this.#hold(workerId, key, -1)) this.#ledger.release(key);
         return;
       case 'tradewire:health':
         reply({ type: 'tradewire:health', id: message.id, health: this.health() });

@@ -7,19 +7,32 @@ import type { NodeHealth } from './gateway-node.ts';
  */
 export type WorkerMessage =
   | { type: 'tradewire:ready'; port: number }
-  | { type: 'tradewire:reserve'; id: number; key: string | null }
-  | { type: 'tradewire:release'; key: string | null }
+  /** Every reservation a worker asked for in one turn of its event loop, in order. */
+  | { type: 'tradewire:reserve'; requests: ReserveRequest[] }
+  /** Every slot a worker gave back in one turn of its event loop. */
+  | { type: 'tradewire:release'; keys: (string | null)[] }
   | { type: 'tradewire:health'; id: number }
   | { type: 'tradewire:metrics'; id: number };
 
+export interface ReserveRequest {
+  id: number;
+  key: string | null;
+}
+
 export type PrimaryMessage =
-  | { type: 'tradewire:reserved'; id: number; reservation: Reservation }
+  /** The answers to one `tradewire:reserve`, in its order. */
+  | { type: 'tradewire:reserved'; answers: { id: number; reservation: Reservation }[] }
   | { type: 'tradewire:health'; id: number; health: NodeHealth }
   | { type: 'tradewire:metrics'; id: number; text: string }
   | { type: 'tradewire:failed'; id: number; error: string };
 
 const isKey = (value: unknown): value is string | null => value === null || typeof value === 'string';
 const isId = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value);
+const isRequest = (value: unknown): value is ReserveRequest =>
+  typeof value === 'object' &&
+  value !== null &&
+  isId((value as Record<string, unknown>).id) &&
+  isKey((value as Record<string, unknown>).key);
 
 /** The message as a `WorkerMessage`, or null when it is something else (prom-client's, or malformed). */
 export function asWorkerMessage(message: unknown): WorkerMessage | null {
@@ -29,9 +42,11 @@ export function asWorkerMessage(message: unknown): WorkerMessage | null {
     case 'tradewire:ready':
       return isId(m.port) ? { type: m.type, port: m.port } : null;
     case 'tradewire:reserve':
-      return isId(m.id) && isKey(m.key) ? { type: m.type, id: m.id, key: m.key } : null;
+      return Array.isArray(m.requests) && m.requests.every(isRequest)
+        ? { type: m.type, requests: m.requests.map((r: ReserveRequest) => ({ id: r.id, key: r.key })) }
+        : null;
     case 'tradewire:release':
-      return isKey(m.key) ? { type: m.type, key: m.key } : null;
+      return Array.isArray(m.keys) && m.keys.every(isKey) ? { type: m.type, keys: m.keys } : null;
     case 'tradewire:health':
     case 'tradewire:metrics':
       return isId(m.id) ? { type: m.type, id: m.id } : null;
@@ -44,6 +59,7 @@ export function asWorkerMessage(message: unknown): WorkerMessage | null {
 export function asPrimaryMessage(message: unknown): PrimaryMessage | null {
   if (typeof message !== 'object' || message === null) return null;
   const m = message as Record<string, unknown>;
-  if (typeof m.type !== 'string' || !m.type.startsWith('tradewire:') || !isId(m.id)) return null;
-  return message as PrimaryMessage;
+  if (typeof m.type !== 'string' || !m.type.startsWith('tradewire:')) return null;
+  if (m.type === 'tradewire:reserved') return Array.isArray(m.answers) ? (message as PrimaryMessage) : null;
+  return isId(m.id) ? (message as PrimaryMessage) : null;
 }

@@ -1,20 +1,21 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { AdmissionLedger, Reservation } from '../connection-ledger.ts';
 import type { GatewayNode, NodeHealth } from './gateway-node.ts';
-import { asPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './node-messages.ts';
+import { asPrimaryMessage, type PrimaryMessage, type ReserveRequest, type WorkerMessage } from './node-messages.ts';
 
 /** The IPC channel to the primary: `process` in a cluster worker, a fake in tests. */
 export interface PrimaryChannel {
   readonly connected: boolean;
-  send(message: WorkerMessage): unknown;
+  /** `callback` gets a failed send's error (without one, Node emits it as an 'error' event that kills the worker). */
+  send(message: WorkerMessage, callback: (err: Error | null) => void): unknown;
   on(event: 'message', listener: (message: unknown) => void): unknown;
 }
 
 /** Above prom-client's own 5 s wait for the workers' metrics. */
 const METRICS_TIMEOUT_MS = 6000;
 
-interface Pending {
-  resolve(message: PrimaryMessage): void;
+interface Pending<T = PrimaryMessage> {
+  resolve(answer: T): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
 }
@@ -26,6 +27,7 @@ interface Pending {
  *
  * A request the primary does not answer within `timeoutMs` fails (the upgrade is refused with
  * 503); a reservation granted after its request gave up is released at once, so no slot leaks.
+ * Reservations and releases go in batches, one message of each per turn of the event loop.
  */
 export function createWorkerLink(options: {
   workerId: number;
@@ -45,9 +47,54 @@ export function createWorkerLink(options: {
   const abandoned = new Map<number, string | null>();
   let nextId = 0;
 
+  /** Reservations asked for in this turn of the event loop, sent together by `flush`. */
+  let reserves: ReserveRequest[] = [];
+  /** Slots given back in this turn, sent together by `flush`. */
+  let releases: (string | null)[] = [];
+  let flushing: NodeJS.Immediate | null = null;
+  const waitingReservations = new Map<number, Pending<Reservation>>();
+
+  function flush(): void {
+    flushing = null;
+    // Releases first: their sockets are already gone, so a reservation behind them may use the slot.
+    if (releases.length > 0) send({ type: 'tradewire:release', keys: releases });
+    releases = [];
+    if (reserves.length === 0) return;
+    const requests = reserves;
+    reserves = [];
+    if (!send({ type: 'tradewire:reserve', requests })) {
+      const gone = new Error("the node's primary is gone");
+      for (const { id } of requests) settleReservation(id)?.reject(gone);
+    }
+  }
+
+  function scheduleFlush(): void {
+    flushing ??= setImmediate(flush);
+  }
+
+  function settleReservation(id: number): Pending<Reservation> | undefined {
+    const waiting = waitingReservations.get(id);
+    if (!waiting) return undefined;
+    waitingReservations.delete(id);
+    clearTimeout(waiting.timer);
+    return waiting;
+  }
+
   channel.on('message', (raw) => {
     const message = asPrimaryMessage(raw);
     if (message === null) return;
+    if (message.type === 'tradewire:reserved') {
+      for (const { id, reservation } of message.answers) {
+        const waiting = settleReservation(id);
+        if (waiting) waiting.resolve(reservation);
+        else if (abandoned.has(id)) {
+          const key = abandoned.get(id)!;
+          abandoned.delete(id);
+          if (reservation.ok) ledger.release(key);
+        }
+      }
+      return;
+    }
     const waiting = pending.get(message.id);
     if (waiting) {
       pending.delete(message.id);
@@ -55,17 +102,12 @@ export function createWorkerLink(options: {
       waiting.resolve(message);
       return;
     }
-    if (abandoned.has(message.id)) {
-      const key = abandoned.get(message.id)!;
-      abandoned.delete(message.id);
-      if (message.type === 'tradewire:reserved' && message.reservation.ok) send({ type: 'tradewire:release', key });
-    }
   });
 
   function send(message: WorkerMessage): boolean {
     if (!channel.connected) return false;
     try {
-      channel.send(message);
+      channel.send(message, ignoreSendError);
       return true;
     } catch {
       return false; // the primary went away between the check and the send
@@ -93,14 +135,22 @@ export function createWorkerLink(options: {
   }
 
   const ledger: AdmissionLedger = {
-    async reserve(key): Promise<Reservation> {
+    reserve(key): Promise<Reservation> {
       const id = (nextId += 1);
-      const answer = await ask({ type: 'tradewire:reserve', id, key }, timeoutMs, () => abandoned.set(id, key));
-      if (answer.type !== 'tradewire:reserved') throw new Error(`unexpected answer ${answer.type}`);
-      return answer.reservation;
+      return new Promise<Reservation>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waitingReservations.delete(id);
+          abandoned.set(id, key);
+          reject(new Error(`the node's primary did not answer tradewire:reserve within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waitingReservations.set(id, { resolve, reject, timer });
+        reserves.push({ id, key });
+        scheduleFlush();
+      });
     },
     release(key) {
-      send({ type: 'tradewire:release', key });
+      releases.push(key);
+      scheduleFlush();
     },
   };
 
@@ -126,3 +176,10 @@ export function createWorkerLink(options: {
     },
   };
 }
+
+/**
+ * A send that fails after it was queued (EPIPE: the primary exited while this worker drains its
+ * sockets at shutdown) loses only that message: a release the primary can no longer count, or
+ * a request whose timeout answers it.
+ */
+function ignoreSendError(): void {}
