@@ -162,8 +162,10 @@ async function startSplitStand(
     const apis: LaunchedRole[] = [];
     // With two, the second API gets the generator's core: two processes on one core would
     // only share its time.
+    // BENCH_API_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=bench/results/profiles`) profiles the APIs.
+    const apiFlags = (process.env.BENCH_API_NODE_FLAGS ?? '').split(' ').filter(Boolean);
     for (let i = 0; i < apiCount; i++) {
-      const api = await launchRoles(i === 0 ? cores.server : cores.generator, ['api'], env);
+      const api = await launchRoles(i === 0 ? cores.server : cores.generator, ['api'], env, apiFlags);
       started.push(api.proc);
       apis.push(api);
     }

@@ -18,6 +18,7 @@ import {
   type PositionView,
 } from './portfolio.ts';
 import { createSessionsRepository, type SessionsRepository } from './sessions.ts';
+import { pgliteStatements, postgresStatements, type StatementRunner } from './statements.ts';
 import { openPostgresSingleWriter, pgliteSingleWriter, type SingleWriter } from './single-writer.ts';
 import { createUsersRepository, type UsersRepository } from './users.ts';
 
@@ -146,6 +147,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       },
       drizzlePg(lookupPool),
       (lockKey) => openPostgresSingleWriter(url, lockKey, { logger }),
+      { main: postgresStatements(pool), lookup: postgresStatements(lookupPool) },
     );
   }
 
@@ -168,6 +170,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     () => client.close(),
     pgliteDb,
     () => pgliteSingleWriter(pgliteDb),
+    { main: pgliteStatements(client), lookup: pgliteStatements(client) },
   );
 }
 
@@ -178,6 +181,7 @@ function assemble(
   closeClient: () => Promise<void>,
   lookup: DrizzleDb,
   openSingleWriter: (lockKey: number) => SingleWriter,
+  statements: { main: StatementRunner; lookup: StatementRunner },
 ): Database {
   let closed: Promise<void> | undefined;
   const now = options.now ?? (() => new Date());
@@ -185,8 +189,8 @@ function assemble(
   return {
     kind,
     users: createUsersRepository(db),
-    sessions: createSessionsRepository(db, lookup),
-    orders: createOrdersRepository(db, { now }),
+    sessions: createSessionsRepository(db, lookup, statements.lookup),
+    orders: createOrdersRepository(db, statements.main, { now }),
     portfolio,
     async getPortfolioEvent(userId) {
       const view = await portfolio.get(userId);
@@ -200,7 +204,7 @@ function assemble(
         orderSeq: view.orderSeq,
       };
     },
-    outbox: createOutboxRepository(db),
+    outbox: createOutboxRepository(db, statements.main),
     candles: createCandlesRepository(db),
     openSingleWriter,
     drizzle: db,

@@ -6,6 +6,7 @@ import { executeMarketOrder, type RejectReason, type Side } from './paper-tradin
 import { readHoldings, type BalanceView, type PositionView } from './portfolio.ts';
 import { toSafeInteger } from './int64.ts';
 import { balances, idempotencyKeys, orders, outbox, positions, users } from './schema.ts';
+import { statement, type Query, type Row, type StatementRunner } from './statements.ts';
 
 export interface PlaceOrderInput {
   userId: number;
@@ -79,12 +80,17 @@ export interface OrdersRepository {
   deleteIdempotencyKeys(before: Date, limit: number): Promise<number>;
 }
 
-export function createOrdersRepository(db: DrizzleDb, options: { now?: () => Date } = {}): OrdersRepository {
+export function createOrdersRepository(
+  db: DrizzleDb,
+  statements: StatementRunner,
+  options: { now?: () => Date } = {},
+): OrdersRepository {
   const now = options.now ?? (() => new Date());
   return {
     async place(input) {
       try {
-        return await db.transaction((tx) => placeInTransaction(tx, input, now));
+        const placed = await statements.transaction((query) => placeWithStatements(query, input, now));
+        return placed ?? (await db.transaction((tx) => placeStepByStep(tx, input, now)));
       } catch (err) {
         throw toDatabaseError(err);
       }
@@ -130,10 +136,93 @@ export function createOrdersRepository(db: DrizzleDb, options: { now?: () => Dat
   };
 }
 
+const LOCK = statement(
+  'orders_lock',
+  `select u.order_seq::text as seq, u.portfolio_version::text as version, b.available::text as available,
+          p.size::text as size, p.avg_entry_price::text as avg
+     from users u
+     join balances b on b.user_id = u.id and b.asset = $2
+     join positions p on p.user_id = u.id and p.asset = $3
+    where u.id = $1
+      for update`,
+);
+
+const HOLDINGS = statement(
+  'orders_holdings',
+  `select 'b' as kind, asset, available::text as a, locked::text as b from balances where user_id = $1
+   union all
+   select 'p' as kind, asset, size::text as a, avg_entry_price::text as b from positions where user_id = $1
+   order by kind, asset`,
+);
+
+// $1 user, $2 quote asset, $3 symbol, $4 side, $5 requested size, $6 seq, $7 version,
+// $8 quote available, $9 position size, $10 average entry price, $11 executed price,
+// $12 executed size, $13 fee, $14 timestamp, $15 order event, $16 portfolio event.
+const WRITE_FILL = statement(
+  'orders_write_fill',
+  `with b as (
+     update balances set available = $8::numeric where user_id = $1::bigint and asset = $2::text),
+   p as (
+     update positions set size = $9::numeric, avg_entry_price = $10::numeric
+      where user_id = $1::bigint and asset = $3::text),
+   u as (
+     update users set order_seq = $6::bigint, portfolio_version = $7::bigint where id = $1::bigint),
+   o as (
+     insert into orders (user_id, symbol, side, requested_size, status, executed_price, executed_size, fee,
+                         seq, created_at)
+     values ($1::bigint, $3::text, $4::text, $5::numeric, 'filled', $11::numeric, $12::numeric, $13::numeric,
+             $6::bigint, $14::timestamptz)
+     returning id),
+   e as (
+     insert into outbox (user_id, kind, position, payload)
+     select $1::bigint, 'order_filled', $6::bigint, jsonb_set($15::jsonb, '{orderId}', to_jsonb(o.id))
+       from o
+     union all
+     select $1::bigint, 'portfolio', $7::bigint, $16::jsonb)
+   select id::text as id from o`,
+);
+
+// $1 user, $2 symbol, $3 side, $4 requested size, $5 reason, $6 seq, $7 timestamp, $8 order event.
+const WRITE_REJECT = statement(
+  'orders_write_reject',
+  `with u as (update users set order_seq = $6::bigint where id = $1::bigint),
+   o as (
+     insert into orders (user_id, symbol, side, requested_size, status, reason, seq, created_at)
+     values ($1::bigint, $2::text, $3::text, $4::numeric, 'rejected', $5::text, $6::bigint, $7::timestamptz)
+     returning id),
+   e as (
+     insert into outbox (user_id, kind, position, payload)
+     select $1::bigint, 'order_rejected', $6::bigint, jsonb_set($8::jsonb, '{orderId}', to_jsonb(o.id))
+       from o)
+   select id::text as id from o`,
+);
+
+const FIND_KEY = statement(
+  'orders_find_key',
+  `select request_hash, order_id::text as order_id, created_at >= $3::timestamptz as fresh
+     from idempotency_keys where user_id = $1::bigint and key = $2::text`,
+);
+const DELETE_KEY = statement(
+  'orders_delete_key',
+  'delete from idempotency_keys where user_id = $1::bigint and key = $2::text',
+);
+const STORE_KEY = statement(
+  'orders_store_key',
+  `insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
+   values ($1::bigint, $2::text, $3::text, $4::bigint, $5::timestamptz)`,
+);
+const READ_ORDER = statement(
+  'orders_read_order',
+  `select id::text as id, user_id::text as user_id, symbol, side, requested_size::text as requested_size, status,
+          executed_price::text as executed_price, executed_size::text as executed_size, fee::text as fee, reason,
+          seq::text as seq, created_at
+     from orders where id = $1::bigint`,
+);
+
 /**
- * The order transaction in four statements (plus BEGIN and COMMIT): every round trip to the
- * database is spent while the user's rows are locked, so their number sets how many orders a
- * user, and the pool, can run per second.
+ * The order transaction in four statements (plus BEGIN and COMMIT), each a prepared statement:
+ * every round trip to the database is spent while the user's rows are locked, so their number
+ * sets how many orders a user, and the pool, can run per second.
  *
  * 1. Lock the user, the quote balance and the base position in one SELECT … FOR UPDATE (rows
  *    of a join are locked table by table in FROM order: user → balance → position, the order
@@ -145,24 +234,19 @@ export function createOrdersRepository(db: DrizzleDb, options: { now?: () => Dat
  * 3. Write everything in one statement: balance, position and counters, the order, and its
  *    outbox rows (the order event gets its order id from the insert).
  *
- * Returns null when the balance or position row is missing (or the user is unknown): the
- * statement-by-statement path handles those.
+ * Returns null when the balance or position row is missing (or the user is unknown), having
+ * locked nothing: the statement-by-statement path handles those in a transaction of its own.
  */
-async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: () => Date): Promise<PlaceOrderResult> {
+async function placeWithStatements(
+  query: Query,
+  input: PlaceOrderInput,
+  now: () => Date,
+): Promise<PlaceOrderResult | null> {
   const { userId, symbol, quoteAsset } = input;
-  const locked = rowsOf(
-    await tx.execute(sql`
-      select u.order_seq::text as seq, u.portfolio_version::text as version, b.available::text as available,
-             p.size::text as size, p.avg_entry_price::text as avg
-        from users u
-        join balances b on b.user_id = u.id and b.asset = ${quoteAsset}
-        join positions p on p.user_id = u.id and p.asset = ${symbol}
-       where u.id = ${userId}
-         for update`),
-  )[0];
-  if (!locked) return placeStepByStep(tx, input, now);
+  const locked = (await query(LOCK, [userId, quoteAsset, symbol]))[0];
+  if (!locked) return null;
 
-  const replay = await checkIdempotencyKey(tx, userId, input.idempotency);
+  const replay = await checkKeyWithStatements(query, userId, input.idempotency);
   if (replay) return replay;
 
   const outcome = executeMarketOrder({
@@ -182,9 +266,16 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
   const timestamp = executedAt.toISOString();
   const orderFields = { userId, side: input.side, baseAsset: symbol, quoteAsset };
 
-  let written: Record<string, unknown>[];
+  let written: Row[];
   if (filled) {
-    const holdings = await readHoldingsAfter(tx, userId, quoteAsset, outcome.quoteAvailable, symbol, outcome.position);
+    const holdings = await readHoldingsAfter(
+      query,
+      userId,
+      quoteAsset,
+      outcome.quoteAvailable,
+      symbol,
+      outcome.position,
+    );
     const orderEvent = {
       ...orderFields,
       executedPrice: outcome.executedPrice,
@@ -194,51 +285,40 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
       seq,
     };
     const portfolioEvent = { userId, ...holdings, timestamp, version, orderSeq: seq };
-    written = rowsOf(
-      await tx.execute(sql`
-        with b as (
-          update balances set available = ${outcome.quoteAvailable}
-           where user_id = ${userId} and asset = ${quoteAsset}),
-        p as (
-          update positions set size = ${outcome.position.size}, avg_entry_price = ${outcome.position.avgEntryPrice}
-           where user_id = ${userId} and asset = ${symbol}),
-        u as (
-          update users set order_seq = ${seq}, portfolio_version = ${version} where id = ${userId}),
-        o as (
-          insert into orders (user_id, symbol, side, requested_size, status, executed_price, executed_size, fee,
-                              seq, created_at)
-          values (${userId}, ${symbol}, ${input.side}, ${input.size}, 'filled', ${outcome.executedPrice},
-                  ${outcome.executedSize}, ${outcome.fee}, ${seq}, ${timestamp}::timestamptz)
-          returning id),
-        e as (
-          insert into outbox (user_id, kind, position, payload)
-          select ${userId}::bigint, 'order_filled', ${seq}::bigint,
-                 jsonb_set(${JSON.stringify(orderEvent)}::jsonb, '{orderId}', to_jsonb(o.id))
-            from o
-          union all
-          select ${userId}::bigint, 'portfolio', ${version}::bigint, ${JSON.stringify(portfolioEvent)}::jsonb)
-        select id::text as id from o`),
-    );
+    written = await query(WRITE_FILL, [
+      userId,
+      quoteAsset,
+      symbol,
+      input.side,
+      input.size,
+      seq,
+      version,
+      outcome.quoteAvailable,
+      outcome.position.size,
+      outcome.position.avgEntryPrice,
+      outcome.executedPrice,
+      outcome.executedSize,
+      outcome.fee,
+      timestamp,
+      JSON.stringify(orderEvent),
+      JSON.stringify(portfolioEvent),
+    ]);
   } else {
     const rejectedEvent = { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq };
-    written = rowsOf(
-      await tx.execute(sql`
-        with u as (update users set order_seq = ${seq} where id = ${userId}),
-        o as (
-          insert into orders (user_id, symbol, side, requested_size, status, reason, seq, created_at)
-          values (${userId}, ${symbol}, ${input.side}, ${input.size}, 'rejected', ${outcome.reason}, ${seq},
-                  ${timestamp}::timestamptz)
-          returning id),
-        e as (
-          insert into outbox (user_id, kind, position, payload)
-          select ${userId}::bigint, 'order_rejected', ${seq}::bigint,
-                 jsonb_set(${JSON.stringify(rejectedEvent)}::jsonb, '{orderId}', to_jsonb(o.id))
-            from o)
-        select id::text as id from o`),
-    );
+    written = await query(WRITE_REJECT, [
+      userId,
+      symbol,
+      input.side,
+      input.size,
+      outcome.reason,
+      seq,
+      timestamp,
+      JSON.stringify(rejectedEvent),
+    ]);
   }
   const orderId = toSafeInteger(written[0]!.id);
-  if (input.idempotency) await storeIdempotencyKey(tx, userId, input.idempotency, orderId, executedAt);
+  const key = input.idempotency;
+  if (key) await query(STORE_KEY, [userId, key.key, key.requestHash, orderId, timestamp]);
   const order: OrderRecord = {
     orderId,
     userId,
@@ -261,20 +341,14 @@ async function placeInTransaction(tx: DrizzleTx, input: PlaceOrderInput, now: ()
  * order's new quote balance and base position are written, in one statement.
  */
 async function readHoldingsAfter(
-  tx: DrizzleTx,
+  query: Query,
   userId: number,
   quoteAsset: string,
   quoteAvailable: string,
   symbol: string,
   position: { size: string; avgEntryPrice: string },
 ): Promise<{ balances: BalanceView[]; positions: PositionView[] }> {
-  const rows = rowsOf(
-    await tx.execute(sql`
-      select 'b' as kind, asset, available::text as a, locked::text as b from balances where user_id = ${userId}
-      union all
-      select 'p' as kind, asset, size::text as a, avg_entry_price::text as b from positions where user_id = ${userId}
-      order by kind, asset`),
-  );
+  const rows = await query(HOLDINGS, [userId]);
   const holdings: { balances: BalanceView[]; positions: PositionView[] } = { balances: [], positions: [] };
   for (const row of rows) {
     const asset = String(row.asset);
@@ -285,6 +359,44 @@ async function readHoldingsAfter(
     else holdings.positions.push({ asset, size: canonical(String(row.a)), avgEntryPrice: canonical(String(row.b)) });
   }
   return holdings;
+}
+
+/** `checkIdempotencyKey` of the prepared-statement path: the same rules, the same answers. */
+async function checkKeyWithStatements(
+  query: Query,
+  userId: number,
+  idempotency: PlaceOrderInput['idempotency'],
+): Promise<PlaceOrderResult | null> {
+  if (!idempotency) return null;
+  const [existing] = await query(FIND_KEY, [userId, idempotency.key, idempotency.notBefore.toISOString()]);
+  if (existing && existing.fresh === true) {
+    if (existing.request_hash !== idempotency.requestHash) throw new IdempotencyKeyReusedError();
+    const [first] = await query(READ_ORDER, [existing.order_id]);
+    return { order: rowToRecord(first!), portfolioVersion: null, replayed: true };
+  }
+  // Past its lifetime: the key is free again.
+  if (existing) await query(DELETE_KEY, [userId, idempotency.key]);
+  return null;
+}
+
+function rowToRecord(row: Row): OrderRecord {
+  // Every column but created_at is selected as text (or is text).
+  const text = (value: unknown) => (value === null || value === undefined ? null : (value as string));
+  const createdAt = row.created_at instanceof Date ? row.created_at : new Date(row.created_at as string);
+  return {
+    orderId: toSafeInteger(row.id),
+    userId: toSafeInteger(row.user_id),
+    symbol: String(row.symbol),
+    side: row.side as Side,
+    requestedSize: canonical(String(row.requested_size)),
+    status: row.status as OrderRecord['status'],
+    executedPrice: canonicalOrNull(text(row.executed_price)),
+    executedSize: canonicalOrNull(text(row.executed_size)),
+    fee: canonicalOrNull(text(row.fee)),
+    reason: text(row.reason) as RejectReason | null,
+    seq: toSafeInteger(row.seq),
+    timestamp: createdAt.toISOString(),
+  };
 }
 
 /**
@@ -324,11 +436,6 @@ async function storeIdempotencyKey(
     orderId,
     createdAt,
   });
-}
-
-/** The rows of a raw `execute`, from either driver (node-postgres and PGlite both answer `{ rows }`). */
-function rowsOf(result: unknown): Record<string, unknown>[] {
-  return (result as { rows: Record<string, unknown>[] }).rows;
 }
 
 /**

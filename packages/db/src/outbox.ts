@@ -3,6 +3,7 @@ import type { DrizzleDb } from './drizzle.ts';
 import { toDatabaseError } from './errors.ts';
 import { toSafeInteger } from './int64.ts';
 import { outbox, type OutboxKind } from './schema.ts';
+import { statement, type StatementRunner } from './statements.ts';
 
 /** One recorded event waiting to be published. */
 export interface OutboxEvent {
@@ -49,24 +50,31 @@ export interface OutboxRepository {
   prunePublished(before: Date, limit: number, keepOrderEvents?: number): Promise<number>;
 }
 
-export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
+// The relay runs these for every batch it publishes: prepared statements (see statements.ts).
+// Served by the partial index on unpublished rows.
+const UNPUBLISHED = statement(
+  'outbox_unpublished',
+  // Ordered by the bigint column, not by the text it is answered as.
+  `select o.id::text as id, o.user_id::text as user_id, o.kind, o.position::text as position, o.payload
+     from outbox o where o.published_at is null order by o.id limit $1::int`,
+);
+const MARK_PUBLISHED = statement(
+  'outbox_mark_published',
+  'update outbox set published_at = $2::timestamptz where id = any($1::bigint[])',
+);
+
+export function createOutboxRepository(db: DrizzleDb, statements: StatementRunner): OutboxRepository {
   return {
     async unpublished(limit) {
       try {
-        // Served by the partial index on unpublished rows.
-        const rows = await db
-          .select({
-            id: outbox.id,
-            userId: outbox.userId,
-            kind: outbox.kind,
-            position: outbox.position,
-            payload: outbox.payload,
-          })
-          .from(outbox)
-          .where(isNull(outbox.publishedAt))
-          .orderBy(asc(outbox.id))
-          .limit(limit);
-        return rows;
+        const rows = await statements.query(UNPUBLISHED, [limit]);
+        return rows.map((row) => ({
+          id: toSafeInteger(row.id),
+          userId: toSafeInteger(row.user_id),
+          kind: row.kind as OutboxKind,
+          position: row.position === null || row.position === undefined ? null : toSafeInteger(row.position),
+          payload: row.payload,
+        }));
       } catch (err) {
         throw toDatabaseError(err);
       }
@@ -75,10 +83,7 @@ export function createOutboxRepository(db: DrizzleDb): OutboxRepository {
     async markPublished(ids, at) {
       if (ids.length === 0) return;
       try {
-        await db
-          .update(outbox)
-          .set({ publishedAt: at })
-          .where(inArray(outbox.id, [...ids]));
+        await statements.query(MARK_PUBLISHED, [ids.map(String), at.toISOString()]);
       } catch (err) {
         throw toDatabaseError(err);
       }

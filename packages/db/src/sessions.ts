@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, inArray, isNull, lte } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lte } from 'drizzle-orm';
 import type { DrizzleDb } from './drizzle.ts';
 import { toDatabaseError } from './errors.ts';
 import { SESSION_TOKEN_PATTERN, hashToken, tokenHashesEqual } from './credentials.ts';
 import { outbox, sessions } from './schema.ts';
+import { statement, type StatementRunner } from './statements.ts';
+import { toSafeInteger } from './int64.ts';
 
 export interface ActiveSession {
   userId: number;
@@ -42,7 +44,19 @@ export interface SessionsRepository {
  * statement timeout (see `openDatabase`), so a slow or locked database makes token checks
  * fail fast and end their queries, instead of piling them up behind the order traffic.
  */
-export function createSessionsRepository(db: DrizzleDb, lookup: DrizzleDb = db): SessionsRepository {
+// Every authenticated request runs it: a prepared statement (see statements.ts).
+const FIND_ACTIVE = statement(
+  'sessions_find_active',
+  `select user_id::text as user_id, id, expires_at, token_hash from sessions
+    where token_hash = $1::text and revoked_at is null and expires_at > $2::timestamptz
+    limit 1`,
+);
+
+export function createSessionsRepository(
+  db: DrizzleDb,
+  lookup: DrizzleDb,
+  lookupStatements: StatementRunner,
+): SessionsRepository {
   return {
     async create({ userId, tokenHash, expiresAt }) {
       const sessionId = randomUUID();
@@ -56,20 +70,12 @@ export function createSessionsRepository(db: DrizzleDb, lookup: DrizzleDb = db):
 
     async findActive(tokenHash, now) {
       try {
-        const [row] = await lookup
-          .select({
-            userId: sessions.userId,
-            sessionId: sessions.id,
-            expiresAt: sessions.expiresAt,
-            tokenHash: sessions.tokenHash,
-          })
-          .from(sessions)
-          .where(and(eq(sessions.tokenHash, tokenHash), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
-          .limit(1);
+        const [row] = await lookupStatements.query(FIND_ACTIVE, [tokenHash, now.toISOString()]);
         // The index lookup already matched; the constant-time comparison is a second, explicit
         // check that does not depend on how the database compares strings.
-        if (!row || !tokenHashesEqual(row.tokenHash, tokenHash)) return null;
-        return { userId: row.userId, sessionId: row.sessionId, expiresAt: row.expiresAt };
+        if (!row || !tokenHashesEqual(String(row.token_hash), tokenHash)) return null;
+        const expiresAt = row.expires_at instanceof Date ? row.expires_at : new Date(String(row.expires_at));
+        return { userId: toSafeInteger(row.user_id), sessionId: String(row.id), expiresAt };
       } catch (err) {
         throw toDatabaseError(err);
       }

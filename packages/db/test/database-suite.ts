@@ -7,6 +7,8 @@ import {
   hashToken,
   newSessionToken,
   schema,
+  IdempotencyKeyReusedError,
+  UnknownUserError,
   UsernameTakenError,
   type Database,
 } from '../src/index.ts';
@@ -286,6 +288,55 @@ export function databaseSuite(
         .from(schema.balances)
         .where(eq(schema.balances.userId, userId));
       assert.equal(negative?.n, 1);
+    });
+
+    it('replays an idempotent order as placed, refuses its key for another order, frees it when old', async () => {
+      const userId = await newUser(db);
+      const key = (requestHash: string, notBefore = new Date(Date.now() - 60_000)) => ({
+        idempotency: { key: 'k-1', requestHash, notBefore },
+      });
+      const first = await db.orders.place({ ...order(userId, 'buy', '1.50', '10'), ...key('a') });
+      assert.equal(first.replayed, false);
+      assert.equal(first.order.requestedSize, '1.5');
+      const again = await db.orders.place({ ...order(userId, 'buy', '1.50', '10'), ...key('a') });
+      assert.deepEqual(again, { order: first.order, portfolioVersion: null, replayed: true });
+      await assert.rejects(
+        db.orders.place({ ...order(userId, 'sell', '1', '10'), ...key('b') }),
+        IdempotencyKeyReusedError,
+      );
+      // A key older than its lifetime (notBefore after it was stored) is free again: a new order.
+      const later = await db.orders.place({
+        ...order(userId, 'buy', '1', '10'),
+        ...key('b', new Date(Date.now() + 60_000)),
+      });
+      assert.equal(later.replayed, false);
+      assert.equal(later.order.seq, 2);
+      const rejected = await db.orders.place({
+        ...order(userId, 'buy', '1', null),
+        idempotency: { key: 'k-2', requestHash: 'c', notBefore: new Date(0) },
+      });
+      const replayedRejection = await db.orders.place({
+        ...order(userId, 'buy', '1', null),
+        idempotency: { key: 'k-2', requestHash: 'c', notBefore: new Date(0) },
+      });
+      assert.deepEqual(replayedRejection.order, rejected.order);
+      assert.equal(replayedRejection.order.reason, 'no_price');
+    });
+
+    it('opens a missing position on the statement-by-statement path, then continues on the prepared one', async () => {
+      const userId = await newUser(db);
+      const btc = { ...order(userId, 'buy', '0.01', '50000'), symbol: 'BTC' };
+      const opened = await db.orders.place(btc);
+      assert.equal(opened.order.status, 'filled');
+      assert.equal(opened.order.seq, 1);
+      const next = await db.orders.place(btc);
+      assert.equal(next.order.seq, 2);
+      assert.equal(next.portfolioVersion, 2);
+      assert.deepEqual((await db.portfolio.get(userId))?.positions, [
+        { asset: 'BTC', size: '0.02', avgEntryPrice: '50000' },
+        { asset: 'SOL', size: '0', avgEntryPrice: '0' },
+      ]);
+      await assert.rejects(db.orders.place(order(987_654_321, 'buy', '1', '10')), UnknownUserError);
     });
 
     it('hands out unpublished events in id order and forgets them once marked', async () => {
