@@ -16,7 +16,7 @@ import { loadConfigs, CONNECTIONS_DEFAULTS } from './run-connections.ts';
 
 const n = Number(process.argv[2] ?? 12_500);
 const ticks = Number(process.argv[3] ?? 40);
-const spacingMs = 250;
+const spacingMs = 600;
 const redis = await startRedis(1);
 const db = await createScratchDatabase('bench_fan');
 const node = new GatewayNode({
@@ -63,6 +63,15 @@ console.log(
   `${n} sockets, ${ticks} ticks: node CPU ${(busy.cpuUs / 1000).toFixed(0)} ms busy over ${busy.ms.toFixed(0)} ms, ` +
     `${(idle.cpuUs / 1000).toFixed(0)} ms idle over ${idle.ms.toFixed(0)} ms: ` +
     `${perDelivery.toFixed(2)} µs per delivery`,
+);
+
+// After the ticks' allocations the heap has been collected at least once: RSS is nearer the
+// sockets' own cost than right after the open, when the handshakes' garbage is still there.
+await sleep(10_000);
+const rssSteady = node.rssBytes();
+console.log(
+  `node RSS after the ticks ${(rssSteady / 2 ** 20).toFixed(0)} MiB: ` +
+    `${((rssSteady - rssBefore) / n).toFixed(0)} B per socket over the start`,
 );
 
 // Every subscriber gets each tick, intact (the load process checks the seq in each frame).

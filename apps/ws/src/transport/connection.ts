@@ -57,6 +57,17 @@ export class GatewaySocket extends WebSocket {
   }
 }
 
+/**
+ * Node caches a socket's peer address (`{ address, family, port }`, about 90 bytes with its
+ * strings) on the first `remoteAddress` read, which the upgrade's address checks made, and keeps
+ * it for the socket's life. Nothing reads it after the upgrade (the connection keeps its
+ * `addressKey`); a later read, while the socket is open, asks the kernel again.
+ */
+function forgetPeerName(socket: Duplex): void {
+  const cached = socket as Duplex & { _peername?: unknown };
+  if (cached._peername !== undefined) cached._peername = undefined;
+}
+
 /** The part of `ws`'s frame parser (`Receiver`) that `releaseReadChunks` touches. */
 interface ReceiverChunks {
   _buffers?: unknown;
@@ -139,6 +150,7 @@ export class Connection implements RateWindow {
     this.#ws = ws;
     this.#socket = socket;
     this.#deps = deps;
+    forgetPeerName(socket);
   }
 
   /** Starts reading the socket: requests and the close go to `handlers` from now on. Called once. */
