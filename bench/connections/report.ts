@@ -154,9 +154,13 @@ ${
 }
 **Memory per connection.** The RSS growth above is a lower bound: the workers' heaps keep the pages that
 their start-up (tsx compiling the sources) used, and the sockets' objects fill those pages before RSS grows.
-Read right after an open it also holds the handshakes' garbage, not yet collected (one process at 18,000
-sockets, before the changes below: 184 → 355 MiB, 9,975 B per socket 5 s after the open; an earlier run of
-the same size measured 5,104 B). The per-socket figures that hold are the JS heap from heap snapshots
+Read right after an open it also holds the handshakes' garbage, not yet collected, and the two readings
+move with the collector more than with the sockets: one process at 18,000 sockets
+(\`npx tsx bench/connections/fanout-probe.ts 18000 20\`, the same node and clients as this part, run back to
+back at load average ~2), before the changes below 195 → 225 MiB 5 s after the open and 231 MiB after 20
+ticks (2,115 B per socket), after them 181 → 257 MiB and 218 MiB after the ticks (2,146 B per socket); an
+earlier run before them read 9,975 B per socket 5 s after the open. RSS cannot resolve the ~670 B per
+socket that the heap snapshots below show. The per-socket figures that hold are the JS heap from heap snapshots
 (3,489 B, below, with the ~408 B that Node reports for its native TCP wrap) plus the native part the
 snapshot does not see (libuv's handle and Node's stream bindings; estimated at about 1 KiB, not measured apart
 this round): about 4.4 KiB, so the ≤ 4 KiB target is not shown to be met. Outside every process's RSS, the
@@ -189,10 +193,12 @@ socket, the lazily made request queue, a session's streams in an exact-size arra
   shared close listener finding the admission through a symbol on the socket would save most of it.
 
 **Fan-out of a tick, where the CPU goes** (\`BENCH_GATEWAY_NODE_FLAGS='--cpu-prof' npx tsx
-bench/connections/fanout-probe.ts 12500 40\`: one gateway process, 12,500 subscribed sockets, 40 ticks 250 ms apart; the
-node's CPU from \`/proc\` less the same window idle): 13.3 µs of node CPU per delivery on a machine at load
-average ~20. Of the tick's work, 88 % is \`writeBuffer\`, the one \`write\` system call per socket (on
-loopback it carries the receiving side's TCP work too); building the frame, walking the subscribers, the
+bench/connections/fanout-probe.ts 12500 40\`: one gateway process, 12,500 subscribed sockets, 40 ticks 250 ms
+apart; the node's CPU from \`/proc\` less the same window idle): 13.3 µs of node CPU per delivery on a machine at load
+average ~20; at 18,000 sockets, 20 ticks, load average ~2, 13.9 µs before this round and 14.1 µs after (the
+write path was not changed: the two are the same within noise). Of the tick's work, 88 % is \`writeBuffer\`,
+the one \`write\` system call per socket (on loopback it carries the receiving side's TCP work too); building
+the frame, walking the subscribers, the
 slow-consumer checks, cork and uncork are the other 12 %. The frame is already built once per tick and the
 same Buffer written to every socket, with one system call per socket per tick (cork/uncork batches a
 burst), so what is left per delivery is the kernel's: the fan-out's p99 at 100,000 is the two cores' write
