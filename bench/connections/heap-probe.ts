@@ -1,5 +1,5 @@
 // Diagnosis only: heap snapshots of one gateway process at 0 and at N connections.
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { sleep } from '../lib/clock.ts';
 import { freePort } from '../lib/free-port.ts';
 import { startRedis } from '../lib/redis-server.ts';
@@ -9,6 +9,7 @@ import { LoadFleet } from './load-fleet.ts';
 import { loadConfigs, CONNECTIONS_DEFAULTS } from './run-connections.ts';
 
 const n = Number(process.argv[2] ?? 5000);
+mkdirSync('/tmp/heapprobe', { recursive: true });
 const redis = await startRedis(1);
 const db = await createScratchDatabase('bench_conn');
 process.env.NODE_OPTIONS = '--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp/heapprobe';
@@ -27,7 +28,15 @@ const snap = async () => {
   const before = readdirSync('/tmp/heapprobe').length;
   process.kill(pid, 'SIGUSR2');
   while (readdirSync('/tmp/heapprobe').length === before) await sleep(200);
-  await sleep(3000);
+  // The file appears at once and is written for seconds: wait until its size stops changing.
+  const file = `/tmp/heapprobe/${readdirSync('/tmp/heapprobe').sort().at(-1)!}`;
+  let size = -1;
+  for (;;) {
+    await sleep(2000);
+    const now = statSync(file).size;
+    if (now > 0 && now === size) break;
+    size = now;
+  }
 };
 await snap();
 const rss0 = node.rssBytes();

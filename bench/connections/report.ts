@@ -146,24 +146,55 @@ ${p.processes} load processes.
 ${allBack ? '' : `\n${STORM_CAUSES}\n`}
 **Memory per connection.** The RSS growth above is a lower bound: the workers' heaps keep the pages that
 their start-up (tsx compiling the sources) used, and the sockets' objects fill those pages before RSS grows.
-The per-socket figures that hold are the JS heap from heap snapshots (3,883 B, below) plus what lives
-outside the heap (the kernel's socket buffers and Node's native TCP handle, about 1 KiB): about 4.9 KiB, so
-the ≤ 4 KiB target is not shown to be met. At 18,000 sockets on one process, before the changes below, RSS
-grew by 5,104 B per connection.
+Read right after an open it also holds the handshakes' garbage, not yet collected, and the two readings
+move with the collector more than with the sockets: one process at 18,000 sockets
+(\`npx tsx bench/connections/fanout-probe.ts 18000 20\`, the same node and clients as this part, run back to
+back at load average ~2), before the changes below 195 → 225 MiB 5 s after the open and 231 MiB after 20
+ticks (2,115 B per socket), after them 181 → 257 MiB and 218 MiB after the ticks (2,146 B per socket); an
+earlier run before them read 9,975 B per socket 5 s after the open. RSS cannot resolve the ~670 B per
+socket that the heap snapshots below show. The per-socket figures that hold are the JS heap from heap snapshots
+(3,489 B, below, with the ~408 B that Node reports for its native TCP wrap) plus the native part the
+snapshot does not see (libuv's handle and Node's stream bindings; estimated at about 1 KiB, not measured apart
+this round): about 4.4 KiB, so the ≤ 4 KiB target is not shown to be met. Outside every process's RSS, the
+kernel holds per socket end about 3.6 KiB of slab on this machine (the TCP socket 2,368 B, its inode 832 B,
+file 192 B, dentry 192 B, epoll item 128 B) and no buffer pages while the socket is idle (\`/proc/slabinfo\`,
+\`/proc/net/sockstat\`).
 
-**What was changed to get here** (JS heap per idle subscribed socket, from heap snapshots of one gateway
-process at 0 and 5,000 sockets, \`bench/connections/heap-probe.ts\`): 4,601 B before, 3,883 B after.
-- The four \`ws\` listeners of each socket (message, pong, error, close) were closures over their
-  \`Connection\`; now one function of each kind serves every socket and finds its connection through a
-  symbol on the socket. The upgrade's handshake error guard was a fresh closure per socket, left on the
-  socket for its life; it is one shared function, removed once \`ws\` has its own listener. A socket's
-  request queue is created when a request waits and dropped when it empties (an array that once held a
-  request keeps its backing store). Together: 4,601 → 4,010 B.
-- A session's streams are an exact-size array instead of a Map (whose smallest table is ~200 B):
-  4,010 → 3,883 B.
-- Left as they are: \`ws\`'s per-socket objects (WebSocket, Receiver with its Writable state, Sender, ~800 B),
-  Node's \`net.Socket\` with its stream states and the native TCP handle (~1 KiB), and the bindings Node's
-  HTTP server leaves after an upgrade. permessage-deflate stays off (it was already).
+**What was changed to get here** (JS heap per idle subscribed socket: a heap snapshot diff of one gateway
+process at 0 and N sockets, \`npx tsx bench/connections/heap-probe.ts N\`, every object's self size summed
+except compiled code, a fixed cost the diff would spread over the sockets): 4,155 B before this round
+(N = 5,000), 3,559 B after all but the last item (N = 5,000), 3,489 B after all of them (N = 2,000: the
+machine was held by a 100,000-socket run). Before and after in one session, load average ~20. Earlier rounds
+had taken it from 4,601 B to 3,883 B, counted then without the native wrap: the listeners shared by every
+socket, the lazily made request queue, a session's streams in an exact-size array.
+- Each socket's \`ws\` \`_events\` object held our four listeners and grew to 280 B (a dictionary-mode object
+  and its table) for four functions every socket shares. The server's \`WebSocket\` class is now
+  \`GatewaySocket\`, whose \`emit\` hands each event straight to its connection; its \`_events\` is dropped
+  (Node makes one again on a first \`on()\`). \`autoPong\` is off, so \`ws\` no longer keeps a closure and
+  context per socket for its pong callback (96 B); the connection answers pings itself, and a peer that
+  pings without reading is closed with 4008 at the hard buffer limit like any slow consumer.
+- The message rate limiter was an object per socket (80 B, three of its fields the same for all): one limiter
+  now serves every socket, whose window is four fields on its connection.
+- \`ws\`'s read-chunk array keeps a 17-slot backing store (152 B) once a chunk passed through it; it is
+  replaced by an empty one when nothing is buffered after a message, ping or pong.
+- Node's cached peer address (56 B and its strings) is dropped once the socket is upgraded.
+- Left as they are: \`ws\`'s Receiver (a Writable: 272 B, its state 104 B, its own listeners 128 B) and
+  Sender; Node's \`net.Socket\` with its stream states, listener arrays and bound callbacks; and about 530 B
+  per socket in the upgrade's per-address slot: the admission object, its \`release\` closure and contexts,
+  and the \`once('close')\` wrapper that holds it (a fresh closure, bound function and state per socket). One
+  shared close listener finding the admission through a symbol on the socket would save most of it.
+
+**Fan-out of a tick, where the CPU goes** (\`BENCH_GATEWAY_NODE_FLAGS='--cpu-prof' npx tsx
+bench/connections/fanout-probe.ts 12500 40\`: one gateway process, 12,500 subscribed sockets, 40 ticks 250 ms
+apart; the node's CPU from \`/proc\` less the same window idle): 13.3 µs of node CPU per delivery on a machine at load
+average ~20; at 18,000 sockets, 20 ticks, load average ~2, 13.9 µs before this round and 14.1 µs after (the
+write path was not changed: the two are the same within noise). Of the tick's work, 88 % is \`writeBuffer\`,
+the one \`write\` system call per socket (on loopback it carries the receiving side's TCP work too); building
+the frame, walking the subscribers, the
+slow-consumer checks, cork and uncork are the other 12 %. The frame is already built once per tick and the
+same Buffer written to every socket, with one system call per socket per tick (cork/uncork batches a
+burst), so what is left per delivery is the kernel's: the fan-out's p99 at 100,000 is the two cores' write
+and read syscalls, shared with the clients.
 
 Rerun this part alone with \`npm run bench -- --only connections\` (${n} sockets, writes this block), or at a
 smaller size without docs: \`npm run bench -- --only connections --connections 18000 --workers 0\`.

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
+import { WebSocketServer, type ServerOptions } from 'ws';
 import { Registry } from 'prom-client';
 import { DESIGN_CHANNEL_LAYOUT, type Broker, type ChannelLayout } from '@repo/broker';
 import { createClientAddress, createMetricsAccess } from '@repo/http-access';
@@ -28,8 +28,9 @@ import { PortfolioChannel } from './streams/portfolio-channel.ts';
 import { PriceChannel } from './streams/price-channel.ts';
 import type { ChannelDeps, ChannelKind } from './streams/stream.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
-import { Connection, type ConnectionDeps } from './transport/connection.ts';
+import { Connection, GatewaySocket, type ConnectionDeps } from './transport/connection.ts';
 import { Heartbeat } from './transport/heartbeat.ts';
+import { MessageRateLimiter } from './transport/rate-limiter.ts';
 import { WriteBatcher } from './transport/text-frame.ts';
 import { UpgradeGuard, type Admission } from './upgrade-guard.ts';
 
@@ -212,6 +213,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     logger,
     batcher: new WriteBatcher(),
+    rate: new MessageRateLimiter(limits.messagesPerWindow, limits.rateWindowMs, limits.floodCloseAfter),
     onClosed(connection) {
       connections.delete(connection);
       heartbeat.delete(connection);
@@ -219,7 +221,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  function onConnection(ws: WebSocket, socket: Duplex, admission: Admission): void {
+  function onConnection(ws: GatewaySocket, socket: Duplex, admission: Admission): void {
     // ws listens for the socket's errors from here on.
     socket.off('error', ignoreError);
     const connection = new Connection((nextConnectionId += 1), ws, socket, transportDeps, admission.addressKey);
@@ -238,7 +240,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     perMessageDeflate: false,
     // ws destroys a socket that does not answer our close frame within this time.
     closeTimeout: limits.closeGraceMs,
-  } as ServerOptions & { closeTimeout: number });
+    // Events go straight to the connection, pings are answered by it: see GatewaySocket.
+    WebSocket: GatewaySocket,
+    autoPong: false,
+  } as ServerOptions<typeof GatewaySocket> & { closeTimeout: number });
 
   const guard = new UpgradeGuard({
     limits,

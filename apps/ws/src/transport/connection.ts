@@ -1,11 +1,12 @@
+import type { ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, type RawData } from 'ws';
+import { WebSocket, type ClientOptions, type RawData } from 'ws';
 import type { Logger } from '@repo/log';
 import { CLOSE_CODES, type ServerMessage } from '@repo/protocol';
 import type { GatewayLimits } from '../limits.ts';
 import type { DisconnectReason, GatewayMetrics } from '../metrics.ts';
 import { parseClientMessage, type ParsedClientMessage } from './client-messages.ts';
-import { MessageRateLimiter } from './rate-limiter.ts';
+import type { MessageRateLimiter, RateWindow } from './rate-limiter.ts';
 import { encodeTextFrame, type WriteBatcher } from './text-frame.ts';
 
 /** What every connection shares: handed in by the gateway, never looked up. */
@@ -13,15 +14,79 @@ export interface ConnectionDeps {
   readonly limits: GatewayLimits;
   readonly metrics: GatewayMetrics;
   readonly batcher: WriteBatcher;
+  /** The message rate limit every socket is held to (each keeps its own window). */
+  readonly rate: MessageRateLimiter;
   readonly logger: Logger;
   /** Told when any connection closed, after its own handlers (one function for all of them). */
   readonly onClosed: (connection: Connection) => void;
 }
 
-/** Where a `ws` socket keeps its connection, for the listeners every socket shares. */
-const CONNECTION = Symbol('connection');
-type OwnedWebSocket = WebSocket & { [CONNECTION]: Connection };
-const ownerOf = (ws: WebSocket): Connection => (ws as OwnedWebSocket)[CONNECTION];
+/**
+ * The gateway's `ws` socket class (the server's `WebSocket` option). `ws` reports a socket's
+ * events by calling its `emit`; this one hands them straight to the socket's connection. With
+ * listeners instead, each socket's `_events` object takes four entries and grows to about 280
+ * bytes per socket, for four functions every socket shares anyway.
+ *
+ * Even empty, an emitter's `_events` is a dictionary-mode object (about 180 bytes): with no
+ * listener to hold, it is dropped. Node's EventEmitter creates it again on a first `on()`, but
+ * this socket's events go to its connection only; listeners added to it are never called.
+ *
+ * `autoPong` is off on the server: `ws` would keep a closure per socket for its pong
+ * callback; the connection answers pings itself (see `#pinged`).
+ */
+export class GatewaySocket extends WebSocket {
+  /** Set by `Connection.serve`; events before it (the 'open' of the handshake) are not ours. */
+  connection: Connection | null = null;
+
+  constructor(
+    address: string | URL | null,
+    protocols?: string | string[] | ClientOptions | ClientRequestArgs,
+    options?: ClientOptions | ClientRequestArgs,
+  ) {
+    // ws's own overloads, as one signature (the server passes null, undefined, its options).
+    super(address as string, protocols as string[] | undefined, options);
+    (this as unknown as { _events: unknown })._events = undefined;
+  }
+
+  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    const connection = this.connection;
+    if (connection === null) return false;
+    Connection.dispatch(connection, event, a, b);
+    if (event === 'message' || event === 'pong' || event === 'ping') releaseReadChunks(this);
+    return true;
+  }
+}
+
+/**
+ * Node caches a socket's peer address (`{ address, family, port }`, about 90 bytes with its
+ * strings) on the first `remoteAddress` read, which the upgrade's address checks made, and keeps
+ * it for the socket's life. Nothing reads it after the upgrade (the connection keeps its
+ * `addressKey`); a later read, while the socket is open, asks the kernel again.
+ */
+function forgetPeerName(socket: Duplex): void {
+  const cached = socket as Duplex & { _peername?: unknown };
+  if (cached._peername !== undefined) cached._peername = undefined;
+}
+
+/** The part of `ws`'s frame parser (`Receiver`) that `releaseReadChunks` touches. */
+interface ReceiverChunks {
+  _buffers?: unknown;
+  _bufferedBytes?: unknown;
+}
+
+/**
+ * `ws` keeps a socket's unparsed chunks in an array that it pushes to and shifts from. Once a
+ * chunk was pushed, the emptied array keeps a 17-slot backing store (152 bytes) for the
+ * socket's life, and most sockets send a request or two and then only listen. When nothing is
+ * buffered, a fresh empty array costs nothing; `ws` reads the field anew on every use. Guarded so
+ * that a `ws` without these fields leaves it alone.
+ */
+function releaseReadChunks(ws: WebSocket): void {
+  const receiver = (ws as unknown as { _receiver?: ReceiverChunks })._receiver;
+  if (!receiver || receiver._bufferedBytes !== 0) return;
+  const chunks = receiver._buffers;
+  if (Array.isArray(chunks) && chunks.length === 0) receiver._buffers = [];
+}
 
 /**
  * Where a connection hands its traffic: the socket's session. Methods, not closures: an object
@@ -44,15 +109,19 @@ export interface ConnectionHandlers {
  * batcher. `ws` writes its own control frames (ping, close) to the same socket synchronously,
  * because permessage-deflate is off, so frame order on the wire is kept.
  */
-export class Connection {
+export class Connection implements RateWindow {
   readonly id: number;
   /** The key of the per-address connection cap this socket counts under; null when exempt. */
   readonly addressKey: string | null;
-  readonly #ws: WebSocket;
+  readonly #ws: GatewaySocket;
   readonly #socket: Duplex;
   readonly #deps: ConnectionDeps;
   #handlers: ConnectionHandlers | null = null;
-  readonly #rate: MessageRateLimiter;
+  // This socket's rate window (see MessageRateLimiter): fields here, not an object per socket.
+  rateWindowStart = 0;
+  rateCount = 0;
+  rateRejected = 0;
+  rateRejectedInWindow = false;
   /** True from a server ping until its pong. */
   #awaitingPong = false;
   /** The heartbeat round of the last ping sent. */
@@ -75,51 +144,70 @@ export class Connection {
   /** Requests accepted and not yet answered: those in `#queue` and the one being answered. */
   #outstanding = 0;
 
-  constructor(id: number, ws: WebSocket, socket: Duplex, deps: ConnectionDeps, addressKey: string | null = null) {
+  constructor(id: number, ws: GatewaySocket, socket: Duplex, deps: ConnectionDeps, addressKey: string | null = null) {
     this.id = id;
     this.addressKey = addressKey;
     this.#ws = ws;
     this.#socket = socket;
     this.#deps = deps;
-    const { messagesPerWindow, rateWindowMs, floodCloseAfter } = deps.limits;
-    this.#rate = new MessageRateLimiter(messagesPerWindow, rateWindowMs, floodCloseAfter);
+    forgetPeerName(socket);
   }
 
   /** Starts reading the socket: requests and the close go to `handlers` from now on. Called once. */
   serve(handlers: ConnectionHandlers): void {
     this.#handlers = handlers;
-    const ws = this.#ws as OwnedWebSocket;
-    ws[CONNECTION] = this;
-    ws.on('message', Connection.#onMessage);
-    ws.on('pong', Connection.#onPong);
-    ws.on('error', Connection.#onError);
-    ws.on('close', Connection.#onClose);
+    this.#ws.connection = this;
   }
 
-  // One listener of each kind for every socket (`this` is the socket, which names its
-  // connection), rather than four closures and their context per socket: at 100,000 idle
-  // sockets that is about 25 MiB.
-  static readonly #onMessage = function (this: WebSocket, data: RawData, isBinary: boolean): void {
-    ownerOf(this).#receive(() => parseClientMessage(data, isBinary), Date.now());
-  };
+  /** An event of `connection`'s socket, from `GatewaySocket.emit`. */
+  static dispatch(connection: Connection, event: string | symbol, a: unknown, b: unknown): void {
+    switch (event) {
+      case 'message': {
+        const data = a as RawData;
+        const isBinary = b as boolean;
+        connection.#receive(() => parseClientMessage(data, isBinary), Date.now());
+        return;
+      }
+      case 'pong':
+        connection.markPong();
+        return;
+      case 'ping':
+        connection.#pinged(a as Buffer);
+        return;
+      case 'error': {
+        // Protocol errors (oversized frame → 1009, invalid UTF-8 → 1007): ws closes the socket itself.
+        const err = a as Error & { code?: string };
+        connection.#deps.logger.debug(
+          { connection: connection.id, code: err.code, err: err.message },
+          'websocket error',
+        );
+        return;
+      }
+      case 'close':
+        connection.#deps.logger.debug({ connection: connection.id, code: a as number }, 'socket closed');
+        connection.#dispose();
+        connection.#handlers!.onClosed();
+        connection.#deps.onClosed(connection);
+        return;
+      default:
+        // 'open', 'upgrade' and the like: nothing to do.
+        return;
+    }
+  }
 
-  static readonly #onPong = function (this: WebSocket): void {
-    ownerOf(this).markPong();
-  };
-
-  static readonly #onError = function (this: WebSocket, err: Error & { code?: string }): void {
-    // Protocol errors (oversized frame → 1009, invalid UTF-8 → 1007): ws closes the socket itself.
-    const connection = ownerOf(this);
-    connection.#deps.logger.debug({ connection: connection.id, code: err.code, err: err.message }, 'websocket error');
-  };
-
-  static readonly #onClose = function (this: WebSocket, code: number): void {
-    const connection = ownerOf(this);
-    connection.#deps.logger.debug({ connection: connection.id, code }, 'socket closed');
-    connection.#dispose();
-    connection.#handlers!.onClosed();
-    connection.#deps.onClosed(connection);
-  };
+  /**
+   * Answers a client's ping (RFC 6455 §5.5.2), as `ws` would with `autoPong`. A peer that pings
+   * without reading the pongs is a slow consumer like any other: past the hard limit it is
+   * closed with 4008 (`ws` counted unwritten pongs instead, up to 60).
+   */
+  #pinged(data: Buffer): void {
+    if (!this.isOpen) return;
+    if (this.#socket.writableLength + this.#conflatedBytes + data.length > this.#deps.limits.hardBufferedBytes) {
+      this.closeSlowConsumer();
+      return;
+    }
+    this.#ws.pong(data, false);
+  }
 
   get isOpen(): boolean {
     return this.#ws.readyState === WebSocket.OPEN;
@@ -136,9 +224,10 @@ export class Connection {
    * grows with its rate, and is closed like any flooder if it keeps on.
    */
   #receive(parse: () => ParsedClientMessage, nowMs: number): void {
-    let decision = this.#rate.take(nowMs);
+    const { rate } = this.#deps;
+    let decision = rate.take(this, nowMs);
     const overflow = decision === 'accept' && this.#outstanding >= this.#deps.limits.maxQueuedRequests;
-    if (overflow) decision = this.#rate.reject();
+    if (overflow) decision = rate.reject(this);
     if (decision === 'close') {
       if (!this.isOpen) return;
       this.close(CLOSE_CODES.policyViolation, 'message rate limit exceeded', 'flood');
