@@ -263,7 +263,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   function upgradeAdmitted(req: IncomingMessage, socket: Duplex, head: Buffer, admission: Admission): void {
     // The slot is held until the socket is gone, whether its handshake fails or it served for hours.
-    socket.once('close', () => admission.release());
+    // One shared listener finds it on the socket: `once` with a closure would keep a wrapper, a
+    // bound function and a closure alive on every socket for its whole life.
+    (socket as AdmittedSocket)[ADMISSION] = admission;
+    socket.on('close', releaseAdmission);
     if (socket.destroyed) {
       // Gone while the node's primary was answering.
       admission.release();
@@ -386,4 +389,13 @@ function ignoreError(): void {}
 /** The entries of `values` that are set (so an explicit `undefined` keeps the default). */
 function definedOnly<T extends object>(values: Partial<T>): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Where an upgraded socket keeps the connection slot it holds (see `upgradeAdmitted`). */
+const ADMISSION = Symbol('tradewire.admission');
+type AdmittedSocket = Duplex & { [ADMISSION]?: Admission };
+
+/** A socket's 'close' listener, shared by every socket: gives its slot back. */
+function releaseAdmission(this: AdmittedSocket): void {
+  this[ADMISSION]?.release();
 }

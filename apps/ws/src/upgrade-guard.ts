@@ -27,6 +27,27 @@ export interface Admission {
 }
 
 /**
+ * A slot held in the ledger. One is kept for the life of every socket, so it is a plain object
+ * with its method on the prototype rather than a closure and its contexts (~100 B less each).
+ */
+class HeldSlot implements Admission {
+  readonly addressKey: string | null;
+  #ledger: AdmissionLedger | null;
+
+  constructor(ledger: AdmissionLedger, addressKey: string | null) {
+    this.#ledger = ledger;
+    this.addressKey = addressKey;
+  }
+
+  release(): void {
+    const ledger = this.#ledger;
+    if (ledger === null) return;
+    this.#ledger = null;
+    ledger.release(this.addressKey);
+  }
+}
+
+/**
  * Decides whether an HTTP upgrade may become a WebSocket: not while shutting down, only from
  * allowed origins, within the per-address attempt rate and open-socket cap, and within the
  * connection cap. A refused upgrade is answered with a plain HTTP status (403, 429 with
@@ -120,18 +141,7 @@ export class UpgradeGuard {
   }
 
   #decide(reservation: Reservation, key: string | null, socket: Duplex): Admission | null {
-    if (reservation.ok) {
-      let held = true;
-      const ledger = this.#ledger;
-      return {
-        addressKey: key,
-        release() {
-          if (!held) return;
-          held = false;
-          ledger.release(key);
-        },
-      };
-    }
+    if (reservation.ok) return new HeldSlot(this.#ledger, key);
     switch (reservation.reason) {
       case 'address_rate':
         this.#warning.warn(
