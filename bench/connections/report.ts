@@ -153,9 +153,10 @@ back at load average ~2), before the changes below 195 → 225 MiB 5 s after the
 ticks (2,115 B per socket), after them 181 → 257 MiB and 218 MiB after the ticks (2,146 B per socket); an
 earlier run before them read 9,975 B per socket 5 s after the open. RSS cannot resolve the ~670 B per
 socket that the heap snapshots below show. The per-socket figures that hold are the JS heap from heap snapshots
-(3,489 B, below, with the ~408 B that Node reports for its native TCP wrap) plus the native part the
+(3,071 B, below, with the ~408 B that Node reports for its native TCP wrap) plus the native part the
 snapshot does not see (libuv's handle and Node's stream bindings; estimated at about 1 KiB, not measured apart
-this round): about 4.4 KiB, so the ≤ 4 KiB target is not shown to be met. Outside every process's RSS, the
+this round): about 4.0 KiB, at the ≤ 4 KiB target but not shown to be under it while that native part is an
+estimate. Outside every process's RSS, the
 kernel holds per socket end about 3.6 KiB of slab on this machine (the TCP socket 2,368 B, its inode 832 B,
 file 192 B, dentry 192 B, epoll item 128 B) and no buffer pages while the socket is idle (\`/proc/slabinfo\`,
 \`/proc/net/sockstat\`).
@@ -163,8 +164,9 @@ file 192 B, dentry 192 B, epoll item 128 B) and no buffer pages while the socket
 **What was changed to get here** (JS heap per idle subscribed socket: a heap snapshot diff of one gateway
 process at 0 and N sockets, \`npx tsx bench/connections/heap-probe.ts N\`, every object's self size summed
 except compiled code, a fixed cost the diff would spread over the sockets): 4,155 B before this round
-(N = 5,000), 3,559 B after all but the last item (N = 5,000), 3,489 B after all of them (N = 2,000: the
-machine was held by a 100,000-socket run). Before and after in one session, load average ~20. Earlier rounds
+(N = 5,000), 3,559 B after all but the last item (N = 5,000), 3,489 B after all but the last (N = 2,000: the
+machine was held by a 100,000-socket run), load average ~20; then, on a quiet machine (load average ~1,
+N = 3,000, back to back), 3,473 B before the last item and 3,071 B after it. Earlier rounds
 had taken it from 4,601 B to 3,883 B, counted then without the native wrap: the listeners shared by every
 socket, the lazily made request queue, a session's streams in an exact-size array.
 - Each socket's \`ws\` \`_events\` object held our four listeners and grew to 280 B (a dictionary-mode object
@@ -179,10 +181,11 @@ socket, the lazily made request queue, a session's streams in an exact-size arra
   replaced by an empty one when nothing is buffered after a message, ping or pong.
 - Node's cached peer address (56 B and its strings) is dropped once the socket is upgraded.
 - Left as they are: \`ws\`'s Receiver (a Writable: 272 B, its state 104 B, its own listeners 128 B) and
-  Sender; Node's \`net.Socket\` with its stream states, listener arrays and bound callbacks; and about 530 B
-  per socket in the upgrade's per-address slot: the admission object, its \`release\` closure and contexts,
-  and the \`once('close')\` wrapper that holds it (a fresh closure, bound function and state per socket). One
-  shared close listener finding the admission through a symbol on the socket would save most of it.
+  Sender; Node's \`net.Socket\` with its stream states, listener arrays and bound callbacks.
+- The upgrade's per-address slot was an object with a \`release\` closure and its contexts, held by a
+  \`once('close')\` wrapper (a fresh closure, bound function and state per socket): about 400 B. The slot is
+  now a small object with its method on the prototype (40 B), kept on the socket under a symbol and given
+  back by one \`close\` listener shared by every socket.
 
 **Fan-out of a tick, where the CPU goes** (\`BENCH_GATEWAY_NODE_FLAGS='--cpu-prof' npx tsx
 bench/connections/fanout-probe.ts 12500 40\`: one gateway process, 12,500 subscribed sockets, 40 ticks 250 ms
