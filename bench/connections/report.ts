@@ -106,7 +106,8 @@ ${num(Math.ceil(p.connections / p.processes / p.perAddress) * p.processes)} loop
 (at most ${num(p.perAddress)} sockets each: one source address has ~28,000 ephemeral ports).
 **The load processes share the machine's 2 cores with the gateway node**, and nothing is pinned: every
 figure below includes the clients' own work. Run: ${r.startedAt}, load average ${num(r.loadAverage, 1)} at the end
-(other work shared the machine). One run of the whole part (it takes minutes); the ${p.ticks} ticks are its repetitions.
+(the part's own clients and node count in it: run it with nothing else on the machine). One run of the
+whole part (it takes minutes); the ${p.ticks} ticks are its repetitions.
 
 | What | Figure | Target |
 |---|---|---|
@@ -143,7 +144,9 @@ ${
     : `${num(r.storm.unretried)} failed attempts were not retried; ${num(r.storm.subscribedAtEnd)} clients were back.`
 } Client side: ${num(r.loadRssBytes / 2 ** 20)} MiB RSS over the
 ${p.processes} load processes.
-${allBack ? '' : `\n${STORM_CAUSES}\n`}
+
+${allBack ? STORM_SETTLED : STORM_CAUSES}
+
 **Memory per connection.** The RSS growth above is a lower bound: the workers' heaps keep the pages that
 their start-up (tsx compiling the sources) used, and the sockets' objects fill those pages before RSS grows.
 Read right after an open it also holds the handshakes' garbage, not yet collected, and the two readings
@@ -203,6 +206,26 @@ Rerun this part alone with \`npm run bench -- --only connections\` (${n} sockets
 smaller size without docs: \`npm run bench -- --only connections --connections 18000 --workers 0\`.
 `;
 }
+
+/** What the storm runs showed, for a run whose storm settled. */
+const STORM_SETTLED = [
+  "The storm settles on a quiet machine, but not with room to spare. Under node:cluster's default",
+  'scheduling (`SCHED_RR`) the primary accepts every connection and holds its file descriptor until a busy',
+  'worker takes it over IPC; in the full run of 2026-11-29 (03:35 UTC, nothing else running) its storm log',
+  "(every 5 s, each node process's open descriptors, the primary first) showed the primary at",
+  "19,835–20,000 descriptors, this machine's hard limit, from 62 s to 109 s after the SIGTERM, and",
+  'libuv accepting and closing connections unanswered meanwhile (most of the "connection closed during',
+  'upgrade" failures); the workers then caught up, the primary drained to 2,615 and every client was',
+  'back 21 s later. The same part run while other benchmarks loaded the machine (load average 20–34,',
+  '02:00–02:50 UTC) did not settle: 10,082 of 100,000 were back after 519 s, the primary pinned at',
+  '20,000 descriptors throughout and the sockets that did come back closed by the heartbeat, their clients',
+  "on the starved cores answering pings more than 10 s late, each 1006 starting that client's backoff over.",
+  'A worker sends its reservations and releases to the primary in one message each per turn of its',
+  'event loop, and one with 256 reservations waiting answers further upgrades 503 with `Retry-After` at',
+  'once. A gateway box needs a descriptor limit well above its connections (docs/deploy.md);',
+  '`NODE_CLUSTER_SCHED_POLICY=none` keeps the primary out of the accept path, at the price of an uneven',
+  'spread of sockets over the workers.',
+].join(' ');
 
 /**
  * What the 99,999-socket storm runs proved about a storm that does not settle (shown only then).
