@@ -12,7 +12,11 @@ export interface PgbenchResult {
 }
 
 /** The bare-SQL transactions, as pgbench scripts (see the comment at the top of each). */
-export const PGBENCH_SCRIPTS = ['place-order-statements.sql', 'place-order-compact.sql'] as const;
+export const PGBENCH_SCRIPTS = [
+  'place-order-statements.sql',
+  'place-order-compact.sql',
+  'place-order-optimistic.sql',
+] as const;
 
 /**
  * Runs `pgbench` with one of the bare-SQL order scripts against `url` (seeded with `users`

@@ -162,8 +162,11 @@ export function renderOrders(results: OrdersResults, command: string): string {
       "The same transaction (a filled buy) as a pgbench script at the API's pool size " +
         `(${p.poolSize} clients, -j 2, ${p.pgbenchSeconds} s, prepared, a random user of ` +
         `${p.users.toLocaleString('en-US')}), against a database seeded the same way. ` +
-        '`place-order-statements.sql` is the transaction as the API used to run it, one statement per step; ' +
-        '`place-order-compact.sql` is the three statements it runs now (bench/orders/).',
+        '`place-order-statements.sql` is the locked transaction as the API first ran it, one statement per step; ' +
+        '`place-order-compact.sql` is the same transaction in three statements between BEGIN and COMMIT (the ' +
+        "API's path when one user's orders race), the limit the target is set against; " +
+        '`place-order-optimistic.sql` is the two statements the API runs now, a read and a guarded write with ' +
+        'no BEGIN or COMMIT (bench/orders/).',
       '',
       '| script | TPS | latency avg ms | tradewire knee / TPS | tradewire sustained / TPS |',
       '|---|---|---|---|---|',

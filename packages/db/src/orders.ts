@@ -67,11 +67,12 @@ export interface OrderPage {
 
 export interface OrdersRepository {
   /**
-   * Executes a market order in one transaction: locks the user, the quote balance and the
-   * base position (SELECT … FOR UPDATE), applies the paper-trading rules, stores the order
-   * (filled or rejected), advances the user's order seq (and portfolio version on a fill) and
-   * records the events in the outbox. Nothing is published here: the relay does that after
-   * commit.
+   * Executes a market order atomically: applies the paper-trading rules to the user's quote
+   * balance and base position, stores the order (filled or rejected), advances the user's
+   * order seq (and portfolio version on a fill) and records the events in the outbox. Usually
+   * one read and one guarded write (no lock held between them); a concurrent order of the same
+   * user sends it to a transaction that locks the user's rows. Nothing is published here: the
+   * relay does that after commit.
    */
   place(input: PlaceOrderInput): Promise<PlaceOrderResult>;
   /** The user's orders, newest first: at most `limit`, with ids below `before` when given. */
@@ -89,8 +90,11 @@ export function createOrdersRepository(
   return {
     async place(input) {
       try {
-        const placed = await statements.transaction((query) => placeWithStatements(query, input, now));
-        return placed ?? (await db.transaction((tx) => placeStepByStep(tx, input, now)));
+        return (
+          (await placeOptimistically(statements.query, input, now)) ??
+          (await statements.transaction((query) => placeLocked(query, input, now))) ??
+          (await db.transaction((tx) => placeStepByStep(tx, input, now)))
+        );
       } catch (err) {
         throw toDatabaseError(err);
       }
@@ -155,46 +159,87 @@ const HOLDINGS = statement(
    order by kind, asset`,
 );
 
+// Both writes apply only while the user's `order_seq` is still the one the order was computed
+// from (`$6 - 1`): `u` updates the user row only then (after waiting for any other writer's
+// lock, PostgreSQL re-checks the condition on the row's latest version), and everything else
+// hangs off `u`, so a stale order writes nothing and answers no row. Every change to a
+// user's balances and positions advances `order_seq`, so an unchanged seq means unchanged
+// holdings. The idempotency key ($k, null for none) is stored with the order.
+//
 // $1 user, $2 quote asset, $3 symbol, $4 side, $5 requested size, $6 seq, $7 version,
 // $8 quote available, $9 position size, $10 average entry price, $11 executed price,
-// $12 executed size, $13 fee, $14 timestamp, $15 order event, $16 portfolio event.
+// $12 executed size, $13 fee, $14 timestamp, $15 order event, $16 portfolio event,
+// $17 idempotency key, $18 its request hash.
 const WRITE_FILL = statement(
   'orders_write_fill',
-  `with b as (
-     update balances set available = $8::numeric where user_id = $1::bigint and asset = $2::text),
+  `with u as (
+     update users set order_seq = $6::bigint, portfolio_version = $7::bigint
+      where id = $1::bigint and order_seq = $6::bigint - 1
+     returning id),
+   b as (
+     update balances set available = $8::numeric
+      where user_id = $1::bigint and asset = $2::text and exists (select from u)),
    p as (
      update positions set size = $9::numeric, avg_entry_price = $10::numeric
-      where user_id = $1::bigint and asset = $3::text),
-   u as (
-     update users set order_seq = $6::bigint, portfolio_version = $7::bigint where id = $1::bigint),
+      where user_id = $1::bigint and asset = $3::text and exists (select from u)),
    o as (
      insert into orders (user_id, symbol, side, requested_size, status, executed_price, executed_size, fee,
                          seq, created_at)
-     values ($1::bigint, $3::text, $4::text, $5::numeric, 'filled', $11::numeric, $12::numeric, $13::numeric,
-             $6::bigint, $14::timestamptz)
+     select $1::bigint, $3::text, $4::text, $5::numeric, 'filled', $11::numeric, $12::numeric, $13::numeric,
+            $6::bigint, $14::timestamptz
+       from u
      returning id),
    e as (
      insert into outbox (user_id, kind, position, payload)
      select $1::bigint, 'order_filled', $6::bigint, jsonb_set($15::jsonb, '{orderId}', to_jsonb(o.id))
        from o
      union all
-     select $1::bigint, 'portfolio', $7::bigint, $16::jsonb)
+     select $1::bigint, 'portfolio', $7::bigint, $16::jsonb
+       from o),
+   k as (
+     insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
+     select $1::bigint, $17::text, $18::text, o.id, $14::timestamptz
+       from o where $17::text is not null)
    select id::text as id from o`,
 );
 
-// $1 user, $2 symbol, $3 side, $4 requested size, $5 reason, $6 seq, $7 timestamp, $8 order event.
+// The same guard. $1 user, $2 symbol, $3 side, $4 requested size, $5 reason, $6 seq,
+// $7 timestamp, $8 order event, $9 idempotency key, $10 its request hash.
 const WRITE_REJECT = statement(
   'orders_write_reject',
-  `with u as (update users set order_seq = $6::bigint where id = $1::bigint),
+  `with u as (
+     update users set order_seq = $6::bigint where id = $1::bigint and order_seq = $6::bigint - 1 returning id),
    o as (
      insert into orders (user_id, symbol, side, requested_size, status, reason, seq, created_at)
-     values ($1::bigint, $2::text, $3::text, $4::numeric, 'rejected', $5::text, $6::bigint, $7::timestamptz)
+     select $1::bigint, $2::text, $3::text, $4::numeric, 'rejected', $5::text, $6::bigint, $7::timestamptz
+       from u
      returning id),
    e as (
      insert into outbox (user_id, kind, position, payload)
      select $1::bigint, 'order_rejected', $6::bigint, jsonb_set($8::jsonb, '{orderId}', to_jsonb(o.id))
-       from o)
+       from o),
+   k as (
+     insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
+     select $1::bigint, $9::text, $10::text, o.id, $7::timestamptz
+       from o where $9::text is not null)
    select id::text as id from o`,
+);
+
+// Everything an order reads, from one snapshot and without a lock: the user's counters ('u'),
+// balances ('b'), positions ('p') and the row of the idempotency key $2 ('k': its order id,
+// request hash and whether it is still within its lifetime, created at or after $3).
+const SNAPSHOT = statement(
+  'orders_snapshot',
+  `select 'u' as kind, null as asset, order_seq::text as a, portfolio_version::text as b
+     from users where id = $1::bigint
+   union all
+   select 'b', asset, available::text, locked::text from balances where user_id = $1::bigint
+   union all
+   select 'p', asset, size::text, avg_entry_price::text from positions where user_id = $1::bigint
+   union all
+   select 'k', order_id::text, request_hash, (created_at >= $3::timestamptz)::text
+     from idempotency_keys where user_id = $1::bigint and key = $2::text
+   order by kind, asset`,
 );
 
 const FIND_KEY = statement(
@@ -206,11 +251,6 @@ const DELETE_KEY = statement(
   'orders_delete_key',
   'delete from idempotency_keys where user_id = $1::bigint and key = $2::text',
 );
-const STORE_KEY = statement(
-  'orders_store_key',
-  `insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
-   values ($1::bigint, $2::text, $3::text, $4::bigint, $5::timestamptz)`,
-);
 const READ_ORDER = statement(
   'orders_read_order',
   `select id::text as id, user_id::text as user_id, symbol, side, requested_size::text as requested_size, status,
@@ -220,9 +260,53 @@ const READ_ORDER = statement(
 );
 
 /**
- * The order transaction in four statements (plus BEGIN and COMMIT), each a prepared statement:
- * every round trip to the database is spent while the user's rows are locked, so their number
- * sets how many orders a user, and the pool, can run per second.
+ * An order in two statements and no transaction, the common case: read the user's counters,
+ * holdings and idempotency key in one snapshot (`SNAPSHOT`), apply the paper-trading rules,
+ * and write everything in one statement that applies only if the user's `order_seq` has not
+ * moved since the read (optimistic concurrency; a single statement commits on its own).
+ * Nothing is locked between the two round trips, and BEGIN and COMMIT cost none.
+ *
+ * Returns null, having written nothing, whenever the locked transaction must decide instead:
+ * another order of the same user got in between (the seq moved), the user or one of the
+ * order's rows is missing, or the idempotency key is past its lifetime (it must be replaced).
+ */
+async function placeOptimistically(
+  query: Query,
+  input: PlaceOrderInput,
+  now: () => Date,
+): Promise<PlaceOrderResult | null> {
+  const key = input.idempotency;
+  const rows = await query(SNAPSHOT, [input.userId, key?.key ?? null, key?.notBefore.toISOString() ?? null]);
+  let counters: Row | undefined;
+  let available: string | undefined;
+  let position: { size: string; avgEntryPrice: string } | undefined;
+  let keyRow: Row | undefined;
+  for (const row of rows) {
+    if (row.kind === 'u') counters = row;
+    else if (row.kind === 'k') keyRow = row;
+    else if (row.kind === 'b' && row.asset === input.quoteAsset) available = String(row.a);
+    else if (row.kind === 'p' && row.asset === input.symbol) {
+      position = { size: String(row.a), avgEntryPrice: String(row.b) };
+    }
+  }
+  if (!counters || available === undefined || !position) return null;
+  if (keyRow) {
+    if (keyRow.b !== 'true') return null;
+    return replayOrder(query, key!, { order_id: keyRow.asset, request_hash: keyRow.a });
+  }
+  return writeOrder(query, input, now, {
+    seq: String(counters.a),
+    version: String(counters.b),
+    available,
+    position,
+    holdings: () => Promise.resolve(rows),
+  });
+}
+
+/**
+ * The order as one transaction holding the user's locks (four prepared statements plus BEGIN
+ * and COMMIT), for when `placeOptimistically` steps aside; concurrent orders of one user queue
+ * here on the user's row instead of retrying.
  *
  * 1. Lock the user, the quote balance and the base position in one SELECT … FOR UPDATE (rows
  *    of a join are locked table by table in FROM order: user → balance → position, the order
@@ -231,17 +315,13 @@ const READ_ORDER = statement(
  * 2. After a fill only: read the user's holdings for the portfolio event; a statement of its
  *    own because only a snapshot taken after the locks sees the user's other assets as the
  *    previous order left them.
- * 3. Write everything in one statement: balance, position and counters, the order, and its
- *    outbox rows (the order event gets its order id from the insert).
+ * 3. Write everything in one statement (`WRITE_FILL` or `WRITE_REJECT`, whose seq guard
+ *    always holds under the lock).
  *
  * Returns null when the balance or position row is missing (or the user is unknown), having
  * locked nothing: the statement-by-statement path handles those in a transaction of its own.
  */
-async function placeWithStatements(
-  query: Query,
-  input: PlaceOrderInput,
-  now: () => Date,
-): Promise<PlaceOrderResult | null> {
+async function placeLocked(query: Query, input: PlaceOrderInput, now: () => Date): Promise<PlaceOrderResult | null> {
   const { userId, symbol, quoteAsset } = input;
   const locked = (await query(LOCK, [userId, quoteAsset, symbol]))[0];
   if (!locked) return null;
@@ -249,33 +329,60 @@ async function placeWithStatements(
   const replay = await checkKeyWithStatements(query, userId, input.idempotency);
   if (replay) return replay;
 
+  const placed = await writeOrder(query, input, now, {
+    seq: String(locked.seq),
+    version: String(locked.version),
+    available: String(locked.available),
+    position: { size: String(locked.size), avgEntryPrice: String(locked.avg) },
+    holdings: () => query(HOLDINGS, [userId]),
+  });
+  // Under the user's lock nobody can move the seq.
+  if (!placed) throw new Error(`order_seq of user ${userId} moved while locked`);
+  return placed;
+}
+
+/** What an order is computed from: the user's counters and rows as read (or locked). */
+interface OrderState {
+  seq: string;
+  version: string;
+  available: string;
+  position: { size: string; avgEntryPrice: string };
+  /** The user's balance ('b') and position ('p') rows, asked for only after a fill. */
+  holdings: () => Promise<Row[]>;
+}
+
+/**
+ * Applies the paper-trading rules to `state` and writes the order, its events and its
+ * idempotency key in one statement. Null when the user's seq is no longer `state.seq`.
+ */
+async function writeOrder(
+  query: Query,
+  input: PlaceOrderInput,
+  now: () => Date,
+  state: OrderState,
+): Promise<PlaceOrderResult | null> {
+  const { userId, symbol, quoteAsset } = input;
   const outcome = executeMarketOrder({
     side: input.side,
     size: input.size,
     price: input.price,
     priceStale: input.priceStale,
     feeRate: input.feeRate,
-    quoteAvailable: String(locked.available),
-    position: { size: String(locked.size), avgEntryPrice: String(locked.avg) },
+    quoteAvailable: state.available,
+    position: state.position,
   });
   const filled = outcome.status === 'filled';
-  const seq = toSafeInteger(locked.seq) + 1;
-  const version = toSafeInteger(locked.version) + (filled ? 1 : 0);
-  // Taken after the locks so that timestamps follow seq order.
-  const executedAt = now();
-  const timestamp = executedAt.toISOString();
+  const seq = toSafeInteger(state.seq) + 1;
+  const version = toSafeInteger(state.version) + (filled ? 1 : 0);
+  // Taken after the read of the seq this order follows, so that timestamps follow seq order.
+  const timestamp = now().toISOString();
   const orderFields = { userId, side: input.side, baseAsset: symbol, quoteAsset };
+  const key = input.idempotency;
 
   let written: Row[];
   if (filled) {
-    const holdings = await readHoldingsAfter(
-      query,
-      userId,
-      quoteAsset,
-      outcome.quoteAvailable,
-      symbol,
-      outcome.position,
-    );
+    const rows = await state.holdings();
+    const holdings = holdingsAfter(rows, quoteAsset, outcome.quoteAvailable, symbol, outcome.position);
     const orderEvent = {
       ...orderFields,
       executedPrice: outcome.executedPrice,
@@ -302,6 +409,8 @@ async function placeWithStatements(
       timestamp,
       JSON.stringify(orderEvent),
       JSON.stringify(portfolioEvent),
+      key?.key ?? null,
+      key?.requestHash ?? null,
     ]);
   } else {
     const rejectedEvent = { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq };
@@ -314,13 +423,13 @@ async function placeWithStatements(
       seq,
       timestamp,
       JSON.stringify(rejectedEvent),
+      key?.key ?? null,
+      key?.requestHash ?? null,
     ]);
   }
-  const orderId = toSafeInteger(written[0]!.id);
-  const key = input.idempotency;
-  if (key) await query(STORE_KEY, [userId, key.key, key.requestHash, orderId, timestamp]);
+  if (written.length === 0) return null;
   const order: OrderRecord = {
-    orderId,
+    orderId: toSafeInteger(written[0]!.id),
     userId,
     symbol,
     side: input.side,
@@ -337,25 +446,24 @@ async function placeWithStatements(
 }
 
 /**
- * The user's balances and positions (by asset, canonical decimals) as they are once this
- * order's new quote balance and base position are written, in one statement.
+ * The user's balances and positions (by asset, canonical decimals) from their rows, as they
+ * are once this order's new quote balance and base position are written.
  */
-async function readHoldingsAfter(
-  query: Query,
-  userId: number,
+function holdingsAfter(
+  rows: Row[],
   quoteAsset: string,
   quoteAvailable: string,
   symbol: string,
   position: { size: string; avgEntryPrice: string },
-): Promise<{ balances: BalanceView[]; positions: PositionView[] }> {
-  const rows = await query(HOLDINGS, [userId]);
+): { balances: BalanceView[]; positions: PositionView[] } {
   const holdings: { balances: BalanceView[]; positions: PositionView[] } = { balances: [], positions: [] };
   for (const row of rows) {
     const asset = String(row.asset);
     if (row.kind === 'b') {
       const available = asset === quoteAsset ? quoteAvailable : canonical(String(row.a));
       holdings.balances.push({ asset, available, locked: canonical(String(row.b)) });
-    } else if (asset === symbol) holdings.positions.push({ asset, ...position });
+    } else if (row.kind !== 'p') continue;
+    else if (asset === symbol) holdings.positions.push({ asset, ...position });
     else holdings.positions.push({ asset, size: canonical(String(row.a)), avgEntryPrice: canonical(String(row.b)) });
   }
   return holdings;
@@ -369,16 +477,22 @@ async function checkKeyWithStatements(
 ): Promise<PlaceOrderResult | null> {
   if (!idempotency) return null;
   const [existing] = await query(FIND_KEY, [userId, idempotency.key, idempotency.notBefore.toISOString()]);
-  if (existing && existing.fresh === true) {
-    if (existing.request_hash !== idempotency.requestHash) throw new IdempotencyKeyReusedError();
-    const [first] = await query(READ_ORDER, [existing.order_id]);
-    return { order: rowToRecord(first!), portfolioVersion: null, replayed: true };
-  }
+  if (existing && existing.fresh === true) return replayOrder(query, idempotency, existing);
   // Past its lifetime: the key is free again.
   if (existing) await query(DELETE_KEY, [userId, idempotency.key]);
   return null;
 }
 
+/** The order a fresh idempotency key was first used for, if this request is that order again. */
+async function replayOrder(
+  query: Query,
+  idempotency: NonNullable<PlaceOrderInput['idempotency']>,
+  existing: Row,
+): Promise<PlaceOrderResult> {
+  if (existing.request_hash !== idempotency.requestHash) throw new IdempotencyKeyReusedError();
+  const [first] = await query(READ_ORDER, [existing.order_id]);
+  return { order: rowToRecord(first!), portfolioVersion: null, replayed: true };
+}
 function rowToRecord(row: Row): OrderRecord {
   // Every column but created_at is selected as text (or is text).
   const text = (value: unknown) => (value === null || value === undefined ? null : (value as string));

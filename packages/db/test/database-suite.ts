@@ -10,7 +10,10 @@ import {
   IdempotencyKeyReusedError,
   UnknownUserError,
   UsernameTakenError,
+  canonical,
+  dec,
   type Database,
+  type Decimal,
 } from '../src/index.ts';
 
 let userCounter = 0;
@@ -288,6 +291,42 @@ export function databaseSuite(
         .from(schema.balances)
         .where(eq(schema.balances.userId, userId));
       assert.equal(negative?.n, 1);
+    });
+
+    it('gives every portfolio event the holdings as of its own order, with orders on two symbols racing', async () => {
+      const userId = await newUser(db);
+      // Opens the BTC position first (the statement-by-statement path), so that both race on the fast path.
+      await db.orders.place({ ...order(userId, 'buy', '0.001', '10'), symbol: 'BTC' });
+      await Promise.all(
+        Array.from({ length: 16 }, (_, i) =>
+          db.orders.place({ ...order(userId, 'buy', '1', '10'), symbol: i % 2 ? 'BTC' : 'SOL' }),
+        ),
+      );
+      const events = (await db.outbox.unpublished(10_000)).filter((r) => r.userId === userId);
+      const fills = new Map<number | null, { baseAsset: string }>();
+      for (const e of events) if (e.kind === 'order_filled') fills.set(e.position, e.payload as { baseAsset: string });
+      // Replaying the fills in seq order gives what each portfolio event must show.
+      let usd = dec('10000');
+      const size: Record<string, Decimal> = { BTC: dec('0'), SOL: dec('0') };
+      const expected = new Map<number, string>();
+      for (let seq = 1; seq <= 17; seq++) {
+        const asset = fills.get(seq)!.baseAsset;
+        const amount = seq === 1 ? '0.001' : '1';
+        usd = usd.minus(dec(amount).times(10)).minus(dec(amount).times(10).times('0.0001'));
+        size[asset] = size[asset]!.plus(amount);
+        expected.set(seq, `${canonical(usd)} BTC ${canonical(size.BTC!)} SOL ${canonical(size.SOL!)}`);
+      }
+      const portfolios = events.filter((e) => e.kind === 'portfolio');
+      assert.equal(portfolios.length, 17);
+      for (const e of portfolios) {
+        const p = e.payload as {
+          orderSeq: number;
+          balances: { available: string }[];
+          positions: { asset: string; size: string }[];
+        };
+        const shown = `${p.balances[0]!.available} ${p.positions.map((x) => `${x.asset} ${x.size}`).join(' ')}`;
+        assert.equal(shown, expected.get(p.orderSeq), `portfolio event of seq ${p.orderSeq}`);
+      }
     });
 
     it('replays an idempotent order as placed, refuses its key for another order, frees it when old', async () => {
