@@ -220,5 +220,11 @@ describe('rate limits', () => {
     assert.equal(stored.orders.length, counts[201], 'refused orders store nothing');
     // Another user is not affected.
     assert.equal((await placeOrder(other.token)).statusCode, 201);
+    // Bad orders count too, and past the limit the refusal is the answer, not the bad body.
+    const bad = () =>
+      api.app.inject({ method: 'POST', url: '/orders', headers: bearer(other.token), payload: { symbol: 'NOPE' } });
+    const badAnswers = await Promise.all(Array.from({ length: 25 }, bad));
+    const badCounts = tally(badAnswers.map((a) => a.statusCode));
+    assert.deepEqual(badCounts, { 400: 19, 429: 6 }, JSON.stringify(badCounts));
   });
 });

@@ -32,22 +32,37 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
   const { db, settings, metrics } = ctx;
   const symbols = new Set(settings.symbols);
 
-  app.post('/orders', { onRequest: ctx.auth.hook }, async (request, reply) => {
-    const { userId } = ctx.auth.sessionOf(request);
-    // Counted before anything else: every attempt costs the server work, valid or not.
-    await ctx.limits.beginOrder(userId);
+  /** The order of a POST /orders, checked; throws the 400 it deserves. */
+  function checkOrder(request: FastifyRequest) {
     const body = parseInput(OrderBody, request.body, 'body');
     if (!symbols.has(body.symbol)) {
       throw new ApiError('unknown_symbol', `unknown symbol; tradable: ${[...symbols].join(', ')}`);
     }
     const size = checkSize(body.size, settings.maxOrderSize);
     if (!size.ok) throw new ApiError('invalid_request', SIZE_PROBLEMS[size.reason]);
-    const key = idempotencyKeyOf(request);
-    // The same order whatever its spelling: "1.50" and "1.5" are one size.
-    const requestHash = createHash('sha256').update(`${body.symbol}\n${body.side}\n${size.size}`).digest('hex');
+    return { body, size: size.size, key: idempotencyKeyOf(request) };
+  }
 
-    // Read before the transaction: nothing slow may run while the user's rows are locked.
-    const price = await ctx.prices.getPrice(body.symbol);
+  app.post('/orders', { onRequest: ctx.auth.hook }, async (request, reply) => {
+    const { userId } = ctx.auth.sessionOf(request);
+    // Counted before anything else: every attempt costs the server work, valid or not. The
+    // price is read meanwhile (the limit's counters have a Redis connection of their own), so
+    // an order waits for one of the two round trips, not both; a refusal wins over a bad body.
+    const counted = ctx.limits.beginOrder(userId);
+    let checked;
+    try {
+      checked = checkOrder(request);
+    } catch (err) {
+      await counted;
+      throw err;
+    }
+    const { body, size, key } = checked;
+    // Never rejects: a store that cannot answer gives the last price read, or none.
+    const priceRead = ctx.prices.getPrice(body.symbol);
+    await counted;
+    // The same order whatever its spelling: "1.50" and "1.5" are one size.
+    const requestHash = createHash('sha256').update(`${body.symbol}\n${body.side}\n${size}`).digest('hex');
+    const price = await priceRead;
     let placed;
     try {
       placed = await db.orders.place({
@@ -55,7 +70,7 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
         symbol: body.symbol,
         quoteAsset: settings.quoteAsset,
         side: body.side,
-        size: size.size,
+        size,
         price: price?.price ?? null,
         priceStale: price !== null && isPriceStale(price.timestamp, ctx.now().getTime(), settings.maxPriceAgeMs),
         feeRate: settings.feeRate,
