@@ -181,13 +181,19 @@ export class OutboxRelay {
   }
 
   async #drain(): Promise<void> {
+    // Published and not yet marked: marked by the next batch's read, or at the end of the pass.
+    const published: number[] = [];
     try {
-      do {
-        this.#again = false;
-        const count = await this.#publishBatch();
-        // A full batch means there may be more right behind it.
-        if (count === this.#batchSize) this.#again = true;
-      } while (this.#again && !this.#closed);
+      try {
+        do {
+          this.#again = false;
+          const count = await this.#publishBatch(published);
+          // A full batch means there may be more right behind it.
+          if (count === this.#batchSize) this.#again = true;
+        } while (this.#again && !this.#closed);
+      } finally {
+        if (published.length > 0) await this.#outbox.markPublished(published.splice(0), this.#now());
+      }
       this.#failures = 0;
       this.#schedule(this.#pollIntervalMs, false);
     } catch (err) {
@@ -219,9 +225,17 @@ export class OutboxRelay {
     return backoffDelay(this.#failures - 1, { baseDelayMs: this.#retryBaseMs, maxDelayMs: this.#retryMaxMs });
   }
 
-  /** Publishes up to one batch in id order; marks what went out. Returns how many rows it read. */
-  async #publishBatch(): Promise<number> {
-    const rows = await this.#outbox.unpublished(this.#batchSize);
+  /**
+   * Marks `published` (emptying it) while reading the next batch, publishes that batch in id
+   * order and adds the ids that went out to `published`. Returns how many rows it read. A
+   * failed read loses the marks, so those events go out again: allowed, like a crash between
+   * publish and mark.
+   */
+  async #publishBatch(published: number[]): Promise<number> {
+    const rows =
+      published.length > 0
+        ? await this.#outbox.markPublishedAndRead(published.splice(0), this.#now(), this.#batchSize)
+        : await this.#outbox.unpublished(this.#batchSize);
     if (rows.length === 0) return 0;
     // A broker that says it is down (e.g. Redis publisher back but subscriber still
     // reconnecting) is not tried: the relay waits for its status change instead of publishing
@@ -237,14 +251,9 @@ export class OutboxRelay {
       if (lane) lane.push(row);
       else lanes.set(row.userId, [row]);
     }
-    const done: number[] = [];
-    try {
-      const results = await Promise.allSettled([...lanes.values()].map((lane) => this.#publishLane(lane, done)));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-    } finally {
-      if (done.length > 0) await this.#outbox.markPublished(done, this.#now());
-    }
+    const results = await Promise.allSettled([...lanes.values()].map((lane) => this.#publishLane(lane, published)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     return rows.length;
   }
 

@@ -201,6 +201,52 @@ describe('outbox relay', () => {
       await broker.close();
     }
   });
+
+  it('publishes a backlog batch after batch, each event once, and marks every one', async () => {
+    const broker = await connectRedisBroker(redis.url);
+    const received = await listen(broker);
+    try {
+      await waitFor(async () => (await db.outbox.backlog()) === 0, { what: 'earlier tests drained' });
+      const { userId } = await db.users.create({
+        username: `backlog_${process.pid}`,
+        passwordHash: 'x',
+        balances: [{ asset: 'USD', available: '1000' }],
+        positionAssets: ['SOL'],
+      });
+      // 11 orders, 22 events: batches of 4 follow each other (each read marks the batch before).
+      for (let i = 0; i < 11; i++) {
+        await db.orders.place({
+          userId,
+          symbol: 'SOL',
+          quoteAsset: 'USD',
+          side: 'buy',
+          size: '1',
+          price: '10',
+          feeRate: '0.0001',
+        });
+      }
+      const api = makeApi(db, broker, { relay: { batchSize: 4, pollIntervalMs: 60_000 } });
+      try {
+        await waitFor(() => received.filter((r) => r.userId === userId).length >= 22, { what: '22 events' });
+        await waitFor(async () => (await db.outbox.backlog()) === 0, { what: 'every event marked' });
+        // Nothing went out twice: a pass marks what it published before it reads again.
+        await new Promise((done) => setTimeout(done, 200));
+        const mine = received.filter((r) => r.userId === userId);
+        assert.deepEqual(
+          mine.filter((r) => r.kind === 'order_filled').map((r) => r.seq),
+          Array.from({ length: 11 }, (_, i) => i + 1),
+        );
+        assert.deepEqual(
+          mine.filter((r) => r.kind === 'portfolio').map((r) => r.version),
+          Array.from({ length: 11 }, (_, i) => i + 1),
+        );
+      } finally {
+        await api.close();
+      }
+    } finally {
+      await broker.close();
+    }
+  });
 });
 
 describe('orders on PostgreSQL', () => {

@@ -387,6 +387,12 @@ export function databaseSuite(
         ids,
         [...ids].sort((a, b) => a - b),
       );
+      // Marking the first and reading the rest in one statement leaves the marked one out.
+      assert.deepEqual(
+        (await db.outbox.markPublishedAndRead(ids.slice(0, 1), new Date(), 10_000)).map((r) => r.id),
+        ids.slice(1),
+      );
+      assert.equal(await db.outbox.backlog(), ids.length - 1);
       await db.outbox.markPublished(ids, new Date());
       assert.equal(await db.outbox.backlog(), 0);
       assert.deepEqual(await db.outbox.unpublished(10), []);
