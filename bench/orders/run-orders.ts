@@ -54,7 +54,7 @@ export interface OrdersParams {
 
 export const ORDERS_FULL: OrdersParams = {
   users: 1000,
-  rates: [10, 25, 50, 100, 250, 500, 1000, 2000, 4000],
+  rates: [10, 25, 50, 100, 250, 500, 1000, 1500, 2000, 4000],
   warmupS: 1,
   measureS: 5,
   drainTimeoutMs: 15_000,
