@@ -16,7 +16,7 @@ export interface OrderBreakdown {
   sessionLookup: number;
   /** A Redis GET of the latest price (the per-user rate limit costs one Redis round trip too). */
   redisGet: number;
-  /** `db.orders.place`: the order transaction as the API runs it. */
+  /** `db.orders.place`: the order as the API places it (a read and a guarded write). */
   place: number;
   /** POST /orders over HTTP against the running API, one at a time. */
   httpPost: number;
