@@ -1,8 +1,8 @@
 import { connectRedisBroker, createPriceStore } from '@repo/broker';
 import type { EndToEndClientResult } from '../load/end-to-end.ts';
-import { sleep } from './clock.ts';
 import { startGenerator } from './generator.ts';
-import { spawnNodeTs, type PinnedProcess } from './processes.ts';
+import { launchRoles } from './launch.ts';
+import type { PinnedProcess } from './processes.ts';
 import type { EndToEndResult } from './results.ts';
 
 export interface EndToEndOptions {
@@ -16,46 +16,6 @@ export interface EndToEndOptions {
   /** CPU of the API and gateway processes. */
   core: number;
   generatorCore: number;
-}
-
-/** Starts one role of the real launcher (`apps/server/src/main.ts <role>`) and waits for "tradewire ready". */
-async function startRole(
-  role: 'api' | 'ws',
-  core: number,
-  env: Record<string, string>,
-): Promise<{ proc: PinnedProcess; url: string }> {
-  const proc = spawnNodeTs(core, 'apps/server/src/main.ts', [role], [], {
-    // Every benchmark client connects from 127.0.0.1: the gateway's per-address limits are
-    // lifted for it, as they must be for any load test from one host.
-    env: {
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      WS_PORT: '0',
-      SYMBOLS: 'SOL',
-      WS_LIMIT_EXEMPT: '127.0.0.1',
-      ...env,
-    },
-    stdout: true,
-  });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const line = proc
-      .stdout()
-      .split('\n')
-      .find((l) => l.includes('"tradewire ready"'));
-    if (line) {
-      const ready = JSON.parse(line) as { api: string | null; ws: string | null };
-      const url = role === 'api' ? ready.api : ready.ws;
-      if (!url) throw new Error(`${role} role reported no URL: ${line}`);
-      return { proc, url };
-    }
-    if (proc.child.exitCode !== null || Date.now() > deadline) {
-      await proc.stop();
-      throw new Error(`${role} role did not start:\n${proc.stdout().slice(-2000)}\n${proc.stderr().slice(-2000)}`);
-    }
-    await sleep(50);
-  }
 }
 
 /**
@@ -72,19 +32,25 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
   }
   // That one price must stay tradable for the whole run: orders at an older price than
   // MAX_PRICE_AGE_MS are rejected as stale.
-  const env = { REDIS_URL: options.redisUrl, DATABASE_URL: options.databaseUrl, MAX_PRICE_AGE_MS: '86400000' };
+  const env = {
+    REDIS_URL: options.redisUrl,
+    DATABASE_URL: options.databaseUrl,
+    MAX_PRICE_AGE_MS: '86400000',
+    SYMBOLS: 'SOL',
+  };
   const generator = startGenerator(options.generatorCore);
   const roles: PinnedProcess[] = [];
   try {
-    const api = await startRole('api', options.core, env);
+    const api = await launchRoles(options.core, ['api'], env);
     roles.push(api.proc);
-    const ws = await startRole('ws', options.core, env);
+    const ws = await launchRoles(options.core, ['ws'], env);
     roles.push(ws.proc);
-    const wsUrl = new URL(ws.url);
+    if (!api.api || !ws.ws) throw new Error(`a role reported no URL: api ${api.api}, ws ${ws.ws}`);
+    const wsUrl = new URL(ws.ws);
     const result = await generator.run<EndToEndClientResult>(
       {
         scenario: 'e2e',
-        apiUrl: api.url,
+        apiUrl: api.api,
         // No Origin header: a non-browser client, which the gateway's Origin check lets through.
         target: { protocol: 'json', host: wsUrl.hostname, port: Number(wsUrl.port), path: '/' },
         usersFile: options.usersFile,

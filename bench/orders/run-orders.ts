@@ -24,7 +24,7 @@ import {
   type OrderStep,
   type OrderStepFigures,
 } from './figures.ts';
-import { launchRoles, type LaunchedRole } from './launch.ts';
+import { launchRoles, type LaunchedRole } from '../lib/launch.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../lib/scratch-database.ts';
 import { cpuBetween, PostgresCpu } from './pg.ts';
 import { measureBreakdown, type OrderBreakdown } from './breakdown.ts';

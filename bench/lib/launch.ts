@@ -1,5 +1,5 @@
-import { sleep } from '../lib/clock.ts';
-import { spawnNodeTs, type PinnedProcess } from '../lib/processes.ts';
+import { sleep } from './clock.ts';
+import { spawnNodeTs, type PinnedProcess } from './processes.ts';
 
 export interface LaunchedRole {
   proc: PinnedProcess;
@@ -35,7 +35,8 @@ export async function launchRoles(
     }
     if (proc.child.exitCode !== null || Date.now() > deadline) {
       await proc.stop();
-      throw new Error(`tradewire ${roles.join(',') || 'all-in-one'} did not start:\n${proc.stderr().slice(-2000)}`);
+      const name = roles.join(',') || 'all-in-one';
+      throw new Error(`tradewire ${name} did not start:\n${proc.stdout().slice(-2000)}\n${proc.stderr().slice(-2000)}`);
     }
     await sleep(50);
   }
