@@ -20,7 +20,7 @@ export interface OutboxRelayOptions {
   logger?: Logger;
   /** How often the relay looks for unpublished events when nobody kicks it (default 500 ms). */
   pollIntervalMs?: number;
-  /** Events read and published per pass (default 100). */
+  /** Events read and published per pass (default 500): under a backlog, fewer and larger passes keep up. */
   batchSize?: number;
   /** Delay ceiling of the first retry after a failure (default 100 ms); doubles up to `retryMaxMs`, full jitter. */
   retryBaseMs?: number;
@@ -91,7 +91,7 @@ export class OutboxRelay {
     this.#publisher = createEventPublisher(options.broker, options.layout ? { layout: options.layout } : {});
     this.#logger = options.logger ?? silentLogger;
     this.#pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs ?? 500);
-    this.#batchSize = positive('batchSize', options.batchSize ?? 100);
+    this.#batchSize = positive('batchSize', options.batchSize ?? 500);
     this.#retryBaseMs = positive('retryBaseMs', options.retryBaseMs ?? 100);
     this.#retryMaxMs = positive('retryMaxMs', options.retryMaxMs ?? 5000);
     this.#retentionMs = positive('retentionMs', options.retentionMs ?? 24 * 60 * 60 * 1000);
