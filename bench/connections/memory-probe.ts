@@ -5,12 +5,14 @@
  *   npx tsx bench/connections/memory-probe.ts [sockets=18000] [steps=4] [repetitions=3]
  *
  * Each repetition starts a fresh gateway process (`workers: 0`, the memory hook preloaded) and
- * reads it at 0 sockets, then after each of `steps` equal batches of sockets (one more load
- * process each, the connections benchmark's raw clients): every reading follows two full
- * collections in the gateway. Per socket is the least-squares slope of each figure against the
- * socket count; the residuals say how straight the line is. RSS after a collection still moves
- * with what malloc keeps of freed memory, so the repetitions say how far to trust one slope.
- * The sockets stay under the gateway's file limit (20,000 on this machine, hard).
+ * reads it at 0 sockets, then 30 s after each of `steps` equal batches of sockets (one more
+ * load process each, the connections benchmark's raw clients): every reading follows two
+ * last-resort collections in the gateway, and is taken again until the gateway is still
+ * (`settledReading`). Per socket is the least-squares slope of each figure against the socket
+ * count; the residuals say how straight the line is, the repetitions how far to trust one
+ * slope. "Native" is RSS less V8's resident heap: malloc (Node's TCP wrap and stream
+ * bindings, libuv's handle), which no heap snapshot sees. The sockets stay under the gateway's
+ * file limit (20,000 on this machine, hard).
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -22,6 +24,9 @@ import { startProbeNode } from './probe-node.ts';
 
 const HOOK = fileURLToPath(new URL('./memory-hook.ts', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../results/memory-probe-latest.json', import.meta.url));
+
+/** The gateway's ping interval (25 s) and a margin for its pongs. */
+const HEARTBEAT_SETTLE_MS = 30_000;
 
 const n = Number(process.argv[2] ?? 18_000);
 const steps = Number(process.argv[3] ?? 4);
@@ -66,6 +71,9 @@ async function repetition(index: number): Promise<Repetition> {
     await read(0);
     for (let step = 0; step < steps; step++) {
       await probe.openSockets(batch, step);
+      // Every new socket pinged and its pong read before the readings: the heartbeat is an
+      // idle socket's only traffic, and what it leaves behind is part of the socket's cost.
+      await sleep(HEARTBEAT_SETTLE_MS);
       await read(batch * (step + 1));
     }
   } finally {

@@ -23,8 +23,9 @@ export interface MemoryReading {
   v8Malloced: number;
   external: number;
   arrayBuffers: number;
-  /** Used bytes per heap space (new, old, code, large object, …). */
+  /** Used bytes per heap space (new, old, code, large object, …), and resident bytes. */
   spaces: Record<string, number>;
+  spacesResident: Record<string, number>;
 }
 
 /** Where the memory hook in process `pid` appends its readings, one JSON line each. */
@@ -59,6 +60,7 @@ export function readMemory(): MemoryReading {
   const bytes = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
   const heap = getHeapStatistics();
   const usage = process.memoryUsage();
+  const spaces = getHeapSpaceStatistics();
   return {
     rss: bytes('VmRSS'),
     rssAnon: bytes('RssAnon'),
@@ -69,7 +71,8 @@ export function readMemory(): MemoryReading {
     v8Malloced: heap.malloced_memory,
     external: usage.external,
     arrayBuffers: usage.arrayBuffers,
-    spaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size])),
+    spaces: Object.fromEntries(spaces.map((s) => [s.space_name, s.space_used_size])),
+    spacesResident: Object.fromEntries(spaces.map((s) => [s.space_name, s.physical_space_size])),
   };
 }
 

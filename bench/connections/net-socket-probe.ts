@@ -24,6 +24,12 @@ type FromServer =
 
 /** Connects in flight at once while a batch opens. */
 const OPEN_CONCURRENCY = 256;
+/**
+ * The clients' source address: a loopback address of their own, so their ports do not come out
+ * of the ephemeral range that other processes on 127.0.0.1 share (~28,000 ports: a third
+ * repetition beside a gateway probe ran out, EADDRNOTAVAIL).
+ */
+const CLIENT_ADDRESS = '127.0.9.1';
 
 if (process.argv[2] === 'server') runServer();
 else await runProbe();
@@ -98,7 +104,7 @@ async function openClients(port: number, count: number): Promise<Socket[]> {
   const worker = async () => {
     while (started < count) {
       started += 1;
-      const socket = createConnection({ port, host: '127.0.0.1' });
+      const socket = createConnection({ port, host: '127.0.0.1', localAddress: CLIENT_ADDRESS });
       socket.on('error', () => {});
       await once(socket, 'connect');
       sockets.push(socket);
