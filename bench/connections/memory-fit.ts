@@ -14,6 +14,11 @@ export const FIGURES: Record<string, (r: MemoryReading) => number> = {
   'native (rss − heap resident)': (r) => r.rss - r.heapPhysical,
   'native (rss − heap committed)': (r) => r.rss - r.heapCommitted,
   'external (Buffers)': (r) => r.external,
+  // What a socket holds: its live objects and its native part, without the heap's free space.
+  'heap used + native': (r) => r.heapUsed + r.rss - r.heapPhysical,
+  // V8 sizes its young generation by the allocation it sees, up to a cap: a cost per process.
+  'young generation resident': (r) => r.spacesResident.new_space ?? 0,
+  'rss − young generation': (r) => r.rss - (r.spacesResident.new_space ?? 0),
 };
 
 export interface Point {
