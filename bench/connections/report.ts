@@ -165,7 +165,7 @@ average 0.4–5.6 (another engineer's runs from 05:40 on):
 
 | Per idle subscribed socket (slope over 0–18,000 sockets) | gateway 1 · 2 · 3 | median |
 |---|---|---|
-| JS heap: V8's live objects | 2,679 · 2,837 · 2,716 | **2,716 B** |
+| JS heap: V8's heap used after the collections | 2,679 · 2,837 · 2,716 | **2,716 B** |
 | Native: RSS less V8's resident heap (Node's TCP wrap, libuv's handle, malloc) | 570 · 607 · 565 | **570 B** |
 | What a socket holds: JS heap + native | 3,249 · 3,444 · 3,280 | **3,280 B (3.20 KiB)** |
 | V8's resident heap: the live objects and the free space left in their pages | 3,541 · 3,639 · 3,323 | 3,541 B |
@@ -181,24 +181,26 @@ generation, 0.3 MiB resident up to 9,000 sockets, was 8–14 MiB at 18,000 (V8 s
 sees, up to a cap per process, and the collections did not shrink it), while the free space left in old-space
 pages stayed at 1.5–5 MiB. **RSS less the young generation, 3,468 B per socket, is under the target too.** The
 young generation is a cost per process, not per socket: with \`WS_WORKERS=8\` a node pays it up to eight
-times, and a slope at one process counts it once. Two cautions. The live heap of idle sockets is not flat in
-time: one gateway at 9,000 sockets, read every 10 s for 3.5 minutes, climbed ~0.9 MiB per 10 s and dropped
-back twice, 95 s apart (a saw-tooth of ~6 MiB, ~700 B per socket peak to trough, the heartbeat the only
-traffic; bounded, not yet traced; the probe's own readings at 13,500 sockets show the same teeth, ~4 MiB,
-about 50 s apart), so one reading can sit anywhere on it; the fit's residuals (up to 2.7 MiB for the JS heap)
-carry it. And a plain \`gc()\` is not enough to read a gateway: V8 kept ~35–40 MiB of heap pages from the
-start-up resident, outside every heap statistic (256 KiB mappings in \`/proc/<pid>/smaps\` beyond the heap's
-resident size), and gave them back some tens of seconds later, which read as native memory leaving: the
-last-resort collections and the readings that wait for a still process are what make the native row a straight
-line (its residuals are a few hundred KiB). A bare Node \`net\` server on this machine
-(\`npx tsx bench/connections/net-socket-probe.ts 18000\`: idle accepted sockets, no \`ws\`, read the same way, three
-fresh servers) holds 767 B of JS heap and 526 B native per socket (467–576 B in the three): the gateway's
-native part, 570 B, is Node's own TCP socket, within that spread, so there is no native saving to find in the
-gateway's code, and its JS heap is about 1,900 B more than bare Node's (\`ws\`'s WebSocket, Receiver and
-Sender, the gateway's connection, session and subscription). Outside every process's RSS, the kernel holds per
-socket end about 3.6 KiB of slab on this machine (the TCP socket 2,368 B, its inode 832 B, file 192 B, dentry
-192 B, epoll item 128 B) and no buffer pages while the socket is idle (\`/proc/slabinfo\`,
-\`/proc/net/sockstat\`).
+times, and a slope at one process counts it once. Two cautions. The heap used that the hook reads is not flat
+in time: one gateway at 9,000 idle sockets, read every 10 s for 3.5 minutes, climbed ~0.9 MiB per 10 s and
+dropped back twice, 95 s apart (a saw-tooth of ~6 MiB, ~700 B per socket peak to trough, the heartbeat the
+only traffic; the probe's own readings at 13,500 sockets show the same teeth, ~4 MiB, about 50 s apart). Heap
+snapshots of another such gateway, six 16 s apart, saw no teeth (46.90–46.91 MiB, code aside): what climbs is
+something the hook's \`gc()\` leaves and the snapshot's collection takes, not the sockets' live objects (not
+yet traced). A reading can sit anywhere on a tooth; the fit's residuals (up to 2.7 MiB for the JS heap) carry
+it, and the JS row may read high by part of a tooth. And a plain \`gc()\` is not enough to read a gateway: V8
+kept ~35–40 MiB of heap pages from the start-up resident, outside every heap statistic (256 KiB mappings in
+\`/proc/<pid>/smaps\` beyond the heap's resident size), and gave them back some tens of seconds later, which
+read as native memory leaving: the last-resort collections and the readings that wait for a still process are
+what make the native row a straight line (its residuals are a few hundred KiB). A bare Node \`net\` server on
+this machine (\`npx tsx bench/connections/net-socket-probe.ts 18000\`: idle accepted sockets, no \`ws\`, read
+the same way, three fresh servers) holds 767 B of JS heap and 526 B native per socket (467–576 B in the
+three): the gateway's native part, 570 B, is Node's own TCP socket, within that spread, so there is no native
+saving to find in the gateway's code, and its JS heap is about 1,900 B more than bare Node's (\`ws\`'s
+WebSocket, Receiver and Sender, the gateway's connection, session and subscription). Outside every process's
+RSS, the kernel holds per socket end about 3.6 KiB of slab on this machine (the TCP socket 2,368 B, its inode
+832 B, file 192 B, dentry 192 B, epoll item 128 B) and no buffer pages while the socket is idle
+(\`/proc/slabinfo\`, \`/proc/net/sockstat\`).
 
 **What was changed to get here** (JS heap per idle subscribed socket: a heap snapshot diff of one gateway
 process at 0 and N sockets, \`npx tsx bench/connections/heap-probe.ts N\`, every object's self size summed
