@@ -7,7 +7,7 @@
  * Each repetition starts a fresh gateway process (`workers: 0`, the memory hook preloaded) and
  * reads it at 0 sockets, then 30 s after each of `steps` equal batches of sockets (one more
  * load process each, the connections benchmark's raw clients): every reading follows two
- * last-resort collections in the gateway, and is taken again until the gateway is still
+ * full collections in the gateway, and is taken again until the gateway is still
  * (`settledReading`). Per socket is the least-squares slope of each figure against the socket
  * count; the residuals say how straight the line is, the repetitions how far to trust one
  * slope. "Native" is RSS less V8's resident heap: malloc (Node's TCP wrap and stream

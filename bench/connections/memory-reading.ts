@@ -34,26 +34,20 @@ export function memoryReadingsFile(pid: number): string {
 }
 
 /**
- * Two last-resort collections, the second after the concurrent sweeper and unmapper had
- * `pauseMs` to run, then a reading. A plain `gc()` is not enough: V8 keeps the pages a
- * collection freed in a pool for reuse, resident but outside every heap statistic: in a
- * gateway a few seconds after its start, ~35 MiB of 256 KiB pages more than the heap's
- * resident size (`/proc/<pid>/smaps`), given back at some later collection. Read beside the
- * heap it looked like native memory that came and went. The last-resort collection (V8's
- * `CollectAllAvailableGarbage`, also run before a heap snapshot) shrinks the new space and
- * gives the pool back (in a plain script at once; in the gateway's first seconds, see below,
- * not always).
+ * Two full collections, the second after the concurrent sweeper and unmapper had `pauseMs` to
+ * run, then a reading. `gc()` with no argument: Node 20's V8 answers any options object, even
+ * `{ type: 'major' }`, with a scavenge of the young generation only (`--trace-gc` shows it), and
+ * then the old generation's garbage is read as live heap until V8's own next full collection.
  */
 export async function collectAndRead(pauseMs = 500): Promise<MemoryReading> {
   const gc = fullGc();
-  gc(LAST_RESORT);
+  gc();
   await new Promise((resolve) => setTimeout(resolve, pauseMs));
-  gc(LAST_RESORT);
+  gc();
   return readMemory();
 }
 
-type Gc = (options?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
-const LAST_RESORT = { type: 'major', execution: 'sync', flavor: 'last-resort' } as const;
+type Gc = () => void;
 
 export function readMemory(): MemoryReading {
   const status = readFileSync('/proc/self/status', 'utf8');

@@ -2,7 +2,7 @@
  * Diagnosis only: what Node's bare TCP socket costs on this machine, the yardstick for the
  * gateway's native part (memory-probe.ts). A plain `net` server holds idle accepted sockets
  * (no `ws`, no gateway; one shared `error` listener each) and is read the way the gateway is:
- * at 0 sockets and after each batch, after two last-resort collections, RSS beside V8's heap.
+ * at 0 sockets and after each batch, after two full collections, RSS beside V8's heap.
  *   npx tsx bench/connections/net-socket-probe.ts [sockets=18000] [steps=4] [repetitions=3]
  *
  * Each repetition forks a fresh server process (this file with `server`); the clients are
