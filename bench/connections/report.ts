@@ -150,53 +150,48 @@ ${allBack ? STORM_SETTLED : STORM_CAUSES}
 
 **Memory per connection.** The RSS growth above does not measure it: the workers' heaps keep the pages that
 their start-up (tsx compiling the sources) used, and the sockets' objects fill those pages before RSS grows;
-read right after an open it also holds the handshakes' garbage, and V8 gives pooled pages back to the kernel
-at moments of its own, so the reading moves with the collector more than with the sockets (one process at
-18,000 sockets, \`fanout-probe.ts\`: 2,115 and 2,146 B per socket in two runs after 20 ticks, 9,975 B in an
-earlier one 5 s after the open). Measured apart instead, in one gateway process
+read right after an open it also holds the handshakes' garbage, and V8 gives pages back to the kernel at
+moments of its own, so the reading moves with the collector more than with the sockets (one process at 18,000
+sockets, \`fanout-probe.ts\`: 2,115 and 2,146 B per socket in two runs after 20 ticks, 9,975 B in an earlier
+one 5 s after the open). Measured apart instead, in one gateway process
 (\`npx tsx bench/connections/memory-probe.ts 18000\`: the same node, \`workers: 0\`, and the same raw clients as this
 part): read at 0 sockets and 30 s after each of four batches of 4,500 idle subscribed sockets (every socket
 pinged by then), each reading taken inside the gateway by a preloaded diagnosis hook
-(\`bench/connections/memory-hook.ts\`, on SIGUSR2: two of V8's last-resort collections, then VmRSS beside
-\`v8.getHeapStatistics()\`), and taken again every 10 s until three agree within 1 MiB (at most 8: at 13,500
-and 18,000 sockets they mostly did not agree, see the saw-tooth below, and the eighth is used); per socket is
-the least-squares slope against the socket count. Three fresh gateways, 2026-11-29 05:27–05:48 UTC, load
-average 0.4–5.6 (another engineer's runs from 05:40 on):
+(\`bench/connections/memory-hook.ts\`, on SIGUSR2: two full collections, then VmRSS beside
+\`v8.getHeapStatistics()\`), and taken again every 10 s until three agree within 1 MiB (at most 8); per socket
+is the least-squares slope against the socket count. Three fresh gateways, 2026-11-29 05:54–06:13 UTC, load
+average 0.1–1.1:
 
 | Per idle subscribed socket (slope over 0–18,000 sockets) | gateway 1 · 2 · 3 | median |
 |---|---|---|
-| JS heap: V8's heap used after the collections | 2,679 · 2,837 · 2,716 | **2,716 B** |
-| Native: RSS less V8's resident heap (Node's TCP wrap, libuv's handle, malloc) | 570 · 607 · 565 | **570 B** |
-| What a socket holds: JS heap + native | 3,249 · 3,444 · 3,280 | **3,280 B (3.20 KiB)** |
-| V8's resident heap: the live objects and the free space left in their pages | 3,541 · 3,639 · 3,323 | 3,541 B |
-| V8's young generation (new space), resident | 642 · 694 · 442 | 642 B |
-| RSS | 4,111 · 4,246 · 3,888 | 4,111 B |
-| RSS less the young generation | 3,468 · 3,552 · 3,445 | **3,468 B (3.39 KiB)** |
+| JS heap: V8's heap used after the collections | 2,662 · 2,665 · 2,656 | **2,662 B** |
+| Native: RSS less V8's resident heap (Node's TCP wrap, libuv's handle, malloc) | 555 · 574 · 589 | **574 B** |
+| What a socket holds: JS heap + native | 3,216 · 3,239 · 3,245 | **3,239 B (3.16 KiB)** |
+| V8's resident heap: the live objects and the free space left in their pages | 3,187 · 3,146 · 3,151 | 3,151 B |
+| V8's young generation (new space), resident | 431 · 384 · 390 | 390 B |
+| RSS | 3,742 · 3,721 · 3,740 | **3,740 B (3.65 KiB)** |
+| RSS less the young generation | 3,311 · 3,337 · 3,350 | 3,337 B |
 
-**What a socket holds, 3,280 B, is under the ≤ 4 KiB target**, its native part now measured (it was an
-estimate of about 1 KiB), and the JS part agrees with the heap snapshots below (3,071 B less the 408 B that
-Node reports there for its native TCP wrap, which the native row counts: 2,663 B). RSS grows by more, 4,111 B
-per socket (3,888 B in one of the three), and most of the difference is not the sockets': V8's young
-generation, 0.3 MiB resident up to 9,000 sockets, was 8–14 MiB at 18,000 (V8 sizes it by the allocation it
-sees, up to a cap per process, and the collections did not shrink it), while the free space left in old-space
-pages stayed at 1.5–5 MiB. **RSS less the young generation, 3,468 B per socket, is under the target too.** The
-young generation is a cost per process, not per socket: with \`WS_WORKERS=8\` a node pays it up to eight
-times, and a slope at one process counts it once. Two cautions. The heap used that the hook reads is not flat
-in time: one gateway at 9,000 idle sockets, read every 10 s for 3.5 minutes, climbed ~0.9 MiB per 10 s and
-dropped back twice, 95 s apart (a saw-tooth of ~6 MiB, ~700 B per socket peak to trough, the heartbeat the
-only traffic; the probe's own readings at 13,500 sockets show the same teeth, ~4 MiB, about 50 s apart). Heap
-snapshots of another such gateway, six 16 s apart, saw no teeth (46.90–46.91 MiB, code aside): what climbs is
-something the hook's \`gc()\` leaves and the snapshot's collection takes, not the sockets' live objects (not
-yet traced). A reading can sit anywhere on a tooth; the fit's residuals (up to 2.7 MiB for the JS heap) carry
-it, and the JS row may read high by part of a tooth. And a plain \`gc()\` is not enough to read a gateway: V8
-kept ~35–40 MiB of heap pages from the start-up resident, outside every heap statistic (256 KiB mappings in
-\`/proc/<pid>/smaps\` beyond the heap's resident size), and gave them back some tens of seconds later, which
-read as native memory leaving: the last-resort collections and the readings that wait for a still process are
-what make the native row a straight line (its residuals are a few hundred KiB). A bare Node \`net\` server on
-this machine (\`npx tsx bench/connections/net-socket-probe.ts 18000\`: idle accepted sockets, no \`ws\`, read
-the same way, three fresh servers) holds 767 B of JS heap and 526 B native per socket (467–576 B in the
-three): the gateway's native part, 570 B, is Node's own TCP socket, within that spread, so there is no native
-saving to find in the gateway's code, and its JS heap is about 1,900 B more than bare Node's (\`ws\`'s
+**Both are under the ≤ 4 KiB target: RSS grows by 3,740 B per idle subscribed socket (3,721–3,742 B in the
+three), and what a socket holds, its JS heap and its native part, is 3,239 B.** The native part is measured
+now (it was an estimate of about 1 KiB), and the JS part agrees with the heap snapshots below (3,071 B less
+the 408 B that Node reports there for its native TCP wrap, which the native row counts: 2,663 B). The rest of
+RSS is V8's: free space left in old-space pages, and its young generation, which V8 sizes by the allocation it
+sees, up to a cap per process: a cost per process, not per socket (with \`WS_WORKERS=8\` a node pays it up to
+eight times; a slope at one process counts it once).
+
+Two pitfalls met on the way, for whoever reads a gateway's memory next. \`gc({ type: 'major' })\` (any options
+object) runs only a scavenge of the young generation on Node 20's V8 (\`--trace-gc\` shows it): readings taken
+that way climbed ~0.9 MiB per 10 s at 9,000 idle sockets and fell back at V8's own full collections, a
+saw-tooth of ~6 MiB that heap snapshots of another such gateway (six, 16 s apart) did not show; the hook
+calls \`gc()\` with
+no argument. And V8 kept ~35–40 MiB of heap pages from the start-up resident, outside every heap statistic
+(256 KiB mappings in \`/proc/<pid>/smaps\` beyond the heap's resident size), and gave them back some tens of
+seconds later, which read as native memory leaving: the readings wait for a still process. A bare Node \`net\`
+server on this machine (\`npx tsx bench/connections/net-socket-probe.ts 18000\`: idle accepted sockets, no
+\`ws\`, read the same way, three fresh servers) holds 760 B of JS heap and 595 B native per socket (546–626 B
+in the three): the gateway's native part, 574 B, is Node's own TCP socket, so there is no native saving to
+find in the gateway's code, and the gateway's JS heap is about 1,900 B more than bare Node's (\`ws\`'s
 WebSocket, Receiver and Sender, the gateway's connection, session and subscription). Outside every process's
 RSS, the kernel holds per socket end about 3.6 KiB of slab on this machine (the TCP socket 2,368 B, its inode
 832 B, file 192 B, dentry 192 B, epoll item 128 B) and no buffer pages while the socket is idle
