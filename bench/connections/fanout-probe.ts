@@ -5,37 +5,19 @@
 // BENCH_GATEWAY_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/fanprof' the node also writes a profile.
 import { connectRedisBroker, createEventPublisher } from '@repo/broker';
 import { monoMs, sleep } from '../lib/clock.ts';
-import { freePort } from '../lib/free-port.ts';
-import { startRedis } from '../lib/redis-server.ts';
-import { createScratchDatabase } from '../lib/scratch-database.ts';
 import { percentile } from '../lib/stats.ts';
 import { priceForSeq } from '../load/shared-state.ts';
-import { GatewayNode } from './gateway-node.ts';
-import { LoadFleet } from './load-fleet.ts';
-import { loadConfigs, CONNECTIONS_DEFAULTS } from './run-connections.ts';
+import { startProbeNode } from './probe-node.ts';
 
 const n = Number(process.argv[2] ?? 12_500);
 const ticks = Number(process.argv[3] ?? 40);
 const spacingMs = 600;
-const redis = await startRedis(1);
-const db = await createScratchDatabase('bench_fan');
-const node = new GatewayNode({
-  port: await freePort(),
-  redisUrl: redis.url,
-  databaseUrl: db.url,
-  workers: 0,
-  maxConnections: n + 1000,
-});
-const broker = await connectRedisBroker(redis.url);
+const probe = await startProbeNode('fan', { maxSockets: n });
+const { node } = probe;
+const broker = await connectRedisBroker(probe.redisUrl);
 const events = createEventPublisher(broker);
-await node.start();
-await sleep(3000);
 const rssBefore = node.rssBytes();
-const fleet = await LoadFleet.start(
-  loadConfigs({ ...CONNECTIONS_DEFAULTS, connections: n, processes: 1 }, node.options.port),
-);
-fleet.send({ type: 'open' });
-await fleet.gather('opened', 300_000);
+const fleet = await probe.openSockets(n, 0);
 await sleep(5000);
 const rssAfter = node.rssBytes();
 console.log(
@@ -91,9 +73,6 @@ for (let i = 0; i < 3; i++) {
       `p99 ${percentile(times, 99).toFixed(0)} ms, last ${times.at(-1)?.toFixed(0)} ms`,
   );
 }
-await fleet.stop();
-await node.stop();
 await broker.close();
-await db.drop();
-await redis.stop();
+await probe.stop();
 process.exit(0);

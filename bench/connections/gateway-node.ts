@@ -14,6 +14,11 @@ export interface GatewayNodeOptions {
   workers: number;
   /** `WS_MAX_CONNECTIONS`. */
   maxConnections: number;
+  /**
+   * Node flags after tsx's loader, so that an `--import` of a TypeScript file works: for the
+   * diagnosis probes only (e.g. the memory probe's `--expose-gc --import memory-hook.ts`).
+   */
+  nodeFlags?: string[];
 }
 
 /** Every node still running, so that an interrupted run still stops each process by its PID. */
@@ -58,7 +63,9 @@ export class GatewayNode {
     this.#stderr = '';
     // For diagnosis only (never set by `npm run bench`): e.g. BENCH_GATEWAY_NODE_FLAGS='--cpu-prof'.
     const flags = process.env.BENCH_GATEWAY_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-    const child = spawn(process.execPath, [...flags, '--import', 'tsx', 'apps/server/src/main.ts', 'ws'], {
+    const probeFlags = this.options.nodeFlags ?? [];
+    const args = [...flags, '--import', 'tsx', ...probeFlags, 'apps/server/src/main.ts', 'ws'];
+    const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -65,13 +65,14 @@ export function renderConnections(r: ConnectionsResult): string {
     : `**not all**: ${num(r.storm.subscribedAtEnd)} when the wait ended`;
   const summary: [string, string, string][] = [
     [
-      'RSS growth per connection, every process of the node summed (a lower bound: see below)',
+      'RSS growth per connection, every process of the node summed (not the cost per socket: see below)',
       `**${num(r.rssPerConnection)} B** (${kib(r.rssPerConnection)}): ` +
         `${mibOf(r.rssBeforeBytes)} → ${mibOf(r.rssAfterBytes)} MiB; ` +
         `${kib(r.rssAfterBytes / p.connections)} of node RSS per connection in all`,
       // The workers' heaps keep the pages their start-up compile used, and the sockets' objects
-      // fill them before RSS grows: the growth understates what a connection costs.
-      '≤ 4 KiB: not judged from RSS growth',
+      // fill them before RSS grows: the growth understates what a connection costs. The target is
+      // judged by the memory probe's slopes (the "Memory per connection" paragraph).
+      '≤ 4 KiB: not judged from RSS growth; see "Memory per connection"',
     ],
     [
       `Time to accept and subscribe all ${n}`,
@@ -147,22 +148,54 @@ ${p.processes} load processes.
 
 ${allBack ? STORM_SETTLED : STORM_CAUSES}
 
-**Memory per connection.** The RSS growth above is a lower bound: the workers' heaps keep the pages that
-their start-up (tsx compiling the sources) used, and the sockets' objects fill those pages before RSS grows.
-Read right after an open it also holds the handshakes' garbage, not yet collected, and the two readings
-move with the collector more than with the sockets: one process at 18,000 sockets
-(\`npx tsx bench/connections/fanout-probe.ts 18000 20\`, the same node and clients as this part, run back to
-back at load average ~2), before the changes below 195 → 225 MiB 5 s after the open and 231 MiB after 20
-ticks (2,115 B per socket), after them 181 → 257 MiB and 218 MiB after the ticks (2,146 B per socket); an
-earlier run before them read 9,975 B per socket 5 s after the open. RSS cannot resolve the ~670 B per
-socket that the heap snapshots below show. The per-socket figures that hold are the JS heap from heap snapshots
-(3,071 B, below, with the ~408 B that Node reports for its native TCP wrap) plus the native part the
-snapshot does not see (libuv's handle and Node's stream bindings; estimated at about 1 KiB, not measured apart
-this round): about 4.0 KiB, at the ≤ 4 KiB target but not shown to be under it while that native part is an
-estimate. Outside every process's RSS, the
-kernel holds per socket end about 3.6 KiB of slab on this machine (the TCP socket 2,368 B, its inode 832 B,
-file 192 B, dentry 192 B, epoll item 128 B) and no buffer pages while the socket is idle (\`/proc/slabinfo\`,
-\`/proc/net/sockstat\`).
+**Memory per connection.** The RSS growth above does not measure it: the workers' heaps keep the pages that
+their start-up (tsx compiling the sources) used, and the sockets' objects fill those pages before RSS grows;
+read right after an open it also holds the handshakes' garbage, and V8 gives pages back to the kernel at
+moments of its own, so the reading moves with the collector more than with the sockets (one process at 18,000
+sockets, \`fanout-probe.ts\`: 2,115 and 2,146 B per socket in two runs after 20 ticks, 9,975 B in an earlier
+one 5 s after the open). Measured apart instead, in one gateway process
+(\`npx tsx bench/connections/memory-probe.ts 18000\`: the same node, \`workers: 0\`, and the same raw clients as this
+part): read at 0 sockets and 30 s after each of four batches of 4,500 idle subscribed sockets (every socket
+pinged by then), each reading taken inside the gateway by a preloaded diagnosis hook
+(\`bench/connections/memory-hook.ts\`, on SIGUSR2: two full collections, then VmRSS beside
+\`v8.getHeapStatistics()\`), and taken again every 10 s until three agree within 1 MiB (at most 8); per socket
+is the least-squares slope against the socket count. Three fresh gateways, 2026-11-29 05:54–06:13 UTC, load
+average 0.1–1.1:
+
+| Per idle subscribed socket (slope over 0–18,000 sockets) | gateway 1 · 2 · 3 | median |
+|---|---|---|
+| JS heap: V8's heap used after the collections | 2,662 · 2,665 · 2,656 | **2,662 B** |
+| Native: RSS less V8's resident heap (Node's TCP wrap, libuv's handle, malloc) | 555 · 574 · 589 | **574 B** |
+| What a socket holds: JS heap + native | 3,216 · 3,239 · 3,245 | **3,239 B (3.16 KiB)** |
+| V8's resident heap: the live objects and the free space left in their pages | 3,187 · 3,146 · 3,151 | 3,151 B |
+| V8's young generation (new space), resident | 431 · 384 · 390 | 390 B |
+| RSS | 3,742 · 3,721 · 3,740 | **3,740 B (3.65 KiB)** |
+| RSS less the young generation | 3,311 · 3,337 · 3,350 | 3,337 B |
+
+**Both are under the ≤ 4 KiB target: RSS grows by 3,740 B per idle subscribed socket (3,721–3,742 B in the
+three), and what a socket holds, its JS heap and its native part, is 3,239 B.** The native part is measured
+now (it was an estimate of about 1 KiB), and the JS part agrees with the heap snapshots below (3,071 B less
+the 408 B that Node reports there for its native TCP wrap, which the native row counts: 2,663 B). The rest of
+RSS is V8's: free space left in old-space pages, and its young generation, which V8 sizes by the allocation it
+sees, up to a cap per process: a cost per process, not per socket (with \`WS_WORKERS=8\` a node pays it up to
+eight times; a slope at one process counts it once).
+
+Two pitfalls met on the way, for whoever reads a gateway's memory next. \`gc({ type: 'major' })\` (any options
+object) runs only a scavenge of the young generation on Node 20's V8 (\`--trace-gc\` shows it): readings taken
+that way climbed ~0.9 MiB per 10 s at 9,000 idle sockets and fell back at V8's own full collections, a
+saw-tooth of ~6 MiB that heap snapshots of another such gateway (six, 16 s apart) did not show; the hook
+calls \`gc()\` with
+no argument. And V8 kept ~35–40 MiB of heap pages from the start-up resident, outside every heap statistic
+(256 KiB mappings in \`/proc/<pid>/smaps\` beyond the heap's resident size), and gave them back some tens of
+seconds later, which read as native memory leaving: the readings wait for a still process. A bare Node \`net\`
+server on this machine (\`npx tsx bench/connections/net-socket-probe.ts 18000\`: idle accepted sockets, no
+\`ws\`, read the same way, three fresh servers) holds 760 B of JS heap and 595 B native per socket (546–626 B
+in the three): the gateway's native part, 574 B, is Node's own TCP socket, so there is no native saving to
+find in the gateway's code, and the gateway's JS heap is about 1,900 B more than bare Node's (\`ws\`'s
+WebSocket, Receiver and Sender, the gateway's connection, session and subscription). Outside every process's
+RSS, the kernel holds per socket end about 3.6 KiB of slab on this machine (the TCP socket 2,368 B, its inode
+832 B, file 192 B, dentry 192 B, epoll item 128 B) and no buffer pages while the socket is idle
+(\`/proc/slabinfo\`, \`/proc/net/sockstat\`).
 
 **What was changed to get here** (JS heap per idle subscribed socket: a heap snapshot diff of one gateway
 process at 0 and N sockets, \`npx tsx bench/connections/heap-probe.ts N\`, every object's self size summed

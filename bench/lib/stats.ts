@@ -54,3 +54,31 @@ export function round2(n: number): number {
 export function msOrNull(n: number): number | null {
   return Number.isFinite(n) ? round2(n) : null;
 }
+
+export interface LinearFit {
+  slope: number;
+  intercept: number;
+  /** Each point's distance from the line (y − fitted y), in the points' order. */
+  residuals: number[];
+  /** The slope's standard error (NaN with fewer than three points). */
+  slopeError: number;
+}
+
+/** The least-squares line through the points (`xs[i]`, `ys[i]`). */
+export function linearFit(xs: readonly number[], ys: readonly number[]): LinearFit {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (let i = 0; i < n; i++) {
+    sxx += (xs[i]! - mx) ** 2;
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+  }
+  const slope = sxy / sxx;
+  const intercept = my - slope * mx;
+  const residuals = xs.map((x, i) => ys[i]! - (intercept + slope * x));
+  const sse = residuals.reduce((a, r) => a + r * r, 0);
+  const slopeError = n > 2 ? Math.sqrt(sse / (n - 2) / sxx) : Number.NaN;
+  return { slope, intercept, residuals, slopeError };
+}
