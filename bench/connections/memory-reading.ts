@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { sleep } from '../lib/clock.ts';
 
 export interface MemoryReading {
   /** `VmRSS`, `RssAnon` and `RssFile` of `/proc/self/status`, in bytes. */
@@ -42,7 +43,7 @@ export function memoryReadingsFile(pid: number): string {
 export async function collectAndRead(pauseMs = 500): Promise<MemoryReading> {
   const gc = fullGc();
   gc();
-  await new Promise((resolve) => setTimeout(resolve, pauseMs));
+  await sleep(pauseMs);
   gc();
   return readMemory();
 }
@@ -87,9 +88,8 @@ const SETTLED_HEAP = 1 << 20;
  * 1 MiB, each from the one before), at most `tries`: the last one, and how many it took. A
  * gateway is not still for tens of seconds after its start: ~40 MiB of the start-up's heap
  * pages went back to the kernel between two readings, with no collection of ours between
- * them (V8's memory reducer runs 8 s after a collection: hence readings 10 s apart);
- * nor right after a batch of
- * sockets (their upgrades' timers and garbage). A reading taken then puts that motion into the
+ * them (V8's memory reducer runs 8 s after a collection: hence readings 10 s apart); nor right
+ * after a batch of sockets (their upgrades' timers and garbage). A reading taken then puts that motion into the
  * slope.
  */
 export async function settledReading(
@@ -102,7 +102,7 @@ export async function settledReading(
   const history: [number, number][] = [[last.rss, last.heapUsed]];
   let stillFor = 0;
   for (let i = 2; i <= tries; i++) {
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await sleep(intervalMs);
     const now = await read();
     history.push([now.rss, now.heapUsed]);
     const still = Math.abs(now.rss - last.rss) < SETTLED_RSS && Math.abs(now.heapUsed - last.heapUsed) < SETTLED_HEAP;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { EVENT_CHANNELS, connectRedisBroker, type Broker } from '@repo/broker';
+import { EVENT_CHANNELS, connectRedisBroker, createEventPublisher, type Broker } from '@repo/broker';
 import { openDatabase, type Database } from '@repo/db';
 import { decodeEvent } from '@repo/events';
 import { createTestDatabase, RedisServer, nextValue, waitFor } from '@repo/test-support';
@@ -229,8 +229,24 @@ describe('outbox relay', () => {
       try {
         await waitFor(() => received.filter((r) => r.userId === userId).length >= 22, { what: '22 events' });
         await waitFor(async () => (await db.outbox.backlog()) === 0, { what: 'every event marked' });
+        await api.relay.idle();
+        // A marker published on the relay's connection after its last publish reaches the one
+        // subscriber connection after everything the relay sent: any duplicate is in by then.
+        const markerUser = userId + 1_000_000;
+        await createEventPublisher(broker).publishOrderFilled({
+          userId: markerUser,
+          orderId: 1,
+          side: 'buy',
+          baseAsset: 'SOL',
+          quoteAsset: 'USD',
+          executedPrice: '1',
+          executedSize: '1',
+          fee: '0',
+          timestamp: new Date().toISOString(),
+          seq: 1,
+        });
+        await waitFor(() => received.some((r) => r.userId === markerUser), { what: 'the marker' });
         // Nothing went out twice: a pass marks what it published before it reads again.
-        await new Promise((done) => setTimeout(done, 200));
         const mine = received.filter((r) => r.userId === userId);
         assert.deepEqual(
           mine.filter((r) => r.kind === 'order_filled').map((r) => r.seq),

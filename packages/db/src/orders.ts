@@ -493,6 +493,7 @@ async function replayOrder(
   const [first] = await query(READ_ORDER, [existing.order_id]);
   return { order: rowToRecord(first!), portfolioVersion: null, replayed: true };
 }
+
 function rowToRecord(row: Row): OrderRecord {
   // Every column but created_at is selected as text (or is text).
   const text = (value: unknown) => (value === null || value === undefined ? null : (value as string));

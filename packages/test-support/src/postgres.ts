@@ -25,7 +25,7 @@ export async function createTestDatabase(
     url: url.toString(),
     name,
     async drop() {
-      const c = new pg.Client({ connectionString: adminUrl });
+      const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
       await c.connect();
       try {
         await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
