@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { join, resolve } from 'node:path';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { fastify, type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
@@ -19,6 +18,7 @@ import { Housekeeping } from './housekeeping.ts';
 import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.ts';
 import { createPriceReader } from './price-reader.ts';
 import { RateLimits, type RateLimitOptions } from './rate-limits.ts';
+import { registerSecurityHeaders } from './security-headers.ts';
 import { registerAccountRoutes } from './routes/account.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerMarketRoutes } from './routes/market.ts';
@@ -177,7 +177,7 @@ export function createApi(options: ApiOptions): Api {
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  void app.register(helmet, {
+  registerSecurityHeaders(app, {
     contentSecurityPolicy: {
       directives: {
         // The page may open a WebSocket to the configured gateway and nowhere else.

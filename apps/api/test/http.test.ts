@@ -505,6 +505,22 @@ describe('security', () => {
     assert.equal(response.headers['x-powered-by'], undefined);
   });
 
+  it('sends the same security headers on errors, refusals and unknown routes', async () => {
+    const healthy = await api.app.inject({ method: 'GET', url: '/health' });
+    const names = ['content-security-policy', 'strict-transport-security', 'x-content-type-options', 'x-frame-options'];
+    for (const request of [
+      { method: 'GET', url: '/nope' },
+      { method: 'POST', url: '/orders', payload: {} },
+      { method: 'POST', url: '/auth/login', payload: 'not json', headers: { 'content-type': 'application/json' } },
+    ] as const) {
+      const response = await api.app.inject(request);
+      assert.ok(response.statusCode >= 400, `${request.url} answered ${response.statusCode}`);
+      for (const name of names) {
+        assert.equal(response.headers[name], healthy.headers[name], `${name} on ${request.method} ${request.url}`);
+      }
+    }
+  });
+
   it('names the gateway on the page host in connect-src when no wsUrl is configured', async () => {
     const site = makeApi(db, broker, { publicConfig: { wsUrl: null, wsPort: 4001 } });
     try {

@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import helmet, { type HelmetOptions } from 'helmet';
+
+/**
+ * Helmet's security headers on every answer, errors and 404s included (an `onRequest` hook, so
+ * they are set before any route or error handler runs).
+ *
+ * Helmet's middleware is built once, here. @fastify/helmet builds it again on every request,
+ * re-parsing the whole Content-Security-Policy each time: about 5 % of the API's CPU per order
+ * in the order benchmark's profile. Directives given as functions (the gateway's origin taken
+ * from the Host header) are still evaluated per request by the middleware itself.
+ */
+export function registerSecurityHeaders(app: FastifyInstance, options: Readonly<HelmetOptions>): void {
+  const setHeaders = helmet(options);
+  app.addHook('onRequest', (request, reply, done) => {
+    // Helmet only sets and removes headers; it never calls next with an error (8.1+ throws).
+    setHeaders(request.raw, reply.raw, () => done());
+  });
+}
