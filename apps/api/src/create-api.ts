@@ -142,7 +142,7 @@ export function createApi(options: ApiOptions): Api {
     broker: options.broker,
     logger,
     settings,
-    auth: createBearerAuth(createSessionStore(options.db, { now })),
+    auth: createBearerAuth(createSessionStore(options.db, { now }), { now }),
     limits: new RateLimits({ ...options.rateLimits, redis: options.rateLimitRedis }, metrics),
     relay,
     prices: createPriceReader(createPriceStore(options.broker), { timeoutMs: options.priceReadTimeoutMs, logger }),

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MemoryBroker } from '@repo/broker';
-import { newSessionToken, openDatabase, type Database } from '@repo/db';
+import { hashToken, newSessionToken, openDatabase, type Database } from '@repo/db';
 import { createTestDatabase } from '@repo/test-support';
 import type { Api } from '../src/index.ts';
-import { makeApi, register } from './support.ts';
+import { makeApi, register, setPrice } from './support.ts';
 
 /**
  * HTTP Bearer tokens follow the gateway's rule: a repeated bad token costs one query. A real
@@ -65,5 +65,29 @@ describe('Bearer auth against a flood of one bad token', () => {
       204,
     );
     assert.equal((await get(token)).status, 401, 'a logout takes effect at once');
+  });
+
+  it('looks a session up once for many orders, and a logout still stops the next order', async () => {
+    await setPrice(broker, 'SOL', '100');
+    const { token, userId } = await register(api);
+    const place = () =>
+      fetch(`${base}/orders`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ symbol: 'SOL', side: 'buy', size: '0.01' }),
+      });
+    const before = lookups;
+    for (let i = 0; i < 5; i++) assert.equal((await place()).status, 201);
+    assert.equal(lookups - before, 1, 'the orders share one lookup');
+
+    // Revoked behind the API's back, as another API process's logout would: no cache is told.
+    const session = await db.sessions.findActive(hashToken(token), new Date());
+    assert.equal(await db.sessions.revoke(session!.sessionId, new Date()), true);
+    const refused = await place();
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers.get('www-authenticate'), 'Bearer');
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'unauthorized');
+    assert.equal((await place()).status, 401, 'and every order after it');
+    assert.equal((await db.orders.list(userId, { limit: 10 })).orders.length, 5, 'no order written after the logout');
   });
 });

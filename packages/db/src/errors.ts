@@ -26,6 +26,18 @@ export class IdempotencyKeyReusedError extends Error {
 }
 
 /**
+ * The order's session is no longer active (revoked by a logout, or expired) as the order's own
+ * statements see it; nothing was written.
+ */
+export class SessionNotActiveError extends Error {
+  readonly code = 'session_not_active';
+  constructor() {
+    super('the session is revoked or expired');
+    this.name = 'SessionNotActiveError';
+  }
+}
+
+/**
  * A database operation failed. Carries the SQLSTATE and the server's message but never the
  * query parameters: drizzle's own error puts them (password and token hashes among them) in
  * its message, and that must not reach a log.
@@ -61,6 +73,7 @@ export function toDatabaseError(err: unknown): Error {
     err instanceof UsernameTakenError ||
     err instanceof UnknownUserError ||
     err instanceof IdempotencyKeyReusedError ||
+    err instanceof SessionNotActiveError ||
     err instanceof DatabaseError
   ) {
     return err;

@@ -35,7 +35,13 @@ export {
   type RejectReason,
   type Side,
 } from './paper-trading.ts';
-export { DatabaseError, IdempotencyKeyReusedError, UnknownUserError, UsernameTakenError } from './errors.ts';
+export {
+  DatabaseError,
+  IdempotencyKeyReusedError,
+  SessionNotActiveError,
+  UnknownUserError,
+  UsernameTakenError,
+} from './errors.ts';
 export { MIGRATIONS_FOLDER } from './migrate.ts';
 export {
   CANDLE_INTERVALS,

@@ -1,11 +1,11 @@
-import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { DrizzleDb, DrizzleTx } from './drizzle.ts';
-import { IdempotencyKeyReusedError, UnknownUserError, toDatabaseError } from './errors.ts';
+import { IdempotencyKeyReusedError, SessionNotActiveError, UnknownUserError, toDatabaseError } from './errors.ts';
 import { canonical, canonicalOrNull } from './decimal.ts';
 import { executeMarketOrder, type RejectReason, type Side } from './paper-trading.ts';
 import { readHoldings, type BalanceView, type PositionView } from './portfolio.ts';
 import { toSafeInteger } from './int64.ts';
-import { balances, idempotencyKeys, orders, outbox, positions, users } from './schema.ts';
+import { balances, idempotencyKeys, orders, outbox, positions, sessions, users } from './schema.ts';
 import { statement, type Query, type Row, type StatementRunner } from './statements.ts';
 
 export interface PlaceOrderInput {
@@ -29,6 +29,13 @@ export interface PlaceOrderInput {
    * executed; with a different `requestHash` the call throws `IdempotencyKeyReusedError`.
    */
   idempotency?: { key: string; requestHash: string; notBefore: Date };
+  /**
+   * The session the order is placed under: the order is executed only while that session is
+   * active at `at` (neither revoked nor expired), as seen by the statements that read and write
+   * the order, so a caller may take the session from a cache and a logout still stops the next
+   * order. Otherwise the call throws `SessionNotActiveError`, having written nothing.
+   */
+  session?: { id: string; at: Date };
 }
 
 /** One stored order, as GET /orders and POST /orders show it. */
@@ -140,6 +147,12 @@ export function createOrdersRepository(
   };
 }
 
+/** The session `$id` (a UUID, or null for none) is neither revoked nor expired at `$at`. */
+function sessionActive(id: string, at: string): string {
+  return `exists (select from sessions
+                  where id = ${id}::uuid and revoked_at is null and expires_at > ${at}::timestamptz)`;
+}
+
 const LOCK = statement(
   'orders_lock',
   `select u.order_seq::text as seq, u.portfolio_version::text as version, b.available::text as available,
@@ -164,17 +177,19 @@ const HOLDINGS = statement(
 // lock, PostgreSQL re-checks the condition on the row's latest version), and everything else
 // hangs off `u`, so a stale order writes nothing and answers no row. Every change to a
 // user's balances and positions advances `order_seq`, so an unchanged seq means unchanged
-// holdings. The idempotency key ($k, null for none) is stored with the order.
+// holdings. The idempotency key ($k, null for none) is stored with the order. With a session
+// ($s, null for none) the user row is updated only while that session is active, so an order
+// whose session was revoked after it was read writes nothing either.
 //
 // $1 user, $2 quote asset, $3 symbol, $4 side, $5 requested size, $6 seq, $7 version,
 // $8 quote available, $9 position size, $10 average entry price, $11 executed price,
 // $12 executed size, $13 fee, $14 timestamp, $15 order event, $16 portfolio event,
-// $17 idempotency key, $18 its request hash.
+// $17 idempotency key, $18 its request hash, $19 session, $20 the time it must be active at.
 const WRITE_FILL = statement(
   'orders_write_fill',
   `with u as (
      update users set order_seq = $6::bigint, portfolio_version = $7::bigint
-      where id = $1::bigint and order_seq = $6::bigint - 1
+      where id = $1::bigint and order_seq = $6::bigint - 1 and ($19::uuid is null or ${sessionActive('$19', '$20')})
      returning id),
    b as (
      update balances set available = $8::numeric
@@ -203,12 +218,15 @@ const WRITE_FILL = statement(
    select id::text as id from o`,
 );
 
-// The same guard. $1 user, $2 symbol, $3 side, $4 requested size, $5 reason, $6 seq,
-// $7 timestamp, $8 order event, $9 idempotency key, $10 its request hash.
+// The same guards. $1 user, $2 symbol, $3 side, $4 requested size, $5 reason, $6 seq,
+// $7 timestamp, $8 order event, $9 idempotency key, $10 its request hash, $11 session, $12 the
+// time it must be active at.
 const WRITE_REJECT = statement(
   'orders_write_reject',
   `with u as (
-     update users set order_seq = $6::bigint where id = $1::bigint and order_seq = $6::bigint - 1 returning id),
+     update users set order_seq = $6::bigint
+      where id = $1::bigint and order_seq = $6::bigint - 1 and ($11::uuid is null or ${sessionActive('$11', '$12')})
+     returning id),
    o as (
      insert into orders (user_id, symbol, side, requested_size, status, reason, seq, created_at)
      select $1::bigint, $2::text, $3::text, $4::numeric, 'rejected', $5::text, $6::bigint, $7::timestamptz
@@ -226,8 +244,9 @@ const WRITE_REJECT = statement(
 );
 
 // Everything an order reads, from one snapshot and without a lock: the user's counters ('u'),
-// balances ('b'), positions ('p') and the row of the idempotency key $2 ('k': its order id,
-// request hash and whether it is still within its lifetime, created at or after $3).
+// balances ('b'), positions ('p'), the row of the idempotency key $2 ('k': its order id,
+// request hash and whether it is still within its lifetime, created at or after $3), and a row
+// 's' when the session $4 is active at $5.
 const SNAPSHOT = statement(
   'orders_snapshot',
   `select 'u' as kind, null as asset, order_seq::text as a, portfolio_version::text as b
@@ -239,7 +258,16 @@ const SNAPSHOT = statement(
    union all
    select 'k', order_id::text, request_hash, (created_at >= $3::timestamptz)::text
      from idempotency_keys where user_id = $1::bigint and key = $2::text
+   union all
+   select 's', null, null, null where ${sessionActive('$4', '$5')}
    order by kind, asset`,
+);
+
+// The locked path's session check: FOR SHARE makes a logout (which updates the row) wait until
+// this order has committed, so the order is either before the logout or refused.
+const LOCK_SESSION = statement(
+  'orders_lock_session',
+  `select id from sessions where id = $1::uuid and revoked_at is null and expires_at > $2::timestamptz for share`,
 );
 
 const FIND_KEY = statement(
@@ -276,19 +304,28 @@ async function placeOptimistically(
   now: () => Date,
 ): Promise<PlaceOrderResult | null> {
   const key = input.idempotency;
-  const rows = await query(SNAPSHOT, [input.userId, key?.key ?? null, key?.notBefore.toISOString() ?? null]);
+  const rows = await query(SNAPSHOT, [
+    input.userId,
+    key?.key ?? null,
+    key?.notBefore.toISOString() ?? null,
+    input.session?.id ?? null,
+    input.session?.at.toISOString() ?? null,
+  ]);
   let counters: Row | undefined;
+  let sessionActive = false;
   let available: string | undefined;
   let position: { size: string; avgEntryPrice: string } | undefined;
   let keyRow: Row | undefined;
   for (const row of rows) {
     if (row.kind === 'u') counters = row;
     else if (row.kind === 'k') keyRow = row;
+    else if (row.kind === 's') sessionActive = true;
     else if (row.kind === 'b' && row.asset === input.quoteAsset) available = String(row.a);
     else if (row.kind === 'p' && row.asset === input.symbol) {
       position = { size: String(row.a), avgEntryPrice: String(row.b) };
     }
   }
+  if (input.session && !sessionActive) throw new SessionNotActiveError();
   if (!counters || available === undefined || !position) return null;
   if (keyRow) {
     if (keyRow.b !== 'true') return null;
@@ -325,6 +362,9 @@ async function placeLocked(query: Query, input: PlaceOrderInput, now: () => Date
   const { userId, symbol, quoteAsset } = input;
   const locked = (await query(LOCK, [userId, quoteAsset, symbol]))[0];
   if (!locked) return null;
+  if (input.session && (await query(LOCK_SESSION, [input.session.id, input.session.at.toISOString()])).length === 0) {
+    throw new SessionNotActiveError();
+  }
 
   const replay = await checkKeyWithStatements(query, userId, input.idempotency);
   if (replay) return replay;
@@ -411,6 +451,8 @@ async function writeOrder(
       JSON.stringify(portfolioEvent),
       key?.key ?? null,
       key?.requestHash ?? null,
+      input.session?.id ?? null,
+      input.session?.at.toISOString() ?? null,
     ]);
   } else {
     const rejectedEvent = { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq };
@@ -425,6 +467,8 @@ async function writeOrder(
       JSON.stringify(rejectedEvent),
       key?.key ?? null,
       key?.requestHash ?? null,
+      input.session?.id ?? null,
+      input.session?.at.toISOString() ?? null,
     ]);
   }
   if (written.length === 0) return null;
@@ -565,6 +609,12 @@ async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () =>
   // commit order.
   const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
   if (!user) throw new UnknownUserError(userId);
+  if (input.session) {
+    const { id, at } = input.session;
+    const active = and(eq(sessions.id, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, at));
+    const [session] = await tx.select({ id: sessions.id }).from(sessions).where(active).for('share');
+    if (!session) throw new SessionNotActiveError();
+  }
 
   const replay = await checkIdempotencyKey(tx, userId, input.idempotency);
   if (replay) return replay;

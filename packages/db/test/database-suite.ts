@@ -8,6 +8,7 @@ import {
   newSessionToken,
   schema,
   IdempotencyKeyReusedError,
+  SessionNotActiveError,
   UnknownUserError,
   UsernameTakenError,
   canonical,
@@ -360,6 +361,47 @@ export function databaseSuite(
       });
       assert.deepEqual(replayedRejection.order, rejected.order);
       assert.equal(replayedRejection.order.reason, 'no_price');
+    });
+
+    it('places an order only while its session is active, on every path, writing nothing otherwise', async () => {
+      const userId = await newUser(db);
+      const session = async (expiresAt = new Date(Date.now() + 3_600_000)) => {
+        const { sessionId } = await db.sessions.create({ userId, tokenHash: hashToken(newSessionToken()), expiresAt });
+        return sessionId;
+      };
+      const live = await session();
+      const at = new Date();
+      const sol = order(userId, 'buy', '1', '10');
+      const btc = { ...order(userId, 'buy', '0.01', '50000'), symbol: 'BTC' };
+      const first = await db.orders.place({
+        ...sol,
+        idempotency: { key: 'k-s', requestHash: 'h', notBefore: new Date(0) },
+        session: { id: live, at },
+      });
+      assert.equal(first.order.status, 'filled');
+      const rejection = await db.orders.place({ ...order(userId, 'buy', '1', null), session: { id: live, at } });
+      assert.equal(rejection.order.reason, 'no_price');
+
+      const expired = await session(new Date(at.getTime() + 1000));
+      const revoked = await session();
+      await db.sessions.revoke(revoked, at);
+      const before = await db.orders.list(userId, { limit: 10 });
+      const refused = [
+        { ...sol, session: { id: revoked, at } },
+        { ...order(userId, 'buy', '1', null), session: { id: revoked, at } },
+        { ...sol, session: { id: expired, at: new Date(at.getTime() + 1000) } },
+        // A replay would show the first order to whoever holds the revoked token.
+        { ...sol, idempotency: { key: 'k-s', requestHash: 'h', notBefore: new Date(0) }, session: { id: revoked, at } },
+        // A missing position: the statement-by-statement path.
+        { ...btc, session: { id: revoked, at } },
+        { ...sol, session: { id: '00000000-0000-4000-8000-000000000000', at } },
+      ];
+      for (const input of refused) await assert.rejects(db.orders.place(input), SessionNotActiveError);
+      assert.deepEqual(await db.orders.list(userId, { limit: 10 }), before, 'nothing written');
+
+      const opened = await db.orders.place({ ...btc, session: { id: live, at } });
+      assert.equal(opened.order.status, 'filled');
+      assert.equal(opened.order.seq, before.seq + 1);
     });
 
     it('opens a missing position on the statement-by-statement path, then continues on the prepared one', async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { IdempotencyKeyReusedError, checkSize, type OrderRecord } from '@repo/db';
+import { IdempotencyKeyReusedError, SessionNotActiveError, checkSize, type OrderRecord } from '@repo/db';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { isPriceStale } from '../price-age.ts';
@@ -43,8 +43,10 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
     return { body, size: size.size, key: idempotencyKeyOf(request) };
   }
 
-  app.post('/orders', { onRequest: ctx.auth.hook }, async (request, reply) => {
-    const { userId } = ctx.auth.sessionOf(request);
+  // The session may come from the auth cache: the order's own statements check it again (see
+  // `session` of the order), so a logout still stops the next order.
+  app.post('/orders', { onRequest: ctx.auth.cachedHook }, async (request, reply) => {
+    const { userId, sessionId } = ctx.auth.sessionOf(request);
     // Counted before anything else: every attempt costs the server work, valid or not. The
     // price is read meanwhile (the limit's counters have a Redis connection of their own), so
     // an order waits for one of the two round trips, not both; a refusal wins over a bad body.
@@ -74,6 +76,7 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
         price: price?.price ?? null,
         priceStale: price !== null && isPriceStale(price.timestamp, ctx.now().getTime(), settings.maxPriceAgeMs),
         feeRate: settings.feeRate,
+        session: { id: sessionId, at: ctx.now() },
         ...(key === undefined
           ? {}
           : { idempotency: { key, requestHash, notBefore: new Date(ctx.now().getTime() - IDEMPOTENCY_KEY_TTL_MS) } }),
@@ -82,6 +85,7 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
       if (err instanceof IdempotencyKeyReusedError) {
         throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different order');
       }
+      if (err instanceof SessionNotActiveError) throw ctx.auth.sessionEnded(request);
       throw err;
     }
     const { order } = placed;
