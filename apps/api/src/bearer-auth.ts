@@ -16,13 +16,21 @@ export interface BearerAuth {
   sessionOf: (request: FastifyRequest) => ActiveSession;
   /** Forgets `request`'s session (its statements found it ended) and returns the 401 to answer. */
   sessionEnded: (request: FastifyRequest) => ApiError;
+  /**
+   * For a request `cachedHook` answered from the cache that is about to be refused before its
+   * statements ran (a bad body, the rate limit): looks the session up and throws the 401 when
+   * it has ended, so a revoked token gets 401, not 400 or 429.
+   */
+  confirm: (request: FastifyRequest) => Promise<void>;
+  /** Forgets the cached session of `request`'s token (its logout). */
+  forget: (request: FastifyRequest) => void;
 }
 
 export interface BearerAuthOptions {
   now?: () => Date;
   /** How long `cachedHook` trusts a session found active (default 60 s; never past its expiry). */
   cacheMs?: number;
-  /** Most sessions remembered; past it the oldest are forgotten first (default 100,000). */
+  /** Most sessions remembered, about 400 B each; past it the oldest are forgotten first (default 50,000). */
   maxCached?: number;
 }
 
@@ -41,8 +49,15 @@ const unauthorized = () => new ApiError('unauthorized', 'invalid or expired sess
 export function createBearerAuth(store: SessionStore, options: BearerAuthOptions = {}): BearerAuth {
   const now = options.now ?? (() => new Date());
   const cacheMs = options.cacheMs ?? 60_000;
-  const maxCached = options.maxCached ?? 100_000;
-  const accepted = new WeakMap<FastifyRequest, { session: ActiveSession; key: string | null }>();
+  const maxCached = options.maxCached ?? 50_000;
+  if (!Number.isInteger(cacheMs) || cacheMs < 0) {
+    throw new RangeError(`createBearerAuth: cacheMs must be a non-negative integer, got ${cacheMs}`);
+  }
+  if (!Number.isInteger(maxCached) || maxCached < 1) {
+    throw new RangeError(`createBearerAuth: maxCached must be a positive integer, got ${maxCached}`);
+  }
+  // `fromCache`: the session was not looked up for this request.
+  const accepted = new WeakMap<FastifyRequest, { session: ActiveSession; key: string | null; fromCache: boolean }>();
   const cache = new Map<string, { session: ActiveSession; until: number }>();
 
   function tokenOf(request: FastifyRequest): string {
@@ -55,6 +70,12 @@ export function createBearerAuth(store: SessionStore, options: BearerAuthOptions
     return match[1]!;
   }
 
+  function sessionEnded(request: FastifyRequest): ApiError {
+    const key = accepted.get(request)?.key;
+    if (key) cache.delete(key);
+    return unauthorized();
+  }
+
   async function verify(token: string): Promise<ActiveSession> {
     const session = await store.verify(token);
     if (!session) throw unauthorized();
@@ -63,7 +84,7 @@ export function createBearerAuth(store: SessionStore, options: BearerAuthOptions
 
   return {
     async hook(request) {
-      accepted.set(request, { session: await verify(tokenOf(request)), key: null });
+      accepted.set(request, { session: await verify(tokenOf(request)), key: null, fromCache: false });
     },
 
     async cachedHook(request) {
@@ -72,14 +93,14 @@ export function createBearerAuth(store: SessionStore, options: BearerAuthOptions
       const at = now().getTime();
       const hit = cache.get(key);
       if (hit && hit.until > at) {
-        accepted.set(request, { session: hit.session, key });
+        accepted.set(request, { session: hit.session, key, fromCache: true });
         return;
       }
       cache.delete(key);
       const session = await verify(token);
       if (cache.size >= maxCached) cache.delete(cache.keys().next().value!);
       cache.set(key, { session, until: Math.min(session.expiresAt.getTime(), at + cacheMs) });
-      accepted.set(request, { session, key });
+      accepted.set(request, { session, key, fromCache: false });
     },
 
     sessionOf(request) {
@@ -89,10 +110,15 @@ export function createBearerAuth(store: SessionStore, options: BearerAuthOptions
       return entry.session;
     },
 
-    sessionEnded(request) {
-      const key = accepted.get(request)?.key;
-      if (key) cache.delete(key);
-      return unauthorized();
+    sessionEnded,
+
+    async confirm(request) {
+      if (!accepted.get(request)?.fromCache) return;
+      if (!(await store.verify(tokenOf(request)))) throw sessionEnded(request);
+    },
+
+    forget(request) {
+      cache.delete(hashToken(tokenOf(request)));
     },
   };
 }

@@ -181,6 +181,7 @@ describe('outbox relay', () => {
           size,
           price: '10',
           feeRate: '0.0001',
+          session: null,
         });
       }
       assert.ok((await db.outbox.backlog()) >= 6);
@@ -223,6 +224,7 @@ describe('outbox relay', () => {
           size: '1',
           price: '10',
           feeRate: '0.0001',
+          session: null,
         });
       }
       const api = makeApi(db, broker, { relay: { batchSize: 4, pollIntervalMs: 60_000 } });

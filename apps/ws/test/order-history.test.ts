@@ -59,6 +59,7 @@ function outboxHistory(db: Database, cleanup: () => Promise<void>): HistoryUnder
         size,
         price: '1',
         feeRate: '0.0001',
+        session: null,
       });
       if ((placed.order.status === 'filled') !== (kind === 'order_filled')) throw new Error(`not a ${kind}`);
     },

@@ -30,12 +30,13 @@ export interface PlaceOrderInput {
    */
   idempotency?: { key: string; requestHash: string; notBefore: Date };
   /**
-   * The session the order is placed under: the order is executed only while that session is
-   * active at `at` (neither revoked nor expired), as seen by the statements that read and write
-   * the order, so a caller may take the session from a cache and a logout still stops the next
-   * order. Otherwise the call throws `SessionNotActiveError`, having written nothing.
+   * The user's session the order is placed under: the order is executed only while that session
+   * is active at `at` (neither revoked nor expired), as seen by the statements that read and
+   * write the order, so a caller may take the session from a cache and a logout still stops the
+   * next order. Otherwise the call throws `SessionNotActiveError`, having written nothing. Null
+   * only for callers with no session (tests, tools): it is never optional by omission.
    */
-  session?: { id: string; at: Date };
+  session: { id: string; at: Date } | null;
 }
 
 /** One stored order, as GET /orders and POST /orders show it. */
@@ -147,10 +148,10 @@ export function createOrdersRepository(
   };
 }
 
-/** The session `$id` (a UUID, or null for none) is neither revoked nor expired at `$at`. */
+/** The session `$id` (a UUID) of user `$1` is neither revoked nor expired at `$at`. */
 function sessionActive(id: string, at: string): string {
-  return `exists (select from sessions
-                  where id = ${id}::uuid and revoked_at is null and expires_at > ${at}::timestamptz)`;
+  return `exists (select from sessions where id = ${id}::uuid and user_id = $1::bigint
+                                         and revoked_at is null and expires_at > ${at}::timestamptz)`;
 }
 
 const LOCK = statement(
@@ -161,7 +162,7 @@ const LOCK = statement(
      join balances b on b.user_id = u.id and b.asset = $2
      join positions p on p.user_id = u.id and p.asset = $3
     where u.id = $1
-      for update`,
+      for no key update`,
 );
 
 const HOLDINGS = statement(
@@ -267,7 +268,9 @@ const SNAPSHOT = statement(
 // this order has committed, so the order is either before the logout or refused.
 const LOCK_SESSION = statement(
   'orders_lock_session',
-  `select id from sessions where id = $1::uuid and revoked_at is null and expires_at > $2::timestamptz for share`,
+  `select id from sessions
+    where id = $1::uuid and user_id = $2::bigint and revoked_at is null and expires_at > $3::timestamptz
+      for share`,
 );
 
 const FIND_KEY = statement(
@@ -345,10 +348,13 @@ async function placeOptimistically(
  * and COMMIT), for when `placeOptimistically` steps aside; concurrent orders of one user queue
  * here on the user's row instead of retrying.
  *
- * 1. Lock the user, the quote balance and the base position in one SELECT … FOR UPDATE (rows
- *    of a join are locked table by table in FROM order: user → balance → position, the order
- *    every path takes). After waiting for a lock, PostgreSQL re-reads the locked rows at
- *    their latest version, so the balance and counters are current.
+ * 1. Lock the user, the quote balance and the base position in one SELECT … FOR NO KEY UPDATE
+ *    (rows of a join are locked table by table in FROM order: user → balance → position, the
+ *    order every path takes). After waiting for a lock, PostgreSQL re-reads the locked rows at
+ *    their latest version, so the balance and counters are current. NO KEY UPDATE still
+ *    serialises the user's orders but lets a logout's outbox insert check its foreign key on
+ *    the user row, which it must: the logout holds the session row the next step waits for.
+ *    Then hold the order's session (FOR SHARE): a logout waits for this order, or refuses it.
  * 2. After a fill only: read the user's holdings for the portfolio event; a statement of its
  *    own because only a snapshot taken after the locks sees the user's other assets as the
  *    previous order left them.
@@ -362,7 +368,8 @@ async function placeLocked(query: Query, input: PlaceOrderInput, now: () => Date
   const { userId, symbol, quoteAsset } = input;
   const locked = (await query(LOCK, [userId, quoteAsset, symbol]))[0];
   if (!locked) return null;
-  if (input.session && (await query(LOCK_SESSION, [input.session.id, input.session.at.toISOString()])).length === 0) {
+  const { session } = input;
+  if (session && (await query(LOCK_SESSION, [session.id, userId, session.at.toISOString()])).length === 0) {
     throw new SessionNotActiveError();
   }
 
@@ -604,14 +611,20 @@ async function storeIdempotencyKey(
  */
 async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () => Date): Promise<PlaceOrderResult> {
   const { userId, symbol, quoteAsset } = input;
-  // Lock order is always user → balance → position, so concurrent orders queue instead of
-  // deadlocking. The user lock alone serialises a user's orders, which also keeps `seq` in
-  // commit order.
-  const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
+  // Lock order is always user → session → balance → position, so concurrent orders queue
+  // instead of deadlocking. The user lock alone serialises a user's orders, which also keeps
+  // `seq` in commit order. NO KEY UPDATE: a logout inserts an outbox row, whose foreign key
+  // takes KEY SHARE on the user row while it holds the session row this order waits for.
+  const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('no key update');
   if (!user) throw new UnknownUserError(userId);
   if (input.session) {
     const { id, at } = input.session;
-    const active = and(eq(sessions.id, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, at));
+    const active = and(
+      eq(sessions.id, id),
+      eq(sessions.userId, userId),
+      isNull(sessions.revokedAt),
+      gt(sessions.expiresAt, at),
+    );
     const [session] = await tx.select({ id: sessions.id }).from(sessions).where(active).for('share');
     if (!session) throw new SessionNotActiveError();
   }

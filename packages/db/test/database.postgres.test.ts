@@ -5,7 +5,7 @@ import pg from 'pg';
 import { createTestDatabase } from '@repo/test-support';
 import { hashToken, newSessionToken, openDatabase, SessionNotActiveError, type Database } from '../src/index.ts';
 import { createOrdersRepository } from '../src/orders.ts';
-import { postgresStatements, type Query } from '../src/statements.ts';
+import { postgresStatements, type Query, type Row } from '../src/statements.ts';
 import { databaseSuite, newUser, order } from './database-suite.ts';
 
 let suiteDatabase: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
@@ -21,12 +21,11 @@ databaseSuite(
 );
 
 /**
- * A logout that lands between an order's read and its write: the write's own session guard
- * must refuse it (the read saw the session active). The repository runs on a statement runner
- * that revokes the session right after the order's read, the one moment no test can hit from
- * outside.
+ * A logout that lands in the middle of an order, at the moments no test can hit from outside:
+ * the repository runs on a statement runner that calls a hook after a named statement, inside
+ * the order's transaction where it has one.
  */
-describe('an order whose session is revoked between its read and its write (PostgreSQL)', () => {
+describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
   let db: Database;
   let pool: pg.Pool;
@@ -41,27 +40,80 @@ describe('an order whose session is revoked between its read and its write (Post
     await database?.drop();
   });
 
-  it('writes nothing and is refused, filled or rejected', async () => {
-    for (const price of ['10', null]) {
-      const userId = await newUser(db);
-      const { sessionId } = await db.sessions.create({
-        userId,
-        tokenHash: hashToken(newSessionToken()),
-        expiresAt: new Date(Date.now() + 3_600_000),
-      });
-      const runner = postgresStatements(pool);
-      const query: Query = async (s, values) => {
-        const rows = await runner.query(s, values);
-        if (s.name === 'orders_snapshot') await db.sessions.revoke(sessionId, new Date());
+  type Hooks = Record<string, (rows: Row[]) => Promise<void>>;
+  const ordersWith = (hooks: Hooks) => {
+    const runner = postgresStatements(pool);
+    const hooked =
+      (query: Query): Query =>
+      async (s, values) => {
+        const rows = await query(s, values);
+        await hooks[s.name]?.(rows);
         return rows;
       };
-      const orders = createOrdersRepository(drizzle(pool), { ...runner, query });
+    return createOrdersRepository(drizzle(pool), {
+      query: hooked(runner.query),
+      transaction: (run) => runner.transaction((query) => run(hooked(query))),
+    });
+  };
+  const userWithSession = async () => {
+    const userId = await newUser(db);
+    const { sessionId } = await db.sessions.create({
+      userId,
+      tokenHash: hashToken(newSessionToken()),
+      expiresAt: new Date(Date.now() + 3_600_000),
+    });
+    return { userId, sessionId };
+  };
+  const nothingWritten = async (userId: number, what: string) =>
+    assert.deepEqual(await db.orders.list(userId, { limit: 10 }), { orders: [], nextBefore: null, seq: 0 }, what);
+
+  it('between its read and its write: the write writes nothing, filled or rejected', async () => {
+    for (const price of ['10', null]) {
+      const { userId, sessionId } = await userWithSession();
+      const orders = ordersWith({
+        orders_snapshot: async () => void (await db.sessions.revoke(sessionId, new Date())),
+      });
       await assert.rejects(
         orders.place({ ...order(userId, 'buy', '1', price), session: { id: sessionId, at: new Date() } }),
         SessionNotActiveError,
       );
-      const page = await db.orders.list(userId, { limit: 10 });
-      assert.deepEqual(page, { orders: [], nextBefore: null, seq: 0 }, `price ${price}: nothing written`);
+      await nothingWritten(userId, `price ${price}`);
     }
+  });
+
+  it('before the statement-by-statement path (a missing position) writes nothing either', async () => {
+    const { userId, sessionId } = await userWithSession();
+    const orders = ordersWith({ orders_snapshot: async () => void (await db.sessions.revoke(sessionId, new Date())) });
+    const btc = { ...order(userId, 'buy', '0.01', '50000'), symbol: 'BTC' };
+    await assert.rejects(orders.place({ ...btc, session: { id: sessionId, at: new Date() } }), SessionNotActiveError);
+    await nothingWritten(userId, 'BTC');
+  });
+
+  it('while the locked path holds the user: the logout goes through and the order is refused', async () => {
+    const { userId, sessionId } = await userWithSession();
+    let revoked: boolean | Error | undefined;
+    const orders = ordersWith({
+      // A seq that moved since the read sends the order to the locked path.
+      orders_snapshot: (rows) => {
+        const counters = rows.find((row) => row.kind === 'u')!;
+        counters.a = String(Number(counters.a) + 5);
+        return Promise.resolve();
+      },
+      // The user's row is locked now. The logout's outbox row checks its foreign key on that
+      // row while it holds the session row the order waits for next: it must not wait for the
+      // order (a deadlock, one of the two failing), only the order for it.
+      orders_lock: async () => {
+        revoked = await Promise.race([
+          db.sessions.revoke(sessionId, new Date()),
+          new Promise<Error>((resolve) => setTimeout(() => resolve(new Error('logout waited 3 s')), 3000).unref()),
+        ]);
+      },
+    });
+    await assert.rejects(
+      orders.place({ ...order(userId, 'buy', '1', '10'), session: { id: sessionId, at: new Date() } }),
+      SessionNotActiveError,
+    );
+    assert.equal(revoked, true, 'the logout committed while the order held the user');
+    await nothingWritten(userId, 'locked path');
   });
 });

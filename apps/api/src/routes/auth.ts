@@ -77,6 +77,8 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
     // publishes it now and retries it through a broker outage, so logout never fails or
     // waits because the broker is down.
     await db.sessions.revoke(sessionId, ctx.now());
+    // Other API processes find out at the token's next order (its statements refuse it).
+    ctx.auth.forget(request);
     ctx.relay.kick();
     return reply.code(204).send();
   });

@@ -43,6 +43,15 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
     return { body, size: size.size, key: idempotencyKeyOf(request) };
   }
 
+  /**
+   * A refusal before the order's statements ran, so before they checked the session: a cached
+   * session is looked up first, and a revoked token gets 401 rather than 400 or 429.
+   */
+  async function refuse(request: FastifyRequest, err: unknown): Promise<never> {
+    await ctx.auth.confirm(request);
+    throw err;
+  }
+
   // The session may come from the auth cache: the order's own statements check it again (see
   // `session` of the order), so a logout still stops the next order.
   app.post('/orders', { onRequest: ctx.auth.cachedHook }, async (request, reply) => {
@@ -50,18 +59,21 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
     // Counted before anything else: every attempt costs the server work, valid or not. The
     // price is read meanwhile (the limit's counters have a Redis connection of their own), so
     // an order waits for one of the two round trips, not both; a refusal wins over a bad body.
-    const counted = ctx.limits.beginOrder(userId);
+    const counted = ctx.limits.beginOrder(userId).then(
+      () => null,
+      (err: unknown) => err,
+    );
     let checked;
     try {
       checked = checkOrder(request);
     } catch (err) {
-      await counted;
-      throw err;
+      return refuse(request, (await counted) ?? err);
     }
     const { body, size, key } = checked;
     // Never rejects: a store that cannot answer gives the last price read, or none.
     const priceRead = ctx.prices.getPrice(body.symbol);
-    await counted;
+    const refusal = await counted;
+    if (refusal) return refuse(request, refusal);
     // The same order whatever its spelling: "1.50" and "1.5" are one size.
     const requestHash = createHash('sha256').update(`${body.symbol}\n${body.side}\n${size}`).digest('hex');
     const price = await priceRead;
