@@ -5,6 +5,31 @@ import { connect, type TradewireClient } from '@repo/client';
 import type { ChannelMessage } from '@repo/protocol';
 import { waitFor } from '@repo/test-support';
 
+/** The harness's clock: diagnostics give times as milliseconds since this module loaded. */
+const EPOCH = Date.now();
+const clock = (): number => Date.now() - EPOCH;
+
+/** Faults the test caused (a kill, a restart), on the harness's clock, for the diagnostics. */
+const faultMarks: string[] = [];
+
+/** Records that the test caused `what` now: a failure's diagnostics show it among the clients' timelines. */
+export function markFault(what: string): void {
+  faultMarks.push(`+${clock()} ${what}`);
+}
+
+/** `[1, 2, 3, 5]` as `1-3,5`. */
+function ranges(values: readonly number[]): string {
+  const sorted = [...new Set(values)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',') || '-';
+}
+
 /**
  * What the delivery fault tests share: users placing orders through the real API, clients built
  * with @repo/client on `ws` watching their orders, and the figures (expected from the
@@ -76,6 +101,17 @@ export class WatchingClient {
   /** While true, new sockets go to a closed port: the client is "away". */
   away = false;
   #attempt = 0;
+  /**
+   * What happened to the connection, for a failure's diagnostics: each socket's life (`s3 new
+   * :port`, `open`, `close 1006`), what the client sent to restore its session (`> sub orders
+   * since=12`), the replies (`< subscribed orders rec=true seq=14`) and the order seqs each socket
+   * got (on its close line), on the harness's clock. Lifecycle only, never one line per event.
+   */
+  readonly timeline: string[] = [];
+  /** Per socket number: the order seqs that reached it (first, last, how many). */
+  readonly #socketSeqs = new Map<number, { first: number; last: number; n: number }>();
+  #sockets = 0;
+  readonly #socketNumber = new WeakMap<WebSocket, number>();
 
   constructor(user: TestUser, routes: () => string[]) {
     this.user = user;
@@ -83,23 +119,57 @@ export class WatchingClient {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     class RoutedSocket extends WebSocket {
+      readonly #n: number;
       constructor(_url: string) {
         const targets = routes();
-        super(self.away || targets.length === 0 ? 'ws://127.0.0.1:9' : targets[self.#attempt++ % targets.length]!);
+        const target =
+          self.away || targets.length === 0 ? 'ws://127.0.0.1:9' : targets[self.#attempt++ % targets.length]!;
+        super(target);
+        this.#n = self.#sockets += 1;
+        self.#socketNumber.set(this, this.#n);
+        self.#note(this.#n, `new ${new URL(target).port}`);
         self.sockets.add(this);
+        this.on('open', () => self.#note(this.#n, 'open'));
         this.on('message', (data: Buffer) => {
           const text = data.toString();
           if (text.includes('"subscribed"') && text.includes('"orders"')) {
+            const reply = JSON.parse(text) as { seq?: number; recovered?: boolean };
             // Every orders reply must say where the stream stands (the history was readable).
-            if ((JSON.parse(text) as { seq?: number }).seq === undefined) self.repliesWithoutSeq += 1;
+            if (reply.seq === undefined) self.repliesWithoutSeq += 1;
+            self.#note(this.#n, `< subscribed orders rec=${reply.recovered ?? '-'} seq=${reply.seq ?? '-'}`);
+          } else if (text.includes('"auth_ok"') || text.startsWith('{"type":"error"')) {
+            const reply = JSON.parse(text) as { type: string; code?: string };
+            self.#note(this.#n, `< ${reply.type}${reply.code ? ` ${reply.code}` : ''}`);
           }
           if (text.includes('"order_')) {
             const message = JSON.parse(text) as { type: string; seq?: number };
-            if ((message.type === 'order_filled' || message.type === 'order_rejected') && message.seq !== undefined)
+            if ((message.type === 'order_filled' || message.type === 'order_rejected') && message.seq !== undefined) {
               self.wire.push(message.seq);
+              const seen = self.#socketSeqs.get(this.#n);
+              if (seen) {
+                seen.last = message.seq;
+                seen.n += 1;
+              } else self.#socketSeqs.set(this.#n, { first: message.seq, last: message.seq, n: 1 });
+            }
           }
         });
-        this.on('close', () => self.sockets.delete(this));
+        this.on('close', (code: number) => {
+          self.sockets.delete(this);
+          const seen = self.#socketSeqs.get(this.#n);
+          self.#note(
+            this.#n,
+            `close ${code}${seen ? ` (got ${seen.n} order events, seq ${seen.first}..${seen.last})` : ''}`,
+          );
+        });
+      }
+
+      override send(data: unknown, ...rest: unknown[]): void {
+        if (typeof data === 'string' && (data.includes('"auth"') || data.includes('"subscribe"'))) {
+          const request = JSON.parse(data) as { type: string; channel?: string; since?: number };
+          if (request.type === 'auth') self.#note(this.#n, '> auth');
+          else if (request.channel === 'orders') self.#note(this.#n, `> sub orders since=${request.since ?? '-'}`);
+        }
+        (super.send as (...args: unknown[]) => void)(data, ...rest);
       }
     }
     this.client = connect('ws://unused', {
@@ -110,11 +180,41 @@ export class WatchingClient {
     });
     this.client.on('reconnected', () => {
       this.reconnects += 1;
+      this.#note(this.#sockets, 'reconnected');
     });
+    this.client.on('state', (state) => this.#note(this.#sockets, `state ${state}`));
     this.client.on('resync', () => {
       this.resyncs += 1;
+      this.#note(this.#sockets, 'resync');
       if (this.reloadFrom) this.#reloads.push(this.reload(this.reloadFrom()));
     });
+  }
+
+  #note(socket: number, what: string): void {
+    this.timeline.push(`+${clock()} s${socket} ${what}`);
+  }
+
+  /**
+   * Where the client stands now and how it got there: what a failure prints for it. `missing`:
+   * the seqs it should have had and did not deliver.
+   */
+  describe(missing: readonly number[], orderIds?: (seq: number) => string | undefined): string {
+    const wire = new Set(this.wire);
+    const open = [...this.sockets].map((socket) => {
+      const n = this.#socketNumber.get(socket) ?? 0;
+      const seen = this.#socketSeqs.get(n);
+      const state = ['connecting', 'open', 'closing', 'closed'][socket.readyState];
+      return `s${n} ${state}${seen ? ` got ${seen.n} order events, seq ${seen.first}..${seen.last}` : ''}`;
+    });
+    const ids = orderIds ? missing.map((seq) => `${seq}:${orderIds(seq) ?? '?'}`).join(' ') : '';
+    const unread = ranges(missing.filter((seq) => wire.has(seq)));
+    return [
+      `user ${this.user.userId} (${this.user.username}): missing seqs ${ranges(missing)}` +
+        (ids ? ` [seq:order id ${ids}]` : ''),
+      `  delivered ${ranges(this.delivered)}; on the wire but not delivered ${unread}; state ${this.client.state}, ` +
+        `sockets now [${open.join('; ')}], reconnects ${this.reconnects}, resyncs ${this.resyncs}`,
+      ...this.timeline.map((line) => `  ${line}`),
+    ].join('\n');
   }
 
   async start(): Promise<void> {
@@ -217,18 +317,27 @@ export interface Figures {
   resyncs: number;
 }
 
+/** Committed seqs per user, and which order each one is (for a failure's diagnostics). */
+export class CommittedOrders extends Map<number, number[]> {
+  /** `userId:seq` → order id. */
+  readonly orderIds = new Map<string, string>();
+}
+
 /** Every committed order's seq per user, from the database: the ground truth. */
-export async function committedSeqs(databaseUrl: string, userIds: number[]): Promise<Map<number, number[]>> {
+export async function committedSeqs(databaseUrl: string, userIds: number[]): Promise<CommittedOrders> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     // bigint columns: the driver hands them over as strings.
-    const { rows } = await client.query<{ user_id: string; seq: string }>(
-      'SELECT user_id, seq FROM orders WHERE user_id = ANY($1) ORDER BY user_id, seq',
+    const { rows } = await client.query<{ id: string; user_id: string; seq: string }>(
+      'SELECT id, user_id, seq FROM orders WHERE user_id = ANY($1) ORDER BY user_id, seq',
       [userIds],
     );
-    const byUser = new Map<number, number[]>(userIds.map((id) => [id, []]));
-    for (const row of rows) byUser.get(Number(row.user_id))!.push(Number(row.seq));
+    const byUser = new CommittedOrders(userIds.map((id) => [id, []]));
+    for (const row of rows) {
+      byUser.get(Number(row.user_id))!.push(Number(row.seq));
+      byUser.orderIds.set(`${row.user_id}:${row.seq}`, row.id);
+    }
     return byUser;
   } finally {
     await client.end();
@@ -266,6 +375,7 @@ export async function settleAndCount(
     resyncs: 0,
   };
   const counted = new Set<number>();
+  const troubled: string[] = [];
   for (const watcher of watchers) {
     const seqs = expected.get(watcher.user.userId) ?? [];
     if (!counted.has(watcher.user.userId)) {
@@ -281,10 +391,112 @@ export async function settleAndCount(
       if (watcher.delivered[i]! <= watcher.delivered[i - 1]!) figures.outOfOrder += 1;
     figures.wireDuplicates += watcher.wire.length - new Set(watcher.wire).size;
     figures.resyncs += watcher.resyncs;
+    const missing = seqs.filter((s) => !got.has(s));
+    const unclean =
+      missing.length > 0 ||
+      watcher.delivered.length !== got.size ||
+      watcher.delivered.some((seq, i) => i > 0 && seq <= watcher.delivered[i - 1]!);
+    if (unclean) {
+      const ids = expected instanceof CommittedOrders ? expected.orderIds : null;
+      troubled.push(watcher.describe(missing, ids ? (seq) => ids.get(`${watcher.user.userId}:${seq}`) : undefined));
+    }
     assert.equal(watcher.repliesWithoutSeq, 0, 'every orders subscription was answered with its seq');
   }
   console.log(`[fault figures] ${JSON.stringify(figures)}`);
+  if (troubled.length > 0) {
+    // Only on a failure: who misses what, and what each of those clients' connections went through.
+    console.log(
+      [`[fault diagnostics] ${fault}, now +${clock()} ms`, ...faultMarks.map((m) => `fault ${m}`), ...troubled].join(
+        '\n',
+      ),
+    );
+  }
   return figures;
+}
+
+export function isClean(figures: Figures): boolean {
+  return (
+    figures.ordersCommitted > 0 &&
+    figures.lost === 0 &&
+    figures.duplicated === 0 &&
+    figures.outOfOrder === 0 &&
+    figures.delivered === figures.eventsExpected
+  );
+}
+
+/**
+ * The servers' side of a failure: the warnings and errors (and the worker and broker lines) each
+ * process logged from line `from` on, times on the harness's clock, at most `max` lines each.
+ */
+export function serverLog(processes: { name: string; lines: readonly string[]; from: number }[], max = 40): string {
+  const out: string[] = [];
+  for (const { name, lines, from } of processes) {
+    const picked: string[] = [];
+    for (const line of lines.slice(from)) {
+      let entry: { level?: number; time?: number; msg?: string };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        picked.push(line.slice(0, 300));
+        continue;
+      }
+      if ((entry.level ?? 0) < 40 && !/worker|broker/.test(entry.msg ?? '')) continue;
+      const at = entry.time === undefined ? '?' : `+${entry.time - EPOCH}`;
+      picked.push(`${at} ${line.slice(0, 300)}`);
+    }
+    out.push(`[server log] ${name}: ${picked.length} lines${picked.length > max ? `, the last ${max}` : ''}`);
+    out.push(...picked.slice(-max).map((line) => `  ${line}`));
+  }
+  return out.join('\n');
+}
+
+/**
+ * For every order event a watcher misses: when its outbox row was written and when the relay
+ * marked it published (or that it is still unpublished), on the harness's clock. Tells a relay
+ * that never published from a gateway or client that lost what was published.
+ */
+export async function outboxOfMissing(
+  databaseUrl: string,
+  watchers: WatchingClient[],
+  expected: Map<number, number[]>,
+): Promise<string> {
+  const missing = new Map<number, Set<number>>();
+  for (const watcher of watchers) {
+    const got = new Set(watcher.delivered);
+    const lost = (expected.get(watcher.user.userId) ?? []).filter((seq) => !got.has(seq));
+    if (lost.length > 0) missing.set(watcher.user.userId, new Set(lost));
+  }
+  if (missing.size === 0) return '[outbox] nothing missing';
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{
+      user_id: string;
+      position: string;
+      created: string;
+      published: string | null;
+    }>(
+      `SELECT user_id, position, (extract(epoch from created_at) * 1000)::bigint AS created,
+              (extract(epoch from published_at) * 1000)::bigint AS published
+         FROM outbox WHERE kind IN ('order_filled', 'order_rejected') AND user_id = ANY($1)
+        ORDER BY user_id, position`,
+      [[...missing.keys()]],
+    );
+    const out = ['[outbox] of the missing events: seq written/published'];
+    for (const [userId, seqs] of missing) {
+      const parts = rows
+        .filter((row) => Number(row.user_id) === userId && seqs.has(Number(row.position)))
+        .map(
+          (row) =>
+            `${row.position} +${Number(row.created) - EPOCH}/` +
+            (row.published === null ? 'unpublished' : `+${Number(row.published) - EPOCH}`),
+        );
+      out.push(`  user ${userId}: ${parts.join(', ') || 'no rows'}`);
+    }
+    return out.join('\n');
+  } finally {
+    await client.end();
+  }
 }
 
 export function assertClean(figures: Figures): void {

@@ -6,9 +6,13 @@ import { createTestDatabase, freePort, RedisServer, TestClient, TradewireProcess
 import {
   assertClean,
   committedSeqs,
+  isClean,
   json,
+  markFault,
   OrderBurst,
+  outboxOfMissing,
   registerUsers,
+  serverLog,
   settleAndCount,
   WatchingClient,
 } from './fault-harness.ts';
@@ -229,14 +233,26 @@ describe('WS_WORKERS: one gateway node of two worker processes', () => {
       made.map((c) => c.user),
     );
     await burst.reach(40);
+    const logFrom = { node: node.lines.length, api: api.lines.length };
     process.kill(victimPid, 'SIGKILL');
+    markFault(`worker ${victimId} (pid ${victimPid}, ${socketsBefore.get(victimId)} sockets) SIGKILL`);
     await burst.reach(burst.committedAnswers + 60);
     await burst.stop();
     const expected = await committedSeqs(
       database.url,
       made.map((c) => c.user.userId),
     );
-    assertClean(await settleAndCount('gateway worker SIGKILL', made, expected));
+    const figures = await settleAndCount('gateway worker SIGKILL', made, expected);
+    if (!isClean(figures)) {
+      console.log(await outboxOfMissing(database.url, made, expected));
+      console.log(
+        serverLog([
+          { name: 'gateway node', lines: node.lines, from: logFrom.node },
+          { name: 'api', lines: api.lines, from: logFrom.api },
+        ]),
+      );
+    }
+    assertClean(figures);
     assert.ok(
       made.some((c) => c.reconnects > 0),
       "the killed worker's clients reconnected",

@@ -177,6 +177,41 @@ describe('order replay and gap fill', () => {
     }
   });
 
+  it('a second tab resuming from the same seq while the first reads gets the event published in between', async () => {
+    // A gateway dies; both tabs of a user come back on the same process with the same `since`.
+    // The second must not share the first's read when an event of the user went out live
+    // in between: that event is in neither the read (its snapshot is older) nor the second tab's
+    // held events (it arrived before the tab subscribed). As the user's last event, no later
+    // event would reveal the gap.
+    const memory = new MemoryOrderHistory();
+    for (let seq = 1; seq <= 10; seq++) memory.record('order_filled', orderFilled(7, seq));
+    const history = new GatedHistory(memory);
+    const fx = await startGateway({ history });
+    const publisher = createEventPublisher(fx.broker);
+    try {
+      const [first, second] = await Promise.all([fx.connectAs(7), fx.connectAs(7)]);
+      history.hold();
+      const firstReply = first.client.request({ type: 'subscribe', channel: 'orders', since: 10 });
+      await history.untilReads(1);
+      memory.record('order_filled', orderFilled(7, 11));
+      await publisher.publishOrderFilled(orderFilled(7, 11));
+      await fx.broker.publish('noop', '');
+      const secondReply = second.client.request({ type: 'subscribe', channel: 'orders', since: 10 });
+      await waitFor(async () => (await fx.metric('tradewire_ws_subscriptions', { channel: 'orders' })) === 2, {
+        what: "the second tab's order subscription",
+      });
+      history.release();
+      await Promise.all([firstReply, secondReply]);
+      for (const { client } of [first, second]) {
+        await client.waitFor((m) => m.type === 'order_filled' && m.seq === 11, 2000, 'seq 11');
+        await client.barrier();
+        assert.deepEqual(seqs(client), [11]);
+      }
+    } finally {
+      await fx.close();
+    }
+  });
+
   it('never sends a portfolio older than one the socket already has', async () => {
     const fx = await startGateway();
     const publisher = createEventPublisher(fx.broker);

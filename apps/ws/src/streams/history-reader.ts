@@ -21,14 +21,17 @@ export function defaultHistoryReadLimits(): HistoryReadLimits {
  * The gateway's door to the history. A reconnect storm (a node died, thousands of its clients
  * come back with `since`) must not become thousands of queries:
  * - identical reads in flight (same user, same `afterSeq`) share one promise: a user with
- *   several tabs, or a live gap seen by every socket of the user, costs one query;
+ *   several tabs, or a live gap seen by every socket of the user, costs one query. Only until
+ *   an order event of the user goes out live (`liveEvent`): the read's snapshot may predate that
+ *   event, and a stream that starts holding live events only now would get it from neither;
  * - at most `concurrentReads` queries run at once; the rest queue (FIFO) behind them;
  * - every read is bounded by `pageEvents` and `pageBytes`, and fails after `timeoutMs`.
  */
 export class HistoryReader {
   readonly #history: OrderHistory;
   readonly #limits: HistoryReadLimits;
-  readonly #inFlight = new Map<string, Promise<OrderHistoryPage>>();
+  /** Reads that a new reader may share, by user and `afterSeq`. */
+  readonly #inFlight = new Map<number, Map<number, Promise<OrderHistoryPage>>>();
   readonly #waiting: (() => void)[] = [];
   #running = 0;
   /** Queries actually sent to the history (for tests and metrics). */
@@ -45,15 +48,35 @@ export class HistoryReader {
 
   /** The user's order events after `afterSeq` (one bounded page). */
   read(userId: number, afterSeq: number): Promise<OrderHistoryPage> {
-    const key = `${userId}:${afterSeq}`;
-    let pending = this.#inFlight.get(key);
-    if (!pending) {
-      pending = withTimeout(this.#query(userId, afterSeq), this.#limits.timeoutMs, 'history read').finally(() => {
-        this.#inFlight.delete(key);
-      });
-      this.#inFlight.set(key, pending);
+    let byPosition = this.#inFlight.get(userId);
+    const shared = byPosition?.get(afterSeq);
+    if (shared) return shared;
+    const pending: Promise<OrderHistoryPage> = withTimeout(
+      this.#query(userId, afterSeq),
+      this.#limits.timeoutMs,
+      'history read',
+    ).finally(() => {
+      const current = this.#inFlight.get(userId);
+      if (current?.get(afterSeq) !== pending) return;
+      current.delete(afterSeq);
+      if (current.size === 0) this.#inFlight.delete(userId);
+    });
+    if (!byPosition) {
+      byPosition = new Map();
+      this.#inFlight.set(userId, byPosition);
     }
+    byPosition.set(afterSeq, pending);
     return pending;
+  }
+
+  /**
+   * An order event of `userId` reached this gateway's streams. A read already in flight may have
+   * taken its snapshot before the event was committed, while a stream that asks from now on
+   * holds live events only from now on: it must not share that read. Those already waiting for
+   * it held the event, and keep their read.
+   */
+  liveEvent(userId: number): void {
+    this.#inFlight.delete(userId);
   }
 
   async #query(userId: number, afterSeq: number): Promise<OrderHistoryPage> {

@@ -63,6 +63,8 @@ export class OrderChannel implements ChannelKind {
   #onOrder(kind: OrderKind, raw: string, channel = EVENT_CHANNELS[kind]): void {
     const event = decodeOrDrop(this.deps, kind, channel, raw);
     if (!event) return;
+    // Before the streams get it: the reads they start because of it (a gap) share a fresh query.
+    this.history?.liveEvent(event.userId);
     const recipients = this.#members.get(event.userId);
     if (recipients.size === 0) return;
     const order: OrderEvent = {
