@@ -61,6 +61,13 @@ export interface ClientOptions {
   /** How long a request waits for its reply, queued time included. Default 10000 ms. */
   requestTimeoutMs?: number;
   /**
+   * How long a new socket may take to open (TCP connect and the WebSocket upgrade). A server or
+   * proxy that accepts the connection and never answers the upgrade would otherwise hold the
+   * client in `reconnecting` for ever: past this the socket is dropped and the next attempt
+   * follows on the backoff. Default 10000 ms.
+   */
+  openTimeoutMs?: number;
+  /**
    * Dead-connection watchdog: after this long without any frame from the server the client sends
    * the protocol's `ping`. Browsers cannot see WebSocket ping frames, so this is how a connection
    * that died without closing is noticed. Default 15000 ms.
@@ -78,6 +85,7 @@ export interface ClientOptions {
 const DEFAULT_BASE_DELAY_MS = 250;
 const DEFAULT_MAX_DELAY_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+const DEFAULT_OPEN_TIMEOUT_MS = 10_000;
 const DEFAULT_PING_INTERVAL_MS = 15_000;
 const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 
@@ -151,6 +159,7 @@ export class TradewireClient {
   private readonly backoff: BackoffOptions;
   private readonly pingIntervalMs: number;
   private readonly pongTimeoutMs: number;
+  private readonly openTimeoutMs: number;
   private readonly logger: { warn(...args: unknown[]): void };
   private readonly requests: RequestTable;
   private readonly subscriptions = new SubscriptionRegistry();
@@ -184,6 +193,7 @@ export class TradewireClient {
     );
     this.pingIntervalMs = positiveNumberOption('pingIntervalMs', options.pingIntervalMs, DEFAULT_PING_INTERVAL_MS);
     this.pongTimeoutMs = positiveNumberOption('pongTimeoutMs', options.pongTimeoutMs, DEFAULT_PONG_TIMEOUT_MS);
+    this.openTimeoutMs = positiveNumberOption('openTimeoutMs', options.openTimeoutMs, DEFAULT_OPEN_TIMEOUT_MS);
     this.logger = options.logger ?? console;
     this.listeners = new Listeners((name, error) =>
       this.logger.warn(`tradewire client: a "${String(name)}" listener threw`, error),
@@ -333,7 +343,13 @@ export class TradewireClient {
     this.socket = socket;
     // The gateway sends text; should bytes ever come, ArrayBuffer decodes synchronously, a Blob would not.
     socket.binaryType = 'arraybuffer';
+    const openTimer = setTimeout(() => {
+      if (!this.isCurrent(socket)) return;
+      this.logger.warn(`tradewire client: the connection did not open within ${this.openTimeoutMs} ms; reconnecting`);
+      this.abandonSocket(socket);
+    }, this.openTimeoutMs);
     socket.addEventListener('open', () => {
+      clearTimeout(openTimer);
       if (!this.isCurrent(socket)) return;
       this.startWatchdog(socket);
       void this.onSocketOpen(socket);
@@ -343,7 +359,10 @@ export class TradewireClient {
       this.watchdog?.frameReceived();
       this.onFrame(event.data);
     });
-    socket.addEventListener('close', (event) => this.onSocketLost(socket, event.code));
+    socket.addEventListener('close', (event) => {
+      clearTimeout(openTimer);
+      this.onSocketLost(socket, event.code);
+    });
     // Browsers give no detail here and a `close` event always follows, which is where we
     // reconnect. The listener must exist anyway: `ws` throws an 'error' nobody listens to.
     socket.addEventListener('error', () => {});

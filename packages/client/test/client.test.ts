@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { afterEach, test } from 'node:test';
 import { WebSocket } from 'ws';
 import {
@@ -595,9 +596,45 @@ test('invalid options fail at connect() with a message naming the option', () =>
   assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, requestTimeoutMs: 0 }), /requestTimeoutMs/);
   assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, pingIntervalMs: -1 }), /pingIntervalMs/);
   assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, pongTimeoutMs: 2 ** 31 }), /pongTimeoutMs/);
+  assert.throws(() => connect('ws://127.0.0.1:1', { WebSocket, openTimeoutMs: 0 }), /openTimeoutMs/);
   if (typeof (globalThis as { WebSocket?: unknown }).WebSocket !== 'function') {
     assert.throws(() => connect('ws://127.0.0.1:1'), /options\.WebSocket/);
   }
+});
+
+test('a server that takes the connection but never answers the upgrade: the client gives up, retries', async () => {
+  // Plain TCP: takes the connection and the upgrade request, answers nothing.
+  const held: net.Socket[] = [];
+  let closed = 0;
+  const server = net.createServer((socket) => {
+    held.push(socket);
+    socket.on('close', () => closed++);
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of held) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as net.AddressInfo;
+  const warnings: unknown[][] = [];
+  const client = connect(`ws://127.0.0.1:${port}`, {
+    WebSocket,
+    openTimeoutMs: 100,
+    reconnect: { baseDelayMs: 5, maxDelayMs: 20 },
+    logger: { warn: (...args: unknown[]) => warnings.push(args) },
+  });
+  cleanups.push(() => client.close());
+  const deadline = Date.now() + 5000;
+  while (held.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.ok(held.length >= 3, `attempts: ${held.length}`);
+  assert.equal(client.state, 'reconnecting');
+  assert.ok(warnings.some((w) => String(w[0]).includes('did not open within 100 ms')));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(held.length - closed <= 1, `given up: ${closed} of ${held.length} closed by the client`);
 });
 
 test('a quiet connection that answers the watchdog ping is kept', async () => {
