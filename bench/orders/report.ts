@@ -169,7 +169,7 @@ export function renderOrders(results: OrdersResults, command: string): string {
         '`place-order-compact.sql` is the same transaction in three statements between BEGIN and COMMIT (the ' +
         "API's path when one user's orders race), the limit the target is set against; " +
         '`place-order-optimistic.sql` is the two statements the API runs now, a read and a guarded write with ' +
-        'no BEGIN or COMMIT (bench/orders/).',
+        'no BEGIN or COMMIT, without their session probes (bench/orders/).',
       '',
       '| script | TPS | latency avg ms | tradewire knee / TPS | tradewire sustained / TPS |',
       '|---|---|---|---|---|',

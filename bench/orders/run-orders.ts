@@ -55,7 +55,9 @@ export interface OrdersParams {
 export const ORDERS_FULL: OrdersParams = {
   users: 1000,
   rates: [10, 25, 50, 100, 250, 500, 1000, 1500, 2000, 4000],
-  warmupS: 1,
+  // The stand needs a few seconds to settle at a new rate (pool connections, V8's heap sizing,
+  // the relay's batches): right after 1 s of warm-up the tail was still the step-up's.
+  warmupS: 3,
   measureS: 5,
   drainTimeoutMs: 15_000,
   reps: 3,
