@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
  * it had just woken ran on its core. `perf` counts only time on a CPU, kernel included.
  *
  * Each sample is charged to the first frame, from the leaf up, that belongs to a package
- * (`node_modules/<name>`) or to this repository (`apps/<x>/src`, `packages/<x>/src`), so a
+ * (`node_modules/<name>`) or to this repository (`apps/<x>`, `packages/<x>`, `bench/<x>`), so a
  * library's system calls count as that library's. Node's internals and the kernel have no
  * package of their own and go to whoever called them.
  *

@@ -4,7 +4,8 @@
 -- outbox rows only if the user's order_seq is still the one read (a single statement commits on
 -- its own). The 'u' row sorts last, so \aset keeps the counters. The API's two statements also
 -- check the order's session (a primary-key probe of sessions in each); this script leaves
--- that out, as pgbench cannot map a user to a session id.
+-- that out (it would need a session id per user seeded for pgbench), so it is a little cheaper
+-- than what the API runs.
 -- pgbench -n -M prepared -f place-order-optimistic.sql -D users=1000 ...
 \set uid random(1, :users)
 SELECT 'u' AS kind, NULL AS asset, order_seq::text AS a, portfolio_version::text AS b FROM users WHERE id = :uid

@@ -13,7 +13,9 @@ import helmet, { type HelmetOptions } from 'helmet';
 export function registerSecurityHeaders(app: FastifyInstance, options: Readonly<HelmetOptions>): void {
   const setHeaders = helmet(options);
   app.addHook('onRequest', (request, reply, done) => {
-    // Helmet only sets and removes headers; it never calls next with an error (8.1+ throws).
-    setHeaders(request.raw, reply.raw, () => done());
+    // Helmet 8.3 reports a bad dynamic directive (a function that throws or returns `;`) by
+    // calling next with it, having set no header after it: that answer must fail, not go out
+    // without its security headers.
+    setHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
   });
 }

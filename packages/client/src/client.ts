@@ -441,7 +441,7 @@ export class TradewireClient {
     if (this.currentState === 'reconnecting') this.scheduleReconnect();
   }
 
-  /** Gives up on a socket that is open but not serving us, and reconnects. */
+  /** Gives up on a socket that does not open, or is open but not serving us, and reconnects. */
   private abandonSocket(socket: SocketLike): void {
     this.onSocketLost(socket, CLOSE_CODES.notAnswering);
     closeQuietly(socket, CLOSE_CODES.notAnswering, 'not answering');

@@ -315,20 +315,20 @@ async function placeOptimistically(
     input.session?.at.toISOString() ?? null,
   ]);
   let counters: Row | undefined;
-  let sessionActive = false;
+  let sessionFound = false;
   let available: string | undefined;
   let position: { size: string; avgEntryPrice: string } | undefined;
   let keyRow: Row | undefined;
   for (const row of rows) {
     if (row.kind === 'u') counters = row;
     else if (row.kind === 'k') keyRow = row;
-    else if (row.kind === 's') sessionActive = true;
+    else if (row.kind === 's') sessionFound = true;
     else if (row.kind === 'b' && row.asset === input.quoteAsset) available = String(row.a);
     else if (row.kind === 'p' && row.asset === input.symbol) {
       position = { size: String(row.a), avgEntryPrice: String(row.b) };
     }
   }
-  if (input.session && !sessionActive) throw new SessionNotActiveError();
+  if (input.session && !sessionFound) throw new SessionNotActiveError();
   if (!counters || available === undefined || !position) return null;
   if (keyRow) {
     if (keyRow.b !== 'true') return null;
@@ -354,7 +354,8 @@ async function placeOptimistically(
  *    their latest version, so the balance and counters are current. NO KEY UPDATE still
  *    serialises the user's orders but lets a logout's outbox insert check its foreign key on
  *    the user row, which it must: the logout holds the session row the next step waits for.
- *    Then hold the order's session (FOR SHARE): a logout waits for this order, or refuses it.
+ *    Then hold the order's session (FOR SHARE): a logout either waits for this order or, having
+ *    committed first, makes it refused.
  * 2. After a fill only: read the user's holdings for the portfolio event; a statement of its
  *    own because only a snapshot taken after the locks sees the user's other assets as the
  *    previous order left them.
@@ -611,10 +612,11 @@ async function storeIdempotencyKey(
  */
 async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () => Date): Promise<PlaceOrderResult> {
   const { userId, symbol, quoteAsset } = input;
-  // Lock order is always user → session → balance → position, so concurrent orders queue
-  // instead of deadlocking. The user lock alone serialises a user's orders, which also keeps
-  // `seq` in commit order. NO KEY UPDATE: a logout inserts an outbox row, whose foreign key
-  // takes KEY SHARE on the user row while it holds the session row this order waits for.
+  // The user row is always locked first (here the session follows, where the locked path
+  // takes it last), so concurrent orders of a user queue on it instead of deadlocking. The
+  // user lock alone serialises a user's orders, which also keeps `seq` in commit order. NO KEY
+  // UPDATE: a logout inserts an outbox row, whose foreign key takes KEY SHARE on the user row
+  // while it holds the session row this order waits for.
   const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('no key update');
   if (!user) throw new UnknownUserError(userId);
   if (input.session) {

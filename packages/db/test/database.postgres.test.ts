@@ -116,4 +116,30 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
     assert.equal(revoked, true, 'the logout committed while the order held the user');
     await nothingWritten(userId, 'locked path');
   });
+
+  it('after the locked path holds the session: the logout waits for the order, which commits', async () => {
+    const { userId, sessionId } = await userWithSession();
+    const done: string[] = [];
+    let logout: Promise<boolean> | undefined;
+    const orders = ordersWith({
+      orders_snapshot: (rows) => {
+        const counters = rows.find((row) => row.kind === 'u')!;
+        counters.a = String(Number(counters.a) + 5);
+        return Promise.resolve();
+      },
+      orders_lock_session: () => {
+        logout = db.sessions.revoke(sessionId, new Date()).finally(() => done.push('logout'));
+        return Promise.resolve();
+      },
+    });
+    const placed = await orders.place({
+      ...order(userId, 'buy', '1', '10'),
+      session: { id: sessionId, at: new Date() },
+    });
+    done.push('order');
+    assert.equal(placed.order.status, 'filled');
+    assert.equal(await logout, true);
+    assert.deepEqual(done, ['order', 'logout'], 'the logout committed after the order');
+    assert.equal((await db.sessions.findStates([sessionId], new Date())).get(sessionId), 'revoked');
+  });
 });
