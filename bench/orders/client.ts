@@ -14,6 +14,7 @@ import { monoMs, sleep } from '../lib/clock.ts';
 import { readUsersFile } from '../servers/sessions.ts';
 import { RawWsClient } from '../load/raw-ws-client.ts';
 import { summariseOrderStep, type OrderLadderSpec, type OrderStepFigures } from './figures.ts';
+import { writeTimeline } from '../diagnostics/order-timeline.ts';
 
 interface Sent {
   user: number;
@@ -228,6 +229,7 @@ export async function runOrderLadder(spec: OrderLadderSpec, hooks: LadderHooks):
       const pending = () => sent.some((s) => s.answeredAt === 0 || (s.orderId > 0 && !ledger.byOrder.has(s.orderId)));
       while ((inFlight > 0 || pending()) && monoMs() < deadline) await sleep(20);
       const figures = summariseOrderStep(rate, sendSeconds, sent, ledger.byOrder, errors);
+      if (process.env.BENCH_ORDER_TIMELINE) writeTimeline(process.env.BENCH_ORDER_TIMELINE, rate, sent, ledger.byOrder);
       figures.duplicated = ledger.duplicated;
       figures.outOfOrder = ledger.outOfOrder;
       figures.wrongUser = ledger.wrongUser;
