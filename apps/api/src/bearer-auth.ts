@@ -30,7 +30,10 @@ export interface BearerAuthOptions {
   now?: () => Date;
   /** How long `cachedHook` trusts a session found active (default 60 s; never past its expiry). */
   cacheMs?: number;
-  /** Most sessions remembered, about 400 B each; past it the oldest are forgotten first (default 50,000). */
+  /**
+   * Most sessions remembered; past it the oldest are forgotten first (default 20,000). An entry
+   * holds about 0.8 KB of heap (its hash key, the session, the entry), 16 MB at the default.
+   */
   maxCached?: number;
 }
 
@@ -49,7 +52,7 @@ const unauthorized = () => new ApiError('unauthorized', 'invalid or expired sess
 export function createBearerAuth(store: SessionStore, options: BearerAuthOptions = {}): BearerAuth {
   const now = options.now ?? (() => new Date());
   const cacheMs = options.cacheMs ?? 60_000;
-  const maxCached = options.maxCached ?? 50_000;
+  const maxCached = options.maxCached ?? 20_000;
   if (!Number.isInteger(cacheMs) || cacheMs < 0) {
     throw new RangeError(`createBearerAuth: cacheMs must be a non-negative integer, got ${cacheMs}`);
   }
