@@ -52,6 +52,20 @@ async function listen(broker: Broker): Promise<Received[]> {
 const orderEvents = (received: Received[], userId: number) =>
   received.filter((r) => r.userId === userId && r.kind !== 'portfolio');
 
+/** A filled buy of `size` SOL at 10 USD, placed straight in the database (no session). */
+function buy(userId: number, size: string) {
+  return db.orders.place({
+    userId,
+    symbol: 'SOL',
+    quoteAsset: 'USD',
+    side: 'buy',
+    size,
+    price: '10',
+    feeRate: '0.0001',
+    session: null,
+  });
+}
+
 describe('outbox relay', () => {
   it('publishes each order event once the transaction commits, in order, seq 1..n', async () => {
     const broker = await connectRedisBroker(redis.url);
@@ -173,16 +187,7 @@ describe('outbox relay', () => {
         positionAssets: ['SOL'],
       });
       for (const size of ['1', '2', '3']) {
-        await db.orders.place({
-          userId,
-          symbol: 'SOL',
-          quoteAsset: 'USD',
-          side: 'buy',
-          size,
-          price: '10',
-          feeRate: '0.0001',
-          session: null,
-        });
+        await buy(userId, size);
       }
       assert.ok((await db.outbox.backlog()) >= 6);
       assert.equal(orderEvents(received, userId).length, 0);
@@ -216,16 +221,7 @@ describe('outbox relay', () => {
       });
       // 11 orders, 22 events: batches of 4 follow each other (each read marks the batch before).
       for (let i = 0; i < 11; i++) {
-        await db.orders.place({
-          userId,
-          symbol: 'SOL',
-          quoteAsset: 'USD',
-          side: 'buy',
-          size: '1',
-          price: '10',
-          feeRate: '0.0001',
-          session: null,
-        });
+        await buy(userId, '1');
       }
       const api = makeApi(db, broker, { relay: { batchSize: 4, pollIntervalMs: 60_000 } });
       try {

@@ -57,11 +57,11 @@ export interface OutboxRepository {
 
 // The relay runs these for every batch it publishes: prepared statements (see statements.ts).
 // Served by the partial index on unpublished rows.
+const EVENT_COLUMNS = 'o.id::text as id, o.user_id::text as user_id, o.kind, o.position::text as position, o.payload';
 const UNPUBLISHED = statement(
   'outbox_unpublished',
   // Ordered by the bigint column, not by the text it is answered as.
-  `select o.id::text as id, o.user_id::text as user_id, o.kind, o.position::text as position, o.payload
-     from outbox o where o.published_at is null order by o.id limit $1::int`,
+  `select ${EVENT_COLUMNS} from outbox o where o.published_at is null order by o.id limit $1::int`,
 );
 const MARK_PUBLISHED = statement(
   'outbox_mark_published',
@@ -72,7 +72,7 @@ const MARK_PUBLISHED = statement(
 const MARK_AND_READ = statement(
   'outbox_mark_and_read',
   `with marked as (update outbox set published_at = $2::timestamptz where id = any($1::bigint[]))
-   select o.id::text as id, o.user_id::text as user_id, o.kind, o.position::text as position, o.payload
+   select ${EVENT_COLUMNS}
      from outbox o where o.published_at is null and o.id <> all($1::bigint[]) order by o.id limit $3::int`,
 );
 
