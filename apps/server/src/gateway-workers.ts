@@ -1,7 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
+import type { Socket } from 'node:net';
 import type { Logger } from '@repo/log';
 import { backoffDelay } from '@repo/retry';
-import { NodeCoordinator } from '@repo/ws';
+import { CONNECTION_MESSAGE, ConnectionDispatcher, NodeCoordinator } from '@repo/ws';
 import type { Config } from './config.ts';
 
 /**
@@ -12,7 +13,7 @@ const STABLE_AFTER_MS = 30_000;
 const RESTART_BACKOFF = { baseDelayMs: 200, maxDelayMs: 30_000 };
 
 export interface GatewayWorkers {
-  /** The port every worker serves on. */
+  /** The node's port (`WS_PORT`, or the one chosen for 0): the primary accepts there. */
   readonly port: number;
   /** SIGTERM to every worker (each drains its sockets), then waits for every exit. */
   stop(): Promise<void>;
@@ -28,7 +29,8 @@ interface Slot {
 
 /**
  * The primary of a gateway node of `WS_WORKERS` processes (node:cluster): forks the workers,
- * which share `WS_PORT` (the primary accepts and hands each connection to a worker in turn),
+ * listens on `WS_PORT` once every one serves and hands each accepted connection to one of
+ * them (`ConnectionDispatcher`: not node:cluster's round-robin, whose queue has no bound),
  * holds their shared connection limits, health and metrics (`NodeCoordinator`), and restarts a
  * worker that exits unexpectedly, with a full-jitter backoff while it keeps dying. Resolves once
  * every worker serves; rejects, stopping the others, if one exits before.
@@ -36,18 +38,21 @@ interface Slot {
 export async function startGatewayWorkers(config: Config, logger: Logger): Promise<GatewayWorkers> {
   const log = logger.child({ part: 'ws-primary' });
   const slots: Slot[] = [];
-  const starting = new Map<number, { resolve(port: number): void; reject(err: Error): void }>();
+  const starting = new Map<number, { resolve(): void; reject(err: Error): void }>();
   let stopping = false;
 
   const coordinator = new NodeCoordinator({
     configured: config.wsWorkers,
     limits: config.wsLimits,
     logger: log,
-    onReady(workerId, port) {
-      starting.get(workerId)?.resolve(port);
+    onReady(workerId) {
+      const worker = cluster.workers?.[workerId];
+      if (worker) dispatcher.add({ id: workerId, send: (socket, done) => handOver(worker, socket, done) });
+      starting.get(workerId)?.resolve();
       starting.delete(workerId);
     },
   });
+  const dispatcher = new ConnectionDispatcher({ onShed: (reason) => coordinator.shed(reason) });
 
   const onMessage = (worker: Worker, message: unknown) => {
     coordinator.handle(worker.id, message, (reply) => {
@@ -57,17 +62,18 @@ export async function startGatewayWorkers(config: Config, logger: Logger): Promi
   };
   cluster.on('message', onMessage);
 
-  function fork(slot: Slot): Promise<number> {
+  function fork(slot: Slot): Promise<void> {
     const worker = cluster.fork();
     slot.worker = worker;
     slot.startedAt = Date.now();
     worker.on('error', (err) => log.warn({ worker: worker.id, err: err.message }, 'gateway worker IPC error'));
     worker.once('exit', (code, signal) => onExit(slot, worker, code, signal));
-    return new Promise<number>((resolve, reject) => starting.set(worker.id, { resolve, reject }));
+    return new Promise<void>((resolve, reject) => starting.set(worker.id, { resolve, reject }));
   }
 
   function onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
     coordinator.workerGone(worker.id);
+    dispatcher.remove(worker.id);
     const waiting = starting.get(worker.id);
     starting.delete(worker.id);
     if (slot.worker === worker) slot.worker = null;
@@ -87,7 +93,7 @@ export async function startGatewayWorkers(config: Config, logger: Logger): Promi
       slot.restart = null;
       if (stopping) return;
       fork(slot).then(
-        (port) => log.info({ worker: slot.worker?.id, port }, 'gateway worker restarted'),
+        () => log.info({ worker: slot.worker?.id }, 'gateway worker restarted'),
         (err: unknown) => log.error({ err: (err as Error).message }, 'restarted gateway worker failed to start'),
       );
     }, delayMs);
@@ -95,6 +101,8 @@ export async function startGatewayWorkers(config: Config, logger: Logger): Promi
 
   async function stop(): Promise<void> {
     stopping = true;
+    // No new connection first; each worker then drains the sockets it has.
+    dispatcher.close();
     const exits: Promise<unknown>[] = [];
     for (const slot of slots) {
       if (slot.restart) clearTimeout(slot.restart);
@@ -112,10 +120,23 @@ export async function startGatewayWorkers(config: Config, logger: Logger): Promi
     slots.push({ worker: null, startedAt: 0, quickDeaths: 0, restart: null });
   }
   try {
-    const ports = await Promise.all(slots.map((slot) => fork(slot)));
-    return { port: ports[0]!, stop };
+    await Promise.all(slots.map((slot) => fork(slot)));
+    return { port: await dispatcher.listen(config.wsPort, config.host), stop };
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** Sends an accepted socket to `worker`; `done` once it has left the primary, or with why not. */
+function handOver(worker: Worker, socket: Socket, done: (err: Error | null) => void): void {
+  if (!worker.isConnected()) {
+    done(new Error('worker gone'));
+    return;
+  }
+  try {
+    worker.send(CONNECTION_MESSAGE, socket, done);
+  } catch (err) {
+    done(err as Error);
   }
 }

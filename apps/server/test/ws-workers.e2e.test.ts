@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { get } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { ServerMessage } from '@repo/protocol';
 import { createTestDatabase, freePort, RedisServer, TestClient, TradewireProcess, waitFor } from '@repo/test-support';
@@ -266,6 +269,54 @@ describe('WS_WORKERS: one gateway node of two worker processes', () => {
     // Its log line can reach us after /health already counts it.
     await waitFor(() => workerPids(node).size === 3, { timeoutMs: 10_000, what: 'a third worker in the log' });
     assert.ok(!isAlive(victimPid));
+  });
+
+  it('workers stalled: the primary holds at most 2,048, closes what waited 3 s, then serves a new client', async () => {
+    const primary = node.child.pid!;
+    const openFds = () => readdirSync(`/proc/${primary}/fd`).length;
+    const idleFds = openFds();
+    const pids = [...workerPids(node).values()].filter(isAlive);
+    assert.equal(pids.length, 2);
+    const sockets: { socket: Socket; answered: boolean; closed: boolean }[] = [];
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    try {
+      for (let i = 0; i < 2500; i++) {
+        const entry = { socket: connect(wsPort, '127.0.0.1'), answered: false, closed: false };
+        entry.socket.on('error', () => {});
+        entry.socket.on('data', () => (entry.answered = true));
+        entry.socket.on('close', () => (entry.closed = true));
+        entry.socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+        sockets.push(entry);
+      }
+      // The oldest beyond the queue's 2,048 are closed at once, unanswered, to take the newest.
+      await waitFor(() => sockets.filter((s) => s.closed).length >= 2500 - 2048 - 6, {
+        timeoutMs: 20_000,
+        what: 'the connections beyond the queue closed',
+      });
+      // The queue, and at most three handoffs per worker under way (one sent, two in Node's queue).
+      assert.ok(openFds() - idleFds <= 2048 + 6, `the primary holds ${openFds() - idleFds} more descriptors`);
+      await sleep(3500);
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+    }
+    // Everything that waited over 3 s is closed unread; only the handoffs under way are served.
+    await waitFor(() => sockets.every((s) => s.closed || s.answered), {
+      timeoutMs: 20_000,
+      what: 'every stalled connection closed or answered',
+    });
+    const answered = sockets.filter((s) => s.answered).length;
+    assert.ok(answered <= 6, `${answered} answered`);
+    for (const s of sockets) s.socket.destroy();
+
+    const client = await TestClient.connect(wsUrl);
+    clients.push(client);
+    const metrics = await httpText(wsPort, '/metrics');
+    const shed = (reason: string) => {
+      const line = new RegExp(`^tradewire_ws_connections_shed_total\\{reason="${reason}"\\} (\\d+)$`, 'm');
+      return Number(line.exec(metrics)?.[1] ?? 0);
+    };
+    assert.ok(shed('queue_full') >= 2500 - 2048 - 6, `queue_full ${shed('queue_full')}`);
+    assert.ok(shed('waited_too_long') >= 2048 - 6, `waited_too_long ${shed('waited_too_long')}`);
   });
 
   it('SIGTERM on the primary drains every worker within the deadline', async () => {

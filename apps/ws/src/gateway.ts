@@ -99,7 +99,11 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
-  /** Listens on `port` (0 = any free port) and resolves with the bound port. */
+  /**
+   * Listens on `port` (0 = any free port) and resolves with the bound port. A worker of a
+   * gateway node (`node` given) listens on nothing: it serves the sockets the node's primary
+   * hands it, and resolves with `port` as given.
+   */
   listen(port: number, host?: string): Promise<number>;
   /**
    * Graceful shutdown: stop accepting, close sockets with 1001, unsubscribe from the broker.
@@ -366,6 +370,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     server,
     connectionCount: () => connections.size,
     listen(port, host) {
+      const node = options.node;
+      if (node) {
+        // Node's HTTP server starts checking the handshake timeouts (headersTimeout,
+        // requestTimeout) on 'listening'; a worker's server gets sockets without listening.
+        server.emit('listening');
+        node.accept((socket) => {
+          if (closing !== null) socket.destroy();
+          else server.emit('connection', socket);
+        });
+        return Promise.resolve(port);
+      }
       return new Promise<number>((resolve, reject) => {
         const onError = (err: Error) => reject(err);
         server.once('error', onError);

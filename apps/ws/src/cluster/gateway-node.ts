@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { AdmissionLedger } from '../connection-ledger.ts';
 
 /** What the node's primary knows of the whole node. */
@@ -19,4 +20,9 @@ export interface GatewayNode {
   health(): Promise<NodeHealth>;
   /** Every worker's metrics, aggregated, in the Prometheus text format. */
   metrics(): Promise<string>;
+  /**
+   * Serves the node's connections: the primary accepts on the node's port and hands each
+   * socket, unread, to `listener` (see `ConnectionDispatcher`). A worker listens on no port.
+   */
+  accept(listener: (socket: Socket) => void): void;
 }

@@ -2,6 +2,8 @@ import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import type { Logger } from '@repo/log';
 import { ConnectionLedger } from '../connection-ledger.ts';
 import { resolveLimits, type GatewayLimits } from '../limits.ts';
+import { ThrottledWarning } from '../throttled-warning.ts';
+import type { ShedReason } from './connection-dispatcher.ts';
 import type { NodeHealth } from './gateway-node.ts';
 import { asWorkerMessage, type PrimaryMessage } from './node-messages.ts';
 
@@ -28,6 +30,8 @@ export class NodeCoordinator {
   readonly #aggregate: () => Promise<string>;
   readonly #registry = new Registry();
   readonly #restarts: Counter;
+  readonly #shed: Counter<'reason'>;
+  readonly #shedWarning: ThrottledWarning;
 
   constructor(options: {
     /** `WS_WORKERS`. */
@@ -49,6 +53,7 @@ export class NodeCoordinator {
     });
     this.#configured = options.configured;
     this.#logger = options.logger;
+    this.#shedWarning = new ThrottledWarning(options.logger);
     this.#onReady = options.onReady ?? (() => {});
     if (options.aggregateMetrics) this.#aggregate = options.aggregateMetrics;
     else {
@@ -76,6 +81,12 @@ export class NodeCoordinator {
     this.#restarts = new Counter({
       name: 'tradewire_ws_worker_restarts_total',
       help: 'Gateway workers started again after one exited unexpectedly',
+      registers: [this.#registry],
+    });
+    this.#shed = new Counter({
+      name: 'tradewire_ws_connections_shed_total',
+      help: 'Connections the node closed unread before any worker took them, per reason',
+      labelNames: ['reason'],
       registers: [this.#registry],
     });
   }
@@ -133,6 +144,12 @@ export class NodeCoordinator {
   /** A worker is being started again after an unexpected exit. */
   restarting(): void {
     this.#restarts.inc();
+  }
+
+  /** The node's front door closed an accepted connection unread (see `ConnectionDispatcher`). */
+  shed(reason: ShedReason): void {
+    this.#shed.inc({ reason });
+    this.#shedWarning.warn({ reason }, 'closed an accepted connection no worker could take in time');
   }
 
   health(): NodeHealth {

@@ -26,6 +26,14 @@ export type PrimaryMessage =
   | { type: 'tradewire:metrics'; id: number; text: string }
   | { type: 'tradewire:failed'; id: number; error: string };
 
+/** Sent by the primary with an accepted socket as the message's handle: the worker serves it. */
+export const CONNECTION_MESSAGE = { type: 'tradewire:connection' } as const;
+
+export function isConnectionMessage(message: unknown): boolean {
+  if (typeof message !== 'object' || message === null) return false;
+  return (message as { type?: unknown }).type === CONNECTION_MESSAGE.type;
+}
+
 const isKey = (value: unknown): value is string | null => value === null || typeof value === 'string';
 const isId = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value);
 const isRequest = (value: unknown): value is ReserveRequest =>

@@ -1,14 +1,21 @@
+import { Socket } from 'node:net';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { AdmissionLedger, Reservation } from '../connection-ledger.ts';
 import type { GatewayNode, NodeHealth } from './gateway-node.ts';
-import { asPrimaryMessage, type PrimaryMessage, type ReserveRequest, type WorkerMessage } from './node-messages.ts';
+import {
+  asPrimaryMessage,
+  isConnectionMessage,
+  type PrimaryMessage,
+  type ReserveRequest,
+  type WorkerMessage,
+} from './node-messages.ts';
 
 /** The IPC channel to the primary: `process` in a cluster worker, a fake in tests. */
 export interface PrimaryChannel {
   readonly connected: boolean;
   /** `callback` gets a failed send's error (without one, Node emits it as an 'error' event that kills the worker). */
   send(message: WorkerMessage, callback: (err: Error | null) => void): unknown;
-  on(event: 'message', listener: (message: unknown) => void): unknown;
+  on(event: 'message', listener: (message: unknown, handle?: unknown) => void): unknown;
 }
 
 /** Above prom-client's own 5 s wait for the workers' metrics. */
@@ -80,7 +87,16 @@ export function createWorkerLink(options: {
     return waiting;
   }
 
-  channel.on('message', (raw) => {
+  let onConnection: ((socket: Socket) => void) | null = null;
+
+  channel.on('message', (raw, handle) => {
+    if (isConnectionMessage(raw)) {
+      // A socket the primary accepted for this worker, unread.
+      if (!(handle instanceof Socket)) return;
+      if (onConnection) onConnection(handle);
+      else handle.destroy();
+      return;
+    }
     const message = asPrimaryMessage(raw);
     if (message === null) return;
     if (message.type === 'tradewire:reserved') {
@@ -169,6 +185,9 @@ export function createWorkerLink(options: {
       if (answer.type === 'tradewire:failed') throw new Error(answer.error);
       if (answer.type !== 'tradewire:metrics') throw new Error(`unexpected answer ${answer.type}`);
       return answer.text;
+    },
+    accept(listener) {
+      onConnection = listener;
     },
     /** Tells the primary this worker serves, on `port`. */
     ready(port) {
