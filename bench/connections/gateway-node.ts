@@ -137,7 +137,7 @@ export class GatewayNode {
 
   /**
    * Open file descriptors of each of the node's processes, the launcher (the cluster primary)
-   * first: under SCHED_RR the primary holds every accepted connection until a worker takes it.
+   * first: the primary holds every accepted connection until a worker takes it (at most 2,048 wait).
    */
   openFds(): number[] {
     return this.processes().map((pid) => tryRead(() => readdirSync(`/proc/${pid}/fd`).length) ?? 0);

@@ -240,51 +240,45 @@ smaller size without docs: \`npm run bench -- --only connections --connections 1
 `;
 }
 
-/** What the storm runs showed, for a run whose storm settled. */
-const STORM_SETTLED = [
-  "The storm settles on a quiet machine, but not with room to spare. Under node:cluster's default",
-  'scheduling (`SCHED_RR`) the primary accepts every connection and holds its file descriptor until a busy',
-  'worker takes it over IPC; in the full runs of 2026-11-29 (nothing else running) its storm log',
-  "(every 5 s, each node process's open descriptors, the primary first) showed the primary at",
-  "19,835–20,000 descriptors, this machine's hard limit, from 62 s to 109 s after the SIGTERM at 03:35 UTC",
-  'and from 55 s to 83 s at 06:43 UTC, and libuv accepting and closing connections unanswered meanwhile',
-  '(most of the "connection closed during upgrade" failures); the workers then caught up, the primary',
-  'drained (to 2,615 and to 33 descriptors) and every client was back 21 s and 13 s later. The same part',
-  'run while other benchmarks loaded the machine (load average 20–34,',
-  '02:00–02:50 UTC) did not settle: 10,082 of 100,000 were back after 519 s, the primary pinned at',
-  '20,000 descriptors throughout and the sockets that did come back closed by the heartbeat, their clients',
-  "on the starved cores answering pings more than 10 s late, each 1006 starting that client's backoff over.",
+/** The node's front door, as it is now; said under every storm. */
+const FRONT_DOOR = [
+  "The node's primary accepts every connection and hands it, unread, to a worker",
+  '(`ConnectionDispatcher`, apps/ws/src/cluster/): at most 2,048 connections wait for a worker, the',
+  'oldest closed to take the newest, and one that waited 3 s is closed instead of handed over, so a',
+  'worker never spends a handshake on a client that has given up (counted in',
+  "`tradewire_ws_connections_shed_total`). Until 2026-11-29 it was node:cluster's round-robin",
+  '(`SCHED_RR`), whose queue in the primary has no bound: in the storms of that day the primary held',
+  "19,835–20,000 descriptors, this machine's hard limit, for 28–47 s of each settled storm and",
+  'throughout the ones that did not settle, libuv accepting and closing connections unanswered meanwhile',
+  '(most of the "connection closed during upgrade" failures), and every connection it handed over had',
+  "waited as long as the queue was: past the clients' 10 s upgrade timeout once the workers fell behind.",
   'A worker sends its reservations and releases to the primary in one message each per turn of its',
   'event loop, and one with 256 reservations waiting answers further upgrades 503 with `Retry-After` at',
-  'once. A gateway box needs a descriptor limit well above its connections (docs/deploy.md);',
-  '`NODE_CLUSTER_SCHED_POLICY=none` keeps the primary out of the accept path, at the price of an uneven',
-  'spread of sockets over the workers.',
+  'once.',
+].join(' ');
+
+/** What the storm runs showed, for a run whose storm settled. */
+const STORM_SETTLED = [
+  FRONT_DOOR,
+  'The storm settles on a quiet machine, but not with room to spare: its clients share the two cores',
+  'with the node, and a client that answers a ping more than 10 s late is closed by the heartbeat (a',
+  '1006), which starts its backoff over. A gateway box needs a descriptor limit well above its',
+  'connections (docs/deploy.md).',
 ].join(' ');
 
 /**
- * What the 99,999-socket storm runs proved about a storm that does not settle (shown only then).
+ * What the storm runs showed about a storm that does not settle (shown only then).
  */
 const STORM_CAUSES = [
-  'Why the storm does not settle, measured at 99,999 sockets with the same node',
-  "(`BENCH_CONNECTIONS_STORM_ONLY=1`; the storm logged every 5 s, with each node process's open file",
-  'descriptors, the primary first): no worker exited, and no upgrade got the 503 of a reservation the',
-  "primary answered too late, so neither a crash nor the primary's connection ledger is the cause.",
-  "Under node:cluster's default scheduling (`SCHED_RR`) the primary accepts every connection and passes",
-  "it to a worker over IPC, one at a time per worker, as fast as the busy workers' event loops take",
-  'them. It went on accepting meanwhile, held the file descriptor of every connection that waited, and',
-  'reached the 20,000 limit seconds after the restart (the listen queue overflowed too:',
-  '`TcpExtListenOverflows`). From then on libuv accepts and closes connections unanswered: the',
-  '"connection closed during upgrade" failures. Sockets that did subscribe were then closed by the',
-  'heartbeat (the 1006 closes: `tradewire_ws_disconnects_total{reason="heartbeat"}`), most likely',
-  'because their clients on this shared machine answered pings more than 10 s late (the load processes',
-  "answered the benchmark's own status requests up to 15 s late then); each such close starts that",
-  "client's backoff over, and the storm comes back. With `NODE_CLUSTER_SCHED_POLICY=none` (every worker",
-  'accepts for itself) the primary stayed at ~35 descriptors and 60,000–78,000 of the 99,999 were',
-  "subscribed again 2–5 minutes after the restart (8,000–26,000 under `SCHED_RR`), but the heartbeat's",
-  "closes (~3,000/s) still kept it from settling, and the workers' shares of the connections are then",
-  "uneven (the two-worker e2e test's even spread fails), so it is not the default. A worker now sends",
-  'its reservations and releases to the primary in one message each per turn of its event loop, and a',
-  'worker with 256 reservations waiting answers further upgrades 503 with `Retry-After` at once, before',
-  'any work is spent on them. Both are in the run above and do not settle it: its primary held',
-  "19,969–20,000 descriptors from the storm's first log line (54 s after the SIGTERM) to the end.",
+  FRONT_DOOR,
+  'Why a storm does not settle on this machine: the sockets that do subscribe are closed by the',
+  'heartbeat (the 1006 closes: `tradewire_ws_disconnects_total{reason="heartbeat"}`) because their',
+  'clients, on the two cores the node is busy on, answer pings more than 10 s late (the load processes',
+  "left the benchmark's own status requests unanswered for 15 s to over 60 s then); each such close starts that",
+  "client's backoff over, and the storm comes back. No worker exited, and no upgrade got the 503 of a",
+  'reservation the primary answered too late. With `NODE_CLUSTER_SCHED_POLICY=none` (tried before the',
+  'dispatcher: every worker accepts for itself) the primary stayed at ~35 descriptors and 60,000–78,000',
+  'of 99,999 were subscribed again 2–5 minutes after the restart (8,000–26,000 under `SCHED_RR`), but',
+  "the heartbeat's closes still kept it from settling, and the workers' shares of the connections were",
+  "uneven (the two-worker e2e test's even spread failed).",
 ].join(' ');

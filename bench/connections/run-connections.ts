@@ -137,7 +137,9 @@ export async function runConnections(
     });
     while (!openDone) {
       await Promise.race([opening.catch(() => {}), sleep(15_000)]);
-      if (!openDone) log(`opening: ${(await loaders.status()).counters.subscribed} subscribed`);
+      if (openDone) continue;
+      const { subscribed, failures, closes } = (await loaders.status()).counters;
+      log(`opening: ${subscribed} subscribed, failures ${JSON.stringify(failures)}, closes ${JSON.stringify(closes)}`);
     }
     const opened = await opening;
     const openStart = Math.min(...opened.map((o) => o.startedAt));
