@@ -15,11 +15,14 @@ class Worker implements DispatchTarget {
   /** Handoffs not yet answered: a stalled worker's. */
   readonly unanswered: (() => void)[] = [];
   stalled = false;
+  /** Its channel is closed (a dying worker): every handoff fails at once, the socket untouched. */
   failing = false;
+  attempts = 0;
   constructor(readonly id: number) {}
   send(socket: Socket, done: (err: Error | null) => void): void {
+    this.attempts += 1;
     if (this.failing) {
-      setImmediate(() => done(new Error('channel closed')));
+      done(new Error('channel closed'));
       return;
     }
     this.got.push(socket);
@@ -151,20 +154,32 @@ describe('ConnectionDispatcher', () => {
     fresh!.socket.destroy();
   });
 
-  it('closes a socket whose handoff failed, and keeps serving', async () => {
+  it('a worker whose handoff fails takes no more: its socket and the rest go to the others, none closed', async () => {
     const { dispatcher, port, shed } = await start();
-    const broken = Object.assign(new Worker(1), { failing: true });
-    dispatcher.add(broken);
-    const [first] = await Client.open(port, 1);
-    await waitFor(() => first!.closed, { what: 'the socket closed' });
-    assert.deepEqual(shed, ['handoff_failed']);
-
-    dispatcher.remove(1);
+    const dying = Object.assign(new Worker(1), { failing: true });
     const worker = new Worker(2);
+    dispatcher.add(dying);
     dispatcher.add(worker);
-    const [second] = await Client.open(port, 1);
-    await waitFor(() => worker.got.length === 1, { what: 'the handoff to the working one' });
-    second!.socket.destroy();
+    const clients = await Client.open(port, 10);
+    await waitFor(() => worker.got.length === 10, { what: 'every connection at the working one' });
+    assert.equal(dying.attempts, 1);
+    assert.deepEqual(shed, []);
+    assert.ok(clients.every((c) => !c.closed));
+  });
+
+  it("remove(): the sockets of a worker's unanswered handoffs are closed", async () => {
+    const { dispatcher, port } = await start({ perTarget: 2 });
+    const dead = Object.assign(new Worker(1), { stalled: true });
+    dispatcher.add(dead);
+    const clients = await Client.openInOrder(port, 3);
+    await waitFor(() => dead.got.length === 2 && dispatcher.queued === 1, { what: 'two handoffs, one waiting' });
+    dispatcher.remove(1);
+    await waitFor(() => clients[0]!.closed && clients[1]!.closed, { what: 'the two handed ones closed' });
+    // The one still waiting goes to the next worker.
+    const next = new Worker(2);
+    dispatcher.add(next);
+    await waitFor(() => next.got.length === 1, { what: 'the waiting one handed to the next worker' });
+    assert.equal(clients[2]!.closed, false);
   });
 
   it('close(): the waiting sockets are closed and the port refuses new ones', async () => {

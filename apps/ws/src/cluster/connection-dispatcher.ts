@@ -31,6 +31,8 @@ interface Waiting {
 interface Slot {
   target: DispatchTarget;
   inFlight: number;
+  /** The sockets of those handoffs: a worker that dies with them never answers, and they are closed. */
+  sending: Set<Socket>;
 }
 
 /**
@@ -88,13 +90,21 @@ export class ConnectionDispatcher {
 
   /** A worker that takes connections from now on. */
   add(target: DispatchTarget): void {
-    this.#slots.set(target.id, { target, inFlight: 0 });
+    this.#slots.set(target.id, { target, inFlight: 0, sending: new Set() });
     this.#pump();
   }
 
-  /** A worker that takes no more (it exited, or is stopping). */
+  /**
+   * A worker that takes no more (it exited, or is stopping). The sockets of its unanswered
+   * handoffs are closed: Node holds them, waiting for an acknowledgement a dead worker never
+   * sends (closing one that did reach the worker only drops the primary's reference).
+   */
   remove(id: number): void {
+    const slot = this.#slots.get(id);
+    if (!slot) return;
     this.#slots.delete(id);
+    for (const socket of slot.sending) socket.destroy();
+    slot.sending.clear();
   }
 
   /** Sockets waiting for a worker now. */
@@ -104,8 +114,8 @@ export class ConnectionDispatcher {
 
   /**
    * Stops accepting (the listening socket is closed at once) and closes every socket still
-   * waiting. Does not wait for the server's 'close': Node emits it only once the workers have
-   * closed every socket handed to them, which is their shutdown, after this one.
+   * waiting. The server's 'close' event is not waited for: its count of connections is never
+   * brought down for the sockets handed over (see `#arrived`), so it never comes.
    */
   close(): void {
     this.#closed = true;
@@ -118,7 +128,8 @@ export class ConnectionDispatcher {
   #arrived(socket: Socket): void {
     // Sent with its server set, Node has the worker track the socket for that server's close()
     // (a 'close' listener per socket: about 300 B of heap each in a worker, measured at 1,000
-    // sockets); this server's close() does not wait for the workers' sockets, so it is left out.
+    // sockets). Without it the server's count of connections only grows, which nothing here
+    // reads (no maxConnections, no wait for 'close').
     (socket as Socket & { server: unknown }).server = null;
     if (this.#closed) {
       socket.destroy();
@@ -140,15 +151,23 @@ export class ConnectionDispatcher {
       }
       if (socket.destroyed) continue;
       slot.inFlight += 1;
+      slot.sending.add(socket);
       let settled = false;
       let returned = false;
       slot.target.send(socket, (err) => {
         if (settled) return;
         settled = true;
         slot.inFlight -= 1;
-        if (err) this.#shed(socket, 'handoff_failed');
-        // Only a worker still in the set takes more; an answer given at once is this loop's to go on with.
-        if (returned && this.#slots.get(slot.target.id) === slot) this.#pump();
+        slot.sending.delete(socket);
+        if (err) {
+          // The channel is gone (the worker is dying): it takes no more, and a socket still
+          // here goes back to the head of the queue for another worker.
+          this.remove(slot.target.id);
+          if ((socket as Socket & { _handle: unknown })._handle) this.#requeue({ socket, at });
+          else this.#shed(socket, 'handoff_failed');
+        }
+        // An answer given at once is this loop's to go on with.
+        if (returned) this.#pump();
       });
       returned = true;
     }
@@ -164,6 +183,11 @@ export class ConnectionDispatcher {
     }
     this.#turn += 1;
     return best;
+  }
+
+  #requeue(waiting: Waiting): void {
+    if (this.#head > 0) this.#queue[--this.#head] = waiting;
+    else this.#queue.unshift(waiting);
   }
 
   #take(): Waiting | undefined {
