@@ -244,8 +244,8 @@ smaller size without docs: \`npm run bench -- --only connections --connections 1
 const FRONT_DOOR = [
   "The node's primary accepts every connection and hands it, unread, to a worker",
   '(`ConnectionDispatcher`, apps/ws/src/cluster/): at most 2,048 connections wait for a worker, the',
-  'oldest closed to take the newest, and one that waited 3 s is closed instead of handed over, so a',
-  'worker never spends a handshake on a client that has given up (counted in',
+  'oldest closed to take the newest, and one that has waited 3 s when a worker is free for it is',
+  'closed instead of handed over, so a worker spends no handshake on a client about to give up (counted in',
   "`tradewire_ws_connections_shed_total`). Until 2026-11-29 it was node:cluster's round-robin",
   '(`SCHED_RR`), whose queue in the primary has no bound: in the storms of that day the primary held',
   "19,835–20,000 descriptors, this machine's hard limit, for 28–47 s of each settled storm and",

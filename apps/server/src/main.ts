@@ -100,10 +100,10 @@ async function runGatewayWorker(config: Config, logger: Logger): Promise<void> {
   const workerLogger = logger.child({ worker: workerId });
   const link = createWorkerLink({ workerId });
   const system = await startOrExit(() => startSystem(config, new Set(['ws']), workerLogger, link), workerLogger);
-  const port = Number(new URL(system.wsUrl!).port);
   stopOnSignals(() => system.stop(), workerLogger, WORKER_SHUTDOWN_DEADLINE_MS);
-  link.ready(port);
-  workerLogger.info({ ws: system.wsUrl, pid: process.pid }, 'gateway worker ready');
+  // A worker listens on no port: the primary hands it the node's connections from now on.
+  link.ready();
+  workerLogger.info({ pid: process.pid }, 'gateway worker ready');
 }
 
 /** Runs `start`; on failure logs why, undoes `cleanup` and exits 1. */

@@ -4,7 +4,7 @@ export type { Session, SessionState, SessionVerifier } from './session/session.t
 export type { OrderHistory, OrderHistoryPage } from './streams/order-history.ts';
 export type { HistoryReadLimits } from './streams/history-reader.ts';
 export { NodeCoordinator } from './cluster/node-coordinator.ts';
-export { ConnectionDispatcher, DISPATCH_DEFAULTS, type ShedReason } from './cluster/connection-dispatcher.ts';
+export { ConnectionDispatcher, type ShedReason } from './cluster/connection-dispatcher.ts';
 export { CONNECTION_MESSAGE } from './cluster/node-messages.ts';
 export { createWorkerLink, type PrimaryChannel } from './cluster/worker-link.ts';
 export type { GatewayNode, NodeHealth } from './cluster/gateway-node.ts';

@@ -106,8 +106,8 @@ describe('NodeCoordinator and worker links', () => {
     const { coordinator, worker } = node({});
     const one = worker(1);
     assert.deepEqual((await one.link.health()).workers, { up: 0, configured: 2 });
-    one.link.ready(3001);
-    worker(2).link.ready(3001);
+    one.link.ready();
+    worker(2).link.ready();
     await waitFor(() => coordinator.health().workers.up === 2, { what: 'both workers ready' });
     assert.deepEqual(await one.link.health(), { connections: 0, workers: { up: 2, configured: 2 } });
     coordinator.restarting();
@@ -146,7 +146,7 @@ describe('NodeCoordinator and worker links', () => {
     channel.on('error', (err) => errors.push(err));
     const link = createWorkerLink({ workerId: 1, channel });
     link.ledger.release('10.0.0.5');
-    link.ready(3001);
+    link.ready();
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(errors, []);

@@ -21,7 +21,7 @@ export interface DispatcherOptions {
   now?: () => number;
 }
 
-export const DISPATCH_DEFAULTS = { maxQueued: 2048, maxWaitMs: 3000, perTarget: 2 } as const;
+const DISPATCH_DEFAULTS = { maxQueued: 2048, maxWaitMs: 3000, perTarget: 2 } as const;
 
 interface Waiting {
   socket: Socket;

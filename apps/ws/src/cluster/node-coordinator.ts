@@ -26,7 +26,7 @@ export class NodeCoordinator {
   /** Slots per worker and key, to give back what a dead worker held. */
   readonly #held = new Map<number, Map<string | null, number>>();
   readonly #up = new Set<number>();
-  readonly #onReady: (workerId: number, port: number) => void;
+  readonly #onReady: (workerId: number) => void;
   readonly #aggregate: () => Promise<string>;
   readonly #registry = new Registry();
   readonly #restarts: Counter;
@@ -39,8 +39,8 @@ export class NodeCoordinator {
     /** The gateway limits the workers run with; the node-wide ones are counted here. */
     limits?: Partial<GatewayLimits>;
     logger: Logger;
-    /** A worker finished starting and serves on `port`. */
-    onReady?: (workerId: number, port: number) => void;
+    /** A worker finished starting: it takes connections from now on. */
+    onReady?: (workerId: number) => void;
     /** Every worker's metrics, aggregated; default prom-client's `AggregatorRegistry`. */
     aggregateMetrics?: () => Promise<string>;
   }) {
@@ -98,7 +98,7 @@ export class NodeCoordinator {
     switch (message.type) {
       case 'tradewire:ready':
         this.#up.add(workerId);
-        this.#onReady(workerId, message.port);
+        this.#onReady(workerId);
         return;
       case 'tradewire:reserve': {
         const answers = message.requests.map(({ id, key }) => {

@@ -6,7 +6,7 @@ import type { NodeHealth } from './gateway-node.ts';
  * `tradewire:`, so they never collide with prom-client's own cluster messages on the same channel.
  */
 export type WorkerMessage =
-  | { type: 'tradewire:ready'; port: number }
+  | { type: 'tradewire:ready' }
   /** Every reservation a worker asked for in one turn of its event loop, in order. */
   | { type: 'tradewire:reserve'; requests: ReserveRequest[] }
   /** Every slot a worker gave back in one turn of its event loop. */
@@ -48,7 +48,7 @@ export function asWorkerMessage(message: unknown): WorkerMessage | null {
   const m = message as Record<string, unknown>;
   switch (m.type) {
     case 'tradewire:ready':
-      return isId(m.port) ? { type: m.type, port: m.port } : null;
+      return { type: m.type };
     case 'tradewire:reserve':
       return Array.isArray(m.requests) && m.requests.every(isRequest)
         ? { type: m.type, requests: m.requests.map((r: ReserveRequest) => ({ id: r.id, key: r.key })) }

@@ -41,7 +41,7 @@ export function createWorkerLink(options: {
   channel?: PrimaryChannel;
   /** Default 2000 ms. */
   timeoutMs?: number;
-}): GatewayNode & { readonly registry: Registry; ready(port: number): void } {
+}): GatewayNode & { readonly registry: Registry; ready(): void } {
   const channel: PrimaryChannel = options.channel ?? (process as unknown as PrimaryChannel);
   const timeoutMs = options.timeoutMs ?? 2000;
   // Constructing it installs prom-client's answer to the primary's metrics requests.
@@ -189,9 +189,9 @@ export function createWorkerLink(options: {
     accept(listener) {
       onConnection = listener;
     },
-    /** Tells the primary this worker serves, on `port`. */
-    ready(port) {
-      send({ type: 'tradewire:ready', port });
+    /** Tells the primary this worker serves: it may hand it connections. */
+    ready() {
+      send({ type: 'tradewire:ready' });
     },
   };
 }
