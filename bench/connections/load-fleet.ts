@@ -6,6 +6,9 @@ import type { Counters, FromLoad, LoadConfig, ToLoad } from './messages.ts';
 
 const ENTRY = fileURLToPath(new URL('./load-process.ts', import.meta.url));
 
+/** How often a wait for every process's answer names the ones still silent. */
+const LATE_EVERY_MS = 15_000;
+
 /** Every load process ever started, so that an interrupted run still stops them by PID. */
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -56,9 +59,18 @@ export class LoadFleet {
     for (const child of this.#children) child.send(message);
   }
 
-  /** The next message of `type` from every process, in process order. */
-  async gather<T extends FromLoad['type']>(type: T, timeoutMs: number): Promise<Extract<FromLoad, { type: T }>[]> {
-    const deadline = Date.now() + timeoutMs;
+  /**
+   * The next message of `type` from every process, in process order. `onLate` hears, every
+   * `LATE_EVERY_MS` of waiting, which processes have not answered yet.
+   */
+  async gather<T extends FromLoad['type']>(
+    type: T,
+    timeoutMs: number,
+    onLate?: (missing: number[], waitedMs: number) => void,
+  ): Promise<Extract<FromLoad, { type: T }>[]> {
+    const started = Date.now();
+    const deadline = started + timeoutMs;
+    let lateReportedAt = started;
     for (;;) {
       const dead = this.#children.findIndex((c) => c.exitCode !== null || c.signalCode !== null);
       if (dead !== -1) throw new Error(`load process ${dead} exited (${this.#children[dead]!.exitCode})`);
@@ -69,6 +81,11 @@ export class LoadFleet {
           const at = inbox.findIndex((m) => m.type === type);
           return inbox.splice(at, 1)[0] as Extract<FromLoad, { type: T }>;
         });
+      }
+      if (onLate && Date.now() - lateReportedAt >= LATE_EVERY_MS) {
+        lateReportedAt = Date.now();
+        const missing = this.#inboxes.flatMap((inbox, i) => (inbox.some((m) => m.type === type) ? [] : [i]));
+        onLate(missing, lateReportedAt - started);
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no "${type}" from every load process within ${timeoutMs} ms`);
@@ -82,10 +99,16 @@ export class LoadFleet {
     }
   }
 
-  /** Counters summed over the processes (and, with `times`, every subscribe time since the storm). */
-  async status(times = false): Promise<{ counters: Counters; subscribeTimes: number[] }> {
+  /**
+   * Counters summed over the processes (and, with `times`, every subscribe time since the
+   * storm), and each process's CPU time and longest event-loop delay since its last status.
+   */
+  async status(
+    times = false,
+    { timeoutMs = 60_000, onLate }: { timeoutMs?: number; onLate?: (missing: number[], waitedMs: number) => void } = {},
+  ): Promise<{ counters: Counters; subscribeTimes: number[]; cpuMs: number[]; loopDelayMaxMs: number[] }> {
     this.send({ type: 'status', times });
-    const replies = await this.gather('status', 60_000);
+    const replies = await this.gather('status', timeoutMs, onLate);
     const counters: Counters = { subscribed: 0, closes: {}, failures: {}, retried: 0, attempts: 0, pings: 0 };
     for (const { counters: c } of replies) {
       counters.subscribed += c.subscribed;
@@ -95,7 +118,12 @@ export class LoadFleet {
       for (const [k, v] of Object.entries(c.closes)) counters.closes[k] = (counters.closes[k] ?? 0) + v;
       for (const [k, v] of Object.entries(c.failures)) counters.failures[k] = (counters.failures[k] ?? 0) + v;
     }
-    return { counters, subscribeTimes: replies.flatMap((r) => r.subscribeTimes) };
+    return {
+      counters,
+      subscribeTimes: replies.flatMap((r) => r.subscribeTimes),
+      cpuMs: replies.map((r) => r.cpuMs),
+      loopDelayMaxMs: replies.map((r) => r.loopDelayMaxMs),
+    };
   }
 
   async stop(): Promise<void> {

@@ -9,6 +9,7 @@
  * A client is "open" for the SDK once it is subscribed again, so that is when this one counts a
  * socket back. Started by the coordinator with an IPC channel; its config is argv[2] as JSON.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { nextReconnectAttempt } from '@repo/client';
 import { backoffDelay, type BackoffOptions } from '@repo/retry';
 import { monoMs } from '../lib/clock.ts';
@@ -21,8 +22,12 @@ const SDK_BACKOFF: BackoffOptions = { baseDelayMs: 250, maxDelayMs: 10_000 };
 /** A subscribe reply is short and starts like this; price ticks never do. */
 const SUBSCRIBED_PREFIX = Buffer.from('{"type":"subscribed"');
 const SUBSCRIBE = JSON.stringify({ type: 'subscribe', channel: 'prices' });
-/** Longest wait for the upgrade response (the SDK leaves this to the WebSocket; browsers wait longer). */
-const UPGRADE_TIMEOUT_MS = 30_000;
+/**
+ * Longest wait from the connect to the upgrade response: the SDK's `openTimeoutMs`, after which
+ * it closes the socket and reconnects on its backoff (it was 30 s here, longer than the SDK
+ * waits, until 2026-11-29 14:15 UTC).
+ */
+const UPGRADE_TIMEOUT_MS = 10_000;
 /**
  * Longest wait for the `subscribed` reply: the SDK's `requestTimeoutMs`, after which it gives
  * the socket up and reconnects (its attempt count growing, the socket never having been open).
@@ -125,10 +130,47 @@ class Slot implements RawWsHandlers {
   #retry(): void {
     const delay = backoffDelay(this.attempt, SDK_BACKOFF);
     this.attempt += 1;
-    setTimeout(() => {
-      if (!closing && this.client === null && !this.connecting) this.connect();
-    }, delay);
+    setTimeout(() => queueConnect(this), delay);
   }
+}
+
+// ---- retries, a slice per turn of the event loop -----------------------------------------------
+
+/**
+ * Retries started per turn of the event loop. One process stands in for ~14,000 browsers on a
+ * share of two cores: when its loop falls behind, every retry timer that came due meanwhile
+ * fires in the same turn, and thousands of connects at once held the loop for 10–55 s in the
+ * runs of 2026-11-29 13:50 UTC. The sockets already subscribed then answered the heartbeat's
+ * pings too late and were closed (1006), so the storm undid its own progress. A browser's
+ * retry costs no other browser anything; here, retries are started in slices, and the pongs
+ * owed by the open sockets go out between them.
+ */
+const CONNECTS_PER_TURN = 100;
+let connectQueue: Slot[] = [];
+let connectHead = 0;
+let connectsScheduled = false;
+
+function queueConnect(slot: Slot): void {
+  connectQueue.push(slot);
+  if (!connectsScheduled) {
+    connectsScheduled = true;
+    setImmediate(startQueuedConnects);
+  }
+}
+
+function startQueuedConnects(): void {
+  const end = Math.min(connectQueue.length, connectHead + CONNECTS_PER_TURN);
+  for (; connectHead < end; connectHead++) {
+    const slot = connectQueue[connectHead]!;
+    if (!closing && slot.client === null && !slot.connecting) slot.connect();
+  }
+  if (connectHead < connectQueue.length) {
+    setImmediate(startQueuedConnects);
+    return;
+  }
+  connectQueue = [];
+  connectHead = 0;
+  connectsScheduled = false;
 }
 
 function failureCause(err: Error & { code?: string }): string {
@@ -139,6 +181,8 @@ function failureCause(err: Error & { code?: string }): string {
   return err.message.slice(0, 60);
 }
 
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 const slots = Array.from({ length: config.clients }, (_, i) => new Slot(i));
 const counters: Counters = { subscribed: 0, closes: {}, failures: {}, retried: 0, attempts: 0, pings: 0 };
 let subscribedCount = 0;
@@ -207,9 +251,18 @@ process.on('message', (message: ToLoad) => {
       counters.attempts = 0;
       subscribeTimes = [];
       break;
-    case 'status':
-      send({ type: 'status', counters: snapshot(), subscribeTimes: message.times ? subscribeTimes : [] });
+    case 'status': {
+      const cpu = process.cpuUsage();
+      send({
+        type: 'status',
+        counters: snapshot(),
+        subscribeTimes: message.times ? subscribeTimes : [],
+        cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+        loopDelayMaxMs: Math.round(loopDelay.max / 1e6),
+      });
+      loopDelay.reset();
       break;
+    }
     case 'close':
       closing = true;
       for (const slot of slots) slot.client?.destroy();

@@ -45,5 +45,13 @@ export type FromLoad =
   /** Every client subscribed; `times` is when each got its `subscribed` reply. */
   | { type: 'opened'; startedAt: number; times: number[]; counters: Counters }
   | { type: 'receipts'; seq: number; times: number[]; missing: number }
-  | { type: 'status'; counters: Counters; subscribeTimes: number[] }
+  | {
+      type: 'status';
+      counters: Counters;
+      subscribeTimes: number[];
+      /** The process's own CPU time (user + system) so far, ms: a late reply from a busy process or a starved one. */
+      cpuMs: number;
+      /** The longest event-loop delay since the previous status, ms. */
+      loopDelayMaxMs: number;
+    }
   | { type: 'error'; message: string };

@@ -229,29 +229,56 @@ export async function runConnections(
     // Slow on a shared machine, but never endless: a storm that has not settled by then is
     // reported as such, with how many came back.
     const stormDeadline = monoMs() + STORM_TIMEOUT_MS;
-    let storm = await loaders.status();
+    // A load process starved by the storm may answer late: wait for it until the deadline,
+    // saying which one is silent, rather than give the storm up.
+    const stormStatus = (times = false) =>
+      loaders.status(times, {
+        timeoutMs: Math.max(60_000, stormDeadline - monoMs()),
+        onLate: (missing, waitedMs) =>
+          log(
+            `storm: load process(es) ${missing.join(', ')} silent for ${(waitedMs / 1000).toFixed(0)} s; ` +
+              `open fds ${node.openFds().join(' ')}`,
+          ),
+      });
+    let storm = await stormStatus();
     let lastLogAt = monoMs();
     let lastLogged = storm.counters;
+    let lastCpuMs = storm.cpuMs;
+    // Each status reports the longest loop delay since the one before: kept here until logged.
+    let loopDelayMaxMs = storm.loopDelayMaxMs;
+    let lastNodeCounts = await nodeCounts(node.options.port);
+    let lastOverflows = listenOverflows();
     while (storm.counters.subscribed < params.connections && monoMs() < stormDeadline) {
       await sleep(1000);
-      storm = await loaders.status();
+      storm = await stormStatus();
+      loopDelayMaxMs = loopDelayMaxMs.map((ms, i) => Math.max(ms, storm.loopDelayMaxMs[i]!));
       if (monoMs() - lastLogAt >= STORM_LOG_EVERY_MS) {
         // Per-interval attempts and failures, and the node's worker exits: what tells a crash
         // from a slow primary from congestion (see the storm paragraph of the report).
         const seconds = (monoMs() - lastLogAt) / 1000;
         const c = storm.counters;
+        const nodeNow = await nodeCounts(node.options.port);
+        const loadCpuPct = storm.cpuMs.map((ms, i) => Math.round(((ms - lastCpuMs[i]!) / (seconds * 1000)) * 100));
         log(
           `storm +${((monoMs() - stormStart) / 1000).toFixed(0)} s: ${c.subscribed} subscribed, ` +
             `${Math.round((c.attempts - lastLogged.attempts) / seconds)} attempts/s, ` +
             `failures ${JSON.stringify(diff(c.failures, lastLogged.failures))}, ` +
             `closes ${JSON.stringify(diff(c.closes, lastLogged.closes))}, ` +
-            `worker exits so far ${node.workerExits}, open fds ${node.openFds().join(' ')}`,
+            `worker exits so far ${node.workerExits}, open fds ${node.openFds().join(' ')}; ` +
+            `load CPU % ${loadCpuPct.join(' ')}, ` +
+            `loop delay max ms ${loopDelayMaxMs.join(' ')}; ` +
+            `node closed ${JSON.stringify(diff(nodeNow, lastNodeCounts))}, ` +
+            `listen queue overflows ${listenOverflows() - lastOverflows}`,
         );
+        lastOverflows = listenOverflows();
         lastLogAt = monoMs();
         lastLogged = c;
+        lastCpuMs = storm.cpuMs;
+        loopDelayMaxMs = storm.loopDelayMaxMs.map(() => 0);
+        if (Object.keys(nodeNow).length > 0) lastNodeCounts = nodeNow;
       }
     }
-    storm = await loaders.status(true);
+    storm = await stormStatus(true);
     const allBack = storm.counters.subscribed >= params.connections;
     const allBackMs = allBack ? latest(storm.subscribeTimes) - stormStart : Number.POSITIVE_INFINITY;
     const failed = Object.values(storm.counters.failures).reduce((a, b) => a + b, 0);
@@ -359,6 +386,36 @@ function peakPerSecond(times: number[]): number {
   const bins = new Map<number, number>();
   for (const t of times) bins.set(Math.floor(t / 1000), (bins.get(Math.floor(t / 1000)) ?? 0) + 1);
   return Math.max(...bins.values());
+}
+
+/**
+ * The machine's count of connections the kernel dropped because a listener's accept queue was
+ * full (`TcpExtListenOverflows`): a client whose SYN is dropped waits for its retransmission.
+ */
+function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const at = lines.findIndex((line) => line.startsWith('TcpExt:'));
+  const names = lines[at]?.split(' ') ?? [];
+  const values = lines[at + 1]?.split(' ') ?? [];
+  return Number(values[names.indexOf('ListenOverflows')] ?? 0);
+}
+
+/**
+ * The node's own count of what it closed, from its `/metrics` (aggregated over the workers):
+ * `disconnect:<reason>` and `shed:<reason>`. Empty when the node does not answer in 3 s.
+ */
+async function nodeCounts(port: number): Promise<Record<string, number>> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(3000) });
+    const counts: Record<string, number> = {};
+    const pattern = /^tradewire_ws_(disconnects|connections_shed)_total\{reason="([^"]+)"\} (\d+)/gm;
+    for (const [, metric, reason, value] of (await res.text()).matchAll(pattern)) {
+      counts[`${metric === 'disconnects' ? 'disconnect' : 'shed'}:${reason}`] = Number(value);
+    }
+    return counts;
+  } catch {
+    return {};
+  }
 }
 
 function diff(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
