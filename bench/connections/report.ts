@@ -257,13 +257,33 @@ const FRONT_DOOR = [
   'once.',
 ].join(' ');
 
+/** How the load processes stand in for the SDK in a storm; said under every storm. */
+const STORM_CLIENTS = [
+  "Each client gives an open up after 10 s (the SDK's `openTimeoutMs`: TCP connect and upgrade; the",
+  'raw client waited 30 s until 2026-11-29 14:15 UTC) and a subscribe after 10 s (its',
+  '`requestTimeoutMs`), then retries on the backoff. A load process starts at most 100 retries per turn',
+  'of its event loop (since 2026-11-29 14:00 UTC): it stands in for ~14,000 browsers on a share of two',
+  'cores, and when its loop fell behind, every retry timer due meanwhile fired in one turn; thousands of',
+  'connects at once held its loop for 10–55 s (its event-loop delay, now in the storm log with its CPU),',
+  "its subscribed sockets answered the heartbeat's pings too late and were closed (1006), and the storm",
+  'undid its own progress: the storms of 2026-11-29 before 14:00 UTC did not settle (the paragraphs',
+  'below this block). The storm log also shows, every 5 s, what the node closed by reason (its',
+  '`/metrics`) and how many connections the kernel dropped at a full accept queue (`ListenOverflows`).',
+].join(' ');
+
 /** What the storm runs showed, for a run whose storm settled. */
 const STORM_SETTLED = [
   FRONT_DOOR,
-  'The storm settles on a quiet machine, but not with room to spare: its clients share the two cores',
-  'with the node, and a client that answers a ping more than 10 s late is closed by the heartbeat (a',
-  '1006), which starts its backoff over. A gateway box needs a descriptor limit well above its',
-  'connections (docs/deploy.md).',
+  STORM_CLIENTS,
+  "The storm settles, slowly: the node's restart (tsx compiles the sources in each of its processes)",
+  "and every handshake share the two cores with the clients' retries (the load processes used about",
+  '20 % of a core each during it), and most attempts fail and are retried: resets of connections the',
+  'primary shed from its full queue (the node counted them all as `queue_full`), and opens given up after',
+  "10 s while the kernel dropped connections at the primary's full accept queue (up to 135,000 in 7 s in",
+  "the log of 14:21 UTC). The node's heartbeat still closed sockets during the storm (63,639 1006 closes",
+  'in that run), while the logged event-loop delays of the load processes stayed under 3.5 s; the log',
+  'then kept only the last second of each 5 s, and the cause is not pinned down. A gateway box needs a',
+  'descriptor limit well above its connections (docs/deploy.md).',
 ].join(' ');
 
 /**
@@ -271,6 +291,7 @@ const STORM_SETTLED = [
  */
 const STORM_CAUSES = [
   FRONT_DOOR,
+  STORM_CLIENTS,
   'Why a storm does not settle on this machine: the sockets that do subscribe are closed by the',
   'heartbeat (the 1006 closes: `tradewire_ws_disconnects_total{reason="heartbeat"}`) because their',
   'clients, on the two cores the node is busy on, answer pings more than 10 s late (the load processes',
