@@ -13,12 +13,13 @@ import {
   type ChannelLayout,
 } from '@repo/broker';
 import type { Logger } from '@repo/log';
-import { openDatabase, createSessionStore, type Database } from '@repo/db';
+import { createSessionStore, type Database } from '@repo/db';
 import { createRedisClient, createRedisClusterClient, type RedisClient, type RedisClusterClient } from '@repo/redis';
 import { withTimeout } from '@repo/retry';
 import { createGateway, type Gateway, type GatewayNode, type GatewayOptions } from '@repo/ws';
 import type { PriceSource, PriceStream, PriceWorker } from '@repo/price-worker';
 import { openDatabaseInBackground } from './background-database.ts';
+import { openDatabaseAtStart } from './database-at-start.ts';
 import type { Config, Role } from './config.ts';
 
 export interface RunningSystem {
@@ -76,12 +77,13 @@ export async function startSystem(
       ...(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }),
       logger: logger.child({ part: 'db' }),
     };
-    // The API and the gateway cannot serve without the database. The worker only writes candles
-    // there: alone, it opens the database in the background, so prices never wait for it.
+    // The API and the gateway cannot serve without the database: their start waits a while for
+    // it. The worker only writes candles there: alone, it opens the database in the background,
+    // so prices never wait for it.
     let db: Database | null = null;
     let candleDb: Promise<Database>;
     if (roles.has('api') || roles.has('ws')) {
-      const opened = await openDatabase(databaseOptions);
+      const opened = await openDatabaseAtStart(databaseOptions, databaseOptions.logger);
       db = opened;
       candleDb = Promise.resolve(opened);
       stops.push(() => opened.close());

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DatabaseError } from '@repo/db';
+import { silentLogger, type Logger } from '@repo/log';
+import { createTestDatabase, TcpProxy, waitFor } from '@repo/test-support';
+import { openDatabaseAtStart } from '../src/database-at-start.ts';
+
+const FAST = { baseDelayMs: 20, maxDelayMs: 100 };
+
+function capture(): { logger: Logger; warnings: string[] } {
+  const warnings: string[] = [];
+  const logger = {
+    ...silentLogger,
+    warn: (_data: unknown, message: string) => warnings.push(message),
+    child: () => logger,
+  } as unknown as Logger;
+  return { logger, warnings };
+}
+
+/** The API's and the gateway's database, which their start waits a while for. */
+describe('database opened at start', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let proxy: TcpProxy;
+  /** The test database, reached through the proxy. */
+  let proxiedUrl: string;
+
+  before(async () => {
+    database = await createTestDatabase('tw_start');
+    const url = new URL(database.url);
+    proxy = await TcpProxy.start({ port: Number(url.port || 5432), host: url.hostname });
+    url.port = String(proxy.port);
+    proxiedUrl = url.toString();
+  });
+  after(async () => {
+    await proxy.stop();
+    await database.drop();
+  });
+
+  it('keeps trying while each connection ends before PostgreSQL answers, and opens once one gets through', async () => {
+    // What a gateway worker met in a reconnect storm: "Connection terminated unexpectedly".
+    proxy.cut();
+    const { logger, warnings } = capture();
+    const opening = openDatabaseAtStart({ url: proxiedUrl }, logger, { windowMs: 60_000, retry: FAST });
+    let settled = false;
+    void opening.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    try {
+      await waitFor(() => warnings.length >= 3, { what: 'three failed attempts' });
+      assert.equal(settled, false, 'still trying');
+      assert.ok(warnings.every((w) => w === 'database not reachable; trying again'));
+    } finally {
+      proxy.restore();
+    }
+    const db = await opening;
+    try {
+      const { userId } = await db.users.create({
+        username: 'start_waiter',
+        passwordHash: 'not-a-real-hash',
+        balances: [{ asset: 'USD', available: '100' }],
+        positionAssets: ['SOL'],
+      });
+      assert.ok(userId > 0, 'migrated and writable');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('fails at once on an answer that will not change: no such database', async () => {
+    const url = new URL(database.url);
+    url.pathname = '/tw_start_no_such_database';
+    const { logger, warnings } = capture();
+    await assert.rejects(
+      openDatabaseAtStart({ url: url.toString() }, logger, { windowMs: 60_000, retry: FAST }),
+      (err: unknown) => err instanceof DatabaseError && err.sqlState === '3D000',
+    );
+    assert.deepEqual(warnings, [], 'not retried');
+  });
+
+  it('gives up when PostgreSQL stays out of reach past the window, with the last error', async () => {
+    proxy.cut();
+    const { logger, warnings } = capture();
+    try {
+      await assert.rejects(
+        openDatabaseAtStart({ url: proxiedUrl }, logger, { windowMs: 300, retry: FAST }),
+        (err: unknown) => err instanceof DatabaseError && /terminated/i.test(err.message),
+      );
+      assert.ok(warnings.length >= 1, 'tried more than once before giving up');
+    } finally {
+      proxy.restore();
+    }
+  });
+});
