@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { sleep } from '../lib/clock.ts';
 import { ROOT } from '../lib/processes.ts';
 import { processCpuMicros, processRssBytes } from '../lib/proc-stat.ts';
+import { LOOP_DELAY_LINE } from './messages.ts';
 
 export interface GatewayNodeOptions {
   port: number;
@@ -47,6 +48,8 @@ export class GatewayNode {
   #stderr = '';
   /** "gateway worker exited" lines the node logged since it was constructed (its workers' crashes). */
   workerExits = 0;
+  /** Longest event-loop delay per process since the last `takeLoopDelays()`, from `loop-delay-hook.ts`. */
+  readonly #loopDelayMaxMs = new Map<number, number>();
 
   constructor(options: GatewayNodeOptions) {
     this.options = options;
@@ -83,8 +86,21 @@ export class GatewayNode {
     });
     this.#child = child;
     running.add(this);
+    let partial = '';
     child.stderr.on('data', (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
+      // The loop-delay hook's lines are readings, not the node's output: kept apart.
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      const text = lines
+        .filter((line) => {
+          if (!line.startsWith(LOOP_DELAY_LINE)) return true;
+          const [pid, ms] = line.slice(LOOP_DELAY_LINE.length).trim().split(' ').map(Number);
+          if (pid && ms !== undefined) this.#loopDelayMaxMs.set(pid, Math.max(ms, this.#loopDelayMaxMs.get(pid) ?? 0));
+          return false;
+        })
+        .map((line) => `${line}\n`)
+        .join('');
+      if (text === '') return;
       this.workerExits += text.split('gateway worker exited').length - 1;
       this.#stderr = (this.#stderr + text).slice(-16_384);
       if (process.env.BENCH_DEBUG) process.stderr.write(chunk);
@@ -139,6 +155,16 @@ export class GatewayNode {
    * Open file descriptors of each of the node's processes, the launcher (the cluster primary)
    * first: the primary holds every accepted connection until a worker takes it (at most 2,048 wait).
    */
+  /**
+   * Each process's longest event-loop delay (ms) reported since the last call, in `processes()`
+   * order (-1 for none): only with `loop-delay-hook.ts` preloaded (`nodeFlags`).
+   */
+  takeLoopDelays(): number[] {
+    const delays = this.processes().map((pid) => this.#loopDelayMaxMs.get(pid) ?? -1);
+    this.#loopDelayMaxMs.clear();
+    return delays;
+  }
+
   openFds(): number[] {
     return this.processes().map((pid) => tryRead(() => readdirSync(`/proc/${pid}/fd`).length) ?? 0);
   }

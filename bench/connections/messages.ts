@@ -55,3 +55,6 @@ export type FromLoad =
       loopDelayMaxMs: number;
     }
   | { type: 'error'; message: string };
+
+/** How `loop-delay-hook.ts` starts its stderr lines in the gateway node's processes: `<prefix> <pid> <ms>`. */
+export const LOOP_DELAY_LINE = 'tradewire-bench loop-delay';

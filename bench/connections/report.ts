@@ -283,9 +283,14 @@ const STORM_SETTLED = [
   "7–9 s in the logs of 14:21 and 14:35 UTC). The node's heartbeat also closed subscribed sockets in",
   'the storm (the 1006 closes): in the log of 14:35 UTC, 2,300 and then 1,661 in two 6 s intervals',
   "near its end, counted by the node as `heartbeat`, while no load process's event loop was held",
-  'for more than 3 s in either (most for under 0.1 s in the second), so those clients were answering;',
-  "where the ping or its pong waited 10 s (the workers' own loops are not measured) is not pinned",
-  'down. A gateway box needs a descriptor limit well above its connections (docs/deploy.md).',
+  "for more than 3 s in either (most for under 0.1 s in the second). Since 14:54 UTC the node's",
+  'processes report their loop delay too (`bench/connections/loop-delay-hook.ts`, preloaded by the',
+  "benchmark), and since 15:01 UTC the load client's pongs no longer fall behind in slow turns. In",
+  'two storm-only runs (99,999 sockets, 14:54 UTC, and 15:02 UTC with the pong change) the heartbeat',
+  "still closed 1,633–10,355 sockets in a 6–10 s interval near the end, while no node process's loop",
+  "was held for more than 0.3 s and no load process's for more than 5 s; where a ping or its pong",
+  'waited 10 s is not pinned down. A',
+  'gateway box needs a descriptor limit well above its connections (docs/deploy.md).',
 ].join(' ');
 
 /**

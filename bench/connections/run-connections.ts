@@ -18,6 +18,7 @@
  *    accept rate, and every failed upgrade retried.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { connectRedisBroker, createEventPublisher } from '@repo/broker';
 import { monoMs, sleep } from '../lib/clock.ts';
@@ -99,6 +100,8 @@ export interface ConnectionsResult {
 
 type Log = (line: string) => void;
 
+const LOOP_DELAY_HOOK = fileURLToPath(new URL('./loop-delay-hook.ts', import.meta.url));
+
 /** Longest wait for every client to be back after the restart. */
 const STORM_TIMEOUT_MS = 480_000;
 /** The storm's progress is logged this often. */
@@ -116,6 +119,8 @@ export async function runConnections(
     databaseUrl: database.url,
     workers: params.workers,
     maxConnections: params.connections + 1000,
+    // Each node process's event-loop delay, for the storm log (a timer every 5 s).
+    nodeFlags: ['--import', LOOP_DELAY_HOOK],
   });
   const broker = await connectRedisBroker(redisUrl);
   const events = createEventPublisher(broker);
@@ -266,7 +271,7 @@ export async function runConnections(
             `closes ${JSON.stringify(diff(c.closes, lastLogged.closes))}, ` +
             `worker exits so far ${node.workerExits}, open fds ${node.openFds().join(' ')}; ` +
             `load CPU % ${loadCpuPct.join(' ')}, ` +
-            `loop delay max ms ${loopDelayMaxMs.join(' ')}; ` +
+            `loop delay max ms ${loopDelayMaxMs.join(' ')} (node ${node.takeLoopDelays().join(' ')}); ` +
             `node closed ${JSON.stringify(diff(nodeNow, lastNodeCounts))}, ` +
             `listen queue overflows ${listenOverflows() - lastOverflows}`,
         );
