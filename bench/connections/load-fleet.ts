@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { ROOT } from '../lib/processes.ts';
-import type { Counters, FromLoad, LoadConfig, ToLoad } from './messages.ts';
+import { emptyCounters, type Counters, type FromLoad, type LoadConfig, type ToLoad } from './messages.ts';
 
 const ENTRY = fileURLToPath(new URL('./load-process.ts', import.meta.url));
 
@@ -109,7 +109,7 @@ export class LoadFleet {
   ): Promise<{ counters: Counters; subscribeTimes: number[]; cpuMs: number[]; loopDelayMaxMs: number[] }> {
     this.send({ type: 'status', times });
     const replies = await this.gather('status', timeoutMs, onLate);
-    const counters: Counters = { subscribed: 0, closes: {}, failures: {}, retried: 0, attempts: 0, pings: 0 };
+    const counters: Counters = emptyCounters();
     for (const { counters: c } of replies) {
       counters.subscribed += c.subscribed;
       counters.retried += c.retried;
@@ -117,6 +117,7 @@ export class LoadFleet {
       counters.pings += c.pings;
       for (const [k, v] of Object.entries(c.closes)) counters.closes[k] = (counters.closes[k] ?? 0) + v;
       for (const [k, v] of Object.entries(c.failures)) counters.failures[k] = (counters.failures[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(c.abnormal)) counters.abnormal[k] = (counters.abnormal[k] ?? 0) + v;
     }
     return {
       counters,

@@ -15,7 +15,7 @@ import { backoffDelay, type BackoffOptions } from '@repo/retry';
 import { monoMs } from '../lib/clock.ts';
 import { seqFromPriceFrame } from '../load/fleet.ts';
 import { RawWsClient, type RawWsHandlers } from '../load/raw-ws-client.ts';
-import type { Counters, FromLoad, LoadConfig, ToLoad } from './messages.ts';
+import { emptyCounters, type Counters, type FromLoad, type LoadConfig, type ToLoad } from './messages.ts';
 
 /** The SDK's defaults (`ClientOptions.reconnect`). */
 const SDK_BACKOFF: BackoffOptions = { baseDelayMs: 250, maxDelayMs: 10_000 };
@@ -82,6 +82,10 @@ class Slot implements RawWsHandlers {
 
   onClose(code: number): void {
     const wasOpen = this.subscribed;
+    if (code === 1006 && wasOpen && this.client && !closing) {
+      const key = heartbeatState(this.client);
+      counters.abnormal[key] = (counters.abnormal[key] ?? 0) + 1;
+    }
     if (wasOpen) subscribedCount -= 1;
     this.subscribed = false;
     this.client = null;
@@ -173,6 +177,14 @@ function startQueuedConnects(): void {
   connectsScheduled = false;
 }
 
+/** What a socket closed abnormally had last seen of the heartbeat (its 25 s ping, 10 s deadline). */
+function heartbeatState(client: RawWsClient): string {
+  if (client.lastPingAt === 0) return 'never pinged';
+  const age = performance.now() - client.lastPingAt;
+  const when = age < 10_000 ? 'pinged <10 s ago' : age < 25_000 ? 'pinged 10-25 s ago' : 'pinged >25 s ago';
+  return `${when}, pong ${client.lastPongAt >= client.lastPingAt ? 'written' : 'owed'}`;
+}
+
 function failureCause(err: Error & { code?: string }): string {
   if (err.code) return err.code;
   const status = /upgrade refused: HTTP\/1\.1 (\d{3})/.exec(err.message);
@@ -184,7 +196,7 @@ function failureCause(err: Error & { code?: string }): string {
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
 const slots = Array.from({ length: config.clients }, (_, i) => new Slot(i));
-const counters: Counters = { subscribed: 0, closes: {}, failures: {}, retried: 0, attempts: 0, pings: 0 };
+const counters: Counters = emptyCounters();
 let subscribedCount = 0;
 let subscribeTimes: number[] = [];
 const receipts = new Float64Array(config.clients);
@@ -246,6 +258,7 @@ process.on('message', (message: ToLoad) => {
     }
     case 'storm':
       counters.closes = {};
+      counters.abnormal = {};
       counters.failures = {};
       counters.retried = 0;
       counters.attempts = 0;

@@ -38,6 +38,17 @@ export interface Counters {
   attempts: number;
   /** Pings answered (the gateway's heartbeat). */
   pings: number;
+  /**
+   * Abnormal closes (1006) of subscribed sockets, by what the socket last saw of the heartbeat:
+   * when its last ping came, and whether its pong had been written. Tells a ping that never
+   * arrived from a pong that did not count.
+   */
+  abnormal: Record<string, number>;
+}
+
+/** Counters at zero: a load process's start, and the sum the coordinator adds up from. */
+export function emptyCounters(): Counters {
+  return { subscribed: 0, closes: {}, failures: {}, retried: 0, attempts: 0, pings: 0, abnormal: {} };
 }
 
 export type FromLoad =

@@ -268,7 +268,8 @@ export async function runConnections(
           `storm +${((monoMs() - stormStart) / 1000).toFixed(0)} s: ${c.subscribed} subscribed, ` +
             `${Math.round((c.attempts - lastLogged.attempts) / seconds)} attempts/s, ` +
             `failures ${JSON.stringify(diff(c.failures, lastLogged.failures))}, ` +
-            `closes ${JSON.stringify(diff(c.closes, lastLogged.closes))}, ` +
+            `closes ${JSON.stringify(diff(c.closes, lastLogged.closes))} ` +
+            `(1006 of subscribed: ${JSON.stringify(diff(c.abnormal, lastLogged.abnormal))}), ` +
             `worker exits so far ${node.workerExits}, open fds ${node.openFds().join(' ')}; ` +
             `load CPU % ${loadCpuPct.join(' ')}, ` +
             `loop delay max ms ${loopDelayMaxMs.join(' ')} (node ${node.takeLoopDelays().join(' ')}); ` +

@@ -61,7 +61,12 @@ export class RawWsClient {
     // answering (2026-11-29 14:35 and 14:54 UTC). A quarter of the queue per turn drains any
     // backlog within four turns, and a burst of up to 800 still goes out 200 a turn.
     const batch = queue.splice(0, Math.max(PONGS_PER_TURN, Math.ceil(queue.length / 4)));
-    for (const client of batch) if (!client.#closed) client.#socket.write(EMPTY_PONG);
+    const now = performance.now();
+    for (const client of batch) {
+      if (client.#closed) continue;
+      client.#socket.write(EMPTY_PONG);
+      client.lastPongAt = now;
+    }
     if (queue.length > 0) setImmediate(RawWsClient.#sendQueuedPongs);
     else RawWsClient.#pongScheduled = false;
   }
@@ -72,6 +77,9 @@ export class RawWsClient {
   #fragments: Buffer[] | null = null;
   #closed = false;
   #closeSent = false;
+  /** `performance.now()` of the last ping received and of the last pong written (0: none). */
+  lastPingAt = 0;
+  lastPongAt = 0;
 
   private constructor(socket: Socket, handlers: RawWsHandlers) {
     this.#socket = socket;
@@ -258,8 +266,11 @@ export class RawWsClient {
       }
     } else if (opcode === OP_PING) {
       RawWsClient.pings.count++;
-      if (end > start) this.#sendFrame(OP_PONG, Buffer.from(data.subarray(start, end)));
-      else {
+      this.lastPingAt = performance.now();
+      if (end > start) {
+        this.#sendFrame(OP_PONG, Buffer.from(data.subarray(start, end)));
+        this.lastPongAt = this.lastPingAt;
+      } else {
         RawWsClient.#pongQueue.push(this);
         if (!RawWsClient.#pongScheduled) {
           RawWsClient.#pongScheduled = true;
