@@ -25,7 +25,7 @@ const SUBSCRIBE = JSON.stringify({ type: 'subscribe', channel: 'prices' });
 /**
  * Longest wait from the connect to the upgrade response: the SDK's `openTimeoutMs`, after which
  * it closes the socket and reconnects on its backoff (it was 30 s here, longer than the SDK
- * waits, until 2026-11-29 14:15 UTC).
+ * waits, until 2026-11-29 14:07 UTC).
  */
 const UPGRADE_TIMEOUT_MS = 10_000;
 /**

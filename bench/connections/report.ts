@@ -260,7 +260,7 @@ const FRONT_DOOR = [
 /** How the load processes stand in for the SDK in a storm; said under every storm. */
 const STORM_CLIENTS = [
   "Each client gives an open up after 10 s (the SDK's `openTimeoutMs`: TCP connect and upgrade; the",
-  'raw client waited 30 s until 2026-11-29 14:15 UTC) and a subscribe after 10 s (its',
+  'raw client waited 30 s until 2026-11-29 14:07 UTC) and a subscribe after 10 s (its',
   '`requestTimeoutMs`), then retries on the backoff. A load process starts at most 100 retries per turn',
   'of its event loop (since 2026-11-29 14:00 UTC): it stands in for ~14,000 browsers on a share of two',
   'cores, and when its loop fell behind, every retry timer due meanwhile fired in one turn; thousands of',
