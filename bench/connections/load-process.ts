@@ -182,7 +182,11 @@ function heartbeatState(client: RawWsClient): string {
   if (client.lastPingAt === 0) return 'never pinged';
   const age = performance.now() - client.lastPingAt;
   const when = age < 10_000 ? 'pinged <10 s ago' : age < 25_000 ? 'pinged 10-25 s ago' : 'pinged >25 s ago';
-  return `${when}, pong ${client.lastPongAt >= client.lastPingAt ? 'written' : 'owed'}`;
+  const pong = `pong ${client.lastPongAt >= client.lastPingAt ? 'written' : 'owed'}`;
+  const transit = client.lastPingTransitMs;
+  if (transit < 0) return `${when}, ${pong}`;
+  const took = transit < 1000 ? '<1 s' : transit < 5000 ? '1-5 s' : transit < 10_000 ? '5-10 s' : '>10 s';
+  return `${when}, it took ${took} to arrive, ${pong}`;
 }
 
 function failureCause(err: Error & { code?: string }): string {

@@ -101,6 +101,7 @@ export interface ConnectionsResult {
 type Log = (line: string) => void;
 
 const LOOP_DELAY_HOOK = fileURLToPath(new URL('./loop-delay-hook.ts', import.meta.url));
+const PING_STAMP_HOOK = fileURLToPath(new URL('./ping-stamp-hook.ts', import.meta.url));
 
 /** Longest wait for every client to be back after the restart. */
 const STORM_TIMEOUT_MS = 480_000;
@@ -119,8 +120,9 @@ export async function runConnections(
     databaseUrl: database.url,
     workers: params.workers,
     maxConnections: params.connections + 1000,
-    // Each node process's event-loop delay, for the storm log (a timer every 5 s).
-    nodeFlags: ['--import', LOOP_DELAY_HOOK],
+    // Each node process's event-loop delay, for the storm log (a timer every 5 s), and the send
+    // time in every heartbeat ping, so a client can tell how late a ping reached it.
+    nodeFlags: ['--import', LOOP_DELAY_HOOK, '--import', PING_STAMP_HOOK],
   });
   const broker = await connectRedisBroker(redisUrl);
   const events = createEventPublisher(broker);

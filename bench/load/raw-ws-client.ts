@@ -54,12 +54,13 @@ export class RawWsClient {
 
   static #sendQueuedPongs(): void {
     const queue = RawWsClient.#pongQueue;
-    // A fixed slice is too few when the turns themselves are slow: a load process of the
-    // connections benchmark in a reconnect storm ran turns of 2-5 s, sent 200 pongs each,
-    // about 60 a second against 570 pings a second to its 14,000 sockets, and its pongs fell
-    // more than 10 s behind. The gateway's heartbeat then closed sockets whose process was
-    // answering (2026-11-29 14:35 and 14:54 UTC). A quarter of the queue per turn drains any
-    // backlog within four turns, and a burst of up to 800 still goes out 200 a turn.
+    // A fixed slice is too few when the turns themselves are slow: in a reconnect storm a load
+    // process of the connections benchmark ran turns of 2-5 s and sent 200 pongs each, about 60
+    // a second against 570 pings a second to its 14,000 sockets. A quarter of the queue per turn
+    // drains faster, and a burst of up to 800 still goes out 200 a turn; but the last of a long
+    // queue still waits several slow turns, and the gateway's heartbeat still closed thousands of
+    // answering sockets in each storm. The connections benchmark's pings carry a payload (its
+    // send time), and those are answered at once (below): no such close since (2026-11-29).
     const batch = queue.splice(0, Math.max(PONGS_PER_TURN, Math.ceil(queue.length / 4)));
     const now = performance.now();
     for (const client of batch) {
@@ -80,6 +81,11 @@ export class RawWsClient {
   /** `performance.now()` of the last ping received and of the last pong written (0: none). */
   lastPingAt = 0;
   lastPongAt = 0;
+  /**
+   * How long the last ping took from the server to this client, ms, when the server stamped it
+   * (the connections benchmark's `ping-stamp-hook.ts`: 8 bytes of CLOCK_MONOTONIC µs); else -1.
+   */
+  lastPingTransitMs = -1;
 
   private constructor(socket: Socket, handlers: RawWsHandlers) {
     this.#socket = socket;
@@ -268,6 +274,10 @@ export class RawWsClient {
       RawWsClient.pings.count++;
       this.lastPingAt = performance.now();
       if (end > start) {
+        if (end - start === 8) {
+          const sentUs = data.readBigUInt64BE(start);
+          this.lastPingTransitMs = Number(process.hrtime.bigint() / 1000n - sentUs) / 1000;
+        }
         this.#sendFrame(OP_PONG, Buffer.from(data.subarray(start, end)));
         this.lastPongAt = this.lastPingAt;
       } else {
