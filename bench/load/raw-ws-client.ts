@@ -10,10 +10,7 @@ const OP_PING = 0x9;
 const OP_PONG = 0xa;
 /** A masked, empty pong frame (the gateway's pings carry no payload); never mutated, so shared. */
 const EMPTY_PONG = Buffer.from([0x80 | OP_PONG, 0x80, 0, 0, 0, 0]);
-/**
- * Pongs sent per event-loop turn when a heartbeat pings many clients at once, at least; a
- * longer queue sends a quarter of itself per turn (see `#sendQueuedPongs`).
- */
+/** Pongs sent per event-loop turn when a heartbeat pings many clients at once. */
 const PONGS_PER_TURN = 200;
 /** The read buffer every client of the process shares (see `open`). */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
@@ -54,14 +51,10 @@ export class RawWsClient {
 
   static #sendQueuedPongs(): void {
     const queue = RawWsClient.#pongQueue;
-    // A fixed slice is too few when the turns themselves are slow: in a reconnect storm a load
-    // process of the connections benchmark ran turns of 2-5 s and sent 200 pongs each, about 60
-    // a second against 570 pings a second to its 14,000 sockets. A quarter of the queue per turn
-    // drains faster, and a burst of up to 800 still goes out 200 a turn; but the last of a long
-    // queue still waits several slow turns, and the gateway's heartbeat still closed thousands of
-    // answering sockets in each storm. The connections benchmark's pings carry a payload (its
-    // send time), and those are answered at once (below): no such close since (2026-11-29).
-    const batch = queue.splice(0, Math.max(PONGS_PER_TURN, Math.ceil(queue.length / 4)));
+    // A slow loop makes this queue late (a storm's 2-5 s turns sent pongs past the gateway's
+    // 10 s deadline): the connections benchmark stamps its pings, and a ping with a payload is
+    // answered at once (below), as a browser answers.
+    const batch = queue.splice(0, PONGS_PER_TURN);
     const now = performance.now();
     for (const client of batch) {
       if (client.#closed) continue;
