@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { DatabaseError } from '@repo/db';
 import { silentLogger, type Logger } from '@repo/log';
 import { createTestDatabase, TcpProxy, waitFor } from '@repo/test-support';
@@ -64,6 +66,41 @@ describe('database opened at start', () => {
       assert.ok(userId > 0, 'migrated and writable');
     } finally {
       await db.close();
+    }
+  });
+
+  it('keeps trying while PostgreSQL answers "not now" (53300: too many connections), and opens once it takes one', async () => {
+    // A role at its connection limit gets SQLSTATE 53300 from the server itself, as every
+    // client does when max_connections is reached. A superuser ignores the limit, so the
+    // database gets an owner of its own that may create the schema.
+    const role = `tw_start_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    const limited = await createTestDatabase('tw_start_limit');
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 0`);
+      await admin.query(`ALTER DATABASE ${limited.name} OWNER TO ${role}`);
+      const url = new URL(limited.url);
+      url.username = role;
+      const { logger, warnings } = capture();
+      const opening = openDatabaseAtStart({ url: url.toString() }, logger, { windowMs: 60_000, retry: FAST });
+      let settled = false;
+      void opening.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      try {
+        await waitFor(() => warnings.length >= 3, { what: 'three refused attempts' });
+        assert.equal(settled, false, 'still trying');
+      } finally {
+        await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT -1`);
+      }
+      const db = await opening;
+      await db.close();
+    } finally {
+      await limited.drop();
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
     }
   });
 
