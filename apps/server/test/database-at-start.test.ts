@@ -69,7 +69,7 @@ describe('database opened at start', () => {
     }
   });
 
-  it('keeps trying while PostgreSQL answers "not now" (53300: too many connections), and opens once it takes one', async () => {
+  it('keeps trying while PostgreSQL answers "not now" (53300: too many connections), then opens', async () => {
     // A role at its connection limit gets SQLSTATE 53300 from the server itself, as every
     // client does when max_connections is reached. A superuser ignores the limit, so the
     // database gets an owner of its own that may create the schema.
