@@ -101,7 +101,10 @@ const STATUS_TEXT: Record<number, string> = {
 /**
  * Answers an upgrade request with a plain HTTP error and closes the socket: the browser's
  * WebSocket then fails to open with that status. `end()` rather than `destroy()` lets the
- * response reach the client before the FIN.
+ * response reach the client before the FIN; the destroy once it is written (as `ws` does for
+ * its own refusals) closes the socket even when the client never sends its FIN: an upgrade
+ * socket is outside the HTTP server's timeouts, and a half-closed one would hold its
+ * descriptor for good and keep the server's close() waiting.
  */
 export function rejectUpgrade(socket: Duplex, status: 403 | 429 | 503, message: string, retryAfterSeconds = 1): void {
   const body = JSON.stringify({ error: message });
@@ -112,5 +115,6 @@ export function rejectUpgrade(socket: Duplex, status: 403 | 429 | 503, message: 
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...(status === 403 ? [] : [`Retry-After: ${retryAfterSeconds}`]),
   ];
+  socket.once('finish', () => socket.destroy());
   socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
 }

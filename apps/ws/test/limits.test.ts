@@ -120,6 +120,46 @@ describe('limits', () => {
     }
   });
 
+  it('closes a refused upgrade whose client never closes its side, and still shuts down', async () => {
+    const fx = await startGateway({ allowedOrigins: ['https://app.tradewire.test'] });
+    // A client (hostile, or gone) that reads the refusal but never sends its FIN: a socket the
+    // gateway only half-closed would hold a descriptor for good and keep close() waiting.
+    const { port } = new URL(fx.url);
+    const socket = createConnection({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
+    let closed = false;
+    try {
+      let answer = '';
+      let ended = false;
+      let gone = false;
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+      socket.on('end', () => (ended = true));
+      socket.on('error', () => {});
+      socket.on('close', () => (gone = true));
+      await once(socket, 'connect');
+      socket.write(
+        'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+          'Origin: https://evil.test\r\n\r\n',
+      );
+      await waitFor(() => ended, { what: "the refusal and the gateway's FIN" });
+      assert.match(answer, /^HTTP\/1\.1 403 /);
+      // Bytes to a socket the gateway has let go of are answered with a reset.
+      await waitFor(
+        () => {
+          if (!gone) socket.write('x');
+          return gone;
+        },
+        { what: 'the gateway to close the refused socket entirely' },
+      );
+      const closing = fx.close().then(() => (closed = true));
+      await waitFor(() => closed, { timeoutMs: 5000, what: 'the gateway to shut down' });
+      await closing;
+    } finally {
+      socket.destroy();
+      if (!closed) await fx.close();
+    }
+  });
+
   it('answers upgrades from origins off the allow-list with HTTP 403', async () => {
     const fx = await startGateway({ allowedOrigins: ['https://app.tradewire.test'] });
     try {
