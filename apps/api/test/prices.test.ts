@@ -97,4 +97,20 @@ describe('stale prices', () => {
     );
     assert.equal((await buy(token, 'SOL')).statusCode, 201);
   });
+
+  it('counts a price timestamped further ahead than MAX_PRICE_AGE_MS as stale, a little ahead as fresh', async () => {
+    // A bad publish time an hour ahead must not keep a price "fresh" for an hour.
+    await setPrice('SOL', '102', -3_600_000);
+    await setPrice('BTC', '501', -1_000);
+    assert.deepEqual(
+      (await prices()).map((p) => [p.symbol, p.stale]),
+      [
+        ['SOL', true],
+        ['BTC', false],
+      ],
+    );
+    const { token } = await register(api);
+    assert.equal((await buy(token, 'SOL')).json<{ reason: string }>().reason, 'price_stale');
+    assert.equal((await buy(token, 'BTC')).statusCode, 201);
+  });
 });

@@ -13,8 +13,10 @@ const FEED_ID = /^(?:0x)?[0-9a-fA-F]{64}$/;
 const RATIO = /^(?:0|[1-9]\d{0,8})(?:\.\d{1,18})?$/;
 /** A feed whose confidence stays too wide is reported this often, not at every update. */
 const LOW_CONFIDENCE_LOG_INTERVAL_MS = 60_000;
+/** The last second a JavaScript Date can hold (±8.64e15 ms): a later time cannot be an ISO string. */
+const MAX_UNIX_TIME_S = 8_640_000_000_000;
 
-type SkipReason = 'feed_not_configured' | 'feed_missing' | 'stale' | 'invalid_price';
+type SkipReason = 'feed_not_configured' | 'feed_missing' | 'stale' | 'future' | 'invalid_price';
 
 /** Feed id (normalised) → the symbols priced from it, in the order asked. */
 export type FeedPlan = Map<string, string[]>;
@@ -23,6 +25,8 @@ export interface PythFeedsOptions {
   /** Symbol → feed id (64 hex digits, 0x optional). */
   feedIds: Record<string, string>;
   maxStalenessMs: number;
+  /** How far ahead of this host's clock a `publish_time` may be (clock skew) before it is refused. */
+  maxFutureMs: number;
   /** Largest accepted `conf / price`, a decimal string. */
   maxConfRatio: string;
   now: () => number;
@@ -46,6 +50,7 @@ export class PythFeeds {
   readonly #feedOf = new Map<string, string>();
   readonly #dropped = new Map<string, 'not_entitled' | 'unknown'>();
   readonly #maxStalenessMs: number;
+  readonly #maxFutureMs: number;
   readonly #maxConfRatio: Big;
   readonly #now: () => number;
   readonly #logger: Logger;
@@ -63,6 +68,7 @@ export class PythFeeds {
     this.#maxConfRatio = new Big(options.maxConfRatio);
     if (this.#maxConfRatio.lte(0)) throw new RangeError('pyth source: maxConfRatio must be greater than 0');
     this.#maxStalenessMs = options.maxStalenessMs;
+    this.#maxFutureMs = options.maxFutureMs;
     this.#now = options.now;
     this.#logger = options.logger;
   }
@@ -156,6 +162,15 @@ export class PythFeeds {
             publishTime: new Date(reading.publishTimeMs).toISOString(),
             maxStalenessMs: this.#maxStalenessMs,
           });
+        } else if (reading.publishTimeMs - nowMs > this.#maxFutureMs) {
+          // Published "later" than now: taken, it would outrank every real update after it
+          // (publish order) and pass the API's staleness check until the clock caught up,
+          // freezing the price that orders fill at.
+          this.#skip(symbol, 'future', {
+            feedId: id,
+            publishTime: new Date(reading.publishTimeMs).toISOString(),
+            maxFutureMs: this.#maxFutureMs,
+          });
         } else if (reading.lowConfidence) {
           this.#countLowConfidence(symbol, reading, nowMs);
         } else {
@@ -238,7 +253,12 @@ function readPrice(raw: unknown, maxConfRatio: Big): PriceReading {
     return { ok: false, detail: 'conf is not a non-negative integer string' };
   }
   if (typeof expo !== 'number') return { ok: false, detail: 'expo is not a number' };
-  if (typeof publishTime !== 'number' || !Number.isSafeInteger(publishTime) || publishTime <= 0) {
+  if (
+    typeof publishTime !== 'number' ||
+    !Number.isSafeInteger(publishTime) ||
+    publishTime <= 0 ||
+    publishTime > MAX_UNIX_TIME_S
+  ) {
     return { ok: false, detail: 'publish_time is not a unix time' };
   }
   let value: string;

@@ -32,6 +32,11 @@ export interface PythSourceOptions {
   feedIds?: Record<string, string>;
   /** A price published longer ago than this is skipped and the last price kept. Default 60000. */
   maxStalenessMs?: number;
+  /**
+   * A price whose publish time is further ahead of this host's clock than this is skipped, as a
+   * bad update (or a clock badly behind) rather than a fresh one. Default 10000.
+   */
+  maxFutureMs?: number;
   /** An update whose `conf / price` exceeds this decimal is skipped (and counted). Default "0.01". */
   maxConfRatio?: string;
   /** Whole-request deadline, body included (for the stream: until its headers). Default 5000. */
@@ -106,6 +111,7 @@ export function createPythSource(options: PythSourceOptions = {}): PythSource {
   const feeds = new PythFeeds({
     feedIds: { ...DEFAULT_FEED_IDS, ...options.feedIds },
     maxStalenessMs: positiveOption('maxStalenessMs', options.maxStalenessMs, 60_000),
+    maxFutureMs: positiveOption('maxFutureMs', options.maxFutureMs, 10_000),
     maxConfRatio: options.maxConfRatio ?? DEFAULT_MAX_CONF_RATIO,
     now,
     logger,

@@ -281,6 +281,33 @@ describe('Pyth source against a Hermes-shaped server', () => {
     assert.ok(lines.some((l) => l.level === 'info' && l.data.symbol === 'SOL' && l.data.previous === 'stale'));
   });
 
+  it('a publish time ahead of the clock past maxFutureMs, or past any date, is skipped; within it, taken', async () => {
+    // Taken, an update from the future would outrank every real one after it and freeze the price.
+    const { logger, lines } = capturingLogger();
+    const source = createPythSource({
+      url: hermes.url,
+      feedIds: { SOL: SOL_USD_FEED_ID, BTC: BTC_FEED, BIG: BIG_FEED },
+      maxFutureMs: 10_000,
+      now: nowMs,
+      logger,
+    });
+    hermes.next = () => ({
+      body: hermesBody([
+        sol('23145000000', -8, NOW_S + 3600), // an hour ahead
+        { id: BTC_FEED, price: '6395282000000', expo: -8, publishTime: 9_000_000_000_000_000 }, // no Date holds it
+        { id: BIG_FEED, price: '100', expo: 0, publishTime: NOW_S + 5, conf: '0' }, // clock skew
+      ]),
+    });
+    assert.deepEqual(
+      (await source.read(['SOL', 'BTC', 'BIG'])).map((q) => [q.symbol, q.price]),
+      [['BIG', '100']],
+    );
+    const warned = lines
+      .filter((l) => l.level === 'warn')
+      .map((l) => `${String(l.data.symbol)}:${String(l.data.reason)}`);
+    assert.deepEqual(warned.sort(), ['BTC:invalid_price', 'SOL:future']);
+  });
+
   it('zero and negative prices are not prices', async () => {
     const source = createPythSource({ url: hermes.url, feedIds: { SOL: SOL_USD_FEED_ID, BTC: BTC_FEED }, now: nowMs });
     hermes.next = () => ({

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isAddressOrCidr } from '@repo/http-access';
+import { MAX_PORTFOLIO_ASSETS } from '@repo/events';
 
 /** The process roles one launcher can run; no role on the command line means all three. */
 const ROLES = ['api', 'ws', 'worker'] as const;
@@ -147,6 +148,12 @@ const EnvSchema = z.object({
   SYMBOLS: list(/^[A-Z0-9]{1,16}$/, 'symbols of A-Z and 0-9, such as "SOL"')
     .refine((items) => items.length > 0, 'must name at least one symbol')
     .refine((items) => new Set(items).size === items.length, 'must not name a symbol twice')
+    // Each symbol is a position of every user, and a portfolio event with more would fail its
+    // schema: the relay would skip every portfolio event, and live portfolios would stop.
+    .refine(
+      (items) => items.length <= MAX_PORTFOLIO_ASSETS,
+      `must name at most ${MAX_PORTFOLIO_ASSETS} symbols (a portfolio event carries at most that many positions)`,
+    )
     .default('SOL,BTC,ETH'),
   FEE_RATE: decimal('0.0001'),
   STARTING_BALANCE_USD: decimal('10000'),

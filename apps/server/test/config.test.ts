@@ -188,6 +188,15 @@ describe('loadConfig', () => {
     });
   }
 
+  it('takes up to 100 symbols, and refuses more: a portfolio event carries at most 100 positions', () => {
+    const symbols = (n: number) => Array.from({ length: n }, (_, i) => `S${i}`).join(',');
+    assert.equal(loadConfig({ SYMBOLS: symbols(100) }).symbols.length, 100);
+    assert.throws(
+      () => loadConfig({ SYMBOLS: symbols(101) }),
+      (err: unknown) => err instanceof ConfigError && /SYMBOLS.*at most 100 symbols/s.test(err.message),
+    );
+  });
+
   it('reads REDIS_CLUSTER_NODES as host:port addresses, with 16 partitions unless REDIS_PARTITIONS says', () => {
     const config = loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.5:7000, redis-b.internal:7001,[::1]:7002 ' });
     assert.deepEqual(config.redisClusterNodes, ['10.0.0.5:7000', 'redis-b.internal:7001', '[::1]:7002']);

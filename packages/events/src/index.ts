@@ -4,6 +4,7 @@
  * publishers and the price store live beside the broker, in `@repo/broker`.
  */
 export {
+  MAX_PORTFOLIO_ASSETS,
   symbol,
   type OrderFilledEvent,
   type OrderRejectedEvent,

@@ -61,10 +61,16 @@ export const OrderRejectedEventSchema = z.object({
 const BalanceSchema = z.object({ asset, available: decimalString, locked: decimalString });
 const PositionSchema = z.object({ asset, size: decimalString, avgEntryPrice: decimalString });
 
+/**
+ * The most balances, and the most positions, one portfolio event carries. Every configured
+ * symbol is a position of every user, so the configuration may name no more symbols than this.
+ */
+export const MAX_PORTFOLIO_ASSETS = 100;
+
 export const PortfolioUpdateEventSchema = z.object({
   userId: positiveId,
-  balances: z.array(BalanceSchema).max(100),
-  positions: z.array(PositionSchema).max(100),
+  balances: z.array(BalanceSchema).max(MAX_PORTFOLIO_ASSETS),
+  positions: z.array(PositionSchema).max(MAX_PORTFOLIO_ASSETS),
   timestamp: isoTimestamp,
   version: seq.optional(),
   /**
