@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connectRedisBroker, createEventPublisher } from '@repo/broker';
+import { connectRedisBroker, createEventPublisher, EVENT_CHANNELS, RedisBroker } from '@repo/broker';
+import { MAX_EVENT_LENGTH } from '@repo/events';
+import { createRedisClient } from '@repo/redis';
 import { defaultLimits } from '../src/index.ts';
 import { startGateway } from './gateway-fixture.ts';
-import { RedisServer, waitFor } from '@repo/test-support';
+import { RedisServer, TcpProxy, waitFor } from '@repo/test-support';
 
 const fastReconnect = { baseDelayMs: 20, maxDelayMs: 200 };
 const filled = (userId: number, orderId: number) => ({
@@ -89,6 +91,52 @@ describe('session re-check', () => {
         await fx.close();
         await fx.broker.close();
         await publisherBroker.close();
+      }
+    });
+    it('a long outage while events still arrive delays private events by a check, not for all of it', async () => {
+      // The broker is down (its command connection is cut) while its subscriber still hears
+      // events, as with one unreachable shard of a Redis Cluster.
+      const proxy = await TcpProxy.start({ port: Number(new URL(redis.url).port) });
+      const publisherClient = createRedisClient(`redis://127.0.0.1:${proxy.port}`, fastReconnect);
+      const subscriberClient = createRedisClient(redis.url, fastReconnect);
+      const broker = new RedisBroker({ publisher: publisherClient, subscriber: subscriberClient });
+      await Promise.all([publisherClient.connect(), subscriberClient.connect()]);
+      const fx = await startGateway({ broker, limits: { authTimeoutMs: 300 } });
+      const publisherBroker = await connectRedisBroker(redis.url, fastReconnect);
+      const publisher = createEventPublisher(publisherBroker);
+      try {
+        const revoked = await fx.connectAs(51);
+        const kept = await fx.connectAs(52);
+        for (const { client } of [revoked, kept]) await client.request({ type: 'subscribe', channel: 'orders' });
+        proxy.cut();
+        await waitFor(() => !fx.broker.isUp(), { what: 'the gateway to see the broker down' });
+        fx.sessions.revoked.add(revoked.session.sessionId);
+        fx.sessions.holdChecks();
+        await publisher.publishOrderFilled(filled(51, 1));
+        await publisher.publishOrderFilled(filled(52, 2));
+        // An event longer than any event may be is refused at once, not held (the hold's memory).
+        const dropped = () => fx.metric('tradewire_ws_events_dropped_total', { reason: 'malformed' });
+        const droppedBefore = await dropped();
+        await publisherBroker.publish(EVENT_CHANNELS.order_filled, 'x'.repeat(MAX_EVENT_LENGTH + 1));
+        await waitFor(async () => (await dropped()) === droppedBefore + 1, { what: 'the oversized event refused' });
+        await waitFor(() => fx.sessions.checks.length > 0, { what: 'a check during the outage' });
+        assert.equal(kept.client.ofType('order_filled').length, 0, 'held while the check runs');
+        fx.sessions.releaseChecks();
+
+        // Still down: the held events go out after the check, to the sessions it kept.
+        await kept.client.waitFor((m) => m.type === 'order_filled' && m.orderId === 2, 5000);
+        const ended = await revoked.client.waitFor((m) => m.type === 'error', 5000);
+        assert.equal(ended.type === 'error' && ended.code, 'session_revoked');
+        assert.equal(fx.broker.isUp(), false, 'delivered during the outage');
+        await revoked.client.barrier();
+        assert.equal(revoked.client.ofType('order_filled').length, 0, 'no private event after the logout');
+      } finally {
+        fx.sessions.releaseChecks();
+        proxy.restore();
+        await fx.close();
+        await fx.broker.close();
+        await publisherBroker.close();
+        await proxy.stop();
       }
     });
   });

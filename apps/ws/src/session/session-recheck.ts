@@ -1,3 +1,4 @@
+import { MAX_EVENT_LENGTH } from '@repo/events';
 import type { Logger } from '@repo/log';
 import type { BrokerRoute } from '../streams/stream.ts';
 import type { ThrottledWarning } from '../throttled-warning.ts';
@@ -24,7 +25,14 @@ interface Held {
  *   revoked or expired ones end. Private events that arrive from the moment the broker went
  *   down until that check is done are held (at most 10,000, at most `timeoutMs`), so that
  *   neither a live event nor a caught-up one reaches a socket whose session ended meanwhile;
+ * - while the broker stays down yet events still arrive (one unreachable shard of a Redis
+ *   Cluster, or the command connection down while the subscriber is up), the same check runs
+ *   every `timeoutMs` and lets go the events held before it began: a long outage delays
+ *   private events by a check's worth, not for as long as it lasts;
  * - every `intervalMs` the same check runs as a backstop.
+ *
+ * An event longer than any event may be (`MAX_EVENT_LENGTH`) is not held: its handler refuses
+ * it at once, as it would after the hold, and the hold's memory stays bounded.
  *
  * A check that fails (the database is down too) is logged and lets the held events go: the
  * periodic check retries, and with the database down no new private event can be made.
@@ -42,6 +50,9 @@ export class SessionRecheck {
   #epoch = 0;
   #timer: NodeJS.Timeout | undefined;
   #periodicRunning = false;
+  /** While the broker is down: lets go, every `timeoutMs`, what was held before a check. */
+  #outageTimer: NodeJS.Timeout | undefined;
+  #outageCheckRunning = false;
 
   constructor(deps: {
     registry: SessionRegistry;
@@ -69,7 +80,7 @@ export class SessionRecheck {
       kind: route.kind,
       handler: (raw, channel) => {
         const held = this.#held;
-        if (held === null) return handler(raw, channel);
+        if (held === null || raw.length > MAX_EVENT_LENGTH) return handler(raw, channel);
         held.push({ handler, raw, channel });
         if (held.length >= MAX_HELD) this.#release();
       },
@@ -78,7 +89,23 @@ export class SessionRecheck {
 
   /** The broker went down: private events that arrive from now on wait for the next check. */
   paused(): void {
-    if (this.#check) this.#held ??= [];
+    const check = this.#check;
+    if (!check) return;
+    this.#held ??= [];
+    if (this.#outageTimer) return;
+    this.#outageTimer = setInterval(() => {
+      if (this.#outageCheckRunning) return;
+      const held = this.#held;
+      if (held === null) return this.#endOutageChecks();
+      // Only what arrived before the check began is vouched for by it; the rest waits on.
+      const checked = held.length;
+      this.#outageCheckRunning = true;
+      void this.#run(check, 'broker outage').finally(() => {
+        this.#outageCheckRunning = false;
+        if (this.#held === held) this.#deliver(held.splice(0, checked));
+      });
+    }, this.#timeoutMs);
+    this.#outageTimer.unref();
   }
 
   /**
@@ -88,6 +115,7 @@ export class SessionRecheck {
   resumed(recover: () => void): void {
     const check = this.#check;
     if (!check) return recover();
+    this.#endOutageChecks();
     this.#held ??= [];
     const epoch = (this.#epoch += 1);
     let done = false;
@@ -123,6 +151,7 @@ export class SessionRecheck {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#endOutageChecks();
     this.#epoch += 1;
     this.#held = null;
   }
@@ -137,10 +166,18 @@ export class SessionRecheck {
     }
   }
 
+  #endOutageChecks(): void {
+    clearInterval(this.#outageTimer);
+    this.#outageTimer = undefined;
+  }
+
   #release(): void {
     const held = this.#held;
     this.#held = null;
-    if (!held) return;
+    if (held) this.#deliver(held);
+  }
+
+  #deliver(held: readonly Held[]): void {
     for (const { handler, raw, channel } of held) {
       try {
         handler(raw, channel);
