@@ -21,7 +21,7 @@ import { RequestHandler } from './session/requests.ts';
 import { SessionRecheck } from './session/session-recheck.ts';
 import { SessionRegistry } from './session/session-registry.ts';
 import type { SessionVerifier } from './session/session.ts';
-import { defaultHistoryReadLimits, HistoryReader, type HistoryReadLimits } from './streams/history-reader.ts';
+import { HistoryReader, resolveHistoryReadLimits, type HistoryReadLimits } from './streams/history-reader.ts';
 import type { OrderHistory } from './streams/order-history.ts';
 import { OrderChannel } from './streams/order-channel.ts';
 import { PortfolioChannel } from './streams/portfolio-channel.ts';
@@ -123,6 +123,7 @@ export interface Gateway {
  */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const limits = resolveLimits(options.limits);
+  const historyLimits = resolveHistoryReadLimits(options.historyLimits);
   const { broker } = options;
   const logger = (options.logger ?? silentLogger).child({ component: 'ws-gateway' });
   const registry = options.registry ?? new Registry();
@@ -146,9 +147,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // ---- channels and sessions --------------------------------------------------------------
 
   const latest = latestValues(broker);
-  const history = options.history
-    ? new HistoryReader(options.history, { ...defaultHistoryReadLimits(), ...definedOnly(options.historyLimits ?? {}) })
-    : null;
+  const history = options.history ? new HistoryReader(options.history, historyLimits) : null;
   const symbols = options.symbols ?? ['SOL'];
   const kinds: ChannelKind[] = [
     new PriceChannel({ ...deps, symbols, readStored: latest.prices }),
@@ -400,11 +399,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 function ignoreError(): void {}
-
-/** The entries of `values` that are set (so an explicit `undefined` keeps the default). */
-function definedOnly<T extends object>(values: Partial<T>): Partial<T> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 /** Where an upgraded socket keeps the connection slot it holds (see `upgradeAdmitted`). */
 const ADMISSION = Symbol('tradewire.admission');

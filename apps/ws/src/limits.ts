@@ -124,19 +124,24 @@ export class InvalidLimitError extends Error {
  * Fills in defaults and validates once, so the hot path never re-checks. Conflicting limits
  * fail with a message that names both.
  */
+/** `value` when it can serve as limit `key`: a positive integer, and a duration a timer can hold. */
+export function checkLimit(key: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new InvalidLimitError(`limit "${key}" must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  // Durations end up in setTimeout/setInterval, which fire at once past 2^31-1 ms.
+  if (key.endsWith('Ms') && value > MAX_TIMER_MS) {
+    throw new InvalidLimitError(`limit "${key}" must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${value}`);
+  }
+  return value;
+}
+
 export function resolveLimits(overrides: Partial<GatewayLimits> = {}): GatewayLimits {
   const limits = { ...defaultLimits() };
   for (const [key, value] of Object.entries(overrides) as [keyof GatewayLimits, unknown][]) {
     if (value === undefined) continue;
     if (!(key in limits)) throw new InvalidLimitError(`unknown limit "${key}"`);
-    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-      throw new InvalidLimitError(`limit "${key}" must be a positive integer, got ${JSON.stringify(value)}`);
-    }
-    // Durations end up in setTimeout/setInterval, which fire at once past 2^31-1 ms.
-    if (key.endsWith('Ms') && value > MAX_TIMER_MS) {
-      throw new InvalidLimitError(`limit "${key}" must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${value}`);
-    }
-    limits[key] = value;
+    limits[key] = checkLimit(key, value);
   }
   if (limits.softBufferedBytes >= limits.hardBufferedBytes) {
     throw new InvalidLimitError(

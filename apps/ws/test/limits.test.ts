@@ -46,6 +46,18 @@ describe('limits', () => {
       make({ pongTimeoutMs: 2 ** 31 }),
       (err: Error) => err instanceof InvalidLimitError && /pongTimeoutMs.*at most/.test(err.message),
     );
+    // The history reads' limits too: with no read slot every read would wait forever.
+    const withHistory = (historyLimits: object) =>
+      createGateway({
+        broker: new MemoryBroker(),
+        sessions: { verify: () => Promise.resolve(null) },
+        history: { read: () => Promise.reject(new Error('not read')) },
+        historyLimits,
+      });
+    await assert.rejects(withHistory({ concurrentReads: 0 }), /concurrentReads/);
+    await assert.rejects(withHistory({ timeoutMs: 2 ** 31 }), /timeoutMs.*at most/);
+    await assert.rejects(withHistory({ pageEvents: Number.NaN }), /pageEvents/);
+    await assert.rejects(withHistory({ pageSize: 10 }), /unknown history limit "pageSize"/);
   });
 
   it('closes a socket that sends a frame over 16 KiB with 1009, and accepts one at the limit', async () => {

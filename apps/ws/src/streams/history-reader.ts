@@ -1,4 +1,5 @@
 import { withTimeout } from '@repo/retry';
+import { checkLimit, InvalidLimitError } from '../limits.ts';
 import type { OrderHistory, OrderHistoryPage } from './order-history.ts';
 
 /** Bounds of the gateway's history reads, with their defaults (docs/delivery.md). */
@@ -15,6 +16,21 @@ export interface HistoryReadLimits {
 
 export function defaultHistoryReadLimits(): HistoryReadLimits {
   return { pageEvents: 200, pageBytes: 256 * 1024, concurrentReads: 8, timeoutMs: 5000 };
+}
+
+/**
+ * The defaults with `overrides` applied, each checked as the gateway's other limits are: with
+ * `concurrentReads: 0` every read would wait forever, and a `timeoutMs` no timer can hold would
+ * fail every read at once.
+ */
+export function resolveHistoryReadLimits(overrides: Partial<HistoryReadLimits> = {}): HistoryReadLimits {
+  const limits = defaultHistoryReadLimits();
+  for (const [key, value] of Object.entries(overrides) as [keyof HistoryReadLimits, unknown][]) {
+    if (value === undefined) continue;
+    if (!(key in limits)) throw new InvalidLimitError(`unknown history limit "${key}"`);
+    limits[key] = checkLimit(key, value);
+  }
+  return limits;
 }
 
 /**
