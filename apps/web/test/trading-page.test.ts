@@ -216,6 +216,46 @@ describe('trading page', () => {
     await b.context.close();
   });
 
+  test('an auth answered "not now" (internal_error) is asked again: orders and portfolio go live', async () => {
+    const { context, page, errors } = await newPage(browser, baseUrl);
+    // The page's own socket, through a route that answers its first auth as a gateway whose
+    // session store was slow does; everything else passes through to the real gateway.
+    const refused: unknown[] = [];
+    let onRefused: () => void = () => {};
+    const refusedOnce = new Promise<void>((resolve) => (onRefused = resolve));
+    await page.routeWebSocket(/./, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => {
+        const request = JSON.parse(String(message)) as { type?: string; id?: unknown };
+        if (request.type === 'auth' && refused.length === 0) {
+          refused.push(request.id);
+          onRefused();
+          ws.send(JSON.stringify({ type: 'error', id: request.id, code: 'internal_error', message: 'try again' }));
+          return;
+        }
+        server.send(message);
+      });
+    });
+    const ui = new TradingPage(page);
+    await ui.open();
+    await ui.signUp(uniqueUsername('notnow'));
+    await refusedOnce;
+    await ui.waitForStatus('Live');
+
+    // An order placed outside the page (another tab) reaches it only through its live streams.
+    const response = await fetch(`${baseUrl}/orders`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await ui.token()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ symbol: 'SOL', side: 'buy', size: '0.5' }),
+    });
+    assert.equal(response.status, 201);
+    const { orderId } = (await response.json()) as { orderId: number };
+    await ui.orderRow(orderId).waitFor({ timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="sol-size"]')?.textContent === '0.5000');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('the status says Offline while the browser has no network, and Live again after', async () => {
     const { context, ui, errors } = main;
     await context.setOffline(true);

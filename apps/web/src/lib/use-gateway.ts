@@ -37,6 +37,14 @@ export interface GatewayHandlers {
 }
 
 const SESSION_END_CODES = new Set(['session_revoked', 'session_expired', 'auth_failed']);
+/**
+ * Answers that mean "not now" (docs/protocol.md: the session store was slow or down, too many
+ * authentications at once in a reconnect storm, Redis briefly away): the same request is
+ * asked again after a pause, on the open connection.
+ */
+const TRANSIENT_CODES = new Set(['internal_error', 'rate_limited', 'broker_unavailable']);
+/** The pause before each retry of a transient refusal: full jitter, 500 ms doubling to 10 s. */
+const transientDelayMs = (failures: number) => Math.random() * Math.min(10_000, 500 * 2 ** failures);
 
 function codeOf(err: unknown): string {
   return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
@@ -54,6 +62,7 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
     let stopped = false;
     let client: TradewireClient | null = null;
     let retryTimer: ReturnType<typeof setTimeout> | undefined;
+    let setUpTimer: ReturnType<typeof setTimeout> | undefined;
     const h = () => handlersRef.current;
 
     const mapState = (state: string) => {
@@ -90,6 +99,11 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
       // retried the next time the client is open (the client keeps only what succeeded).
       const done = { prices: false, auth: false, orders: false, portfolio: false };
       let retryWhenOpen = false;
+      let transientFailures = 0;
+      const retrySetUp = () => {
+        if (c.state === 'open') void setUp();
+        else retryWhenOpen = true;
+      };
 
       const setUp = async (): Promise<void> => {
         try {
@@ -119,6 +133,7 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
             });
             done.portfolio = true;
           }
+          transientFailures = 0;
           // Anything that happened between the first REST load and these subscriptions.
           if (!stopped) h().onStale();
         } catch (err) {
@@ -127,8 +142,14 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
           if (token && SESSION_END_CODES.has(code)) {
             h().onSessionEnded(code);
           } else if (code === 'connection_closed' || code === 'timeout') {
-            if (c.state === 'open') void setUp();
-            else retryWhenOpen = true;
+            retrySetUp();
+          } else if (TRANSIENT_CODES.has(code)) {
+            // Left alone, the page would show Live with prices ticking while the user's orders
+            // and portfolio never update: the client retries these only when it reconnects.
+            clearTimeout(setUpTimer);
+            setUpTimer = setTimeout(() => {
+              if (!stopped) retrySetUp();
+            }, transientDelayMs(transientFailures++));
           }
           // Anything else (a refusal with another code) is not going to work by retrying.
         }
@@ -161,6 +182,7 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
     return () => {
       stopped = true;
       clearTimeout(retryTimer);
+      clearTimeout(setUpTimer);
       client?.close();
     };
   }, [token]);
