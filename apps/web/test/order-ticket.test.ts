@@ -125,4 +125,40 @@ describe('order ticket', () => {
     ]);
     assert.notEqual(await request.headerValue('idempotency-key'), keys[0]);
   });
+
+  test('an order left without an answer keeps its key: the same order clicked again executes once', async () => {
+    const { page, ui } = main;
+    const token = await ui.token();
+    const keys: string[] = [];
+    await page.route('**/orders', async (route) => {
+      const request = route.request();
+      if (request.method() !== 'POST') return route.continue();
+      keys.push((await request.headerValue('idempotency-key')) ?? '');
+      // The first attempt reaches the server, which executes the order; no attempt of this
+      // click gets an answer back (the network dropped for longer than the client retries).
+      if (keys.length === 1) await route.fetch();
+      return route.abort('failed');
+    });
+    const result = page.getByTestId('order-result');
+    await staleBadge().waitFor({ timeout: 10_000 });
+    await staleBadge().waitFor({ state: 'detached', timeout: 10_000 });
+    await page.getByLabel('Size').fill('0.125');
+    await buy().click();
+    await result.filter({ hasText: 'may have gone through' }).waitFor({ timeout: 15_000 });
+    await page.unroute('**/orders');
+    assert.equal(keys.length, 3, 'the client tried three times');
+    assert.ok(keys.every((k) => k === keys[0]));
+
+    // Clicked again, the same order carries the same key: the server answers with the first.
+    const [again] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith('/orders') && r.method() === 'POST'),
+      buy().click(),
+    ]);
+    assert.equal(await again.headerValue('idempotency-key'), keys[0]);
+    await result.filter({ hasText: 'Bought 0.1250 SOL' }).waitFor();
+    const response = await fetch(`${baseUrl}/orders`, { headers: { authorization: `Bearer ${token}` } });
+    const { orders } = (await response.json()) as { orders: { requestedSize: string }[] };
+    assert.equal(orders.filter((o) => o.requestedSize === '0.125').length, 1, 'executed once');
+    assert.deepEqual(main.errors, []);
+  });
 });

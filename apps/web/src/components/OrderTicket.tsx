@@ -1,5 +1,12 @@
 import { useState, type FormEvent } from 'react';
-import { newIdempotencyKey, placeOrder, type OrderView, type Portfolio, type Session } from '../lib/api.ts';
+import {
+  isUndecided,
+  newIdempotencyKey,
+  placeOrder,
+  type OrderView,
+  type Portfolio,
+  type Session,
+} from '../lib/api.ts';
 import { reasonText } from '../lib/reasons.ts';
 import { checkSize, estimateOrder, formatFee, formatPrice, formatSize, formatUsd, times } from '../lib/money.ts';
 
@@ -46,6 +53,10 @@ export function OrderTicket({
   const [touched, setTouched] = useState(false);
   const [busy, setBusy] = useState<Side | null>(null);
   const [result, setResult] = useState<Result | null>(null);
+  // The last order whose fate is unknown (no answer, or a server error) and its key: clicking
+  // the same order again sends the same key, so it executes at most once. A definite answer,
+  // or another order, frees it.
+  const [undecided, setUndecided] = useState<{ key: string; order: string } | null>(null);
 
   const check = checkSize(size);
   const estimate = check.ok && livePrice && feeRate ? estimateOrder(livePrice, check.size, feeRate) : null;
@@ -60,9 +71,14 @@ export function OrderTicket({
     setTouched(true);
     if (!check.ok || busy) return;
     setBusy(side);
-    // One key per click: the client's own retries of this order reuse it, so it executes once.
-    const outcome = await placeOrder(session.token, { symbol, side, size: check.size }, newIdempotencyKey());
+    // One key per order: the client's own retries reuse it, and so does a click on the same
+    // order after its fate stayed unknown, so it executes once.
+    const input = { symbol, side, size: check.size };
+    const order = JSON.stringify(input);
+    const key = undecided?.order === order ? undecided.key : newIdempotencyKey();
+    const outcome = await placeOrder(session.token, input, key);
     setBusy(null);
+    setUndecided(isUndecided(outcome) ? { key, order } : null);
     if (outcome.order) onOrder(outcome.order);
     if (outcome.ok) {
       setResult(describe(outcome.order));
@@ -70,6 +86,13 @@ export function OrderTicket({
       setResult(describe(outcome.order));
     } else if (outcome.error.status === 401) {
       onUnauthorized();
+    } else if (isUndecided(outcome)) {
+      setResult({
+        kind: 'error',
+        text:
+          `${outcome.error.message}. The order may have gone through: ` +
+          'placing the same order again will not place it twice.',
+      });
     } else {
       setResult({ kind: 'error', text: outcome.error.message });
     }

@@ -284,6 +284,15 @@ export function newIdempotencyKey(): string {
 }
 
 /**
+ * True when the order's fate is unknown: no answer came back, or only a server error (5xx),
+ * so it may have executed. Placing it again must reuse its key; only a definite answer
+ * (2xx, 4xx) frees it.
+ */
+export function isUndecided(result: PlaceOrderResult): boolean {
+  return !result.ok && result.order === null && (result.error.status === 0 || result.error.status >= 500);
+}
+
+/**
  * Places a market order. A rejection (422) is a result, not an exception: the order exists
  * and has a reason. Other failures (bad input, session gone, network) come back as `error`.
  *
