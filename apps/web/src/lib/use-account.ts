@@ -74,11 +74,7 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
 
   const applyPortfolio = useCallback((incoming: Portfolio) => {
     livePortfolioEpoch.current += 1;
-    setPortfolio((current) =>
-      current && current.version !== null && incoming.version !== null && incoming.version < current.version
-        ? current
-        : incoming,
-    );
+    setPortfolio((current) => newerPortfolio(current, incoming));
   }, []);
 
   const reload = useCallback(async () => {
@@ -96,7 +92,9 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
         }
         return next;
       });
-      if (livePortfolioEpoch.current === epoch) setPortfolio(loadedPortfolio);
+      // Two reloads can overlap (a reconnect and a resync at once), and the older answer may
+      // come last: it must not put back a portfolio older than the one shown.
+      if (livePortfolioEpoch.current === epoch) setPortfolio((current) => newerPortfolio(current, loadedPortfolio));
       setError(null);
     } catch (err) {
       if (tokenRef.current !== forToken) return;
@@ -122,4 +120,11 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
   // Sorted once per change of the orders, not on every price tick that re-renders the page.
   const sorted = useMemo(() => [...orders.values()].sort(newestFirst).slice(0, MAX_ORDERS_SHOWN), [orders]);
   return { orders: sorted, portfolio, loading, error, reload, applyOrder, applyPortfolio };
+}
+
+/** `incoming` unless `current` is of a later version (both versioned): a portfolio never goes back. */
+export function newerPortfolio(current: Portfolio | null, incoming: Portfolio): Portfolio {
+  return current && current.version !== null && incoming.version !== null && incoming.version < current.version
+    ? current
+    : incoming;
 }
