@@ -13,11 +13,10 @@ import Big from 'big.js';
 import type { Browser } from 'playwright-core';
 import { connectRedisBroker, createEventPublisher, createPriceStore, type Broker } from '@repo/broker';
 import { waitFor } from '@repo/test-support';
-import { formatUsd } from '../src/lib/money.ts';
 import { newPage, screenshotPath } from './support/browser.ts';
 import { startAllInOne, type AllInOne } from './support/all-in-one.ts';
 import { startSplitSystem, type SplitSystem } from './support/split-system.ts';
-import { TradingPage, uniqueUsername } from './support/trading-page.ts';
+import { availableUsdText, TradingPage, uniqueUsername } from './support/trading-page.ts';
 
 const priceShown = async (ui: TradingPage) => new Big(((await ui.price.textContent()) ?? '').replace(/,/g, ''));
 
@@ -68,7 +67,7 @@ describe('markets on one system', () => {
     const rest = (await response.json()) as { balances: { asset: string; available: string }[] };
     await page.waitForFunction(
       (text) => document.querySelector('[data-testid="usd-available"]')?.textContent === text,
-      formatUsd(rest.balances.find((b) => b.asset === 'USD')?.available),
+      availableUsdText(rest.balances.find((b) => b.asset === 'USD')?.available ?? ''),
     );
 
     await ui.chooseMarket('ETH');

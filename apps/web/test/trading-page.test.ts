@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { formatSize, formatUsd } from '../src/lib/money.ts';
+import { formatSize } from '../src/lib/money.ts';
 import { reasonText } from '../src/lib/reasons.ts';
 import { newPage, screenshotPath } from './support/browser.ts';
-import { TradingPage, uniqueUsername } from './support/trading-page.ts';
+import { availableUsdText, TradingPage, uniqueUsername } from './support/trading-page.ts';
 import { startAllInOne, type AllInOne } from './support/all-in-one.ts';
 
 let browser: Browser;
@@ -96,10 +96,10 @@ describe('trading page', () => {
     assert.ok(usd && sol, 'GET /portfolio has USD and SOL');
     await page.waitForFunction(
       (text) => document.querySelector('[data-testid="usd-available"]')?.textContent === text,
-      formatUsd(usd.available),
+      availableUsdText(usd.available),
     );
     assert.equal(await ui.figure('sol-size').textContent(), formatSize(sol.size));
-    assert.notEqual(formatUsd(usd.available), '10,000.00');
+    assert.notEqual(availableUsdText(usd.available), '10,000.00');
     // One buy: the average entry is its price.
     assert.equal(await ui.figure('sol-avg-entry').textContent(), await row.locator('.col-price').textContent());
     assert.equal(

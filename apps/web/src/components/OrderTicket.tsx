@@ -8,7 +8,16 @@ import {
   type Session,
 } from '../lib/api.ts';
 import { reasonText } from '../lib/reasons.ts';
-import { checkSize, estimateOrder, formatFee, formatPrice, formatSize, formatUsd, times } from '../lib/money.ts';
+import {
+  checkSize,
+  estimateOrder,
+  formatAvailableUsd,
+  formatFee,
+  formatPrice,
+  formatSize,
+  formatUsd,
+  times,
+} from '../lib/money.ts';
 
 type Side = 'buy' | 'sell';
 type Result = { kind: 'filled' | 'rejected' | 'error'; text: string };
@@ -158,7 +167,7 @@ export function OrderTicket({
           <div className="row row-muted">
             <dt>Available</dt>
             <dd className="num">
-              {formatUsd(usd)} USD · {formatSize(held ?? '0')} {symbol}
+              {formatAvailableUsd(usd)} USD · {formatSize(held ?? '0')} {symbol}
             </dd>
           </div>
         </dl>

@@ -1,5 +1,14 @@
 import type { Portfolio, Session } from '../lib/api.ts';
-import { formatPrice, formatSize, formatUsd, sign, sum, times, unrealisedPnl } from '../lib/money.ts';
+import {
+  formatAvailableUsd,
+  formatPrice,
+  formatSize,
+  formatUsd,
+  sign,
+  sum,
+  times,
+  unrealisedPnl,
+} from '../lib/money.ts';
 
 /**
  * USD and a position per market, each valued at its own live price. `markets` are the
@@ -57,7 +66,7 @@ export function PortfolioPanel({
             <div className="row">
               <dt>USD available</dt>
               <dd className="num" data-testid="usd-available">
-                {formatUsd(usd?.available ?? '0')}
+                {formatAvailableUsd(usd?.available ?? '0')}
               </dd>
             </div>
           </dl>

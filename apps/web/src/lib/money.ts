@@ -120,6 +120,8 @@ export interface FormatOptions {
   maxDp?: number;
   /** Prefix "+" on positive values (changes, P&L). */
   signed?: boolean;
+  /** Round down beyond maxDp instead of half up (money available to spend). */
+  roundDown?: boolean;
 }
 
 /**
@@ -128,12 +130,12 @@ export interface FormatOptions {
  */
 function formatDecimal(
   value: string | null | undefined,
-  { minDp, maxDp = minDp, signed = false }: FormatOptions,
+  { minDp, maxDp = minDp, signed = false, roundDown = false }: FormatOptions,
 ): string {
   const v = toBig(value);
   if (!v) return '—';
   const dp = Math.min(maxDp, Math.max(minDp, decimalsOf(v)));
-  let fixed = v.toFixed(dp);
+  let fixed = v.toFixed(dp, roundDown ? Big.roundDown : Big.roundHalfUp);
   // Rounding can leave "-0.00": a loss too small to show is no loss.
   if (/^-0(?:\.0+)?$/.test(fixed)) fixed = fixed.slice(1);
   const out = group(fixed);
@@ -143,6 +145,12 @@ function formatDecimal(
 /** US dollars, 2 decimals: "10,000.00". */
 export const formatUsd = (value: string | null | undefined, signed = false) =>
   formatDecimal(value, { minDp: 2, signed });
+/**
+ * Money the user can spend, 2 decimals rounded down: "9,768.54" for 9768.54855. Rounded up, it
+ * would show a cent that is not there, and an order for the amount shown would be refused.
+ */
+export const formatAvailableUsd = (value: string | null | undefined) =>
+  formatDecimal(value, { minDp: 2, roundDown: true });
 /** A price, 2 decimals (the simulated and Pyth SOL prices are quoted in cents). */
 export const formatPrice = (value: string | null | undefined, signed = false) =>
   formatDecimal(value, { minDp: 2, signed });

@@ -1,9 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import Big from 'big.js';
 import type { Locator, Page } from 'playwright-core';
 
 /** A username the API accepts (3–32 of a-z0-9_), unique per call. */
 export const uniqueUsername = (prefix = 'u') => `${prefix}_${randomBytes(5).toString('hex')}`;
 export const PASSWORD = 'correct horse battery';
+
+/**
+ * How the page must show `available` USD (a decimal string of the API), worked out here rather
+ * than by the page's own formatter: cut to the cent (never a cent that is not there), grouped.
+ */
+export function availableUsdText(available: string): string {
+  const [whole, cents] = new Big(available).round(2, Big.roundDown).toFixed(2).split('.');
+  return `${whole!.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${cents}`;
+}
 
 /**
  * The trading page as a user sees it, through the accessible names the page promises
