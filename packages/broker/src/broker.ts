@@ -24,6 +24,13 @@ export interface Broker {
   subscribe(channel: string, handler: MessageHandler): Promise<Unsubscribe>;
   /** Latest-value store: the last `value` written at `key` wins. */
   setLatest(key: string, value: string): Promise<void>;
+  /**
+   * Latest-value store that never goes back: writes `value` (JSON carrying `version`) at `key`
+   * unless the value stored there is JSON whose numeric `version` is at least `version`, in one
+   * atomic step. Resolves with whether it wrote. A stored value without a numeric `version` is
+   * replaced.
+   */
+  setLatestIfNewer(key: string, value: string, version: number): Promise<boolean>;
   getLatest(key: string): Promise<string | null>;
   getLatestMany(keys: readonly string[]): Promise<(string | null)[]>;
   /** True while the broker can publish and deliver. */

@@ -23,7 +23,10 @@ export interface EventPublisher {
   publishPriceUpdate(symbol: string, price: string, timestamp?: string): Promise<PriceUpdateEvent>;
   publishOrderFilled(event: WithOptionalTimestamp<OrderFilledEvent>): Promise<OrderFilledEvent>;
   publishOrderRejected(event: WithOptionalTimestamp<OrderRejectedEvent>): Promise<OrderRejectedEvent>;
-  /** Publishes the portfolio and keeps it as the user's latest, for the gateway's snapshot. */
+  /**
+   * Publishes the portfolio and keeps it as the user's latest, for the gateway's snapshot, unless
+   * the stored one has a `version` at least as high (a portfolio without `version` always replaces it).
+   */
   publishPortfolioUpdate(event: WithOptionalTimestamp<PortfolioUpdateEvent>): Promise<PortfolioUpdateEvent>;
   /**
    * Tells the gateway nodes that `sessionId` ended: its sockets lose their private channels. In
@@ -59,7 +62,13 @@ export function createEventPublisher(
     publishPortfolioUpdate: async (input) => {
       const event = validateEvent('portfolio', input, now);
       const raw = JSON.stringify(event);
-      await broker.setLatest(redisKeys.portfolio(event.userId), raw);
+      // Relays of several API processes may store one user's portfolios out of order: a stored
+      // version is only ever replaced by a newer one. The publish still happens (gateways drop
+      // a stale version themselves).
+      const key = redisKeys.portfolio(event.userId);
+      await (event.version === undefined
+        ? broker.setLatest(key, raw)
+        : broker.setLatestIfNewer(key, raw, event.version));
       await send('portfolio', event, raw);
       return event;
     },

@@ -1,6 +1,7 @@
 import { silentLogger, type Logger } from '@repo/log';
 import { BrokerClosedError, type Broker, type MessageHandler, type Unsubscribe } from './broker.ts';
 import { ChannelHandlers } from './channel-handlers.ts';
+import { replacesStored } from './latest-version.ts';
 
 /**
  * In-process broker: the base contract, used when `REDIS_URL` is unset so that one process
@@ -35,6 +36,13 @@ export class MemoryBroker implements Broker {
   async setLatest(key: string, value: string): Promise<void> {
     if (this.#closed) throw new BrokerClosedError();
     this.#latest.set(key, value);
+  }
+
+  async setLatestIfNewer(key: string, value: string, version: number): Promise<boolean> {
+    if (this.#closed) throw new BrokerClosedError();
+    if (!replacesStored(this.#latest.get(key), version)) return false;
+    this.#latest.set(key, value);
+    return true;
   }
 
   async getLatest(key: string): Promise<string | null> {

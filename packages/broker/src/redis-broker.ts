@@ -9,6 +9,7 @@ import {
 } from './broker.ts';
 import { BrokerStatus } from './broker-status.ts';
 import { ChannelHandlers } from './channel-handlers.ts';
+import { runSetIfNewer } from './latest-version.ts';
 
 interface RedisBrokerOptions {
   /** Connection for PUBLISH and the latest-value keys. */
@@ -92,6 +93,16 @@ export class RedisBroker implements Broker {
     this.#assertOpen();
     try {
       await this.#publisher.set(key, value);
+    } catch (err) {
+      throw new BrokerUnavailableError('redis set failed', { cause: err });
+    }
+  }
+
+  /** A Lua compare-and-set (EVALSHA), so two publishers racing cannot move the value back. */
+  async setLatestIfNewer(key: string, value: string, version: number): Promise<boolean> {
+    this.#assertOpen();
+    try {
+      return await runSetIfNewer(this.#publisher, key, value, version);
     } catch (err) {
       throw new BrokerUnavailableError('redis set failed', { cause: err });
     }

@@ -11,6 +11,7 @@ import {
 } from './broker.ts';
 import { BrokerStatus } from './broker-status.ts';
 import { ChannelHandlers } from './channel-handlers.ts';
+import { runSetIfNewer } from './latest-version.ts';
 
 interface RedisClusterBrokerOptions {
   /** A connected cluster client: SPUBLISH and the keys go through it, SSUBSCRIBE through its shard connections. */
@@ -141,6 +142,17 @@ export class RedisClusterBroker implements Broker {
     this.#assertOpen();
     try {
       await this.#cluster.set(key, value);
+    } catch (err) {
+      this.#trouble();
+      throw new BrokerUnavailableError('redis cluster set failed', { cause: err });
+    }
+  }
+
+  /** The same Lua compare-and-set as `RedisBroker`: it touches one key, so it runs at that key's slot. */
+  async setLatestIfNewer(key: string, value: string, version: number): Promise<boolean> {
+    this.#assertOpen();
+    try {
+      return await runSetIfNewer(this.#cluster, key, value, version);
     } catch (err) {
       this.#trouble();
       throw new BrokerUnavailableError('redis cluster set failed', { cause: err });

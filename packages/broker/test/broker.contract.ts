@@ -84,6 +84,49 @@ export function brokerContract(name: string, make: () => Promise<Broker>, option
       assert.deepEqual(await broker.getLatestMany([]), []);
     });
 
+    it('keeps a versioned latest value from going back to an older version', async () => {
+      const v = (version?: number, tag = '') => JSON.stringify({ version, tag });
+      assert.equal(await broker.setLatestIfNewer('p', v(6), 6), true, 'nothing stored yet');
+      assert.equal(await broker.setLatestIfNewer('p', v(5), 5), false);
+      assert.equal(await broker.setLatestIfNewer('p', v(6, 'again'), 6), false, 'the same version is not newer');
+      assert.equal(await broker.getLatest('p'), v(6));
+      assert.equal(await broker.setLatestIfNewer('p', v(7), 7), true);
+      assert.equal(await broker.getLatest('p'), v(7));
+      // A stored value without a readable version is replaced, as by setLatest.
+      for (const stored of ['not json', v(undefined), '{"version":"9"}', 'null', '[9]']) {
+        await broker.setLatest('q', stored);
+        assert.equal(await broker.setLatestIfNewer('q', v(1), 1), true, stored);
+        assert.equal(await broker.getLatest('q'), v(1));
+      }
+    });
+
+    it("never moves a user's stored portfolio back to an older version, yet publishes it", async () => {
+      const publisher = createEventPublisher(broker);
+      const updates = await listen(broker, 'trading:events:portfolio:update');
+      const portfolio = (version: number | undefined, available: string) => ({
+        userId: 7,
+        balances: [{ asset: 'USD', available, locked: '0' }],
+        positions: [],
+        timestamp: '2026-01-01T00:00:00.000Z',
+        ...(version === undefined ? {} : { version }),
+      });
+      const stored = async () => JSON.parse((await broker.getLatest('trading:portfolio:7')) ?? 'null') as unknown;
+      // Two relays read v5; one stores v5 and then v6, the other's slow v5 comes last.
+      await publisher.publishPortfolioUpdate(portfolio(5, '500'));
+      const v6 = await publisher.publishPortfolioUpdate(portfolio(6, '600'));
+      await publisher.publishPortfolioUpdate(portfolio(5, '500'));
+      assert.deepEqual(await stored(), v6);
+      // Gateways drop a stale version themselves: it is still published.
+      for (const version of [5, 6, 5])
+        assert.equal((JSON.parse(await updates.next()) as { version: number }).version, version);
+      const v7 = await publisher.publishPortfolioUpdate(portfolio(7, '700'));
+      assert.deepEqual(await stored(), v7);
+      // A portfolio without a version is stored as before: the last one written wins.
+      const unversioned = await publisher.publishPortfolioUpdate(portfolio(undefined, '1'));
+      assert.deepEqual(await stored(), unversioned);
+      await updates.stop();
+    });
+
     it("carries the partitioned layout: a partition channel gets its users' events only", async () => {
       const layout = partitionedChannelLayout(4);
       const publisher = createEventPublisher(broker, { layout });

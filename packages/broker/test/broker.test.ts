@@ -47,6 +47,29 @@ describe('RedisBroker', () => {
     }
   });
 
+  it('runs the versioned set by EVALSHA, and loads the script again when Redis has lost it', async () => {
+    const broker = await connectRedisBroker(redis.url);
+    const probe = createClient({ url: redis.url });
+    await probe.connect();
+    try {
+      await probe.scriptFlush();
+      assert.equal(await broker.setLatestIfNewer('sha', '{"version":2}', 2), true);
+      const before = await probe.info('commandstats');
+      assert.equal(await broker.setLatestIfNewer('sha', '{"version":1}', 1), false);
+      const calls = (info: string, command: string) =>
+        Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+      const after = await probe.info('commandstats');
+      assert.equal(calls(after, 'evalsha') - calls(before, 'evalsha'), 1);
+      assert.equal(calls(after, 'eval'), calls(before, 'eval'), 'the script is cached: no EVAL');
+      await probe.scriptFlush();
+      assert.equal(await broker.setLatestIfNewer('sha', '{"version":3}', 3), true);
+      assert.equal(await broker.getLatest('sha'), '{"version":3}');
+    } finally {
+      await probe.quit();
+      await broker.close();
+    }
+  });
+
   it('fails to connect with a clear error when Redis is unreachable', async () => {
     const own = await RedisServer.start();
     const url = own.url;
