@@ -95,7 +95,9 @@ export function App() {
     onSessionEnded: endSession,
   });
 
-  // The snapshot seeds every market's price before the first tick arrives.
+  // The snapshot seeds every market's price before the first tick arrives, and is read again
+  // after each reconnect: the gateway's snapshot of a price that stopped while the page was
+  // away carries no verdict, and only the server can say it is stale.
   useEffect(() => {
     let cancelled = false;
     getPrices().then(
@@ -110,7 +112,7 @@ export function App() {
     return () => {
       cancelled = true;
     };
-  }, [feeds]);
+  }, [feeds, reconnects]);
 
   const onAuthenticated = useCallback((next: Session) => {
     saveSession(next);

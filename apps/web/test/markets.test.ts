@@ -137,6 +137,33 @@ describe('one stale market', () => {
     await createEventPublisher(broker!).publishPriceUpdate('BTC', price, stored.timestamp);
   };
 
+  test('a price the gateway hands over without a verdict is shown stale once the server says it is', async () => {
+    // BTC's last price is a minute old; nothing publishes BTC. The gateway's snapshot carries no
+    // stale flag; GET /prices, held here until that snapshot is on screen, does.
+    const old = new Date(Date.now() - 60_000).toISOString();
+    await createPriceStore(broker!).setPrice('BTC', '79999.5', old);
+    const { context, page, errors } = await newPage(browser, baseUrl);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/prices', async (route) => {
+      await held;
+      await route.continue();
+    });
+    const ui = new TradingPage(page);
+    await ui.open();
+    await ui.chooseMarket('BTC');
+    await page.getByTestId('price').filter({ hasText: '79,999.50' }).waitFor();
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/prices');
+    release();
+    await answered;
+    // At once, not when this page's own clock would call it stale (MAX_PRICE_AGE_MS, 3 s, after
+    // the snapshot arrived).
+    await ui.region('Price').getByTestId('price-stale').waitFor({ timeout: 1500 });
+    assert.equal(await ui.price.getAttribute('data-stale'), 'true');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('BTC without new ticks goes stale and disables only its own Buy and Sell; SOL and ETH trade on', async () => {
     const { context, page, errors } = await newPage(browser, baseUrl);
     const ui = new TradingPage(page);

@@ -51,10 +51,15 @@ export class PriceFeed {
     this.symbol = symbol;
   }
 
-  /** Adds a tick; returns false when it is for another symbol, malformed, or not newer than the last. */
+  /**
+   * Adds a tick; returns false when it is for another symbol, malformed, or not newer than the
+   * last. The server's word that the latest tick is stale (`GET /prices` for the same tick, which
+   * the WebSocket's snapshot may have delivered first without a verdict) still counts.
+   */
   push(price: Price): boolean {
     if (price.symbol !== this.symbol) return false;
     const timeMs = Date.parse(price.timestamp);
+    if (timeMs === this.#lastTime && price.stale === true && !this.#snapshot.stale) this.#markStale();
     if (!Number.isFinite(timeMs) || timeMs <= this.#lastTime) return false;
     this.#lastTime = timeMs;
 
@@ -94,10 +99,13 @@ export class PriceFeed {
   #armStaleTimer(): void {
     clearTimeout(this.#staleTimer);
     if (this.#maxAgeMs === null || !this.#snapshot.latest || this.#snapshot.stale) return;
-    this.#staleTimer = setTimeout(() => {
-      this.#snapshot = { ...this.#snapshot, stale: true };
-      for (const listener of this.#listeners) listener();
-    }, this.#maxAgeMs);
+    this.#staleTimer = setTimeout(() => this.#markStale(), this.#maxAgeMs);
+  }
+
+  #markStale(): void {
+    clearTimeout(this.#staleTimer);
+    this.#snapshot = { ...this.#snapshot, stale: true };
+    for (const listener of this.#listeners) listener();
   }
 
   /** For `useSyncExternalStore`: a new object after every accepted tick. */
