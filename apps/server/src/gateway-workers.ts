@@ -7,7 +7,7 @@ import type { Config } from './config.ts';
 
 /**
  * A worker that served at least this long before it exited is restarted at once (its backoff
- * starts over); one that keeps dying sooner waits longer each time.
+ * starts over); one that keeps dying sooner, or before it serves at all, waits longer each time.
  */
 const STABLE_AFTER_MS = 30_000;
 const RESTART_BACKOFF = { baseDelayMs: 200, maxDelayMs: 30_000 };
@@ -22,7 +22,8 @@ export interface GatewayWorkers {
 /** One worker position of the node: the process in it now, and how often it has died young. */
 interface Slot {
   worker: Worker | null;
-  startedAt: number;
+  /** When the worker in it sent `tradewire:ready`; null while it starts. */
+  servedAt: number | null;
   quickDeaths: number;
   restart: NodeJS.Timeout | null;
 }
@@ -38,6 +39,7 @@ interface Slot {
 export async function startGatewayWorkers(config: Config, logger: Logger): Promise<GatewayWorkers> {
   const log = logger.child({ part: 'ws-primary' });
   const slots: Slot[] = [];
+  /** The workers of the node's first start, until each serves: one that fails fails the start. */
   const starting = new Map<number, { resolve(): void; reject(err: Error): void }>();
   let stopping = false;
 
@@ -48,8 +50,12 @@ export async function startGatewayWorkers(config: Config, logger: Logger): Promi
     onReady(workerId) {
       const worker = cluster.workers?.[workerId];
       if (worker) dispatcher.add({ id: workerId, send: (socket, done) => handOver(worker, socket, done) });
-      starting.get(workerId)?.resolve();
+      const slot = slots.find((s) => s.worker?.id === workerId);
+      if (slot) slot.servedAt = Date.now();
+      const waiting = starting.get(workerId);
       starting.delete(workerId);
+      if (waiting) waiting.resolve();
+      else log.info({ worker: workerId }, 'gateway worker restarted');
     },
   });
   const dispatcher = new ConnectionDispatcher({ onShed: (reason) => coordinator.shed(reason) });
@@ -62,12 +68,18 @@ export async function startGatewayWorkers(config: Config, logger: Logger): Promi
   };
   cluster.on('message', onMessage);
 
-  function fork(slot: Slot): Promise<void> {
+  function fork(slot: Slot): Worker {
     const worker = cluster.fork();
     slot.worker = worker;
-    slot.startedAt = Date.now();
+    slot.servedAt = null;
     worker.on('error', (err) => log.warn({ worker: worker.id, err: err.message }, 'gateway worker IPC error'));
     worker.once('exit', (code, signal) => onExit(slot, worker, code, signal));
+    return worker;
+  }
+
+  /** A worker of the node's first start: resolves once it serves, rejects if it exits before. */
+  function firstStart(slot: Slot): Promise<void> {
+    const worker = fork(slot);
     return new Promise<void>((resolve, reject) => starting.set(worker.id, { resolve, reject }));
   }
 
@@ -78,24 +90,34 @@ export async function startGatewayWorkers(config: Config, logger: Logger): Promi
     starting.delete(worker.id);
     if (slot.worker === worker) slot.worker = null;
     if (waiting) {
+      // The node's first start fails (the launcher exits 1) rather than serve a worker short.
       waiting.reject(new Error(`gateway worker ${worker.id} exited (${signal ?? code}) before it served`));
       return;
     }
     if (stopping) return;
-    slot.quickDeaths = Date.now() - slot.startedAt >= STABLE_AFTER_MS ? 0 : slot.quickDeaths + 1;
+    // Past the first start a worker is replaced however it ends, even before it served (its
+    // start failed: Redis out of reach, say), each quick death waiting longer.
+    const servedAt = slot.servedAt;
+    slot.quickDeaths = servedAt !== null && Date.now() - servedAt >= STABLE_AFTER_MS ? 0 : slot.quickDeaths + 1;
     const delayMs = backoffDelay(slot.quickDeaths - 1, RESTART_BACKOFF);
     log.warn(
-      { worker: worker.id, pid: worker.process.pid, code, signal, restartInMs: delayMs },
-      'gateway worker exited; starting another',
+      {
+        worker: worker.id,
+        pid: worker.process.pid,
+        code,
+        signal,
+        served: servedAt !== null,
+        quickDeaths: slot.quickDeaths,
+        restartInMs: delayMs,
+      },
+      servedAt === null
+        ? 'gateway worker exited before it served (its start failed); starting another'
+        : 'gateway worker exited; starting another',
     );
     coordinator.restarting();
     slot.restart = setTimeout(() => {
       slot.restart = null;
-      if (stopping) return;
-      fork(slot).then(
-        () => log.info({ worker: slot.worker?.id }, 'gateway worker restarted'),
-        (err: unknown) => log.error({ err: (err as Error).message }, 'restarted gateway worker failed to start'),
-      );
+      if (!stopping) fork(slot);
     }, delayMs);
   }
 
@@ -117,10 +139,10 @@ export async function startGatewayWorkers(config: Config, logger: Logger): Promi
   }
 
   for (let i = 0; i < config.wsWorkers; i++) {
-    slots.push({ worker: null, startedAt: 0, quickDeaths: 0, restart: null });
+    slots.push({ worker: null, servedAt: null, quickDeaths: 0, restart: null });
   }
   try {
-    await Promise.all(slots.map((slot) => fork(slot)));
+    await Promise.all(slots.map((slot) => firstStart(slot)));
     return { port: await dispatcher.listen(config.wsPort, config.host), stop };
   } catch (err) {
     await stop();

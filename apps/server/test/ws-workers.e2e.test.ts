@@ -271,6 +271,45 @@ describe('WS_WORKERS: one gateway node of two worker processes', () => {
     assert.ok(!isAlive(victimPid));
   });
 
+  it('a worker restarted while Redis is down fails its start, and is started again until it serves', async () => {
+    const pids = [...workerPids(node)].filter(([, pid]) => isAlive(pid));
+    assert.equal(pids.length, 2);
+    const [victimId, victimPid] = pids[0]!;
+    const logFrom = node.lines.length;
+    const since = () => node.lines.slice(logFrom);
+    const failedStarts = () =>
+      since().filter((line) => line.includes('"tradewire failed to start"') && line.includes('"worker":'));
+    // The test's own redis-server: a worker's start fails at once when Redis refuses it.
+    await redis.kill();
+    try {
+      process.kill(victimPid, 'SIGKILL');
+      markFault(`worker ${victimId} (pid ${victimPid}) SIGKILL with Redis down`);
+      await waitFor(() => failedStarts().length >= 1, {
+        timeoutMs: 60_000,
+        what: 'a restarted worker failing its start',
+      });
+      assert.deepEqual((await health(wsPort)).workers, { up: 1, configured: 2 });
+    } finally {
+      await redis.restart();
+    }
+    await waitFor(async () => (await health(wsPort)).workers.up === 2, {
+      timeoutMs: 90_000,
+      what: 'two workers up again once Redis is back',
+    });
+    // One warning from the primary per worker that died starting, with its exit code.
+    const failed = failedStarts().map((line) => (JSON.parse(line) as { worker: number }).worker);
+    const warned = since()
+      .filter((line) => line.includes('exited before it served'))
+      .map((line) => JSON.parse(line) as { worker: number; code: number; served: boolean });
+    assert.deepEqual(
+      warned.map((w) => w.worker).sort(),
+      [...failed].sort(),
+      serverLog([{ name: 'gateway node', lines: node.lines, from: logFrom }]),
+    );
+    for (const w of warned) assert.deepEqual([w.code, w.served], [1, false]);
+    assert.ok(!isAlive(victimPid));
+  });
+
   it('workers stalled: the primary holds at most 2,048, closes what waited 3 s, then serves a new client', async () => {
     const primary = node.child.pid!;
     const openFds = () => readdirSync(`/proc/${primary}/fd`).length;

@@ -93,6 +93,51 @@ describe('NodeCoordinator and worker links', () => {
     await waitFor(() => coordinator.health().connections === 1, { what: 'the release' });
   });
 
+  it('ignores a reservation a worker sent before it exited that arrives after', () => {
+    const { coordinator } = node({ maxConnectionsPerAddress: 1, maxConnections: 2 });
+    const reserve = (workerId: number, requests: { id: number; key: string | null }[]) => {
+      const replies: PrimaryMessage[] = [];
+      coordinator.handle(workerId, { type: 'tradewire:reserve', requests }, (m) => replies.push(m));
+      return replies;
+    };
+    coordinator.workerGone(2);
+    // Still in worker 2's IPC pipe when node:cluster reported its exit.
+    assert.deepEqual(reserve(2, [{ id: 1, key: '10.0.0.7' }]), []);
+    assert.deepEqual(reserve(2, [{ id: 2, key: null }]), []);
+    assert.equal(coordinator.health().connections, 0);
+    // The address's slot and the node's are all still there for a live worker.
+    assert.deepEqual(
+      reserve(1, [
+        { id: 3, key: '10.0.0.7' },
+        { id: 4, key: null },
+      ]),
+      [
+        {
+          type: 'tradewire:reserved',
+          answers: [
+            { id: 3, reservation: { ok: true } },
+            { id: 4, reservation: { ok: true } },
+          ],
+        },
+      ],
+    );
+  });
+
+  it('ignores a ready a worker sent before it exited that arrives after', () => {
+    const readied: number[] = [];
+    const coordinator = new NodeCoordinator({
+      configured: 2,
+      logger: silentLogger,
+      onReady: (id) => readied.push(id),
+      aggregateMetrics: () => Promise.resolve(''),
+    });
+    coordinator.handle(1, { type: 'tradewire:ready' }, () => {});
+    coordinator.workerGone(2);
+    coordinator.handle(2, { type: 'tradewire:ready' }, () => {});
+    assert.deepEqual(readied, [1], 'the dead worker is not handed connections');
+    assert.deepEqual(coordinator.health().workers, { up: 1, configured: 2 });
+  });
+
   it('holds the connection cap across workers', async () => {
     const { worker } = node({ maxConnections: 2 });
     const one = worker(1);

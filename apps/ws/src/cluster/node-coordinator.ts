@@ -26,6 +26,13 @@ export class NodeCoordinator {
   /** Slots per worker and key, to give back what a dead worker held. */
   readonly #held = new Map<number, Map<string | null, number>>();
   readonly #up = new Set<number>();
+  /**
+   * Workers that exited. node:cluster can deliver a message still in a dead worker's IPC pipe
+   * after its `exit` (it drops the worker only on 'disconnect'): a reservation would then hold
+   * slots no one frees, a `ready` count a dead worker up. Ids are never reused; one number per
+   * exit is kept for the life of the primary.
+   */
+  readonly #gone = new Set<number>();
   readonly #onReady: (workerId: number) => void;
   readonly #aggregate: () => Promise<string>;
   readonly #registry = new Registry();
@@ -91,8 +98,12 @@ export class NodeCoordinator {
     });
   }
 
-  /** A message from worker `workerId` (others' messages, prom-client's, are ignored); `reply` answers it. */
+  /**
+   * A message from worker `workerId` (others' messages, prom-client's, are ignored, and so is
+   * any message from a worker that already exited); `reply` answers it.
+   */
   handle(workerId: number, raw: unknown, reply: (message: PrimaryMessage) => void): void {
+    if (this.#gone.has(workerId)) return;
     const message = asWorkerMessage(raw);
     if (message === null) return;
     switch (message.type) {
@@ -127,8 +138,12 @@ export class NodeCoordinator {
     }
   }
 
-  /** Worker `workerId` exited: it serves no more, and the slots its sockets held are free. */
+  /**
+   * Worker `workerId` exited: it serves no more, the slots its sockets held are free, and
+   * whatever it sent that is still on its way is ignored.
+   */
   workerGone(workerId: number): void {
+    this.#gone.add(workerId);
     this.#up.delete(workerId);
     const held = this.#held.get(workerId);
     this.#held.delete(workerId);
