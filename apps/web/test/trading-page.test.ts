@@ -256,6 +256,42 @@ describe('trading page', () => {
     await context.close();
   });
 
+  test('an order still on its way when the user logs out is not the next user’s: no order, no logout', async () => {
+    const { context, page, errors } = await newPage(browser, baseUrl);
+    const ui = new TradingPage(page);
+    await ui.open();
+    await ui.signUp(uniqueUsername('leaving'));
+    // The order waits on the way to the API until the first user has logged out and the next
+    // one has signed in; it then arrives with the first user's revoked token (401).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reached!: () => void;
+    const onTheWay = new Promise<void>((resolve) => (reached = resolve));
+    await page.route('**/orders', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      reached();
+      await held;
+      return route.continue();
+    });
+    await page.getByLabel('Size').fill('0.1');
+    await ui.buy.click();
+    await onTheWay;
+    await page.getByRole('button', { name: 'Log out', exact: true }).click();
+    await ui.signUp(uniqueUsername('next'));
+    const answered = page.waitForResponse((r) => r.url().endsWith('/orders') && r.request().method() === 'POST');
+    release();
+    assert.equal((await answered).status(), 401);
+    await page.unroute('**/orders');
+
+    // The next user is still logged in, with no order of the first one's.
+    await page.getByRole('button', { name: 'Log out', exact: true }).waitFor();
+    await ui.placeOrder('Buy', '0.2', 'filled');
+    assert.equal(await ui.orderRows().count(), 1);
+    assert.equal(await page.getByText('Your session is no longer valid').count(), 0);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('the status says Offline while the browser has no network, and Live again after', async () => {
     const { context, ui, errors } = main;
     await context.setOffline(true);

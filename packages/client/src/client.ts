@@ -103,6 +103,9 @@ type ClientEvents = {
 
 const monotonicNow = (): number => globalThis.performance?.now() ?? Date.now();
 
+/** The channels of one user, which the server ends when the connection signs in as another. */
+const PRIVATE_CHANNELS: readonly Channel[] = ['orders', 'portfolio'];
+
 /**
  * Failures worth a new connection rather than giving up on the session: the socket broke or
  * went silent, or the server could not answer right now (its Redis or session store is
@@ -226,14 +229,23 @@ export class TradewireClient {
   /**
    * Authenticates the connection. On `auth_ok` the token is remembered and replayed after each
    * reconnect. Rejects with `ServerError` code `auth_failed` (the token is then forgotten if it
-   * was the remembered one), `connection_closed` or `timeout`.
+   * was the remembered one), `connection_closed` or `timeout`. Signing in as another user ends
+   * the previous user's `orders` and `portfolio` subscriptions (the server drops them too):
+   * their handlers hear nothing more, and a reconnect does not subscribe them for the new user.
    */
   async auth(token: string): Promise<{ userId: number }> {
     if (typeof token !== 'string' || token === '') throw new TypeError('auth(token): token must be a non-empty string');
     try {
       const reply = await this.request({ type: 'auth', token }, (ok) => {
+        const previous = this.userId;
         this.userId = checkedUserId(ok);
         this.token = token;
+        if (previous !== undefined && previous !== this.userId) {
+          for (const channel of PRIVATE_CHANNELS) {
+            this.subscriptions.endActive(channel);
+            this.subscriptions.markOffServer(channel);
+          }
+        }
       });
       return { userId: reply.userId };
     } catch (error) {

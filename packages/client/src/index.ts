@@ -40,6 +40,9 @@
  *   10 s). That includes 1008 (policy violation) and 4008 (slow consumer): the client still
  *   reconnects, but the backoff keeps growing across those closes instead of starting over,
  *   so a client that keeps tripping a limit settles at one attempt per `maxDelayMs`.
+ * - `auth()` with another user's token ends the previous user's `orders` and `portfolio`
+ *   subscriptions, as the server does: their handlers hear nothing more, and no reconnect
+ *   subscribes them for the new user. Subscribe again for the new user.
  * - After reconnecting, the client re-authenticates with the remembered token (the one that
  *   last got `auth_ok`), then resubscribes every channel that has handlers, `orders` with
  *   `since` = the last `seq` seen. Only then is the state `open` and `reconnected` emitted.

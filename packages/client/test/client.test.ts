@@ -528,6 +528,21 @@ test('a server error not tied to a request is emitted; a revoked session is not 
   assert.deepEqual(types(await gateway.connection(1)), []);
 });
 
+test("signing in as another user ends the first user's private subscriptions, also across a reconnect", async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  gateway.tokens.set('bob', 8);
+  await client.auth('alice');
+  await client.subscribe('orders', () => {});
+  await client.subscribe('portfolio', () => {});
+  assert.deepEqual(await client.auth('bob'), { userId: 8 });
+  const reconnected = nextEvent(client, 'reconnected');
+  gateway.dropAll();
+  await reconnected;
+  // Bob's events must not reach handlers Alice's session set up.
+  assert.deepEqual(types(await gateway.connection(1)), ['auth']);
+});
+
 test('a token refused after a reconnect is forgotten: private subscriptions end, public ones come back', async () => {
   const { gateway, client } = await setup();
   gateway.tokens.set('alice', 7);

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import {
   isUndecided,
   newIdempotencyKey,
@@ -66,6 +66,15 @@ export function OrderTicket({
   // the same order again sends the same key, so it executes at most once. A definite answer,
   // or another order, frees it.
   const [undecided, setUndecided] = useState<{ key: string; order: string } | null>(null);
+  // Whether the ticket is still shown: it goes with a logout, and an answer that arrives after
+  // it (perhaps once another user has logged in) belongs to no one on this page.
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
 
   const check = checkSize(size);
   const estimate = check.ok && livePrice && feeRate ? estimateOrder(livePrice, check.size, feeRate) : null;
@@ -86,6 +95,9 @@ export function OrderTicket({
     const order = JSON.stringify(input);
     const key = undecided?.order === order ? undecided.key : newIdempotencyKey();
     const outcome = await placeOrder(session.token, input, key);
+    // Its order must not land in the next user's list, nor its 401 (the token was revoked by
+    // the logout) end the next user's session.
+    if (!mounted.current) return;
     setBusy(null);
     setUndecided(isUndecided(outcome) ? { key, order } : null);
     if (outcome.order) onOrder(outcome.order);
