@@ -110,19 +110,25 @@ export function createOrdersRepository(
 
     async list(userId, { limit, before }) {
       try {
-        const rows = await db
-          .select()
-          .from(orders)
-          .where(before ? and(eq(orders.userId, userId), lt(orders.id, before)) : eq(orders.userId, userId))
-          .orderBy(desc(orders.id))
-          .limit(limit + 1);
-        const [user] = await db.select({ seq: users.orderSeq }).from(users).where(eq(users.id, userId));
-        const page = rows.slice(0, limit).map(toRecord);
-        return {
-          orders: page,
-          nextBefore: rows.length > limit ? page[page.length - 1]!.orderId : null,
-          seq: user?.seq ?? 0,
-        };
+        // The seq and the page from one moment: a client subscribes with `since` = seq, and an
+        // order committed between two separate reads (another tab's) would be in neither the
+        // page nor the replay. Holding the user row FOR SHARE makes an order of this user wait
+        // until both are read (as portfolio.get does).
+        return await db.transaction(async (tx) => {
+          const [user] = await tx.select({ seq: users.orderSeq }).from(users).where(eq(users.id, userId)).for('share');
+          const rows = await tx
+            .select()
+            .from(orders)
+            .where(before ? and(eq(orders.userId, userId), lt(orders.id, before)) : eq(orders.userId, userId))
+            .orderBy(desc(orders.id))
+            .limit(limit + 1);
+          const page = rows.slice(0, limit).map(toRecord);
+          return {
+            orders: page,
+            nextBefore: rows.length > limit ? page[page.length - 1]!.orderId : null,
+            seq: user?.seq ?? 0,
+          };
+        });
       } catch (err) {
         throw toDatabaseError(err);
       }

@@ -251,6 +251,29 @@ export function databaseSuite(
       assert.equal(last.nextBefore, null);
     });
 
+    it('lists orders and their seq from one moment, while orders of the same user keep arriving', async () => {
+      // A client subscribes with since = seq: a seq past the newest order listed would skip an
+      // order in the replay that the page does not have either.
+      const userId = await newUser(db);
+      let placing = true;
+      const placed = (async () => {
+        for (let i = 0; i < 150 && placing; i++) await db.orders.place(order(userId, 'buy', '0.001', '1'));
+        placing = false;
+      })();
+      let lists = 0;
+      try {
+        while (placing) {
+          const page = await db.orders.list(userId, { limit: 5 });
+          lists++;
+          assert.equal(page.seq, page.orders[0]?.seq ?? 0, `list ${lists}: seq against the newest order listed`);
+        }
+      } finally {
+        placing = false;
+        await placed;
+      }
+      assert.ok(lists > 10, `${lists} lists while orders arrived`);
+    });
+
     it('fills exactly the concurrent orders that fit, never overdrawing (20 at once)', async () => {
       // Each buy costs 1000 + 0.1 fee; 10000 covers 9 of them.
       const userId = await newUser(db);
