@@ -4,6 +4,9 @@ import { ApiError } from './errors.ts';
 
 /** Usernames: 3–32 characters of a-z, 0-9 and underscore. */
 const USERNAME_PATTERN = /^[a-z0-9_]{3,32}$/;
+
+/** Whether `name` could have been registered; any other name is wrong credentials at login. */
+export const couldBeUsername = (name: string): boolean => USERNAME_PATTERN.test(name);
 const PASSWORD_MIN = 8;
 const PASSWORD_MAX = 128;
 

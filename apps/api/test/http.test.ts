@@ -108,6 +108,10 @@ describe('auth', () => {
     for (const payload of [
       { username, password: 'wrong-password' },
       { username: 'nobody_here', password: 'password123' },
+      // Names no one can have registered, some of which PostgreSQL cannot even take as text.
+      { username: `${username}\u0000`, password: 'password123' },
+      { username: 'Ünïcode 名前', password: 'password123' },
+      { username: '', password: '' },
     ]) {
       const response = await api.app.inject({ method: 'POST', url: '/auth/login', payload });
       assert.equal(response.statusCode, 401);

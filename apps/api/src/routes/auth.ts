@@ -10,7 +10,7 @@ import {
 } from '@repo/db';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { LoginBody, RegisterBody, parseInput } from '../validation.ts';
+import { couldBeUsername, LoginBody, RegisterBody, parseInput } from '../validation.ts';
 
 /** POST /auth/register, /auth/login, /auth/logout. */
 export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -47,7 +47,8 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
   app.post('/auth/login', async (request, reply) => {
     const body = parseInput(LoginBody, request.body, 'body');
     await ctx.limits.beginLogin(request.ip, body.username);
-    const user = await db.users.findCredentials(body.username);
+    // A name that cannot exist is not looked up: some (a NUL in it) PostgreSQL refuses as text.
+    const user = couldBeUsername(body.username) ? await db.users.findCredentials(body.username) : null;
     // An unknown username costs the same hashing time as a wrong password, so response time
     // does not tell which usernames exist.
     const ok = user
