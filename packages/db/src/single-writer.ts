@@ -7,6 +7,9 @@ import { toDatabaseError } from './errors.ts';
 /** Lock key of the candle writer: one per database, whichever process holds it. */
 export const CANDLE_WRITER_LOCK_KEY = 7_382_114_002;
 
+/** The server's TCP keepalive on the writer's session: a dead writer is found in ~10 + 3 × 5 s. */
+export const KEEPALIVE = { idleS: 10, intervalS: 5, count: 3 };
+
 /** `run` was called while this process is not the writer. */
 export class NotWriterError extends Error {
   readonly code = 'not_writer';
@@ -77,6 +80,16 @@ export function openPostgresSingleWriter(
             connectionString: url,
             connectionTimeoutMillis: 5000,
             statement_timeout: options.statementTimeoutMs ?? 30_000,
+            // A writer whose host dies without closing its connection (power, a network cut)
+            // would hold the lock until the server's TCP keepalive gives up: hours by the OS
+            // defaults, the standbys dropping their candles meanwhile. These probes make the
+            // server end the session, and free the lock, within about 25 s.
+            options: [
+              `-c tcp_keepalives_idle=${KEEPALIVE.idleS}`,
+              `-c tcp_keepalives_interval=${KEEPALIVE.intervalS}`,
+              `-c tcp_keepalives_count=${KEEPALIVE.count}`,
+            ].join(' '),
+            keepAlive: true,
           });
           // Unhandled, a dropped connection's 'error' would kill the process.
           c.on('error', (err) => lose(c, err.message));

@@ -53,6 +53,21 @@ describe('single writer on PostgreSQL', () => {
     await loser.close();
   });
 
+  it('asks the server to probe the writer’s connection, so a writer whose host vanished frees the lock', async () => {
+    // A host that dies without closing its connection keeps its session, and the lock, until the
+    // server's TCP keepalive gives up: hours by the OS defaults, unless the session asks sooner.
+    const writer = first.openSingleWriter(LOCK_KEY);
+    assert.equal(await writer.tryAcquire(), true);
+    const result = await writer.run((db) =>
+      db.execute(sql`select current_setting('tcp_keepalives_idle') as idle,
+                            current_setting('tcp_keepalives_interval') as interval,
+                            current_setting('tcp_keepalives_count') as count`),
+    );
+    const row = (result as { rows: Record<string, string>[] }).rows[0]!;
+    assert.deepEqual(row, { idle: '10', interval: '5', count: '3' });
+    await writer.close();
+  });
+
   it('frees the lock when the writer’s connection dies, and the dead writer writes nothing more', async () => {
     const a = first.openSingleWriter(LOCK_KEY);
     const b = second.openSingleWriter(LOCK_KEY);
