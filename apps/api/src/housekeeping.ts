@@ -25,7 +25,8 @@ export class Housekeeping {
   readonly #batchSize: number;
   readonly #now: () => Date;
   #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> | undefined;
+  /** The pass in progress: a run asked for meanwhile (the timer's, a test's) shares it. */
+  #running: Promise<{ sessions: number; idempotencyKeys: number }> | undefined;
   #closed = false;
 
   constructor(options: HousekeepingOptions) {
@@ -48,8 +49,22 @@ export class Housekeeping {
     this.#timer.unref();
   }
 
-  /** One pass over every table. Never throws; returns what it deleted. */
-  async run(): Promise<{ sessions: number; idempotencyKeys: number }> {
+  /**
+   * One pass over every table. Never throws; returns what it deleted. While a pass runs (a
+   * long one after a backlog outlasts the interval), asking again joins it.
+   */
+  run(): Promise<{ sessions: number; idempotencyKeys: number }> {
+    if (!this.#running) {
+      const pass = this.#pass();
+      this.#running = pass;
+      void pass.finally(() => {
+        if (this.#running === pass) this.#running = undefined;
+      });
+    }
+    return this.#running;
+  }
+
+  async #pass(): Promise<{ sessions: number; idempotencyKeys: number }> {
     const result = { sessions: 0, idempotencyKeys: 0 };
     const pass = (async () => {
       const now = this.#now();
@@ -70,7 +85,6 @@ export class Housekeeping {
         this.#logger.warn({ err: (err as Error).message }, 'housekeeping failed');
       }
     })();
-    this.#running = pass;
     await pass;
     return result;
   }

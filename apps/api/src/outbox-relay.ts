@@ -73,6 +73,7 @@ export class OutboxRelay {
   readonly #pruneIntervalMs: number;
   readonly #pruneBatchSize: number;
   #pruneTimer: NodeJS.Timeout | undefined;
+  #pruning: Promise<number> | undefined;
 
   #started = false;
   #closed = false;
@@ -119,7 +120,15 @@ export class OutboxRelay {
    * every order), batch after batch until none is left, so pruning keeps up with any order
    * rate. Runs on its own timer; never throws.
    */
-  async prune(): Promise<number> {
+  prune(): Promise<number> {
+    // One pruning pass at a time: a pass longer than the interval is joined, not doubled.
+    this.#pruning ??= this.#prunePass().finally(() => {
+      this.#pruning = undefined;
+    });
+    return this.#pruning;
+  }
+
+  async #prunePass(): Promise<number> {
     try {
       const cutoff = new Date(this.#now().getTime() - this.#retentionMs);
       const deleted = await deleteUntilCaughtUp(
@@ -159,7 +168,8 @@ export class OutboxRelay {
     clearInterval(this.#pruneTimer);
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.idle();
+    // A pruning pass stops between batches once closed; its statements end before this does.
+    await Promise.all([this.idle(), this.#pruning]);
   }
 
   /** Broker back up: skip the rest of the backoff. */

@@ -6,6 +6,7 @@ import { MemoryBroker } from '@repo/broker';
 import { hashToken, newSessionToken, openDatabase, type Database, type OutboxRepository } from '@repo/db';
 import { createTestDatabase } from '@repo/test-support';
 import type { Api } from '../src/index.ts';
+import { Housekeeping } from '../src/housekeeping.ts';
 import { bearer, makeApi, register, setPrice } from './support.ts';
 
 /**
@@ -107,6 +108,40 @@ describe('housekeeping and 64-bit parameters', () => {
       keys.rows.map((r) => r.key),
       ['new'],
     );
+  });
+
+  it('runs one pass at a time (a run asked for meanwhile joins it), and close() waits for it', async () => {
+    // A pass after a large backlog can outlast the interval: the timer must not start a second
+    // one beside it, and a shutdown must not leave statements running after it.
+    let calls = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const sessions = {
+      ...db.sessions,
+      deleteExpired: async (now: Date, limit: number) => {
+        calls++;
+        await gate;
+        return db.sessions.deleteExpired(now, limit);
+      },
+    };
+    const housekeeping = new Housekeeping({ db: { sessions, orders: db.orders } });
+    const first = housekeeping.run();
+    const second = housekeeping.run();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(calls, 1, 'one pass');
+    let closed = false;
+    const closing = housekeeping.close().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(closed, false, 'close() waits for the pass');
+    open();
+    await closing;
+    assert.deepEqual(await first, await second);
+    assert.equal(calls, 1);
+
+    // The relay's pruning, on its own timer, the same.
+    const pruning = api.relay.prune();
+    assert.equal(api.relay.prune(), pruning, 'joins the pass in progress');
+    await pruning;
   });
 
   it('answers GET /orders?before=2147483648 with 200, and any integer up to 2^53 with 200 or 400', async () => {
