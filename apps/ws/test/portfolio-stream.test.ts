@@ -90,6 +90,22 @@ describe('portfolio stream', () => {
     ]);
   });
 
+  it('keeps the newest version held during the snapshot read, whatever order the updates arrive in', async () => {
+    // Two API relays can publish one user's portfolios out of version order.
+    const fx = setup();
+    fx.stored.set(7, JSON.stringify(portfolio(7, 6)));
+    fx.hold();
+    const { sink, opened } = fx.subscribe(7);
+    fx.publish(portfolio(7, 8));
+    fx.publish(portfolio(7, 7));
+    fx.release();
+    await opened;
+    assert.deepEqual(sink.messages(), [
+      { type: 'subscribed', channel: 'portfolio' },
+      { type: 'portfolio', ...portfolio(7, 8) },
+    ]);
+  });
+
   it('falls back to loadPortfolio, drops a malformed stored one, and never sends another user’s', async () => {
     const fx = setup({ loadPortfolio: (userId) => Promise.resolve(userId === 7 ? portfolio(7, 4) : portfolio(99, 1)) });
     fx.stored.set(7, '{"userId":7,"balances":"lots"}');

@@ -58,8 +58,10 @@ export class PortfolioStream implements Stream<PortfolioUpdate>, OrderFollower {
 
   deliver(update: PortfolioUpdate): boolean {
     if (this.#opening !== null) {
-      // A portfolio is the user's whole state: only the latest one matters.
-      this.#opening.held = update;
+      // A portfolio is the user's whole state: only the newest one matters. Publishes can come
+      // out of version order (several API relays), so a later arrival is not always newer.
+      const { held } = this.#opening;
+      if (held === null || isAtLeastAsNew(update.event, held.event)) this.#opening.held = update;
       return false;
     }
     return this.#offer(update);
