@@ -73,8 +73,13 @@ export class BrokerFeed {
    * process. True when they did not before (see `UserPartitions.hold`); rejects when the broker
    * cannot subscribe now.
    */
-  hold(userId: number): Promise<boolean> {
-    return this.#partitions.hold(userId);
+  hold(userId: number, since?: number): Promise<boolean> {
+    return this.#partitions.hold(userId, since);
+  }
+
+  /** See `UserPartitions.mark`. */
+  mark(): number {
+    return this.#partitions.mark();
   }
 
   /** That socket left, or is no longer authenticated as `userId`. */

@@ -16,6 +16,8 @@ interface Partition {
   unsubscribes: Unsubscribe[] | null;
   /** The last subscription change queued: changes of one partition run one at a time. */
   queue: Promise<void>;
+  /** When its channels were last subscribed, on the gateway's count of subscriptions. */
+  subscribedAt: number;
 }
 
 /**
@@ -33,6 +35,8 @@ export class UserPartitions {
   readonly #partitions = new Map<number, Partition>();
   /** Design layout: partition 0 is held for the whole life of the gateway. */
   readonly #fixed: boolean;
+  /** Partition subscriptions made so far: `mark()`'s clock. */
+  #subscriptions = 0;
   #closed = false;
 
   private constructor(broker: Broker, layout: ChannelLayout, routes: PrivateRoutes) {
@@ -45,20 +49,27 @@ export class UserPartitions {
   /** Subscribes the design layout's channels at once (rejecting when it cannot); nothing in the partitioned one. */
   static async start(broker: Broker, layout: ChannelLayout, routes: PrivateRoutes): Promise<UserPartitions> {
     const partitions = new UserPartitions(broker, layout, routes);
-    if (partitions.#fixed) await partitions.#hold(0);
+    if (partitions.#fixed) await partitions.#hold(0, undefined);
     return partitions;
+  }
+
+  /** A point in time for `hold(userId, since)`: take it before the token is checked. */
+  mark(): number {
+    return this.#subscriptions;
   }
 
   /**
    * Holds the partition of `userId` for one authenticated socket and resolves once its channels
-   * are subscribed. Resolves `true` when they were not subscribed before this call: events of
-   * the user published until now never reached this gateway (a revocation among them), so the
-   * caller checks what it relies on again. Rejects (holding nothing) when the broker cannot
-   * subscribe.
+   * are subscribed. Resolves `true` when they were not subscribed before this call, or (with
+   * `since`, a `mark()`) when they became subscribed after that mark: events of the user
+   * published meanwhile may never have reached this gateway (a revocation among them; another
+   * user of the partition may have brought the subscription while this one's token was being
+   * checked), so the caller checks what it relies on again. Rejects (holding nothing) when the
+   * broker cannot subscribe.
    */
-  async hold(userId: number): Promise<boolean> {
+  async hold(userId: number, since?: number): Promise<boolean> {
     if (this.#fixed) return false;
-    return this.#hold(this.#layout.partitionOf(userId));
+    return this.#hold(this.#layout.partitionOf(userId), since);
   }
 
   /** Lets go of one `hold` of `userId`'s partition; the last one unsubscribes its channels. */
@@ -100,10 +111,10 @@ export class UserPartitions {
     this.#partitions.clear();
   }
 
-  async #hold(index: number): Promise<boolean> {
+  async #hold(index: number, since: number | undefined): Promise<boolean> {
     let partition = this.#partitions.get(index);
     if (!partition) {
-      partition = { holders: 0, unsubscribes: null, queue: Promise.resolve() };
+      partition = { holders: 0, unsubscribes: null, queue: Promise.resolve(), subscribedAt: 0 };
       this.#partitions.set(index, partition);
     }
     partition.holders += 1;
@@ -115,7 +126,7 @@ export class UserPartitions {
       if (partition.holders === 0) void this.#enqueue(index, partition).catch(() => {});
       throw err;
     }
-    return !wasSubscribed;
+    return !wasSubscribed || (since !== undefined && partition.subscribedAt > since);
   }
 
   /** Queues a change that makes the partition subscribed exactly when it has holders. */
@@ -139,6 +150,7 @@ export class UserPartitions {
       throw err;
     }
     partition.unsubscribes = made;
+    partition.subscribedAt = this.#subscriptions += 1;
   }
 
   async #unsubscribe(index: number, partition: Partition): Promise<void> {

@@ -83,6 +83,25 @@ describe('UserPartitions', () => {
     await partitions.close();
   });
 
+  it('partitioned: a partition subscribed by another user while this token was checked: check again', async () => {
+    // Socket C's token is checked (mark taken), meanwhile socket A of another user of the same
+    // partition brings its subscription: a revocation of C's session published before that
+    // never reached this gateway, so C's hold must say so although the partition is live.
+    const broker = new MemoryBroker();
+    const layout = partitionedChannelLayout(4);
+    const { routes } = recordingRoutes();
+    const partitions = await UserPartitions.start(broker, layout, routes);
+    const beforeC = partitions.mark();
+    assert.equal(await partitions.hold(5), true, 'A subscribes partition 1');
+    assert.equal(await partitions.hold(9, beforeC), true, 'C: subscribed after its mark');
+    const beforeD = partitions.mark();
+    assert.equal(await partitions.hold(13, beforeD), false, 'D: live all along since its mark');
+    for (const user of [5, 9, 13]) partitions.release(user);
+    await partitions.settled();
+    assert.equal(await partitions.hold(5, beforeD), true, 'unsubscribed and subscribed again since');
+    await partitions.close();
+  });
+
   it('holds, releases and holds again without waiting: one subscription, no event twice', async () => {
     const broker = new MemoryBroker();
     const layout = partitionedChannelLayout(4);

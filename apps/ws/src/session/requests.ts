@@ -53,6 +53,9 @@ export class RequestHandler {
     session: ClientSession,
     request: { token: string; id?: RequestId },
   ): Promise<void> {
+    // Before the token is checked: a partition subscribed after this may have missed the
+    // user's revocation while the check ran (see #holdPartition).
+    const mark = this.#partitions.mark();
     const verification = await this.#authenticator.verify(request.token, sink);
     if (!sink.isOpen) return;
     if (!verification.ok) {
@@ -60,7 +63,7 @@ export class RequestHandler {
       return reply(sink, request, { type: 'error', code: verification.code, message: verification.message });
     }
     const { userId } = verification.session;
-    if (!(await this.#holdPartition(sink, request, verification.session))) return;
+    if (!(await this.#holdPartition(sink, request, verification.session, mark))) return;
     if (!sink.isOpen) return this.#partitions.release(userId);
     session.signIn(verification.session);
     reply(sink, request, { type: 'auth_ok', userId });
@@ -69,18 +72,20 @@ export class RequestHandler {
   /**
    * Makes the user's private events reach this process before `auth_ok`, so that a subscription
    * made after it misses nothing (its snapshot or history read starts after the broker
-   * subscription). When the user's partition was not subscribed yet, the user's revocations
-   * did not reach this process until now either: the token is checked again. False (the client
+   * subscription). When the user's partition was not subscribed yet, or became subscribed
+   * (by another user's socket) while the token was being checked, the user's revocations may
+   * not have reached this process either: the token is checked again. False (the client
    * told why) when the socket may not sign in.
    */
   async #holdPartition(
     sink: StreamSink,
     request: { token: string; id?: RequestId },
     verified: Session,
+    mark: number,
   ): Promise<boolean> {
     let subscribedNow: boolean;
     try {
-      subscribedNow = await this.#partitions.hold(verified.userId);
+      subscribedNow = await this.#partitions.hold(verified.userId, mark);
     } catch {
       reply(sink, request, {
         type: 'error',

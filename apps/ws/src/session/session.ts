@@ -11,11 +11,13 @@ export type SessionState = 'active' | 'revoked' | 'expired';
 /**
  * Keeps a user's private events coming to this process while a socket of theirs is
  * authenticated (the broker feed: on a Redis Cluster, the user's partition). `hold` resolves
- * once they reach the process, `true` when they did not before; each `hold` is ended by one
- * `release`.
+ * once they reach the process, `true` when they did not reach it all along since `since` (a
+ * `mark()` taken before the token was checked: a revocation may have been missed); each `hold`
+ * is ended by one `release`.
  */
 export interface PartitionHolder {
-  hold(userId: number): Promise<boolean>;
+  mark(): number;
+  hold(userId: number, since?: number): Promise<boolean>;
   release(userId: number): void;
 }
 
