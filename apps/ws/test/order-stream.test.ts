@@ -155,6 +155,23 @@ describe('order stream', () => {
     assert.deepEqual([seqsOf(a.sink), seqsOf(b.sink)], [[1, 2], [1]]);
   });
 
+  it('a broker outage while a replay reads: it reads again, and a recovery does not join its read', async () => {
+    const fx = setup();
+    fx.commit(7, 1);
+    const live = fx.subscribe(7); // another tab, live from seq 1
+    await live.opened;
+    fx.history.hold();
+    const replaying = fx.subscribe(7, { since: 1 }); // reconnecting: its read is in flight
+    await fx.history.untilReads(2);
+    fx.commit(7, 2); // published while the gateway was cut off: it never hears it live
+    fx.channel.resumed();
+    fx.history.release();
+    await replaying.opened;
+    await live.sink.written((m) => m.type === 'order_filled' && m.seq === 2);
+    await replaying.sink.written((m) => m.type === 'order_filled' && m.seq === 2);
+    assert.deepEqual([seqsOf(live.sink), seqsOf(replaying.sink)], [[2], [2]]);
+  });
+
   it('once closed, gets nothing more and leaves the index', async () => {
     const fx = setup();
     const { sink, stream, opened } = fx.subscribe(7);

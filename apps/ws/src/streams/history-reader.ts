@@ -95,6 +95,15 @@ export class HistoryReader {
     this.#inFlight.delete(userId);
   }
 
+  /**
+   * The broker is back after an outage: a read in flight may have taken its snapshot before
+   * events this gateway never heard were committed, so reads asked for from now on (the
+   * recovery's) start queries of their own.
+   */
+  resumed(): void {
+    this.#inFlight.clear();
+  }
+
   async #query(userId: number, afterSeq: number): Promise<OrderHistoryPage> {
     if (this.#running >= this.#limits.concurrentReads) {
       await new Promise<void>((resolve) => this.#waiting.push(resolve));

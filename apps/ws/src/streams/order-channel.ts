@@ -55,6 +55,7 @@ export class OrderChannel implements ChannelKind {
    */
   resumed(): void {
     if (!this.history) return;
+    this.history.resumed();
     for (const userId of [...this.#members.keys()]) {
       for (const stream of [...this.#members.get(userId)]) stream.recover();
     }

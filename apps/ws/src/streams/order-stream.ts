@@ -43,6 +43,8 @@ export class OrderStream implements Stream<OrderEvent> {
   /** Live events held while a replay or gap fill runs; null when delivering live. */
   #held: OrderEvent[] | null = null;
   #heldBytes = 0;
+  /** The broker came back while a catch-up ran: it reads once more before going live. */
+  #recoverOwed = false;
   /** Waits for `#target` to be written; told once it is (or once this stream closed). */
   #follower: OrderFollower | null = null;
   /** The `seq` the follower waits for: a catch-up is not over before it is written. */
@@ -177,15 +179,25 @@ export class OrderStream implements Stream<OrderEvent> {
     this.#target = 0;
   }
 
-  /** Checks the history for what was published while the broker was away (unless a catch-up runs). */
+  /**
+   * Checks the history for what was published while the broker was away. A catch-up already
+   * running (a replay, a gap fill) may have read before those events were committed: it reads
+   * once more before it goes live.
+   */
   recover(): void {
-    if (this.#held !== null || this.#position === null || !this.#kind.history) return;
+    if (!this.#kind.history) return;
+    if (this.#held !== null) {
+      this.#recoverOwed = true;
+      return;
+    }
+    if (this.#position === null) return;
     this.#held = [];
     void this.#catchUp(this.#epoch, 'read');
   }
 
   #restart(): void {
     this.#epoch += 1;
+    this.#recoverOwed = false;
     this.#position = null;
     this.#held = null;
     this.#heldBytes = 0;
@@ -230,7 +242,12 @@ export class OrderStream implements Stream<OrderEvent> {
             continue;
           }
         }
-        if (this.#writeHeld() && (this.#position ?? 0) >= this.#target) return this.#goLive();
+        if (this.#writeHeld() && (this.#position ?? 0) >= this.#target) {
+          if (!this.#recoverOwed) return this.#goLive();
+          this.#recoverOwed = false;
+          page = await history.read(this.userId, this.#position ?? 0);
+          continue;
+        }
         // A gap remains: the missing events were committed after the page's snapshot. A page
         // with nothing past the position says the history lacks them; one more read first, as
         // this one may have joined a read that began before they were committed.
