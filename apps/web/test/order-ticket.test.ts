@@ -126,7 +126,7 @@ describe('order ticket', () => {
     assert.notEqual(await request.headerValue('idempotency-key'), keys[0]);
   });
 
-  test('an order left without an answer keeps its key: the same order clicked again executes once', async () => {
+  test('an order left without an answer keeps its key: the same order placed again executes once', async () => {
     const { page, ui } = main;
     const token = await ui.token();
     const keys: string[] = [];
@@ -149,7 +149,11 @@ describe('order ticket', () => {
     assert.equal(keys.length, 3, 'the client tried three times');
     assert.ok(keys.every((k) => k === keys[0]));
 
-    // Clicked again, the same order carries the same key: the server answers with the first.
+    // Clicked again, after a look at another market (a new ticket), the same order carries the
+    // same key: the server answers with the first.
+    await ui.chooseMarket('BTC');
+    await ui.chooseMarket('SOL');
+    await page.getByLabel('Size').fill('0.125');
     const [again] = await Promise.all([
       page.waitForRequest((r) => r.url().endsWith('/orders') && r.method() === 'POST'),
       buy().click(),

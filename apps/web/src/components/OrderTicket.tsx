@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import {
   isUndecided,
   newIdempotencyKey,
@@ -8,6 +8,8 @@ import {
   type Session,
 } from '../lib/api.ts';
 import { reasonText } from '../lib/reasons.ts';
+import { loadSession } from '../lib/session-storage.ts';
+import { forgetUndecided, keyForOrder, rememberUndecided } from '../lib/undecided-order.ts';
 import {
   checkSize,
   estimateOrder,
@@ -62,19 +64,6 @@ export function OrderTicket({
   const [touched, setTouched] = useState(false);
   const [busy, setBusy] = useState<Side | null>(null);
   const [result, setResult] = useState<Result | null>(null);
-  // The last order whose fate is unknown (no answer, or a server error) and its key: clicking
-  // the same order again sends the same key, so it executes at most once. A definite answer,
-  // or another order, frees it.
-  const [undecided, setUndecided] = useState<{ key: string; order: string } | null>(null);
-  // Whether the ticket is still shown: it goes with a logout, and an answer that arrives after
-  // it (perhaps once another user has logged in) belongs to no one on this page.
-  const mounted = useRef(true);
-  useEffect(() => {
-    mounted.current = true;
-    return () => {
-      mounted.current = false;
-    };
-  }, []);
 
   const check = checkSize(size);
   const estimate = check.ok && livePrice && feeRate ? estimateOrder(livePrice, check.size, feeRate) : null;
@@ -93,13 +82,16 @@ export function OrderTicket({
     // order after its fate stayed unknown, so it executes once.
     const input = { symbol, side, size: check.size };
     const order = JSON.stringify(input);
-    const key = undecided?.order === order ? undecided.key : newIdempotencyKey();
+    const key = keyForOrder(session.token, order, newIdempotencyKey);
     const outcome = await placeOrder(session.token, input, key);
-    // Its order must not land in the next user's list, nor its 401 (the token was revoked by
-    // the logout) end the next user's session.
-    if (!mounted.current) return;
+    // The user logged out meanwhile (perhaps another one logged in): the answer belongs to no
+    // one on this page, neither its order in the next user's list nor its 401 (the token was
+    // revoked) ending the next user's session. A market switch changes nothing: same user.
+    if (loadSession()?.token !== session.token) return;
     setBusy(null);
-    setUndecided(isUndecided(outcome) ? { key, order } : null);
+    if (isUndecided(outcome)) rememberUndecided(session.token, key, order);
+    // 429: this attempt was refused before anything was stored; the first one's fate is still open.
+    else if (outcome.ok || outcome.order !== null || outcome.error.status !== 429) forgetUndecided();
     if (outcome.order) onOrder(outcome.order);
     if (outcome.ok) {
       setResult(describe(outcome.order));
