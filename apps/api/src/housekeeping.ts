@@ -54,38 +54,31 @@ export class Housekeeping {
    * long one after a backlog outlasts the interval), asking again joins it.
    */
   run(): Promise<{ sessions: number; idempotencyKeys: number }> {
-    if (!this.#running) {
-      const pass = this.#pass();
-      this.#running = pass;
-      void pass.finally(() => {
-        if (this.#running === pass) this.#running = undefined;
-      });
-    }
+    this.#running ??= this.#pass().finally(() => {
+      this.#running = undefined;
+    });
     return this.#running;
   }
 
   async #pass(): Promise<{ sessions: number; idempotencyKeys: number }> {
     const result = { sessions: 0, idempotencyKeys: 0 };
-    const pass = (async () => {
-      const now = this.#now();
-      const stopped = () => this.#closed;
-      try {
-        result.sessions = await deleteUntilCaughtUp(
-          (limit) => this.#db.sessions.deleteExpired(now, limit),
-          this.#batchSize,
-          stopped,
-        );
-        result.idempotencyKeys = await deleteUntilCaughtUp(
-          (limit) => this.#db.orders.deleteIdempotencyKeys(new Date(now.getTime() - IDEMPOTENCY_KEY_TTL_MS), limit),
-          this.#batchSize,
-          stopped,
-        );
-        if (result.sessions + result.idempotencyKeys > 0) this.#logger.debug(result, 'housekeeping deleted rows');
-      } catch (err) {
-        this.#logger.warn({ err: (err as Error).message }, 'housekeeping failed');
-      }
-    })();
-    await pass;
+    const now = this.#now();
+    const stopped = () => this.#closed;
+    try {
+      result.sessions = await deleteUntilCaughtUp(
+        (limit) => this.#db.sessions.deleteExpired(now, limit),
+        this.#batchSize,
+        stopped,
+      );
+      result.idempotencyKeys = await deleteUntilCaughtUp(
+        (limit) => this.#db.orders.deleteIdempotencyKeys(new Date(now.getTime() - IDEMPOTENCY_KEY_TTL_MS), limit),
+        this.#batchSize,
+        stopped,
+      );
+      if (result.sessions + result.idempotencyKeys > 0) this.#logger.debug(result, 'housekeeping deleted rows');
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, 'housekeeping failed');
+    }
     return result;
   }
 

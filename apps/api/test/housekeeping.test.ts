@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { MemoryBroker } from '@repo/broker';
 import { hashToken, newSessionToken, openDatabase, type Database, type OutboxRepository } from '@repo/db';
-import { createTestDatabase } from '@repo/test-support';
+import { createTestDatabase, waitFor } from '@repo/test-support';
 import type { Api } from '../src/index.ts';
 import { Housekeeping } from '../src/housekeeping.ts';
 import { bearer, makeApi, register, setPrice } from './support.ts';
@@ -127,11 +127,12 @@ describe('housekeeping and 64-bit parameters', () => {
     const housekeeping = new Housekeeping({ db: { sessions, orders: db.orders } });
     const first = housekeeping.run();
     const second = housekeeping.run();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(() => calls > 0, { what: 'the pass to reach the database' });
     assert.equal(calls, 1, 'one pass');
     let closed = false;
     const closing = housekeeping.close().then(() => (closed = true));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The pass is held at its first statement: close() cannot resolve, however many turns pass.
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
     assert.equal(closed, false, 'close() waits for the pass');
     open();
     await closing;

@@ -19,6 +19,16 @@ function capture(): { logger: Logger; warnings: string[] } {
   return { logger, warnings };
 }
 
+/** Whether `promise` has settled yet, either way, when asked. */
+function settledFlag(promise: Promise<unknown>): () => boolean {
+  let settled = false;
+  void promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  return () => settled;
+}
+
 /** The API's and the gateway's database, which their start waits a while for. */
 describe('database opened at start', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -43,14 +53,10 @@ describe('database opened at start', () => {
     proxy.cut();
     const { logger, warnings } = capture();
     const opening = openDatabaseAtStart({ url: proxiedUrl }, logger, { windowMs: 60_000, retry: FAST });
-    let settled = false;
-    void opening.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
+    const settled = settledFlag(opening);
     try {
       await waitFor(() => warnings.length >= 3, { what: 'three failed attempts' });
-      assert.equal(settled, false, 'still trying');
+      assert.equal(settled(), false, 'still trying');
       assert.ok(warnings.every((w) => w === 'database not reachable; trying again'));
     } finally {
       proxy.restore();
@@ -84,14 +90,10 @@ describe('database opened at start', () => {
       url.username = role;
       const { logger, warnings } = capture();
       const opening = openDatabaseAtStart({ url: url.toString() }, logger, { windowMs: 60_000, retry: FAST });
-      let settled = false;
-      void opening.then(
-        () => (settled = true),
-        () => (settled = true),
-      );
+      const settled = settledFlag(opening);
       try {
         await waitFor(() => warnings.length >= 3, { what: 'three refused attempts' });
-        assert.equal(settled, false, 'still trying');
+        assert.equal(settled(), false, 'still trying');
       } finally {
         await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT -1`);
       }

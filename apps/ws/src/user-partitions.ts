@@ -49,7 +49,7 @@ export class UserPartitions {
   /** Subscribes the design layout's channels at once (rejecting when it cannot); nothing in the partitioned one. */
   static async start(broker: Broker, layout: ChannelLayout, routes: PrivateRoutes): Promise<UserPartitions> {
     const partitions = new UserPartitions(broker, layout, routes);
-    if (partitions.#fixed) await partitions.#hold(0, undefined);
+    if (partitions.#fixed) await partitions.#hold(0, partitions.mark());
     return partitions;
   }
 
@@ -60,14 +60,14 @@ export class UserPartitions {
 
   /**
    * Holds the partition of `userId` for one authenticated socket and resolves once its channels
-   * are subscribed. Resolves `true` when they were not subscribed before this call, or (with
-   * `since`, a `mark()`) when they became subscribed after that mark: events of the user
+   * are subscribed. Resolves `true` when they became subscribed after `since` (a `mark()`; by
+   * default this call, so: when this hold subscribed them): events of the user
    * published meanwhile may never have reached this gateway (a revocation among them; another
    * user of the partition may have brought the subscription while this one's token was being
    * checked), so the caller checks what it relies on again. Rejects (holding nothing) when the
    * broker cannot subscribe.
    */
-  async hold(userId: number, since?: number): Promise<boolean> {
+  async hold(userId: number, since = this.mark()): Promise<boolean> {
     if (this.#fixed) return false;
     return this.#hold(this.#layout.partitionOf(userId), since);
   }
@@ -111,14 +111,13 @@ export class UserPartitions {
     this.#partitions.clear();
   }
 
-  async #hold(index: number, since: number | undefined): Promise<boolean> {
+  async #hold(index: number, since: number): Promise<boolean> {
     let partition = this.#partitions.get(index);
     if (!partition) {
       partition = { holders: 0, unsubscribes: null, queue: Promise.resolve(), subscribedAt: 0 };
       this.#partitions.set(index, partition);
     }
     partition.holders += 1;
-    const wasSubscribed = partition.unsubscribes !== null;
     try {
       await this.#enqueue(index, partition);
     } catch (err) {
@@ -126,7 +125,8 @@ export class UserPartitions {
       if (partition.holders === 0) void this.#enqueue(index, partition).catch(() => {});
       throw err;
     }
-    return !wasSubscribed || (since !== undefined && partition.subscribedAt > since);
+    // A subscription this hold made, or one made since the mark, is newer than `since`.
+    return partition.subscribedAt > since;
   }
 
   /** Queues a change that makes the partition subscribed exactly when it has holders. */

@@ -1,6 +1,7 @@
 import {
   CLOSE_CODES,
   isChannel,
+  PRIVATE_CHANNELS,
   parseSymbolList,
   type AuthOkMessage,
   type Channel,
@@ -102,9 +103,6 @@ type ClientEvents = {
 };
 
 const monotonicNow = (): number => globalThis.performance?.now() ?? Date.now();
-
-/** The channels of one user, which the server ends when the connection signs in as another. */
-const PRIVATE_CHANNELS: readonly Channel[] = ['orders', 'portfolio'];
 
 /**
  * Failures worth a new connection rather than giving up on the session: the socket broke or

@@ -7,6 +7,7 @@
  */
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { connect, type TradewireClient } from '@repo/client';
+import { backoffDelay } from '@repo/retry';
 import {
   gatewayUrl,
   getConfig,
@@ -44,7 +45,7 @@ const SESSION_END_CODES = new Set(['session_revoked', 'session_expired', 'auth_f
  */
 const TRANSIENT_CODES = new Set(['internal_error', 'rate_limited', 'broker_unavailable']);
 /** The pause before each retry of a transient refusal: full jitter, 500 ms doubling to 10 s. */
-const transientDelayMs = (failures: number) => Math.random() * Math.min(10_000, 500 * 2 ** failures);
+const TRANSIENT_BACKOFF = { baseDelayMs: 500, maxDelayMs: 10_000 };
 
 function codeOf(err: unknown): string {
   return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
@@ -147,9 +148,12 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
             // Left alone, the page would show Live with prices ticking while the user's orders
             // and portfolio never update: the client retries these only when it reconnects.
             clearTimeout(setUpTimer);
-            setUpTimer = setTimeout(() => {
-              if (!stopped) retrySetUp();
-            }, transientDelayMs(transientFailures++));
+            setUpTimer = setTimeout(
+              () => {
+                if (!stopped) retrySetUp();
+              },
+              backoffDelay(transientFailures++, TRANSIENT_BACKOFF),
+            );
           }
           // Anything else (a refusal with another code) is not going to work by retrying.
         }
