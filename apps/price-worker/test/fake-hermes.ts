@@ -113,6 +113,7 @@ export class FakeHermes {
   next: (req: SeenRequest) => HermesReply | undefined = () => undefined;
   readonly #server: Server;
   readonly #streamWaiters = new Set<(stream: StreamConnection) => void>();
+  readonly #retiredKeys = new Set<string>();
 
   private constructor(server: Server) {
     this.#server = server;
@@ -145,6 +146,16 @@ export class FakeHermes {
     this.next = () => undefined;
   }
 
+  /**
+   * Requests bearing `key` are cut off unanswered and unrecorded from now on, whatever `reset()`
+   * says later: a stopped client's request can still be in the server's accept queue or socket
+   * buffer and be read after the next test began (it then took that test's stream waiter, 429
+   * or refused stream). A test gives each client its own key and retires it when it stops.
+   */
+  retire(key: string): void {
+    this.#retiredKeys.add(key);
+  }
+
   /** Makes `feeds` the latest updates, and sends them to every open stream that asked for them. */
   publish(...feeds: FeedFixture[]): void {
     for (const feed of feeds) this.feeds.set(normalise(feed.id), feed);
@@ -170,6 +181,8 @@ export class FakeHermes {
   }
 
   #answer(req: IncomingMessage, res: ServerResponse): void {
+    const token = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (token !== undefined && this.#retiredKeys.has(token)) return void req.socket.destroy();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const seen: SeenRequest = {
       method: req.method ?? '',
@@ -181,7 +194,6 @@ export class FakeHermes {
     const override = this.next(seen);
     if (override) return reply(res, override);
 
-    const token = /^Bearer (.+)$/i.exec(seen.authorization ?? '')?.[1];
     if (this.requiredKey !== undefined && token !== this.requiredKey) {
       return reply(res, { status: 401, body: token ? `Unauthorized: invalid access token ${token}` : 'Unauthorized' });
     }

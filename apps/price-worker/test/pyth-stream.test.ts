@@ -23,16 +23,23 @@ const sol = (price: string, publishTime: number, conf?: string): FeedFixture => 
 const btc = (price: string, publishTime: number): FeedFixture => ({ id: BTC_FEED, price, expo: -8, publishTime });
 const eth = (price: string, publishTime: number): FeedFixture => ({ id: ETH_FEED, price, expo: -8, publishTime });
 
-/** The worker of `npm start` with PRICE_SOURCE=pyth, against the double, on the in-process broker. */
+let workers = 0;
+
+/**
+ * The worker of `npm start` with PRICE_SOURCE=pyth, against the double, on the in-process broker.
+ * Each worker has its own API key, retired when it stops: a request it had in flight then cannot
+ * reach the next test.
+ */
 async function pythWorker(
   hermes: FakeHermes,
   options: { intervalMs?: number; source?: PythSourceOptions; symbols?: string[] } = {},
 ) {
   const broker = new MemoryBroker();
   const { logger, lines } = capturingLogger();
+  const apiKey = options.source?.apiKey ?? `test-key-${++workers}`;
   const source = createPythSource({
     url: hermes.url,
-    apiKey: 'test-key',
+    apiKey,
     feedIds: { BTC: BTC_FEED, ETH: ETH_FEED },
     logger,
     ...options.source,
@@ -76,9 +83,10 @@ async function pythWorker(
   const stop = async () => {
     await worker.stop();
     source.close();
+    hermes.retire(apiKey);
     await broker.close();
   };
-  return { broker, source, worker, lines, events, published, startStreaming, stop };
+  return { apiKey, broker, source, worker, lines, events, published, startStreaming, stop };
 }
 
 const warned = (lines: LogLine[], pattern: RegExp) => lines.filter((l) => l.level === 'warn' && pattern.test(l.msg));
@@ -105,7 +113,7 @@ describe('the price worker on the Pyth SSE stream, against a Hermes-shaped serve
       assert.deepEqual(stream.request.query.getAll('ids[]').sort(), [SOL_USD_FEED_ID, BTC_FEED, ETH_FEED].sort());
       assert.equal(stream.request.query.get('parsed'), 'true');
       assert.equal(stream.request.query.get('ignore_invalid_price_ids'), 'true');
-      assert.equal(stream.request.authorization, 'Bearer test-key');
+      assert.equal(stream.request.authorization, `Bearer ${w.apiKey}`);
 
       const t = nowS() + 1;
       const arriving = Promise.all([
