@@ -31,6 +31,8 @@ interface RedisClusterBrokerOptions {
 const SHARDED = 'SHARDED' as const;
 /** The cluster client's internal event that hands over the channels of a moved connection. */
 const RESUBSCRIBE_EVENT = '__resubscribeListeners';
+/** What a node-redis client emits when its resubscription after a reconnect is answered `MOVED`. */
+const MOVED_EVENT = '__MOVED';
 
 /**
  * Redis Cluster broker on sharded Pub/Sub (Redis 7): SPUBLISH goes to the master that owns the
@@ -104,7 +106,9 @@ export class RedisClusterBroker implements Broker {
     // The backstop for every way a subscription can vanish without an event reaching this
     // broker: a channel that has handlers but is not live at its master starts a heal.
     this.#checkTimer = setInterval(() => {
-      if (!this.#healing && this.#cluster.isOpen && !this.#healthy()) this.#trouble();
+      if (this.#healing || !this.#cluster.isOpen) return;
+      if (!this.#healthy()) this.#trouble();
+      else this.#dropUnwanted();
     }, options.checkIntervalMs ?? 1000);
     this.#checkTimer.unref();
   }
@@ -215,7 +219,12 @@ export class RedisClusterBroker implements Broker {
       .then(async () => {
         if (this.#closed) return;
         const wanted = this.#handlers.has(channel);
-        if (wanted === this.#isLive(channel)) return;
+        if (wanted === this.#isLive(channel)) {
+          // Live on a connection node-redis subscribed by itself (a channel it moved after a
+          // failover): that connection needs the same watch.
+          if (wanted) this.#watchSubscriber(channel);
+          return;
+        }
         const command = wanted
           ? this.#cluster.sSubscribe(channel, this.#dispatch)
           : this.#cluster.sUnsubscribe(channel, this.#dispatch);
@@ -233,6 +242,12 @@ export class RedisClusterBroker implements Broker {
    * A master that loses a slot (a manual failover, a slot migration) unsubscribes the slot's
    * channels itself. node-redis 5 takes the channels off the connection but, listening for an
    * event name its connections never emit, does not subscribe them anywhere else: heal instead.
+   *
+   * A subscriber connection whose resubscription after a reconnect is answered `MOVED` (its
+   * node lost the slot meanwhile) emits `__MOVED` with its channels taken off. node-redis's own
+   * listener awaits a rediscovery without a catch: when no node answers (a whole cluster
+   * restarting, or a close during a failover) that is an unhandled rejection, which ends the
+   * process. Replaced by the heal, which rediscovers with retries and resubscribes.
    */
   #watchSubscriber(channel: string): void {
     const subscriber = this.#subscriberOf(channel);
@@ -242,6 +257,23 @@ export class RedisClusterBroker implements Broker {
       this.#logger.info({ channel: moved }, 'redis cluster moved a channel away from its master');
       this.#trouble();
     });
+    subscriber.removeAllListeners(MOVED_EVENT);
+    subscriber.on(MOVED_EVENT, () => {
+      this.#logger.info('a redis cluster subscriber was answered MOVED on resubscribing');
+      this.#trouble();
+    });
+  }
+
+  /**
+   * Unsubscribes channels still subscribed at a master with no handler left. An unsubscribe
+   * while the shard's connection was reconnecting found nothing live to drop, and node-redis,
+   * which still listed the channel, subscribed it again on reconnecting: without this the
+   * gateway would go on receiving a partition it no longer holds until the next heal.
+   */
+  #dropUnwanted(): void {
+    for (const channel of this.#subscribedChannels()) {
+      if (!this.#handlers.has(channel) && !this.#channelOps.has(channel)) void this.#sync(channel).catch(() => {});
+    }
   }
 
   /** Every channel subscribed on a subscriber connection of a current master. */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import calculateSlot from 'cluster-key-slot';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { createRedisClusterClient } from '@repo/redis';
-import { RedisCluster, freePort, nextValue } from '@repo/test-support';
+import { RedisCluster, freePort, nextValue, waitFor } from '@repo/test-support';
 import {
   RedisClusterBroker,
   connectRedisClusterBroker,
@@ -37,6 +37,12 @@ describe('RedisClusterBroker', () => {
     } finally {
       node.destroy();
     }
+  }
+
+  /** How many connections of the node at `port` are subscribed to the sharded `channel`. */
+  async function shardSubscribers(port: number, channel: string): Promise<number> {
+    const [, count] = (await onMaster(port, ['PUBSUB', 'SHARDNUMSUB', channel])) as [string, number];
+    return Number(count);
   }
 
   brokerContract(
@@ -158,11 +164,98 @@ describe('RedisClusterBroker', () => {
       const { promoted } = await cluster.switchOver(port);
       assert.equal(await down, false);
       assert.equal(await up, true);
-      const [, count] = (await onMaster(promoted, ['PUBSUB', 'SHARDNUMSUB', channel])) as [string, number];
-      assert.equal(Number(count), 1, 'subscribed at the new master');
+      assert.equal(await shardSubscribers(promoted, channel), 1, 'subscribed at the new master');
       await broker.publish(channel, 'after the switch');
       assert.equal(await messages.next(), 'after the switch');
     } finally {
+      await broker.close();
+    }
+  });
+
+  it('a subscriber answered MOVED with no node reachable does not end the process, and heals', async () => {
+    // A cluster of its own, every node of which this test stops and starts again.
+    const own = await RedisCluster.start({ replicasPerMaster: 0 });
+    const client = createRedisClusterClient(own.rootNodes.split(','));
+    const broker = new RedisClusterBroker({ cluster: client, refreshMaxDelayMs: 200 });
+    const rejections: unknown[] = [];
+    const record = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      await client.connect();
+      const channel = 'trading:events:price:update:{SOL}';
+      const messages = await listen(broker, channel);
+      const ports = await own.masterPorts();
+      const down = nextValue<boolean>((cb) => broker.onStatusChange((up) => !up && cb(up)), { what: 'down' });
+      await Promise.all(ports.map((port) => own.killNode(port)));
+      await down;
+      // What node-redis emits when a reconnected subscriber's resubscription is answered MOVED
+      // (its node lost the slot meanwhile): its own listener rediscovers without a catch.
+      const subscriber = client.slots[calculateSlot(channel)]!.master.pubSub!.client;
+      subscriber.emit('__MOVED', subscriber.getPubSubListeners('SHARDED'));
+      // Joins the rediscovery under way, if any, and fails as it does: no node answers.
+      await assert.rejects(client._slots.rediscover(subscriber));
+      await new Promise((resolve) => setImmediate(resolve)); // unhandled rejections are reported by then
+      assert.deepEqual(rejections, [], 'no unhandled rejection');
+      assert.equal(broker.isUp(), false);
+
+      const up = nextValue<boolean>((cb) => broker.onStatusChange((u) => u && cb(u)), {
+        timeoutMs: 30_000,
+        what: 'up again',
+      });
+      await Promise.all(ports.map((port) => own.restartNode(port)));
+      assert.equal(await up, true);
+      await broker.publish(channel, 'after the restart');
+      assert.equal(await messages.next(), 'after the restart');
+    } finally {
+      process.off('unhandledRejection', record);
+      await broker.close();
+      await own.stop();
+    }
+  });
+
+  it('a channel unsubscribed while its shard connection is down is unsubscribed once it is back', async () => {
+    const client = createCluster({
+      rootNodes: nodes().map((node) => ({ url: `redis://${node}` })),
+      // Every reconnection 300 ms after the last: the heal a refused one starts is over before the next.
+      defaults: { socket: { reconnectStrategy: () => 300 }, disableOfflineQueue: true },
+    });
+    const broker = new RedisClusterBroker({ cluster: client, checkIntervalMs: 200, refreshMaxDelayMs: 200 });
+    const channel = 'trading:events:order:filled:{7}';
+    const port = await cluster.masterOfSlot(calculateSlot(channel));
+    // An admin connection opened first: with maxclients at the count of connections, the node
+    // refuses every new one, the shard subscriber's reconnection included.
+    const admin = createClient({ socket: { host: '127.0.0.1', port } });
+    await admin.connect();
+    const maxclients = (await admin.configGet('maxclients')).maxclients!;
+    try {
+      await client.connect();
+      const unsubscribe = await broker.subscribe(channel, () => {});
+      assert.equal(await shardSubscribers(port, channel), 1);
+      const subscriber = client.slots[calculateSlot(channel)]!.master.pubSub!.client;
+
+      const healed = nextValue<boolean>((cb) => broker.onStatusChange((up) => up && cb(up)), { what: 'healed' });
+      const unsubscribed = new Promise<void>((resolve) => {
+        subscriber.once('reconnecting', () => void unsubscribe().then(resolve));
+      });
+      const connected = Number(/connected_clients:(\d+)/.exec(await admin.info('clients'))![1]);
+      await admin.configSet('maxclients', String(connected - 1));
+      await admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+      await unsubscribed;
+      // The heal that the lost connection started is done, the subscriber still refused.
+      await healed;
+      assert.equal(subscriber.isReady, false);
+
+      const ready = new Promise((resolve) => subscriber.once('ready', resolve));
+      await admin.configSet('maxclients', maxclients);
+      // Back, and resubscribed by node-redis, which still listed the channel.
+      await ready;
+      await waitFor(async () => (await shardSubscribers(port, channel)) === 0, {
+        timeoutMs: 10_000,
+        what: 'the channel unsubscribed at its master',
+      });
+    } finally {
+      await admin.configSet('maxclients', maxclients);
+      admin.destroy();
       await broker.close();
     }
   });

@@ -161,6 +161,11 @@ export class RedisCluster {
     return { replica: replica.port, promoted };
   }
 
+  /** Kills the node at `port` with SIGKILL and resolves once it is dead. Nothing is promoted for it. */
+  async killNode(port: number): Promise<void> {
+    await this.#kill(this.#node(port));
+  }
+
   /** `killMaster` and `promoted()` in one: resolves with the new master's port once it serves. */
   async failMaster(port: number, { timeoutMs = 20_000 } = {}): Promise<{ promoted: number; tookMs: number }> {
     const killed = await this.killMaster(port);
