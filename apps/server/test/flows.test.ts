@@ -89,15 +89,17 @@ async function priceUpdateFlow(api: string, ws: string) {
   try {
     assert.equal((await inbox.request({ type: 'subscribe', channel: 'prices' })).type, 'subscribed');
     const subscribedAt = inbox.received.length;
-    // A live tick (not the snapshot): one received after `subscribed` whose timestamp is new.
+    // A live tick (not the snapshot): one received after `subscribed` whose timestamp is new. Both
+    // of SOL: the snapshot can hold SOL's new tick beside the other symbols' older ones.
     const first = await inbox.waitFor(
-      (m): m is PriceMessage => m.type === 'price' && inbox.received.indexOf(m) >= subscribedAt,
+      (m): m is PriceMessage => m.type === 'price' && m.symbol === 'SOL' && inbox.received.indexOf(m) >= subscribedAt,
       10_000,
       'price',
     );
     const second = await inbox.waitFor(
       (m): m is PriceMessage =>
         m.type === 'price' &&
+        m.symbol === 'SOL' &&
         m.timestamp !== first.timestamp &&
         inbox.received.indexOf(m) > inbox.received.indexOf(first),
       10_000,

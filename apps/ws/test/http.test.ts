@@ -114,7 +114,8 @@ describe('gateway HTTP side and shutdown', () => {
     const codes = await Promise.all(clients.map((c) => c.closed.then((closed) => closed.code)));
     await closing;
     assert.deepEqual(codes, [1001, 1001, 1001]);
-    assert.ok(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
+    // Well inside the 2 s close grace: every client answered the close.
+    assert.ok(Date.now() - started < 1800, `close took ${Date.now() - started} ms`);
     assert.equal(fx.gateway.connectionCount(), 0);
     await assert.rejects(TestClient.connect(fx.url));
     // The broker is the caller's: still usable after the gateway closed.
@@ -128,7 +129,7 @@ describe('gateway HTTP side and shutdown', () => {
     stalled.ws.pause();
     const started = Date.now();
     await fx.gateway.close();
-    assert.ok(Date.now() - started < 1500, `close took ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 3000, `close took ${Date.now() - started} ms`);
     stalled.ws.resume();
     await stalled.closed;
     await fx.broker.close();

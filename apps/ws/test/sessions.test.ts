@@ -42,10 +42,11 @@ describe('session revocation and expiry', () => {
     const started = Date.now();
     await revoke(fx, first.session.sessionId);
     for (const client of [first.client, sameSession]) {
-      const message = await client.next(1000);
+      const message = await client.next(3000);
       assert.equal(message.type === 'error' && message.code, 'session_revoked');
     }
-    assert.ok(Date.now() - started < 1000);
+    // Pushed, not found by the once-a-minute re-check; the slack is for a loaded machine.
+    assert.ok(Date.now() - started < 3000);
     await publisher.publishOrderFilled(filled(10, 1));
     await publisher.publishPriceUpdate('SOL', '5');
     for (const client of [first.client, sameSession]) {
@@ -86,12 +87,10 @@ describe('session revocation and expiry', () => {
   });
 
   it('at expiresAt, tells the socket session_expired and stops its private events', async () => {
-    const { client } = await fx.connectAs(40, { expiresAt: new Date(Date.now() + 300) });
+    const { client } = await fx.connectAs(40, { expiresAt: new Date(Date.now() + 1000) });
     await client.request({ type: 'subscribe', channel: 'orders' });
     await client.request({ type: 'subscribe', channel: 'portfolio' });
-    client.skipReceived();
-    const expired = await client.next(2000);
-    assert.equal(expired.type === 'error' && expired.code, 'session_expired');
+    await client.waitFor((m) => m.type === 'error' && m.code === 'session_expired', 5000, 'session_expired');
     await publisher.publishOrderFilled(filled(40, 4));
     await client.barrier();
     assert.equal(client.ofType('order_filled').length, 0);

@@ -179,7 +179,7 @@ export function brokerContract(name: string, make: () => Promise<Broker>, option
         assert.equal(await down, false);
         const started = Date.now();
         await assert.rejects(broker.publish('survivor', 'lost'), { code: 'broker_unavailable' });
-        assert.ok(Date.now() - started < 1000, 'publish while down must not hang');
+        assert.ok(Date.now() - started < 3000, 'publish while down must not hang');
         await restore();
         assert.equal(await up, true);
         // Up means resubscribed: the first publish after it reaches the old handler.

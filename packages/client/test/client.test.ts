@@ -671,7 +671,8 @@ test('a quiet connection that answers the watchdog ping is kept', async () => {
 });
 
 test('a gateway that stops answering but keeps the connection is noticed; the client reconnects, resumes', async () => {
-  const { gateway, client, warnings } = await setup({ pingIntervalMs: 50, pongTimeoutMs: 100 });
+  // The pong timeout leaves room for a stall of this loaded machine: a false "dead" would reconnect twice.
+  const { gateway, client, warnings } = await setup({ pingIntervalMs: 50, pongTimeoutMs: 300 });
   gateway.tokens.set('alice', 7);
   await client.auth('alice');
   const orders = collector<OrderMessage>(gateway);
