@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { PortfolioMessage, PriceMessage } from '@repo/protocol';
+import { connectRedisBroker } from '@repo/broker';
+import { redisKeys } from '@repo/redis';
 import { freePort, createTestDatabase, RedisServer, TradewireProcess, TestClient } from '@repo/test-support';
 import { json as harnessJson } from './fault-harness.ts';
 
@@ -216,6 +218,51 @@ describe('three processes on Redis and PostgreSQL', () => {
 
   it('runs the Price Update Flow across processes', async () => {
     await priceUpdateFlow(api, ws);
+  });
+
+  it("a new user never gets the portfolio an earlier database left in Redis under the user's id", async () => {
+    const register = async () => {
+      const username = `r${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`;
+      const reg = await json(`${api}/auth/register`, {
+        method: 'POST',
+        body: JSON.stringify({ username, password: 'correct horse' }),
+      });
+      assert.equal(reg.status, 201, JSON.stringify(reg.body));
+      return reg.body as { token: string; userId: number };
+    };
+    // The next id this database gives out, holding a portfolio from before a reset of the
+    // database (Redis kept): someone else's, at a version this user will not reach for a while.
+    const nextId = (await register()).userId + 1;
+    const broker = await connectRedisBroker(redis.url);
+    try {
+      await broker.setLatest(
+        redisKeys.portfolio(nextId),
+        JSON.stringify({
+          userId: nextId,
+          balances: [{ asset: 'USD', available: '123456.78', locked: '0' }],
+          positions: [{ asset: 'SOL', size: '40', avgEntryPrice: '150' }],
+          timestamp: new Date().toISOString(),
+          version: 50,
+          orderSeq: 0,
+        }),
+      );
+    } finally {
+      await broker.close();
+    }
+    const { token, userId } = await register();
+    assert.equal(userId, nextId, 'no other registration in between');
+    const own = (await json(`${api}/portfolio`, { token })).body as PortfolioMessage;
+
+    const inbox = await TestClient.connect(ws);
+    try {
+      await inbox.request({ type: 'auth', token });
+      await inbox.request({ type: 'subscribe', channel: 'portfolio' });
+      const snapshot = await inbox.waitFor((m): m is PortfolioMessage => m.type === 'portfolio', 10_000, 'portfolio');
+      assert.deepEqual(snapshot.balances, own.balances);
+      assert.deepEqual(snapshot.positions, own.positions);
+    } finally {
+      void inbox.close();
+    }
   });
 
   it('refuses a split role without Redis and PostgreSQL, with a clear message', async () => {

@@ -31,6 +31,8 @@ export interface Broker {
    * replaced.
    */
   setLatestIfNewer(key: string, value: string, version: number): Promise<boolean>;
+  /** Removes the value at `key`, if any. */
+  deleteLatest(key: string): Promise<void>;
   getLatest(key: string): Promise<string | null>;
   getLatestMany(keys: readonly string[]): Promise<(string | null)[]>;
   /** True while the broker can publish and deliver. */

@@ -45,6 +45,11 @@ export class MemoryBroker implements Broker {
     return true;
   }
 
+  async deleteLatest(key: string): Promise<void> {
+    if (this.#closed) throw new BrokerClosedError();
+    this.#latest.delete(key);
+  }
+
   async getLatest(key: string): Promise<string | null> {
     return this.#latest.get(key) ?? null;
   }

@@ -108,6 +108,15 @@ export class RedisBroker implements Broker {
     }
   }
 
+  async deleteLatest(key: string): Promise<void> {
+    this.#assertOpen();
+    try {
+      await this.#publisher.del(key);
+    } catch (err) {
+      throw new BrokerUnavailableError('redis del failed', { cause: err });
+    }
+  }
+
   async getLatest(key: string): Promise<string | null> {
     this.#assertOpen();
     try {

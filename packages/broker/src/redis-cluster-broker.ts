@@ -163,6 +163,16 @@ export class RedisClusterBroker implements Broker {
     }
   }
 
+  async deleteLatest(key: string): Promise<void> {
+    this.#assertOpen();
+    try {
+      await this.#cluster.del(key);
+    } catch (err) {
+      this.#trouble();
+      throw new BrokerUnavailableError('redis cluster del failed', { cause: err });
+    }
+  }
+
   async getLatest(key: string): Promise<string | null> {
     this.#assertOpen();
     try {

@@ -82,6 +82,9 @@ export function brokerContract(name: string, make: () => Promise<Broker>, option
       assert.equal(await broker.getLatest('k1'), 'two');
       assert.deepEqual(await broker.getLatestMany(['k1', 'missing', 'k2']), ['two', null, 'three']);
       assert.deepEqual(await broker.getLatestMany([]), []);
+      await broker.deleteLatest('k1');
+      await broker.deleteLatest('never-set');
+      assert.deepEqual(await broker.getLatestMany(['k1', 'k2']), [null, 'three']);
     });
 
     it('keeps a versioned latest value from going back to an older version', async () => {

@@ -8,6 +8,7 @@ import {
   newSessionToken,
   verifyPassword,
 } from '@repo/db';
+import { redisKeys } from '@repo/redis';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { couldBeUsername, LoginBody, RegisterBody, parseInput } from '../validation.ts';
@@ -23,6 +24,21 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
     const expiresAt = new Date(ctx.now().getTime() + settings.sessionTtlMs);
     await db.sessions.create({ userId, tokenHash: hashToken(token), expiresAt });
     return { userId, token, expiresAt: expiresAt.toISOString() };
+  }
+
+  /**
+   * A new user's id can be one an earlier database gave out (the database reset, Redis kept): a
+   * portfolio stored under it is that earlier user's, which gateways would send as this user's
+   * snapshot, and which the stored-version rule would keep over this user's first ones. Dropped
+   * before the user has a token to subscribe with. With Redis down it stays (logged): the
+   * account is made all the same.
+   */
+  async function forgetStoredPortfolio(userId: number): Promise<void> {
+    try {
+      await ctx.broker.deleteLatest(redisKeys.portfolio(userId));
+    } catch (err) {
+      ctx.logger.warn({ err: (err as Error).message, userId }, 'could not clear a stored portfolio of a new user id');
+    }
   }
 
   app.post('/auth/register', async (request, reply) => {
@@ -41,6 +57,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
       if (err instanceof UsernameTakenError) throw new ApiError('username_taken', 'username is already taken');
       throw err;
     }
+    await forgetStoredPortfolio(userId);
     return reply.code(201).send(await openSession(userId));
   });
 
