@@ -17,7 +17,7 @@ const DELIVERED_TYPES = [
 export type DeliveredType = (typeof DELIVERED_TYPES)[number];
 
 /** Why an event did not reach a socket. */
-const DROP_REASONS = ['malformed', 'slow_consumer', 'duplicate'] as const;
+const DROP_REASONS = ['malformed', 'slow_consumer', 'duplicate', 'inconsistent'] as const;
 type DropReason = (typeof DROP_REASONS)[number];
 
 /** Why the gateway closed a socket itself. */
@@ -127,7 +127,8 @@ export class GatewayMetrics {
       name: 'tradewire_ws_events_dropped_total',
       help:
         'Broker events not delivered: malformed (dropped for everyone), slow_consumer or duplicate ' +
-        '(per socket: an order event the socket already has)',
+        '(per socket: an order event the socket already has), inconsistent (per socket: a portfolio ' +
+        'reflecting an order event the history does not hold)',
       labelNames: ['reason'],
       registers: [registry],
     });

@@ -8,6 +8,7 @@ import { PortfolioChannel } from '../src/streams/portfolio-channel.ts';
 import { GatedHistory } from './memory-order-history.ts';
 import { channelDeps, FakeOwner, FakeSink, orderFilled, routeOf } from './stream-fakes.ts';
 import { metricValue } from './metric-value.ts';
+import { waitFor } from '@repo/test-support';
 
 const portfolio = (
   userId: number,
@@ -161,14 +162,29 @@ describe('portfolio stream', () => {
 });
 
 /** One socket of user 7 with an order stream and a portfolio stream, over one history. */
-async function socketWithOrders(options: { history?: boolean } = {}) {
+async function socketWithOrders(
+  options: {
+    history?: boolean;
+    /** User 7's stored portfolio (the broker's latest-value store) and database one. */
+    stored?: PortfolioUpdateEvent;
+    database?: PortfolioUpdateEvent;
+    /** Orders of user 7 committed before the socket subscribes. */
+    committed?: number;
+  } = {},
+) {
   const deps = channelDeps();
   const history = new GatedHistory();
+  for (let seq = 1; seq <= (options.committed ?? 0); seq++) history.memory.record('order_filled', orderFilled(7, seq));
   const orders = new OrderChannel({
     ...deps,
     history: options.history === false ? null : new HistoryReader(history, defaultHistoryReadLimits()),
   });
-  const portfolios = new PortfolioChannel({ ...deps, readStored: () => Promise.resolve(null) });
+  const { stored, database } = options;
+  const portfolios = new PortfolioChannel({
+    ...deps,
+    readStored: () => Promise.resolve(stored ? JSON.stringify(stored) : null),
+    loadPortfolio: () => Promise.resolve(database ?? null),
+  });
   const sink = new FakeSink();
   const owner = new FakeOwner();
   const reply = (m: Parameters<FakeSink['send']>[0]) => void sink.send(m);
@@ -252,11 +268,36 @@ describe('portfolio stream after the order stream', () => {
     assert.deepEqual(other.events(), ['O1']);
   });
 
-  it('closes the socket (1011) rather than wait forever for an order event the history does not hold', async () => {
+  it('drops a portfolio whose order event the history does not hold; the socket and its orders go on', async () => {
     const fx = await socketWithOrders();
-    fx.portfolio(1, 5);
-    await fx.sink.whenClosed();
-    assert.deepEqual(fx.sink.closedWith, { code: 1011, reason: 'order history unavailable; resubscribe' });
-    assert.deepEqual(fx.events(), []);
+    fx.portfolio(1, 5); // a confused publisher: user 7 has no order 5
+    await waitFor(
+      async () =>
+        (await metricValue(fx.deps.registry, 'tradewire_ws_events_dropped_total', { reason: 'inconsistent' })) === 1,
+      { what: 'the portfolio dropped' },
+    );
+    // Not closed: a resubscription would wait for the same missing event again, for ever.
+    assert.equal(fx.sink.closedWith, null);
+    fx.commit(1);
+    fx.order(1);
+    fx.portfolio(2, 1);
+    await fx.sink.written((m) => m.type === 'portfolio');
+    assert.deepEqual(fx.events(), ['O1', 'P2']);
+  });
+
+  it("a stored portfolio an earlier database left (orderSeq past the history) yields to the database's", async () => {
+    const fx = await socketWithOrders({
+      committed: 2,
+      stored: portfolio(7, 50, { orderSeq: 40 }),
+      database: portfolio(7, 2, { orderSeq: 2 }),
+    });
+    await fx.sink.written((m) => m.type === 'portfolio');
+    assert.deepEqual(fx.events(), ['P2']);
+    assert.equal(fx.sink.closedWith, null);
+    fx.commit(3);
+    fx.order(3);
+    fx.portfolio(3, 3);
+    await fx.sink.written((m) => m.type === 'portfolio' && m.version === 3);
+    assert.deepEqual(fx.events(), ['P2', 'O3', 'P3']);
   });
 });

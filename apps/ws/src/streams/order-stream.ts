@@ -10,6 +10,11 @@ export type OrderKind = 'order_filled' | 'order_rejected';
 export interface OrderFollower {
   /** The order stream moved on (wrote what was awaited, or closed): look again. */
   orderProgress(): void;
+  /**
+   * The history does not hold the order event awaited (read twice): it will never go out on
+   * this socket, so what waits for it refers to an order this database does not have.
+   */
+  orderUnreachable(): void;
 }
 
 /** An order event, decoded and framed once for all of its user's sockets. */
@@ -159,9 +164,11 @@ export class OrderStream implements Stream<OrderEvent> {
 
   /**
    * `follower` waits until `reached(seq)`. A live stream behind `seq` has a gap (the event was
-   * lost on the way, or is not published yet): it is filled from the history, and when the
-   * history does not hold it either the socket is closed (1011) like for any gap, so nothing
-   * waits forever. One follower per stream, waiting for the highest `seq` asked.
+   * lost on the way, or is not published yet): it is filled from the history. When the history
+   * does not hold `seq` either, and no live event waits past a gap, the follower is told
+   * (`orderUnreachable`) and the stream goes on live: the socket is not closed, since every
+   * resubscription would wait for the same missing event again. One follower per stream,
+   * waiting for the highest `seq` asked.
    */
   waitFor(seq: number, follower: OrderFollower): void {
     this.#follower = follower;
@@ -242,7 +249,8 @@ export class OrderStream implements Stream<OrderEvent> {
             continue;
           }
         }
-        if (this.#writeHeld() && (this.#position ?? 0) >= this.#target) {
+        const heldWritten = this.#writeHeld();
+        if (heldWritten && (this.#position ?? 0) >= this.#target) {
           if (!this.#recoverOwed) return this.#goLive();
           this.#recoverOwed = false;
           page = await history.read(this.userId, this.#position ?? 0);
@@ -252,7 +260,11 @@ export class OrderStream implements Stream<OrderEvent> {
         // with nothing past the position says the history lacks them; one more read first, as
         // this one may have joined a read that began before they were committed.
         if (page && page.events.length === 0 && page.latestSeq <= (this.#position ?? 0)) {
-          if ((fruitless += 1) > 1) return this.#giveUp('an order event is missing from the history');
+          if ((fruitless += 1) > 1) {
+            // Only the follower's target is missing: no order event is lost on this socket.
+            if (heldWritten && !this.#recoverOwed) return this.#abandonTarget();
+            return this.#giveUp('an order event is missing from the history');
+          }
         } else {
           fruitless = 0;
         }
@@ -327,6 +339,15 @@ export class OrderStream implements Stream<OrderEvent> {
     if (seq !== undefined) this.#position = Math.max(this.#position ?? 0, seq);
     if (this.#follower !== null) this.#notify();
     return true;
+  }
+
+  /** Goes live without the follower's target, which the history does not hold, and says so. */
+  #abandonTarget(): void {
+    const follower = this.#follower;
+    this.#follower = null;
+    this.#target = 0;
+    this.#goLive();
+    follower?.orderUnreachable();
   }
 
   /** Tells the follower once what it waits for went out. */

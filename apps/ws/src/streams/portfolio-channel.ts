@@ -98,6 +98,12 @@ export class PortfolioChannel implements ChannelKind {
     } catch (err) {
       dependencyWarning.warn({ err: (err as Error).message }, 'portfolio snapshot read failed');
     }
+    return this.load(userId);
+  }
+
+  /** The user's portfolio as `loadPortfolio` reads it (the database), or null. */
+  async load(userId: number): Promise<PortfolioUpdateEvent | null> {
+    const { limits, dependencyWarning } = this.deps;
     if (!this.#load) return null;
     try {
       const loaded = await withTimeout(this.#load(userId), limits.snapshotTimeoutMs, 'portfolio load');

@@ -74,6 +74,31 @@ export class PortfolioStream implements Stream<PortfolioUpdate>, OrderFollower {
     if (this.#offer(waiting)) this.#kind.deps.metrics.delivered('portfolio');
   }
 
+  /**
+   * The held update reflects an order event the history does not hold: it is not this
+   * database's (a portfolio stored in Redis before the database was reset, or a confused
+   * publisher), and is never sent. When the socket has had no portfolio yet, the database's
+   * is read instead.
+   */
+  orderUnreachable(): void {
+    const waiting = this.#waiting;
+    if (waiting === null || this.#closed) return;
+    this.#waiting = null;
+    this.#kind.deps.logger.warn(
+      { userId: this.userId, version: waiting.event.version, orderSeq: waiting.event.orderSeq },
+      'portfolio reflects an order event the history does not hold; not sent',
+    );
+    this.#kind.deps.metrics.dropped('inconsistent');
+    if (this.#version === null) void this.#sendFromDatabase();
+  }
+
+  async #sendFromDatabase(): Promise<void> {
+    const event = await this.#kind.load(this.userId);
+    if (!event || this.#closed || !this.#sink.isOpen) return;
+    const frame = encodeTextFrame(JSON.stringify({ type: 'portfolio', ...event }));
+    if (this.#offer({ event, frame })) this.#kind.deps.metrics.delivered('portfolio');
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
