@@ -261,9 +261,12 @@ export class OrderStream implements Stream<OrderEvent> {
         // this one may have joined a read that began before they were committed.
         if (page && page.events.length === 0 && page.latestSeq <= (this.#position ?? 0)) {
           if ((fruitless += 1) > 1) {
+            if (!heldWritten) return this.#giveUp('an order event is missing from the history');
             // Only the follower's target is missing: no order event is lost on this socket.
-            if (heldWritten && !this.#recoverOwed) return this.#abandonTarget();
-            return this.#giveUp('an order event is missing from the history');
+            if (!this.#recoverOwed) return this.#abandonTarget();
+            // The broker came back meanwhile: one more read before going live without it.
+            this.#recoverOwed = false;
+            fruitless = 0;
           }
         } else {
           fruitless = 0;
