@@ -267,7 +267,9 @@ export class RedisCluster {
       ],
       { stdio: 'ignore' },
     );
-    await waitForPort(node.port, { timeoutMs: 5000, what: 'redis-server' });
+    const child = node.child;
+    // Exited (its port taken meanwhile): fail now, not after connecting to whoever holds the port.
+    await waitForPort(node.port, { timeoutMs: 5000, what: 'redis-server', gone: () => !isRunning(child) });
   }
 
   async #kill(node: ClusterNodeProcess): Promise<void> {

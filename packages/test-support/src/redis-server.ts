@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { promisify } from 'node:util';
 import { freePort } from './free-port.ts';
 import { waitForPort } from './wait-for-port.ts';
 
@@ -16,9 +17,16 @@ export class RedisServer {
   }
 
   static async start(port?: number): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()));
-    await server.#spawn();
-    return server;
+    for (let attempt = 1; ; attempt++) {
+      const server = new RedisServer(port ?? (await freePort()));
+      try {
+        await server.#spawn();
+        return server;
+      } catch (err) {
+        // Another process took the free port before redis-server bound it: another port.
+        if (port !== undefined || attempt >= 3 || !(err instanceof PortTakenError)) throw err;
+      }
+    }
   }
 
   get url(): string {
@@ -36,7 +44,19 @@ export class RedisServer {
       { stdio: 'ignore' },
     );
     this.#child = child;
-    await waitForPort(this.port, { timeoutMs: 5000, what: 'redis-server' });
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
+    try {
+      await waitForPort(this.port, { timeoutMs: 5000, what: 'redis-server', gone: exited });
+    } catch (err) {
+      if (exited()) throw new PortTakenError(this.port);
+      throw err;
+    }
+    // What answered may be another process that held the port first, while this one exits.
+    const pid = await serverPid(this.port).catch(() => undefined);
+    if (pid !== child.pid) {
+      await this.kill();
+      throw new PortTakenError(this.port);
+    }
   }
 
   /** Kills the server with SIGKILL, as a crash would, and waits for it to be gone. */
@@ -58,4 +78,19 @@ export class RedisServer {
   async stop(): Promise<void> {
     await this.kill();
   }
+}
+
+class PortTakenError extends Error {
+  constructor(port: number) {
+    super(`127.0.0.1:${port} is held by another process; redis-server could not listen there`);
+  }
+}
+
+/** The `process_id` the Redis at 127.0.0.1:`port` reports. */
+async function serverPid(port: number): Promise<number | undefined> {
+  const { stdout } = await promisify(execFile)('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'INFO', 'server'], {
+    timeout: 5000,
+  });
+  const match = /process_id:(\d+)/.exec(stdout);
+  return match ? Number(match[1]) : undefined;
 }
