@@ -58,7 +58,7 @@ export interface CandleRecorderStats extends CandleAggregatorStats {
   flushes: number;
   written: number;
   failedFlushes: number;
-  /** Candle rows handed to another writer's care while this process stood by. */
+  /** Candle rows left to another writer's care: drained while standing by, kept a minute, then dropped. */
   discarded: number;
   pruned: number;
 }
@@ -91,13 +91,21 @@ const MIN_FLUSH_INTERVAL_MS = 10;
 const PRUNE_BATCHES_PER_FLUSH = 10;
 /** The last flush on close may not hold a shutdown up for long: the launcher exits within 5 s. */
 const FINAL_FLUSH_TIMEOUT_MS = 2000;
+/**
+ * How long a standby keeps the candles it drained (at least three flushes): a writer whose host
+ * vanished wrote none of them, and its lock outlives it until the server's TCP keepalive gives
+ * up (about 25 s with the writer session's settings, `single-writer.ts`).
+ */
+const STANDBY_KEEP_MS = 60_000;
 
 /**
  * Candles of every published price, written by one process per database. Each process that
  * runs it aggregates its ticks in memory (`CandleAggregator`); every `flushIntervalMs` the
  * holder of the writer lock upserts the candles that changed (open ones included, so the
  * database is at most one flush behind). A process that cannot get the lock stands by: it
- * keeps its open candles, drops the closed ones (the writer has its own), and takes over when
+ * keeps its open candles and, for a minute, the rows it drained (closed candles included), and
+ * when it takes over it writes those too: a writer that vanished left them unwritten, and
+ * the upsert merges them with what it did write. It takes over when
  * the writer's connection goes away. Retention deletes old candles in bounded batches.
  */
 export function createCandleRecorder(options: CandleRecorderOptions): CandleRecorder {
@@ -138,8 +146,13 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
   }
   let writer: SingleWriter | null = null;
   const counts = { flushes: 0, written: 0, failedFlushes: 0, discarded: 0, pruned: 0 };
+  const standbyKeepMs = Math.max(STANDBY_KEEP_MS, 3 * flushIntervalMs);
+  /** Rows drained while standing by, oldest first, dropped after `standbyKeepMs`. */
+  let kept: { at: number; rows: CandleRow[] }[] = [];
   let timer: NodeJS.Timeout | undefined;
   let running = false;
+  // Set as close() begins: a retention pass stops so the last flush is not held up behind it.
+  let closing = false;
   let closed = false;
   let lastPruneAt = Number.NEGATIVE_INFINITY;
   // A pass that stopped at PRUNE_BATCHES_PER_FLUSH goes on after the next flush.
@@ -166,6 +179,13 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
     return { writer: writer?.isWriter ?? false, written: 0, failed: true };
   }
 
+  /** Keeps `rows` in case this process takes over soon; older ones are the writer's care. */
+  function keepWhileStandingBy(rows: CandleRow[]): void {
+    const at = now();
+    if (rows.length > 0) kept.push({ at, rows });
+    while (kept.length > 0 && at - kept[0]!.at > standbyKeepMs) counts.discarded += kept.shift()!.rows.length;
+  }
+
   async function runFlush(): Promise<FlushResult> {
     counts.flushes++;
     if (!writer && database) writer = database.openSingleWriter(lockKey);
@@ -182,11 +202,13 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
       else logger.info('another process writes the candles; standing by');
       wasWriter = isWriter;
     }
-    const rows = aggregator.drain();
+    const drained = aggregator.drain();
     if (!isWriter) {
-      counts.discarded += rows.length;
+      keepWhileStandingBy(drained);
       return { writer: false, written: 0, failed: false };
     }
+    const rows = kept.length > 0 ? latestOfEach([...kept.flatMap((k) => k.rows), ...drained]) : drained;
+    kept = [];
     if (rows.length === 0) return { writer: true, written: 0, failed: false };
     try {
       await writer.run((db) => createCandlesRepository(db).upsert(rows));
@@ -216,7 +238,7 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
         if (keepMs === null) continue;
         const before = now() - keepMs;
         for (;;) {
-          if (batches === maxBatches || closed) {
+          if (batches === maxBatches || closing) {
             caughtUp = false;
             break;
           }
@@ -268,7 +290,8 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
     step: () => serial(flushAndPrune),
     prune: () => serial(async () => (await runPrune(Number.POSITIVE_INFINITY)).deleted),
     async close() {
-      if (closed) return;
+      if (closed || closing) return;
+      closing = true;
       running = false;
       clearTimeout(timer);
       try {
@@ -283,4 +306,11 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
       return { ...aggregator.stats(), ...counts, writer: writer?.isWriter ?? false };
     },
   };
+}
+
+/** One row per candle, the last of each: rows drained later carry the later state. */
+function latestOfEach(rows: CandleRow[]): CandleRow[] {
+  const latest = new Map<string, CandleRow>();
+  for (const row of rows) latest.set(`${row.symbol}\n${row.interval}\n${row.t}`, row);
+  return [...latest.values()];
 }
