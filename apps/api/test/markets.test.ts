@@ -35,8 +35,8 @@ describe('several markets', () => {
 
   const order = (token: string, symbol: string, side: 'buy' | 'sell', size: string) =>
     api.app.inject({ method: 'POST', url: '/orders', headers: bearer(token), payload: { symbol, side, size } });
-  /** The documented rule: fee = cost × rate, half-up (rounding mode 1) at 18 decimals. */
-  const feeOf = (price: string, size: string) => dec(price).times(size).times(FEE_RATE).round(18, 1);
+  /** The documented rule: fee = cost × rate, rounded up (the house's favour, mode 3) at 18 decimals. */
+  const feeOf = (price: string, size: string) => dec(price).times(size).times(FEE_RATE).round(18, 3);
 
   it('fills orders in every symbol exactly, down to a billionth of a BTC, and lists each position', async () => {
     const { userId, token } = await register(api);

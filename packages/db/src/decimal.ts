@@ -35,6 +35,15 @@ export function roundMoney(value: Decimal): Decimal {
   return value.round(MONEY_SCALE, 1);
 }
 
+/**
+ * Rounds to `MONEY_SCALE` decimals in the house's favour: `up` for what the user pays (a buy's
+ * cost, any fee), `down` for what the user is paid (a sell's proceeds), so that rounding never
+ * creates money, nor fills an order for nothing.
+ */
+export function roundCharge(value: Decimal, direction: 'up' | 'down'): Decimal {
+  return value.round(MONEY_SCALE, direction === 'up' ? 3 : 0);
+}
+
 /** The canonical string of `value` (see the module comment). */
 export function canonical(value: string | Decimal): string {
   const text = (typeof value === 'string' ? dec(value) : value).toFixed();

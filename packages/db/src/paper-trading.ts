@@ -1,4 +1,4 @@
-import { canonical, dec, roundMoney } from './decimal.ts';
+import { canonical, dec, roundCharge, roundMoney } from './decimal.ts';
 
 /**
  * The paper-trading rules, as a pure function over exact decimals. The database layer calls
@@ -9,8 +9,10 @@ import { canonical, dec, roundMoney } from './decimal.ts';
  * - A sell needs size ≤ position; it credits cost − fee (the fee comes out of the proceeds).
  * - avgEntryPrice is the size-weighted average of the buy prices; sells leave it unchanged and
  *   a position sold to zero resets it to 0. Fees do not enter it.
- * - Every computed amount is rounded half-up to 18 decimals (MONEY_SCALE); with prices of up
- *   to 9 decimals only the fee of tiny rates and the average price can ever need it.
+ * - Amounts are kept to 18 decimals (MONEY_SCALE), rounded in the house's favour: a buy's cost
+ *   and every fee up, a sell's proceeds down (a price may carry 18 decimals and a size 9, so a
+ *   cost may need it; the fee of a small rate usually does). The average entry price, which
+ *   moves no money, is rounded half-up.
  */
 
 export type Side = 'buy' | 'sell';
@@ -49,8 +51,8 @@ export function executeMarketOrder(input: MarketOrderInput): MarketOrderOutcome 
   if (input.priceStale) return { status: 'rejected', reason: 'price_stale' };
   const price = dec(input.price);
   const size = dec(input.size);
-  const cost = roundMoney(price.times(size));
-  const fee = roundMoney(cost.times(input.feeRate));
+  const cost = roundCharge(price.times(size), input.side === 'buy' ? 'up' : 'down');
+  const fee = roundCharge(cost.times(input.feeRate), 'up');
   const available = dec(input.quoteAvailable);
   const held = dec(input.position.size);
 

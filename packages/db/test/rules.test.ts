@@ -157,6 +157,54 @@ describe('paper-trading rules', () => {
     assert.equal(outcome.position.avgEntryPrice, '1.333333333333333333');
   });
 
+  it("rounds in the house's favour at 18 decimals: a buy never fills for nothing, a sell never pays extra", () => {
+    // Price 1e-18 × size 0.4: the exact cost is 4e-19.
+    const buy = executeMarketOrder({
+      side: 'buy',
+      size: '0.4',
+      price: '0.000000000000000001',
+      feeRate: '0.0001',
+      quoteAvailable: '0',
+      position: empty,
+    });
+    assert.deepEqual(buy, { status: 'rejected', reason: 'insufficient_funds' });
+    const paid = executeMarketOrder({
+      side: 'buy',
+      size: '0.4',
+      price: '0.000000000000000001',
+      feeRate: '0.0001',
+      quoteAvailable: '1',
+      position: empty,
+    });
+    assert.ok(paid.status === 'filled');
+    // Cost 1e-18 (up from 4e-19) and fee 1e-18 (up from 4e-23).
+    assert.equal(paid.fee, '0.000000000000000001');
+    assert.equal(paid.quoteAvailable, '0.999999999999999998');
+    // Proceeds 0.0000049 × 1e-9 = 4.9e-15, exact; fee 4.9e-19, charged as 1e-18.
+    const sell = executeMarketOrder({
+      side: 'sell',
+      size: '0.000000001',
+      price: '0.0000049',
+      feeRate: '0.0001',
+      quoteAvailable: '0',
+      position: { size: '1', avgEntryPrice: '1' },
+    });
+    assert.ok(sell.status === 'filled');
+    assert.equal(sell.fee, '0.000000000000000001');
+    assert.equal(sell.quoteAvailable, '0.000000000000004899');
+    // Proceeds 0.333333333333333333 × 0.5 = 0.1666666666666666665: paid down, not half-up.
+    const half = executeMarketOrder({
+      side: 'sell',
+      size: '0.5',
+      price: '0.333333333333333333',
+      feeRate: '0',
+      quoteAvailable: '0',
+      position: { size: '1', avgEntryPrice: '1' },
+    });
+    assert.ok(half.status === 'filled');
+    assert.equal(half.quoteAvailable, '0.166666666666666666');
+  });
+
   it('takes the sell fee from the proceeds', () => {
     const outcome = executeMarketOrder({
       side: 'sell',
