@@ -21,6 +21,13 @@ export interface PlaceOrderInput {
   price: string | null;
   /** True when that price is too old to trade at (the order is rejected with `price_stale`). */
   priceStale?: boolean;
+  /**
+   * The last moment the price may be traded at (its timestamp plus the largest price age the
+   * caller accepts). Judged when the order executes, after its reads or locks: an order that
+   * waited for a connection or for its user's lock past it is rejected with `price_stale`,
+   * though the price was fresh when the order arrived.
+   */
+  priceValidUntil?: Date;
   /** Fee rate, e.g. "0.0001". */
   feeRate: string;
   /**
@@ -395,6 +402,11 @@ async function placeLocked(query: Query, input: PlaceOrderInput, now: () => Date
   return placed;
 }
 
+/** Whether the order's price may no longer be traded at `at`: judged so on arrival, or past its validity. */
+function priceStaleAt(input: PlaceOrderInput, at: Date): boolean {
+  return input.priceStale === true || (input.priceValidUntil !== undefined && at > input.priceValidUntil);
+}
+
 /** What an order is computed from: the user's counters and rows as read (or locked). */
 interface OrderState {
   seq: string;
@@ -416,11 +428,14 @@ async function writeOrder(
   state: OrderState,
 ): Promise<PlaceOrderResult | null> {
   const { userId, symbol, quoteAsset } = input;
+  // Taken after the read of the seq this order follows, so that timestamps follow seq order.
+  const executedAt = now();
+  const timestamp = executedAt.toISOString();
   const outcome = executeMarketOrder({
     side: input.side,
     size: input.size,
     price: input.price,
-    priceStale: input.priceStale,
+    priceStale: priceStaleAt(input, executedAt),
     feeRate: input.feeRate,
     quoteAvailable: state.available,
     position: state.position,
@@ -428,8 +443,6 @@ async function writeOrder(
   const filled = outcome.status === 'filled';
   const seq = toSafeInteger(state.seq) + 1;
   const version = toSafeInteger(state.version) + (filled ? 1 : 0);
-  // Taken after the read of the seq this order follows, so that timestamps follow seq order.
-  const timestamp = now().toISOString();
   const orderFields = { userId, side: input.side, baseAsset: symbol, quoteAsset };
   const key = input.idempotency;
 
@@ -644,11 +657,13 @@ async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () =>
   const quote = await lockBalance(tx, userId, quoteAsset);
   const base = await lockPosition(tx, userId, symbol);
 
+  // Taken after the locks so that timestamps follow seq order.
+  const executedAt = now();
   const outcome = executeMarketOrder({
     side: input.side,
     size: input.size,
     price: input.price,
-    priceStale: input.priceStale,
+    priceStale: priceStaleAt(input, executedAt),
     feeRate: input.feeRate,
     quoteAvailable: quote.available,
     position: base,
@@ -676,8 +691,6 @@ async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () =>
     .returning({ seq: users.orderSeq, version: users.portfolioVersion });
   const { seq, version } = counters!;
 
-  // Taken after the locks so that timestamps follow seq order.
-  const executedAt = now();
   const timestamp = executedAt.toISOString();
   const [row] = await tx
     .insert(orders)

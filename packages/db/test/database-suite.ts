@@ -229,6 +229,26 @@ export function databaseSuite(
       });
     });
 
+    it('rejects with price_stale when the price is past its validity as the order executes, any path', async () => {
+      const userId = await newUser(db);
+      const expired = { priceValidUntil: new Date(Date.now() - 1) };
+      const stale = await db.orders.place({ ...order(userId, 'buy', '1', '100'), ...expired });
+      // A symbol whose position row is missing goes the statement-by-statement way.
+      const staleNew = await db.orders.place({ ...order(userId, 'buy', '1', '100'), symbol: 'ETH', ...expired });
+      const fresh = await db.orders.place({
+        ...order(userId, 'buy', '1', '100'),
+        priceValidUntil: new Date(Date.now() + 60_000),
+      });
+      assert.deepEqual(
+        [stale, staleNew, fresh].map((r) => [r.order.status, r.order.reason]),
+        [
+          ['rejected', 'price_stale'],
+          ['rejected', 'price_stale'],
+          ['filled', null],
+        ],
+      );
+    });
+
     it('pages orders newest first', async () => {
       const userId = await newUser(db);
       for (let i = 1; i <= 5; i++) await db.orders.place(order(userId, 'buy', String(i), '1'));

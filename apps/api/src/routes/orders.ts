@@ -87,6 +87,9 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
         size,
         price: price?.price ?? null,
         priceStale: price !== null && isPriceStale(price.timestamp, ctx.now().getTime(), settings.maxPriceAgeMs),
+        // Judged again when the order executes: waiting for a connection or the user's lock
+        // must not let it fill at a price that has gone stale meanwhile.
+        ...(price !== null ? { priceValidUntil: new Date(Date.parse(price.timestamp) + settings.maxPriceAgeMs) } : {}),
         feeRate: settings.feeRate,
         session: { id: sessionId, at: ctx.now() },
         ...(key === undefined
