@@ -18,16 +18,24 @@ export interface PriceReader {
  */
 export function createPriceReader(store: PriceStore, options: { timeoutMs?: number; logger: Logger }): PriceReader {
   const timeoutMs = options.timeoutMs ?? 250;
-  const lastRead = new Map<string, PriceUpdateEvent>();
+  /** Per symbol, the latest answer of the store (null: unknown) and which read it came from. */
+  const lastRead = new Map<string, { price: PriceUpdateEvent | null; read: number }>();
+  let reads = 0;
 
   async function read(symbols: readonly string[]): Promise<PriceUpdateEvent[]> {
+    const readNo = ++reads;
     try {
       const prices = await withTimeout(store.getPrices(symbols), timeoutMs, 'price store read');
-      for (const price of prices) lastRead.set(price.symbol, price);
+      const answered = new Map(prices.map((price) => [price.symbol, price]));
+      for (const symbol of symbols) {
+        // Reads overlap: one begun earlier that answers later holds an older price.
+        if ((lastRead.get(symbol)?.read ?? 0) > readNo) continue;
+        lastRead.set(symbol, { price: answered.get(symbol) ?? null, read: readNo });
+      }
       return prices;
     } catch (err) {
       options.logger.debug({ err: (err as Error).message }, 'price store unavailable, using last read prices');
-      return symbols.map((s) => lastRead.get(s)).filter((p): p is PriceUpdateEvent => p !== undefined);
+      return symbols.map((s) => lastRead.get(s)?.price).filter((p): p is PriceUpdateEvent => p != null);
     }
   }
 
