@@ -9,6 +9,26 @@ const T0 = Date.parse('2030-03-01T12:00:00.000Z');
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 
+/**
+ * A recorder on its own PGlite, two hours after 50 stored 1 s candles of OLD whose retention is
+ * an hour: a backlog of 25 delete statements of 2 rows.
+ */
+async function recorderWithBacklog() {
+  const db = await openDatabase({ dataDir: 'memory://' });
+  const recorder = createCandleRecorder({ db, retention: { '1s': HOUR }, pruneBatchSize: 2, now: () => T0 + 2 * HOUR });
+  const old = (i: number) => ({
+    symbol: 'OLD',
+    interval: '1s' as const,
+    t: T0 + i * 1000,
+    o: '1',
+    h: '1',
+    l: '1',
+    c: '1',
+  });
+  await db.candles.upsert(Array.from({ length: 50 }, (_, i) => old(i)));
+  return { db, recorder };
+}
+
 describe('candle recorder on PGlite', () => {
   let db: Database;
   before(async () => {
@@ -84,24 +104,7 @@ describe('candle recorder on PGlite', () => {
   });
 
   it('works a retention backlog off a few statements per flush, the flushes going on meanwhile', async () => {
-    const db = await openDatabase({ dataDir: 'memory://' });
-    const recorder = createCandleRecorder({
-      db,
-      retention: { '1s': HOUR },
-      pruneBatchSize: 2,
-      now: () => T0 + 2 * HOUR,
-    });
-    await db.candles.upsert(
-      Array.from({ length: 50 }, (_, i) => ({
-        symbol: 'OLD',
-        interval: '1s' as const,
-        t: T0 + i * 1000,
-        o: '1',
-        h: '1',
-        l: '1',
-        c: '1',
-      })),
-    );
+    const { db, recorder } = await recorderWithBacklog();
     const left = async () => (await db.candles.list('OLD', '1s', { limit: 100 })).length;
     const written = async () => (await db.candles.list('SOL', '1s', { limit: 100 })).length;
     // Each step: a flush (the new second is written), then 10 statements of 2 rows.
@@ -120,24 +123,7 @@ describe('candle recorder on PGlite', () => {
   });
 
   it('a retention pass under way stops when close() begins, so the last flush is not held up', async () => {
-    const db = await openDatabase({ dataDir: 'memory://' });
-    const recorder = createCandleRecorder({
-      db,
-      retention: { '1s': HOUR },
-      pruneBatchSize: 2,
-      now: () => T0 + 2 * HOUR,
-    });
-    await db.candles.upsert(
-      Array.from({ length: 50 }, (_, i) => ({
-        symbol: 'OLD',
-        interval: '1s' as const,
-        t: T0 + i * 1000,
-        o: '1',
-        h: '1',
-        l: '1',
-        c: '1',
-      })),
-    );
+    const { db, recorder } = await recorderWithBacklog();
     recorder.record({ symbol: 'SOL', price: '200', timestamp: at(T0 + 2 * HOUR) });
     // A step (flush, then up to 10 delete statements) has begun when the process shuts down.
     const step = recorder.step();
