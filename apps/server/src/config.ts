@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { isAddressOrCidr } from '@repo/http-access';
 import { MAX_PORTFOLIO_ASSETS } from '@repo/events';
 
+/** The asset every price, balance and fee is in (the API's quote asset). */
+const QUOTE_ASSET = 'USD';
+
 /** The process roles one launcher can run; no role on the command line means all three. */
 const ROLES = ['api', 'ws', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
@@ -139,7 +142,12 @@ const EnvSchema = z.object({
   /** Gateway processes sharing WS_PORT (node:cluster); `auto` is one per core. */
   WS_WORKERS: wsWorkers,
   HOST: z.string().min(1).default('127.0.0.1'),
-  REDIS_URL: optional(url(['redis:', 'rediss:'])),
+  REDIS_URL: optional(
+    url(['redis:', 'rediss:']).refine(
+      (value) => !URL.canParse(value) || new URL(value).hostname !== '',
+      'must name a host, such as redis://127.0.0.1:6379',
+    ),
+  ),
   REDIS_CLUSTER_NODES: optional(nodeAddresses),
   /** Unset means the default (16) in cluster mode; set, it must come with REDIS_CLUSTER_NODES. */
   REDIS_PARTITIONS: optional(positiveInt(16, 1, MAX_REDIS_PARTITIONS)),
@@ -154,8 +162,12 @@ const EnvSchema = z.object({
       (items) => items.length <= MAX_PORTFOLIO_ASSETS,
       `must name at most ${MAX_PORTFOLIO_ASSETS} symbols (a portfolio event carries at most that many positions)`,
     )
+    .refine((items) => !items.includes(QUOTE_ASSET), `must not name ${QUOTE_ASSET}, the asset every price is in`)
     .default('SOL,BTC,ETH'),
-  FEE_RATE: decimal('0.0001'),
+  FEE_RATE: decimal('0.0001').refine(
+    (value) => /^0(?:\.\d+)?$/.test(value),
+    'must be below 1: a fraction of the cost, such as "0.0001"',
+  ),
   STARTING_BALANCE_USD: decimal('10000'),
   SESSION_TTL_HOURS: positiveInt(168, 1, 24 * 365),
   /**
@@ -180,7 +192,12 @@ const EnvSchema = z.object({
     .refine((value) => /[1-9]/.test(value), 'must be greater than 0')
     .default('0.01'),
   PYTH_FEED_IDS: optional(feedIdList),
-  ALLOWED_ORIGINS: optional(list(/^https?:\/\/[^\s/]+$/, 'origins such as "https://app.example.com"')),
+  ALLOWED_ORIGINS: optional(
+    list(/^https?:\/\/[^\s/]+$/, 'origins such as "https://app.example.com"').refine(
+      (items) => items.length > 0,
+      'must name at least one origin (unset, it is the defaults)',
+    ),
+  ),
   STATIC_DIR: z.string().default('apps/web/dist'),
   WS_PUBLIC_URL: optional(url(['ws:', 'wss:'])),
   HISTORY_RETENTION_EVENTS: positiveInt(1000, 1, 10_000_000),

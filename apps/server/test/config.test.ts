@@ -178,6 +178,14 @@ describe('loadConfig', () => {
     ['PYTH_FEED_IDS', `sol=0x${'ab'.repeat(32)}`],
     ['PYTH_FEED_IDS', `SOL=0x${'ab'.repeat(32)},SOL=0x${'cd'.repeat(32)}`],
     ['PYTH_FEED_IDS', `DOGE=0x${'ab'.repeat(32)}`],
+    // Refused only once the API was up, with a message naming no variable.
+    ['FEE_RATE', '1'],
+    ['FEE_RATE', '5'],
+    ['SYMBOLS', 'USD,SOL'],
+    // Blocked every browser origin, where an empty value means the defaults.
+    ['ALLOWED_ORIGINS', ' , '],
+    // No host: the client fell back to its own default.
+    ['REDIS_URL', 'redis://'],
   ];
   for (const [name, value] of bad) {
     it(`rejects ${name}=${value} with a message naming it`, () => {
