@@ -114,3 +114,15 @@ describe('package hygiene', () => {
     });
   }
 });
+
+it("npm test runs every workspace package's test files", () => {
+  const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as PackageManifest).scripts ?? {};
+  // npm test lists its globs by folder (the browser tests run on their own, one file at a time).
+  const run = `${scripts.test ?? ''} ${scripts['test:browser'] ?? ''}`;
+  for (const pkg of workspace.values()) {
+    const dir = relative(REPO_ROOT, pkg.dir);
+    if (!existsSync(join(pkg.dir, 'test'))) continue;
+    const covered = run.includes(`${dir}/test/*.test.ts`) || run.includes(`${dir.split('/')[0]}/*/test/*.test.ts`);
+    assert.ok(covered, `npm test runs none of ${dir}/test/*.test.ts`);
+  }
+});
