@@ -34,6 +34,11 @@ export interface RunningSystem {
   stop(): Promise<void>;
 }
 
+/** The rate-limit counters' own Redis connection, made after the broker's, gets this long. */
+const RATE_LIMIT_CONNECT_TIMEOUT_MS = 10_000;
+/** What a failed start undoes gets this long: the launcher then exits 1 whatever is left. */
+const FAILED_START_CLEANUP_MS = 4000;
+
 /**
  * Starts the requested roles in this process on the configured broker and database:
  * in-process broker and embedded PostgreSQL when `REDIS_URL` / `REDIS_CLUSTER_NODES` /
@@ -137,21 +142,24 @@ export async function startSystem(
         const warn = (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis cluster error');
         cluster.on('error', warn);
         cluster.on('node-error', warn);
-        await cluster.connect();
         stops.push(async () => {
           // Closing waits for replies; a node that is down would make it wait for ever.
           await withTimeout(cluster.close(), 2000, 'rate-limit cluster close').catch(() => cluster.destroy());
         });
+        // A cluster that went away since the broker connected would keep this waiting for ever.
+        await withTimeout(cluster.connect(), RATE_LIMIT_CONNECT_TIMEOUT_MS, 'rate-limit redis cluster connect');
         rateLimitRedis = cluster;
       } else if (config.redisUrl) {
         const client = createRedisClient(config.redisUrl);
         client.on('error', (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis error'));
-        await client.connect();
         stops.push(async () => {
           // Closing a client that is not ready would wait for a reconnect that may never come.
           if (client.isReady) await client.close();
           else client.destroy();
         });
+        // node-redis retries a first connect for ever: a Redis that went away since the broker
+        // connected would keep this start waiting, never listening and never exiting.
+        await withTimeout(client.connect(), RATE_LIMIT_CONNECT_TIMEOUT_MS, 'rate-limit redis connect');
         rateLimitRedis = client;
       }
       // Loaded only for the role: a gateway worker of a node never pays for the API's modules.
@@ -181,9 +189,11 @@ export async function startSystem(
         },
         logger: logger.child({ part: 'api' }),
       });
+      // Before listening: createApi started the relay and housekeeping, which a failed listen
+      // must stop before the database and broker close under them.
+      stops.push(() => api.close());
       const address = await api.app.listen({ port: config.port, host: config.host });
       apiUrl = address.replace('[::1]', 'localhost');
-      stops.push(() => api.close());
       if (!existsSync(staticDir)) {
         logger.warn({ staticDir }, 'web app not built: run `npm run build:web` to serve the page');
       }
@@ -191,7 +201,10 @@ export async function startSystem(
 
     return { roles, broker, db, apiUrl, wsUrl, stop: stopAll };
   } catch (err) {
-    await stopAll();
+    // Bounded: a dependency that stopped answering must not keep a failed start from exiting.
+    await withTimeout(stopAll(), FAILED_START_CLEANUP_MS, 'cleanup after a failed start').catch((cleanupErr: unknown) =>
+      logger.error({ err: (cleanupErr as Error).message }, 'cleanup after a failed start did not finish'),
+    );
     throw err;
   }
 }

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAX_PARTITIONS } from '@repo/broker';
 import { ConfigError, loadConfig, parseRoles } from '../src/config.ts';
-import { TradewireProcess } from '@repo/test-support';
+import { freePort, TradewireProcess } from '@repo/test-support';
 
 describe('loadConfig', () => {
   it('gives the documented defaults on an empty environment', () => {
@@ -347,6 +350,34 @@ describe('parseRoles', () => {
 });
 
 describe('the launcher with a bad environment', () => {
+  it('exits 1 with the reason when its HTTP port is taken, having undone what it started', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as AddressInfo;
+    const dataDir = mkdtempSync(join(tmpdir(), 'tw-port-taken-'));
+    try {
+      const child = new TradewireProcess([], {
+        PORT: String(port),
+        WS_PORT: String(await freePort()),
+        DATA_DIR: dataDir,
+      });
+      const exit = await child.exited;
+      assert.equal(exit.code, 1);
+      assert.match(child.stderr.join('\n'), new RegExp(`failed to start: listen EADDRINUSE.*:${port}`));
+      assert.ok(
+        child.lines.some((line) => line.includes('gateway closed')),
+        'the gateway it had started was closed',
+      );
+      assert.equal(
+        child.lines.some((line) => line.includes('tradewire ready')),
+        false,
+      );
+    } finally {
+      holder.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('stops at start with exit code 2 and a message naming the variable, before serving anything', async () => {
     const child = new TradewireProcess([], { WS_PORT: 'nope', FEE_RATE: '1e-4', DATA_DIR: '/nonexistent-never-used' });
     const exit = await child.exited;
