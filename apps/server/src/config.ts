@@ -198,7 +198,12 @@ const EnvSchema = z.object({
       'must name at least one origin (unset, it is the defaults)',
     ),
   ),
-  STATIC_DIR: z.string().default('apps/web/dist'),
+  // Empty is unset like every other variable: resolved as given, "" is the working directory,
+  // whose every file the API would serve whenever it holds an index.html.
+  STATIC_DIR: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+    z.string().default('apps/web/dist'),
+  ),
   WS_PUBLIC_URL: optional(url(['ws:', 'wss:'])),
   HISTORY_RETENTION_EVENTS: positiveInt(1000, 1, 10_000_000),
   HISTORY_RETENTION_SECONDS: positiveInt(86_400, 1, 365 * 86_400),

@@ -100,6 +100,9 @@ describe('loadConfig', () => {
 
   it('treats an empty variable as unset', () => {
     assert.equal(loadConfig({ REDIS_URL: '' }).redisUrl, undefined);
+    // Not the working directory, whose every file the API would serve.
+    assert.equal(loadConfig({ STATIC_DIR: '' }).staticDir, 'apps/web/dist');
+    assert.equal(loadConfig({ STATIC_DIR: ' ' }).staticDir, 'apps/web/dist');
   });
 
   const bad: [string, string][] = [
