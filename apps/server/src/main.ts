@@ -1,13 +1,14 @@
 /**
  * `npm start [-- api|ws|worker ...]`: reads the environment, starts the roles, stops them on
- * SIGTERM/SIGINT. The only module that touches `process.env` and `process.exit`.
+ * SIGTERM/SIGINT. The only module that touches `process.env` and ends the process (`process.exit`,
+ * or `exitAfterFlush` once a logger exists).
  *
  * With `WS_WORKERS` above 1 the gateway runs as a node of several processes (node:cluster):
  * this process becomes their primary (it also runs the other roles asked for), and each
  * worker runs this same file as one gateway.
  */
 import cluster from 'node:cluster';
-import { createLogger, type Logger } from '@repo/log';
+import { createLogger, exitAfterFlush, type Logger } from '@repo/log';
 import { ConfigError, loadConfig, parseRoles, type Config, type Role } from './config.ts';
 
 /** A stop that takes longer than this is cut short; the process must be gone within 5 s. */
@@ -114,7 +115,9 @@ async function startOrExit<T>(start: () => Promise<T>, logger: Logger, cleanup?:
     logger.error({ err }, 'tradewire failed to start');
     process.stderr.write(`tradewire: failed to start: ${(err as Error).message}\n`);
     await Promise.resolve(cleanup?.()).catch(() => {});
-    process.exit(1);
+    exitAfterFlush(logger, 1);
+    // The exit comes once the log lines are out; nothing else runs meanwhile.
+    return new Promise<never>(() => {});
   }
 }
 
@@ -128,16 +131,18 @@ function stopOnSignals(stop: () => Promise<void>, logger: Logger, deadlineMs: nu
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // Every exit goes through exitAfterFlush: a plain process.exit can hang for good flushing
+    // log lines to a reader that went away.
     const deadline = setTimeout(() => {
       logger.error('shutdown deadline passed, exiting');
-      process.exit(1);
+      exitAfterFlush(logger, 1);
     }, deadlineMs);
     deadline.unref();
     stop().then(
-      () => process.exit(0),
+      () => exitAfterFlush(logger, 0),
       (err: unknown) => {
         logger.error({ err }, 'error during shutdown');
-        process.exit(1);
+        exitAfterFlush(logger, 1);
       },
     );
   };

@@ -1,4 +1,4 @@
-import { pino, type Logger as PinoLogger } from 'pino';
+import { pino, symbols, type Logger as PinoLogger } from 'pino';
 import pinoPretty from 'pino-pretty';
 
 /** The logging surface every package depends on: a pino logger or anything shaped like one. */
@@ -45,3 +45,30 @@ export function createLogger(options: LoggerOptions = {}): PinoLogger {
 
 /** A logger that drops everything, for tests and for callers that pass none. */
 export const silentLogger: PinoLogger = pino({ level: 'silent' });
+
+/** What `exitAfterFlush` reads of pino's stdout destination (a sonic-boom). */
+interface Destination {
+  /** Bytes written to it and not yet to the file descriptor (sonic-boom 4). */
+  _len?: number;
+  flushSync?: () => void;
+}
+
+/**
+ * Ends the process with `code` once the log lines written so far are out, or after `timeoutMs`
+ * without them: then they are dropped. pino flushes stdout on exit with sonic-boom's
+ * `flushSync`, which (sonic-boom 4, what pino 9 and 10 use) retries any failed write for ever:
+ * lines still waiting for a reader that stopped reading and then went away (EPIPE) kept an
+ * exiting process alive until SIGKILL, and a reader that stalls would keep it too.
+ */
+export function exitAfterFlush(logger: Logger, code: number, timeoutMs = 500): void {
+  const destination = (logger as unknown as Record<symbol, Destination | undefined>)[symbols.streamSym];
+  const pending = () => (destination?._len ?? 0) > 0;
+  const deadline = Date.now() + timeoutMs;
+  const check = () => {
+    if (pending() && Date.now() < deadline) return void setTimeout(check, 10);
+    // Still waiting on the reader: the exit must not wait for it (the lines are lost).
+    if (pending() && destination) destination.flushSync = () => {};
+    process.exit(code);
+  };
+  check();
+}
