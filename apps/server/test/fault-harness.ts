@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { WebSocket } from 'ws';
-import { connect, type TradewireClient } from '@repo/client';
+import { connect, ServerError, type TradewireClient } from '@repo/client';
 import type { ChannelMessage } from '@repo/protocol';
 import { waitFor } from '@repo/test-support';
 
@@ -218,7 +218,19 @@ export class WatchingClient {
   }
 
   async start(): Promise<void> {
-    await this.client.auth(this.user.token);
+    // A gateway may answer auth "not now" (internal_error: its session store did not answer in
+    // time on a loaded machine, rate_limited): an app tries again, as the client itself does
+    // when it restores auth after a reconnect.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.auth(this.user.token);
+        break;
+      } catch (err) {
+        const transient = err instanceof ServerError && ['internal_error', 'rate_limited'].includes(err.code);
+        if (!transient || attempt === 5) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+      }
+    }
     await this.client.subscribe('orders', (event: ChannelMessage<'orders'>) => {
       if (event.seq !== undefined) this.delivered.push(event.seq);
     });
