@@ -78,6 +78,8 @@ export function OrderTicket({
     setTouched(true);
     if (!check.ok || busy) return;
     setBusy(side);
+    // The last order's result would otherwise stand for this one until its answer comes.
+    setResult(null);
     // One key per order: the client's own retries reuse it, and so does a click on the same
     // order after its fate stayed unknown, so it executes once.
     const input = { symbol, side, size: check.size };

@@ -116,6 +116,12 @@ export class TradingPage {
       },
       { known: [...before], status: expected },
     );
+    // The row can come first (the order's event on the socket beats the HTTP answer): the
+    // ticket's result is this order's once it no longer says it is sending.
+    await this.page.waitForFunction(() => {
+      const text = document.querySelector('[data-testid="order-result"]')?.textContent ?? '';
+      return text !== '' && text !== 'Sending order…';
+    });
     return (await handle.jsonValue()) as number;
   }
 
