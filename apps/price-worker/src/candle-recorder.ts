@@ -2,6 +2,7 @@ import {
   CANDLE_INTERVALS,
   CANDLE_WRITER_LOCK_KEY,
   createCandlesRepository,
+  latestCandleRows,
   type CandleInterval,
   type CandleRow,
   type Database,
@@ -207,7 +208,7 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
       keepWhileStandingBy(drained);
       return { writer: false, written: 0, failed: false };
     }
-    const rows = kept.length > 0 ? latestOfEach([...kept.flatMap((k) => k.rows), ...drained]) : drained;
+    const rows = kept.length > 0 ? latestCandleRows([...kept.flatMap((k) => k.rows), ...drained]) : drained;
     kept = [];
     if (rows.length === 0) return { writer: true, written: 0, failed: false };
     try {
@@ -306,11 +307,4 @@ export function createCandleRecorder(options: CandleRecorderOptions): CandleReco
       return { ...aggregator.stats(), ...counts, writer: writer?.isWriter ?? false };
     },
   };
-}
-
-/** One row per candle, the last of each: rows drained later carry the later state. */
-function latestOfEach(rows: CandleRow[]): CandleRow[] {
-  const latest = new Map<string, CandleRow>();
-  for (const row of rows) latest.set(`${row.symbol}\n${row.interval}\n${row.t}`, row);
-  return [...latest.values()];
 }

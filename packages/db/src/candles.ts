@@ -48,14 +48,19 @@ export interface CandlesRepository {
 /** Rows per INSERT: 7 parameters each keeps a statement far below PostgreSQL's 65535. */
 export const UPSERT_CHUNK = 1000;
 
+/** One row per candle (symbol, interval, open time), the last of each: a later row carries its later state. */
+export function latestCandleRows(rows: readonly CandleRow[]): CandleRow[] {
+  const latest = new Map<string, CandleRow>();
+  for (const row of rows) latest.set(`${row.symbol}\n${row.interval}\n${row.t}`, row);
+  return [...latest.values()];
+}
+
 /** The candles repository over `db` (the pool, or the candle writer's own connection). */
 export function createCandlesRepository(db: DrizzleExecutor): CandlesRepository {
   return {
     async upsert(rows) {
       // One statement may not touch a row twice: the last version of a key wins.
-      const latest = new Map<string, CandleRow>();
-      for (const row of rows) latest.set(`${row.symbol}\n${row.interval}\n${row.t}`, row);
-      const unique = [...latest.values()];
+      const unique = latestCandleRows(rows);
       try {
         for (let start = 0; start < unique.length; start += UPSERT_CHUNK) {
           const chunk = unique.slice(start, start + UPSERT_CHUNK);

@@ -48,6 +48,7 @@ export {
   CANDLE_INTERVAL_MS,
   UPSERT_CHUNK,
   createCandlesRepository,
+  latestCandleRows,
   type Candle,
   type CandleInterval,
   type CandleRow,

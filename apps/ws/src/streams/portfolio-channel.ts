@@ -1,8 +1,7 @@
 import { decodeEvent, EVENT_KINDS, type PortfolioUpdateEvent } from '@repo/events';
 import { withTimeout } from '@repo/retry';
 import { EVENT_CHANNELS } from '../broker-contract.ts';
-import { encodeTextFrame } from '../transport/text-frame.ts';
-import { PortfolioStream, type PortfolioUpdate } from './portfolio-stream.ts';
+import { PortfolioStream, portfolioUpdate } from './portfolio-stream.ts';
 import { SubscriberIndex } from './subscriber-index.ts';
 import {
   decodeOrDrop,
@@ -76,10 +75,7 @@ export class PortfolioChannel implements ChannelKind {
   async #refresh(userId: number): Promise<void> {
     const latest = await this.snapshot(userId);
     if (!latest || latest.version === undefined) return;
-    const update: PortfolioUpdate = {
-      event: latest,
-      frame: encodeTextFrame(JSON.stringify({ type: 'portfolio', ...latest })),
-    };
+    const update = portfolioUpdate(latest);
     let sent = 0;
     for (const stream of [...this.#members.get(userId)]) if (stream.deliver(update)) sent += 1;
     this.deps.metrics.delivered('portfolio', sent);
@@ -123,7 +119,7 @@ export class PortfolioChannel implements ChannelKind {
     if (!event) return;
     const recipients = this.#members.get(event.userId);
     if (recipients.size === 0) return;
-    const update: PortfolioUpdate = { event, frame: encodeTextFrame(JSON.stringify({ type: 'portfolio', ...event })) };
+    const update = portfolioUpdate(event);
     let sent = 0;
     for (const stream of recipients) if (stream.deliver(update)) sent += 1;
     this.deps.metrics.delivered('portfolio', sent);

@@ -11,6 +11,11 @@ export interface PortfolioUpdate {
   readonly frame: Buffer;
 }
 
+/** `event` with its `portfolio` frame, as a socket is sent it. */
+export function portfolioUpdate(event: PortfolioUpdateEvent): PortfolioUpdate {
+  return { event, frame: encodeTextFrame(JSON.stringify({ type: 'portfolio', ...event })) };
+}
+
 /** One socket's `portfolio` subscription. */
 export class PortfolioStream implements Stream<PortfolioUpdate>, OrderFollower {
   readonly channel = 'portfolio';
@@ -48,8 +53,7 @@ export class PortfolioStream implements Stream<PortfolioUpdate>, OrderFollower {
     reply({ type: 'subscribed', channel: 'portfolio' });
     let sent = 0;
     if (snapshot && !(held && isAtLeastAsNew(held.event, snapshot))) {
-      const frame = encodeTextFrame(JSON.stringify({ type: 'portfolio', ...snapshot }));
-      if (this.#offer({ event: snapshot, frame })) sent += 1;
+      if (this.#offer(portfolioUpdate(snapshot))) sent += 1;
     }
     // A held update older than the snapshot is dropped by the version check.
     if (held && this.#offer(held)) sent += 1;
@@ -95,8 +99,7 @@ export class PortfolioStream implements Stream<PortfolioUpdate>, OrderFollower {
   async #sendFromDatabase(): Promise<void> {
     const event = await this.#kind.load(this.userId);
     if (!event || this.#closed || !this.#sink.isOpen) return;
-    const frame = encodeTextFrame(JSON.stringify({ type: 'portfolio', ...event }));
-    if (this.#offer({ event, frame })) this.#kind.deps.metrics.delivered('portfolio');
+    if (this.#offer(portfolioUpdate(event))) this.#kind.deps.metrics.delivered('portfolio');
   }
 
   close(): void {
