@@ -123,7 +123,8 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
 
   it('after the locked path holds the session: the logout waits for the order, which commits', async () => {
     const { userId, sessionId } = await userWithSession();
-    const done: string[] = [];
+    let logoutSettled = false;
+    let settledBeforeCommit: boolean | undefined;
     let logout: Promise<boolean> | undefined;
     const orders = ordersWith({
       orders_snapshot: (rows) => {
@@ -132,18 +133,41 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
         return Promise.resolve();
       },
       orders_lock_session: () => {
-        logout = db.sessions.revoke(sessionId, new Date()).finally(() => done.push('logout'));
+        logout = db.sessions.revoke(sessionId, new Date()).finally(() => (logoutSettled = true));
         return Promise.resolve();
+      },
+      // The locked path's last statement before its commit (the optimistic path's write, which
+      // found the seq moved, ran before the logout began). The logout is seen waiting on a lock,
+      // which only this order holds, before the order lets go. The order of the two answers at
+      // the client would prove nothing: PostgreSQL releases the locks before it answers the
+      // COMMIT, so the logout's answer may arrive first.
+      orders_write_fill: async () => {
+        if (!logout) return;
+        await waitForLockWaiter();
+        settledBeforeCommit = logoutSettled;
       },
     });
     const placed = await orders.place({
       ...order(userId, 'buy', '1', '10'),
       session: { id: sessionId, at: new Date() },
     });
-    done.push('order');
     assert.equal(placed.order.status, 'filled');
+    assert.equal(settledBeforeCommit, false, 'the logout committed while the order held the session');
     assert.equal(await logout, true);
-    assert.deepEqual(done, ['order', 'logout'], 'the logout committed after the order');
     assert.equal((await db.sessions.findStates([sessionId], new Date())).get(sessionId), 'revoked');
   });
+
+  /** Resolves once some session of this database waits on a lock; fails after 5 s. */
+  const waitForLockWaiter = async () => {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const { rows } = await pool.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`,
+      );
+      if (rows[0]!.n > 0) return;
+      if (Date.now() > deadline) throw new Error('no logout waited on a lock within 5 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
 });
