@@ -141,7 +141,10 @@ const EnvSchema = z.object({
   WS_PORT: port(3001),
   /** Gateway processes sharing WS_PORT (node:cluster); `auto` is one per core. */
   WS_WORKERS: wsWorkers,
-  HOST: z.string().min(1).default('127.0.0.1'),
+  HOST: z
+    .string()
+    .regex(/^[^\s,]+$/, 'must be one host name or address, such as 127.0.0.1 or 0.0.0.0')
+    .default('127.0.0.1'),
   REDIS_URL: optional(
     url(['redis:', 'rediss:']).refine(
       (value) => !URL.canParse(value) || new URL(value).hostname !== '',
@@ -152,7 +155,11 @@ const EnvSchema = z.object({
   /** Unset means the default (16) in cluster mode; set, it must come with REDIS_CLUSTER_NODES. */
   REDIS_PARTITIONS: optional(positiveInt(16, 1, MAX_REDIS_PARTITIONS)),
   DATABASE_URL: optional(url(['postgres:', 'postgresql:'])),
-  DATA_DIR: z.string().min(1).default('./data'),
+  // Blank would be a directory named by spaces beside wherever the process started.
+  DATA_DIR: z
+    .string()
+    .refine((value) => value.trim() !== '', 'must be a directory path')
+    .default('./data'),
   SYMBOLS: list(/^[A-Z0-9]{1,16}$/, 'symbols of A-Z and 0-9, such as "SOL"')
     .refine((items) => items.length > 0, 'must name at least one symbol')
     .refine((items) => new Set(items).size === items.length, 'must not name a symbol twice')
@@ -409,7 +416,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
  */
 export function parseRoles(
   args: readonly string[],
-  config: Pick<Config, 'redisUrl' | 'databaseUrl'> & Partial<Pick<Config, 'redisClusterNodes' | 'wsWorkers'>>,
+  config: Pick<Config, 'redisUrl' | 'databaseUrl'> &
+    Partial<Pick<Config, 'redisClusterNodes' | 'wsWorkers' | 'port' | 'wsPort'>>,
 ): Set<Role> {
   const unknown = args.filter((a) => !(ROLES as readonly string[]).includes(a));
   if (unknown.length > 0) {
@@ -418,6 +426,19 @@ export function parseRoles(
     );
   }
   const roles = new Set<Role>(args.length === 0 ? ROLES : (args as Role[]));
+  // Port 0 picks a free port for each, so only a fixed port can collide.
+  if (
+    roles.has('api') &&
+    roles.has('ws') &&
+    config.port !== undefined &&
+    config.port !== 0 &&
+    config.port === config.wsPort
+  ) {
+    throw new ConfigError(
+      `PORT and WS_PORT are both ${config.port}: the API and the gateway of this process listen on a port each ` +
+        '(set WS_PORT to another port, or run the roles as separate processes)',
+    );
+  }
   const workers = config.wsWorkers ?? 1;
   if (roles.has('ws') && workers > 1) {
     const missing = [

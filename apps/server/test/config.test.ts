@@ -147,7 +147,10 @@ describe('loadConfig', () => {
     ['PORT', ' 3000'],
     ['WS_PORT', '65536'],
     ['HOST', ''],
+    ['HOST', ' '],
+    ['HOST', '127.0.0.1, 0.0.0.0'],
     ['DATA_DIR', ''],
+    ['DATA_DIR', '  '],
     ['REDIS_URL', 'http://127.0.0.1:6379'],
     ['DATABASE_URL', 'not a url'],
     ['SYMBOLS', 'SOL,BTC!'],
@@ -345,6 +348,17 @@ describe('parseRoles', () => {
     assert.deepEqual([...parseRoles(['ws'], { ...shared, redisUrl: undefined, redisClusterNodes: ['h:1'] })], ['ws']);
     // Without the ws role there are no gateway workers to start.
     assert.deepEqual([...parseRoles(['api'], { ...shared, wsWorkers: 4 })], ['api']);
+  });
+
+  it('refuses one port for the API and the gateway of one process, naming both variables', () => {
+    const both = { redisUrl: 'redis://x', databaseUrl: 'postgres://x', port: 4000, wsPort: 4000 };
+    assert.throws(() => parseRoles([], both), /PORT and WS_PORT are both 4000/);
+    assert.throws(() => parseRoles(['api', 'ws'], both), /PORT and WS_PORT/);
+    // Separate processes may share a number (on different hosts, or one role each).
+    assert.deepEqual([...parseRoles(['api'], both)], ['api']);
+    assert.deepEqual([...parseRoles(['ws', 'worker'], both)].sort(), ['worker', 'ws']);
+    // Port 0 is a free port for each.
+    assert.equal(parseRoles([], { ...both, port: 0, wsPort: 0 }).size, 3);
   });
 
   it('refuses an unknown role', () => {
