@@ -164,6 +164,8 @@ export class TradewireClient {
   private readonly logger: { warn(...args: unknown[]): void };
   private readonly requests: RequestTable;
   private readonly subscriptions = new SubscriptionRegistry();
+  /** The `orders` subscribe in flight: a handler joining meanwhile waits for it (see joinLiveOrders). */
+  private ordersSubscribing: Promise<unknown> | undefined;
   private readonly positions = new DeliveryPositions();
   private readonly prices = new PriceSubscriptionState();
   private readonly listeners: Listeners<ClientEvents>;
@@ -230,6 +232,8 @@ export class TradewireClient {
    * was the remembered one), `connection_closed` or `timeout`. Signing in as another user ends
    * the previous user's `orders` and `portfolio` subscriptions (the server drops them too):
    * their handlers hear nothing more, and a reconnect does not subscribe them for the new user.
+   * A session that ends (`session_revoked`, `session_expired`, emitted as `error`) ends them
+   * too, whoever signs in next: subscribe again after signing in.
    */
   async auth(token: string): Promise<{ userId: number }> {
     if (typeof token !== 'string' || token === '') throw new TypeError('auth(token): token must be a non-empty string');
@@ -266,6 +270,8 @@ export class TradewireClient {
    * The subscription survives reconnects. Rejects with the server's code (`auth_required`,
    * `unknown_channel`, `unknown_symbol`…), `connection_closed` or `timeout`; the handler is
    * then not kept. A bad `options.symbols` rejects with `invalid_message` before anything is sent.
+   * A further handler on `orders` joins the subscription the client already has, without a
+   * request: it gets the events from there on, and the other handlers miss none.
    *
    * On `prices`, `options.symbols` limits the handler to those symbols. The server is asked for
    * the union of every handler's symbols (every symbol when one handler wants all), and each
@@ -283,21 +289,50 @@ export class TradewireClient {
     const symbols = symbolsOption(channel, options);
     const entry = this.subscriptions.add(channel, handler as (message: EventMessage) => void, symbols);
     try {
-      // Every handler of the channel counts, those still in flight too: the last request sent wins.
-      const message = subscribeRequest(channel, this.subscriptions.entries(channel), undefined);
-      await this.request(message, (reply) => {
-        if (!this.subscriptions.has(entry)) return;
-        entry.active = true;
-        // Others on `portfolio` already have the state the snapshot carries; this one does not.
-        entry.awaitingSnapshot = channel === 'portfolio';
-        this.onSubscribed(channel, reply, undefined, entry);
-      });
+      // No await between the check and the send below: two calls at once must not both send.
+      if (channel === 'orders') while (this.ordersSubscribing) await this.ordersSubscribing.catch(() => {});
+      if (!(channel === 'orders' && this.joinLiveOrders(entry))) {
+        // Every handler of the channel counts, those still in flight too: the last request sent wins.
+        const message = subscribeRequest(channel, this.subscriptions.entries(channel), undefined);
+        const confirmed = this.request(message, (reply) => {
+          if (!this.subscriptions.has(entry)) return;
+          entry.active = true;
+          // Others on `portfolio` already have the state the snapshot carries; this one does not.
+          entry.awaitingSnapshot = channel === 'portfolio';
+          this.onSubscribed(channel, reply, undefined, entry);
+        });
+        if (channel === 'orders') {
+          this.ordersSubscribing = confirmed;
+          void confirmed.then(
+            () => this.ordersSubscribed(confirmed),
+            () => this.ordersSubscribed(confirmed),
+          );
+        }
+        await confirmed;
+      }
     } catch (error) {
       this.subscriptions.remove(entry);
       throw error;
     }
     let unsubscribed: Promise<void> | undefined;
     return () => (unsubscribed ??= this.unsubscribe(entry));
+  }
+
+  /**
+   * Attaches a handler to the `orders` subscription this client already has; false when there
+   * is none. A second subscribe would make the gateway start the stream again at its latest
+   * `seq`, and an event committed but not yet published at that moment would then be lost for
+   * every handler. There is no snapshot to fetch on `orders`, so joining costs nothing; a
+   * reconnect resubscribes the channel with `since` as before.
+   */
+  private joinLiveOrders(entry: SubscriptionEntry): boolean {
+    if (!this.subscriptions.has(entry) || this.subscriptions.activeEntries('orders').length === 0) return false;
+    entry.active = true;
+    return true;
+  }
+
+  private ordersSubscribed(settled: Promise<unknown>): void {
+    if (this.ordersSubscribing === settled) this.ordersSubscribing = undefined;
   }
 
   /** Round trip in milliseconds, measured from when the ping actually went out. */
@@ -635,8 +670,17 @@ export class TradewireClient {
       this.requests.settle(request, { error: new ServerError(code, text, channel ? { channel } : {}) });
       return;
     }
-    // A dead session stays dead: replaying its token after a reconnect would only fail again.
-    if (code === 'session_revoked' || code === 'session_expired') this.token = undefined;
+    if (code === 'session_revoked' || code === 'session_expired') {
+      // A dead session stays dead: replaying its token after a reconnect would only fail again.
+      this.token = undefined;
+      // The gateway ended the socket's private subscriptions. Their handlers end too, as when a
+      // token is refused at a reconnect: kept, they would look subscribed and hear nothing, even
+      // after the same user signs in again, and a new subscribe would join them.
+      for (const channel of PRIVATE_CHANNELS) {
+        this.subscriptions.endActive(channel);
+        this.subscriptions.markOffServer(channel);
+      }
+    }
     this.emitError(new ServerError(code, text));
   }
 

@@ -310,6 +310,29 @@ test('a reconnect re-authenticates, then resubscribes (orders with since); repla
   );
 });
 
+test('further orders handlers join the subscription without a request of their own, at once or later', async () => {
+  const { gateway, client } = await setup();
+  gateway.tokens.set('alice', 7);
+  await client.auth('alice');
+  const handlers = [
+    collector<OrderMessage>(gateway),
+    collector<OrderMessage>(gateway),
+    collector<OrderMessage>(gateway),
+  ];
+  // Two at once: the second waits for the first's subscribe instead of sending its own.
+  await Promise.all([
+    client.subscribe('orders', handlers[0]!.handler),
+    client.subscribe('orders', handlers[1]!.handler),
+  ]);
+  await client.subscribe('orders', handlers[2]!.handler);
+  const connection = await gateway.connection(0);
+  // A second subscribe would make the gateway restart the stream at its latest seq, passing
+  // over an event committed but not yet published (shown on the real gateway in apps/ws).
+  assert.equal(connection.received.filter((m) => m.type === 'subscribe').length, 1);
+  gateway.publishOrder(orderFilled(7, 1));
+  for (const handler of handlers) await handler.atLeast(1);
+});
+
 test('duplicates and stale portfolios are dropped; a new portfolio handler still gets its snapshot', async () => {
   const { gateway, client } = await setup();
   gateway.tokens.set('alice', 7);
