@@ -241,8 +241,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // Off: deflate would cost CPU per recipient (no shared compressed frame) and would make
     // ws queue writes asynchronously, breaking the frame order our direct writes rely on.
     perMessageDeflate: false,
-    // ws destroys a socket that does not answer our close frame within this time.
-    closeTimeout: limits.closeGraceMs,
+    // ws destroys a closing socket after this time: the longest a close may take, which only a
+    // slow consumer is given whole; other closes are cut at closeGraceMs (see Connection.closing).
+    closeTimeout: limits.slowConsumerDrainMs,
     // Events go straight to the connection, pings are answered by it: see GatewaySocket.
     WebSocket: GatewaySocket,
     autoPong: false,

@@ -29,10 +29,19 @@ export interface GatewayLimits {
   /** Longest wait for a snapshot read; past it the subscription goes on without one. Default 2 s. */
   snapshotTimeoutMs: number;
   /**
-   * After the gateway sends a close frame (shutdown, slow consumer, flood), how long the peer
-   * has to answer it before the socket is destroyed. Default 2 s.
+   * After the gateway sends a close frame (shutdown, flood), how long the peer has to answer it
+   * before the socket is destroyed; also how long a peer that started the close has to end the
+   * connection after the gateway's answer. Default 2 s.
    */
   closeGraceMs: number;
+  /**
+   * `closeGraceMs` for a 4008 close: its close frame waits behind the unread data (up to
+   * `hardBufferedBytes` in the gateway, more in the kernels' buffers), so a client stalled for a
+   * few seconds needs longer to reach it. The socket is destroyed this long after the close
+   * (1006 at a client that has not read up to it), holding at most `hardBufferedBytes` until
+   * then. At least `closeGraceMs`. Default 30 s.
+   */
+  slowConsumerDrainMs: number;
   /** Time for a client to send the HTTP upgrade request headers. Default 10 s. */
   handshakeTimeoutMs: number;
   /** Symbols whose last live tick the gateway keeps for snapshots. Default 1000. */
@@ -95,6 +104,7 @@ export function defaultLimits(): GatewayLimits {
     authTimeoutMs: 5_000,
     snapshotTimeoutMs: 2_000,
     closeGraceMs: 2_000,
+    slowConsumerDrainMs: 30_000,
     handshakeTimeoutMs: 10_000,
     maxSymbols: 1000,
     upgradesPerAddress: 200,
@@ -146,6 +156,12 @@ export function resolveLimits(overrides: Partial<GatewayLimits> = {}): GatewayLi
   if (limits.softBufferedBytes >= limits.hardBufferedBytes) {
     throw new InvalidLimitError(
       `softBufferedBytes (${limits.softBufferedBytes}) must be below hardBufferedBytes (${limits.hardBufferedBytes})`,
+    );
+  }
+  // A slow consumer's close frame waits behind its queue: it cannot be given less time than any close.
+  if (limits.slowConsumerDrainMs < limits.closeGraceMs) {
+    throw new InvalidLimitError(
+      `slowConsumerDrainMs (${limits.slowConsumerDrainMs}) must be at least closeGraceMs (${limits.closeGraceMs})`,
     );
   }
   // Conflated ticks are flushed on the socket's 'drain' event, which Node only emits after a

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection } from 'node:net';
 import { WebSocket } from 'ws';
 import { defaultLimits } from '../src/index.ts';
 import { InvalidLimitError } from '../src/limits.ts';
 import { createGateway } from '../src/index.ts';
 import { MemoryBroker, createEventPublisher } from '@repo/broker';
-import { startGateway } from './gateway-fixture.ts';
+import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
 import { TestClient, waitFor } from '@repo/test-support';
 
 const PORTFOLIO_CHANNEL = 'trading:events:portfolio:update';
@@ -31,6 +32,8 @@ describe('limits', () => {
     assert.equal(limits.hardBufferedBytes, 1024 * 1024);
     assert.equal(limits.pingIntervalMs, 25_000);
     assert.equal(limits.pongTimeoutMs, 10_000);
+    assert.equal(limits.closeGraceMs, 2_000);
+    assert.equal(limits.slowConsumerDrainMs, 30_000);
   });
 
   it('refuses limits that cannot work, naming them', async () => {
@@ -41,6 +44,10 @@ describe('limits', () => {
       (err: Error) => err instanceof InvalidLimitError && /softBufferedBytes.*hardBufferedBytes/.test(err.message),
     );
     await assert.rejects(make({ maxConnections: -1 }), /maxConnections/);
+    await assert.rejects(
+      make({ closeGraceMs: 5_000, slowConsumerDrainMs: 4_000 }),
+      (err: Error) => err instanceof InvalidLimitError && /slowConsumerDrainMs.*closeGraceMs/.test(err.message),
+    );
     await assert.rejects(make({ pingIntervalMs: 'soon' }), /pingIntervalMs/);
     await assert.rejects(
       make({ pongTimeoutMs: 2 ** 31 }),
@@ -217,6 +224,87 @@ describe('limits', () => {
         versions.map((_, i) => i + 1),
         'portfolio updates before the close arrive without a gap',
       );
+    } finally {
+      await fx.close();
+    }
+  });
+
+  /** Publishes big portfolios to user 1 until the gateway judges a socket a slow consumer. */
+  async function floodUntilSlowConsumer(fx: GatewayFixture): Promise<void> {
+    let version = 0;
+    await waitFor(
+      async () => {
+        for (let i = 0; i < 50; i += 1) await fx.broker.publish(PORTFOLIO_CHANNEL, bigPortfolio(1, (version += 1)));
+        return (await fx.metric('tradewire_ws_disconnects_total', { reason: 'slow_consumer' })) === 1;
+      },
+      { timeoutMs: 20_000, intervalMs: 1, what: 'slow consumer close' },
+    );
+  }
+
+  it('tells a consumer stalled past closeGraceMs that it was slow (4008), not just cut off (1006)', async () => {
+    // Default limits: 1 MiB queued, then the close frame behind it. A background tab or a frozen
+    // phone reads nothing for a while; its close frame must survive the wait.
+    const limits = defaultLimits();
+    const fx = await startGateway();
+    try {
+      const { client: stalled } = await fx.connectAs(1);
+      await stalled.request({ type: 'subscribe', channel: 'portfolio' });
+      stalled.ws.pause();
+      await floodUntilSlowConsumer(fx);
+      // The stall itself is the scenario: the client reads nothing for longer than closeGraceMs.
+      await sleep(limits.closeGraceMs + 1000);
+      stalled.ws.resume();
+      assert.deepEqual(await stalled.closed, { code: 4008, reason: 'slow consumer' });
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('destroys a slow consumer that never reads again once slowConsumerDrainMs has passed', async () => {
+    const limits = {
+      softBufferedBytes: 32 * 1024,
+      hardBufferedBytes: 256 * 1024,
+      closeGraceMs: 200,
+      slowConsumerDrainMs: 1500,
+    };
+    const fx = await startGateway({ limits });
+    try {
+      const { client: dead } = await fx.connectAs(1);
+      await dead.request({ type: 'subscribe', channel: 'portfolio' });
+      dead.ws.pause();
+      await floodUntilSlowConsumer(fx);
+      const judgedAt = performance.now();
+      await waitFor(() => fx.gateway.connectionCount() === 0, {
+        timeoutMs: limits.slowConsumerDrainMs + 2000,
+        what: 'the dead peer to be destroyed',
+      });
+      const heldMs = performance.now() - judgedAt;
+      // It got the whole drain deadline, not just the close grace, and no more than that.
+      assert.ok(heldMs >= limits.slowConsumerDrainMs - 50, `destroyed after ${Math.round(heldMs)} ms`);
+      assert.equal(await fx.metric('tradewire_ws_disconnects_total', { reason: 'slow_consumer' }), 1);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('destroys other closing sockets closeGraceMs after the close frame, not slowConsumerDrainMs', async () => {
+    const limits = { closeGraceMs: 300, slowConsumerDrainMs: 60_000, messagesPerWindow: 5, floodCloseAfter: 5 };
+    const fx = await startGateway({ limits });
+    try {
+      // The gateway closes a flooder (1008) that then reads nothing: its close is never answered.
+      const flooder = await fx.connect();
+      flooder.ws.pause();
+      for (let i = 0; i < 20; i += 1) flooder.send({ type: 'ping' });
+      await waitFor(async () => (await fx.metric('tradewire_ws_disconnects_total', { reason: 'flood' })) === 1, {
+        what: 'the flood close',
+      });
+      await waitFor(() => fx.gateway.connectionCount() === 0, { timeoutMs: 3000, what: 'the flooder destroyed' });
+      // A peer that starts the close itself and then goes silent never finishes it either.
+      const quitter = await fx.connect();
+      await quitter.barrier();
+      quitter.ws.pause();
+      quitter.ws.close(1000, 'bye');
+      await waitFor(() => fx.gateway.connectionCount() === 0, { timeoutMs: 3000, what: 'the quitter destroyed' });
     } finally {
       await fx.close();
     }

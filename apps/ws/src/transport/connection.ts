@@ -33,6 +33,9 @@ export interface ConnectionDeps {
  *
  * `autoPong` is off on the server: `ws` would keep a closure per socket for its pong
  * callback; the connection answers pings itself (see `#pinged`).
+ *
+ * `close()` is overridden to let the connection time the closing handshake: `ws` calls it
+ * both for our close frames and to answer the peer's.
  */
 export class GatewaySocket extends WebSocket {
   /** Set by `Connection.serve`; events before it (the 'open' of the handshake) are not ours. */
@@ -46,6 +49,12 @@ export class GatewaySocket extends WebSocket {
     // ws's own overloads, as one signature (the server passes null, undefined, its options).
     super(address as string, protocols as string[] | undefined, options);
     (this as unknown as { _events: unknown })._events = undefined;
+  }
+
+  override close(code?: number, data?: string | Buffer): void {
+    super.close(code, data);
+    const connection = this.connection;
+    if (connection !== null) Connection.closing(connection);
   }
 
   override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
@@ -143,6 +152,11 @@ export class Connection implements RateWindow {
   #busy = false;
   /** Requests accepted and not yet answered: those in `#queue` and the one being answered. */
   #outstanding = 0;
+  /**
+   * While closing: the timer that destroys the socket `closeGraceMs` after its close frame, or
+   * SLOW_CONSUMER when `ws`'s own, longer timer is left to do it (see `closeSlowConsumer`).
+   */
+  #closeTimer: NodeJS.Timeout | typeof SLOW_CONSUMER | null = null;
 
   constructor(id: number, ws: GatewaySocket, socket: Duplex, deps: ConnectionDeps, addressKey: string | null = null) {
     this.id = id;
@@ -407,6 +421,16 @@ export class Connection implements RateWindow {
 
   // ---- lifecycle --------------------------------------------------------------------------
 
+  /**
+   * The closing handshake started (ours or the peer's): the peer has `closeGraceMs` to finish
+   * it. `ws` destroys the socket on its own only after `slowConsumerDrainMs`, its close
+   * timeout, which a slow consumer needs whole (see `closeSlowConsumer`).
+   */
+  static closing(connection: Connection): void {
+    if (connection.#closeTimer !== null || connection.#ws.readyState !== WebSocket.CLOSING) return;
+    connection.#closeTimer = setTimeout(terminateSocket, connection.#deps.limits.closeGraceMs, connection.#ws);
+  }
+
   /** Closes with `code` (the peer has `closeGraceMs` to answer before the socket is destroyed). */
   close(code: number, reason: string, why: DisconnectReason): void {
     if (!this.isOpen) return;
@@ -421,13 +445,25 @@ export class Connection implements RateWindow {
     this.#ws.terminate();
   }
 
-  /** Closes with 4008: the peer does not read what it is sent fast enough. */
+  /**
+   * Closes with 4008: the peer does not read what it is sent fast enough.
+   *
+   * The close frame can only follow the bytes already queued for the peer (up to
+   * `hardBufferedBytes` in the process, and what the kernels on both ends hold), and nothing
+   * handed to the socket can be taken back: a frame may be half written. A peer that stalls
+   * for a while (a background tab, a frozen phone) reads the close frame only after all of it,
+   * so the `closeGraceMs` of other closes would destroy the socket first, and the peer would
+   * see 1006, reconnect at once and never learn to back off and reload. It gets
+   * `slowConsumerDrainMs` instead; nothing more is queued meanwhile, so the memory it holds
+   * only shrinks, and a dead peer is destroyed when that time is up.
+   */
   closeSlowConsumer(): void {
     if (!this.isOpen) return;
     this.#deps.metrics.dropped('slow_consumer');
     // What we held for it will never be written: forget it now rather than on 'close'.
     this.#conflated = null;
     this.#conflatedBytes = 0;
+    this.#closeTimer = SLOW_CONSUMER;
     this.close(CLOSE_CODES.slowConsumer, 'slow consumer', 'slow_consumer');
   }
 
@@ -438,5 +474,14 @@ export class Connection implements RateWindow {
     this.#conflated = null;
     this.#conflatedBytes = 0;
     if (this.#onDrain) this.#socket.off('drain', this.#onDrain);
+    if (this.#closeTimer !== null && this.#closeTimer !== SLOW_CONSUMER) clearTimeout(this.#closeTimer);
   }
+}
+
+/** Marks a close that `ws`'s own timer ends (`#closeTimer`). */
+const SLOW_CONSUMER = Symbol('slow consumer');
+
+/** One function for every socket's close timer, so that no closure is made per close. */
+function terminateSocket(ws: WebSocket): void {
+  ws.terminate();
 }
