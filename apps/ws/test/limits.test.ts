@@ -260,6 +260,30 @@ describe('limits', () => {
     }
   });
 
+  it("leaves a slow consumer's end to its drain deadline, not to a ping stuck behind its queue", async () => {
+    const limits = {
+      softBufferedBytes: 32 * 1024,
+      hardBufferedBytes: 256 * 1024,
+      pingIntervalMs: 500,
+      pongTimeoutMs: 3000,
+    };
+    const fx = await startGateway({ limits });
+    try {
+      const { client: stalled } = await fx.connectAs(1);
+      await stalled.request({ type: 'subscribe', channel: 'portfolio' });
+      stalled.ws.pause();
+      // A ping goes out while the client reads nothing: its pong cannot come before the resume.
+      await sleep(limits.pingIntervalMs + 100);
+      await floodUntilSlowConsumer(fx);
+      await sleep(limits.pongTimeoutMs + 500);
+      stalled.ws.resume();
+      assert.deepEqual(await stalled.closed, { code: 4008, reason: 'slow consumer' });
+      assert.equal(await fx.metric('tradewire_ws_disconnects_total', { reason: 'heartbeat' }), 0);
+    } finally {
+      await fx.close();
+    }
+  });
+
   it('destroys a slow consumer that never reads again once slowConsumerDrainMs has passed', async () => {
     const limits = {
       softBufferedBytes: 32 * 1024,

@@ -414,9 +414,12 @@ export class Connection implements RateWindow {
     this.#awaitingPong = false;
   }
 
-  /** Whether the ping of `round` is still unanswered. */
+  /**
+   * Whether the ping of `round` is still unanswered. Never for a slow consumer being closed:
+   * its ping is stuck behind the queue it is given `slowConsumerDrainMs` to read.
+   */
   missedPong(round: number): boolean {
-    return this.#awaitingPong && this.#pingRound === round;
+    return this.#awaitingPong && this.#pingRound === round && this.#closeTimer !== SLOW_CONSUMER;
   }
 
   // ---- lifecycle --------------------------------------------------------------------------
