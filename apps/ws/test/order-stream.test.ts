@@ -172,6 +172,40 @@ describe('order stream', () => {
     assert.deepEqual([seqsOf(live.sink), seqsOf(replaying.sink)], [[2], [2]]);
   });
 
+  it('answers auth_required when the session ended while the history was read, also when the read failed', async () => {
+    for (const fail of [false, true]) {
+      const fx = setup();
+      fx.commit(7, 1);
+      fx.history.hold();
+      const { sink, stream, replies, opened } = fx.subscribe(7, { since: 0 });
+      await fx.history.untilReads(1);
+      stream.close(); // what the session does on session_revoked or session_expired
+      fx.history.fail = fail;
+      fx.history.release();
+      await opened;
+      assert.deepEqual(replies, [
+        { type: 'error', code: 'auth_required', message: 'authenticate before subscribing to orders' },
+      ]);
+      assert.deepEqual(seqsOf(sink), []);
+    }
+  });
+
+  it('answers a subscription cut short by a newer one not at all, and only the newer one when it closes', async () => {
+    const fx = setup();
+    fx.commit(7, 1);
+    fx.history.hold();
+    const first = fx.subscribe(7, { since: 0 });
+    const secondReplies: ReplyMessage[] = [];
+    const second = first.stream.open({ type: 'subscribe', channel: 'orders' }, (m) => secondReplies.push(m));
+    first.stream.close();
+    fx.history.release();
+    await Promise.all([first.opened, second]);
+    assert.deepEqual(first.replies, [], 'superseded by the second subscribe, not ended by the session');
+    assert.deepEqual(secondReplies, [
+      { type: 'error', code: 'auth_required', message: 'authenticate before subscribing to orders' },
+    ]);
+  });
+
   it('once closed, gets nothing more and leaves the index', async () => {
     const fx = setup();
     const { sink, stream, opened } = fx.subscribe(7);

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createEventPublisher, type EventPublisher } from '@repo/broker';
 import { redisKeys } from '@repo/redis';
 import { startGateway, type GatewayFixture } from './gateway-fixture.ts';
+import { GatedHistory } from './memory-order-history.ts';
 import { waitFor } from '@repo/test-support';
 
 const filled = (userId: number, orderId: number) => ({
@@ -72,6 +73,29 @@ describe('session revocation and expiry', () => {
     fx.sessions.release();
     const answer = await reply;
     assert.equal(answer.type === 'error' && answer.code, 'auth_failed');
+  });
+
+  it('answers auth_required to an orders subscription whose history read was in flight at the logout', async () => {
+    const history = new GatedHistory();
+    const withHistory = await startGateway({ history });
+    try {
+      const { client, session } = await withHistory.connectAs(21);
+      history.hold();
+      const reply = client.request({ type: 'subscribe', channel: 'orders', since: 0 });
+      await history.untilReads(1);
+      await revoke(withHistory, session.sessionId);
+      await client.waitFor((m) => m.type === 'error' && m.code === 'session_revoked');
+      history.release();
+      assert.deepEqual(await reply, {
+        type: 'error',
+        code: 'auth_required',
+        message: 'authenticate before subscribing to orders',
+        id: 'r2',
+      });
+      assert.equal(await withHistory.metric('tradewire_ws_subscriptions', { channel: 'orders' }), 0);
+    } finally {
+      await withHistory.close();
+    }
   });
 
   it('drops malformed revocation messages and counts them', async () => {

@@ -43,6 +43,8 @@ export class OrderStream implements Stream<OrderEvent> {
   #closed = false;
   /** Bumped by every (re)start and by close: a catch-up that began before stops. */
   #epoch = 0;
+  /** The epoch `close` ended: an `open` of that epoch was cut short by it, not by a newer `open`. */
+  #closedEpoch = -1;
   /** The highest `seq` written; null while unknown (no history to ask). */
   #position: number | null = null;
   /** Live events held while a replay or gap fill runs; null when delivering live. */
@@ -83,7 +85,7 @@ export class OrderStream implements Stream<OrderEvent> {
       // Without `since` only the latest seq is needed: read past every event.
       page = await history.read(this.userId, since ?? Number.MAX_SAFE_INTEGER);
     } catch (err) {
-      if (!this.#isCurrent(epoch)) return;
+      if (!this.#isCurrent(epoch)) return this.#answerCutShort(epoch, reply);
       this.#kind.deps.dependencyWarning.warn({ err: (err as Error).message }, 'order history read failed');
       if (since === undefined) {
         // A fresh subscription can start without knowing the position: the first event sets it.
@@ -96,7 +98,7 @@ export class OrderStream implements Stream<OrderEvent> {
       reply({ type: 'error', code: 'internal_error', message: 'order history is unavailable right now; retry' });
       return;
     }
-    if (!this.#isCurrent(epoch)) return;
+    if (!this.#isCurrent(epoch)) return this.#answerCutShort(epoch, reply);
     const latestSeq = page.latestSeq;
     if (since === undefined) {
       this.#position = latestSeq;
@@ -144,6 +146,7 @@ export class OrderStream implements Stream<OrderEvent> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closedEpoch = this.#epoch;
     this.#restart();
     this.#kind.leave(this);
     const follower = this.#follower;
@@ -209,6 +212,17 @@ export class OrderStream implements Stream<OrderEvent> {
     this.#held = null;
     this.#heldBytes = 0;
     this.#target = 0;
+  }
+
+  /**
+   * The `open` of `epoch` lost its stream while the history was read. A newer `open` answers for
+   * itself; a closed socket hears nothing. Closed under this very `open` with the socket up, the
+   * session ended (revoked, expired): requests are answered one at a time, so no unsubscribe or
+   * subscribe of the client's can have come in between. Every request gets an answer.
+   */
+  #answerCutShort(epoch: number, reply: Reply): void {
+    if (!this.#closed || this.#closedEpoch !== epoch || !this.#sink.isOpen) return;
+    reply({ type: 'error', code: 'auth_required', message: 'authenticate before subscribing to orders' });
   }
 
   #isCurrent(epoch: number): boolean {
