@@ -1,5 +1,6 @@
 import { withTimeout } from '@repo/retry';
 import type { GatewayMetrics } from '../metrics.ts';
+import { SlotQueue } from '../slot-queue.ts';
 import type { ThrottledWarning } from '../throttled-warning.ts';
 import { isUsableSession, type Session, type SessionVerifier } from './session.ts';
 
@@ -25,12 +26,6 @@ const BUSY: Verification = {
 };
 const FAILED: Verification = { ok: false, code: 'auth_failed', message: 'invalid or expired token' };
 
-/** A verification waiting for a slot: `start(true)` hands it one, `start(false)` gives up. */
-interface Waiter {
-  start: (granted: boolean) => void;
-  timer: NodeJS.Timeout;
-}
-
 /**
  * Checks `auth` tokens for every socket of the process: the verifier (the database) with a
  * deadline, then what the answer must also pass (a usable shape, not expired, not revoked while
@@ -45,15 +40,10 @@ interface Waiter {
 export class Authenticator {
   readonly #verifier: SessionVerifier;
   readonly #timeoutMs: number;
-  readonly #concurrency: number;
-  readonly #maxWaiting: number;
+  readonly #slots: SlotQueue;
   readonly #wasRevoked: (sessionId: string, nowMs: number) => boolean;
   readonly #unavailable: ThrottledWarning;
-  readonly #metrics: GatewayMetrics;
-  #inFlight = 0;
-  /** In arrival order (a Set keeps insertion order and forgets a timed-out waiter in O(1)). */
-  readonly #waiting = new Set<Waiter>();
-  readonly #release = (): void => this.#releaseSlot();
+  readonly #release = (): void => this.#slots.release();
 
   constructor(deps: {
     verifier: SessionVerifier;
@@ -69,28 +59,26 @@ export class Authenticator {
   }) {
     this.#verifier = deps.verifier;
     this.#timeoutMs = deps.timeoutMs;
-    this.#concurrency = deps.concurrency;
-    this.#maxWaiting = deps.maxWaiting;
+    this.#slots = new SlotQueue({
+      concurrency: deps.concurrency,
+      maxWaiting: deps.maxWaiting,
+      onChange: (inFlight, waiting) => deps.metrics.authPending(inFlight, waiting),
+    });
     this.#wasRevoked = deps.wasRevoked;
     this.#unavailable = deps.dependencyWarning;
-    this.#metrics = deps.metrics;
   }
 
   async verify(token: string, requester: Requester): Promise<Verification> {
     const deadline = Date.now() + this.#timeoutMs;
-    if (this.#inFlight < this.#concurrency) {
-      this.#inFlight += 1;
-      this.#report();
-    } else {
-      if (this.#waiting.size >= this.#maxWaiting) return BUSY;
-      if (!(await this.#slot(deadline))) {
-        this.#unavailable.warn({ waiting: this.#waiting.size }, 'session verification: no free slot in time');
-        return UNAVAILABLE;
-      }
+    const slot = this.#slots.acquire(deadline);
+    if (!slot) return BUSY;
+    if (!(await slot.granted)) {
+      this.#unavailable.warn({ waiting: this.#slots.waiting }, 'session verification: no free slot in time');
+      return UNAVAILABLE;
     }
     // This verification now holds a slot; `#release` gives it back when the verifier answers.
     if (!requester.isOpen) {
-      this.#releaseSlot();
+      this.#slots.release();
       return UNAVAILABLE;
     }
     let session: unknown;
@@ -120,41 +108,5 @@ export class Authenticator {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-  }
-
-  /** Waits in line until a slot is handed over (true) or `deadline` passes (false). */
-  #slot(deadline: number): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const waiter: Waiter = {
-        start: resolve,
-        timer: setTimeout(
-          () => {
-            this.#waiting.delete(waiter);
-            this.#report();
-            resolve(false);
-          },
-          Math.max(1, deadline - Date.now()),
-        ),
-      };
-      this.#waiting.add(waiter);
-      this.#report();
-    });
-  }
-
-  /** A verification ended: its slot goes to the first waiter, or is freed. */
-  #releaseSlot(): void {
-    const next = this.#waiting.values().next();
-    if (next.done) {
-      this.#inFlight -= 1;
-    } else {
-      this.#waiting.delete(next.value);
-      clearTimeout(next.value.timer);
-      next.value.start(true);
-    }
-    this.#report();
-  }
-
-  #report(): void {
-    this.#metrics.authPending(this.#inFlight, this.#waiting.size);
   }
 }
