@@ -1,5 +1,6 @@
-import { withTimeout } from '@repo/retry';
+import { TimeoutError, withTimeout } from '@repo/retry';
 import { checkLimit, InvalidLimitError } from '../limits.ts';
+import { SlotQueue, type SlotRequest } from '../slot-queue.ts';
 import type { OrderHistory, OrderHistoryPage } from './order-history.ts';
 
 /** Bounds of the gateway's history reads, with their defaults (docs/delivery.md). */
@@ -33,29 +34,40 @@ export function resolveHistoryReadLimits(overrides: Partial<HistoryReadLimits> =
   return limits;
 }
 
+/** A query that callers share while it waits for a slot and runs. */
+interface SharedRead {
+  readonly page: Promise<OrderHistoryPage>;
+  /** Its place in line: each caller that joins keeps it there until its own deadline. */
+  readonly slot: SlotRequest;
+}
+
 /**
  * The gateway's door to the history. A reconnect storm (a node died, thousands of its clients
  * come back with `since`) must not become thousands of queries:
- * - identical reads in flight (same user, same `afterSeq`) share one promise: a user with
+ * - identical reads in flight (same user, same `afterSeq`) share one query: a user with
  *   several tabs, or a live gap seen by every socket of the user, costs one query. Only until
  *   an order event of the user goes out live (`liveEvent`): the read's snapshot may predate that
  *   event, and a stream that starts holding live events only now would get it from neither;
  * - at most `concurrentReads` queries run at once; the rest queue (FIFO) behind them;
- * - every read is bounded by `pageEvents` and `pageBytes`, and fails after `timeoutMs`.
+ * - every read is bounded by `pageEvents` and `pageBytes`, and fails after `timeoutMs`. A
+ *   queued query whose callers have all given up leaves the line unrun: in a storm the line
+ *   outgrows the timeout, and queries run for callers long gone would starve those still
+ *   waiting. A query that already runs is shared until it ends, so a caller that retries
+ *   after a timeout joins it instead of queueing a second one.
  */
 export class HistoryReader {
   readonly #history: OrderHistory;
   readonly #limits: HistoryReadLimits;
-  /** Reads that a new reader may share, by user and `afterSeq`. */
-  readonly #inFlight = new Map<number, Map<number, Promise<OrderHistoryPage>>>();
-  readonly #waiting: (() => void)[] = [];
-  #running = 0;
+  /** Queries that a new reader may share, by user and `afterSeq`. */
+  readonly #inFlight = new Map<number, Map<number, SharedRead>>();
+  readonly #slots: SlotQueue;
   /** Queries actually sent to the history (for tests and metrics). */
   queries = 0;
 
   constructor(history: OrderHistory, limits: HistoryReadLimits) {
     this.#history = history;
     this.#limits = limits;
+    this.#slots = new SlotQueue({ concurrency: limits.concurrentReads, maxWaiting: Number.POSITIVE_INFINITY });
   }
 
   get limits(): HistoryReadLimits {
@@ -64,25 +76,16 @@ export class HistoryReader {
 
   /** The user's order events after `afterSeq` (one bounded page). */
   read(userId: number, afterSeq: number): Promise<OrderHistoryPage> {
-    let byPosition = this.#inFlight.get(userId);
-    const shared = byPosition?.get(afterSeq);
-    if (shared) return shared;
-    const pending: Promise<OrderHistoryPage> = withTimeout(
-      this.#query(userId, afterSeq),
-      this.#limits.timeoutMs,
-      'history read',
-    ).finally(() => {
-      const current = this.#inFlight.get(userId);
-      if (current?.get(afterSeq) !== pending) return;
-      current.delete(afterSeq);
-      if (current.size === 0) this.#inFlight.delete(userId);
-    });
-    if (!byPosition) {
-      byPosition = new Map();
-      this.#inFlight.set(userId, byPosition);
+    const { timeoutMs } = this.#limits;
+    const deadline = Date.now() + timeoutMs;
+    let shared = this.#inFlight.get(userId)?.get(afterSeq);
+    if (shared) {
+      shared.slot.extend(deadline);
+    } else {
+      const slot = this.#slots.acquire(deadline)!; // the line has no bound
+      shared = this.#share(userId, afterSeq, { slot, page: this.#query(userId, afterSeq, slot) });
     }
-    byPosition.set(afterSeq, pending);
-    return pending;
+    return withTimeout(shared.page, timeoutMs, 'history read');
   }
 
   /**
@@ -104,17 +107,33 @@ export class HistoryReader {
     this.#inFlight.clear();
   }
 
-  async #query(userId: number, afterSeq: number): Promise<OrderHistoryPage> {
-    if (this.#running >= this.#limits.concurrentReads) {
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  /** Offers `read` to later callers until its query settles. */
+  #share(userId: number, afterSeq: number, read: SharedRead): SharedRead {
+    let byPosition = this.#inFlight.get(userId);
+    if (!byPosition) {
+      byPosition = new Map();
+      this.#inFlight.set(userId, byPosition);
     }
-    this.#running += 1;
+    byPosition.set(afterSeq, read);
+    const forget = (): void => {
+      const current = this.#inFlight.get(userId);
+      if (current?.get(afterSeq) !== read) return;
+      current.delete(afterSeq);
+      if (current.size === 0) this.#inFlight.delete(userId);
+    };
+    read.page.then(forget, forget);
+    return read;
+  }
+
+  async #query(userId: number, afterSeq: number, slot: SlotRequest): Promise<OrderHistoryPage> {
+    if (!(await slot.granted)) {
+      throw new TimeoutError(`history read waited longer than ${this.#limits.timeoutMs} ms for a slot`);
+    }
     try {
       this.queries += 1;
       return await this.#history.read(userId, afterSeq, this.#limits.pageEvents, this.#limits.pageBytes);
     } finally {
-      this.#running -= 1;
-      this.#waiting.shift()?.();
+      this.#slots.release();
     }
   }
 }
