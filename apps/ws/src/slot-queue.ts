@@ -49,15 +49,17 @@ export class SlotQueue {
 
   /**
    * A slot for work that must start by `deadlineMs`: at once when one is free, else once one is
-   * released to this waiter. Null when `maxWaiting` already wait: refused, never queued.
+   * released to this waiter. Null when `maxWaiting` already wait: refused, never queued. With
+   * `refusable: false` (work already promised, which its caller cannot turn down) it waits in
+   * line all the same, and counts towards `maxWaiting` for those that follow.
    */
-  acquire(deadlineMs: number): SlotRequest | null {
+  acquire(deadlineMs: number, { refusable = true }: { refusable?: boolean } = {}): SlotRequest | null {
     if (this.#held < this.#concurrency) {
       this.#held += 1;
       this.#report();
       return GRANTED_AT_ONCE;
     }
-    if (this.#waiting.size >= this.#maxWaiting) return null;
+    if (refusable && this.#waiting.size >= this.#maxWaiting) return null;
     let settle!: (granted: boolean) => void;
     const granted = new Promise<boolean>((resolve) => (settle = resolve));
     const waiter: Waiter = { deadline: deadlineMs, timer: undefined, settle };

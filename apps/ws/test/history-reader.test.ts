@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { TimeoutError } from '@repo/retry';
 import { waitFor } from '@repo/test-support';
-import { defaultHistoryReadLimits, HistoryReader, type HistoryReadLimits } from '../src/streams/history-reader.ts';
+import {
+  defaultHistoryReadLimits,
+  HistoryBusyError,
+  HistoryReader,
+  type HistoryReadLimits,
+} from '../src/streams/history-reader.ts';
 import type { OrderHistory, OrderHistoryPage } from '../src/streams/order-history.ts';
 import { GatedHistory } from './memory-order-history.ts';
 import { orderFilled } from './stream-fakes.ts';
@@ -83,5 +88,20 @@ describe('history reader', () => {
     await running;
     await joined;
     assert.equal(history.reads, 2, "one query for user 2's two callers");
+  });
+
+  it('refuses a refusable read past maxWaitingReads waiting at once; a stream catching up still queues', async () => {
+    const history = new GatedHistory();
+    const reader = new HistoryReader(history, limits({ concurrentReads: 1, maxWaitingReads: 2 }));
+    history.hold();
+    const refusable = { refusable: true };
+    const admitted = [1, 2, 3].map((userId) => reader.read(userId, 0, refusable));
+    await assert.rejects(reader.read(4, 0, refusable), HistoryBusyError);
+    const joined = reader.read(2, 0, refusable); // adds no query to the line: not refused
+    const catchingUp = reader.read(5, 0);
+    history.release();
+    await Promise.all([...admitted, joined, catchingUp]);
+    assert.equal(history.reads, 4);
+    await reader.read(4, 0, refusable);
   });
 });

@@ -177,6 +177,36 @@ describe('order replay and gap fill', () => {
     }
   });
 
+  it('answers rate_limited at once to a subscribe past maxWaitingReads waiting reads; a retry recovers', async () => {
+    const memory = new MemoryOrderHistory();
+    for (const userId of [7, 8, 9]) memory.record('order_filled', orderFilled(userId, 1));
+    const history = new GatedHistory(memory);
+    const fx = await startGateway({ history, historyLimits: { concurrentReads: 1, maxWaitingReads: 1 } });
+    try {
+      const [running, waiting, refused] = await Promise.all([fx.connectAs(7), fx.connectAs(8), fx.connectAs(9)]);
+      history.hold();
+      const subscribe = { type: 'subscribe', channel: 'orders', since: 0 };
+      const answers = [running, waiting].map(({ client }) => client.request(subscribe));
+      await waitFor(async () => (await fx.metric('tradewire_ws_subscriptions', { channel: 'orders' })) === 2, {
+        what: 'one read running, one waiting',
+      });
+      assert.deepEqual(await refused.client.request(subscribe), {
+        type: 'error',
+        code: 'rate_limited',
+        message: 'too many order history reads waiting; retry shortly',
+        id: 'r2',
+      });
+      assert.equal(history.reads, 1, 'refused without a query');
+      history.release();
+      for (const answer of await Promise.all(answers)) assert.equal(answer.type, 'subscribed');
+      const retried = await refused.client.request(subscribe);
+      assert.deepEqual(retried, { type: 'subscribed', channel: 'orders', recovered: true, seq: 1, id: 'r3' });
+      await refused.client.waitFor((m) => m.type === 'order_filled' && m.seq === 1);
+    } finally {
+      await fx.close();
+    }
+  });
+
   it('a second tab resuming from the same seq while the first reads gets the event published in between', async () => {
     // A gateway dies; both tabs of a user come back on the same process with the same `since`.
     // The second must not share the first's read when an event of the user went out live

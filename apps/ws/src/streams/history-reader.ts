@@ -11,12 +11,26 @@ export interface HistoryReadLimits {
   pageBytes: number;
   /** History reads in flight at once per gateway process; more wait their turn. Default 8. */
   concurrentReads: number;
+  /**
+   * History reads that may wait for a slot; a subscription's first read past them fails at once
+   * (`HistoryBusyError`), a running stream's read waits all the same. Default 1000.
+   */
+  maxWaitingReads: number;
   /** A read (queue time included) that takes longer fails. Default 5 s. */
   timeoutMs: number;
 }
 
 export function defaultHistoryReadLimits(): HistoryReadLimits {
-  return { pageEvents: 200, pageBytes: 256 * 1024, concurrentReads: 8, timeoutMs: 5000 };
+  return { pageEvents: 200, pageBytes: 256 * 1024, concurrentReads: 8, maxWaitingReads: 1000, timeoutMs: 5000 };
+}
+
+/** A refusable history read turned down at once: `maxWaitingReads` reads already wait for a slot. */
+export class HistoryBusyError extends Error {
+  readonly code = 'history_busy';
+  constructor(waiting: number) {
+    super(`${waiting} history reads already wait for a slot`);
+    this.name = 'HistoryBusyError';
+  }
 }
 
 /**
@@ -48,7 +62,10 @@ interface SharedRead {
  *   several tabs, or a live gap seen by every socket of the user, costs one query. Only until
  *   an order event of the user goes out live (`liveEvent`): the read's snapshot may predate that
  *   event, and a stream that starts holding live events only now would get it from neither;
- * - at most `concurrentReads` queries run at once; the rest queue (FIFO) behind them;
+ * - at most `concurrentReads` queries run at once; the rest queue (FIFO) behind them. Past
+ *   `maxWaitingReads` in line, a refusable read (a subscription's first) fails at once with
+ *   `HistoryBusyError`, so its client backs off instead of waiting out a timeout it would
+ *   most likely hit; a running stream's read (a gap, a replay page, a recovery) still queues;
  * - every read is bounded by `pageEvents` and `pageBytes`, and fails after `timeoutMs`. A
  *   queued query whose callers have all given up leaves the line unrun: in a storm the line
  *   outgrows the timeout, and queries run for callers long gone would starve those still
@@ -67,22 +84,30 @@ export class HistoryReader {
   constructor(history: OrderHistory, limits: HistoryReadLimits) {
     this.#history = history;
     this.#limits = limits;
-    this.#slots = new SlotQueue({ concurrency: limits.concurrentReads, maxWaiting: Number.POSITIVE_INFINITY });
+    this.#slots = new SlotQueue({ concurrency: limits.concurrentReads, maxWaiting: limits.maxWaitingReads });
   }
 
   get limits(): HistoryReadLimits {
     return this.#limits;
   }
 
-  /** The user's order events after `afterSeq` (one bounded page). */
-  read(userId: number, afterSeq: number): Promise<OrderHistoryPage> {
+  /**
+   * The user's order events after `afterSeq` (one bounded page). `refusable`: the read may be
+   * turned down when the line is full (default false).
+   */
+  read(
+    userId: number,
+    afterSeq: number,
+    { refusable = false }: { refusable?: boolean } = {},
+  ): Promise<OrderHistoryPage> {
     const { timeoutMs } = this.#limits;
     const deadline = Date.now() + timeoutMs;
     let shared = this.#inFlight.get(userId)?.get(afterSeq);
     if (shared) {
       shared.slot.extend(deadline);
     } else {
-      const slot = this.#slots.acquire(deadline)!; // the line has no bound
+      const slot = this.#slots.acquire(deadline, { refusable });
+      if (!slot) return Promise.reject(new HistoryBusyError(this.#slots.waiting));
       shared = this.#share(userId, afterSeq, { slot, page: this.#query(userId, afterSeq, slot) });
     }
     return withTimeout(shared.page, timeoutMs, 'history read');

@@ -1,5 +1,6 @@
 import { CLOSE_CODES, type SubscribeRequest } from '@repo/protocol';
 import { encodeTextFrame } from '../transport/text-frame.ts';
+import { HistoryBusyError } from './history-reader.ts';
 import type { OrderChannel } from './order-channel.ts';
 import { decodeHistoryEvent, type OrderHistoryPage } from './order-history.ts';
 import { dropMalformed, type Reply, type Stream, type StreamOwner, type StreamSink } from './stream.ts';
@@ -82,8 +83,9 @@ export class OrderStream implements Stream<OrderEvent> {
     const { since } = request;
     let page: OrderHistoryPage;
     try {
-      // Without `since` only the latest seq is needed: read past every event.
-      page = await history.read(this.userId, since ?? Number.MAX_SAFE_INTEGER);
+      // Without `since` only the latest seq is needed: read past every event. Refusable: in a
+      // storm a new subscription is turned down at once (rate_limited) rather than queued.
+      page = await history.read(this.userId, since ?? Number.MAX_SAFE_INTEGER, { refusable: true });
     } catch (err) {
       if (!this.#isCurrent(epoch)) return this.#answerCutShort(epoch, reply);
       this.#kind.deps.dependencyWarning.warn({ err: (err as Error).message }, 'order history read failed');
@@ -95,7 +97,11 @@ export class OrderStream implements Stream<OrderEvent> {
         return;
       }
       this.#owner.ended(this);
-      reply({ type: 'error', code: 'internal_error', message: 'order history is unavailable right now; retry' });
+      reply(
+        err instanceof HistoryBusyError
+          ? { type: 'error', code: 'rate_limited', message: 'too many order history reads waiting; retry shortly' }
+          : { type: 'error', code: 'internal_error', message: 'order history is unavailable right now; retry' },
+      );
       return;
     }
     if (!this.#isCurrent(epoch)) return this.#answerCutShort(epoch, reply);
