@@ -81,7 +81,7 @@ export interface GatewayOptions {
    * carries no `seq`.
    */
   history?: OrderHistory;
-  /** Overrides of the history read limits: page size and bytes, concurrent reads, timeout. */
+  /** Overrides of the history read limits: page size and bytes, concurrent and waiting reads, timeout. */
   historyLimits?: Partial<HistoryReadLimits>;
   /**
    * Which broker channels carry which events; the publishers' layout (default the design's
