@@ -191,6 +191,8 @@ export function App() {
               priceStale={price.stale}
               feeRate={config?.feeRate ?? null}
               portfolio={account.portfolio}
+              orders={account.orders}
+              latestSeq={account.latestSeq}
               onOrder={account.applyOrder}
               onUnauthorized={() => endSession('unauthorized')}
             />

@@ -2,7 +2,8 @@
  * The order ticket against the whole system (one process, as `npm start` runs it) with a fee
  * rate other than the default, a slow price tick and a short price age limit: the page
  * estimates with the server's fee rate, shows a stale price as such and keeps Buy and Sell
- * disabled while it is, and a retry after a lost answer executes the order once.
+ * disabled while it is, a retry after a lost answer executes the order once, and the same
+ * order placed again once the first one's fate is known is a new order.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -34,10 +35,30 @@ after(async () => {
 
 describe('order ticket', () => {
   let main: { context: BrowserContext; page: Page; errors: string[]; ui: TradingPage };
+  // While set, the page's socket holds order events back: an order whose answer was lost stays
+  // of unknown fate for as long as a test needs, and becomes known when they are released.
+  let holdOrderEvents = false;
+  const held: (() => void)[] = [];
+  const releaseOrderEvents = () => {
+    holdOrderEvents = false;
+    for (const deliver of held.splice(0)) deliver();
+  };
 
   before(async () => {
     const opened = await newPage(browser, baseUrl);
     main = { ...opened, ui: new TradingPage(opened.page) };
+    await opened.page.routeWebSocket(/./, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => server.send(message));
+      server.onMessage((message) => {
+        const type = (JSON.parse(String(message)) as { type?: unknown }).type;
+        if (holdOrderEvents && (type === 'order_filled' || type === 'order_rejected')) {
+          held.push(() => ws.send(message));
+          return;
+        }
+        ws.send(message);
+      });
+    });
     await main.ui.open();
     await main.ui.signUp(uniqueUsername('ticket'));
   });
@@ -126,11 +147,10 @@ describe('order ticket', () => {
     assert.notEqual(await request.headerValue('idempotency-key'), keys[0]);
   });
 
-  test('an order left without an answer keeps its key: the same order placed again executes once', async () => {
-    const { page, ui } = main;
-    const token = await ui.token();
+  /** Routes POST /orders so that the first attempt executes and no attempt gets an answer. */
+  async function loseEveryAnswer(): Promise<string[]> {
     const keys: string[] = [];
-    await page.route('**/orders', async (route) => {
+    await main.page.route('**/orders', async (route) => {
       const request = route.request();
       if (request.method() !== 'POST') return route.continue();
       keys.push((await request.headerValue('idempotency-key')) ?? '');
@@ -139,30 +159,103 @@ describe('order ticket', () => {
       if (keys.length === 1) await route.fetch();
       return route.abort('failed');
     });
+    return keys;
+  }
+
+  async function ordersOnServer(token: string): Promise<{ orderId: number; status: string; requestedSize: string }[]> {
+    const response = await fetch(`${baseUrl}/orders`, { headers: { authorization: `Bearer ${token}` } });
+    return ((await response.json()) as { orders: { orderId: number; status: string; requestedSize: string }[] }).orders;
+  }
+
+  test('an order of unknown fate keeps its key: placed again it executes once, and the ticket says so', async () => {
+    const { page, ui } = main;
+    const token = await ui.token();
+    holdOrderEvents = true;
+    try {
+      const keys = await loseEveryAnswer();
+      const result = page.getByTestId('order-result');
+      await staleBadge().waitFor({ timeout: 10_000 });
+      await staleBadge().waitFor({ state: 'detached', timeout: 10_000 });
+      await page.getByLabel('Size').fill('0.125');
+      await buy().click();
+      await result.filter({ hasText: 'may have gone through' }).waitFor({ timeout: 15_000 });
+      await page.unroute('**/orders');
+      assert.equal(keys.length, 3, 'the client tried three times');
+      assert.ok(keys.every((k) => k === keys[0]));
+
+      // Clicked again while the fate is still unknown, after a look at another market (a new
+      // ticket), the same order carries the same key: the server answers with the first.
+      await ui.chooseMarket('BTC');
+      await ui.chooseMarket('SOL');
+      await page.getByLabel('Size').fill('0.125');
+      const [again] = await Promise.all([
+        page.waitForRequest((r) => r.url().endsWith('/orders') && r.method() === 'POST'),
+        buy().click(),
+      ]);
+      assert.equal(await again.headerValue('idempotency-key'), keys[0]);
+      const [first] = (await ordersOnServer(token)).filter((o) => o.requestedSize === '0.125');
+      assert.ok(first, 'the first attempt executed');
+      // Not a fresh fill: the user is told the earlier order went through and nothing was placed.
+      await result
+        .filter({ hasText: `Your earlier order #${first.orderId} had gone through: Bought 0.1250 SOL at ` })
+        .filter({ hasText: 'Nothing new was placed.' })
+        .waitFor();
+      assert.equal((await ordersOnServer(token)).filter((o) => o.requestedSize === '0.125').length, 1, 'executed once');
+      // Its fate is known: the key is not kept for the next order.
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('tradewire.undecided-order')), null);
+      assert.deepEqual(main.errors, []);
+    } finally {
+      releaseOrderEvents();
+    }
+  });
+
+  test('once an unanswered order shows in the orders, the same order placed again is a new order', async () => {
+    const { page, ui } = main;
+    const token = await ui.token();
+    const keys = await loseEveryAnswer();
     const result = page.getByTestId('order-result');
     await staleBadge().waitFor({ timeout: 10_000 });
     await staleBadge().waitFor({ state: 'detached', timeout: 10_000 });
-    await page.getByLabel('Size').fill('0.125');
+    holdOrderEvents = true;
+    await page.getByLabel('Size').fill('0.375');
     await buy().click();
     await result.filter({ hasText: 'may have gone through' }).waitFor({ timeout: 15_000 });
     await page.unroute('**/orders');
-    assert.equal(keys.length, 3, 'the client tried three times');
-    assert.ok(keys.every((k) => k === keys[0]));
+    releaseOrderEvents();
 
-    // Clicked again, after a look at another market (a new ticket), the same order carries the
-    // same key: the server answers with the first.
-    await ui.chooseMarket('BTC');
-    await ui.chooseMarket('SOL');
-    await page.getByLabel('Size').fill('0.125');
+    // The order's event on the socket shows it filled: its fate is known, and the ticket says so.
+    const [first] = (await ordersOnServer(token)).filter((o) => o.requestedSize === '0.375');
+    assert.ok(first, 'the first attempt executed');
+    await ui.orderRow(first.orderId).and(page.locator('[data-status="filled"]')).waitFor();
+    const toldEarlier = await result
+      .filter({ hasText: `Your earlier order #${first.orderId} had gone through` })
+      .waitFor({ timeout: 5000 })
+      .then(
+        () => true,
+        () => false,
+      );
+
+    // The user deliberately buys the same size again: a new key, a new order.
+    await staleBadge().waitFor({ timeout: 10_000 });
+    await staleBadge().waitFor({ state: 'detached', timeout: 10_000 });
+    await page.getByLabel('Size').fill('0.375');
     const [again] = await Promise.all([
       page.waitForRequest((r) => r.url().endsWith('/orders') && r.method() === 'POST'),
       buy().click(),
     ]);
-    assert.equal(await again.headerValue('idempotency-key'), keys[0]);
-    await result.filter({ hasText: 'Bought 0.1250 SOL' }).waitFor();
-    const response = await fetch(`${baseUrl}/orders`, { headers: { authorization: `Bearer ${token}` } });
-    const { orders } = (await response.json()) as { orders: { requestedSize: string }[] };
-    assert.equal(orders.filter((o) => o.requestedSize === '0.125').length, 1, 'executed once');
+    await page.waitForFunction(() => {
+      const text = document.querySelector('[data-testid="order-result"]')?.textContent ?? '';
+      return text.startsWith('Bought') || text.startsWith('Your earlier') || text.startsWith('Rejected');
+    });
+    const placed = (await ordersOnServer(token)).filter((o) => o.requestedSize === '0.375');
+    assert.deepEqual(
+      placed.map((o) => o.status),
+      ['filled', 'filled'],
+      'two orders',
+    );
+    assert.notEqual(await again.headerValue('idempotency-key'), keys[0], 'a new key');
+    assert.ok(toldEarlier, 'the ticket said the earlier order went through once it showed in the orders');
+    await result.filter({ hasText: 'Bought 0.3750 SOL at ' }).waitFor();
     assert.deepEqual(main.errors, []);
   });
 });

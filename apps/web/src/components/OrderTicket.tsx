@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import {
   isUndecided,
   newIdempotencyKey,
@@ -9,7 +9,13 @@ import {
 } from '../lib/api.ts';
 import { reasonText } from '../lib/reasons.ts';
 import { loadSession } from '../lib/session-storage.ts';
-import { forgetUndecided, keyForOrder, rememberUndecided } from '../lib/undecided-order.ts';
+import {
+  describeOrder,
+  forgetUndecided,
+  keyForOrder,
+  rememberUndecided,
+  settleUndecided,
+} from '../lib/undecided-order.ts';
 import {
   checkSize,
   estimateOrder,
@@ -22,16 +28,32 @@ import {
 } from '../lib/money.ts';
 
 type Side = 'buy' | 'sell';
-type Result = { kind: 'filled' | 'rejected' | 'error'; text: string };
+/** `undecided`: the text says the order may have gone through; it changes once its fate is known. */
+type Result = { kind: 'filled' | 'rejected' | 'error' | 'earlier'; text: string; undecided?: boolean };
+
+function fillText(order: OrderView): string {
+  const verb = order.side === 'sell' ? 'Sold' : 'Bought';
+  return (
+    `${verb} ${formatSize(order.size)} ${order.symbol} at ${formatPrice(order.price)}` +
+    ` · fee ${formatFee(order.fee)} USD`
+  );
+}
 
 function describe(order: OrderView): Result {
   if (order.status === 'rejected') return { kind: 'rejected', text: `Rejected: ${reasonText(order.reason)}` };
-  const verb = order.side === 'sell' ? 'Sold' : 'Bought';
+  return { kind: 'filled', text: fillText(order) };
+}
+
+/**
+ * An order placed earlier whose fate was unknown, now known. `replayed`: the server answered a
+ * new click with it and executed nothing; said plainly, or the user takes it for a second fill.
+ */
+function describeEarlier(order: OrderView, replayed: boolean): Result {
+  const outcome =
+    order.status === 'rejected' ? `was rejected: ${reasonText(order.reason)}` : `had gone through: ${fillText(order)}`;
   return {
-    kind: 'filled',
-    text:
-      `${verb} ${formatSize(order.size)} ${order.symbol} at ${formatPrice(order.price)}` +
-      ` · fee ${formatFee(order.fee)} USD`,
+    kind: 'earlier',
+    text: `Your earlier order #${order.orderId} ${outcome}.${replayed ? ' Nothing new was placed.' : ''}`,
   };
 }
 
@@ -46,6 +68,8 @@ export function OrderTicket({
   priceStale,
   feeRate,
   portfolio,
+  orders,
+  latestSeq,
   onOrder,
   onUnauthorized,
 }: {
@@ -57,6 +81,10 @@ export function OrderTicket({
   /** The server's fee rate (`GET /config`); null until it is known. */
   feeRate: string | null;
   portfolio: Portfolio | null;
+  /** The user's orders as the page shows them: where the fate of an unanswered order shows up. */
+  orders: OrderView[];
+  /** The user's latest order `seq` the page knows of; null until the orders are loaded. */
+  latestSeq: number | null;
   onOrder: (order: OrderView) => void;
   onUnauthorized: () => void;
 }) {
@@ -64,6 +92,15 @@ export function OrderTicket({
   const [touched, setTouched] = useState(false);
   const [busy, setBusy] = useState<Side | null>(null);
   const [result, setResult] = useState<Result | null>(null);
+  const ordersRef = useRef(orders);
+  ordersRef.current = orders;
+
+  // An unanswered order that shows up in the list has a known fate: its key is freed, so the
+  // same order placed later is a new order rather than a replay of this one.
+  useEffect(() => {
+    const settled = settleUndecided(session.token, orders);
+    if (settled) setResult((shown) => (shown?.undecided ? describeEarlier(settled, false) : shown));
+  }, [orders, session.token]);
 
   const check = checkSize(size);
   const estimate = check.ok && livePrice && feeRate ? estimateOrder(livePrice, check.size, feeRate) : null;
@@ -81,33 +118,39 @@ export function OrderTicket({
     // The last order's result would otherwise stand for this one until its answer comes.
     setResult(null);
     // One key per order: the client's own retries reuse it, and so does a click on the same
-    // order after its fate stayed unknown, so it executes once.
+    // order while its fate is unknown, so it executes once.
     const input = { symbol, side, size: check.size };
-    const order = JSON.stringify(input);
+    const order = describeOrder(input);
     const key = keyForOrder(session.token, order, newIdempotencyKey);
+    const afterSeq = latestSeq;
     const outcome = await placeOrder(session.token, input, key);
     // The user logged out meanwhile (perhaps another one logged in): the answer belongs to no
     // one on this page, neither its order in the next user's list nor its 401 (the token was
     // revoked) ending the next user's session. A market switch changes nothing: same user.
     if (loadSession()?.token !== session.token) return;
     setBusy(null);
-    if (isUndecided(outcome)) rememberUndecided(session.token, key, order);
+    if (isUndecided(outcome)) rememberUndecided(session.token, key, order, afterSeq);
     // 429: this attempt was refused before anything was stored; the first one's fate is still open.
     else if (outcome.ok || outcome.order !== null || outcome.error.status !== 429) forgetUndecided();
     if (outcome.order) onOrder(outcome.order);
-    if (outcome.ok) {
-      setResult(describe(outcome.order));
-    } else if (outcome.order) {
-      setResult(describe(outcome.order));
+    if (outcome.order) {
+      setResult(outcome.replayed ? describeEarlier(outcome.order, true) : describe(outcome.order));
     } else if (outcome.error.status === 401) {
       onUnauthorized();
     } else if (isUndecided(outcome)) {
-      setResult({
-        kind: 'error',
-        text:
-          `${outcome.error.message}. The order may have gone through: ` +
-          'placing the same order again will not place it twice.',
-      });
+      // Its event may have come over the socket before the answer failed.
+      const settled = settleUndecided(session.token, ordersRef.current);
+      setResult(
+        settled
+          ? describeEarlier(settled, false)
+          : {
+              kind: 'error',
+              undecided: true,
+              text:
+                `${outcome.error.message}. The order may have gone through: ` +
+                'placing the same order again will not place it twice.',
+            },
+      );
     } else {
       setResult({ kind: 'error', text: outcome.error.message });
     }

@@ -48,6 +48,8 @@ export interface OrderView {
   fee: string | null;
   reason: string | null;
   timestamp: string | null;
+  /** The order's place in its user's order-event sequence, when the source carried it. */
+  seq: number | null;
 }
 
 export interface Balance {
@@ -82,7 +84,7 @@ const id = (v: unknown): number | null => {
 async function request(
   path: string,
   init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<{ status: number; data: unknown }> {
+): Promise<{ status: number; data: unknown; headers: Headers }> {
   const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
   if (init.token) headers.authorization = `Bearer ${init.token}`;
   if (init.body !== undefined) headers['content-type'] = 'application/json';
@@ -97,14 +99,14 @@ async function request(
   } catch {
     throw new ApiError(0, 'network_error', 'The server cannot be reached');
   }
-  if (response.status === 204) return { status: 204, data: null };
+  if (response.status === 204) return { status: 204, data: null, headers: response.headers };
   let data: unknown = null;
   try {
     data = await response.json();
   } catch {
     if (response.ok) throw new ApiError(response.status, 'bad_response', 'The server sent an unreadable answer');
   }
-  return { status: response.status, data };
+  return { status: response.status, data, headers: response.headers };
 }
 
 function errorFrom(status: number, data: unknown): ApiError {
@@ -254,6 +256,7 @@ export function orderFrom(v: unknown, fallback: Partial<OrderView> = {}): OrderV
     fee: decimal(v.fee) ?? null,
     reason: str(v.reason) ?? null,
     timestamp: str(v.timestamp) ?? str(v.createdAt) ?? fallback.timestamp ?? null,
+    seq: id(v.seq),
   };
 }
 
@@ -272,7 +275,14 @@ export async function getOrders(token: string): Promise<OrderView[]> {
   return (list as unknown[]).map((item) => orderFrom(item)).filter((o): o is OrderView => o !== null);
 }
 
-export type PlaceOrderResult = { ok: true; order: OrderView } | { ok: false; order: OrderView | null; error: ApiError };
+/**
+ * `replayed`: the server executed nothing for this request and answered with the result of an
+ * earlier request that carried the same Idempotency-Key (its `Idempotent-Replayed: true`).
+ */
+export type PlaceOrderResult =
+  | { ok: true; order: OrderView; replayed: boolean }
+  | { ok: false; order: OrderView; replayed: boolean; error: ApiError }
+  | { ok: false; order: null; error: ApiError };
 
 /** Attempts of one order when no answer comes back (the same Idempotency-Key each time). */
 const ORDER_ATTEMPTS = 3;
@@ -305,7 +315,7 @@ export async function placeOrder(
   input: { symbol: string; side: 'buy' | 'sell'; size: string },
   idempotencyKey: string = newIdempotencyKey(),
 ): Promise<PlaceOrderResult> {
-  let reply: { status: number; data: unknown } | undefined;
+  let reply: { status: number; data: unknown; headers: Headers } | undefined;
   let failure: ApiError | undefined;
   for (let attempt = 0; attempt < ORDER_ATTEMPTS; attempt++) {
     if (attempt > 0) await new Promise((r) => setTimeout(r, ORDER_RETRY_DELAY_MS[attempt - 1] ?? 1000));
@@ -325,10 +335,11 @@ export async function placeOrder(
   if (failure || !reply)
     return { ok: false, order: null, error: failure ?? new ApiError(0, 'network_error', 'No answer') };
   const { status, data } = reply;
+  const replayed = reply.headers.get('idempotent-replayed') === 'true';
   const fallback = { symbol: input.symbol, side: input.side, size: input.size, timestamp: new Date().toISOString() };
   if (status === 201 || status === 200) {
     const order = orderFrom(data, fallback);
-    if (order) return { ok: true, order };
+    if (order) return { ok: true, order, replayed };
     return {
       ok: false,
       order: null,
@@ -340,6 +351,7 @@ export async function placeOrder(
     return {
       ok: false,
       order: rejected,
+      replayed,
       error: new ApiError(status, 'order_rejected', rejected.reason ?? 'Order rejected'),
     };
   }

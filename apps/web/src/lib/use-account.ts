@@ -24,6 +24,7 @@ function mergeOrder(a: OrderView, b: OrderView): OrderView {
     fee: b.fee ?? a.fee,
     reason: b.reason ?? a.reason,
     timestamp: b.timestamp ?? a.timestamp,
+    seq: b.seq ?? a.seq,
   };
 }
 
@@ -41,6 +42,11 @@ export interface Account {
   loading: boolean;
   /** The last REST failure, cleared by the next success. */
   error: string | null;
+  /**
+   * The highest order `seq` the page knows of: 0 for a user without orders, null until the
+   * orders have been loaded once. Every order the user places from now on has a higher one.
+   */
+  latestSeq: number | null;
   /** Reloads orders and portfolio over REST. */
   reload: () => Promise<void>;
   applyOrder: (order: OrderView) => void;
@@ -55,6 +61,8 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
   const [portfolio, setPortfolio] = useState<Portfolio | null>(null);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  // Whose orders have been loaded: until this session's first load, its latest seq is unknown.
+  const [loadedFor, setLoadedFor] = useState<string | null>(null);
   // Bumped by every live portfolio update: a REST read started before one is stale.
   const livePortfolioEpoch = useRef(0);
   const token = session?.token ?? null;
@@ -95,6 +103,7 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
       // Two reloads can overlap (a reconnect and a resync at once), and the older answer may
       // come last: it must not put back a portfolio older than the one shown.
       if (livePortfolioEpoch.current === epoch) setPortfolio((current) => newerPortfolio(current, loadedPortfolio));
+      setLoadedFor(forToken);
       setError(null);
     } catch (err) {
       if (tokenRef.current !== forToken) return;
@@ -119,7 +128,12 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
 
   // Sorted once per change of the orders, not on every price tick that re-renders the page.
   const sorted = useMemo(() => [...orders.values()].sort(newestFirst).slice(0, MAX_ORDERS_SHOWN), [orders]);
-  return { orders: sorted, portfolio, loading, error, reload, applyOrder, applyPortfolio };
+  const loaded = token !== null && loadedFor === token;
+  const latestSeq = useMemo(
+    () => (loaded ? [...orders.values()].reduce((max, o) => Math.max(max, o.seq ?? 0), 0) : null),
+    [orders, loaded],
+  );
+  return { orders: sorted, portfolio, loading, error, latestSeq, reload, applyOrder, applyPortfolio };
 }
 
 /** `incoming` unless `current` is of a later version (both versioned): a portfolio never goes back. */
