@@ -80,7 +80,7 @@ describe('order ticket', () => {
     ]);
     const notional = new Big((cost ?? '').replace(/,/g, ''));
     const charged = new Big((fee ?? '').replace(/,/g, ''));
-    // The cost is shown to the cent; the fee to 6 decimals: 0.002 of the cost, within rounding.
+    // The cost is shown to the cent, the fee in full: 0.002 of the cost, within the cost's rounding.
     assert.ok(charged.minus(notional.times('0.002')).abs().lte('0.0001'), `${fee} for ${cost}`);
   });
 

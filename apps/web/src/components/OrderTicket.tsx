@@ -20,7 +20,7 @@ import {
   checkSize,
   estimateOrder,
   formatAvailableUsd,
-  formatFee,
+  formatExact,
   formatPrice,
   formatSize,
   formatUsd,
@@ -34,8 +34,8 @@ type Result = { kind: 'filled' | 'rejected' | 'error' | 'earlier'; text: string;
 function fillText(order: OrderView): string {
   const verb = order.side === 'sell' ? 'Sold' : 'Bought';
   return (
-    `${verb} ${formatSize(order.size)} ${order.symbol} at ${formatPrice(order.price)}` +
-    ` · fee ${formatFee(order.fee)} USD`
+    `${verb} ${formatSize(order.size)} ${order.symbol} at ${formatExact(order.price)}` +
+    ` · fee ${formatExact(order.fee)} USD`
   );
 }
 
@@ -204,7 +204,7 @@ export function OrderTicket({
           <div className="row">
             <dt>Est. fee ({feePercent})</dt>
             <dd className="num" data-testid="estimated-fee">
-              {estimate ? formatFee(estimate.fee) : '—'}
+              {estimate ? formatExact(estimate.fee) : '—'}
             </dd>
           </div>
           <div className="row row-strong">

@@ -1,5 +1,5 @@
 import type { OrderView, Session } from '../lib/api.ts';
-import { formatFee, formatPrice, formatSize } from '../lib/money.ts';
+import { formatExact, formatSize } from '../lib/money.ts';
 import { reasonText } from '../lib/reasons.ts';
 
 const timeFormat = new Intl.DateTimeFormat(undefined, {
@@ -101,9 +101,9 @@ export function OrdersPanel({
                       {formatSize(order.size)}
                     </td>
                     <td className="right num col-price">
-                      {order.status === 'filled' ? formatPrice(order.price) : '—'}
+                      {order.status === 'filled' ? formatExact(order.price) : '—'}
                     </td>
-                    <td className="right num col-fee">{order.status === 'filled' ? formatFee(order.fee) : '—'}</td>
+                    <td className="right num col-fee">{order.status === 'filled' ? formatExact(order.fee) : '—'}</td>
                     <td className="right col-status">
                       <span className={`badge badge-${order.status}`}>{STATUS_TEXT[order.status]}</span>
                       {order.status === 'rejected' && (

@@ -1,7 +1,7 @@
 import type { Portfolio, Session } from '../lib/api.ts';
 import {
   formatAvailableUsd,
-  formatPrice,
+  formatExact,
   formatSize,
   formatUsd,
   sign,
@@ -97,7 +97,7 @@ export function PortfolioPanel({
                       {formatSize(row.size)}
                     </td>
                     <td className="right num" data-testid={`${id}-avg-entry`}>
-                      {row.held ? formatPrice(row.avgEntryPrice) : '—'}
+                      {row.held ? formatExact(row.avgEntryPrice) : '—'}
                     </td>
                     <td
                       className={`right num ${pnlSign > 0 ? 'up' : pnlSign < 0 ? 'down' : ''}`}

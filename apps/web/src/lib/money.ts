@@ -41,13 +41,17 @@ export interface OrderEstimate {
   sellProceeds: string;
 }
 
+/** Decimals the server keeps of a fee; it rounds a fee up beyond them. */
+const FEE_DP = 18;
+
 /** The estimate shown in the order ticket at the live price, at the server's fee rate (`GET /config`). */
 export function estimateOrder(price: string, size: string, feeRate: string): OrderEstimate | null {
   const p = toBig(price);
   const s = toBig(size);
   if (!p || !s) return null;
   const notional = p.times(s);
-  const fee = notional.times(feeRate);
+  // Rounded up at 18 decimals, as the server charges it (docs/api.md, paper-trading rules).
+  const fee = notional.times(feeRate).round(FEE_DP, Big.roundUp);
   return {
     notional: notional.toFixed(),
     fee: fee.toFixed(),
@@ -151,10 +155,22 @@ export const formatUsd = (value: string | null | undefined, signed = false) =>
  */
 export const formatAvailableUsd = (value: string | null | undefined) =>
   formatDecimal(value, { minDp: 2, roundDown: true });
-/** A price, 2 decimals (the simulated and Pyth SOL prices are quoted in cents). */
+/**
+ * The live market price: every digit the server sent, padded to at least 2 decimals so a tick
+ * ending in 0 does not shift the figure, never rounded. Pyth prices carry up to 8 decimals,
+ * and the ticket's price sits next to Buy: a rounded one would be a price no order fills at.
+ */
 export const formatPrice = (value: string | null | undefined, signed = false) =>
-  formatDecimal(value, { minDp: 2, signed });
+  formatDecimal(value, { minDp: 2, maxDp: Infinity, signed });
 /** A SOL size: 4 decimals, more (up to 9) when the size has them, so no holding is hidden. */
 export const formatSize = (value: string | null | undefined) => formatDecimal(value, { minDp: 4, maxDp: 9 });
-/** A fee: cents, and sub-cent digits (up to 6) when there are any. */
-export const formatFee = (value: string | null | undefined) => formatDecimal(value, { minDp: 2, maxDp: 6 });
+/**
+ * An amount the server settled (an executed price, a fee, an average entry price) exactly as it
+ * sent it: grouped, without trailing zeros, never rounded. Pyth prices carry up to 8 decimals
+ * and the server rounds fees and averages at 18: rounded here, the page would show a price no
+ * order filled at or a fee that was not charged.
+ */
+export function formatExact(value: string | null | undefined): string {
+  const v = toBig(value);
+  return v ? group(v.toFixed()) : '—';
+}
