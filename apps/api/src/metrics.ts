@@ -51,7 +51,7 @@ export function createApiMetrics(registry: Registry, backlog: () => Promise<numb
     }),
     loginThrottled: new Counter({
       name: 'tradewire_api_login_throttled_total',
-      help: 'Login or register attempts refused with 429, by limit (address, username, register)',
+      help: 'Login or register attempts refused with 429, by limit (address, username_address, username, register)',
       labelNames: ['scope'],
       registers,
     }),

@@ -15,9 +15,16 @@ export interface RateLimitOptions {
   /** Login attempts per client address (default 60 per minute). Every attempt counts. */
   perAddress?: RateLimitRule;
   /**
-   * Logins per username that did not succeed (default 10 per 15 minutes). Counted when the
-   * attempt starts, so parallel guesses cannot all pass before the first failure is counted;
-   * a success clears the count.
+   * Logins per username and client address that did not succeed (default 10 per 15 minutes).
+   * Counted when the attempt starts, so parallel guesses cannot all pass before the first
+   * failure is counted; a success clears the count. Keyed on the address too, so that one
+   * address's guesses never lock the username's owner out from another address.
+   */
+  perUsernameAndAddress?: RateLimitRule;
+  /**
+   * Logins per username that did not succeed, from all addresses together (default 100 per
+   * 15 minutes): bounds guessing spread over many addresses. Counted when the attempt starts;
+   * a success gives its attempt back.
    */
   perUsername?: RateLimitRule;
   /**
@@ -31,7 +38,8 @@ export interface RateLimitOptions {
 
 export const DEFAULT_RATE_LIMITS = {
   perAddress: { max: 60, windowMs: 60_000 },
-  perUsername: { max: 10, windowMs: 15 * 60_000 },
+  perUsernameAndAddress: { max: 10, windowMs: 15 * 60_000 },
+  perUsername: { max: 100, windowMs: 15 * 60_000 },
   registerPerAddress: { max: 300, windowMs: 10 * 60_000 },
   ordersPerUser: { max: 20, windowMs: 1000 },
 } as const satisfies Required<RateLimitOptions>;
@@ -75,21 +83,38 @@ export class RateLimits {
     };
     this.#limiters = {
       perAddress: make('perAddress'),
+      perUsernameAndAddress: make('perUsernameAndAddress'),
       perUsername: make('perUsername'),
       registerPerAddress: make('registerPerAddress'),
       ordersPerUser: make('ordersPerUser'),
     };
   }
 
-  /** Counts a login attempt from `address` for `username`; throws 429 when either is over its limit. */
+  /** Counts a login attempt from `address` for `username`; throws 429 when any login limit is over. */
   async beginLogin(address: string, username: string): Promise<void> {
     await this.#take('perAddress', addressKey(address), 'address');
-    await this.#take('perUsername', username, 'username');
+    const pair = usernameAtAddress(username, address);
+    await this.#take('perUsernameAndAddress', pair, 'username_address');
+    try {
+      await this.#take('perUsername', username, 'username');
+    } catch (err) {
+      // The owner retrying while guessers elsewhere hold the username closed must not use up
+      // their own address's allowance, or they stay locked out after it reopens.
+      await this.#limiters.perUsernameAndAddress.reward(pair, 1).catch(() => undefined);
+      throw err;
+    }
   }
 
-  /** A successful login clears the username's count. */
-  async loginSucceeded(username: string): Promise<void> {
-    await this.#limiters.perUsername.delete(username).catch(() => false);
+  /**
+   * A successful login clears the count of its username at its address and gives its attempt
+   * back to the username's count across addresses. That one is not cleared: the owner logging
+   * in must not hand a guesser spread over many addresses a fresh allowance.
+   */
+  async loginSucceeded(address: string, username: string): Promise<void> {
+    await Promise.all([
+      this.#limiters.perUsernameAndAddress.delete(usernameAtAddress(username, address)).catch(() => false),
+      this.#limiters.perUsername.reward(username, 1).catch(() => undefined),
+    ]);
   }
 
   /** Counts a registration from `address`; throws 429 past the limit. */
@@ -117,6 +142,11 @@ export class RateLimits {
       });
     }
   }
+}
+
+/** The key of a username at a client address; no address key contains a space. */
+function usernameAtAddress(username: string, address: string): string {
+  return `${addressKey(address)} ${username}`;
 }
 
 function checkRule(scope: Scope, rule: RateLimitRule): RateLimitRule {

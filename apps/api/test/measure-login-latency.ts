@@ -17,7 +17,11 @@ const broker = new MemoryBroker();
 const api = createApi({
   db,
   broker,
-  rateLimits: { perUsername: { max: 1000, windowMs: 60_000 }, perAddress: { max: 1000, windowMs: 60_000 } },
+  rateLimits: {
+    perUsernameAndAddress: { max: 1000, windowMs: 60_000 },
+    perUsername: { max: 1000, windowMs: 60_000 },
+    perAddress: { max: 1000, windowMs: 60_000 },
+  },
 });
 try {
   const base = await api.app.listen({ port: 0, host: '127.0.0.1' });

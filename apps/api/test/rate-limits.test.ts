@@ -88,13 +88,54 @@ describe('rate limits', () => {
     assert.equal((JSON.parse(limited.body) as { error: { code: string } }).error.code, 'rate_limited');
     assert.ok(Number(limited.headers['retry-after']) >= 1);
 
-    // Locked now, even with the right password; open again once the window has passed.
+    // Past the limit across addresses: locked from everywhere, even with the right password;
+    // open again once the window has passed.
     assert.equal((await post(base, '/auth/login', { username, password: 'password123' }, '127.0.0.2')).status, 429);
     await waitFor(
       async () => (await post(base, '/auth/login', { username, password: 'password123' }, '127.0.0.2')).status === 200,
       { timeoutMs: 10_000, intervalMs: 250, what: 'the username to open again' },
     );
   });
+
+  for (const store of ['memory', 'redis'] as const) {
+    const startWith = async (rateLimits: NonNullable<Parameters<typeof makeApi>[2]>['rateLimits']) => {
+      const started = await start({
+        rateLimits,
+        ...(store === 'redis' ? { rateLimitRedis: await redisClient() } : {}),
+      });
+      const { username } = await register(started.api);
+      const login = (password: string, from: string) => post(started.base, '/auth/login', { username, password }, from);
+      const wrongFrom = async (from: string, times: number) => {
+        const statuses: number[] = [];
+        for (let i = 0; i < times; i++) statuses.push((await login('wrong-password', from)).status);
+        return statuses;
+      };
+      return { login, wrongFrom };
+    };
+
+    it(`locks out the address that guessed, not the username's owner at another address (${store})`, async () => {
+      // The production login limits.
+      const { login, wrongFrom } = await startWith(undefined);
+      assert.deepEqual(await wrongFrom('127.0.0.2', 10), Array(10).fill(401));
+      const locked = await login('password123', '127.0.0.2');
+      assert.equal(locked.status, 429, 'the guessing address is locked out, right password or not');
+      assert.equal((JSON.parse(locked.body) as { error: { code: string } }).error.code, 'rate_limited');
+      assert.ok(Number(locked.headers['retry-after']) > 60, String(locked.headers['retry-after']));
+      assert.equal((await login('password123', '127.0.0.3')).status, 200, 'the owner, from another address');
+    });
+
+    it(`locks the username everywhere once failures across addresses reach perUsername (${store})`, async () => {
+      const { login, wrongFrom } = await startWith({ perUsername: { max: 25, windowMs: 60_000 } });
+      assert.deepEqual(await wrongFrom('127.0.0.2', 10), Array(10).fill(401));
+      // A success gives its attempt back: it is not a guess.
+      assert.equal((await login('password123', '127.0.0.3')).status, 200);
+      assert.deepEqual(await wrongFrom('127.0.0.4', 10), Array(10).fill(401));
+      assert.deepEqual(await wrongFrom('127.0.0.5', 5), Array(5).fill(401));
+      const spread = await login('password123', '127.0.0.6');
+      assert.equal(spread.status, 429, 'guessing spread over addresses locks the username everywhere');
+      assert.ok(Number(spread.headers['retry-after']) >= 1);
+    });
+  }
 
   it('holds the username limit across two API processes that share Redis', async () => {
     const rules = { perUsername: { max: 10, windowMs: 60_000 } };

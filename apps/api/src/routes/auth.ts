@@ -74,7 +74,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
     if (!user || !ok) {
       throw new ApiError('invalid_credentials', 'wrong username or password');
     }
-    await ctx.limits.loginSucceeded(body.username);
+    await ctx.limits.loginSucceeded(request.ip, body.username);
     if (needsRehash(user.passwordHash, params)) {
       // A legacy scrypt hash or an older cost: the password is at hand only now. Compare-and-
       // set, so a password changed meanwhile is never overwritten with the old one.
