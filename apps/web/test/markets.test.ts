@@ -201,9 +201,10 @@ describe('one stale market', () => {
     const candles = async (symbol: string) =>
       ((await (await fetch(`${baseUrl}/candles?symbol=${symbol}&interval=1s`)).json()) as { candles: unknown[] })
         .candles;
+    // Polled at a pace the API's candle limit (120 a minute per address) allows for the whole wait.
     await waitFor(async () => (await candles('SOL')).length > 0 && (await candles('ETH')).length > 0, {
       timeoutMs: 15_000,
-      intervalMs: 100,
+      intervalMs: 500,
       what: 'SOL and ETH candles written by the worker',
     });
     assert.deepEqual(await candles('BTC'), []);
