@@ -6,6 +6,7 @@ export interface ApiMetrics {
   orders: Counter<'outcome' | 'reason'>;
   loginThrottled: Counter<'scope'>;
   ordersThrottled: Counter;
+  candlesThrottled: Counter;
   outboxPublished: Counter<'kind'>;
   outboxPublishErrors: Counter<'reason'>;
 }
@@ -58,6 +59,11 @@ export function createApiMetrics(registry: Registry, backlog: () => Promise<numb
     ordersThrottled: new Counter({
       name: 'tradewire_api_orders_throttled_total',
       help: 'Orders refused with 429 by the per-user order rate limit',
+      registers,
+    }),
+    candlesThrottled: new Counter({
+      name: 'tradewire_api_candles_throttled_total',
+      help: 'GET /candles refused with 429 by the per-address limit',
       registers,
     }),
     outboxPublished: new Counter({

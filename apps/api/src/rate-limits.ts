@@ -34,6 +34,12 @@ export interface RateLimitOptions {
   registerPerAddress?: RateLimitRule;
   /** Orders per user (default 20 per second; `ORDERS_PER_USER_PER_SECOND`). */
   ordersPerUser?: RateLimitRule;
+  /**
+   * `GET /candles` per client address (default 120 per minute). Anonymous, and each page is up
+   * to 1000 rows read on the pool orders use, so an unlimited loop slows every order down. The
+   * web page asks once per chart opened, market or interval switched, and gap in the feed.
+   */
+  candlesPerAddress?: RateLimitRule;
 }
 
 export const DEFAULT_RATE_LIMITS = {
@@ -42,9 +48,11 @@ export const DEFAULT_RATE_LIMITS = {
   perUsername: { max: 100, windowMs: 15 * 60_000 },
   registerPerAddress: { max: 300, windowMs: 10 * 60_000 },
   ordersPerUser: { max: 20, windowMs: 1000 },
+  candlesPerAddress: { max: 120, windowMs: 60_000 },
 } as const satisfies Required<RateLimitOptions>;
 
 type Scope = keyof RateLimitOptions;
+type Metrics = Pick<ApiMetrics, 'loginThrottled' | 'ordersThrottled' | 'candlesThrottled'>;
 
 /**
  * The API's rate limits, on rate-limiter-flexible. With a Redis client the counts live in
@@ -59,12 +67,9 @@ type Scope = keyof RateLimitOptions;
  */
 export class RateLimits {
   readonly #limiters: Record<Scope, RateLimiterAbstract>;
-  readonly #metrics: Pick<ApiMetrics, 'loginThrottled' | 'ordersThrottled'> | undefined;
+  readonly #metrics: Metrics | undefined;
 
-  constructor(
-    options: RateLimitOptions & { redis?: RedisClient | RedisClusterClient } = {},
-    metrics?: Pick<ApiMetrics, 'loginThrottled' | 'ordersThrottled'>,
-  ) {
+  constructor(options: RateLimitOptions & { redis?: RedisClient | RedisClusterClient } = {}, metrics?: Metrics) {
     this.#metrics = metrics;
     const make = (scope: Scope): RateLimiterAbstract => {
       const rule = checkRule(scope, options[scope] ?? DEFAULT_RATE_LIMITS[scope]);
@@ -87,6 +92,7 @@ export class RateLimits {
       perUsername: make('perUsername'),
       registerPerAddress: make('registerPerAddress'),
       ordersPerUser: make('ordersPerUser'),
+      candlesPerAddress: make('candlesPerAddress'),
     };
   }
 
@@ -127,6 +133,11 @@ export class RateLimits {
     await this.#take('ordersPerUser', String(userId), 'orders');
   }
 
+  /** Counts a `GET /candles` from `address`; throws 429 past the limit. */
+  async beginCandles(address: string): Promise<void> {
+    await this.#take('candlesPerAddress', addressKey(address), 'candles');
+  }
+
   async #take(scope: Scope, key: string, label: string): Promise<void> {
     try {
       await this.#limiters[scope].consume(key);
@@ -135,6 +146,7 @@ export class RateLimits {
       // failure that even the in-memory fallback could not absorb; it is not a client error.
       if (!(err instanceof RateLimiterRes)) throw err;
       if (scope === 'ordersPerUser') this.#metrics?.ordersThrottled.inc();
+      else if (scope === 'candlesPerAddress') this.#metrics?.candlesThrottled.inc();
       else this.#metrics?.loginThrottled.inc({ scope: label });
       const seconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
       throw new ApiError('rate_limited', `too many attempts, retry in ${seconds} s`, {

@@ -47,6 +47,7 @@ describe('HTTP fuzz on every endpoint', () => {
       rateLimits: {
         perAddress: { max: 100_000, windowMs: 60_000 },
         registerPerAddress: { max: 100_000, windowMs: 60_000 },
+        candlesPerAddress: { max: 100_000, windowMs: 60_000 },
       },
     });
     await setPrice(broker, 'SOL', '100');

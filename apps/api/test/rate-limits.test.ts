@@ -38,6 +38,20 @@ function post(base: string, path: string, body: unknown, localAddress = '127.0.0
   });
 }
 
+/** GET from a listening server from a chosen local address. */
+function get(base: string, path: string, localAddress: string) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+    const req = httpRequest(new URL(path, base), { localAddress }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 const tally = (statuses: number[]) =>
   statuses.reduce<Record<number, number>>((t, s) => ({ ...t, [s]: (t[s] ?? 0) + 1 }), {});
 
@@ -134,6 +148,26 @@ describe('rate limits', () => {
       const spread = await login('password123', '127.0.0.6');
       assert.equal(spread.status, 429, 'guessing spread over addresses locks the username everywhere');
       assert.ok(Number(spread.headers['retry-after']) >= 1);
+    });
+  }
+
+  for (const store of ['memory', 'redis'] as const) {
+    it(`limits GET /candles per address: a flood gets 429, another address is served (${store})`, async () => {
+      const { base } = await start({
+        // The production limits (makeApi lifts the candle limit for other tests).
+        rateLimits: {},
+        ...(store === 'redis' ? { rateLimitRedis: await redisClient() } : {}),
+      });
+      const candles = (from: string) => get(base, '/candles?symbol=SOL&interval=1s&limit=1000', from);
+      const flood = await Promise.all(Array.from({ length: 150 }, () => candles('127.0.0.2')));
+      const counts = tally(flood.map((a) => a.status));
+      assert.deepEqual(counts, { 200: 120, 429: 30 }, JSON.stringify(counts));
+      const refused = flood.find((a) => a.status === 429)!;
+      assert.equal((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'rate_limited');
+      const retryAfter = Number(refused.headers['retry-after']);
+      assert.ok(retryAfter >= 1 && retryAfter <= 60, String(retryAfter));
+      assert.equal((await candles('127.0.0.2')).status, 429, 'still refused');
+      assert.equal((await candles('127.0.0.3')).status, 200, 'another address');
     });
   }
 

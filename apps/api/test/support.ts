@@ -11,8 +11,12 @@ export function makeApi(db: Database, broker: Broker, options: Partial<ApiOption
     db,
     broker,
     passwordHash: TEST_PASSWORD_HASH,
-    // Tests place orders faster than a person; the tests of the order limit set their own.
-    rateLimits: { ordersPerUser: { max: 100_000, windowMs: 1000 } },
+    // Tests place orders and read candles faster than a person; the tests of those limits set
+    // their own.
+    rateLimits: {
+      ordersPerUser: { max: 100_000, windowMs: 1000 },
+      candlesPerAddress: { max: 100_000, windowMs: 1000 },
+    },
     relay: { pollIntervalMs: 50, retryBaseMs: 20, retryMaxMs: 200 },
     // Suites set their prices once, and a loaded machine can take longer than the production
     // limit between that and an order; the staleness tests set their own limit and clock.

@@ -18,6 +18,7 @@ export function registerMarketRoutes(app: FastifyInstance, ctx: ApiContext): voi
   });
 
   app.get('/candles', async (request) => {
+    await ctx.limits.beginCandles(request.ip);
     const query = parseInput(CandlesQuery, request.query ?? {}, 'query');
     if (!symbols.has(query.symbol)) {
       throw new ApiError('unknown_symbol', `unknown symbol; tradable: ${[...symbols].join(', ')}`);
