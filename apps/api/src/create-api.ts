@@ -12,13 +12,13 @@ import { DEFAULT_PASSWORD_HASH, createSessionStore, dec, type Database, type Pas
 import { silentLogger, type Logger } from '@repo/log';
 import { createBearerAuth } from './bearer-auth.ts';
 import type { ApiContext, ApiSettings } from './context.ts';
-import { createErrorHandler, errorBody } from './errors.ts';
+import { createErrorHandler, createFrameworkErrorHandler, errorBody } from './errors.ts';
 import { createApiMetrics } from './metrics.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.ts';
 import { createPriceReader } from './price-reader.ts';
 import { RateLimits, type RateLimitOptions } from './rate-limits.ts';
-import { registerSecurityHeaders } from './security-headers.ts';
+import { createSecurityHeaders, registerSecurityHeaders } from './security-headers.ts';
 import { registerAccountRoutes } from './routes/account.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerMarketRoutes } from './routes/market.ts';
@@ -150,6 +150,15 @@ export function createApi(options: ApiOptions): Api {
     now,
   };
 
+  const setSecurityHeaders = createSecurityHeaders({
+    contentSecurityPolicy: {
+      directives: {
+        // The page may open a WebSocket to the configured gateway and nowhere else.
+        'connect-src': ["'self'", ...gatewaySources(settings.publicConfig)],
+      },
+    },
+  });
+
   const app = fastify({
     logger: false,
     bodyLimit: options.bodyLimit ?? 16 * 1024,
@@ -158,6 +167,7 @@ export function createApi(options: ApiOptions): Api {
     requestTimeout: 30_000,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    frameworkErrors: createFrameworkErrorHandler(logger, setSecurityHeaders),
   });
 
   // JSON only: text/plain would let any web page post cross-origin without a CORS preflight.
@@ -177,14 +187,7 @@ export function createApi(options: ApiOptions): Api {
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  registerSecurityHeaders(app, {
-    contentSecurityPolicy: {
-      directives: {
-        // The page may open a WebSocket to the configured gateway and nowhere else.
-        'connect-src': ["'self'", ...gatewaySources(settings.publicConfig)],
-      },
-    },
-  });
+  registerSecurityHeaders(app, setSecurityHeaders);
 
   const allowedOrigins = new Set(options.allowedOrigins ?? []);
   void app.register(cors, {

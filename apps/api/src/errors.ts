@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '@repo/log';
+import type { SetSecurityHeaders } from './security-headers.ts';
 
 /**
  * Every error code the HTTP API answers with, in `{"error":{"code","message"}}`. The same table
@@ -74,5 +75,28 @@ export function createErrorHandler(logger: Logger) {
     }
     logger.error({ err, method: request.method, route: request.routeOptions.url ?? 'unmatched' }, 'unhandled error');
     return reply.code(500).send(errorBody('internal_error', 'internal server error'));
+  };
+}
+
+/**
+ * Fastify's `frameworkErrors`: the errors its router answers before any hook runs (a URL that
+ * does not decode, a route parameter past its length). Fastify's own answer would echo the
+ * path and go out without the security headers, which no hook has set yet.
+ */
+export function createFrameworkErrorHandler(logger: Logger, setSecurityHeaders: SetSecurityHeaders) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    setSecurityHeaders(request.raw, reply.raw, (headersErr?: unknown) => {
+      if (headersErr) {
+        logger.error({ err: headersErr }, 'security headers failed on a framework error');
+        void reply.code(500).send(errorBody('internal_error', 'internal server error'));
+        return;
+      }
+      if (err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        void reply.code(400).send(errorBody('invalid_request', 'the request URL is not valid'));
+        return;
+      }
+      logger.error({ err, method: request.method }, 'unhandled framework error');
+      void reply.code(500).send(errorBody('internal_error', 'internal server error'));
+    });
   };
 }

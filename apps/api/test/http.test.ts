@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -522,6 +523,50 @@ describe('security', () => {
       for (const name of names) {
         assert.equal(response.headers[name], healthy.headers[name], `${name} on ${request.method} ${request.url}`);
       }
+    }
+  });
+
+  it('answers a URL that does not decode with 400 invalid_request and the security headers', async () => {
+    /** One request written as is: HTTP clients would re-encode a malformed URL before sending it. */
+    const raw = (port: number, target: string) =>
+      new Promise<{ status: number; headers: Map<string, string>; body: string }>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.end(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`),
+        );
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.on('error', reject);
+        socket.on('close', () => {
+          const [head = '', body = ''] = text.split('\r\n\r\n');
+          const [statusLine = '', ...lines] = head.split('\r\n');
+          const headers = new Map(
+            lines.map((line) => [
+              line.slice(0, line.indexOf(':')).toLowerCase(),
+              line.slice(line.indexOf(':') + 1).trim(),
+            ]),
+          );
+          resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
+        });
+      });
+    const listening = makeApi(db, broker, { publicConfig: { wsUrl: 'ws://example.test:3001', wsPort: 3001 } });
+    try {
+      const { port } = new URL(await listening.app.listen({ port: 0, host: '127.0.0.1' }));
+      const healthy = await raw(Number(port), '/health');
+      assert.equal(healthy.status, 200);
+      for (const target of ['/orders%zz', '/%', '/candles%E0%A4%A?symbol=SOL']) {
+        const answer = await raw(Number(port), target);
+        assert.equal(answer.status, 400, target);
+        assert.match(answer.headers.get('content-type') ?? '', /^application\/json/, target);
+        assert.deepEqual(JSON.parse(answer.body), {
+          error: { code: 'invalid_request', message: 'the request URL is not valid' },
+        });
+        for (const name of ['content-security-policy', 'strict-transport-security', 'x-content-type-options']) {
+          assert.equal(answer.headers.get(name), healthy.headers.get(name), `${name} for ${target}`);
+        }
+      }
+    } finally {
+      await listening.close();
     }
   });
 
