@@ -4,6 +4,7 @@ import type { Logger } from '@repo/log';
 import type { BearerAuth } from './bearer-auth.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { OutboxRelay } from './outbox-relay.ts';
+import type { PasswordHashSlots } from './password-hash-slots.ts';
 import type { PriceReader } from './price-reader.ts';
 import type { RateLimits } from './rate-limits.ts';
 
@@ -28,6 +29,7 @@ export interface ApiContext {
   settings: ApiSettings;
   auth: BearerAuth;
   limits: RateLimits;
+  passwordHashes: PasswordHashSlots;
   relay: OutboxRelay;
   prices: PriceReader;
   metrics: ApiMetrics;

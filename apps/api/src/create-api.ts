@@ -16,6 +16,7 @@ import { createErrorHandler, createFrameworkErrorHandler, errorBody } from './er
 import { createApiMetrics } from './metrics.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.ts';
+import { PasswordHashSlots, type PasswordHashSlotOptions } from './password-hash-slots.ts';
 import { createPriceReader } from './price-reader.ts';
 import { RateLimits, type RateLimitOptions } from './rate-limits.ts';
 import { createSecurityHeaders, registerSecurityHeaders } from './security-headers.ts';
@@ -73,6 +74,11 @@ export interface ApiOptions {
    * pass a cheap one). Hashes at other costs still verify and are replaced at the next login.
    */
   passwordHash?: Partial<PasswordHashParams>;
+  /**
+   * Password hashes in flight at once (default 8), waiting for a slot (default 32) and how long
+   * (default 1000 ms); past them a login or registration gets 429 `rate_limited`.
+   */
+  passwordHashing?: Pick<PasswordHashSlotOptions, 'maxInFlight' | 'maxWaiting' | 'maxWaitMs'>;
   /** Largest request body in bytes (default 16 KiB). */
   bodyLimit?: number;
   /** Fastify `trustProxy`: set when behind a reverse proxy so throttling sees client addresses (default false). */
@@ -100,6 +106,8 @@ export interface Api {
   relay: OutboxRelay;
   /** Deletes expired sessions and idempotency keys (every `housekeepingIntervalMs`). */
   housekeeping: Housekeeping;
+  /** The bound on password hashes in flight (`passwordHashing`). */
+  passwordHashes: PasswordHashSlots;
   /** The metrics registry (the one passed in, or the API's own). */
   registry: Registry;
   /** Stops the relay and closes the HTTP server. The database and broker belong to the caller. */
@@ -137,6 +145,11 @@ export function createApi(options: ApiOptions): Api {
     intervalMs: options.housekeepingIntervalMs,
     now,
   });
+  const passwordHashes = new PasswordHashSlots({
+    ...options.passwordHashing,
+    onInFlight: (inFlight) => metrics.passwordHashesInFlight.set(inFlight),
+    onRefused: () => metrics.passwordHashesRefused.inc(),
+  });
   const ctx: ApiContext = {
     db: options.db,
     broker: options.broker,
@@ -144,6 +157,7 @@ export function createApi(options: ApiOptions): Api {
     settings,
     auth: createBearerAuth(createSessionStore(options.db, { now }), { now }),
     limits: new RateLimits({ ...options.rateLimits, redis: options.rateLimitRedis }, metrics),
+    passwordHashes,
     relay,
     prices: createPriceReader(createPriceStore(options.broker), { timeoutMs: options.priceReadTimeoutMs, logger }),
     metrics,
@@ -229,6 +243,7 @@ export function createApi(options: ApiOptions): Api {
     app,
     relay,
     housekeeping,
+    passwordHashes,
     registry,
     close() {
       closing ??= (async () => {

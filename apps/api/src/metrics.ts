@@ -7,6 +7,8 @@ export interface ApiMetrics {
   loginThrottled: Counter<'scope'>;
   ordersThrottled: Counter;
   candlesThrottled: Counter;
+  passwordHashesInFlight: Gauge;
+  passwordHashesRefused: Counter;
   outboxPublished: Counter<'kind'>;
   outboxPublishErrors: Counter<'reason'>;
 }
@@ -64,6 +66,16 @@ export function createApiMetrics(registry: Registry, backlog: () => Promise<numb
     candlesThrottled: new Counter({
       name: 'tradewire_api_candles_throttled_total',
       help: 'GET /candles refused with 429 by the per-address limit',
+      registers,
+    }),
+    passwordHashesInFlight: new Gauge({
+      name: 'tradewire_api_password_hashes_in_flight',
+      help: 'Password hashes (login, registration) running or queued on the thread pool now',
+      registers,
+    }),
+    passwordHashesRefused: new Counter({
+      name: 'tradewire_api_password_hashes_refused_total',
+      help: 'Logins and registrations refused with 429 because every password hash slot was taken',
       registers,
     }),
     outboxPublished: new Counter({

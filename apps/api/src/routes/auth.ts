@@ -44,7 +44,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
   app.post('/auth/register', async (request, reply) => {
     const body = parseInput(RegisterBody, request.body, 'body');
     await ctx.limits.beginRegister(request.ip);
-    const passwordHash = await hashPassword(body.password, params);
+    const passwordHash = await ctx.passwordHashes.run(() => hashPassword(body.password, params));
     let userId: number;
     try {
       ({ userId } = await db.users.create({
@@ -68,9 +68,11 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
     const user = couldBeUsername(body.username) ? await db.users.findCredentials(body.username) : null;
     // An unknown username costs the same hashing time as a wrong password, so response time
     // does not tell which usernames exist.
-    const ok = user
-      ? await verifyPassword(body.password, user.passwordHash)
-      : (await burnPasswordCheck(body.password, params), false);
+    const ok = await ctx.passwordHashes.run(async () =>
+      user
+        ? await verifyPassword(body.password, user.passwordHash)
+        : (await burnPasswordCheck(body.password, params), false),
+    );
     if (!user || !ok) {
       throw new ApiError('invalid_credentials', 'wrong username or password');
     }
@@ -80,7 +82,8 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
       // set, so a password changed meanwhile is never overwritten with the old one.
       // A failure only postpones the rehash to the next login; this one has succeeded.
       try {
-        await db.users.replacePasswordHash(user.userId, user.passwordHash, await hashPassword(body.password, params));
+        const rehashed = await ctx.passwordHashes.run(() => hashPassword(body.password, params));
+        await db.users.replacePasswordHash(user.userId, user.passwordHash, rehashed);
       } catch (err) {
         ctx.logger.warn({ err: (err as Error).message, userId: user.userId }, 'password rehash failed');
       }
