@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { MemoryBroker, connectRedisBroker, RedisBroker } from '../src/index.ts';
 import { brokerContract } from './broker.contract.ts';
-import { RedisServer } from '@repo/test-support';
+import { RedisServer, nextValue, waitFor } from '@repo/test-support';
 
 brokerContract('MemoryBroker', () => Promise.resolve(new MemoryBroker()));
 
@@ -67,6 +67,32 @@ describe('RedisBroker', () => {
     } finally {
       await probe.quit();
       await broker.close();
+    }
+  });
+
+  it('reports down when an idle Redis stops answering, and up, still subscribed, when it answers again', async () => {
+    const own = await RedisServer.start();
+    const broker = await connectRedisBroker(own.url, { baseDelayMs: 20, maxDelayMs: 200 });
+    const received: string[] = [];
+    try {
+      await broker.subscribe('live', (message) => received.push(message));
+      // Long enough for several PINGs on the subscriber in RESP2 Pub/Sub mode: they must not upset it.
+      await broker.publish('live', 'before');
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await waitFor(() => received.includes('before'));
+      const down = nextValue<boolean>((cb) => broker.onStatusChange(cb), { timeoutMs: 15_000, what: 'down' });
+      own.pause();
+      // Nothing is sent but the connections' own PINGs, which go unanswered.
+      assert.equal(await down, false);
+      const up = nextValue<boolean>((cb) => broker.onStatusChange(cb), { timeoutMs: 15_000, what: 'up' });
+      own.resume();
+      assert.equal(await up, true);
+      await broker.publish('live', 'after');
+      await waitFor(() => received.includes('after'), { what: 'a message after the pause' });
+    } finally {
+      own.resume();
+      await broker.close();
+      await own.stop();
     }
   });
 

@@ -11,6 +11,25 @@ export interface RedisClientOptions {
   maxDelayMs?: number;
 }
 
+/**
+ * A connection PINGs its server this long after the last PING was answered (node-redis
+ * `pingInterval`; a RESP2 subscriber may PING too, node-redis reads its `pong` reply). An idle
+ * healthy connection thus always sees a reply well inside `SOCKET_IDLE_TIMEOUT_MS`.
+ */
+export const PING_INTERVAL_MS = 1000;
+
+/**
+ * A connection on which nothing was sent or received for this long is destroyed (node-redis
+ * `socket.socketTimeout`): its commands in flight fail, it reports not ready and reconnects.
+ * This is what notices a Redis that stopped answering (a hung process, a host gone without a
+ * reset) before TCP gives up, which takes ~15 min with data in flight. A PING that gets no
+ * reply is not sent again, so a silent server leaves the socket idle, unless the application
+ * keeps writing to it: callers that do bound their own waits (the outbox relay's deadline).
+ * 5 s tolerates a Redis stalled by a slow command or a fork on a loaded box. node-redis's
+ * per-command `timeout` would not do: it only covers the wait before the command is written.
+ */
+export const SOCKET_IDLE_TIMEOUT_MS = 5000;
+
 /** What every connection shares, to one Redis or to each node of a cluster. */
 function connectionDefaults(options: RedisClientOptions) {
   const backoff = { baseDelayMs: options.baseDelayMs ?? 50, maxDelayMs: options.maxDelayMs ?? 5000 };
@@ -18,7 +37,9 @@ function connectionDefaults(options: RedisClientOptions) {
     socket: {
       reconnectStrategy: (retries: number) => backoffDelay(retries, backoff),
       connectTimeout: 5000,
+      socketTimeout: SOCKET_IDLE_TIMEOUT_MS,
     },
+    pingInterval: PING_INTERVAL_MS,
     // Commands issued while disconnected fail fast instead of queueing forever: a publish
     // must never make an HTTP request hang on a dead Redis.
     disableOfflineQueue: true,

@@ -64,9 +64,29 @@ export class RedisServer {
     const child = this.#child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
+    // A paused (SIGSTOPped) server dies at SIGKILL too.
     child.kill('SIGKILL');
     await exited;
     this.#child = undefined;
+  }
+
+  /**
+   * Stops the server with SIGSTOP: its kernel still accepts connections and acknowledges what
+   * clients send, but nothing is answered, as with a hung Redis or a host gone without a reset.
+   */
+  pause(): void {
+    this.#signal('SIGSTOP');
+  }
+
+  /** Lets a paused server run again (SIGCONT); it then handles what it was sent meanwhile. */
+  resume(): void {
+    this.#signal('SIGCONT');
+  }
+
+  #signal(signal: NodeJS.Signals): void {
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) throw new Error('redis-server is not running');
+    child.kill(signal);
   }
 
   /** Starts the server again on the same port, empty (nothing is persisted). */
