@@ -8,9 +8,21 @@ import {
 import type { OutboxEvent, OutboxRepository } from '@repo/db';
 import { EventValidationError } from '@repo/events';
 import { silentLogger, type Logger } from '@repo/log';
-import { backoffDelay } from '@repo/retry';
+import { backoffDelay, withTimeout } from '@repo/retry';
 import { deleteUntilCaughtUp } from './batched-delete.ts';
 import type { ApiMetrics } from './metrics.ts';
+
+/**
+ * Longest wait for one event's publish (a PUBLISH, for a portfolio also its compare-and-set).
+ * Redis answers in well under a millisecond; a Redis that answers nothing (hung, or a host gone
+ * without a reset) would otherwise hold the pass, and with it every user's events, until TCP
+ * gives up. A missed deadline fails the pass like any broker failure: the rows stay unpublished
+ * and are retried in order (the publish may still land: a duplicate, which gateways drop). 5 s
+ * matches the connections' own idle timeout (`SOCKET_IDLE_TIMEOUT_MS` of @repo/redis), which
+ * usually fails the command first; this bounds the pass where other traffic keeps a silent
+ * connection from looking idle.
+ */
+const PUBLISH_TIMEOUT_MS = 5000;
 
 export interface OutboxRelayOptions {
   outbox: OutboxRepository;
@@ -272,7 +284,7 @@ export class OutboxRelay {
     for (const row of lane) {
       if (this.#closed) return;
       try {
-        await this.#publish(row);
+        await withTimeout(this.#publish(row), PUBLISH_TIMEOUT_MS, `publishing outbox event ${row.id}`);
         this.#metrics?.outboxPublished.inc({ kind: row.kind });
       } catch (err) {
         if (!(err instanceof EventValidationError)) throw err;
@@ -316,6 +328,8 @@ export class OutboxRelay {
 function failureReason(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'broker_unavailable' || code === 'broker_closed') return 'broker_unavailable';
+  // The relay's own deadline: the broker took the command and never answered.
+  if (code === 'timeout') return 'broker_timeout';
   if (code === 'database_error') return 'database';
   return 'other';
 }

@@ -4,7 +4,7 @@ import { EVENT_CHANNELS, connectRedisBroker, createEventPublisher, type Broker }
 import { openDatabase, type Database } from '@repo/db';
 import { decodeEvent } from '@repo/events';
 import { createTestDatabase, RedisServer, nextValue, waitFor } from '@repo/test-support';
-import { bearer, makeApi, register, setPrice } from './support.ts';
+import { bearer, capturingLogger, makeApi, register, setPrice } from './support.ts';
 
 /**
  * The transactional outbox on real PostgreSQL and a real redis-server of our own (so it can be
@@ -51,6 +51,16 @@ async function listen(broker: Broker): Promise<Received[]> {
 
 const orderEvents = (received: Received[], userId: number) =>
   received.filter((r) => r.userId === userId && r.kind !== 'portfolio');
+
+const portfolioVersions = (received: Received[], userId: number) =>
+  received.filter((r) => r.userId === userId && r.kind === 'portfolio').map((r) => r.version);
+
+/** The relay's publish failures of `reason`, as `GET /metrics` shows them. */
+async function publishErrors(api: ReturnType<typeof makeApi>, reason: string): Promise<number> {
+  const metrics = (await api.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const match = new RegExp(`tradewire_api_outbox_publish_errors_total\\{reason="${reason}"\\} (\\d+)`).exec(metrics);
+  return match ? Number(match[1]) : 0;
+}
 
 /** A filled buy of `size` SOL at 10 USD, placed straight in the database (no session). */
 function buy(userId: number, size: string) {
@@ -169,6 +179,73 @@ describe('outbox relay', () => {
       const metrics = (await api.app.inject({ method: 'GET', url: '/metrics' })).body;
       assert.match(metrics, /tradewire_api_outbox_publish_errors_total\{reason="broker_unavailable"\} [1-9]/);
     } finally {
+      await api.close();
+      await broker.close();
+      await own.stop();
+    }
+  });
+
+  it('notices a Redis that stops answering, and publishes once it answers again, in order', async () => {
+    const own = await RedisServer.start();
+    const { logger, lines } = capturingLogger();
+    const broker = await connectRedisBroker(own.url, { logger, baseDelayMs: 20, maxDelayMs: 200 });
+    const received = await listen(broker);
+    const api = makeApi(db, broker);
+    try {
+      await setPrice(broker, 'SOL', '50');
+      const { userId, token } = await register(api);
+      const order = () =>
+        api.app.inject({
+          method: 'POST',
+          url: '/orders',
+          headers: bearer(token),
+          payload: { symbol: 'SOL', side: 'buy', size: '1' },
+        });
+      assert.equal((await order()).statusCode, 201);
+      await waitFor(() => portfolioVersions(received, userId).length === 1);
+      await waitFor(async () => (await db.outbox.backlog()) === 0);
+
+      // SIGSTOP: the kernel still accepts and acknowledges, nothing is answered. Before the
+      // relay had a deadline and the connections a liveness check, the relay's PUBLISH waited
+      // for ever, the pass never ended and the broker said it was up.
+      const down = nextValue<boolean>((cb) => broker.onStatusChange(cb), { timeoutMs: 20_000, what: 'broker down' });
+      own.pause();
+      // Orders go on committing, and each one's price read writes to the publisher's
+      // connection: it never looks idle, so only the relay's own deadline ends the pass.
+      let placed = 0;
+      const deadline = Date.now() + 20_000;
+      while ((await publishErrors(api, 'broker_timeout')) === 0) {
+        assert.ok(Date.now() < deadline, 'the relay never gave up on a publish Redis did not answer');
+        assert.equal((await order()).statusCode, 201);
+        placed++;
+      }
+      assert.equal(await down, false);
+      // Left alone, both connections see nothing for the idle timeout and are destroyed, with
+      // what was in flight on them, so nothing of it is delivered when Redis wakes up.
+      const destroyed = (role: string) =>
+        lines.some((l) => l.args[1] === 'redis connection error' && (l.args[0] as { role?: string }).role === role);
+      await waitFor(() => destroyed('publisher') && destroyed('subscriber'), {
+        timeoutMs: 15_000,
+        what: 'both silent connections destroyed',
+      });
+      await api.relay.idle();
+      assert.equal(orderEvents(received, userId).length, 1);
+      assert.equal(await db.outbox.backlog(), 2 * placed, 'every fill since, with its portfolio, waits');
+
+      own.resume();
+      await waitFor(() => portfolioVersions(received, userId).length >= placed + 1, {
+        timeoutMs: 15_000,
+        what: 'events after Redis answers again',
+      });
+      await waitFor(async () => (await db.outbox.backlog()) === 0);
+      const all = Array.from({ length: placed + 1 }, (_, i) => i + 1);
+      assert.deepEqual(
+        orderEvents(received, userId).map((e) => e.seq),
+        all,
+      );
+      assert.deepEqual(portfolioVersions(received, userId), all);
+    } finally {
+      own.resume();
       await api.close();
       await broker.close();
       await own.stop();
