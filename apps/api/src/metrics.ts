@@ -86,7 +86,7 @@ export function createApiMetrics(registry: Registry, backlog: () => Promise<numb
     }),
     outboxPublishErrors: new Counter({
       name: 'tradewire_api_outbox_publish_errors_total',
-      help: 'Outbox relay failures, by reason (broker_unavailable, invalid_event, database, other)',
+      help: 'Outbox relay failures, by reason (docs/delivery.md: broker_unavailable, broker_timeout, broker_error, …)',
       labelNames: ['reason'],
       registers,
     }),

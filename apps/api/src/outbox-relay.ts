@@ -1,4 +1,5 @@
 import {
+  BrokerCommandError,
   BrokerUnavailableError,
   createEventPublisher,
   type Broker,
@@ -223,9 +224,10 @@ export class OutboxRelay {
       const delay = this.#retryDelay();
       const reason = failureReason(err);
       this.#metrics?.outboxPublishErrors.inc({ reason });
-      // The first failure of an outage is worth a warning; the retries that follow are not.
-      const log = this.#failures === 1 ? this.#logger.warn.bind(this.#logger) : this.#logger.debug.bind(this.#logger);
-      log({ reason, err: (err as Error).message, retryInMs: delay }, 'outbox relay pass failed');
+      // The first failure of an outage is worth a warning; the retries that follow are not. A
+      // command Redis refuses (OOM, NOPERM) holds every user back until someone acts: an error.
+      const level = this.#failures > 1 ? 'debug' : reason === 'broker_error' ? 'error' : 'warn';
+      this.#logger[level]({ reason, err: describe(err), retryInMs: delay }, 'outbox relay pass failed');
       this.#schedule(delay, true);
     }
   }
@@ -287,15 +289,30 @@ export class OutboxRelay {
         await withTimeout(this.#publish(row), PUBLISH_TIMEOUT_MS, `publishing outbox event ${row.id}`);
         this.#metrics?.outboxPublished.inc({ kind: row.kind });
       } catch (err) {
-        if (!(err instanceof EventValidationError)) throw err;
-        // A row that can never be published would block every later event forever. It
-        // cannot come from this code (payloads are built to the schemas), so it is logged
-        // loudly, counted and skipped.
-        this.#metrics?.outboxPublishErrors.inc({ reason: 'invalid_event' });
-        this.#logger.error(
-          { outboxId: row.id, kind: row.kind, err: err.message },
-          'outbox event fails its schema; skipped',
-        );
+        if (err instanceof EventValidationError) {
+          // A row that can never be published would block every later event forever. It
+          // cannot come from this code (payloads are built to the schemas), so it is logged
+          // loudly, counted and skipped.
+          this.#metrics?.outboxPublishErrors.inc({ reason: 'invalid_event' });
+          this.#logger.error(
+            { outboxId: row.id, kind: row.kind, err: err.message },
+            'outbox event fails its schema; skipped',
+          );
+        } else if (err instanceof BrokerCommandError && err.keyBound) {
+          // Redis refuses this row's key (a value of the wrong type at the user's portfolio
+          // key) and will refuse it on every retry. Held, the row would stop its user's events
+          // for good, and once its user's rows filled a batch, everyone's. Skipped instead,
+          // nothing is lost: the portfolio itself went out live (the publisher publishes it
+          // even when the store is refused, so the newer portfolio reaches the user), and an
+          // order event is still in the history, where gateways fill the gap by `seq`.
+          this.#metrics?.outboxPublishErrors.inc({ reason: 'broker_rejected' });
+          this.#logger.error(
+            { outboxId: row.id, userId: row.userId, kind: row.kind, err: err.message },
+            'redis refuses an outbox event; skipped',
+          );
+        } else {
+          throw err;
+        }
       }
       done.push(row.id);
     }
@@ -330,8 +347,16 @@ function failureReason(err: unknown): string {
   if (code === 'broker_unavailable' || code === 'broker_closed') return 'broker_unavailable';
   // The relay's own deadline: the broker took the command and never answered.
   if (code === 'timeout') return 'broker_timeout';
+  if (code === 'broker_command_error') return 'broker_error';
   if (code === 'database_error') return 'database';
   return 'other';
+}
+
+/** The error's message and its cause's, which says what Redis or the socket said. */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? err.cause.message : undefined;
+  return cause && !err.message.includes(cause) ? `${err.message}: ${cause}` : err.message;
 }
 
 function positive(name: string, value: number): number {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { EVENT_CHANNELS, connectRedisBroker, createEventPublisher, type Broker } from '@repo/broker';
 import { openDatabase, type Database } from '@repo/db';
 import { decodeEvent } from '@repo/events';
+import { createRedisClient, redisKeys } from '@repo/redis';
 import { createTestDatabase, RedisServer, nextValue, waitFor } from '@repo/test-support';
 import { bearer, capturingLogger, makeApi, register, setPrice } from './support.ts';
 
@@ -247,6 +248,115 @@ describe('outbox relay', () => {
     } finally {
       own.resume();
       await api.close();
+      await broker.close();
+      await own.stop();
+    }
+  });
+
+  it("publishes other users' events past a key Redis refuses, and says what Redis said", async () => {
+    const broker = await connectRedisBroker(redis.url);
+    const received = await listen(broker);
+    const raw = createRedisClient(redis.url);
+    raw.on('error', () => {});
+    await raw.connect();
+    const { logger, lines } = capturingLogger();
+    try {
+      await waitFor(async () => (await db.outbox.backlog()) === 0, { what: 'earlier tests drained' });
+      const user = (name: string) =>
+        db.users.create({
+          username: `${name}_${process.pid}`,
+          passwordHash: 'x',
+          balances: [{ asset: 'USD', available: '1000' }],
+          positionAssets: ['SOL'],
+        });
+      const { userId: stuck } = await user('wrongtype');
+      const { userId: other } = await user('bystander');
+      // Not a string: the portfolio's compare-and-set answers WRONGTYPE, every time.
+      await raw.hSet(redisKeys.portfolio(stuck), 'x', '1');
+      for (let i = 0; i < 3; i++) await buy(stuck, '1');
+      for (let i = 0; i < 2; i++) await buy(other, '1');
+      // The stuck user's 6 rows fill a batch: nothing behind them would ever be read if they stayed.
+      const api = makeApi(db, broker, {
+        logger,
+        relay: { batchSize: 4, pollIntervalMs: 50, retryBaseMs: 20, retryMaxMs: 200 },
+      });
+      try {
+        await waitFor(() => orderEvents(received, other).length === 2, { what: "the other user's events" });
+        assert.deepEqual(
+          orderEvents(received, other).map((e) => e.seq),
+          [1, 2],
+        );
+        await waitFor(() => portfolioVersions(received, other).length === 2);
+        assert.deepEqual(portfolioVersions(received, other), [1, 2]);
+        // The refused user's events go out too, portfolios included (only the store fails).
+        assert.deepEqual(
+          orderEvents(received, stuck).map((e) => e.seq),
+          [1, 2, 3],
+        );
+        await waitFor(() => portfolioVersions(received, stuck).length === 3);
+        assert.deepEqual(portfolioVersions(received, stuck), [1, 2, 3]);
+        await waitFor(async () => (await db.outbox.backlog()) === 0, { what: 'every row marked' });
+
+        assert.equal(await publishErrors(api, 'broker_rejected'), 3);
+        assert.equal(await publishErrors(api, 'broker_unavailable'), 0);
+        const refusals = lines.filter((l) => l.level === 'error' && JSON.stringify(l.args).includes('WRONGTYPE'));
+        assert.equal(refusals.length, 3, JSON.stringify(lines));
+      } finally {
+        await api.close();
+      }
+    } finally {
+      await raw.quit();
+      await broker.close();
+    }
+  });
+
+  it('holds every event while Redis refuses all writes (OOM), says so, and goes on in order after', async () => {
+    const own = await RedisServer.start();
+    const broker = await connectRedisBroker(own.url, { baseDelayMs: 20, maxDelayMs: 200 });
+    const received = await listen(broker);
+    const raw = createRedisClient(own.url);
+    raw.on('error', () => {});
+    await raw.connect();
+    const { logger, lines } = capturingLogger();
+    try {
+      await waitFor(async () => (await db.outbox.backlog()) === 0, { what: 'earlier tests drained' });
+      const { userId } = await db.users.create({
+        username: `oom_${process.pid}`,
+        passwordHash: 'x',
+        balances: [{ asset: 'USD', available: '1000' }],
+        positionAssets: ['SOL'],
+      });
+      await raw.configSet({ 'maxmemory-policy': 'noeviction', maxmemory: '1' });
+      for (let i = 0; i < 2; i++) await buy(userId, '1');
+      const api = makeApi(db, broker, { logger });
+      try {
+        await waitFor(async () => (await publishErrors(api, 'broker_error')) >= 2, { what: 'refused writes counted' });
+        assert.equal(await publishErrors(api, 'broker_unavailable'), 0);
+        assert.equal(await publishErrors(api, 'broker_rejected'), 0, 'not skipped: it is no one row');
+        assert.ok(
+          lines.some((l) => l.level === 'error' && JSON.stringify(l.args).includes('OOM')),
+          'the log says what Redis said',
+        );
+        // The fill went out (PUBLISH is allowed at OOM); its portfolio is held, and what follows it.
+        assert.deepEqual(
+          orderEvents(received, userId).map((e) => e.seq),
+          [1],
+        );
+        assert.deepEqual(portfolioVersions(received, userId), []);
+
+        await raw.configSet({ maxmemory: '0' });
+        await waitFor(async () => (await db.outbox.backlog()) === 0, { what: 'the backlog after OOM' });
+        await waitFor(() => portfolioVersions(received, userId).length === 2);
+        assert.deepEqual(
+          orderEvents(received, userId).map((e) => e.seq),
+          [1, 2],
+        );
+        assert.deepEqual(portfolioVersions(received, userId), [1, 2]);
+      } finally {
+        await api.close();
+      }
+    } finally {
+      await raw.quit();
       await broker.close();
       await own.stop();
     }

@@ -51,6 +51,27 @@ export class BrokerUnavailableError extends Error {
   }
 }
 
+/**
+ * Redis answered the command with an error (`WRONGTYPE`, `OOM`, `NOPERM`, …): the connection
+ * works, so this is not `BrokerUnavailableError`, and the reply says what is wrong.
+ */
+export class BrokerCommandError extends Error {
+  readonly code = 'broker_command_error';
+  /** The reply's first word (`WRONGTYPE`, `OOM`, `NOPERM`, `ERR`, …). */
+  readonly reply: string;
+  /**
+   * The error concerns the value at the command's key (`WRONGTYPE`): the same command on any
+   * other key succeeds and this one fails however often it is retried.
+   */
+  readonly keyBound: boolean;
+  constructor(message: string, reply: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BrokerCommandError';
+    this.reply = reply;
+    this.keyBound = reply === 'WRONGTYPE';
+  }
+}
+
 /** The broker was closed by its owner. */
 export class BrokerClosedError extends Error {
   readonly code = 'broker_closed';

@@ -10,7 +10,7 @@ import {
   type WithOptionalTimestamp,
 } from '@repo/events';
 import { redisKeys } from '@repo/redis';
-import type { Broker } from './broker.ts';
+import { BrokerCommandError, type Broker } from './broker.ts';
 import { DESIGN_CHANNEL_LAYOUT, type ChannelLayout } from './channel-layout.ts';
 
 /**
@@ -26,6 +26,8 @@ export interface EventPublisher {
   /**
    * Publishes the portfolio and keeps it as the user's latest, for the gateway's snapshot, unless
    * the stored one has a `version` at least as high (a portfolio without `version` always replaces it).
+   * When Redis refuses the key itself (`BrokerCommandError` with `keyBound`: a value of another
+   * type there) the portfolio is still published, then that error is thrown.
    */
   publishPortfolioUpdate(event: WithOptionalTimestamp<PortfolioUpdateEvent>): Promise<PortfolioUpdateEvent>;
   /**
@@ -66,10 +68,18 @@ export function createEventPublisher(
       // version is only ever replaced by a newer one. The publish still happens (gateways drop
       // a stale version themselves).
       const key = redisKeys.portfolio(event.userId);
-      await (event.version === undefined
-        ? broker.setLatest(key, raw)
-        : broker.setLatestIfNewer(key, raw, event.version));
+      let refused: BrokerCommandError | undefined;
+      try {
+        await (event.version === undefined
+          ? broker.setLatest(key, raw)
+          : broker.setLatestIfNewer(key, raw, event.version));
+      } catch (err) {
+        if (!(err instanceof BrokerCommandError && err.keyBound)) throw err;
+        // A broken key costs the snapshot only: the user's sockets still get the portfolio.
+        refused = err;
+      }
       await send('portfolio', event, raw);
+      if (refused) throw refused;
       return event;
     },
     publishSessionRevoked: (event) => publish('session_revoked', event),

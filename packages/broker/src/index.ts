@@ -1,4 +1,4 @@
-export { BrokerUnavailableError, type Broker, type Unsubscribe } from './broker.ts';
+export { BrokerCommandError, BrokerUnavailableError, type Broker, type Unsubscribe } from './broker.ts';
 export { MemoryBroker } from './memory-broker.ts';
 export { RedisBroker, connectRedisBroker } from './redis-broker.ts';
 export { RedisClusterBroker, connectRedisClusterBroker } from './redis-cluster-broker.ts';

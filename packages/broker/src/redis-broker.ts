@@ -10,6 +10,7 @@ import {
 import { BrokerStatus } from './broker-status.ts';
 import { ChannelHandlers } from './channel-handlers.ts';
 import { runSetIfNewer } from './latest-version.ts';
+import { redisCommandFailure } from './redis-errors.ts';
 
 interface RedisBrokerOptions {
   /** Connection for PUBLISH and the latest-value keys. */
@@ -68,7 +69,7 @@ export class RedisBroker implements Broker {
     try {
       await this.#publisher.publish(channel, message);
     } catch (err) {
-      throw new BrokerUnavailableError('redis publish failed', { cause: err });
+      throw redisCommandFailure('redis publish failed', err);
     }
   }
 
@@ -94,7 +95,7 @@ export class RedisBroker implements Broker {
     try {
       await this.#publisher.set(key, value);
     } catch (err) {
-      throw new BrokerUnavailableError('redis set failed', { cause: err });
+      throw redisCommandFailure('redis set failed', err);
     }
   }
 
@@ -104,7 +105,7 @@ export class RedisBroker implements Broker {
     try {
       return await runSetIfNewer(this.#publisher, key, value, version);
     } catch (err) {
-      throw new BrokerUnavailableError('redis set failed', { cause: err });
+      throw redisCommandFailure('redis set failed', err);
     }
   }
 
@@ -113,7 +114,7 @@ export class RedisBroker implements Broker {
     try {
       await this.#publisher.del(key);
     } catch (err) {
-      throw new BrokerUnavailableError('redis del failed', { cause: err });
+      throw redisCommandFailure('redis del failed', err);
     }
   }
 
@@ -122,7 +123,7 @@ export class RedisBroker implements Broker {
     try {
       return await this.#publisher.get(key);
     } catch (err) {
-      throw new BrokerUnavailableError('redis get failed', { cause: err });
+      throw redisCommandFailure('redis get failed', err);
     }
   }
 
@@ -132,7 +133,7 @@ export class RedisBroker implements Broker {
     try {
       return await this.#publisher.mGet([...keys]);
     } catch (err) {
-      throw new BrokerUnavailableError('redis mget failed', { cause: err });
+      throw redisCommandFailure('redis mget failed', err);
     }
   }
 

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { MemoryBroker, connectRedisBroker, RedisBroker } from '../src/index.ts';
+import {
+  BrokerCommandError,
+  BrokerUnavailableError,
+  MemoryBroker,
+  connectRedisBroker,
+  RedisBroker,
+} from '../src/index.ts';
 import { brokerContract } from './broker.contract.ts';
 import { RedisServer, nextValue, waitFor } from '@repo/test-support';
 
@@ -67,6 +73,44 @@ describe('RedisBroker', () => {
     } finally {
       await probe.quit();
       await broker.close();
+    }
+  });
+
+  it('tells a command Redis refuses from a broker it cannot reach', async () => {
+    const own = await RedisServer.start();
+    const broker = await connectRedisBroker(own.url, { baseDelayMs: 20, maxDelayMs: 200 });
+    const probe = createClient({ url: own.url });
+    await probe.connect();
+    try {
+      await probe.hSet('not-a-string', 'x', '1');
+      await assert.rejects(broker.setLatestIfNewer('not-a-string', '{"version":1}', 1), (err: unknown) => {
+        assert.ok(err instanceof BrokerCommandError, String(err));
+        assert.equal(err.reply, 'WRONGTYPE');
+        assert.equal(err.keyBound, true);
+        assert.match(err.message, /WRONGTYPE/);
+        return true;
+      });
+      await assert.rejects(broker.getLatest('not-a-string'), BrokerCommandError);
+      assert.equal(broker.isUp(), true);
+
+      await probe.configSet({ 'maxmemory-policy': 'noeviction', maxmemory: '1' });
+      await assert.rejects(broker.setLatest('any', 'value'), (err: unknown) => {
+        assert.ok(err instanceof BrokerCommandError, String(err));
+        assert.equal(err.reply, 'OOM');
+        assert.equal(err.keyBound, false);
+        return true;
+      });
+      await probe.configSet({ maxmemory: '0' });
+
+      await probe.quit();
+      const down = new Promise<void>((resolve) => broker.onStatusChange((up) => !up && resolve()));
+      await own.kill();
+      await down;
+      await assert.rejects(broker.publish('c', 'm'), BrokerUnavailableError);
+    } finally {
+      if (probe.isOpen) await probe.quit();
+      await broker.close();
+      await own.stop();
     }
   });
 
