@@ -12,6 +12,7 @@ import {
 import { BrokerStatus } from './broker-status.ts';
 import { ChannelHandlers } from './channel-handlers.ts';
 import { runSetIfNewer } from './latest-version.ts';
+import { redisCommandFailure } from './redis-errors.ts';
 
 interface RedisClusterBrokerOptions {
   /** A connected cluster client: SPUBLISH and the keys go through it, SSUBSCRIBE through its shard connections. */
@@ -26,6 +27,15 @@ interface RedisClusterBrokerOptions {
   /** How often every subscribed channel is checked to be live at its slot's master, in ms (default 1000). */
   checkIntervalMs?: number;
 }
+
+/**
+ * Longest wait for one command's reply. A master that stops answering (hung, or its host gone
+ * without a reset while its replica is promoted) keeps its connection "ready" until the
+ * connection's idle timeout, or for ever while other commands keep writing to it; a missed
+ * deadline counts as trouble, whose heal reloads the slot map and so moves to the new master.
+ * 5 s, like the connections' idle timeout: far beyond any healthy reply.
+ */
+const COMMAND_TIMEOUT_MS = 5000;
 
 /** node-redis's name for the sharded listeners of a connection. */
 const SHARDED = 'SHARDED' as const;
@@ -114,13 +124,7 @@ export class RedisClusterBroker implements Broker {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    this.#assertOpen();
-    try {
-      await this.#cluster.sPublish(channel, message);
-    } catch (err) {
-      this.#trouble();
-      throw new BrokerUnavailableError('redis cluster publish failed', { cause: err });
-    }
+    await this.#command('redis cluster publish failed', () => this.#cluster.sPublish(channel, message));
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<Unsubscribe> {
@@ -143,54 +147,40 @@ export class RedisClusterBroker implements Broker {
   }
 
   async setLatest(key: string, value: string): Promise<void> {
-    this.#assertOpen();
-    try {
-      await this.#cluster.set(key, value);
-    } catch (err) {
-      this.#trouble();
-      throw new BrokerUnavailableError('redis cluster set failed', { cause: err });
-    }
+    await this.#command('redis cluster set failed', () => this.#cluster.set(key, value));
   }
 
   /** The same Lua compare-and-set as `RedisBroker`: it touches one key, so it runs at that key's slot. */
-  async setLatestIfNewer(key: string, value: string, version: number): Promise<boolean> {
-    this.#assertOpen();
-    try {
-      return await runSetIfNewer(this.#cluster, key, value, version);
-    } catch (err) {
-      this.#trouble();
-      throw new BrokerUnavailableError('redis cluster set failed', { cause: err });
-    }
+  setLatestIfNewer(key: string, value: string, version: number): Promise<boolean> {
+    return this.#command('redis cluster set failed', () => runSetIfNewer(this.#cluster, key, value, version));
   }
 
   async deleteLatest(key: string): Promise<void> {
-    this.#assertOpen();
-    try {
-      await this.#cluster.del(key);
-    } catch (err) {
-      this.#trouble();
-      throw new BrokerUnavailableError('redis cluster del failed', { cause: err });
-    }
+    await this.#command('redis cluster del failed', () => this.#cluster.del(key));
   }
 
-  async getLatest(key: string): Promise<string | null> {
-    this.#assertOpen();
-    try {
-      return await this.#cluster.get(key);
-    } catch (err) {
-      this.#trouble();
-      throw new BrokerUnavailableError('redis cluster get failed', { cause: err });
-    }
+  getLatest(key: string): Promise<string | null> {
+    return this.#command('redis cluster get failed', () => this.#cluster.get(key));
   }
 
   /** One GET per key, sent together: the keys live on different slots, and MGET spans one slot only. */
-  async getLatestMany(keys: readonly string[]): Promise<(string | null)[]> {
+  getLatestMany(keys: readonly string[]): Promise<(string | null)[]> {
+    return this.#command('redis cluster get failed', () => Promise.all(keys.map((key) => this.#cluster.get(key))));
+  }
+
+  /**
+   * Runs one command with a deadline. A failure of the connection or the node (no reply in
+   * time included) starts a heal; a command Redis answered with an error (`WRONGTYPE`, `OOM`)
+   * is about the command, not the topology, and only rejects.
+   */
+  async #command<T>(what: string, run: () => Promise<T>): Promise<T> {
     this.#assertOpen();
     try {
-      return await Promise.all(keys.map((key) => this.#cluster.get(key)));
+      return await withTimeout(run(), COMMAND_TIMEOUT_MS, 'the reply');
     } catch (err) {
-      this.#trouble();
-      throw new BrokerUnavailableError('redis cluster get failed', { cause: err });
+      const failure = redisCommandFailure(what, err);
+      if (failure instanceof BrokerUnavailableError) this.#trouble();
+      throw failure;
     }
   }
 

@@ -5,6 +5,8 @@ import { createClient, createCluster } from 'redis';
 import { createRedisClusterClient } from '@repo/redis';
 import { RedisCluster, freePort, nextValue, waitFor } from '@repo/test-support';
 import {
+  BrokerCommandError,
+  BrokerUnavailableError,
   RedisClusterBroker,
   connectRedisClusterBroker,
   createEventPublisher,
@@ -167,6 +169,68 @@ describe('RedisClusterBroker', () => {
       assert.equal(await shardSubscribers(promoted, channel), 1, 'subscribed at the new master');
       await broker.publish(channel, 'after the switch');
       assert.equal(await messages.next(), 'after the switch');
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('notices a master that stops answering, and moves to its promoted replica', async () => {
+    const gateway = await connectRedisClusterBroker(nodes(), fast);
+    const publisher = await connectRedisClusterBroker(nodes(), fast);
+    let resume = () => Promise.resolve();
+    try {
+      const channel = 'trading:events:price:update:{SOL}';
+      const messages = await listen(gateway, channel);
+      const port = await cluster.masterOfSlot(calculateSlot(channel));
+      const gatewayDown = nextValue<boolean>((cb) => gateway.onStatusChange(cb), { timeoutMs: 20_000, what: 'down' });
+      const publisherDown = nextValue<boolean>((cb) => publisher.onStatusChange(cb), {
+        timeoutMs: 20_000,
+        what: 'publisher down',
+      });
+      // SIGSTOP: the master's kernel acknowledges what is sent, nothing answers. Its replica is
+      // promoted after the cluster's node timeout; without a command deadline and an idle
+      // timeout, publishes and both brokers' "up" outlived that by as long as TCP takes to give up.
+      const paused = await cluster.pauseMaster(port);
+      resume = () => paused.resume();
+      // Ticks keep being published to its slot, so its connection never looks idle: only the
+      // broker's own deadline on a command notices that nothing comes back.
+      let failure: unknown;
+      const giveUp = Date.now() + 15_000;
+      while (failure === undefined) {
+        assert.ok(Date.now() < giveUp, 'no publish to the stopped master ever failed');
+        publisher.publish(channel, 'to the stopped master').catch((err: unknown) => (failure ??= err));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.ok(failure instanceof BrokerUnavailableError, (failure as Error).message);
+      assert.equal(await publisherDown, false);
+      assert.equal(await gatewayDown, false);
+      await paused.promoted();
+      await Promise.all([waitUntilUp(gateway), waitUntilUp(publisher)]);
+      assert.equal(await shardSubscribers(paused.replica, channel), 1, 'subscribed at the promoted replica');
+      await publisher.publish(channel, 'after the failover');
+      assert.equal(await messages.next(), 'after the failover');
+    } finally {
+      await Promise.all([gateway.close(), publisher.close()]);
+      await resume();
+    }
+  });
+
+  it('tells a key Redis refuses from trouble with the cluster', async () => {
+    const broker = await connectRedisClusterBroker(nodes(), fast);
+    const changes: boolean[] = [];
+    broker.onStatusChange((up) => changes.push(up));
+    try {
+      const key = 'refused:{SOL}';
+      await onMaster(await cluster.masterOfSlot(calculateSlot(key)), ['HSET', key, 'x', '1']);
+      await assert.rejects(broker.setLatestIfNewer(key, '{"version":1}', 1), (err: unknown) => {
+        assert.ok(err instanceof BrokerCommandError, String(err));
+        assert.equal(err.reply, 'WRONGTYPE');
+        return true;
+      });
+      // No heal was started: a refused command says nothing about the topology.
+      await broker.publish('trading:events:price:update:{BTC}', 'still fine');
+      assert.deepEqual(changes, []);
+      assert.equal(broker.isUp(), true);
     } finally {
       await broker.close();
     }

@@ -27,6 +27,8 @@ interface ClusterNodeProcess {
   busPort: number;
   dir: string;
   child: ChildProcess | undefined;
+  /** Stopped with SIGSTOP: running, but answering nothing. */
+  paused?: boolean;
 }
 
 /** One line of CLUSTER NODES. */
@@ -101,9 +103,9 @@ export class RedisCluster {
     return this.#nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
   }
 
-  /** Ports of the nodes whose process runs. */
+  /** Ports of the nodes whose process runs and answers (not paused). */
   get livePorts(): number[] {
-    return this.#nodes.filter((n) => isRunning(n.child)).map((n) => n.port);
+    return this.#nodes.filter((n) => isRunning(n.child) && !n.paused).map((n) => n.port);
   }
 
   /** PIDs of the running nodes, for tests that check nothing is left behind. */
@@ -136,14 +138,45 @@ export class RedisCluster {
   async killMaster(
     port: number,
   ): Promise<{ replica: number; promoted(timeoutMs?: number): Promise<{ tookMs: number }> }> {
+    return this.#failMaster(port, (node) => this.#kill(node));
+  }
+
+  /**
+   * Stops the master at `port` with SIGSTOP: its kernel still accepts connections and
+   * acknowledges what is sent, but it answers nothing, as a hung Redis or a host gone without a
+   * reset. Like `killMaster`, resolves with its replica's port and `promoted()`; `resume()` lets
+   * it run again and resolves once it has rejoined as a replica of its successor, in sync.
+   */
+  async pauseMaster(
+    port: number,
+  ): Promise<{ replica: number; promoted(timeoutMs?: number): Promise<{ tookMs: number }>; resume(): Promise<void> }> {
+    const node = this.#node(port);
+    const failed = await this.#failMaster(port, (paused) => {
+      paused.paused = true;
+      paused.child?.kill('SIGSTOP');
+      return Promise.resolve();
+    });
+    const resume = async () => {
+      if (!node.paused) return;
+      node.child?.kill('SIGCONT');
+      node.paused = false;
+      await this.#rejoined(port, 20_000);
+    };
+    return { ...failed, resume };
+  }
+
+  async #failMaster(
+    port: number,
+    stop: (node: ClusterNodeProcess) => Promise<void>,
+  ): Promise<{ replica: number; promoted(timeoutMs?: number): Promise<{ tookMs: number }> }> {
     const node = this.#node(port);
     const before = await nodeLines(port);
     const self = before.find((n) => n.port === port);
     if (!self?.master) throw new Error(`127.0.0.1:${port} is not a master`);
     const replica = before.find((n) => n.masterId === self.id && !n.failed);
     if (!replica) throw new Error(`master 127.0.0.1:${port} has no replica to promote`);
-    const killedAt = Date.now();
-    await this.#kill(node);
+    const stoppedAt = Date.now();
+    await stop(node);
     const promoted = async (timeoutMs = 20_000) => {
       await waitFor(
         async () => {
@@ -156,7 +189,7 @@ export class RedisCluster {
         },
         { timeoutMs, intervalMs: 50, what: `the replica 127.0.0.1:${replica.port} to replace 127.0.0.1:${port}` },
       );
-      return { tookMs: Date.now() - killedAt };
+      return { tookMs: Date.now() - stoppedAt };
     };
     return { replica: replica.port, promoted };
   }
@@ -205,6 +238,11 @@ export class RedisCluster {
     const node = this.#node(port);
     if (isRunning(node.child)) throw new Error(`127.0.0.1:${port} is running`);
     await this.#spawn(node);
+    await this.#rejoined(port, timeoutMs);
+  }
+
+  /** Resolves once every live node serves and the node at `port` is back: a master with slots, or a replica in sync. */
+  async #rejoined(port: number, timeoutMs: number): Promise<void> {
     await waitFor(
       async () => {
         for (const live of this.livePorts) if (!(await clusterStateOk(live))) return false;
@@ -275,8 +313,10 @@ export class RedisCluster {
   async #kill(node: ClusterNodeProcess): Promise<void> {
     const child = node.child;
     node.child = undefined;
+    node.paused = false;
     if (!child || !isRunning(child)) return;
     const exited = once(child, 'exit');
+    // A paused (SIGSTOPped) node dies at SIGKILL too.
     child.kill('SIGKILL');
     await exited;
   }
