@@ -78,15 +78,22 @@ export class RedisServer {
     this.#signal('SIGSTOP');
   }
 
-  /** Lets a paused server run again (SIGCONT); it then handles what it was sent meanwhile. */
+  /**
+   * Lets a paused server run again (SIGCONT); it then handles what it was sent meanwhile. Does
+   * nothing when it is not running, so a test's cleanup may call it whatever happened before.
+   */
   resume(): void {
-    this.#signal('SIGCONT');
+    if (this.#running()) this.#child!.kill('SIGCONT');
   }
 
   #signal(signal: NodeJS.Signals): void {
+    if (!this.#running()) throw new Error('redis-server is not running');
+    this.#child!.kill(signal);
+  }
+
+  #running(): boolean {
     const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) throw new Error('redis-server is not running');
-    child.kill(signal);
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
   }
 
   /** Starts the server again on the same port, empty (nothing is persisted). */
