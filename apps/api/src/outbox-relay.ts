@@ -20,8 +20,8 @@ import type { ApiMetrics } from './metrics.ts';
  * gives up. A missed deadline fails the pass like any broker failure: the rows stay unpublished
  * and are retried in order (the publish may still land: a duplicate, which gateways drop). 5 s
  * matches the connections' own idle timeout (`SOCKET_IDLE_TIMEOUT_MS` of @repo/redis), which
- * usually fails the command first; this bounds the pass where other traffic keeps a silent
- * connection from looking idle.
+ * fails the command on a quiet connection; this bounds the pass where other traffic (every
+ * order reads the price over the same connection) keeps a silent one from looking idle.
  */
 const PUBLISH_TIMEOUT_MS = 5000;
 
@@ -301,10 +301,10 @@ export class OutboxRelay {
         } else if (err instanceof BrokerCommandError && err.keyBound) {
           // Redis refuses this row's key (a value of the wrong type at the user's portfolio
           // key) and will refuse it on every retry. Held, the row would stop its user's events
-          // for good, and once its user's rows filled a batch, everyone's. Skipped instead,
-          // nothing is lost: the portfolio itself went out live (the publisher publishes it
-          // even when the store is refused, so the newer portfolio reaches the user), and an
-          // order event is still in the history, where gateways fill the gap by `seq`.
+          // for good, and once its user's rows filled a batch, everyone's. Skipped, it costs
+          // only the stored snapshot: the publisher still publishes a portfolio whose store
+          // was refused, so the newer portfolio reaches the user live, and an order event
+          // would still be in the history, where gateways fill the gap by `seq`.
           this.#metrics?.outboxPublishErrors.inc({ reason: 'broker_rejected' });
           this.#logger.error(
             { outboxId: row.id, userId: row.userId, kind: row.kind, err: err.message },
