@@ -68,3 +68,17 @@ test('without the latest seq known when it was sent, only an answer frees the ke
   assert.equal(settleUndecided('t1', [listed(12, 7)], storage), null);
   assert.equal(keyForOrder('t1', order, fresh, storage), 'k1');
 });
+
+test('the same size typed another way is the same order and gets the same key', () => {
+  const storage = memoryStorage();
+  rememberUndecided('t1', 'k1', describeOrder({ symbol: 'SOL', side: 'buy', size: '0.50' }), 4, storage);
+  for (const size of ['0.5', '0.500', '00.5']) {
+    assert.equal(keyForOrder('t1', describeOrder({ symbol: 'SOL', side: 'buy', size }), fresh, storage), 'k1', size);
+  }
+  const smaller = describeOrder({ symbol: 'SOL', side: 'buy', size: '0.05' });
+  assert.equal(keyForOrder('t1', smaller, fresh, storage), 'fresh-key');
+
+  // An entry kept before sizes were described canonically holds the size as it was typed.
+  rememberUndecided('t1', 'k2', JSON.stringify({ symbol: 'SOL', side: 'buy', size: '1.50' }), 4, storage);
+  assert.equal(keyForOrder('t1', describeOrder({ symbol: 'SOL', side: 'buy', size: '1.5' }), fresh, storage), 'k2');
+});

@@ -89,6 +89,14 @@ export function times(a: string, b: string): string | null {
   return x && y ? x.times(y).toFixed() : null;
 }
 
+/**
+ * The one spelling of a decimal string ("0.50" → "0.5", "007" → "7"), so that two spellings of
+ * one amount compare equal as text; a malformed string is returned as it is.
+ */
+export function canonicalDecimal(value: string): string {
+  return toBig(value)?.toFixed() ?? value;
+}
+
 /** Orders two decimal strings exactly (-1, 0 or 1); a malformed one sorts as the smallest. */
 export function compareDecimal(a: string, b: string): -1 | 0 | 1 {
   const x = toBig(a);

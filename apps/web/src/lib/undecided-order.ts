@@ -9,7 +9,7 @@
  * order the user wants, not a retry: the server would answer it with the first one's result for
  * 24 hours and execute nothing.
  */
-import { compareDecimal } from './money.ts';
+import { canonicalDecimal, compareDecimal } from './money.ts';
 
 const KEY = 'tradewire.undecided-order';
 
@@ -66,15 +66,33 @@ function inputOf(order: string): OrderInput | null {
   return null;
 }
 
-/** A canonical description of an order, the form `keyForOrder` and `rememberUndecided` take. */
+/**
+ * A canonical description of an order, the form `keyForOrder` and `rememberUndecided` take.
+ * The size is in its canonical decimal form: "0.50" and "0.5" are one order (the server hashes
+ * them alike), and a retry typed differently must reuse the key or it could execute twice.
+ */
 export function describeOrder(input: OrderInput): string {
-  return JSON.stringify({ symbol: input.symbol, side: input.side, size: input.size });
+  return JSON.stringify({ symbol: input.symbol, side: input.side, size: canonicalDecimal(input.size) });
+}
+
+function sameOrder(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = inputOf(a);
+  const y = inputOf(b);
+  // An entry kept by an earlier version of the page holds the size as typed.
+  return (
+    x !== null &&
+    y !== null &&
+    x.symbol === y.symbol &&
+    x.side === y.side &&
+    canonicalDecimal(x.size) === canonicalDecimal(y.size)
+  );
 }
 
 /** The key to send for `order` (a canonical description of it): the kept one when it is the same order. */
 export function keyForOrder(token: string, order: string, fresh: () => string, storage = sessionStorage): string {
   const kept = read(storage);
-  return kept && kept.token === token && kept.order === order ? kept.key : fresh();
+  return kept && kept.token === token && sameOrder(kept.order, order) ? kept.key : fresh();
 }
 
 /** `order` went out under `key` after the user's order `afterSeq`, and its fate is unknown. */
