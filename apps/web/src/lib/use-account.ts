@@ -5,10 +5,20 @@
  * have been read before a live update arrived is discarded in favour of the live one.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { backoffDelay } from '@repo/retry';
 import { ApiError, getOrders, getPortfolio, type OrderView, type Portfolio, type Session } from './api.ts';
+
+type Timer = ReturnType<typeof setTimeout>;
 
 /** Orders kept on screen; older ones are a REST page away (the list shows the newest). */
 const MAX_ORDERS_SHOWN = 100;
+
+/**
+ * The pause before each retry of a failed reload: full jitter, 500 ms doubling to 10 s. A
+ * reload is often the only way the page learns of orders it missed (after a resync nothing
+ * replays them), so a failed one is retried until one succeeds or the session changes.
+ */
+const RELOAD_BACKOFF = { baseDelayMs: 500, maxDelayMs: 10_000 };
 
 const statusRank = { pending: 0, filled: 1, rejected: 1 } as const;
 
@@ -70,6 +80,16 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
   tokenRef.current = token;
   const onUnauthorizedRef = useRef(onUnauthorized);
   onUnauthorizedRef.current = onUnauthorized;
+  // Reloads are numbered as they start. A success clears the error and the pending retry only
+  // when it started no earlier than the latest failed one: an older read may predate what the
+  // failed one was asked to bring. Likewise a failure matters only if no later one succeeded.
+  const reloads = useRef({
+    started: 0,
+    failedFrom: 0,
+    succeededFrom: 0,
+    failures: 0,
+    retryTimer: undefined as Timer | undefined,
+  });
 
   const applyOrder = useCallback((order: OrderView) => {
     setOrders((current) => {
@@ -89,6 +109,8 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
     const forToken = tokenRef.current;
     if (!forToken) return;
     const epoch = livePortfolioEpoch.current;
+    const state = reloads.current;
+    const id = ++state.started;
     try {
       const [loadedOrders, loadedPortfolio] = await Promise.all([getOrders(forToken), getPortfolio(forToken)]);
       if (tokenRef.current !== forToken) return; // logged out or switched user meanwhile
@@ -104,26 +126,49 @@ export function useAccount(session: Session | null, onUnauthorized: () => void):
       // come last: it must not put back a portfolio older than the one shown.
       if (livePortfolioEpoch.current === epoch) setPortfolio((current) => newerPortfolio(current, loadedPortfolio));
       setLoadedFor(forToken);
-      setError(null);
+      state.succeededFrom = Math.max(state.succeededFrom, id);
+      if (id >= state.failedFrom) {
+        clearTimeout(state.retryTimer);
+        state.failures = 0;
+        setError(null);
+      }
     } catch (err) {
       if (tokenRef.current !== forToken) return;
       if (err instanceof ApiError && err.status === 401) {
         onUnauthorizedRef.current();
         return;
       }
+      if (id < state.succeededFrom) return;
       setError(err instanceof ApiError ? err.message : 'Could not load your account');
+      state.failedFrom = Math.max(state.failedFrom, id);
+      clearTimeout(state.retryTimer);
+      state.retryTimer = setTimeout(
+        () => {
+          if (tokenRef.current === forToken) void reloadRef.current();
+        },
+        backoffDelay(state.failures++, RELOAD_BACKOFF),
+      );
     }
   }, []);
+  const reloadRef = useRef(reload);
+  reloadRef.current = reload;
 
   useEffect(() => {
     setOrders(new Map());
     setPortfolio(null);
     setError(null);
+    const state = reloads.current;
+    const stopRetrying = () => {
+      clearTimeout(state.retryTimer);
+      state.failures = 0;
+    };
+    stopRetrying();
     if (!token) return;
     setLoading(true);
     void reload().finally(() => {
       if (tokenRef.current === token) setLoading(false);
     });
+    return stopRetrying;
   }, [token, reload]);
 
   // Sorted once per change of the orders, not on every price tick that re-renders the page.
