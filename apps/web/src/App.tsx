@@ -86,7 +86,7 @@ export function App() {
   const account = useAccount(session, () => endSession('unauthorized'));
 
   // The page subscribes to every market's prices and gives each tick to its market's feed.
-  const status = useGateway(session, {
+  const { status, problem: connectionProblem } = useGateway(session, {
     onPrice: (p) => feeds.push(p),
     onOrder: account.applyOrder,
     onPortfolio: account.applyPortfolio,
@@ -151,7 +151,7 @@ export function App() {
           <span className="brand-tag">Paper trading</span>
         </div>
         <div className="topbar-right">
-          <ConnectionBadge status={status} />
+          <ConnectionBadge status={status} problem={connectionProblem} />
           {session && (
             <div className="user">
               <span className="user-name" title={`Logged in as ${session.username}`}>
@@ -165,6 +165,11 @@ export function App() {
         </div>
       </header>
 
+      {connectionProblem && (
+        <p className="notice conn-problem" role="alert">
+          {connectionProblem}
+        </p>
+      )}
       <main className="layout">
         <div className="col col-main">
           <PricePanel

@@ -7,11 +7,20 @@ const LABELS: Record<ConnectionStatus, { text: string; hint: string }> = {
   offline: { text: 'Offline', hint: 'The server cannot be reached; figures are not updating' },
 };
 
-/** The connection state, always visible; announced politely to screen readers when it changes. */
-export function ConnectionBadge({ status }: { status: ConnectionStatus }) {
+/**
+ * The connection state, always visible; announced politely to screen readers when it changes.
+ * `problem`, when set, says why there is no connection (the page also shows it in full).
+ */
+export function ConnectionBadge({ status, problem = null }: { status: ConnectionStatus; problem?: string | null }) {
   const label = LABELS[status];
   return (
-    <div role="status" aria-live="polite" className={`conn conn-${status}`} title={label.hint} data-state={status}>
+    <div
+      role="status"
+      aria-live="polite"
+      className={`conn conn-${status}`}
+      title={problem ?? label.hint}
+      data-state={status}
+    >
       <span className="conn-dot" aria-hidden="true" />
       <span className="conn-text">{label.text}</span>
     </div>

@@ -24,6 +24,18 @@ export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'offline
 
 /** How often the page retries GET /config while the API cannot be reached. */
 const CONFIG_RETRY_MS = [500, 1000, 2000, 5000];
+/**
+ * The pause before reading GET /config again when its gateway address could not be used: full
+ * jitter, 1 s doubling to 30 s. A fixed configuration is picked up; a broken one costs a read
+ * every 30 s at most.
+ */
+const ADDRESS_RETRY_BACKOFF = { baseDelayMs: 1000, maxDelayMs: 30_000 };
+
+export interface GatewayState {
+  status: ConnectionStatus;
+  /** Why the page has no live connection when the cause is known and will not pass by itself. */
+  problem: string | null;
+}
 
 export interface GatewayHandlers {
   onPrice(price: Price): void;
@@ -53,8 +65,21 @@ function codeOf(err: unknown): string {
     : 'unknown';
 }
 
-export function useGateway(session: Session | null, handlers: GatewayHandlers): ConnectionStatus {
+/**
+ * Why the browser refused to open a socket to `url`. The WebSocket constructor throws
+ * synchronously for an address it will not use: a SecurityError for ws:// from an https page
+ * (or a blocked port), a SyntaxError for a malformed URL.
+ */
+function addressProblem(err: unknown): string {
+  const name = err instanceof Error || err instanceof DOMException ? err.name : '';
+  return name === 'SecurityError'
+    ? 'Live updates are unavailable: the browser refused the server’s live connection address'
+    : 'Live updates are unavailable: the server’s live connection address is not valid';
+}
+
+export function useGateway(session: Session | null, handlers: GatewayHandlers): GatewayState {
   const [status, setStatus] = useState<ConnectionStatus>('connecting');
+  const [problem, setProblem] = useState<string | null>(null);
   const handlersRef = useRef(handlers);
   handlersRef.current = handlers;
   const token = session?.token ?? null;
@@ -94,8 +119,19 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
         return;
       }
 
-      const c = connect(url);
+      let c: TradewireClient;
+      try {
+        c = connect(url);
+      } catch (err) {
+        // Left unhandled, this stayed "Connecting…" for good with no prices and no retry.
+        console.warn(`tradewire: cannot open the live connection to ${url}`, err);
+        setStatus('offline');
+        setProblem(addressProblem(err));
+        retryTimer = setTimeout(() => void start(attempt + 1), backoffDelay(attempt, ADDRESS_RETRY_BACKOFF));
+        return;
+      }
       client = c;
+      setProblem(null);
       // What is set up on this client; a step that failed for want of a connection is
       // retried the next time the client is open (the client keeps only what succeeded).
       const done = { prices: false, auth: false, orders: false, portfolio: false };
@@ -194,7 +230,7 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
   // The browser knows when the device has no network at all: that is offline, whatever the
   // socket's own state (a dead network can take a while to close a socket).
   const online = useSyncExternalStore(subscribeOnline, () => navigator.onLine);
-  return online ? status : 'offline';
+  return { status: online ? status : 'offline', problem };
 }
 
 function subscribeOnline(onChange: () => void): () => void {
