@@ -17,9 +17,16 @@ function toBig(value: string | null | undefined): Big | null {
 
 export type SizeCheck = { ok: true; size: string } | { ok: false; message: string };
 
-/** Validates what the user typed in the Size field, with a message a person can act on. */
+/**
+ * Validates what the user typed in the Size field, with a message a person can act on; `size`
+ * is the decimal to send. A lone comma is the decimal separator of a comma locale (iOS offers
+ * only "," on the decimal keypad there), so "0,5" is 0.5. A comma is never a thousands
+ * separator: "1,000" is 1, and a size with a dot and a comma, or two commas, is refused rather
+ * than guessed, since reading it as thousands would place an order many times larger.
+ */
 export function checkSize(input: string): SizeCheck {
-  const text = input.trim();
+  const typed = input.trim();
+  const text = !typed.includes('.') && typed.split(',').length === 2 ? typed.replace(',', '.') : typed;
   if (text === '') return { ok: false, message: 'Enter a size' };
   if (!SIZE_PATTERN.test(text)) {
     return /\.\d{10,}$/.test(text)
