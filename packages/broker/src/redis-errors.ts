@@ -1,4 +1,4 @@
-import { ErrorReply } from 'redis';
+import { ErrorReply } from '@repo/redis';
 import { BrokerCommandError, BrokerUnavailableError } from './broker.ts';
 
 /**

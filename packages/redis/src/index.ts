@@ -7,3 +7,5 @@ export {
   type RedisClusterClient,
   type RedisClientOptions,
 } from './client.ts';
+// The driver's error reply, for callers that tell a refused command from a lost connection.
+export { ErrorReply } from 'redis';
