@@ -1,3 +1,4 @@
+import { SlotQueue } from '@repo/retry';
 import { ApiError } from './errors.ts';
 
 export interface PasswordHashSlotOptions {
@@ -16,10 +17,6 @@ export interface PasswordHashSlotOptions {
   onRefused?: () => void;
 }
 
-interface Waiter {
-  grant(): void;
-}
-
 /**
  * Bounds the argon2 hashes of logins and registrations. Each one is ~20-45 ms of a libuv
  * thread; without a bound, a few hundred one-shot logins from as many addresses (each far
@@ -27,22 +24,22 @@ interface Waiter {
  * Over the bound the answer is a quick 429 `rate_limited` with `Retry-After`, not a slow one.
  */
 export class PasswordHashSlots {
-  readonly #maxInFlight: number;
-  readonly #maxWaiting: number;
+  readonly #slots: SlotQueue;
   readonly #maxWaitMs: number;
   readonly #onInFlight: ((inFlight: number) => void) | undefined;
   readonly #onRefused: (() => void) | undefined;
-  // A Set keeps insertion order: slots go to waiters first come, first served.
-  readonly #waiting = new Set<Waiter>();
   #inFlight = 0;
   #peakInFlight = 0;
 
   constructor(options: PasswordHashSlotOptions = {}) {
-    this.#maxInFlight = positiveInteger('maxInFlight', options.maxInFlight ?? 8);
-    this.#maxWaiting = nonNegativeInteger('maxWaiting', options.maxWaiting ?? 32);
     this.#maxWaitMs = positiveInteger('maxWaitMs', options.maxWaitMs ?? 1000);
     this.#onInFlight = options.onInFlight;
     this.#onRefused = options.onRefused;
+    this.#slots = new SlotQueue({
+      concurrency: positiveInteger('maxInFlight', options.maxInFlight ?? 8),
+      maxWaiting: nonNegativeInteger('maxWaiting', options.maxWaiting ?? 32),
+      onChange: (held) => this.#setInFlight(held),
+    });
   }
 
   /** Hashes in flight now. */
@@ -57,47 +54,17 @@ export class PasswordHashSlots {
 
   /** Runs `hash` in a slot; throws 429 `rate_limited` when none frees up in time. */
   async run<T>(hash: () => Promise<T>): Promise<T> {
-    await this.#acquire();
+    const slot = this.#slots.acquire(Date.now() + this.#maxWaitMs);
+    if (!slot || !(await slot.granted)) throw this.#refuse();
     try {
       return await hash();
     } finally {
-      this.#release();
+      this.#slots.release();
     }
-  }
-
-  #acquire(): Promise<void> {
-    if (this.#inFlight < this.#maxInFlight) {
-      this.#setInFlight(this.#inFlight + 1);
-      return Promise.resolve();
-    }
-    if (this.#waiting.size >= this.#maxWaiting) return Promise.reject(this.#refuse());
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        grant: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiting.delete(waiter);
-        reject(this.#refuse());
-      }, this.#maxWaitMs);
-      this.#waiting.add(waiter);
-    });
-  }
-
-  #release(): void {
-    const next = this.#waiting.values().next();
-    if (next.done) {
-      this.#setInFlight(this.#inFlight - 1);
-      return;
-    }
-    // The slot passes straight to the first waiter: the count in flight does not change.
-    this.#waiting.delete(next.value);
-    next.value.grant();
   }
 
   #setInFlight(inFlight: number): void {
+    if (inFlight === this.#inFlight) return;
     this.#inFlight = inFlight;
     this.#peakInFlight = Math.max(this.#peakInFlight, inFlight);
     this.#onInFlight?.(inFlight);

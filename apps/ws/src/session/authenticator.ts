@@ -1,6 +1,5 @@
-import { withTimeout } from '@repo/retry';
+import { SlotQueue, withTimeout } from '@repo/retry';
 import type { GatewayMetrics } from '../metrics.ts';
-import { SlotQueue } from '../slot-queue.ts';
 import type { ThrottledWarning } from '../throttled-warning.ts';
 import { isUsableSession, type Session, type SessionVerifier } from './session.ts';
 

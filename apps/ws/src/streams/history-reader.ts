@@ -1,6 +1,5 @@
-import { TimeoutError, withTimeout } from '@repo/retry';
+import { SlotQueue, TimeoutError, withTimeout, type SlotRequest } from '@repo/retry';
 import { checkLimit, InvalidLimitError } from '../limits.ts';
-import { SlotQueue, type SlotRequest } from '../slot-queue.ts';
 import type { OrderHistory, OrderHistoryPage } from './order-history.ts';
 
 /** Bounds of the gateway's history reads, with their defaults (docs/delivery.md). */

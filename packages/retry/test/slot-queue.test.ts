@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SlotQueue } from '../src/slot-queue.ts';
+import { SlotQueue } from '../src/index.ts';
 
 const later = (ms: number) => Date.now() + ms;
 

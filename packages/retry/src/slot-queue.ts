@@ -8,14 +8,15 @@ export interface SlotRequest {
 
 interface Waiter {
   deadline: number;
-  timer: NodeJS.Timeout | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
   settle: (granted: boolean) => void;
 }
 
 const GRANTED_AT_ONCE: SlotRequest = { granted: Promise.resolve(true), extend: () => {} };
 
 /**
- * Bounds the work a process hands a slow dependency (the session store, the order history):
+ * Bounds the work a process hands a slow dependency (the session store, the order history, the
+ * thread pool that hashes passwords):
  * at most `concurrency` slots are held at once; up to `maxWaiting` more wait for one in
  * arrival order, each until its deadline, and any further one is refused at once.
  *
