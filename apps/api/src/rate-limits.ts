@@ -123,6 +123,18 @@ export class RateLimits {
     ]);
   }
 
+  /**
+   * A login counted by `beginLogin` whose password was never checked (no hashing slot came
+   * free): its attempt goes back to both username counts. Refused on the service's load, not
+   * on a guess, it must not use up the owner's allowance.
+   */
+  async loginNotChecked(address: string, username: string): Promise<void> {
+    await Promise.all([
+      this.#limiters.perUsernameAndAddress.reward(usernameAtAddress(username, address), 1).catch(() => undefined),
+      this.#limiters.perUsername.reward(username, 1).catch(() => undefined),
+    ]);
+  }
+
   /** Counts a registration from `address`; throws 429 past the limit. */
   async beginRegister(address: string): Promise<void> {
     await this.#take('registerPerAddress', addressKey(address), 'register');

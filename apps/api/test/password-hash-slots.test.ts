@@ -118,4 +118,33 @@ describe('password hashes under a flood of one-shot logins', () => {
       await api.close();
     }
   });
+
+  it("a login refused for want of a hashing slot spends none of the owner's login attempts", async () => {
+    const api = makeApi(db, broker, { passwordHashing: { maxInFlight: 1, maxWaiting: 0, maxWaitMs: 60_000 } });
+    try {
+      const owner = await register(api, uniqueName('owner'), 'correct-horse');
+      const login = () =>
+        api.app.inject({
+          method: 'POST',
+          url: '/auth/login',
+          payload: { username: owner.username, password: 'correct-horse' },
+          remoteAddress: '192.0.2.7',
+        });
+      // The one slot is busy: every login of the owner is refused before its password is checked,
+      // more of them than the strict limit of one username at one address (10) allows.
+      const hold = heldHash();
+      const holding = api.passwordHashes.run(hold.work);
+      for (let i = 0; i < 12; i += 1) {
+        const refused = await login();
+        assert.equal(refused.statusCode, 429);
+        assert.match(refused.json<{ error: { message: string } }>().error.message, /password checks/);
+      }
+      hold.finish();
+      await holding;
+      const answer = await login();
+      assert.equal(answer.statusCode, 200, answer.body);
+    } finally {
+      await api.close();
+    }
+  });
 });

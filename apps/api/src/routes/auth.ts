@@ -68,11 +68,20 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ApiContext): void 
     const user = couldBeUsername(body.username) ? await db.users.findCredentials(body.username) : null;
     // An unknown username costs the same hashing time as a wrong password, so response time
     // does not tell which usernames exist.
-    const ok = await ctx.passwordHashes.run(async () =>
-      user
-        ? await verifyPassword(body.password, user.passwordHash)
-        : (await burnPasswordCheck(body.password, params), false),
-    );
+    let ok: boolean;
+    try {
+      ok = await ctx.passwordHashes.run(async () =>
+        user
+          ? await verifyPassword(body.password, user.passwordHash)
+          : (await burnPasswordCheck(body.password, params), false),
+      );
+    } catch (err) {
+      // Refused for want of a hashing slot: no password was checked, so no attempt is spent.
+      if (err instanceof ApiError && err.code === 'rate_limited') {
+        await ctx.limits.loginNotChecked(request.ip, body.username);
+      }
+      throw err;
+    }
     if (!user || !ok) {
       throw new ApiError('invalid_credentials', 'wrong username or password');
     }
