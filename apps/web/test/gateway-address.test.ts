@@ -1,7 +1,8 @@
 /**
  * GET /config names a gateway address the browser will not open (its WebSocket constructor
  * throws): the page says so instead of "Connecting…" for good, throws nothing, keeps reading the
- * config, and connects once the address is right. One process, as `npm start` runs it.
+ * config, drops the reason once it no longer holds, and connects once the address is right.
+ * One process, as `npm start` runs it.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -26,14 +27,15 @@ after(async () => {
 test('a malformed gateway address: Offline with the reason, retried, Live once it is right', async () => {
   const { context, page, errors } = await newPage(browser, baseUrl);
   const ui = new TradingPage(page);
-  let malformed = true;
+  let mode: 'malformed' | 'unreachable' | 'right' = 'malformed';
   let configReads = 0;
   let reread: () => void = () => {};
   const rereadTwice = new Promise<void>((resolve) => (reread = resolve));
   await page.route(
     (url) => url.pathname === '/config',
     async (route) => {
-      if (!malformed) return route.continue();
+      if (mode === 'right') return route.continue();
+      if (mode === 'unreachable') return route.abort('connectionrefused');
       if (++configReads === 3) reread();
       const response = await route.fetch();
       const config = (await response.json()) as Record<string, unknown>;
@@ -49,7 +51,12 @@ test('a malformed gateway address: Offline with the reason, retried, Live once i
   await rereadTwice;
   assert.equal(await ui.status.getAttribute('data-state'), 'offline');
 
-  malformed = false;
+  // The API stops answering: the page is still offline, but no longer blames the address.
+  mode = 'unreachable';
+  await alert.waitFor({ state: 'detached', timeout: 45_000 });
+  assert.equal(await ui.status.getAttribute('data-state'), 'offline');
+
+  mode = 'right';
   await ui.waitForStatus('Live', 45_000);
   await alert.waitFor({ state: 'detached' });
   await ui.waitForPriceChanges(1);

@@ -104,6 +104,8 @@ export class SlotQueue {
       },
       Math.max(1, waiter.deadline - Date.now()),
     );
+    // A wait alone does not keep a process alive (Node's timers can be unref'd, a browser's are numbers).
+    (waiter.timer as { unref?: () => void }).unref?.();
   }
 
   #leave(waiter: Waiter): void {

@@ -114,6 +114,8 @@ export function useGateway(session: Session | null, handlers: GatewayHandlers): 
       if (stopped) return;
       if (!url) {
         setStatus('offline');
+        // Whatever was wrong with the address, the reason now is the API: say nothing stale.
+        setProblem(null);
         const delay = CONFIG_RETRY_MS[Math.min(attempt, CONFIG_RETRY_MS.length - 1)] ?? 5000;
         retryTimer = setTimeout(() => void start(attempt + 1), delay);
         return;
