@@ -95,6 +95,8 @@ export class SlotQueue {
     this.#report();
   }
 
+  // Not unref'd: a caller may be waiting on nothing but this timer, and an unref'd one lets the
+  // process end under it (node:test cancelled every waiting test when it was tried).
   #arm(waiter: Waiter): void {
     waiter.timer = setTimeout(
       () => {
@@ -104,8 +106,6 @@ export class SlotQueue {
       },
       Math.max(1, waiter.deadline - Date.now()),
     );
-    // A wait alone does not keep a process alive (Node's timers can be unref'd, a browser's are numbers).
-    (waiter.timer as { unref?: () => void }).unref?.();
   }
 
   #leave(waiter: Waiter): void {
