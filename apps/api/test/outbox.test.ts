@@ -57,6 +57,16 @@ const portfolioVersions = (received: Received[], userId: number) =>
   received.filter((r) => r.userId === userId && r.kind === 'portfolio').map((r) => r.version);
 
 /** The relay's publish failures of `reason`, as `GET /metrics` shows them. */
+/** POST /orders: a market buy of 1 SOL for the holder of `token`. */
+function buyOneSol(api: ReturnType<typeof makeApi>, token: string) {
+  return api.app.inject({
+    method: 'POST',
+    url: '/orders',
+    headers: bearer(token),
+    payload: { symbol: 'SOL', side: 'buy', size: '1' },
+  });
+}
+
 async function publishErrors(api: ReturnType<typeof makeApi>, reason: string): Promise<number> {
   const metrics = (await api.app.inject({ method: 'GET', url: '/metrics' })).body;
   const match = new RegExp(`tradewire_api_outbox_publish_errors_total\\{reason="${reason}"\\} (\\d+)`).exec(metrics);
@@ -133,13 +143,7 @@ describe('outbox relay', () => {
     try {
       await setPrice(broker, 'SOL', '50');
       const { userId, token } = await register(api);
-      const order = () =>
-        api.app.inject({
-          method: 'POST',
-          url: '/orders',
-          headers: bearer(token),
-          payload: { symbol: 'SOL', side: 'buy', size: '1' },
-        });
+      const order = () => buyOneSol(api, token);
       assert.equal((await order()).statusCode, 201);
       await waitFor(() => orderEvents(received, userId).length === 1);
       // Its portfolio event too must be out and marked, or its mark could land mid-count below.
@@ -195,13 +199,7 @@ describe('outbox relay', () => {
     try {
       await setPrice(broker, 'SOL', '50');
       const { userId, token } = await register(api);
-      const order = () =>
-        api.app.inject({
-          method: 'POST',
-          url: '/orders',
-          headers: bearer(token),
-          payload: { symbol: 'SOL', side: 'buy', size: '1' },
-        });
+      const order = () => buyOneSol(api, token);
       assert.equal((await order()).statusCode, 201);
       await waitFor(() => portfolioVersions(received, userId).length === 1);
       await waitFor(async () => (await db.outbox.backlog()) === 0);
