@@ -59,6 +59,7 @@ import {
   ORDERS_QUICK,
   ordersQuickVerdict,
   runOrdersPart,
+  type OrdersParams,
   type OrdersResults,
 } from './orders/run-orders.ts';
 
@@ -583,7 +584,7 @@ async function main(): Promise<number> {
     }
     if (scenarios.includes('orders')) {
       orders = await runOrdersPart({
-        params: quick ? ORDERS_QUICK : ORDERS_FULL,
+        params: ordersParams(quick ? ORDERS_QUICK : ORDERS_FULL),
         redisUrl: redis.url,
         resultsDir: RESULTS_DIR,
         cores: { server: SERVER_CORE, generator: GENERATOR_CORE },
@@ -609,7 +610,7 @@ async function main(): Promise<number> {
 
   if (orders) {
     writeFileSync(join(RESULTS_DIR, `orders-${results.mode}-latest.json`), JSON.stringify(orders, null, 2));
-    if (!quick && !values['no-docs']) {
+    if (!quick && !values['no-docs'] && !process.env.BENCH_ORDERS_PARAMS) {
       writeOrdersReport(orders, ROOT, results.command);
       log('wrote the order block of docs/benchmarks.md');
     }
@@ -631,6 +632,28 @@ async function main(): Promise<number> {
 }
 
 /** The CI check: tradewire's median fan-out throughput must be at least 2× the naive broadcast's. */
+/**
+ * `BENCH_ORDERS_PARAMS` (JSON, e.g. `{"rates":[1000,2000],"reps":1,"modes":["postgres"]}`)
+ * overrides fields of the order part's parameters, to compare two builds on a few steps
+ * back to back; such a run does not write the page (the flag `--no-docs` is implied).
+ */
+function ordersParams(base: OrdersParams): OrdersParams {
+  const raw = process.env.BENCH_ORDERS_PARAMS;
+  if (!raw) return base;
+  let override: unknown;
+  try {
+    override = JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`BENCH_ORDERS_PARAMS is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof override !== 'object' || override === null || Array.isArray(override)) {
+    throw new Error('BENCH_ORDERS_PARAMS must be a JSON object of order-part parameters');
+  }
+  const unknown = Object.keys(override).filter((k) => !(k in base));
+  if (unknown.length > 0) throw new Error(`BENCH_ORDERS_PARAMS: unknown parameter(s) ${unknown.join(', ')}`);
+  return { ...base, ...(override as Partial<OrdersParams>) };
+}
+
 function quickVerdict(results: BenchResults): number {
   const medianOf = (server: ServerName) =>
     median(
