@@ -6,6 +6,7 @@ import { executeMarketOrder, type RejectReason, type Side } from './paper-tradin
 import { readHoldings, type BalanceView, type PositionView } from './portfolio.ts';
 import { toSafeInteger } from './int64.ts';
 import { balances, idempotencyKeys, orders, outbox, positions, sessions, users } from './schema.ts';
+import { batchedStatement, runMany, type BatchedQuery } from './statement-batches.ts';
 import { statement, type Query, type Row, type StatementRunner } from './statements.ts';
 
 export interface PlaceOrderInput {
@@ -102,11 +103,24 @@ export function createOrdersRepository(
   options: { now?: () => Date } = {},
 ): OrdersRepository {
   const now = options.now ?? (() => new Date());
+  // The optimistic path's two statements are group-committed across users (statement-batches.ts),
+  // one statement of each kind at a time: the orders that arrive while it runs make the next
+  // batch. With two or four at a time the batches were smaller and the ladder's knee and
+  // sustained rate lower (docs/benchmarks.md); one statement of up to 64 orders is still far
+  // beyond what one API process sends, and it leaves the rest of the pool to the relay, the
+  // locked path and the other routes.
+  const batch = { maxBatch: 64, maxInFlight: 1 };
+  const user = (values: readonly unknown[]) => values[0];
+  const batched: OrderStatements = {
+    snapshot: batchedStatement(statements.query, SNAPSHOT, batch),
+    fill: batchedStatement(statements.query, WRITE_FILL, { ...batch, keyOf: user }),
+    reject: batchedStatement(statements.query, WRITE_REJECT, { ...batch, keyOf: user }),
+  };
   return {
     async place(input) {
       try {
         return (
-          (await placeOptimistically(statements.query, input, now)) ??
+          (await placeOptimistically(statements.query, batched, input, now)) ??
           (await statements.transaction((query) => placeLocked(query, input, now))) ??
           (await db.transaction((tx) => placeStepByStep(tx, input, now)))
         );
@@ -161,10 +175,30 @@ export function createOrdersRepository(
   };
 }
 
-/** The session `$id` (a UUID) of user `$1` is neither revoked nor expired at `$at`. */
-function sessionActive(id: string, at: string): string {
-  return `exists (select from sessions where id = ${id}::uuid and user_id = $1::bigint
-                                         and revoked_at is null and expires_at > ${at}::timestamptz)`;
+/** The order path's statements, batched across users (the optimistic path) or run alone. */
+interface OrderStatements {
+  snapshot: BatchedQuery;
+  fill: BatchedQuery;
+  reject: BatchedQuery;
+}
+
+/** The order writes run alone on `query` (the locked path's transaction). */
+function writesOn(query: Query): Pick<OrderStatements, 'fill' | 'reject'> {
+  return {
+    fill: (values) => runMany(query, WRITE_FILL, [values]),
+    reject: (values) => runMany(query, WRITE_REJECT, [values]),
+  };
+}
+
+/**
+ * No session, or the session `session_id` of user `user_id` is neither revoked nor expired at
+ * `session_at` (columns of the batch's rows `rows`).
+ */
+function sessionActiveFor(rows: string): string {
+  return `(${rows}.session_id is null
+           or exists (select from sessions s
+                       where s.id = ${rows}.session_id and s.user_id = ${rows}.user_id
+                         and s.revoked_at is null and s.expires_at > ${rows}.session_at))`;
 }
 
 const LOCK = statement(
@@ -187,13 +221,21 @@ const HOLDINGS = statement(
 );
 
 // Both writes apply only while the user's `order_seq` is still the one the order was computed
-// from (`$6 - 1`): `u` updates the user row only then (after waiting for any other writer's
+// from (`seq - 1`): `u` updates the user row only then (after waiting for any other writer's
 // lock, PostgreSQL re-checks the condition on the row's latest version), and everything else
 // hangs off `u`, so a stale order writes nothing and answers no row. Every change to a
 // user's balances and positions advances `order_seq`, so an unchanged seq means unchanged
-// holdings. The idempotency key ($k, null for none) is stored with the order. With a session
-// ($s, null for none) the user row is updated only while that session is active, so an order
+// holdings. The idempotency key (null for none) is stored with the order. With a session
+// (null for none) the user row is updated only while that session is active, so an order
 // whose session was revoked after it was read writes nothing either.
+//
+// Batched (statement-batches.ts): every parameter is an array with one element per order, at
+// most one order per user, and each written order answers its position `i` and its id. The
+// `= any($n)` conditions beside the joins let the planner find the rows through their
+// primary keys at any table size (joined with the unnested arrays alone, small tables were
+// scanned whole). The orders are sorted by user, so two batches that share users (from two
+// API processes) lock them in the same order, as long as the plan walks them in that order;
+// should they deadlock anyway, PostgreSQL breaks it and the batcher runs each order alone.
 //
 // $1 user, $2 quote asset, $3 symbol, $4 side, $5 requested size, $6 seq, $7 version,
 // $8 quote available, $9 position size, $10 average entry price, $11 executed price,
@@ -201,80 +243,104 @@ const HOLDINGS = statement(
 // $17 idempotency key, $18 its request hash, $19 session, $20 the time it must be active at.
 const WRITE_FILL = statement(
   'orders_write_fill',
-  `with u as (
-     update users set order_seq = $6::bigint, portfolio_version = $7::bigint
-      where id = $1::bigint and order_seq = $6::bigint - 1 and ($19::uuid is null or ${sessionActive('$19', '$20')})
-     returning id),
+  `with v as materialized (
+     select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[],
+                          $7::bigint[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[],
+                          $12::numeric[], $13::numeric[], $14::timestamptz[], $15::jsonb[], $16::jsonb[],
+                          $17::text[], $18::text[], $19::uuid[], $20::timestamptz[])
+       with ordinality as v(user_id, quote_asset, symbol, side, size, seq, version, available, position_size,
+                            avg_entry_price, executed_price, executed_size, fee, at, order_event,
+                            portfolio_event, key, request_hash, session_id, session_at, i)
+      order by user_id),
+   u as (
+     update users set order_seq = v.seq, portfolio_version = v.version
+       from v
+      where users.id = any($1::bigint[]) and users.id = v.user_id and users.order_seq = v.seq - 1
+        and ${sessionActiveFor('v')}
+     returning v.i),
+   w as materialized (select v.* from v join u on u.i = v.i),
    b as (
-     update balances set available = $8::numeric
-      where user_id = $1::bigint and asset = $2::text and exists (select from u)),
+     update balances set available = w.available
+       from w where balances.user_id = any($1::bigint[]) and balances.asset = any($2::text[])
+                and balances.user_id = w.user_id and balances.asset = w.quote_asset),
    p as (
-     update positions set size = $9::numeric, avg_entry_price = $10::numeric
-      where user_id = $1::bigint and asset = $3::text and exists (select from u)),
+     update positions set size = w.position_size, avg_entry_price = w.avg_entry_price
+       from w where positions.user_id = any($1::bigint[]) and positions.asset = any($3::text[])
+                and positions.user_id = w.user_id and positions.asset = w.symbol),
    o as (
      insert into orders (user_id, symbol, side, requested_size, status, executed_price, executed_size, fee,
                          seq, created_at)
-     select $1::bigint, $3::text, $4::text, $5::numeric, 'filled', $11::numeric, $12::numeric, $13::numeric,
-            $6::bigint, $14::timestamptz
-       from u
-     returning id),
+     select user_id, symbol, side, size, 'filled', executed_price, executed_size, fee, seq, at from w
+     returning id, user_id),
+   ow as materialized (select o.id, w.* from o join w on w.user_id = o.user_id),
    e as (
      insert into outbox (user_id, kind, position, payload)
-     select $1::bigint, 'order_filled', $6::bigint, jsonb_set($15::jsonb, '{orderId}', to_jsonb(o.id))
-       from o
+     select user_id, 'order_filled', seq, jsonb_set(order_event, '{orderId}', to_jsonb(id)) from ow
      union all
-     select $1::bigint, 'portfolio', $7::bigint, $16::jsonb
-       from o),
+     select user_id, 'portfolio', version, portfolio_event from ow),
    k as (
      insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
-     select $1::bigint, $17::text, $18::text, o.id, $14::timestamptz
-       from o where $17::text is not null)
-   select id::text as id from o`,
+     select user_id, key, request_hash, id, at from ow where key is not null)
+   select i::int as i, id::text as id from ow`,
 );
 
-// The same guards. $1 user, $2 symbol, $3 side, $4 requested size, $5 reason, $6 seq,
-// $7 timestamp, $8 order event, $9 idempotency key, $10 its request hash, $11 session, $12 the
-// time it must be active at.
+// The same guards, batched the same way. $1 user, $2 symbol, $3 side, $4 requested size,
+// $5 reason, $6 seq, $7 timestamp, $8 order event, $9 idempotency key, $10 its request hash,
+// $11 session, $12 the time it must be active at.
 const WRITE_REJECT = statement(
   'orders_write_reject',
-  `with u as (
-     update users set order_seq = $6::bigint
-      where id = $1::bigint and order_seq = $6::bigint - 1 and ($11::uuid is null or ${sessionActive('$11', '$12')})
-     returning id),
+  `with v as materialized (
+     select * from unnest($1::bigint[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::bigint[],
+                          $7::timestamptz[], $8::jsonb[], $9::text[], $10::text[], $11::uuid[], $12::timestamptz[])
+       with ordinality as v(user_id, symbol, side, size, reason, seq, at, order_event, key, request_hash,
+                            session_id, session_at, i)
+      order by user_id),
+   u as (
+     update users set order_seq = v.seq
+       from v
+      where users.id = any($1::bigint[]) and users.id = v.user_id and users.order_seq = v.seq - 1
+        and ${sessionActiveFor('v')}
+     returning v.i),
+   w as materialized (select v.* from v join u on u.i = v.i),
    o as (
      insert into orders (user_id, symbol, side, requested_size, status, reason, seq, created_at)
-     select $1::bigint, $2::text, $3::text, $4::numeric, 'rejected', $5::text, $6::bigint, $7::timestamptz
-       from u
-     returning id),
+     select user_id, symbol, side, size, 'rejected', reason, seq, at from w
+     returning id, user_id),
+   ow as materialized (select o.id, w.* from o join w on w.user_id = o.user_id),
    e as (
      insert into outbox (user_id, kind, position, payload)
-     select $1::bigint, 'order_rejected', $6::bigint, jsonb_set($8::jsonb, '{orderId}', to_jsonb(o.id))
-       from o),
+     select user_id, 'order_rejected', seq, jsonb_set(order_event, '{orderId}', to_jsonb(id)) from ow),
    k as (
      insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
-     select $1::bigint, $9::text, $10::text, o.id, $7::timestamptz
-       from o where $9::text is not null)
-   select id::text as id from o`,
+     select user_id, key, request_hash, id, at from ow where key is not null)
+   select i::int as i, id::text as id from ow`,
 );
 
 // Everything an order reads, from one snapshot and without a lock: the user's counters ('u'),
-// balances ('b'), positions ('p'), the row of the idempotency key $2 ('k': its order id,
-// request hash and whether it is still within its lifetime, created at or after $3), and a row
-// 's' when the session $4 is active at $5.
+// balances ('b'), positions ('p'), the row of the idempotency key ('k': its order id, request
+// hash and whether it is still within its lifetime, created at or after the key's `notBefore`),
+// and a row 's' when the order's session is active at its time. Batched like the writes
+// (several orders of one user may share it: they read the same rows).
+// $1 user, $2 idempotency key, $3 its notBefore, $4 session, $5 the time it must be active at.
 const SNAPSHOT = statement(
   'orders_snapshot',
-  `select 'u' as kind, null as asset, order_seq::text as a, portfolio_version::text as b
-     from users where id = $1::bigint
-   union all
-   select 'b', asset, available::text, locked::text from balances where user_id = $1::bigint
-   union all
-   select 'p', asset, size::text, avg_entry_price::text from positions where user_id = $1::bigint
-   union all
-   select 'k', order_id::text, request_hash, (created_at >= $3::timestamptz)::text
-     from idempotency_keys where user_id = $1::bigint and key = $2::text
-   union all
-   select 's', null, null, null where ${sessionActive('$4', '$5')}
-   order by kind, asset`,
+  `with r as materialized (
+     select * from unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::uuid[], $5::timestamptz[])
+       with ordinality as r(user_id, key, not_before, session_id, session_at, i))
+   select r.i::int as i, x.kind, x.asset, x.a, x.b
+     from r cross join lateral (
+       select 'u' as kind, null as asset, order_seq::text as a, portfolio_version::text as b
+         from users where id = r.user_id
+       union all
+       select 'b', asset, available::text, locked::text from balances where user_id = r.user_id
+       union all
+       select 'p', asset, size::text, avg_entry_price::text from positions where user_id = r.user_id
+       union all
+       select 'k', order_id::text, request_hash, (created_at >= r.not_before)::text
+         from idempotency_keys where user_id = r.user_id and key = r.key
+       union all
+       select 's', null, null, null where r.session_id is not null and ${sessionActiveFor('r')}) x
+   order by 1, 2, 3`,
 );
 
 // The locked path's session check: FOR SHARE makes a logout (which updates the row) wait until
@@ -316,11 +382,12 @@ const READ_ORDER = statement(
  */
 async function placeOptimistically(
   query: Query,
+  batched: OrderStatements,
   input: PlaceOrderInput,
   now: () => Date,
 ): Promise<PlaceOrderResult | null> {
   const key = input.idempotency;
-  const rows = await query(SNAPSHOT, [
+  const rows = await batched.snapshot([
     input.userId,
     key?.key ?? null,
     key?.notBefore.toISOString() ?? null,
@@ -347,7 +414,7 @@ async function placeOptimistically(
     if (keyRow.b !== 'true') return null;
     return replayOrder(query, key!, { order_id: keyRow.asset, request_hash: keyRow.a });
   }
-  return writeOrder(query, input, now, {
+  return writeOrder(batched, input, now, {
     seq: String(counters.a),
     version: String(counters.b),
     available,
@@ -390,7 +457,7 @@ async function placeLocked(query: Query, input: PlaceOrderInput, now: () => Date
   const replay = await checkKeyWithStatements(query, userId, input.idempotency);
   if (replay) return replay;
 
-  const placed = await writeOrder(query, input, now, {
+  const placed = await writeOrder(writesOn(query), input, now, {
     seq: String(locked.seq),
     version: String(locked.version),
     available: String(locked.available),
@@ -422,7 +489,7 @@ interface OrderState {
  * idempotency key in one statement. Null when the user's seq is no longer `state.seq`.
  */
 async function writeOrder(
-  query: Query,
+  writes: Pick<OrderStatements, 'fill' | 'reject'>,
   input: PlaceOrderInput,
   now: () => Date,
   state: OrderState,
@@ -459,7 +526,7 @@ async function writeOrder(
       seq,
     };
     const portfolioEvent = { userId, ...holdings, timestamp, version, orderSeq: seq };
-    written = await query(WRITE_FILL, [
+    written = await writes.fill([
       userId,
       quoteAsset,
       symbol,
@@ -483,7 +550,7 @@ async function writeOrder(
     ]);
   } else {
     const rejectedEvent = { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq };
-    written = await query(WRITE_REJECT, [
+    written = await writes.reject([
       userId,
       symbol,
       input.side,

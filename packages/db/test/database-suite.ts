@@ -451,6 +451,103 @@ export function databaseSuite(
       assert.equal(opened.order.seq, before.seq + 1);
     });
 
+    it('executes the orders of many users arriving together each on its own holdings, key and session', async () => {
+      // Calls in one tick share the order path's statements (group commit): every order must
+      // still get its own rows, id, events and key, and one order's failure stays its own.
+      const users = await Promise.all(Array.from({ length: 24 }, () => newUser(db)));
+      const sessions = await Promise.all(
+        users.map(async (userId) => {
+          const token = hashToken(newSessionToken());
+          return (await db.sessions.create({ userId, tokenHash: token, expiresAt: new Date(Date.now() + 3_600_000) }))
+            .sessionId;
+        }),
+      );
+      const at = new Date();
+      await db.sessions.revoke(sessions[5]!, at);
+      const size = (n: number) => canonical(dec(String(n + 1)).div(100));
+      const input = (n: number) => ({
+        ...order(users[n]!, 'buy', n === 7 ? '1000' : size(n), '100'),
+        session: { id: n === 9 ? 'not-a-uuid' : sessions[n]!, at },
+        ...(n % 2 === 0 ? { idempotency: { key: `k-${n}`, requestHash: `h-${n}`, notBefore: new Date(0) } } : {}),
+      });
+      // User 11 places two at once: they cannot share a write, and both fill.
+      const settled = await Promise.allSettled([
+        ...users.map((_, n) => db.orders.place(input(n))),
+        db.orders.place(input(11)),
+      ]);
+
+      const fee = (n: number) => dec(size(n)).times(100).times('0.0001');
+      const placed = new Map<number, { orderId: number; seq: number }[]>();
+      settled.forEach((result, i) => {
+        const n = i < users.length ? i : 11;
+        if (n === 5) {
+          assert.equal(result.status, 'rejected');
+          assert.ok(result.reason instanceof SessionNotActiveError, 'revoked session');
+          return;
+        }
+        if (n === 9) {
+          // The server refuses this order's values: it fails, alone.
+          assert.equal(result.status, 'rejected', 'malformed session id');
+          return;
+        }
+        assert.equal(
+          result.status,
+          'fulfilled',
+          `order of user #${n}: ${String((result as PromiseRejectedResult).reason)}`,
+        );
+        const { order: o } = result.value;
+        assert.equal(o.userId, users[n]);
+        if (n === 7) assert.equal(o.reason, 'insufficient_funds');
+        else {
+          assert.equal(o.status, 'filled');
+          assert.equal(o.executedSize, size(n));
+          assert.equal(o.fee, canonical(fee(n)));
+        }
+        placed.set(n, [...(placed.get(n) ?? []), { orderId: o.orderId, seq: o.seq }]);
+      });
+      assert.deepEqual(
+        placed
+          .get(11)!
+          .map((p) => p.seq)
+          .sort(),
+        [1, 2],
+      );
+
+      const events = await db.outbox.unpublished(100_000);
+      for (const [n, orders] of placed) {
+        const userId = users[n]!;
+        const fills = n === 11 ? 2 : 1;
+        const cost = dec(size(n)).times(100).plus(fee(n)).times(fills);
+        const portfolio = await db.portfolio.get(userId);
+        if (n === 7) {
+          assert.deepEqual(portfolio?.balances, [{ asset: 'USD', available: '10000', locked: '0' }]);
+          continue;
+        }
+        assert.deepEqual(portfolio?.balances, [
+          { asset: 'USD', available: canonical(dec('10000').minus(cost)), locked: '0' },
+        ]);
+        assert.deepEqual(portfolio?.positions, [
+          { asset: 'SOL', size: canonical(dec(size(n)).times(fills)), avgEntryPrice: '100' },
+        ]);
+        const own = events.filter((e) => e.userId === userId);
+        for (const { orderId, seq } of orders) {
+          const filled = own.find((e) => e.kind === 'order_filled' && e.position === seq);
+          assert.equal((filled?.payload as { orderId?: number } | undefined)?.orderId, orderId, `event of #${n}`);
+          assert.equal((filled?.payload as { executedSize?: string }).executedSize, size(n));
+        }
+        const last = own.filter((e) => e.kind === 'portfolio').at(-1)?.payload as { balances: unknown } | undefined;
+        assert.deepEqual(last?.balances, portfolio?.balances, `portfolio event of #${n}`);
+        if (n % 2 === 0) {
+          const again = await db.orders.place(input(n));
+          assert.equal(again.replayed, true);
+          assert.equal(again.order.orderId, orders[0]!.orderId, `key of #${n}`);
+        }
+      }
+      for (const n of [5, 9]) {
+        assert.equal((await db.orders.list(users[n]!, { limit: 5 })).orders.length, 0, `nothing written for #${n}`);
+      }
+    });
+
     it('opens a missing position on the statement-by-statement path, then continues on the prepared one', async () => {
       const userId = await newUser(db);
       const btc = { ...order(userId, 'buy', '0.01', '50000'), symbol: 'BTC' };
