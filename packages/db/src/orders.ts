@@ -243,7 +243,7 @@ const HOLDINGS = statement(
 // $17 idempotency key, $18 its request hash, $19 session, $20 the time it must be active at.
 const WRITE_FILL = statement(
   'orders_write_fill',
-  `with v as materialized (
+  `with v as (
      select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[],
                           $7::bigint[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[],
                           $12::numeric[], $13::numeric[], $14::timestamptz[], $15::jsonb[], $16::jsonb[],
@@ -257,31 +257,28 @@ const WRITE_FILL = statement(
        from v
       where users.id = any($1::bigint[]) and users.id = v.user_id and users.order_seq = v.seq - 1
         and ${sessionActiveFor('v')}
-     returning v.i),
-   w as materialized (select v.* from v join u on u.i = v.i),
+     returning v.*, nextval('orders_id_seq') as order_id),
    b as (
-     update balances set available = w.available
-       from w where balances.user_id = any($1::bigint[]) and balances.asset = any($2::text[])
-                and balances.user_id = w.user_id and balances.asset = w.quote_asset),
+     update balances set available = u.available
+       from u where balances.user_id = any($1::bigint[]) and balances.asset = any($2::text[])
+                and balances.user_id = u.user_id and balances.asset = u.quote_asset),
    p as (
-     update positions set size = w.position_size, avg_entry_price = w.avg_entry_price
-       from w where positions.user_id = any($1::bigint[]) and positions.asset = any($3::text[])
-                and positions.user_id = w.user_id and positions.asset = w.symbol),
+     update positions set size = u.position_size, avg_entry_price = u.avg_entry_price
+       from u where positions.user_id = any($1::bigint[]) and positions.asset = any($3::text[])
+                and positions.user_id = u.user_id and positions.asset = u.symbol),
    o as (
-     insert into orders (user_id, symbol, side, requested_size, status, executed_price, executed_size, fee,
+     insert into orders (id, user_id, symbol, side, requested_size, status, executed_price, executed_size, fee,
                          seq, created_at)
-     select user_id, symbol, side, size, 'filled', executed_price, executed_size, fee, seq, at from w
-     returning id, user_id),
-   ow as materialized (select o.id, w.* from o join w on w.user_id = o.user_id),
+     select order_id, user_id, symbol, side, size, 'filled', executed_price, executed_size, fee, seq, at from u),
    e as (
      insert into outbox (user_id, kind, position, payload)
-     select user_id, 'order_filled', seq, jsonb_set(order_event, '{orderId}', to_jsonb(id)) from ow
+     select user_id, 'order_filled', seq, jsonb_set(order_event, '{orderId}', to_jsonb(order_id)) from u
      union all
-     select user_id, 'portfolio', version, portfolio_event from ow),
+     select user_id, 'portfolio', version, portfolio_event from u),
    k as (
      insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
-     select user_id, key, request_hash, id, at from ow where key is not null)
-   select i::int as i, id::text as id from ow`,
+     select user_id, key, request_hash, order_id, at from u where key is not null)
+   select i::int as i, order_id::text as id from u`,
 );
 
 // The same guards, batched the same way. $1 user, $2 symbol, $3 side, $4 requested size,
@@ -289,7 +286,7 @@ const WRITE_FILL = statement(
 // $11 session, $12 the time it must be active at.
 const WRITE_REJECT = statement(
   'orders_write_reject',
-  `with v as materialized (
+  `with v as (
      select * from unnest($1::bigint[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::bigint[],
                           $7::timestamptz[], $8::jsonb[], $9::text[], $10::text[], $11::uuid[], $12::timestamptz[])
        with ordinality as v(user_id, symbol, side, size, reason, seq, at, order_event, key, request_hash,
@@ -300,20 +297,17 @@ const WRITE_REJECT = statement(
        from v
       where users.id = any($1::bigint[]) and users.id = v.user_id and users.order_seq = v.seq - 1
         and ${sessionActiveFor('v')}
-     returning v.i),
-   w as materialized (select v.* from v join u on u.i = v.i),
+     returning v.*, nextval('orders_id_seq') as order_id),
    o as (
-     insert into orders (user_id, symbol, side, requested_size, status, reason, seq, created_at)
-     select user_id, symbol, side, size, 'rejected', reason, seq, at from w
-     returning id, user_id),
-   ow as materialized (select o.id, w.* from o join w on w.user_id = o.user_id),
+     insert into orders (id, user_id, symbol, side, requested_size, status, reason, seq, created_at)
+     select order_id, user_id, symbol, side, size, 'rejected', reason, seq, at from u),
    e as (
      insert into outbox (user_id, kind, position, payload)
-     select user_id, 'order_rejected', seq, jsonb_set(order_event, '{orderId}', to_jsonb(id)) from ow),
+     select user_id, 'order_rejected', seq, jsonb_set(order_event, '{orderId}', to_jsonb(order_id)) from u),
    k as (
      insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
-     select user_id, key, request_hash, id, at from ow where key is not null)
-   select i::int as i, id::text as id from ow`,
+     select user_id, key, request_hash, order_id, at from u where key is not null)
+   select i::int as i, order_id::text as id from u`,
 );
 
 // Everything an order reads, from one snapshot and without a lock: the user's counters ('u'),

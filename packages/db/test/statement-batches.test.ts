@@ -31,6 +31,20 @@ function echo(columns: unknown[][]): Row[] {
 const STATEMENT = { name: 'test', text: 'select' };
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Calls [1] and [2], sent together as the second statement (`sent[1]`), not yet answered. */
+async function twoCallsInOneStatement() {
+  const { query, sent } = driver();
+  const call = batchedStatement(query, STATEMENT, { maxBatch: 64, maxInFlight: 1 });
+  const blocker = call([0]);
+  await tick();
+  const calls = [call([1]), call([2])];
+  sent[0]!.answer(echo(sent[0]!.columns));
+  await blocker;
+  await tick();
+  assert.deepEqual(sent[1]!.columns, [[1, 2]]);
+  return { call, sent, calls };
+}
+
 describe('batched statements', () => {
   it('sends a call that finds the statement idle at once, and the calls that wait together next', async () => {
     const { query, sent } = driver();
@@ -86,14 +100,7 @@ describe('batched statements', () => {
   });
 
   it('runs each call alone after the server refused their statement, each getting its own answer', async () => {
-    const { query, sent } = driver();
-    const call = batchedStatement(query, STATEMENT, { maxBatch: 64, maxInFlight: 1 });
-    const blocker = call([0]);
-    await tick();
-    const calls = [call([1]), call([2])];
-    sent[0]!.answer(echo(sent[0]!.columns));
-    await blocker;
-    await tick();
+    const { sent, calls } = await twoCallsInOneStatement();
     sent[1]!.fail(Object.assign(new Error('invalid input syntax for type uuid'), { severity: 'ERROR', code: '22P02' }));
     await tick();
     assert.deepEqual(
@@ -107,14 +114,7 @@ describe('batched statements', () => {
   });
 
   it('gives every caller the error, and runs nothing again, when the statement may have committed', async () => {
-    const { query, sent } = driver();
-    const call = batchedStatement(query, STATEMENT, { maxBatch: 64, maxInFlight: 1 });
-    const blocker = call([0]);
-    await tick();
-    const calls = [call([1]), call([2])];
-    sent[0]!.answer(echo(sent[0]!.columns));
-    await blocker;
-    await tick();
+    const { call, sent, calls } = await twoCallsInOneStatement();
     sent[1]!.fail(new Error('Connection terminated unexpectedly'));
     for (const c of calls) await assert.rejects(c, /Connection terminated/);
     await tick();
