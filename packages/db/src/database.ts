@@ -9,7 +9,7 @@ import { toDatabaseError } from './errors.ts';
 import { migratePostgres } from './migrate.ts';
 import { DEFAULT_PGLITE_TEMPLATE_DIR, openPglite } from './pglite-open.ts';
 import { createCandlesRepository, type CandlesRepository } from './candles.ts';
-import { createOrdersRepository, type OrdersRepository } from './orders.ts';
+import { createOrdersRepository, ORDER_BATCH_CONNECTIONS, type OrdersRepository } from './orders.ts';
 import { createOutboxRepository, type OutboxRepository } from './outbox.ts';
 import {
   createPortfolioRepository,
@@ -110,13 +110,6 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
-      // The hot paths' prepared statements (statements.ts) are written for one plan whatever
-      // their values. The order path's batched statements take arrays, and left to choose,
-      // PostgreSQL planned them anew on every call (the plan for the arrays' actual length
-      // looked cheaper than the generic one): a millisecond of planning for a statement that
-      // runs in a fraction of one. Statements without a name (drizzle's) are planned per call
-      // anyway.
-      options: '-c plan_cache_mode=force_generic_plan',
     });
     // An idle client losing its connection emits 'error' on the pool; unhandled, it would kill
     // the process. The pool replaces the client on the next checkout.
@@ -144,17 +137,31 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       idleTimeoutMillis: 30_000,
     });
     lookupPool.on('error', (err) => logger.warn({ err: err.message }, 'postgres idle client error (session lookups)'));
+    // The order path's batched statements (statement-batches.ts), one of each kind at a time:
+    // a pool of their own, because they need one plan whatever their values. They take
+    // arrays, and left to choose, PostgreSQL planned them anew on every call (the plan for the
+    // arrays' actual length looked cheaper than the generic one): a millisecond of planning
+    // for a statement that runs in a tenth of one. On the main pool the setting would also
+    // hold for drizzle's statements, which do better with plans for their values.
+    const batchPool = new pg.Pool({
+      connectionString: options.url,
+      max: ORDER_BATCH_CONNECTIONS,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30_000,
+      options: '-c plan_cache_mode=force_generic_plan',
+    });
+    batchPool.on('error', (err) => logger.warn({ err: err.message }, 'postgres idle client error (order batches)'));
     logger.info({ kind: 'postgres' }, 'database ready');
     return assemble(
       'postgres',
       drizzlePg(pool),
       options,
       async () => {
-        await Promise.all([pool.end(), lookupPool.end()]);
+        await Promise.all([pool.end(), lookupPool.end(), batchPool.end()]);
       },
       drizzlePg(lookupPool),
       (lockKey) => openPostgresSingleWriter(url, lockKey, { logger }),
-      { main: postgresStatements(pool), lookup: postgresStatements(lookupPool) },
+      { main: postgresStatements(pool), lookup: postgresStatements(lookupPool), batch: postgresStatements(batchPool) },
     );
   }
 
@@ -177,7 +184,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     () => client.close(),
     pgliteDb,
     () => pgliteSingleWriter(pgliteDb),
-    { main: pgliteStatements(client), lookup: pgliteStatements(client) },
+    { main: pgliteStatements(client), lookup: pgliteStatements(client), batch: pgliteStatements(client) },
   );
 }
 
@@ -188,7 +195,7 @@ function assemble(
   closeClient: () => Promise<void>,
   lookup: DrizzleDb,
   openSingleWriter: (lockKey: number) => SingleWriter,
-  statements: { main: StatementRunner; lookup: StatementRunner },
+  statements: { main: StatementRunner; lookup: StatementRunner; batch: StatementRunner },
 ): Database {
   let closed: Promise<void> | undefined;
   const now = options.now ?? (() => new Date());
@@ -197,7 +204,7 @@ function assemble(
     kind,
     users: createUsersRepository(db),
     sessions: createSessionsRepository(db, lookup, statements.lookup),
-    orders: createOrdersRepository(db, statements.main, { now }),
+    orders: createOrdersRepository(db, statements.main, { now, batch: statements.batch }),
     portfolio,
     async getPortfolioEvent(userId) {
       const view = await portfolio.get(userId);

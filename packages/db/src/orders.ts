@@ -97,10 +97,17 @@ export interface OrdersRepository {
   deleteIdempotencyKeys(before: Date, limit: number): Promise<number>;
 }
 
+/** Connections the batched order statements use at most: one per kind (read, fill, rejection). */
+export const ORDER_BATCH_CONNECTIONS = 3;
+
 export function createOrdersRepository(
   db: DrizzleDb,
   statements: StatementRunner,
-  options: { now?: () => Date } = {},
+  options: {
+    now?: () => Date;
+    /** Where the batched statements run (default `statements`): on PostgreSQL, a pool of their own. */
+    batch?: StatementRunner;
+  } = {},
 ): OrdersRepository {
   const now = options.now ?? (() => new Date());
   // The optimistic path's two statements are group-committed across users (statement-batches.ts),
@@ -110,11 +117,12 @@ export function createOrdersRepository(
   // beyond what one API process sends, and it leaves the rest of the pool to the relay, the
   // locked path and the other routes.
   const batch = { maxBatch: 64, maxInFlight: 1 };
+  const batchRunner = options.batch ?? statements;
   const user = (values: readonly unknown[]) => values[0];
   const batched: OrderStatements = {
-    snapshot: batchedStatement(statements.query, SNAPSHOT, batch),
-    fill: batchedStatement(statements.query, WRITE_FILL, { ...batch, keyOf: user }),
-    reject: batchedStatement(statements.query, WRITE_REJECT, { ...batch, keyOf: user }),
+    snapshot: batchedStatement(batchRunner.query, SNAPSHOT, batch),
+    fill: batchedStatement(batchRunner.query, WRITE_FILL, { ...batch, keyOf: user }),
+    reject: batchedStatement(batchRunner.query, WRITE_REJECT, { ...batch, keyOf: user }),
   };
   return {
     async place(input) {
@@ -175,6 +183,9 @@ export function createOrdersRepository(
   };
 }
 
+/** The batch's users that no other transaction holds, locked in id order (see WRITE_FILL). */
+const LOCK_FREE_USERS = 'select id from users where id = any($1::bigint[]) order by id for no key update skip locked';
+
 /** The order path's statements, batched across users (the optimistic path) or run alone. */
 interface OrderStatements {
   snapshot: BatchedQuery;
@@ -233,9 +244,15 @@ const HOLDINGS = statement(
 // most one order per user, and each written order answers its position `i` and its id. The
 // `= any($n)` conditions beside the joins let the planner find the rows through their
 // primary keys at any table size (joined with the unnested arrays alone, small tables were
-// scanned whole). The orders are sorted by user, so two batches that share users (from two
-// API processes) lock them in the same order, as long as the plan walks them in that order;
-// should they deadlock anyway, PostgreSQL breaks it and the batcher runs each order alone.
+// scanned whole).
+//
+// `l` first locks the batch's users that nobody else holds, in id order, and skips the
+// others: a user row held by another transaction (an order of that user on the locked path,
+// `orders.list` or `portfolio.get` reading it FOR SHARE, another process's batch) would
+// otherwise stall every order of the batch, and with one batch at a time every order of the
+// process, until that transaction ends. A skipped user's order writes nothing and answers no
+// row, like a stale one, and goes to the locked path, which waits for its own user only.
+// Two processes' batches never wait for each other, so they cannot deadlock.
 //
 // $1 user, $2 quote asset, $3 symbol, $4 side, $5 requested size, $6 seq, $7 version,
 // $8 quote available, $9 position size, $10 average entry price, $11 executed price,
@@ -252,10 +269,11 @@ const WRITE_FILL = statement(
                             avg_entry_price, executed_price, executed_size, fee, at, order_event,
                             portfolio_event, key, request_hash, session_id, session_at, i)
       order by user_id),
+   l as materialized (${LOCK_FREE_USERS}),
    u as (
      update users set order_seq = v.seq, portfolio_version = v.version
-       from v
-      where users.id = any($1::bigint[]) and users.id = v.user_id and users.order_seq = v.seq - 1
+       from v join l on l.id = v.user_id
+      where users.id = any($1::bigint[]) and users.id = l.id and users.order_seq = v.seq - 1
         and ${sessionActiveFor('v')}
      returning v.*, nextval('orders_id_seq') as order_id),
    b as (
@@ -292,10 +310,11 @@ const WRITE_REJECT = statement(
        with ordinality as v(user_id, symbol, side, size, reason, seq, at, order_event, key, request_hash,
                             session_id, session_at, i)
       order by user_id),
+   l as materialized (${LOCK_FREE_USERS}),
    u as (
      update users set order_seq = v.seq
-       from v
-      where users.id = any($1::bigint[]) and users.id = v.user_id and users.order_seq = v.seq - 1
+       from v join l on l.id = v.user_id
+      where users.id = any($1::bigint[]) and users.id = l.id and users.order_seq = v.seq - 1
         and ${sessionActiveFor('v')}
      returning v.*, nextval('orders_id_seq') as order_id),
    o as (

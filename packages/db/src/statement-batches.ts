@@ -44,6 +44,11 @@ export function runMany(query: Query, statement: Statement, calls: readonly (rea
 }
 
 export function batchedStatement(query: Query, statement: Statement, options: BatchOptions): BatchedQuery {
+  for (const name of ['maxBatch', 'maxInFlight'] as const) {
+    if (!Number.isInteger(options[name]) || options[name] < 1) {
+      throw new RangeError(`${statement.name}: ${name} must be a positive integer, got ${options[name]}`);
+    }
+  }
   let waiting: Call[] = [];
   let inFlight = 0;
   let scheduled = false;
@@ -134,10 +139,16 @@ export function batchedStatement(query: Query, statement: Statement, options: Ba
 }
 
 /**
- * The server answered the statement with an error: it was rolled back. (Both drivers' errors
- * carry PostgreSQL's severity; a lost connection's do not.) FATAL is left out: the session
- * ended, and whether the statement had committed is not said.
+ * The server answered the statement with an error: it was rolled back. Both drivers' errors
+ * carry PostgreSQL's SQLSTATE and severity; a lost connection's do not. Left out, because the
+ * session ended and whether the statement had committed is not said: a FATAL or PANIC, and
+ * the SQLSTATEs that come with one (class 08, connection exception; 57P01–57P05, the server
+ * shutting down or the session ended). The severity is compared by SQLSTATE as well, since it
+ * is in the server's language (`lc_messages`).
  */
 function refusedByServer(err: unknown): boolean {
-  return (err as { severity?: unknown } | null)?.severity === 'ERROR';
+  const { severity, code } = (err ?? {}) as { severity?: unknown; code?: unknown };
+  if (typeof severity !== 'string' || typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return false;
+  if (severity === 'FATAL' || severity === 'PANIC') return false;
+  return !code.startsWith('08') && !/^57P0[1-5]$/.test(code);
 }

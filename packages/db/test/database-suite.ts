@@ -467,12 +467,13 @@ export function databaseSuite(
       const size = (n: number) => canonical(dec(String(n + 1)).div(100));
       const input = (n: number) => ({
         ...order(users[n]!, 'buy', n === 7 ? '1000' : size(n), '100'),
-        session: { id: n === 9 ? 'not-a-uuid' : sessions[n]!, at },
+        session: { id: sessions[n]!, at },
         ...(n % 2 === 0 ? { idempotency: { key: `k-${n}`, requestHash: `h-${n}`, notBefore: new Date(0) } } : {}),
       });
-      // User 11 places two at once: they cannot share a write, and both fill.
+      // User 11 places two at once: they cannot share a write, and both fill. User 9 places
+      // nothing in this wave, which shares one read and one write (a refusal would split them).
       const settled = await Promise.allSettled([
-        ...users.map((_, n) => db.orders.place(input(n))),
+        ...users.map((_, n) => (n === 9 ? Promise.reject(new Error('not placed')) : db.orders.place(input(n)))),
         db.orders.place(input(11)),
       ]);
 
@@ -485,11 +486,7 @@ export function databaseSuite(
           assert.ok(result.reason instanceof SessionNotActiveError, 'revoked session');
           return;
         }
-        if (n === 9) {
-          // The server refuses this order's values: it fails, alone.
-          assert.equal(result.status, 'rejected', 'malformed session id');
-          return;
-        }
+        if (n === 9) return;
         assert.equal(
           result.status,
           'fulfilled',
@@ -542,6 +539,18 @@ export function databaseSuite(
           assert.equal(again.replayed, true);
           assert.equal(again.order.orderId, orders[0]!.orderId, `key of #${n}`);
         }
+      }
+      // An order whose values the server refuses fails alone; the batch it was in still fills.
+      const others = [0, 1, 2].map((n) => ({ ...input(n), idempotency: undefined }));
+      const [refused, ...filled] = await Promise.allSettled([
+        db.orders.place({ ...input(9), session: { id: 'not-a-uuid', at } }),
+        ...others.map((o) => db.orders.place(o)),
+      ]);
+      assert.equal(refused.status, 'rejected');
+      assert.match(String(refused.reason), /uuid/);
+      for (const [k, result] of filled.entries()) {
+        assert.equal(result.status, 'fulfilled', `second order of #${k}`);
+        if (result.status === 'fulfilled') assert.equal(result.value.order.seq, 2);
       }
       for (const n of [5, 9]) {
         assert.equal((await db.orders.list(users[n]!, { limit: 5 })).orders.length, 0, `nothing written for #${n}`);

@@ -171,3 +171,49 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
     }
   };
 });
+
+describe('group commit beside a user row another transaction holds (PostgreSQL)', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: Database;
+  let pool: pg.Pool;
+  before(async () => {
+    database = await createTestDatabase();
+    db = await openDatabase({ url: database.url });
+    pool = new pg.Pool({ connectionString: database.url, max: 1 });
+    pool.on('error', () => {});
+  });
+  after(async () => {
+    await pool?.end();
+    await db?.close();
+    await database?.drop();
+  });
+
+  it("fills the batch's other users at once; the held user's order waits for its own lock alone", async () => {
+    const held = await newUser(db);
+    const others = await Promise.all([1, 2, 3].map(() => newUser(db)));
+    // Held as `orders.list` holds it while it reads: the batch's write must not wait for it.
+    const holder = await pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select id from users where id = $1 for share', [held]);
+      let heldSettled = false;
+      // In one tick: one read and one write for the four.
+      const heldOrder = db.orders.place(order(held, 'buy', '1', '10')).finally(() => (heldSettled = true));
+      const otherOrders = others.map((userId) => db.orders.place(order(userId, 'buy', '1', '10')));
+      const waited = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("the other users' orders waited for the held row")), 5000).unref(),
+      );
+      const filled = await Promise.race([Promise.all(otherOrders), waited]);
+      assert.deepEqual(
+        filled.map((r) => [r.order.status, r.order.seq]),
+        others.map(() => ['filled', 1]),
+      );
+      assert.equal(heldSettled, false, 'the held user could not have written');
+      await holder.query('commit');
+      const placed = await heldOrder;
+      assert.deepEqual([placed.order.status, placed.order.seq], ['filled', 1]);
+    } finally {
+      holder.release();
+    }
+  });
+});

@@ -101,28 +101,51 @@ describe('batched statements', () => {
 
   it('runs each call alone after the server refused their statement, each getting its own answer', async () => {
     const { sent, calls } = await twoCallsInOneStatement();
-    sent[1]!.fail(Object.assign(new Error('invalid input syntax for type uuid'), { severity: 'ERROR', code: '22P02' }));
+    // In the server's language (lc_messages = fr): the SQLSTATE says it was refused.
+    sent[1]!.fail(
+      Object.assign(new Error('syntaxe en entrée invalide pour le type uuid'), { severity: 'ERREUR', code: '22P02' }),
+    );
     await tick();
     assert.deepEqual(
       sent.slice(2).map((s) => s.columns),
       [[[1]], [[2]]],
     );
     sent[2]!.answer(echo(sent[2]!.columns));
-    sent[3]!.fail(Object.assign(new Error('still refused'), { severity: 'ERROR' }));
+    sent[3]!.fail(Object.assign(new Error('still refused'), { severity: 'ERROR', code: '22P02' }));
     assert.deepEqual(await calls[0], [{ i: 1, doubled: 2 }]);
     await assert.rejects(calls[1]!, /still refused/);
   });
 
   it('gives every caller the error, and runs nothing again, when the statement may have committed', async () => {
+    const ended = [
+      new Error('Connection terminated unexpectedly'),
+      Object.assign(new Error('terminating connection due to administrator command'), {
+        severity: 'FATAL',
+        code: '57P01',
+      }),
+      Object.assign(new Error('arrêt de la connexion'), { severity: 'FATAL', code: '57P01' }),
+      Object.assign(new Error('connection failure'), { severity: 'ERROR', code: '08006' }),
+    ];
+    for (const err of ended) {
+      const { sent, calls } = await twoCallsInOneStatement();
+      sent[1]!.fail(err);
+      for (const c of calls) await assert.rejects(c, (thrown) => thrown === err);
+      await tick();
+      assert.equal(sent.length, 2, `no statement sent again after "${err.message}"`);
+    }
     const { call, sent, calls } = await twoCallsInOneStatement();
-    sent[1]!.fail(new Error('Connection terminated unexpectedly'));
-    for (const c of calls) await assert.rejects(c, /Connection terminated/);
-    await tick();
-    assert.equal(sent.length, 2, 'no statement sent again');
+    sent[1]!.fail(ended[0]);
+    await Promise.allSettled(calls);
     // The next call is sent as usual.
     const next = call([3]);
     await tick();
     sent[2]!.answer(echo(sent[2]!.columns));
     assert.deepEqual(await next, [{ i: 1, doubled: 6 }]);
+  });
+
+  it('refuses options that would send nothing', () => {
+    const { query } = driver();
+    assert.throws(() => batchedStatement(query, STATEMENT, { maxBatch: 0, maxInFlight: 1 }), /maxBatch/);
+    assert.throws(() => batchedStatement(query, STATEMENT, { maxBatch: 8, maxInFlight: 0.5 }), /maxInFlight/);
   });
 });
