@@ -114,8 +114,7 @@ export function createOrdersRepository(
   // one statement of each kind at a time: the orders that arrive while it runs make the next
   // batch. With two or four at a time the batches were smaller and the ladder's knee and
   // sustained rate lower (docs/benchmarks.md); one statement of up to 64 orders is still far
-  // beyond what one API process sends, and it leaves the rest of the pool to the relay, the
-  // locked path and the other routes.
+  // beyond what one API process sends. Three kinds, one of each: ORDER_BATCH_CONNECTIONS.
   const batch = { maxBatch: 64, maxInFlight: 1 };
   const batchRunner = options.batch ?? statements;
   const user = (values: readonly unknown[]) => values[0];
