@@ -631,7 +631,6 @@ async function main(): Promise<number> {
   return orders && ordersQuickVerdict(orders, log) ? fanOut : 1;
 }
 
-/** The CI check: tradewire's median fan-out throughput must be at least 2× the naive broadcast's. */
 /**
  * `BENCH_ORDERS_PARAMS` (JSON, e.g. `{"rates":[1000,2000],"reps":1,"modes":["postgres"]}`)
  * overrides fields of the order part's parameters, to compare two builds on a few steps
@@ -654,6 +653,7 @@ function ordersParams(base: OrdersParams): OrdersParams {
   return { ...base, ...(override as Partial<OrdersParams>) };
 }
 
+/** The CI check: tradewire's median fan-out throughput must be at least 2× the naive broadcast's. */
 function quickVerdict(results: BenchResults): number {
   const medianOf = (server: ServerName) =>
     median(

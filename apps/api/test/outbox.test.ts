@@ -56,7 +56,6 @@ const orderEvents = (received: Received[], userId: number) =>
 const portfolioVersions = (received: Received[], userId: number) =>
   received.filter((r) => r.userId === userId && r.kind === 'portfolio').map((r) => r.version);
 
-/** The relay's publish failures of `reason`, as `GET /metrics` shows them. */
 /** POST /orders: a market buy of 1 SOL for the holder of `token`. */
 function buyOneSol(api: ReturnType<typeof makeApi>, token: string) {
   return api.app.inject({
@@ -67,6 +66,7 @@ function buyOneSol(api: ReturnType<typeof makeApi>, token: string) {
   });
 }
 
+/** The relay's publish failures of `reason`, as `GET /metrics` shows them. */
 async function publishErrors(api: ReturnType<typeof makeApi>, reason: string): Promise<number> {
   const metrics = (await api.app.inject({ method: 'GET', url: '/metrics' })).body;
   const match = new RegExp(`tradewire_api_outbox_publish_errors_total\\{reason="${reason}"\\} (\\d+)`).exec(metrics);

@@ -231,8 +231,8 @@ const HOLDINGS = statement(
 );
 
 // Both writes apply only while the user's `order_seq` is still the one the order was computed
-// from (`seq - 1`): `u` updates the user row only then (after waiting for any other writer's
-// lock, PostgreSQL re-checks the condition on the row's latest version), and everything else
+// from (`seq - 1`): `u` updates the user row only then (on the row's latest version, which `l`
+// below has locked: a write committed since the statement began is seen), and everything else
 // hangs off `u`, so a stale order writes nothing and answers no row. Every change to a
 // user's balances and positions advances `order_seq`, so an unchanged seq means unchanged
 // holdings. The idempotency key (null for none) is stored with the order. With a session

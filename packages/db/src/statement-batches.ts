@@ -105,8 +105,8 @@ export function batchedStatement(query: Query, statement: Statement, options: Ba
         for (const call of batch) call.reject(err);
         return;
       }
-      // One call can fail the statement for all (a key another process stored first, a
-      // deadlock between two processes' batches): each runs again alone for its own answer.
+      // One call can fail the statement for all (a value the server refuses, a key another
+      // process stored first): each runs again alone for its own answer.
       // The server refused the statement, and a statement is atomic: it wrote nothing.
       await Promise.all(
         batch.map((call) =>

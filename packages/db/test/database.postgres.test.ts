@@ -25,28 +25,36 @@ databaseSuite(
  * the repository runs on a statement runner that calls a hook after a named statement, inside
  * the order's transaction where it has one.
  */
-describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let db: Database;
-  let pool: pg.Pool;
+/**
+ * A database of the describe block's own, opened as the API opens it, and a pool of `poolSize`
+ * raw connections beside it; dropped after the block.
+ */
+function ownDatabase(poolSize: number): { db: Database; pool: pg.Pool } {
+  let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  const stand = {} as { db: Database; pool: pg.Pool };
   before(async () => {
     database = await createTestDatabase();
-    db = await openDatabase({ url: database.url });
-    pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    stand.db = await openDatabase({ url: database.url });
+    stand.pool = new pg.Pool({ connectionString: database.url, max: poolSize });
     // The drop at the end (WITH (FORCE)) terminates any connection still open; an idle client's
     // error then reaches the pool, and without a listener it is an uncaught exception that
     // fails the file (seen once in CI, 2026-11-29). What a query meets still rejects the query.
-    pool.on('error', () => {});
+    stand.pool.on('error', () => {});
   });
   after(async () => {
-    await pool?.end();
-    await db?.close();
+    await stand.pool?.end();
+    await stand.db?.close();
     await database?.drop();
   });
+  return stand;
+}
+
+describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
+  const stand = ownDatabase(2);
 
   type Hooks = Record<string, (rows: Row[]) => Promise<void>>;
   const ordersWith = (hooks: Hooks) => {
-    const runner = postgresStatements(pool);
+    const runner = postgresStatements(stand.pool);
     const hooked =
       (query: Query): Query =>
       async (s, values) => {
@@ -54,14 +62,14 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
         await hooks[s.name]?.(rows);
         return rows;
       };
-    return createOrdersRepository(drizzle(pool), {
+    return createOrdersRepository(drizzle(stand.pool), {
       query: hooked(runner.query),
       transaction: (run) => runner.transaction((query) => run(hooked(query))),
     });
   };
   const userWithSession = async () => {
-    const userId = await newUser(db);
-    const { sessionId } = await db.sessions.create({
+    const userId = await newUser(stand.db);
+    const { sessionId } = await stand.db.sessions.create({
       userId,
       tokenHash: hashToken(newSessionToken()),
       expiresAt: new Date(Date.now() + 3_600_000),
@@ -69,13 +77,13 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
     return { userId, sessionId };
   };
   const nothingWritten = async (userId: number, what: string) =>
-    assert.deepEqual(await db.orders.list(userId, { limit: 10 }), { orders: [], nextBefore: null, seq: 0 }, what);
+    assert.deepEqual(await stand.db.orders.list(userId, { limit: 10 }), { orders: [], nextBefore: null, seq: 0 }, what);
 
   it('between its read and its write: the write writes nothing, filled or rejected', async () => {
     for (const price of ['10', null]) {
       const { userId, sessionId } = await userWithSession();
       const orders = ordersWith({
-        orders_snapshot: async () => void (await db.sessions.revoke(sessionId, new Date())),
+        orders_snapshot: async () => void (await stand.db.sessions.revoke(sessionId, new Date())),
       });
       await assert.rejects(
         orders.place({ ...order(userId, 'buy', '1', price), session: { id: sessionId, at: new Date() } }),
@@ -87,7 +95,9 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
 
   it('before the statement-by-statement path (a missing position) writes nothing either', async () => {
     const { userId, sessionId } = await userWithSession();
-    const orders = ordersWith({ orders_snapshot: async () => void (await db.sessions.revoke(sessionId, new Date())) });
+    const orders = ordersWith({
+      orders_snapshot: async () => void (await stand.db.sessions.revoke(sessionId, new Date())),
+    });
     const btc = { ...order(userId, 'buy', '0.01', '50000'), symbol: 'BTC' };
     await assert.rejects(orders.place({ ...btc, session: { id: sessionId, at: new Date() } }), SessionNotActiveError);
     await nothingWritten(userId, 'BTC');
@@ -108,7 +118,7 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
       // order (a deadlock, one of the two failing), only the order for it.
       orders_lock: async () => {
         revoked = await Promise.race([
-          db.sessions.revoke(sessionId, new Date()),
+          stand.db.sessions.revoke(sessionId, new Date()),
           new Promise<Error>((resolve) => setTimeout(() => resolve(new Error('logout waited 3 s')), 3000).unref()),
         ]);
       },
@@ -133,7 +143,7 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
         return Promise.resolve();
       },
       orders_lock_session: () => {
-        logout = db.sessions.revoke(sessionId, new Date()).finally(() => (logoutSettled = true));
+        logout = stand.db.sessions.revoke(sessionId, new Date()).finally(() => (logoutSettled = true));
         return Promise.resolve();
       },
       // The locked path's last statement before its commit (the optimistic path's write, which
@@ -154,14 +164,14 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
     assert.equal(placed.order.status, 'filled');
     assert.equal(settledBeforeCommit, false, 'the logout committed while the order held the session');
     assert.equal(await logout, true);
-    assert.equal((await db.sessions.findStates([sessionId], new Date())).get(sessionId), 'revoked');
+    assert.equal((await stand.db.sessions.findStates([sessionId], new Date())).get(sessionId), 'revoked');
   });
 
   /** Resolves once some session of this database waits on a lock; fails after 5 s. */
   const waitForLockWaiter = async () => {
     const deadline = Date.now() + 5000;
     for (;;) {
-      const { rows } = await pool.query<{ n: number }>(
+      const { rows } = await stand.pool.query<{ n: number }>(
         `select count(*)::int as n from pg_stat_activity
           where datname = current_database() and wait_event_type = 'Lock'`,
       );
@@ -173,33 +183,20 @@ describe('an order whose session is revoked while it runs (PostgreSQL)', () => {
 });
 
 describe('group commit beside a user row another transaction holds (PostgreSQL)', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let db: Database;
-  let pool: pg.Pool;
-  before(async () => {
-    database = await createTestDatabase();
-    db = await openDatabase({ url: database.url });
-    pool = new pg.Pool({ connectionString: database.url, max: 1 });
-    pool.on('error', () => {});
-  });
-  after(async () => {
-    await pool?.end();
-    await db?.close();
-    await database?.drop();
-  });
+  const stand = ownDatabase(1);
 
   it("fills the batch's other users at once; the held user's order waits for its own lock alone", async () => {
-    const held = await newUser(db);
-    const others = await Promise.all([1, 2, 3].map(() => newUser(db)));
+    const held = await newUser(stand.db);
+    const others = await Promise.all([1, 2, 3].map(() => newUser(stand.db)));
     // Held as `orders.list` holds it while it reads: the batch's write must not wait for it.
-    const holder = await pool.connect();
+    const holder = await stand.pool.connect();
     try {
       await holder.query('begin');
       await holder.query('select id from users where id = $1 for share', [held]);
       let heldSettled = false;
       // In one tick: one read and one write for the four.
-      const heldOrder = db.orders.place(order(held, 'buy', '1', '10')).finally(() => (heldSettled = true));
-      const otherOrders = others.map((userId) => db.orders.place(order(userId, 'buy', '1', '10')));
+      const heldOrder = stand.db.orders.place(order(held, 'buy', '1', '10')).finally(() => (heldSettled = true));
+      const otherOrders = others.map((userId) => stand.db.orders.place(order(userId, 'buy', '1', '10')));
       const waited = new Promise<never>((_, reject) =>
         setTimeout(() => reject(new Error("the other users' orders waited for the held row")), 5000).unref(),
       );
