@@ -5,6 +5,7 @@ import { canonical, canonicalOrNull } from './decimal.ts';
 import { executeMarketOrder, type RejectReason, type Side } from './paper-trading.ts';
 import { readHoldings, type BalanceView, type PositionView } from './portfolio.ts';
 import { toSafeInteger } from './int64.ts';
+import type { OutboxEvent } from './outbox.ts';
 import { balances, idempotencyKeys, orders, outbox, positions, sessions, users } from './schema.ts';
 import { batchedStatement, runMany, type BatchedQuery } from './statement-batches.ts';
 import { statement, type Query, type Row, type StatementRunner } from './statements.ts';
@@ -71,6 +72,12 @@ export interface PlaceOrderResult {
   portfolioVersion: number | null;
   /** True when the idempotency key found an earlier order: this call executed nothing. */
   replayed: boolean;
+  /**
+   * The events this call recorded in the outbox, committed, with their outbox ids, in id order
+   * (empty for a replay): the API hands them to its relay, which publishes them without reading
+   * them back.
+   */
+  events: OutboxEvent[];
 }
 
 export interface OrderPage {
@@ -240,7 +247,9 @@ const HOLDINGS = statement(
 // whose session was revoked after it was read writes nothing either.
 //
 // Batched (statement-batches.ts): every parameter is an array with one element per order, at
-// most one order per user, and each written order answers its position `i` and its id. The
+// most one order per user, and each written order answers its position `i` and its id, once
+// per outbox row it recorded (with the row's id and kind: the relay publishes those events
+// as handed over, without reading them back). The
 // `= any($n)` conditions beside the joins let the planner find the rows through their
 // primary keys at any table size (joined with the unnested arrays alone, small tables were
 // scanned whole).
@@ -291,11 +300,12 @@ const WRITE_FILL = statement(
      insert into outbox (user_id, kind, position, payload)
      select user_id, 'order_filled', seq, jsonb_set(order_event, '{orderId}', to_jsonb(order_id)) from u
      union all
-     select user_id, 'portfolio', version, portfolio_event from u),
+     select user_id, 'portfolio', version, portfolio_event from u
+     returning id, user_id, kind),
    k as (
      insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
      select user_id, key, request_hash, order_id, at from u where key is not null)
-   select i::int as i, order_id::text as id from u`,
+   select u.i::int as i, u.order_id::text as id, e.id::text as event_id, e.kind from u join e on e.user_id = u.user_id`,
 );
 
 // The same guards, batched the same way. $1 user, $2 symbol, $3 side, $4 requested size,
@@ -321,11 +331,12 @@ const WRITE_REJECT = statement(
      select order_id, user_id, symbol, side, size, 'rejected', reason, seq, at from u),
    e as (
      insert into outbox (user_id, kind, position, payload)
-     select user_id, 'order_rejected', seq, jsonb_set(order_event, '{orderId}', to_jsonb(order_id)) from u),
+     select user_id, 'order_rejected', seq, jsonb_set(order_event, '{orderId}', to_jsonb(order_id)) from u
+     returning id, user_id, kind),
    k as (
      insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
      select user_id, key, request_hash, order_id, at from u where key is not null)
-   select i::int as i, order_id::text as id from u`,
+   select u.i::int as i, u.order_id::text as id, e.id::text as event_id, e.kind from u join e on e.user_id = u.user_id`,
 );
 
 // Everything an order reads, from one snapshot and without a lock: the user's counters ('u'),
@@ -526,6 +537,8 @@ async function writeOrder(
   const key = input.idempotency;
 
   let written: Row[];
+  /** The events as recorded, but for the order id, which the statement assigns. */
+  let payloads: { orderEvent: Record<string, unknown>; portfolioEvent?: Record<string, unknown> };
   if (filled) {
     const rows = await state.holdings();
     const holdings = holdingsAfter(rows, quoteAsset, outcome.quoteAvailable, symbol, outcome.position);
@@ -538,6 +551,7 @@ async function writeOrder(
       seq,
     };
     const portfolioEvent = { userId, ...holdings, timestamp, version, orderSeq: seq };
+    payloads = { orderEvent, portfolioEvent };
     written = await writes.fill([
       userId,
       quoteAsset,
@@ -562,6 +576,7 @@ async function writeOrder(
     ]);
   } else {
     const rejectedEvent = { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq };
+    payloads = { orderEvent: rejectedEvent };
     written = await writes.reject([
       userId,
       symbol,
@@ -578,8 +593,23 @@ async function writeOrder(
     ]);
   }
   if (written.length === 0) return null;
+  const orderId = toSafeInteger(written[0]!.id);
+  const events = written
+    .map((row): OutboxEvent => {
+      const kind = row.kind as OutboxEvent['kind'];
+      const portfolio = kind === 'portfolio';
+      return {
+        id: toSafeInteger(row.event_id),
+        userId,
+        kind,
+        position: portfolio ? version : seq,
+        // As the statement stored them: the order event with its id set (jsonb_set).
+        payload: portfolio ? payloads.portfolioEvent : { ...payloads.orderEvent, orderId },
+      };
+    })
+    .sort((a, b) => a.id - b.id);
   const order: OrderRecord = {
-    orderId: toSafeInteger(written[0]!.id),
+    orderId,
     userId,
     symbol,
     side: input.side,
@@ -592,7 +622,7 @@ async function writeOrder(
     seq,
     timestamp,
   };
-  return { order, portfolioVersion: filled ? version : null, replayed: false };
+  return { order, portfolioVersion: filled ? version : null, replayed: false, events };
 }
 
 /**
@@ -641,7 +671,7 @@ async function replayOrder(
 ): Promise<PlaceOrderResult> {
   if (existing.request_hash !== idempotency.requestHash) throw new IdempotencyKeyReusedError();
   const [first] = await query(READ_ORDER, [existing.order_id]);
-  return { order: rowToRecord(first!), portfolioVersion: null, replayed: true };
+  return { order: rowToRecord(first!), portfolioVersion: null, replayed: true, events: [] };
 }
 
 function rowToRecord(row: Row): OrderRecord {
@@ -680,7 +710,7 @@ async function checkIdempotencyKey(
   if (existing && existing.createdAt >= idempotency.notBefore) {
     if (existing.requestHash !== idempotency.requestHash) throw new IdempotencyKeyReusedError();
     const [first] = await tx.select().from(orders).where(eq(orders.id, existing.orderId));
-    return { order: toRecord(first!), portfolioVersion: null, replayed: true };
+    return { order: toRecord(first!), portfolioVersion: null, replayed: true, events: [] };
   }
   // Past its lifetime: the key is free again.
   if (existing) await tx.delete(idempotencyKeys).where(keyOfUser);
@@ -791,44 +821,40 @@ async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () =>
 
   // The events, exactly as they will be published (shapes of @repo/events).
   const orderFields = { userId, orderId: order.orderId, side: input.side, baseAsset: symbol, quoteAsset };
+  const events: OutboxEvent[] = [];
+  const record = async (kind: OutboxEvent['kind'], position: number, payload: Record<string, unknown>) => {
+    const [row] = await tx.insert(outbox).values({ userId, kind, position, payload }).returning({ id: outbox.id });
+    events.push({ id: row!.id, userId, kind, position, payload });
+  };
   if (filled) {
-    await tx.insert(outbox).values({
-      userId,
-      kind: 'order_filled',
-      position: seq,
-      payload: {
-        ...orderFields,
-        executedPrice: outcome.executedPrice,
-        executedSize: outcome.executedSize,
-        fee: outcome.fee,
-        timestamp,
-        seq,
-      },
+    await record('order_filled', seq, {
+      ...orderFields,
+      executedPrice: outcome.executedPrice,
+      executedSize: outcome.executedSize,
+      fee: outcome.fee,
+      timestamp,
+      seq,
     });
     const holdings = await readHoldings(tx, userId);
-    await tx.insert(outbox).values({
+    await record('portfolio', version, {
       userId,
-      kind: 'portfolio',
-      position: version,
-      payload: {
-        userId,
-        balances: holdings.balances,
-        positions: holdings.positions,
-        timestamp,
-        version,
-        orderSeq: seq,
-      },
+      balances: holdings.balances,
+      positions: holdings.positions,
+      timestamp,
+      version,
+      orderSeq: seq,
     });
   } else {
-    await tx.insert(outbox).values({
-      userId,
-      kind: 'order_rejected',
-      position: seq,
-      payload: { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq },
+    await record('order_rejected', seq, {
+      ...orderFields,
+      requestedSize: input.size,
+      reason: outcome.reason,
+      timestamp,
+      seq,
     });
   }
   if (idempotency) await storeIdempotencyKey(tx, userId, idempotency, order.orderId, executedAt);
-  return { order, portfolioVersion: filled ? version : null, replayed: false };
+  return { order, portfolioVersion: filled ? version : null, replayed: false, events };
 }
 
 async function lockBalance(tx: DrizzleTx, userId: number, asset: string): Promise<{ available: string }> {

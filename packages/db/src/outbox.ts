@@ -35,15 +35,19 @@ export interface OutboxRepository {
    * One statement, so `latestSeq`, `oldestSeq` and the events agree with each other.
    */
   orderHistory(userId: number, afterSeq: number, limit: number, maxBytes: number): Promise<OrderHistoryPage>;
-  /** The oldest unpublished events, in id (commit) order, at most `limit`. */
-  unpublished(limit: number): Promise<OutboxEvent[]>;
+  /**
+   * The oldest unpublished events, in id (commit) order, at most `limit`; with `minAgeMs`, only
+   * those recorded at least that long ago by the database's clock (the rest are still being
+   * published by the process that recorded them).
+   */
+  unpublished(limit: number, minAgeMs?: number): Promise<OutboxEvent[]>;
   /** Marks the events published. Marking twice is harmless. */
   markPublished(ids: readonly number[], at: Date): Promise<void>;
   /**
    * `markPublished(ids, at)` then `unpublished(limit)`, in one statement: the relay's passes
    * that follow each other pay one round trip each instead of two.
    */
-  markPublishedAndRead(ids: readonly number[], at: Date, limit: number): Promise<OutboxEvent[]>;
+  markPublishedAndRead(ids: readonly number[], at: Date, limit: number, minAgeMs?: number): Promise<OutboxEvent[]>;
   /** How many events wait to be published. */
   backlog(): Promise<number>;
   /**
@@ -56,12 +60,16 @@ export interface OutboxRepository {
 }
 
 // The relay runs these for every batch it publishes: prepared statements (see statements.ts).
-// Served by the partial index on unpublished rows.
+// Served by the partial index on unpublished rows. The age bound (0 for none) is on the
+// database's clock, which also stamped `created_at`: no skew between hosts.
 const EVENT_COLUMNS = 'o.id::text as id, o.user_id::text as user_id, o.kind, o.position::text as position, o.payload';
+const OLD_ENOUGH = (param: string) =>
+  `(${param}::int = 0 or o.created_at <= now() - ${param}::int * interval '1 millisecond')`;
 const UNPUBLISHED = statement(
   'outbox_unpublished',
   // Ordered by the bigint column, not by the text it is answered as.
-  `select ${EVENT_COLUMNS} from outbox o where o.published_at is null order by o.id limit $1::int`,
+  `select ${EVENT_COLUMNS} from outbox o where o.published_at is null and ${OLD_ENOUGH('$2')}
+    order by o.id limit $1::int`,
 );
 const MARK_PUBLISHED = statement(
   'outbox_mark_published',
@@ -73,7 +81,8 @@ const MARK_AND_READ = statement(
   'outbox_mark_and_read',
   `with marked as (update outbox set published_at = $2::timestamptz where id = any($1::bigint[]))
    select ${EVENT_COLUMNS}
-     from outbox o where o.published_at is null and o.id <> all($1::bigint[]) order by o.id limit $3::int`,
+     from outbox o where o.published_at is null and o.id <> all($1::bigint[]) and ${OLD_ENOUGH('$4')}
+    order by o.id limit $3::int`,
 );
 
 function toOutboxEvent(row: Row): OutboxEvent {
@@ -86,11 +95,17 @@ function toOutboxEvent(row: Row): OutboxEvent {
   };
 }
 
+/** A minimum age in whole milliseconds for the statements' int parameter (0: none). */
+function ageBound(minAgeMs: number): number {
+  if (!Number.isFinite(minAgeMs) || minAgeMs < 0) throw new RangeError(`minAgeMs must be ≥ 0, got ${minAgeMs}`);
+  return Math.min(Math.ceil(minAgeMs), 2_147_483_647);
+}
+
 export function createOutboxRepository(db: DrizzleDb, statements: StatementRunner): OutboxRepository {
   return {
-    async unpublished(limit) {
+    async unpublished(limit, minAgeMs = 0) {
       try {
-        return (await statements.query(UNPUBLISHED, [limit])).map(toOutboxEvent);
+        return (await statements.query(UNPUBLISHED, [limit, ageBound(minAgeMs)])).map(toOutboxEvent);
       } catch (err) {
         throw toDatabaseError(err);
       }
@@ -105,9 +120,14 @@ export function createOutboxRepository(db: DrizzleDb, statements: StatementRunne
       }
     },
 
-    async markPublishedAndRead(ids, at, limit) {
+    async markPublishedAndRead(ids, at, limit, minAgeMs = 0) {
       try {
-        const rows = await statements.query(MARK_AND_READ, [ids.map(String), at.toISOString(), limit]);
+        const rows = await statements.query(MARK_AND_READ, [
+          ids.map(String),
+          at.toISOString(),
+          limit,
+          ageBound(minAgeMs),
+        ]);
         return rows.map(toOutboxEvent);
       } catch (err) {
         throw toDatabaseError(err);

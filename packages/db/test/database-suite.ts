@@ -249,6 +249,50 @@ export function databaseSuite(
       );
     });
 
+    it('returns the events each order recorded, exactly as the outbox holds them, on every path', async () => {
+      const userId = await newUser(db);
+      const placed = [
+        // The optimistic path: a fill, then a rejection.
+        await db.orders.place(order(userId, 'buy', '1', '10')),
+        await db.orders.place(order(userId, 'buy', '1000000', '10')),
+        // A symbol whose position row is missing: the statement-by-statement path.
+        await db.orders.place({ ...order(userId, 'buy', '0.5', '100'), symbol: 'ETH' }),
+        // Orders of one user at once: all but one go the locked path.
+        ...(await Promise.all(Array.from({ length: 6 }, () => db.orders.place(order(userId, 'buy', '1', '10'))))),
+      ];
+      const returned = placed.flatMap((p) => p.events).sort((a, b) => a.id - b.id);
+      const recorded = (await db.outbox.unpublished(100_000)).filter((r) => r.userId === userId);
+      // The same ids, kinds, positions and payloads (the payload as JSON would carry it).
+      const normalise = (events: typeof recorded) =>
+        events.map((e) => ({ ...e, payload: JSON.parse(JSON.stringify(e.payload)) as unknown }));
+      assert.deepEqual(normalise(returned), normalise(recorded));
+      assert.equal(recorded.length, 2 * 8 + 1, 'eight fills with their portfolios, one rejection');
+      for (const p of placed) {
+        assert.deepEqual(
+          p.events.map((e) => [e.kind, e.position]),
+          p.order.status === 'filled'
+            ? [
+                ['order_filled', p.order.seq],
+                ['portfolio', p.portfolioVersion],
+              ]
+            : [['order_rejected', p.order.seq]],
+        );
+        assert.equal((p.events[0]!.payload as { orderId: number }).orderId, p.order.orderId);
+      }
+    });
+
+    it('reads only events old enough when asked for a minimum age', async () => {
+      const userId = await newUser(db);
+      await db.orders.place(order(userId, 'buy', '1', '10'));
+      const mine = (rows: { userId: number }[]) => rows.filter((r) => r.userId === userId).length;
+      assert.equal(mine(await db.outbox.unpublished(100_000, 60_000)), 0, 'nothing a minute old');
+      assert.equal(mine(await db.outbox.markPublishedAndRead([], new Date(), 100_000, 60_000)), 0);
+      assert.equal(mine(await db.outbox.unpublished(100_000)), 2);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      assert.equal(mine(await db.outbox.unpublished(100_000, 50)), 2, 'both, once 50 ms old');
+      assert.equal(mine(await db.outbox.markPublishedAndRead([], new Date(), 100_000, 50)), 2);
+    });
+
     it('pages orders newest first', async () => {
       const userId = await newUser(db);
       for (let i = 1; i <= 5; i++) await db.orders.place(order(userId, 'buy', String(i), '1'));
@@ -383,7 +427,7 @@ export function databaseSuite(
       assert.equal(first.replayed, false);
       assert.equal(first.order.requestedSize, '1.5');
       const again = await db.orders.place({ ...order(userId, 'buy', '1.50', '10'), ...key('a') });
-      assert.deepEqual(again, { order: first.order, portfolioVersion: null, replayed: true });
+      assert.deepEqual(again, { order: first.order, portfolioVersion: null, replayed: true, events: [] });
       await assert.rejects(
         db.orders.place({ ...order(userId, 'sell', '1', '10'), ...key('b') }),
         IdempotencyKeyReusedError,
