@@ -90,6 +90,7 @@ export interface ApiOptions {
   relay?: Pick<
     OutboxRelayOptions,
     | 'pollIntervalMs'
+    | 'sweepGraceMs'
     | 'batchSize'
     | 'retryBaseMs'
     | 'retryMaxMs'

@@ -73,6 +73,25 @@ async function publishErrors(api: ReturnType<typeof makeApi>, reason: string): P
   return match ? Number(match[1]) : 0;
 }
 
+/**
+ * Publishes an order event for `markerUser` on `broker`'s connection: it reaches the one
+ * subscriber connection after everything published on it before, duplicates included.
+ */
+async function publishMarker(broker: Broker, markerUser: number): Promise<void> {
+  await createEventPublisher(broker).publishOrderFilled({
+    userId: markerUser,
+    orderId: 1,
+    side: 'buy',
+    baseAsset: 'SOL',
+    quoteAsset: 'USD',
+    executedPrice: '1',
+    executedSize: '1',
+    fee: '0',
+    timestamp: new Date().toISOString(),
+    seq: 1,
+  });
+}
+
 /** A filled buy of `size` SOL at 10 USD, placed straight in the database (no session). */
 function buy(userId: number, size: string) {
   return db.orders.place({
@@ -393,6 +412,75 @@ describe('outbox relay', () => {
     }
   });
 
+  it("publishes an order's events from the order itself, each once, while reads of the outbox race it", async () => {
+    const broker = await connectRedisBroker(redis.url);
+    const received = await listen(broker);
+    // The poll reads the outbox every 5 ms for anything recorded (no grace), and a kick after
+    // every order reads it too: each event is both handed over and found by those reads.
+    const api = makeApi(db, broker, { relay: { pollIntervalMs: 5, sweepGraceMs: 1 } });
+    try {
+      await setPrice(broker, 'SOL', '10');
+      const users = await Promise.all(Array.from({ length: 4 }, () => register(api)));
+      const orders = users.flatMap(({ token }) =>
+        Array.from({ length: 10 }, () => {
+          const placed = buyOneSol(api, token);
+          void placed.then(() => api.relay.kick());
+          return placed;
+        }),
+      );
+      for (const response of await Promise.all(orders)) assert.equal(response.statusCode, 201, response.body);
+      await waitFor(async () => (await db.outbox.backlog()) === 0, { what: 'every event marked' });
+      await api.relay.idle();
+      const markerUser = users[0]!.userId + 1_000_000;
+      await publishMarker(broker, markerUser);
+      await waitFor(() => received.some((r) => r.userId === markerUser), { what: 'the marker' });
+      for (const { userId } of users) {
+        assert.deepEqual(
+          orderEvents(received, userId).map((e) => e.seq),
+          Array.from({ length: 10 }, (_, i) => i + 1),
+          `user ${userId}: seq 1..10, each once, in order`,
+        );
+        assert.deepEqual(
+          portfolioVersions(received, userId),
+          Array.from({ length: 10 }, (_, i) => i + 1),
+        );
+      }
+    } finally {
+      await api.close();
+      await broker.close();
+    }
+  });
+
+  it('publishes events left unpublished by another process once they are past the grace, with no kick', async () => {
+    const broker = await connectRedisBroker(redis.url);
+    const received = await listen(broker);
+    const api = makeApi(db, broker, { relay: { pollIntervalMs: 50, sweepGraceMs: 400 } });
+    try {
+      await api.relay.idle();
+      // Committed by another process, which died before publishing: nobody hands them over.
+      const { userId } = await db.users.create({
+        username: `leftover_${process.pid}`,
+        passwordHash: 'x',
+        balances: [{ asset: 'USD', available: '1000' }],
+        positionAssets: ['SOL'],
+      });
+      const recordedAt = Date.now();
+      await buy(userId, '1');
+      await buy(userId, '2');
+      await waitFor(() => orderEvents(received, userId).length === 2, { timeoutMs: 10_000, what: 'the leftovers' });
+      // Not before the grace: until then they belong to the process that recorded them.
+      assert.ok(Date.now() - recordedAt >= 400, `published after ${Date.now() - recordedAt} ms`);
+      assert.deepEqual(
+        orderEvents(received, userId).map((e) => e.seq),
+        [1, 2],
+      );
+      await waitFor(async () => (await db.outbox.backlog()) === 0, { what: 'marked' });
+    } finally {
+      await api.close();
+      await broker.close();
+    }
+  });
+
   it('publishes a backlog batch after batch, each event once, and marks every one', async () => {
     const broker = await connectRedisBroker(redis.url);
     const received = await listen(broker);
@@ -416,18 +504,7 @@ describe('outbox relay', () => {
         // A marker published on the relay's connection after its last publish reaches the one
         // subscriber connection after everything the relay sent: any duplicate is in by then.
         const markerUser = userId + 1_000_000;
-        await createEventPublisher(broker).publishOrderFilled({
-          userId: markerUser,
-          orderId: 1,
-          side: 'buy',
-          baseAsset: 'SOL',
-          quoteAsset: 'USD',
-          executedPrice: '1',
-          executedSize: '1',
-          fee: '0',
-          timestamp: new Date().toISOString(),
-          seq: 1,
-        });
+        await publishMarker(broker, markerUser);
         await waitFor(() => received.some((r) => r.userId === markerUser), { what: 'the marker' });
         // Nothing went out twice: a pass marks what it published before it reads again.
         const mine = received.filter((r) => r.userId === userId);

@@ -109,7 +109,7 @@ export function registerOrderRoutes(app: FastifyInstance, ctx: ApiContext): void
       void reply.header('Idempotent-Replayed', 'true');
     } else {
       // Committed. The relay publishes the recorded events; this request does not wait for it.
-      ctx.relay.kick();
+      ctx.relay.publishCommitted(placed.events);
       metrics.orders.inc({ outcome: order.status, reason: order.reason ?? '' });
     }
 
