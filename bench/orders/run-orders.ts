@@ -55,9 +55,9 @@ export interface OrdersParams {
 export const ORDERS_FULL: OrdersParams = {
   users: 1000,
   // 2,500–3,500 between 2,000 and 4,000: on a fast machine the knee lies there, and half of
-  // pgbench's rate (the target) too. 750 and 1,250: on a slow one the knee lies between 500
-  // and 1,500, where a factor of two between steps said little.
-  rates: [10, 25, 50, 100, 250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 3500, 4000],
+  // pgbench's rate (the target) too. 750, 1,250 and 1,750: on a slower one the knee lies
+  // between 500 and 2,000, where a factor of two between steps said little.
+  rates: [10, 25, 50, 100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000, 2500, 3000, 3500, 4000],
   // The stand needs a few seconds to settle at a new rate (pool connections, V8's heap sizing,
   // the relay's batches): right after 1 s of warm-up the tail was still the step-up's.
   warmupS: 3,
