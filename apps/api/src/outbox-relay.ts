@@ -25,6 +25,9 @@ import type { ApiMetrics } from './metrics.ts';
  */
 const PUBLISH_TIMEOUT_MS = 5000;
 
+/** What a pass reads from the outbox: nothing, the events past the grace, or every unpublished one. */
+type Sweep = 'none' | 'grace' | 'all';
+
 export interface OutboxRelayOptions {
   outbox: OutboxRepository;
   broker: Broker;
@@ -72,14 +75,17 @@ export interface OutboxRelayOptions {
  * - It polls the outbox too, for events older than `sweepGraceMs`, so it resumes after a crash
  *   of any process (the rows are still unpublished). Younger events belong to the process
  *   that committed them.
- * - After a failure (a broker outage) it reads the outbox for everything, in id order, until
- *   nothing is left: events handed over meanwhile are not published out of turn.
+ * - Hand-offs wait while a read comes back full (a backlog, older events of the same users
+ *   may follow); after a failure (a broker outage) the relay reads the outbox for everything,
+ *   in id order, until a read comes back short: events handed over meanwhile are not
+ *   published out of turn.
  * - A failed publish stops the pass (later events must not overtake it) and the relay retries
  *   with jittered exponential backoff; a broker coming back up cuts the wait short.
  * - A crash between publish and mark republishes the event. That is allowed: gateways and
  *   clients drop order events whose `seq` they have passed and portfolios whose `version` they
- *   have passed. Several API processes running relays on one database publish duplicates for
- *   the same reason, and never out of order per user.
+ *   have passed, and fill a `seq` gap from the outbox. Several API processes publish each
+ *   their own orders' events, so one user's events from two processes, or a crashed process's
+ *   leftover, can reach Redis out of `seq` order (docs/delivery.md).
  */
 export class OutboxRelay {
   readonly #outbox: OutboxRepository;
@@ -111,8 +117,14 @@ export class OutboxRelay {
   #again = false;
   /** Events handed over by the transactions that committed them, by id, in hand-off order. */
   readonly #fresh = new Map<number, OutboxEvent>();
+  /**
+   * Ids a read published lately, with when they stop mattering: a hand-off that arrives after
+   * the read found its rows (a read without the grace, or a commit slow to be answered) is
+   * not published a second time.
+   */
+  readonly #readLately = new Map<number, number>();
   /** What the next pass reads from the outbox: nothing, events past the grace, or everything. */
-  #sweep: 'none' | 'grace' | 'all' = 'none';
+  #sweep: Sweep = 'none';
   /**
    * A pass failed: until a read of the whole outbox finds less than a batch, every event goes
    * out through that read, in id order, and hand-offs only ask for it.
@@ -193,8 +205,8 @@ export class OutboxRelay {
   publishCommitted(events: readonly OutboxEvent[]): void {
     if (!this.#started || this.#closed || events.length === 0) return;
     if (this.#recovering) return this.kick();
-    for (const event of events) this.#fresh.set(event.id, event);
-    this.#request();
+    for (const event of events) if (!this.#readLately.has(event.id)) this.#fresh.set(event.id, event);
+    if (this.#fresh.size > 0) this.#request();
   }
 
   /** Asks for a pass that reads every unpublished event, as soon as possible. Never throws, never waits. */
@@ -264,17 +276,22 @@ export class OutboxRelay {
           this.#again = false;
           const sweep = this.#recovering ? 'all' : this.#sweep;
           this.#sweep = 'none';
+          let caughtUp = true;
           if (sweep !== 'none') {
             const count = await this.#sweepBatch(published, sweep === 'grace' ? this.#sweepGraceMs : 0);
             if (count === this.#batchSize) {
-              // A full batch means there may be more right behind it.
-              this.#sweep = sweep;
+              // A full batch means there may be more right behind it, older events of the users
+              // whose newer ones wait in the hand-offs among them: those wait for the rest. A
+              // kick that came meanwhile still reads everything.
+              caughtUp = false;
+              // (A kick may have set it during the read's await.)
+              if ((this.#sweep as Sweep) !== 'all') this.#sweep = sweep;
               this.#again = true;
             } else {
               this.#recovering = false;
             }
           }
-          if (this.#fresh.size > 0 && !this.#recovering) await this.#publishFresh(published);
+          if (caughtUp && this.#fresh.size > 0 && !this.#recovering) await this.#publishFresh(published);
         } while (this.#again && !this.#closed);
       } finally {
         if (published.length > 0) await this.#outbox.markPublished(published.splice(0), this.#now());
@@ -326,8 +343,17 @@ export class OutboxRelay {
       published.length > 0
         ? await this.#outbox.markPublishedAndRead(published.splice(0), this.#now(), this.#batchSize, minAgeMs)
         : await this.#outbox.unpublished(this.#batchSize, minAgeMs);
-    // Read here, so not to be published again from the hand-offs (a hand-off late past the grace).
-    for (const row of rows) this.#fresh.delete(row.id);
+    // Read here, so not to be published again from the hand-offs, those already in and those
+    // still to come.
+    const now = performance.now();
+    for (const [id, until] of this.#readLately) {
+      if (until > now) break;
+      this.#readLately.delete(id);
+    }
+    for (const row of rows) {
+      this.#fresh.delete(row.id);
+      this.#readLately.set(row.id, now + this.#sweepGraceMs);
+    }
     await this.#publishRows(rows, published);
     return rows.length;
   }

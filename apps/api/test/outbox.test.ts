@@ -451,6 +451,37 @@ describe('outbox relay', () => {
     }
   });
 
+  it('holds back handed-over events while it reads a backlog, so none overtakes an older event', async () => {
+    const broker = await connectRedisBroker(redis.url);
+    const received = await listen(broker);
+    try {
+      await setPrice(broker, 'SOL', '10');
+      const first = makeApi(db, broker);
+      const { userId, token } = await register(first);
+      await first.close();
+      // 60 orders (120 events) committed while no relay ran: the next one starts with a backlog.
+      for (let i = 0; i < 60; i++) await buy(userId, '1');
+      // It reads the backlog two rows at a time while new orders of the same user come in.
+      const api = makeApi(db, broker, { relay: { batchSize: 2, pollIntervalMs: 60_000 } });
+      try {
+        for (let i = 0; i < 3; i++) assert.equal((await buyOneSol(api, token)).statusCode, 201);
+        await waitFor(() => orderEvents(received, userId).length >= 63, { timeoutMs: 15_000, what: '63 events' });
+        assert.deepEqual(
+          orderEvents(received, userId).map((e) => e.seq),
+          Array.from({ length: 63 }, (_, i) => i + 1),
+        );
+        assert.deepEqual(
+          portfolioVersions(received, userId),
+          Array.from({ length: 63 }, (_, i) => i + 1),
+        );
+      } finally {
+        await api.close();
+      }
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('publishes events left unpublished by another process once they are past the grace, with no kick', async () => {
     const broker = await connectRedisBroker(redis.url);
     const received = await listen(broker);

@@ -249,10 +249,11 @@ const HOLDINGS = statement(
 // Batched (statement-batches.ts): every parameter is an array with one element per order, at
 // most one order per user, and each written order answers its position `i` and its id, once
 // per outbox row it recorded (with the row's id and kind: the relay publishes those events
-// as handed over, without reading them back). The
-// `= any($n)` conditions beside the joins let the planner find the rows through their
-// primary keys at any table size (joined with the unnested arrays alone, small tables were
-// scanned whole).
+// as handed over, without reading them back). The outbox rows are stamped with the insert's
+// own time (`clock_timestamp()`, after any wait for a lock), which the relay's grace for
+// another process's rows counts from. The `= any($n)` conditions beside the joins let the
+// planner find the rows through their primary keys at any table size (joined with the
+// unnested arrays alone, small tables were scanned whole).
 //
 // `l` first locks the batch's users that nobody else holds, in id order, and skips the
 // others: a user row held by another transaction (an order of that user on the locked path,
@@ -297,10 +298,11 @@ const WRITE_FILL = statement(
                          seq, created_at)
      select order_id, user_id, symbol, side, size, 'filled', executed_price, executed_size, fee, seq, at from u),
    e as (
-     insert into outbox (user_id, kind, position, payload)
-     select user_id, 'order_filled', seq, jsonb_set(order_event, '{orderId}', to_jsonb(order_id)) from u
+     insert into outbox (user_id, kind, position, payload, created_at)
+     select user_id, 'order_filled', seq, jsonb_set(order_event, '{orderId}', to_jsonb(order_id)), clock_timestamp()
+       from u
      union all
-     select user_id, 'portfolio', version, portfolio_event from u
+     select user_id, 'portfolio', version, portfolio_event, clock_timestamp() from u
      returning id, user_id, kind),
    k as (
      insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
@@ -330,8 +332,9 @@ const WRITE_REJECT = statement(
      insert into orders (id, user_id, symbol, side, requested_size, status, reason, seq, created_at)
      select order_id, user_id, symbol, side, size, 'rejected', reason, seq, at from u),
    e as (
-     insert into outbox (user_id, kind, position, payload)
-     select user_id, 'order_rejected', seq, jsonb_set(order_event, '{orderId}', to_jsonb(order_id)) from u
+     insert into outbox (user_id, kind, position, payload, created_at)
+     select user_id, 'order_rejected', seq, jsonb_set(order_event, '{orderId}', to_jsonb(order_id)), clock_timestamp()
+       from u
      returning id, user_id, kind),
    k as (
      insert into idempotency_keys (user_id, key, request_hash, order_id, created_at)
@@ -823,7 +826,10 @@ async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () =>
   const orderFields = { userId, orderId: order.orderId, side: input.side, baseAsset: symbol, quoteAsset };
   const events: OutboxEvent[] = [];
   const record = async (kind: OutboxEvent['kind'], position: number, payload: Record<string, unknown>) => {
-    const [row] = await tx.insert(outbox).values({ userId, kind, position, payload }).returning({ id: outbox.id });
+    const [row] = await tx
+      .insert(outbox)
+      .values({ userId, kind, position, payload, createdAt: sql`clock_timestamp()` })
+      .returning({ id: outbox.id });
     events.push({ id: row!.id, userId, kind, position, payload });
   };
   if (filled) {

@@ -250,8 +250,21 @@ export function databaseSuite(
     });
 
     it('returns the events each order recorded, exactly as the outbox holds them, on every path', async () => {
-      const userId = await newUser(db);
+      const [userId, ...others] = await Promise.all([newUser(db), newUser(db), newUser(db)]);
+      // Orders of three users at once: one batched write, whose rows must go back each to its own order.
+      const together = await Promise.all(
+        [userId, ...others].map((id, i) => db.orders.place(order(id, 'buy', String(i + 1), '10'))),
+      );
+      for (const [i, other] of others.entries()) {
+        const recorded = (await db.outbox.unpublished(100_000)).filter((r) => r.userId === other);
+        assert.deepEqual(
+          together[i + 1]!.events.map((e) => [e.id, e.userId, e.kind]),
+          recorded.map((e) => [e.id, e.userId, e.kind]),
+        );
+        assert.equal((together[i + 1]!.events[0]!.payload as { executedSize: string }).executedSize, String(i + 2));
+      }
       const placed = [
+        together[0]!,
         // The optimistic path: a fill, then a rejection.
         await db.orders.place(order(userId, 'buy', '1', '10')),
         await db.orders.place(order(userId, 'buy', '1000000', '10')),
@@ -266,7 +279,7 @@ export function databaseSuite(
       const normalise = (events: typeof recorded) =>
         events.map((e) => ({ ...e, payload: JSON.parse(JSON.stringify(e.payload)) as unknown }));
       assert.deepEqual(normalise(returned), normalise(recorded));
-      assert.equal(recorded.length, 2 * 8 + 1, 'eight fills with their portfolios, one rejection');
+      assert.equal(recorded.length, 2 * 9 + 1, 'nine fills with their portfolios, one rejection');
       for (const p of placed) {
         assert.deepEqual(
           p.events.map((e) => [e.kind, e.position]),
