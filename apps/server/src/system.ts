@@ -153,8 +153,12 @@ export async function startSystem(
         const client = createRedisClient(config.redisUrl);
         client.on('error', (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis error'));
         stops.push(async () => {
-          // Closing a client that is not ready would wait for a reconnect that may never come.
-          if (client.isReady) await client.close();
+          // Closing a client that is not ready would wait for a reconnect that may never come,
+          // and a Redis that stopped answering would never answer the close.
+          if (client.isReady)
+            await withTimeout(client.close(), 2000, 'rate-limit redis close').catch(() => {
+              if (client.isOpen) client.destroy();
+            });
           else client.destroy();
         });
         // node-redis retries a first connect for ever: a Redis that went away since the broker

@@ -1,4 +1,5 @@
 import { silentLogger, type Logger } from '@repo/log';
+import { withTimeout } from '@repo/retry';
 import { createRedisClient, type RedisClient, type RedisClientOptions } from '@repo/redis';
 import {
   BrokerClosedError,
@@ -159,6 +160,13 @@ export class RedisBroker implements Broker {
   }
 }
 
+/**
+ * Longest wait for QUIT's reply when closing: a Redis that stopped answering (hung, or its host
+ * gone without a reset) while the connection still looked ready would otherwise hold a
+ * shutdown for ever. Then the connection is dropped instead.
+ */
+const QUIT_TIMEOUT_MS = 2000;
+
 async function closeClient(client: RedisClient): Promise<void> {
   if (!client.isOpen) return;
   // QUIT on a connection that is not ready waits for a reconnect that may never come.
@@ -167,9 +175,9 @@ async function closeClient(client: RedisClient): Promise<void> {
     return;
   }
   try {
-    await client.quit();
+    await withTimeout(client.quit(), QUIT_TIMEOUT_MS, 'redis quit');
   } catch {
-    client.destroy();
+    if (client.isOpen) client.destroy();
   }
 }
 

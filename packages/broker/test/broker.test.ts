@@ -114,6 +114,22 @@ describe('RedisBroker', () => {
     }
   });
 
+  it('closes in bounded time when Redis stops answering just before, its connections still looking ready', async () => {
+    const own = await RedisServer.start();
+    const broker = await connectRedisBroker(own.url, { baseDelayMs: 20, maxDelayMs: 200 });
+    try {
+      await broker.subscribe('c', () => {});
+      own.pause();
+      const started = Date.now();
+      await broker.close();
+      // QUIT is never answered: the close gives up on it after 2 s rather than hanging a shutdown.
+      assert.ok(Date.now() - started < 4000, `close took ${Date.now() - started} ms`);
+    } finally {
+      own.resume();
+      await own.stop();
+    }
+  });
+
   it('reports down when an idle Redis stops answering, and up, still subscribed, when it answers again', async () => {
     const own = await RedisServer.start();
     const broker = await connectRedisBroker(own.url, { baseDelayMs: 20, maxDelayMs: 200 });
