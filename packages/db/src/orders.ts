@@ -2,7 +2,7 @@ import { and, asc, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { DrizzleDb, DrizzleTx } from './drizzle.ts';
 import { IdempotencyKeyReusedError, SessionNotActiveError, UnknownUserError, toDatabaseError } from './errors.ts';
 import { canonical, canonicalOrNull } from './decimal.ts';
-import { executeMarketOrder, type RejectReason, type Side } from './paper-trading.ts';
+import { executeMarketOrder, type MarketOrderOutcome, type RejectReason, type Side } from './paper-trading.ts';
 import { readHoldings, type BalanceView, type PositionView } from './portfolio.ts';
 import { toSafeInteger } from './int64.ts';
 import type { OutboxEvent } from './outbox.ts';
@@ -536,25 +536,22 @@ async function writeOrder(
   const filled = outcome.status === 'filled';
   const seq = toSafeInteger(state.seq) + 1;
   const version = toSafeInteger(state.version) + (filled ? 1 : 0);
-  const orderFields = { userId, side: input.side, baseAsset: symbol, quoteAsset };
   const key = input.idempotency;
+  // Without its order id, which the statement assigns (and sets into the stored event).
+  const orderEvent = orderEventOf(
+    { userId, side: input.side, baseAsset: symbol, quoteAsset },
+    input,
+    outcome,
+    timestamp,
+    seq,
+  );
 
   let written: Row[];
-  /** The events as recorded, but for the order id, which the statement assigns. */
-  let payloads: { orderEvent: Record<string, unknown>; portfolioEvent?: Record<string, unknown> };
+  let portfolioEvent: Record<string, unknown> | undefined;
   if (filled) {
     const rows = await state.holdings();
     const holdings = holdingsAfter(rows, quoteAsset, outcome.quoteAvailable, symbol, outcome.position);
-    const orderEvent = {
-      ...orderFields,
-      executedPrice: outcome.executedPrice,
-      executedSize: outcome.executedSize,
-      fee: outcome.fee,
-      timestamp,
-      seq,
-    };
-    const portfolioEvent = { userId, ...holdings, timestamp, version, orderSeq: seq };
-    payloads = { orderEvent, portfolioEvent };
+    portfolioEvent = portfolioEventOf(userId, holdings, timestamp, version, seq);
     written = await writes.fill([
       userId,
       quoteAsset,
@@ -578,8 +575,6 @@ async function writeOrder(
       input.session?.at.toISOString() ?? null,
     ]);
   } else {
-    const rejectedEvent = { ...orderFields, requestedSize: input.size, reason: outcome.reason, timestamp, seq };
-    payloads = { orderEvent: rejectedEvent };
     written = await writes.reject([
       userId,
       symbol,
@@ -588,7 +583,7 @@ async function writeOrder(
       outcome.reason,
       seq,
       timestamp,
-      JSON.stringify(rejectedEvent),
+      JSON.stringify(orderEvent),
       key?.key ?? null,
       key?.requestHash ?? null,
       input.session?.id ?? null,
@@ -607,7 +602,7 @@ async function writeOrder(
         kind,
         position: portfolio ? version : seq,
         // As the statement stored them: the order event with its id set (jsonb_set).
-        payload: portfolio ? payloads.portfolioEvent : { ...payloads.orderEvent, orderId },
+        payload: portfolio ? portfolioEvent : { ...orderEvent, orderId },
       };
     })
     .sort((a, b) => a.id - b.id);
@@ -626,6 +621,40 @@ async function writeOrder(
     timestamp,
   };
   return { order, portfolioVersion: filled ? version : null, replayed: false, events };
+}
+
+/**
+ * The order event of a fill or a rejection, exactly as it will be published (shapes of
+ * @repo/events); `fields` carries the order id where it is known before the write.
+ */
+function orderEventOf(
+  fields: { userId: number; orderId?: number; side: Side; baseAsset: string; quoteAsset: string },
+  input: Pick<PlaceOrderInput, 'size'>,
+  outcome: MarketOrderOutcome,
+  timestamp: string,
+  seq: number,
+): Record<string, unknown> {
+  return outcome.status === 'filled'
+    ? {
+        ...fields,
+        executedPrice: outcome.executedPrice,
+        executedSize: outcome.executedSize,
+        fee: outcome.fee,
+        timestamp,
+        seq,
+      }
+    : { ...fields, requestedSize: input.size, reason: outcome.reason, timestamp, seq };
+}
+
+/** The portfolio event after a fill, as it will be published. */
+function portfolioEventOf(
+  userId: number,
+  holdings: { balances: BalanceView[]; positions: PositionView[] },
+  timestamp: string,
+  version: number,
+  seq: number,
+): Record<string, unknown> {
+  return { userId, balances: holdings.balances, positions: holdings.positions, timestamp, version, orderSeq: seq };
 }
 
 /**
@@ -822,7 +851,6 @@ async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () =>
     .returning();
   const order = toRecord(row!);
 
-  // The events, exactly as they will be published (shapes of @repo/events).
   const orderFields = { userId, orderId: order.orderId, side: input.side, baseAsset: symbol, quoteAsset };
   const events: OutboxEvent[] = [];
   const record = async (kind: OutboxEvent['kind'], position: number, payload: Record<string, unknown>) => {
@@ -832,32 +860,14 @@ async function placeStepByStep(tx: DrizzleTx, input: PlaceOrderInput, now: () =>
       .returning({ id: outbox.id });
     events.push({ id: row!.id, userId, kind, position, payload });
   };
+  await record(
+    filled ? 'order_filled' : 'order_rejected',
+    seq,
+    orderEventOf(orderFields, input, outcome, timestamp, seq),
+  );
   if (filled) {
-    await record('order_filled', seq, {
-      ...orderFields,
-      executedPrice: outcome.executedPrice,
-      executedSize: outcome.executedSize,
-      fee: outcome.fee,
-      timestamp,
-      seq,
-    });
     const holdings = await readHoldings(tx, userId);
-    await record('portfolio', version, {
-      userId,
-      balances: holdings.balances,
-      positions: holdings.positions,
-      timestamp,
-      version,
-      orderSeq: seq,
-    });
-  } else {
-    await record('order_rejected', seq, {
-      ...orderFields,
-      requestedSize: input.size,
-      reason: outcome.reason,
-      timestamp,
-      seq,
-    });
+    await record('portfolio', version, portfolioEventOf(userId, holdings, timestamp, version, seq));
   }
   if (idempotency) await storeIdempotencyKey(tx, userId, idempotency, order.orderId, executedAt);
   return { order, portfolioVersion: filled ? version : null, replayed: false, events };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { count, eq } from 'drizzle-orm';
 import { EVENT_KINDS } from '@repo/events';
+import { waitFor } from '@repo/test-support';
 import {
   createSessionStore,
   hashToken,
@@ -301,8 +302,8 @@ export function databaseSuite(
       assert.equal(mine(await db.outbox.unpublished(100_000, 60_000)), 0, 'nothing a minute old');
       assert.equal(mine(await db.outbox.markPublishedAndRead([], new Date(), 100_000, 60_000)), 0);
       assert.equal(mine(await db.outbox.unpublished(100_000)), 2);
-      await new Promise((resolve) => setTimeout(resolve, 80));
-      assert.equal(mine(await db.outbox.unpublished(100_000, 50)), 2, 'both, once 50 ms old');
+      // Both, once 50 ms old.
+      await waitFor(async () => mine(await db.outbox.unpublished(100_000, 50)) === 2, { what: 'both 50 ms old' });
       assert.equal(mine(await db.outbox.markPublishedAndRead([], new Date(), 100_000, 50)), 2);
     });
 
