@@ -80,6 +80,8 @@ export function spawnPinned(
   let stdout = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     stdout = (stdout + chunk.toString('utf8')).slice(-65_536);
+    // Kept for the caller, and with BENCH_DEBUG shown too (V8's --trace-gc* write there).
+    if (process.env.BENCH_DEBUG) process.stderr.write(chunk);
   });
   const exited = once(child, 'exit').then(([code, signal]) => {
     started.delete(child);

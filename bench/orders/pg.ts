@@ -53,3 +53,50 @@ export function cpuBetween(before: Map<number, number>, after: Map<number, numbe
   for (const [pid, us] of after) total += us - (before.get(pid) ?? 0);
   return total;
 }
+
+export interface WalReadiness {
+  /** WAL segment files before. */
+  before: number;
+  /** Segments ahead of the one being written, ready to be written without being created. */
+  ready: number;
+  ms: number;
+}
+
+/**
+ * Leaves the server with `segments` WAL segments ready ahead of the one being written, as a
+ * server that has been taking writes has them: each checkpoint renames the segments it no
+ * longer needs into the next ones. A server that has not (a fresh cluster, one that has been
+ * idle while its checkpoints removed the spares) creates a new 16 MiB segment whenever one
+ * fills, zero-filling and syncing it while every commit waits: 50–80 ms on this machine, one
+ * every few seconds at 2,000 orders/s, enough to fail a ladder step on its own
+ * (docs/benchmarks.md, "The WAL's spare segments").
+ *
+ * Switching segments with a record in each uses up the spares and makes the missing ones;
+ * the checkpoint then recycles them all as spares (it keeps as many as the WAL written since
+ * the last checkpoint, up to max_wal_size). Needs a superuser (pg_switch_wal, CHECKPOINT).
+ */
+export async function readyWalSegments(segments: number): Promise<WalReadiness> {
+  const started = Date.now();
+  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  try {
+    const files = async () => {
+      const { rows } = await client.query<{ name: string; current: string }>(
+        `select name, pg_walfile_name(pg_current_wal_lsn()) as current
+           from pg_ls_waldir() where name ~ '^[0-9A-F]{24}$'`,
+      );
+      return { names: new Set(rows.map((r) => r.name)), current: rows[0]?.current ?? '' };
+    };
+    const before = (await files()).names.size;
+    for (let n = 0; n < segments; n++) {
+      await client.query(`select pg_logical_emit_message(false, 'bench', 'x')`);
+      await client.query('select pg_switch_wal()');
+    }
+    await client.query('checkpoint');
+    const after = await files();
+    const ready = [...after.names].filter((name) => name > after.current).length;
+    return { before, ready, ms: Date.now() - started };
+  } finally {
+    await client.end();
+  }
+}

@@ -26,7 +26,7 @@ import {
 } from './figures.ts';
 import { launchRoles, type LaunchedRole } from '../lib/launch.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../lib/scratch-database.ts';
-import { cpuBetween, PostgresCpu } from './pg.ts';
+import { cpuBetween, PostgresCpu, readyWalSegments } from './pg.ts';
 import { measureBreakdown, type OrderBreakdown } from './breakdown.ts';
 import { PGBENCH_SCRIPTS, runPgbench, type PgbenchResult } from './pgbench.ts';
 
@@ -115,6 +115,9 @@ interface Cores {
 }
 
 type Log = (line: string) => void;
+
+/** 48 × 16 MiB: more than one ladder or pgbench script writes between two checkpoints. */
+const WAL_SEGMENTS_READY = 48;
 
 const fmt = (n: number | null | undefined, digits = 1) =>
   n === null || n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits);
@@ -358,6 +361,20 @@ export async function runOrdersPart(ctx: OrdersContext): Promise<OrdersResults> 
     }
   };
 
+  // Every ladder on PostgreSQL and every pgbench script starts with spare WAL segments, as on a
+  // server that has been taking writes (pg.ts): without them the first run after a quiet spell
+  // paid for making them, in stalls the later ones did not have.
+  const readyWal = async (before: string) => {
+    try {
+      const wal = await readyWalSegments(WAL_SEGMENTS_READY);
+      log(`orders: ${wal.ready} WAL segments ready before ${before} (had ${wal.before} files; ${wal.ms} ms)`);
+    } catch (err) {
+      const why = `could not ready WAL segments before ${before}: ${(err as Error).message.split('\n')[0]}`;
+      log(`orders: ${why}`);
+      results.notes.push(why);
+    }
+  };
+
   const needsPostgres = params.modes.some((m) => m !== 'embedded') || params.pgbenchSeconds > 0;
   let database: ScratchDatabase | undefined;
   let bare: ScratchDatabase | undefined;
@@ -387,8 +404,10 @@ export async function runOrdersPart(ctx: OrdersContext): Promise<OrdersResults> 
     }
     const maxReps = Math.max(params.reps, params.otherReps);
     for (let rep = 1; rep <= maxReps; rep++) {
-      if (params.modes.includes('postgres') && rep <= params.reps)
+      if (params.modes.includes('postgres') && rep <= params.reps) {
+        await readyWal(`postgres rep ${rep}`);
         await ladder('postgres', rep, () => startSplitStand(1, cores, ctx.redisUrl, database!), usersFile);
+      }
       if (params.pgbenchSeconds > 0 && rep <= params.reps) {
         // A database seeded the same way, so the ladder's rows do not weigh on the bare SQL.
         bare ??= await createScratchDatabase('bench_bare');
@@ -397,6 +416,7 @@ export async function runOrdersPart(ctx: OrdersContext): Promise<OrdersResults> 
           await seedUsers(bare.url, params.users);
         }
         for (const script of PGBENCH_SCRIPTS) {
+          await readyWal(`pgbench ${script} rep ${rep}`);
           try {
             const r = await runPgbench(bare.url, script, {
               clients: params.poolSize,
@@ -412,8 +432,10 @@ export async function runOrdersPart(ctx: OrdersContext): Promise<OrdersResults> 
           }
         }
       }
-      if (params.modes.includes('two-api') && rep <= params.otherReps)
+      if (params.modes.includes('two-api') && rep <= params.otherReps) {
+        await readyWal(`two-api rep ${rep}`);
         await ladder('two-api', rep, () => startSplitStand(2, cores, ctx.redisUrl, database!), usersFile);
+      }
       if (params.modes.includes('embedded') && rep <= params.otherReps) {
         const embeddedUsers = join(ctx.resultsDir, 'order-users-embedded.json');
         await ladder('embedded', rep, () => startEmbeddedStand(cores, params.users, embeddedUsers), embeddedUsers);
