@@ -550,6 +550,7 @@ async function main(): Promise<number> {
           connections: values.connections === undefined ? undefined : Number(values.connections),
           workers: values.workers === undefined ? undefined : Number(values.workers),
           niceness: values['no-priority'] ? null : NICENESS,
+          writeDocs: !values['no-docs'],
         },
         redis.url,
         log,

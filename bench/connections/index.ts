@@ -18,6 +18,8 @@ export interface ConnectionsOptions {
   processes?: number;
   /** Nice value for the gateway node and the load processes (inherited from this process); null keeps it. */
   niceness?: number | null;
+  /** Whether a run at the default size rewrites its block of docs/benchmarks.md (`--no-docs`: not). */
+  writeDocs?: boolean;
 }
 
 export async function runConnectionsPart(
@@ -25,7 +27,7 @@ export async function runConnectionsPart(
   redisUrl: string,
   log: (line: string) => void,
 ): Promise<void> {
-  const { niceness = null, ...sizes } = options;
+  const { niceness = null, writeDocs = true, ...sizes } = options;
   const params: ConnectionsParams = {
     ...CONNECTIONS_DEFAULTS,
     ...Object.fromEntries(Object.entries(sizes).filter(([, v]) => v !== undefined)),
@@ -55,7 +57,7 @@ export async function runConnectionsPart(
   const saved = join(dir, `connections-${params.connections}-latest.json`);
   writeFileSync(saved, JSON.stringify(result, null, 2));
   log(`connections results: ${saved}`);
-  if (params.connections === CONNECTIONS_DEFAULTS.connections) {
+  if (writeDocs && params.connections === CONNECTIONS_DEFAULTS.connections) {
     writeConnectionsReport(result, ROOT);
     log('wrote the connections block of docs/benchmarks.md');
   }

@@ -1,4 +1,4 @@
-import { msOrNull, round2, summariseLatencies } from '../lib/stats.ts';
+import { median, msOrNull, round2, summariseLatencies } from '../lib/stats.ts';
 
 /** What the order-ladder client is asked to do. */
 export interface OrderLadderSpec {
@@ -127,6 +127,28 @@ export function kneeOf(steps: readonly OrderStepFigures[], limitMs: number): num
   for (const step of steps) {
     if (step.e2eP99 !== null && step.e2eP99 < limitMs && stepIsClean(step) && step.achievedRate >= 0.95 * step.rate)
       knee = Math.max(knee ?? 0, step.rate);
+  }
+  return knee;
+}
+
+/**
+ * The knee of the repetitions together, read strictly: the rate below which, step by step from
+ * the lowest, the median of the repetitions' end-to-end p99 stays under `limitMs` (a missing
+ * step, an unclean one or one sent below 95 % of its rate counts as infinitely late). One
+ * repetition's stall at a lower step does not end it, as it does the strictest reading of one
+ * ladder, and a lucky higher step after a failed one does not raise it, as it does `kneeOf`.
+ */
+export function medianLadderKnee(ladders: readonly (readonly OrderStepFigures[])[], limitMs: number): number | null {
+  const rates = [...new Set(ladders.flatMap((steps) => steps.map((s) => s.rate)))].sort((a, b) => a - b);
+  let knee: number | null = null;
+  for (const rate of rates) {
+    const p99s = ladders.map((steps) => {
+      const step = steps.find((s) => s.rate === rate);
+      const usable = step && step.e2eP99 !== null && stepIsClean(step) && step.achievedRate >= 0.95 * rate;
+      return usable ? step.e2eP99! : Number.POSITIVE_INFINITY;
+    });
+    if (!(median(p99s) < limitMs)) break;
+    knee = rate;
   }
   return knee;
 }
