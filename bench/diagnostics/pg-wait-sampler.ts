@@ -1,12 +1,14 @@
 import { appendFileSync } from 'node:fs';
 import pg from 'pg';
+import { monoMs } from '../lib/clock.ts';
 
 /**
  * Samples pg_stat_activity every few milliseconds and appends each active backend's wait
- * (or "CPU" when it waits on nothing) with the wall-clock time, to tell a stall on the
+ * (or "CPU" when it waits on nothing) with the time on the bench's one clock (monoMs, as
+ * BENCH_ORDER_TIMELINE and loop-gc-probe.ts), to tell a stall on the
  * server's side from one in the client:
  *
- *   npx tsx bench/diagnostics/pg-wait-sampler.ts <admin url> <out file> [interval ms]
+ *   node --import tsx bench/diagnostics/pg-wait-sampler.ts <admin url> <out file> [interval ms]
  */
 const [url, out, every = '3'] = process.argv.slice(2);
 if (!url || !out) {
@@ -20,7 +22,7 @@ process.on('SIGTERM', () => (stop = true));
 process.on('SIGINT', () => (stop = true));
 const lines: string[] = [];
 while (!stop) {
-  const at = Date.now();
+  const at = monoMs().toFixed(1);
   const { rows } = await client.query<{ pid: number; running_ms: number; wait: string; query: string }>(
     `select pid, coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait, state,
             round(extract(epoch from (clock_timestamp() - query_start)) * 1000)::int as running_ms,

@@ -20,10 +20,18 @@ const num = (n: number | null | undefined, digits = 1) =>
     : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const never = (n: number | null) => (n === null ? '∞' : num(n));
 
-/** "median (a / b / c)" over the repetitions; one repetition shows just its value. */
-function withReps(values: (number | null)[], show: (n: number | null) => string = never): string {
+/**
+ * "median (a / b / c)" over the repetitions; one repetition shows just its value. A null ranks
+ * highest (a latency that never came) or, with `nullIs: 'low'`, lowest (no knee at all).
+ */
+function withReps(
+  values: (number | null)[],
+  show: (n: number | null) => string = never,
+  nullIs: 'high' | 'low' = 'high',
+): string {
   if (values.length === 1) return show(values[0]!);
-  const finite = values.map((v) => (v === null ? Number.POSITIVE_INFINITY : v));
+  const missing = nullIs === 'high' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+  const finite = values.map((v) => (v === null ? missing : v));
   const m = median(finite);
   return `${show(Number.isFinite(m) ? m : null)} (${values.map(show).join(' / ')})`;
 }
@@ -57,7 +65,7 @@ function ladderTable(results: OrdersResults, mode: LadderMode): string[] {
   const rate = (k: number | null) => (k === null ? 'none' : `${num(k, 0)}`);
   lines.push(
     `**Knee (highest rate with end-to-end p99 < ${results.params.p99LimitMs} ms, no error, nothing lost): ` +
-      `${withReps(knees, rate)} orders/s.** ` +
+      `${withReps(knees, rate, 'low')} orders/s.** ` +
       (runs.length > 1
         ? `Read strictly over the repetitions together (every step up to it with a median p99 < ` +
           `${results.params.p99LimitMs} ms): ${rate(
@@ -71,6 +79,7 @@ function ladderTable(results: OrdersResults, mode: LadderMode): string[] {
       `${withReps(
         runs.map((r) => r.sustained ?? null),
         rate,
+        'low',
       )} orders/s.`,
     '',
   );

@@ -14,7 +14,13 @@ import {
 } from '@repo/broker';
 import type { Logger } from '@repo/log';
 import { createSessionStore, type Database } from '@repo/db';
-import { createRedisClient, createRedisClusterClient, type RedisClient, type RedisClusterClient } from '@repo/redis';
+import {
+  closeRedisClient,
+  createRedisClient,
+  createRedisClusterClient,
+  type RedisClient,
+  type RedisClusterClient,
+} from '@repo/redis';
 import { withTimeout } from '@repo/retry';
 import { createGateway, type Gateway, type GatewayNode, type GatewayOptions } from '@repo/ws';
 import type { PriceSource, PriceStream, PriceWorker } from '@repo/price-worker';
@@ -152,15 +158,7 @@ export async function startSystem(
       } else if (config.redisUrl) {
         const client = createRedisClient(config.redisUrl);
         client.on('error', (err: Error) => logger.warn({ err: err.message }, 'rate-limit redis error'));
-        stops.push(async () => {
-          // Closing a client that is not ready would wait for a reconnect that may never come,
-          // and a Redis that stopped answering would never answer the close.
-          if (client.isReady)
-            await withTimeout(client.close(), 2000, 'rate-limit redis close').catch(() => {
-              if (client.isOpen) client.destroy();
-            });
-          else client.destroy();
-        });
+        stops.push(() => closeRedisClient(client));
         // node-redis retries a first connect for ever: a Redis that went away since the broker
         // connected would keep this start waiting, never listening and never exiting.
         await withTimeout(client.connect(), RATE_LIMIT_CONNECT_TIMEOUT_MS, 'rate-limit redis connect');

@@ -1,6 +1,5 @@
 import { silentLogger, type Logger } from '@repo/log';
-import { withTimeout } from '@repo/retry';
-import { createRedisClient, type RedisClient, type RedisClientOptions } from '@repo/redis';
+import { closeRedisClient, createRedisClient, type RedisClient, type RedisClientOptions } from '@repo/redis';
 import {
   BrokerClosedError,
   BrokerUnavailableError,
@@ -152,32 +151,11 @@ export class RedisBroker implements Broker {
     this.#closed = true;
     this.#handlers.clear();
     this.#refreshStatus();
-    await Promise.allSettled([closeClient(this.#subscriber), closeClient(this.#publisher)]);
+    await Promise.allSettled([closeRedisClient(this.#subscriber), closeRedisClient(this.#publisher)]);
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new BrokerClosedError();
-  }
-}
-
-/**
- * Longest wait for QUIT's reply when closing: a Redis that stopped answering (hung, or its host
- * gone without a reset) while the connection still looked ready would otherwise hold a
- * shutdown for ever. Then the connection is dropped instead.
- */
-const QUIT_TIMEOUT_MS = 2000;
-
-async function closeClient(client: RedisClient): Promise<void> {
-  if (!client.isOpen) return;
-  // QUIT on a connection that is not ready waits for a reconnect that may never come.
-  if (!client.isReady) {
-    client.destroy();
-    return;
-  }
-  try {
-    await withTimeout(client.quit(), QUIT_TIMEOUT_MS, 'redis quit');
-  } catch {
-    if (client.isOpen) client.destroy();
   }
 }
 

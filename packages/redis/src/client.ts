@@ -1,4 +1,4 @@
-import { backoffDelay } from '@repo/retry';
+import { backoffDelay, withTimeout } from '@repo/retry';
 import { createClient, createCluster } from 'redis';
 
 export type RedisClient = ReturnType<typeof createClient>;
@@ -83,4 +83,25 @@ export function parseNodeAddress(node: string): { host: string; port: number } {
     throw new RangeError(`"${node}" is not a host:port address`);
   }
   return { host: match[1] ?? match[2]!, port };
+}
+
+/**
+ * Longest wait for a closing client's pending replies: a Redis that stopped answering (hung, or
+ * its host gone without a reset) while the connection still looked ready would otherwise hold
+ * a shutdown for ever. Then the connection is dropped instead.
+ */
+export const CLOSE_TIMEOUT_MS = 2000;
+
+/** Closes `client` in bounded time, whatever state its connection is in; never throws. */
+export async function closeRedisClient(client: RedisClient, timeoutMs = CLOSE_TIMEOUT_MS): Promise<void> {
+  if (!client.isOpen) return;
+  // A connection that is not ready would wait for a reconnect that may never come.
+  if (!client.isReady) {
+    client.destroy();
+    return;
+  }
+  // Past the timeout the connection is left to its socket timeout (SOCKET_IDLE_TIMEOUT_MS),
+  // which ends it and fails what was pending: close() has already marked the client closed,
+  // and destroy() refuses a closed client.
+  await withTimeout(client.close(), timeoutMs, 'redis close').catch(() => {});
 }

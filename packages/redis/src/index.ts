@@ -1,5 +1,6 @@
 export { redisKeys, type ChannelName } from './keys.ts';
 export {
+  closeRedisClient,
   createRedisClient,
   createRedisClusterClient,
   parseNodeAddress,

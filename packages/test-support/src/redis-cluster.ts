@@ -174,16 +174,10 @@ export class RedisCluster {
     if (!self?.master) throw new Error(`127.0.0.1:${port} is not a master`);
     // Right after a failover its old master rejoins as this one's replica, but the master's
     // own view may list it a moment later: wait for it rather than fail a test on the timing.
-    let candidate: Awaited<ReturnType<typeof nodeLines>>[number] | undefined;
-    await waitFor(
-      async () => {
-        candidate = (await nodeLines(port)).find((n) => n.masterId === self.id && !n.failed);
-        return candidate !== undefined;
-      },
+    const replica = await waitFor(
+      async () => (await nodeLines(port)).find((n) => n.masterId === self.id && !n.failed),
       { timeoutMs: 10_000, intervalMs: 50, what: `a replica of master 127.0.0.1:${port} to promote` },
     );
-    const replica = candidate;
-    if (!replica) throw new Error(`master 127.0.0.1:${port} has no replica to promote`);
     const stoppedAt = Date.now();
     await stop(node);
     const promoted = async (timeoutMs = 20_000) => {
