@@ -50,14 +50,22 @@ export async function runConnectionsPart(
   if (process.env.BENCH_CONNECTIONS_STORM_ONLY && params.connections !== CONNECTIONS_DEFAULTS.connections) {
     Object.assign(params, { ticks: 0, idleWindowS: 1, busyWindowS: 0 });
   }
-  log(`connections: ${JSON.stringify(params)}`);
-  const result = await runConnections(params, redisUrl, log);
+  // For diagnosing the fan-out only (never set by `npm run bench`, never with docs written): the
+  // open and the ticks, then no idle or busy window and no storm.
+  // The variable's value, when a number, is how many ticks.
+  const ticksOnly = Boolean(process.env.BENCH_CONNECTIONS_TICKS_ONLY);
+  if (ticksOnly) {
+    const ticks = Number(process.env.BENCH_CONNECTIONS_TICKS_ONLY);
+    Object.assign(params, { idleWindowS: 1, busyWindowS: 0, ...(ticks > 0 ? { ticks } : {}) });
+  }
+  log(`connections: ${JSON.stringify(params)}${ticksOnly ? ' (ticks only)' : ''}`);
+  const result = await runConnections(params, redisUrl, log, { ticksOnly });
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const saved = join(dir, `connections-${params.connections}-latest.json`);
+  const saved = join(dir, `connections-${params.connections}${ticksOnly ? "-ticks" : ""}-latest.json`);
   writeFileSync(saved, JSON.stringify(result, null, 2));
   log(`connections results: ${saved}`);
-  if (writeDocs && params.connections === CONNECTIONS_DEFAULTS.connections) {
+  if (writeDocs && !ticksOnly && params.connections === CONNECTIONS_DEFAULTS.connections) {
     writeConnectionsReport(result, ROOT);
     log('wrote the connections block of docs/benchmarks.md');
   }

@@ -112,6 +112,7 @@ export async function runConnections(
   params: ConnectionsParams,
   redisUrl: string,
   log: Log,
+  { ticksOnly = false }: { ticksOnly?: boolean } = {},
 ): Promise<ConnectionsResult> {
   const database = await createScratchDatabase('bench_conn');
   const node = new GatewayNode({
@@ -171,10 +172,16 @@ export async function runConnections(
     for (let i = 1; i <= params.ticks; i++) {
       const seq = 1_000_000 + i;
       loaders.send({ type: 'expect', seq });
-      await loaders.status();
+      const loadCpuBefore = (await loaders.status()).cpuMs;
+      const nodeCpuBefore = node.cpuMicros();
+      const boxBefore = boxCpu();
       const publishedAt = monoMs();
       await events.publishPriceUpdate('SOL', priceForSeq(seq));
       await sleep(4000);
+      // Where the tick's CPU went (the heartbeat's background included): whose work the p99 waits for.
+      const nodeCpuMs = (node.cpuMicros() - nodeCpuBefore) / 1000;
+      const loadCpuMs = sum((await loaders.status()).cpuMs) - sum(loadCpuBefore);
+      const boxBusyPct = boxCpu().busyPctSince(boxBefore);
       loaders.send({ type: 'collect' });
       const receipts = await loaders.gather('receipts', 60_000);
       const latencies = receipts.flatMap((r) => r.times.map((t) => t - publishedAt)).sort((a, b) => a - b);
@@ -192,7 +199,8 @@ export async function runConnections(
       ticks.push(tick);
       log(
         `tick ${i}: first ${tick.first.toFixed(1)} ms, p50 ${tick.p50.toFixed(1)} ms, p99 ${tick.p99.toFixed(1)} ms, ` +
-          `last ${tick.last.toFixed(1)} ms, missing ${missing}`,
+          `last ${tick.last.toFixed(1)} ms, missing ${missing}; in the 4 s after the publish: node CPU ` +
+          `${nodeCpuMs.toFixed(0)} ms, load processes ${loadCpuMs.toFixed(0)} ms, box ${boxBusyPct.toFixed(0)} % busy`,
       );
       await sleep(1000);
     }
@@ -224,6 +232,41 @@ export async function runConnections(
       `busy: ${busyTicks} ticks in ${params.busyWindowS} s, box CPU ${boxCpuPct.toFixed(0)} %, ` +
         `closes ${JSON.stringify(busyCloses)}, subscribed ${afterBusy.counters.subscribed}`,
     );
+
+    const partial = {
+      params,
+      nodeProcesses: node.processes().length,
+      rssBeforeBytes: rssBefore,
+      rssAfterBytes: rssAfter,
+      rssPerConnection: Math.round((rssAfter - rssBefore) / params.connections),
+      loadRssBytes: loadRss,
+      openMs,
+      openRate: Math.round(openTimes.length / (openMs / 1000)),
+      openPeakRate: peakPerSecond(openTimes),
+      openCounters,
+      ticks,
+      idleCpuPctAtZero: idleAtZero.cpuPct,
+      idleCpuPct: idle.cpuPct,
+      heartbeatCpuUsPerPing,
+      pingsInIdleWindow: pings,
+      busy: { ticks: busyTicks, boxCpuPct, closes: busyCloses, subscribedAfter: afterBusy.counters.subscribed },
+    };
+    if (ticksOnly) {
+      const none = Number.NaN;
+      return {
+        ...partial,
+        startedAt: new Date().toISOString(),
+        loadAverage: loadavg()[0] ?? 0,
+        storm: {
+          restartMs: none,
+          allBackMs: none,
+          peakRate: none,
+          counters: afterBusy.counters,
+          subscribedAtEnd: none,
+          unretried: none,
+        },
+      };
+    }
 
     loaders.send({ type: 'storm' });
     await loaders.status();
@@ -299,24 +342,9 @@ export async function runConnections(
     );
 
     return {
-      params,
+      ...partial,
       startedAt: new Date().toISOString(),
       loadAverage: loadavg()[0] ?? 0,
-      nodeProcesses: node.processes().length,
-      rssBeforeBytes: rssBefore,
-      rssAfterBytes: rssAfter,
-      rssPerConnection: Math.round((rssAfter - rssBefore) / params.connections),
-      loadRssBytes: loadRss,
-      openMs,
-      openRate: Math.round(openTimes.length / (openMs / 1000)),
-      openPeakRate: peakPerSecond(openTimes),
-      openCounters,
-      ticks,
-      idleCpuPctAtZero: idleAtZero.cpuPct,
-      idleCpuPct: idle.cpuPct,
-      heartbeatCpuUsPerPing,
-      pingsInIdleWindow: pings,
-      busy: { ticks: busyTicks, boxCpuPct, closes: busyCloses, subscribedAfter: afterBusy.counters.subscribed },
       storm: {
         restartMs,
         allBackMs,
@@ -382,6 +410,10 @@ function withMissing(sorted: number[], missing: number): number[] {
 }
 
 /** The latest of many times (too many to spread into Math.max's arguments). */
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
 function latest(times: number[]): number {
   let max = Number.NEGATIVE_INFINITY;
   for (const t of times) if (t > max) max = t;
