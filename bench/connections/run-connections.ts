@@ -198,7 +198,8 @@ export async function runConnections(
       };
       ticks.push(tick);
       log(
-        `tick ${i}: first ${tick.first.toFixed(1)} ms, p50 ${tick.p50.toFixed(1)} ms, p99 ${tick.p99.toFixed(1)} ms, ` +
+        `tick ${i} (published at ${publishedAt.toFixed(0)} on monoMs): ` +
+          `first ${tick.first.toFixed(1)} ms, p50 ${tick.p50.toFixed(1)} ms, p99 ${tick.p99.toFixed(1)} ms, ` +
           `last ${tick.last.toFixed(1)} ms, missing ${missing}; in the 4 s after the publish: node CPU ` +
           `${nodeCpuMs.toFixed(0)} ms, load processes ${loadCpuMs.toFixed(0)} ms, box ${boxBusyPct.toFixed(0)} % busy`,
       );

@@ -3,6 +3,7 @@
 // are kept): what the old generation grows by, and so what sets off the mark-compacts. It
 // starts $PROBE_AT_MS after start (default 12,000), runs $PROBE_FOR_MS (default 8,000) and
 // writes `$PROBE_DIR/promoted-<pid>.heapprofile` (default /tmp), which Chrome's DevTools open.
+// PROBE_INCLUDE_MINOR=1 keeps what the scavenges collected too: everything allocated in the window.
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 
@@ -15,7 +16,7 @@ setTimeout(
     session.post('HeapProfiler.startSampling', {
       samplingInterval: 8192,
       includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: false,
+      includeObjectsCollectedByMinorGC: process.env.PROBE_INCLUDE_MINOR === '1',
     });
     setTimeout(
       () => {
