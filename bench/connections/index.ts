@@ -62,7 +62,7 @@ export async function runConnectionsPart(
   const result = await runConnections(params, redisUrl, log, { ticksOnly });
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const saved = join(dir, `connections-${params.connections}${ticksOnly ? "-ticks" : ""}-latest.json`);
+  const saved = join(dir, `connections-${params.connections}${ticksOnly ? '-ticks' : ''}-latest.json`);
   writeFileSync(saved, JSON.stringify(result, null, 2));
   log(`connections results: ${saved}`);
   if (writeDocs && !ticksOnly && params.connections === CONNECTIONS_DEFAULTS.connections) {
