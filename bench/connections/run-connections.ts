@@ -410,11 +410,11 @@ function withMissing(sorted: number[], missing: number): number[] {
   return missing === 0 ? sorted : [...sorted, ...Array<number>(missing).fill(Number.POSITIVE_INFINITY)];
 }
 
-/** The latest of many times (too many to spread into Math.max's arguments). */
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
 
+/** The latest of many times (too many to spread into Math.max's arguments). */
 function latest(times: number[]): number {
   let max = Number.NEGATIVE_INFINITY;
   for (const t of times) if (t > max) max = t;

@@ -90,7 +90,7 @@ export function parseNodeAddress(node: string): { host: string; port: number } {
  * its host gone without a reset) while the connection still looked ready would otherwise hold
  * a shutdown for ever. Then the connection is dropped instead.
  */
-export const CLOSE_TIMEOUT_MS = 2000;
+const CLOSE_TIMEOUT_MS = 2000;
 
 /** Closes `client` in bounded time, whatever state its connection is in; never throws. */
 export async function closeRedisClient(client: RedisClient, timeoutMs = CLOSE_TIMEOUT_MS): Promise<void> {
