@@ -479,4 +479,62 @@ describe('limits', () => {
       await fx.close();
     }
   });
+
+  it('wakes its timer a few times a second when it has few sockets, not once per 10 ms slice', async () => {
+    // Every wake-up of an idle worker costs CPU (docs/benchmarks.md, "The heartbeat's idle
+    // wake-ups"). Two sockets and a 2 s interval: 200 slices, a ping every second.
+    const realSetInterval = globalThis.setInterval;
+    let wakeUps = 0;
+    globalThis.setInterval = ((callback: () => void, ms?: number) =>
+      realSetInterval(() => {
+        wakeUps += 1;
+        callback();
+      }, ms)) as typeof setInterval;
+    const fx = await startGateway({ limits: { pingIntervalMs: 2000, pongTimeoutMs: 8000 } });
+    try {
+      const startedAt = performance.now();
+      const clients = await Promise.all([fx.connect(), fx.connect()]);
+      // Still pinged once per interval: each socket twice, then the rate of wake-ups is read.
+      await Promise.all(
+        clients.map(async (client) => {
+          for (let n = 0; n < 2; n += 1) await once(client.ws, 'ping');
+        }),
+      );
+      const perSecond = wakeUps / ((performance.now() - startedAt) / 1000);
+      assert.ok(perSecond < 10, `${perSecond.toFixed(1)} timer wake-ups a second for 2 sockets`);
+      for (const client of clients) await client.barrier();
+    } finally {
+      globalThis.setInterval = realSetInterval;
+      await fx.close();
+    }
+  });
+
+  it('spreads the first pings of a crowd that arrives at an idle gateway', async () => {
+    // The idle gateway wakes every 640 ms; 80 sockets at an 800 ms interval need a wake-up every
+    // 40 ms (4 slices of one socket each). Left to the next long wake-up, the 64 rounds due since
+    // the last would go out at once; at most 16 (four wake-ups' worth) may, after a stall.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- put back as it was, called with apply
+    const realPing = WebSocket.prototype.ping;
+    const sentAt: number[] = [];
+    WebSocket.prototype.ping = function (this: WebSocket, ...args: Parameters<WebSocket['ping']>) {
+      sentAt.push(performance.now());
+      realPing.apply(this, args);
+    };
+    const fx = await startGateway({ limits: { pingIntervalMs: 800, pongTimeoutMs: 5000 } });
+    try {
+      const clients = await Promise.all(Array.from({ length: 80 }, () => fx.connect()));
+      await Promise.all(clients.map((client) => once(client.ws, 'ping')));
+      // The most pings the gateway sent within 5 ms of each other (one wake-up's worth).
+      let burst = 0;
+      for (let first = 0, last = 0; last < sentAt.length; last += 1) {
+        while (sentAt[last]! - sentAt[first]! > 5) first += 1;
+        burst = Math.max(burst, last - first + 1);
+      }
+      assert.ok(burst <= 16, `${burst} of 80 sockets were pinged within 5 ms`);
+      for (const client of clients) await client.barrier();
+    } finally {
+      WebSocket.prototype.ping = realPing;
+      await fx.close();
+    }
+  });
 });

@@ -4,9 +4,19 @@ import type { Connection } from './connection.ts';
 const SLICE_MS = 10;
 /** Longer intervals get longer slices, not more of them (each slice is a Set). */
 const MAX_SLICES = 4096;
-/** Slices pinged in one tick at most while catching up after a stall, so it never bursts. */
-const CATCH_UP_SLICES = 4;
-/** A tick this much later than the previous one follows a stall of the gateway's own loop. */
+/**
+ * Pings one wake-up of the timer sends on average. The timer wakes once per slice (10 ms) only
+ * when the sockets are that many: 10,000 at the default interval, where slices of this size were
+ * measured; fewer sockets wake it less often, down to `MAX_WAKE_MS`. Each wake-up costs a
+ * process tens of microseconds on a virtual machine: eight idle workers waking every 10 ms took
+ * 15 % of a core (docs/benchmarks.md, "The heartbeat's idle wake-ups").
+ */
+const PINGS_PER_WAKE = 4;
+/** Longest time between wake-ups; deadlines are judged at most this late. */
+const MAX_WAKE_MS = 1000;
+/** Rounds due pinged in one wake-up at most, in wake-ups' worth, while catching up after a stall. */
+const CATCH_UP_WAKES = 4;
+/** A wake-up this much later than due follows a stall of the gateway's own loop. */
 const STALL_MS = 50;
 
 /**
@@ -15,22 +25,30 @@ const STALL_MS = 50;
  * A dead peer (laptop lid closed, NAT dropped) never sends a close frame, so `terminate()`,
  * not `close()`, is the only way to free it.
  *
- * The sockets are spread over slices of the interval, and each tick pings one slice: a ping
+ * The sockets are spread over slices of the interval, one round pinging one slice: a ping
  * burst (and the pong burst after it) holds the event loop, and every event in flight waits it
- * out. Deadlines are kept in one queue of ping times, judged by the same timer, rather than a
- * timer per round: nothing per round outlives a minor GC. Rounds and deadlines follow the clock,
- * not the count of ticks, so a busy loop (whose timers fire late) neither stretches the interval
- * nor lets dead sockets live longer. The measurements behind these choices are in
- * docs/benchmarks.md ("What profiling found").
+ * out. The timer wakes as often as it takes to send about `PINGS_PER_WAKE` pings each time,
+ * pinging every round that fell due since the last wake-up. Deadlines are kept in one queue of
+ * ping times, judged by the same timer, rather than a timer per round: nothing per round outlives
+ * a minor GC. Rounds and deadlines follow the clock, not the count of wake-ups, so a busy loop
+ * (whose timers fire late) neither stretches the interval nor lets dead sockets live longer. The
+ * measurements behind these choices are in docs/benchmarks.md ("What profiling found").
  */
 export class Heartbeat {
   readonly #slices: Set<Connection>[];
-  readonly #tickMs: number;
+  readonly #sliceMs: number;
+  readonly #pingIntervalMs: number;
   readonly #pongTimeoutMs: number;
+  /** Sockets watched, over every slice. */
+  #size = 0;
   #interval: NodeJS.Timeout | undefined;
+  /** The running interval's period: `#sliceMs` times a power of two. */
+  #wakeMs = 0;
+  /** Past this many sockets the period is too long: `add` shortens it at once. */
+  #shortenAbove = Infinity;
   #verdict: NodeJS.Immediate | undefined;
   #startedAt = 0;
-  #lastTickAt = 0;
+  #lastWakeAt = 0;
   /** Rounds pinged so far; round r pings slice r % slices. */
   #round = 0;
   /** When the rounds not yet judged were pinged, oldest (at `#oldest`) first, up to `#round`. */
@@ -41,17 +59,24 @@ export class Heartbeat {
   constructor(pingIntervalMs: number, pongTimeoutMs: number) {
     const count = Math.min(MAX_SLICES, Math.max(1, Math.round(pingIntervalMs / SLICE_MS)));
     this.#slices = Array.from({ length: count }, () => new Set<Connection>());
-    this.#tickMs = pingIntervalMs / count;
+    this.#sliceMs = pingIntervalMs / count;
+    this.#pingIntervalMs = pingIntervalMs;
     this.#pongTimeoutMs = pongTimeoutMs;
   }
 
-  /** Starts watching a socket; it gets its first ping within one interval. */
+  /** Starts watching a socket; it gets its first ping within one interval and one wake-up. */
   add(connection: Connection): void {
-    this.#sliceOf(connection.id).add(connection);
+    const slice = this.#sliceOf(connection.id);
+    if (slice.has(connection)) return;
+    slice.add(connection);
+    this.#size += 1;
+    // At once, not at the next wake-up: that one would ping every round due since the last at
+    // the new count (a storm after an idle spell). The new period's catch-up bound caps it.
+    if (this.#size > this.#shortenAbove && this.#interval) this.#arm(this.#wakeMsFor(this.#size));
   }
 
   delete(connection: Connection): void {
-    this.#sliceOf(connection.id).delete(connection);
+    if (this.#sliceOf(connection.id).delete(connection)) this.#size -= 1;
   }
 
   /**
@@ -62,11 +87,30 @@ export class Heartbeat {
     return this.#slices[n % this.#slices.length]!;
   }
 
+  /**
+   * The period for the sockets watched now: one slice's time doubled while a wake-up would still
+   * send fewer than `PINGS_PER_WAKE` pings on average, and short enough to judge deadlines on time.
+   */
+  #wakeMsFor(size: number): number {
+    const longest = Math.min(MAX_WAKE_MS, this.#pongTimeoutMs / 4, this.#pingIntervalMs);
+    const wanted = Math.min(longest, (PINGS_PER_WAKE * this.#pingIntervalMs) / Math.max(1, size));
+    let wakeMs = this.#sliceMs;
+    while (wakeMs * 2 <= wanted) wakeMs *= 2;
+    return wakeMs;
+  }
+
   start(): void {
     if (this.#interval) return;
-    this.#startedAt = this.#lastTickAt = performance.now();
-    // Wakes at least once per slice; which slices are due is read from the clock.
-    this.#interval = setInterval(() => this.#tick(), Math.max(1, Math.floor(this.#tickMs)));
+    this.#startedAt = performance.now();
+    this.#arm(this.#wakeMsFor(this.#size));
+  }
+
+  #arm(wakeMs: number): void {
+    clearInterval(this.#interval);
+    this.#lastWakeAt = performance.now();
+    this.#wakeMs = wakeMs;
+    this.#shortenAbove = wakeMs > this.#sliceMs ? (PINGS_PER_WAKE * this.#pingIntervalMs) / wakeMs : Infinity;
+    this.#interval = setInterval(() => this.#wake(), Math.max(1, Math.floor(wakeMs)));
     this.#interval.unref();
   }
 
@@ -74,16 +118,22 @@ export class Heartbeat {
     clearInterval(this.#interval);
     clearImmediate(this.#verdict);
     this.#interval = this.#verdict = undefined;
+    this.#shortenAbove = Infinity;
   }
 
-  #tick(): void {
+  #wake(): void {
     const now = performance.now();
-    const stalled = now - this.#lastTickAt > STALL_MS;
-    this.#lastTickAt = now;
-    const due = Math.floor((now - this.#startedAt) / this.#tickMs);
-    for (let n = 0; n < CATCH_UP_SLICES && this.#round < due; n++) this.#ping(now);
+    const stalled = now - this.#lastWakeAt > this.#wakeMs + STALL_MS;
+    this.#lastWakeAt = now;
+    const due = Math.floor((now - this.#startedAt) / this.#sliceMs);
+    const most = Math.round((CATCH_UP_WAKES * this.#wakeMs) / this.#sliceMs);
+    for (let n = 0; n < most && this.#round < due; n++) this.#ping(now);
+    // Lengthened here, not as sockets go: a count that crosses a power of two back and forth
+    // would otherwise keep pushing the next wake-up out.
+    const wakeMs = this.#wakeMsFor(this.#size);
+    if (wakeMs !== this.#wakeMs) this.#arm(wakeMs);
     // After a stall of our own, pongs may be unread, or pings unanswered by a peer that shares
-    // this loop: give them one more tick before judging, but never two in a row.
+    // this loop: give them one more wake-up before judging, but never two in a row.
     if (stalled && !this.#graceTaken) {
       this.#graceTaken = true;
       return;
