@@ -7,9 +7,9 @@ const MAX_SLICES = 4096;
 /**
  * Pings one wake-up of the timer sends on average. The timer wakes once per slice (10 ms) only
  * when the sockets are that many: 10,000 at the default interval, where slices of this size were
- * measured; fewer sockets wake it less often, down to `MAX_WAKE_MS`. Each wake-up costs a
- * process tens of microseconds on a virtual machine: eight idle workers waking every 10 ms took
- * 15 % of a core (docs/benchmarks.md, "The heartbeat's idle wake-ups").
+ * measured; fewer sockets wake it less often, down to `MAX_WAKE_MS`. A wake-up with nothing to
+ * do cost a process about 200 µs of CPU on this project's virtual machine: eight idle workers
+ * waking every 10 ms took 15 % of a core (docs/benchmarks.md, "The heartbeat's idle wake-ups").
  */
 const PINGS_PER_WAKE = 4;
 /** Longest time between wake-ups; deadlines are judged at most this late. */
@@ -68,11 +68,15 @@ export class Heartbeat {
   add(connection: Connection): void {
     const slice = this.#sliceOf(connection.id);
     if (slice.has(connection)) return;
+    // Past the period's count, the timer wakes now, before the socket joins: the rounds due
+    // since the last wake-up go out at the count they fell due at (a few pings), where the next
+    // wake-up would send them all at once at the new count (a storm after an idle spell), and
+    // the shorter period then runs from a wake-up, so re-arming never postpones one.
+    const shorten = this.#size + 1 > this.#shortenAbove && this.#interval !== undefined;
+    if (shorten) this.#wake();
     slice.add(connection);
     this.#size += 1;
-    // At once, not at the next wake-up: that one would ping every round due since the last at
-    // the new count (a storm after an idle spell). The new period's catch-up bound caps it.
-    if (this.#size > this.#shortenAbove && this.#interval) this.#arm(this.#wakeMsFor(this.#size));
+    if (shorten) this.#arm(this.#wakeMsFor(this.#size));
   }
 
   delete(connection: Connection): void {
@@ -101,7 +105,8 @@ export class Heartbeat {
 
   start(): void {
     if (this.#interval) return;
-    this.#startedAt = performance.now();
+    // Rounds already pinged (before a stop) count as past: the next one is due at once.
+    this.#startedAt = performance.now() - this.#round * this.#sliceMs;
     this.#arm(this.#wakeMsFor(this.#size));
   }
 
