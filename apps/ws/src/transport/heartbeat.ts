@@ -105,7 +105,7 @@ export class Heartbeat {
 
   start(): void {
     if (this.#interval) return;
-    // Rounds already pinged (before a stop) count as past: the next one is due at once.
+    // Rounds already pinged (before a stop) count as past: the next is due one slice from now.
     this.#startedAt = performance.now() - this.#round * this.#sliceMs;
     this.#arm(this.#wakeMsFor(this.#size));
   }
