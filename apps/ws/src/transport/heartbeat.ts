@@ -44,8 +44,6 @@ export class Heartbeat {
   #interval: NodeJS.Timeout | undefined;
   /** The running interval's period: `#sliceMs` times a power of two. */
   #wakeMs = 0;
-  /** Past this many sockets the period is too long: `add` shortens it at once. */
-  #shortenAbove = Infinity;
   #verdict: NodeJS.Immediate | undefined;
   #startedAt = 0;
   #lastWakeAt = 0;
@@ -72,7 +70,7 @@ export class Heartbeat {
     // since the last wake-up go out at the count they fell due at (a few pings), where the next
     // wake-up would send them all at once at the new count (a storm after an idle spell), and
     // the shorter period then runs from a wake-up, so re-arming never postpones one.
-    const shorten = this.#size + 1 > this.#shortenAbove && this.#interval !== undefined;
+    const shorten = this.#interval !== undefined && this.#wakeMsFor(this.#size + 1) < this.#wakeMs;
     if (shorten) this.#wake();
     slice.add(connection);
     this.#size += 1;
@@ -114,7 +112,6 @@ export class Heartbeat {
     clearInterval(this.#interval);
     this.#lastWakeAt = performance.now();
     this.#wakeMs = wakeMs;
-    this.#shortenAbove = wakeMs > this.#sliceMs ? (PINGS_PER_WAKE * this.#pingIntervalMs) / wakeMs : Infinity;
     this.#interval = setInterval(() => this.#wake(), Math.max(1, Math.floor(wakeMs)));
     this.#interval.unref();
   }
@@ -123,7 +120,6 @@ export class Heartbeat {
     clearInterval(this.#interval);
     clearImmediate(this.#verdict);
     this.#interval = this.#verdict = undefined;
-    this.#shortenAbove = Infinity;
   }
 
   #wake(): void {
